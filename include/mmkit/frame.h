@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mmkit — physical frames.
+ *
+ * Two allocators, used one after the other at boot:
+ *
+ *  1. mmk_bootmem, an early bump allocator.  The kernel describes RAM and the
+ *     ranges already in use (its image, the device tree, firmware), then
+ *     takes memory with mmk_bootmem_alloc before anything else exists (the
+ *     first page tables, the frame metadata itself).  Every boot allocation
+ *     is recorded as reserved.
+ *
+ *  2. mmk_frames, a buddy allocator of naturally aligned blocks of 2^order
+ *     4 KiB frames, order 0 .. MMK_FRAME_MAX_ORDER (18 = 1 GiB), over up to
+ *     MMK_FRAME_MAX_REGIONS regions with holes between them.
+ *     mmk_frames_init takes over the boot allocator: it carves its metadata
+ *     out of it, then hands every frame that is RAM, not reserved and not
+ *     handed out at boot to the buddy lists.
+ *
+ * Every allocated block carries a reference count (1 on allocation).
+ * mmk_frame_get adds a reference (sharing, copy-on-write); mmk_frame_put drops
+ * one and frees the block on the last.  mmk_frame_free is a put.
+ *
+ * Per-frame metadata is 16 bytes (struct mmk_frame, layout below).
+ *
+ * Locking: one spinlock per allocator for the buddy lists, plus a per-CPU
+ * cache of order-0 frames taken with interrupts disabled only, so that the
+ * common alloc/free of one page touches no shared lock.
+ */
+#ifndef MMKIT_FRAME_H
+#define MMKIT_FRAME_H
+
+#include <mmkit/lock.h>
+
+#define MMK_FRAME_MAX_ORDER   18
+#define MMK_FRAME_ORDERS      (MMK_FRAME_MAX_ORDER + 1)
+#define MMK_FRAME_MAX_REGIONS 32
+#define MMK_BOOTMEM_MAX_RANGES 64
+#define MMK_FRAME_PCP_SIZE    64  /* order-0 frames cached per CPU */
+#define MMK_FRAME_PCP_BATCH   16  /* moved per refill / drain */
+
+/* ---------------------------------------------------------------- bootmem */
+
+struct mmk_prange {
+	uint64_t start, end; /* [start, end), physical */
+};
+
+struct mmk_bootmem {
+	struct mmk_prange ram[MMK_FRAME_MAX_REGIONS];
+	unsigned nram;
+	struct mmk_prange resv[MMK_BOOTMEM_MAX_RANGES]; /* kept sorted */
+	unsigned nresv;
+	bool closed; /* taken over by mmk_frames_init */
+};
+
+void mmk_bootmem_init(struct mmk_bootmem *bm);
+
+/**
+ * Declare [start, start+size) as RAM.  Ranges must not overlap.  Partial
+ * pages at the edges are ignored.  EINVAL/EWRAP on bad ranges, ERANGE when
+ * full, EBUSY after mmk_frames_init.
+ */
+int mmk_bootmem_add_ram(struct mmk_bootmem *bm, mmk_paddr_t start,
+			uint64_t size);
+
+/** Mark [start, start+size) as in use: never handed out.  May overlap. */
+int mmk_bootmem_reserve(struct mmk_bootmem *bm, mmk_paddr_t start,
+			uint64_t size);
+
+/**
+ * Take @size bytes aligned to @align (power of two, >= 1) from free RAM,
+ * lowest address first.  The memory is not zeroed.  ENOMEM when nothing
+ * fits, EBUSY after mmk_frames_init.
+ */
+int mmk_bootmem_alloc(struct mmk_bootmem *bm, uint64_t size, uint64_t align,
+		      mmk_paddr_t *out);
+
+/** Bytes of RAM still free (not reserved) in @bm, page-granular. */
+uint64_t mmk_bootmem_free_bytes(const struct mmk_bootmem *bm);
+
+/* ------------------------------------------------------------------ buddy */
+
+/*
+ * Per-frame metadata, 16 bytes:
+ *
+ *   0      4      8      12     13     14     16
+ *   +------+------+------+------+------+------+
+ *   | ref  | next | prev | order| state| priv |
+ *   +------+------+------+------+------+------+
+ *
+ * ref    reference count of an allocated block (head frame only); 0 if free.
+ * next,  free-list links (frame indices within the region) while the block
+ * prev   is free; while allocated they belong to the owner (mmk_frame_meta).
+ * order  block order, valid in head frames.
+ * state  MMK_FS_*: only the head frame of a block carries a state; every
+ *        other frame of a block reads MMK_FS_TAIL, so freeing an address
+ *        inside a block is detected in O(1).
+ * priv   16 bits for the owner of an allocated block.
+ */
+struct mmk_frame {
+	_Atomic uint32_t ref;
+	uint32_t next;
+	uint32_t prev;
+	uint8_t order;
+	uint8_t state;
+	uint16_t priv;
+};
+
+enum mmk_frame_state {
+	MMK_FS_TAIL = 0,     /* not the head of any block (or a hole) */
+	MMK_FS_FREE = 1,     /* head of a free block on a buddy list */
+	MMK_FS_ALLOC = 2,    /* head of an allocated block */
+	MMK_FS_CACHED = 3,   /* order-0 frame in a per-CPU cache */
+	MMK_FS_RESERVED = 4, /* reserved at boot, never handed out */
+};
+
+struct mmk_frame_region {
+	uint64_t pfn_base; /* first frame number */
+	uint64_t npages;
+	struct mmk_frame *meta;
+	uint32_t free_head[MMK_FRAME_ORDERS];
+	uint32_t nonempty; /* bit k set: free_head[k] is a block */
+	uint64_t nfree[MMK_FRAME_ORDERS]; /* free blocks per order */
+};
+
+struct mmk_frame_pcp {
+	unsigned count;
+	int64_t allocated; /* pages this CPU handed out minus freed */
+	uint64_t pa[MMK_FRAME_PCP_SIZE];
+} __attribute__((aligned(64)));
+
+struct mmk_frames {
+	mmk_spinlock_t lock;
+	unsigned nregions;
+	struct mmk_frame_region region[MMK_FRAME_MAX_REGIONS];
+	uint64_t total_pages;     /* RAM pages the buddy manages */
+	int64_t buddy_allocated;  /* pages allocated from the buddy lists */
+	struct mmk_frame_pcp pcp[MMK_CFG_MAX_CPUS];
+};
+
+/** Allocation flags. */
+#define MMK_FRAME_ZERO 0x1u /* zero the block before returning it */
+
+/**
+ * Build the buddy allocator from @bm: metadata first (from @bm), then every
+ * free page.  @bm is closed afterwards.  ENOMEM if the metadata does not fit.
+ */
+int mmk_frames_init(struct mmk_frames *fa, struct mmk_bootmem *bm);
+
+/**
+ * Allocate a block of 2^@order frames, naturally aligned, reference count 1.
+ * ENOMEM when no block is free, EINVAL for a bad order or flag.
+ */
+int mmk_frame_alloc(struct mmk_frames *fa, unsigned order, unsigned flags,
+		    mmk_paddr_t *out);
+
+/**
+ * Drop a reference to the block whose head is @pa; free it on the last.
+ * Returns 1 if the block was freed, 0 if references remain, or an error:
+ * EBADFREE (not the head of an allocated block: a hole, a reserved frame, an
+ * address inside a block, unaligned), EDOUBLEFREE (already free).
+ * Nothing changes on error.
+ */
+int mmk_frame_put(struct mmk_frames *fa, mmk_paddr_t pa);
+
+/** Same as mmk_frame_put: the allocating owner's reference. */
+int mmk_frame_free(struct mmk_frames *fa, mmk_paddr_t pa);
+
+/** Add a reference to an allocated block.  EBADFREE/EDOUBLEFREE as put. */
+int mmk_frame_get(struct mmk_frames *fa, mmk_paddr_t pa);
+
+/** Reference count of the block at @pa (0 if free), or an error. */
+int64_t mmk_frame_refcount(struct mmk_frames *fa, mmk_paddr_t pa);
+
+/** Order of the allocated block at @pa, or an error. */
+int mmk_frame_order(struct mmk_frames *fa, mmk_paddr_t pa);
+
+/** Metadata of the frame at @pa, NULL if @pa is not in a region. */
+struct mmk_frame *mmk_frame_meta(struct mmk_frames *fa, mmk_paddr_t pa);
+
+/** Return every per-CPU cached frame to the buddy lists. */
+void mmk_frames_drain(struct mmk_frames *fa);
+
+struct mmk_frame_stats {
+	uint64_t total_pages; /* managed by the buddy allocator */
+	uint64_t free_pages;  /* on buddy lists or in per-CPU caches */
+	uint64_t allocated_pages;
+	uint64_t free_blocks[MMK_FRAME_ORDERS]; /* on buddy lists */
+};
+
+void mmk_frames_stats(struct mmk_frames *fa, struct mmk_frame_stats *st);
+
+/**
+ * Check the allocator's invariants (lists well formed, states and orders
+ * consistent, no two free buddies left uncoalesced, counts add up).
+ * Returns MMK_OK or MMK_EINVAL, logging the first violation.  O(pages).
+ */
+int mmk_frames_check(struct mmk_frames *fa);
+
+#endif /* MMKIT_FRAME_H */

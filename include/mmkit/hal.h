@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mmkit — the hardware/kernel abstraction layer (HAL).
+ *
+ * Everything mmkit needs from the kernel that embeds it comes through the
+ * functions declared here.  The core under src/ calls nothing else (apart
+ * from memset/memcpy/memmove/memcmp, which GCC and clang require of every
+ * freestanding environment).  Exactly one implementation is linked: hosted/
+ * for Linux user space (tests, benchmarks), or the kernel's own.
+ *
+ * Conventions for every hook:
+ *  - "May be called with a spinlock held and interrupts disabled" unless a
+ *    hook says otherwise: hooks must not sleep.
+ *  - Hooks never call back into mmkit.
+ *
+ * Build-time options (define before including, or on the command line):
+ *  MMK_CFG_HAL_LINEAR_MAP  (default 1) the kernel maps all RAM at a constant
+ *        offset: phys<->virt is an add of mmk_hal_pv_offset, inlined.  With 0
+ *        the kernel provides mmk_hal_phys_to_virt / mmk_hal_virt_to_phys.
+ *  MMK_CFG_DEBUG_HOOKS     (default 0) compile in the failure-injection and
+ *        accounting hooks (mmk_hal_failpoint, mmk_hal_frame_note); the hosted
+ *        test HAL turns this on, a production kernel leaves it off.
+ *  MMK_CFG_MAX_CPUS        (default 64) size of CPU masks and per-CPU arrays.
+ */
+#ifndef MMKIT_HAL_H
+#define MMKIT_HAL_H
+
+#include <mmkit/types.h>
+
+#ifndef MMK_CFG_HAL_LINEAR_MAP
+#define MMK_CFG_HAL_LINEAR_MAP 1
+#endif
+#ifndef MMK_CFG_DEBUG_HOOKS
+#define MMK_CFG_DEBUG_HOOKS 0
+#endif
+#ifndef MMK_CFG_MAX_CPUS
+#define MMK_CFG_MAX_CPUS 64
+#endif
+
+/* ------------------------------------------------------------------------
+ * Physical <-> virtual translation for memory mmkit touches itself: page
+ * table pages, frames being zeroed or copied, frame metadata.
+ *
+ * Called on every hot path (once per table level, once per frame zeroed).
+ * Precondition: the address lies in RAM handed to mmkit (or in a page-table
+ * page mmkit allocated).  Guarantee: the returned pointer is valid for the
+ * whole frame and stays valid (a permanent mapping).
+ * ------------------------------------------------------------------------ */
+#if MMK_CFG_HAL_LINEAR_MAP
+/**
+ * virt = phys + mmk_hal_pv_offset for all RAM.  Set once by the kernel before
+ * mmkit is used (hosted: set by the arena setup).  Never changes afterwards.
+ */
+extern uintptr_t mmk_hal_pv_offset;
+
+static inline void *mmk_phys_to_virt(mmk_paddr_t pa)
+{
+	return (void *)(uintptr_t)(pa.v + mmk_hal_pv_offset);
+}
+
+static inline mmk_paddr_t mmk_virt_to_phys(const void *va)
+{
+	return mmk_pa((uint64_t)((uintptr_t)va - mmk_hal_pv_offset));
+}
+#else
+void *mmk_hal_phys_to_virt(mmk_paddr_t pa);
+mmk_paddr_t mmk_hal_virt_to_phys(const void *va);
+
+static inline void *mmk_phys_to_virt(mmk_paddr_t pa)
+{
+	return mmk_hal_phys_to_virt(pa);
+}
+
+static inline mmk_paddr_t mmk_virt_to_phys(const void *va)
+{
+	return mmk_hal_virt_to_phys(va);
+}
+#endif
+
+/* ------------------------------------------------------------------------
+ * Object memory for mmkit's metadata (area nodes, space structures).
+ * ------------------------------------------------------------------------ */
+/**
+ * Allocate @size bytes aligned to @align (a power of two, <= 4096).
+ * May fail: returns NULL, and mmkit rolls back whatever it was doing.
+ * Called with mmkit locks held; must not sleep.  Contents are undefined.
+ * A kernel may route this to mmkit's own slab allocator (mmk_kmalloc).
+ */
+void *mmk_hal_obj_alloc(size_t size, size_t align);
+
+/** Free what mmk_hal_obj_alloc returned; @size is the size asked for. */
+void mmk_hal_obj_free(void *p, size_t size);
+
+/* ------------------------------------------------------------------------
+ * CPUs, interrupts.
+ * ------------------------------------------------------------------------ */
+/** Id of the calling CPU, < MMK_CFG_MAX_CPUS.  Stable while IRQs are off. */
+unsigned mmk_hal_cpu_id(void);
+
+/** Disable interrupts on this CPU; returns the state to restore. */
+unsigned long mmk_hal_irq_save(void);
+
+/** Restore the state mmk_hal_irq_save returned. */
+void mmk_hal_irq_restore(unsigned long flags);
+
+/** A hint inside spin loops (pause / yield); may be empty. */
+void mmk_hal_cpu_relax(void);
+
+/* ------------------------------------------------------------------------
+ * TLB maintenance and the page-table root.
+ * ------------------------------------------------------------------------ */
+/** A set of CPUs, one bit per CPU id. */
+typedef struct {
+	uint64_t bits[(MMK_CFG_MAX_CPUS + 63) / 64];
+} mmk_cpumask_t;
+
+/**
+ * Invalidate translations of [start, end) tagged with @asid (and global ones
+ * when @global is set) on every CPU in @cpus, the calling CPU included if its
+ * bit is set.  Returns only when every listed CPU has completed it (a
+ * shootdown waits for acknowledgements).  Called after page-table entries
+ * have been changed and before the frames they pointed to are reused.
+ * start and end are page aligned, start < end.
+ */
+void mmk_hal_tlb_flush_range(const mmk_cpumask_t *cpus, uint32_t asid,
+			     mmk_vaddr_t start, mmk_vaddr_t end, bool global);
+
+/**
+ * Invalidate every translation tagged with @asid (everything, globals
+ * included, when @asid is MMK_ASID_ALL) on every CPU in @cpus.  Used past
+ * the batch threshold, where one full flush is cheaper than many pages.
+ */
+void mmk_hal_tlb_flush_all(const mmk_cpumask_t *cpus, uint32_t asid);
+
+#define MMK_ASID_ALL UINT32_MAX
+
+/**
+ * Make @root (the physical address of a top-level table) the current CPU's
+ * translation root with @asid.  @regval is the architecture register value
+ * mmkit computed for it (satp, CR3, TTBR0_EL1, PGDL), which the kernel may
+ * write as is or rebuild; the kernel adds any barrier its CPU needs.
+ */
+void mmk_hal_write_root(mmk_paddr_t root, uint32_t asid, uint64_t regval);
+
+/* ------------------------------------------------------------------------
+ * Logging.
+ * ------------------------------------------------------------------------ */
+enum mmk_log_level { MMK_LOG_ERROR, MMK_LOG_WARN, MMK_LOG_INFO, MMK_LOG_DEBUG };
+
+/**
+ * Emit one complete, NUL-terminated line (no trailing newline) at @level.
+ * mmkit formats the text itself (mmk_log).  Used for reports of misuse
+ * (double free, leaked objects) and boot messages; never on hot paths.
+ */
+void mmk_hal_log(int level, const char *line);
+
+/* ------------------------------------------------------------------------
+ * Debug hooks: failure injection and accounting, for test HALs only.
+ * ------------------------------------------------------------------------ */
+/** Sites at which an allocation can be made to fail. */
+enum mmk_failsite { MMK_FAIL_FRAME, MMK_FAIL_OBJ };
+
+#if MMK_CFG_DEBUG_HOOKS
+/**
+ * Asked before every frame allocation mmkit makes (object allocations are
+ * already visible to the HAL): return true to make it fail with ENOMEM.
+ */
+bool mmk_hal_failpoint(enum mmk_failsite site);
+
+/** Told of every frame block handed out (+) or returned (-), 2^order pages. */
+void mmk_hal_frame_note(mmk_paddr_t pa, unsigned order, bool alloc);
+#else
+static inline bool mmk_hal_failpoint(enum mmk_failsite site)
+{
+	(void)site;
+	return false;
+}
+
+static inline void mmk_hal_frame_note(mmk_paddr_t pa, unsigned order,
+				      bool alloc)
+{
+	(void)pa;
+	(void)order;
+	(void)alloc;
+}
+#endif
+
+#endif /* MMKIT_HAL_H */

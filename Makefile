@@ -8,7 +8,7 @@
 CMAKE_GEN := -G Ninja
 JOBS ?= $(shell nproc)
 
-.PHONY: all build test test-normal test-asan test-gcc demo bench lint clean deps-%
+.PHONY: all build test test-normal test-asan test-tsan test-gcc demo bench lint clean deps-%
 
 all: build
 
@@ -40,11 +40,21 @@ build-clang/build.ninja: | deps-test
 test-gcc: build-clang/build.ninja
 	cmake --build build-clang -j $(JOBS)
 
-test: test-normal test-asan test-gcc
+# Tests labelled `tsan` (threads playing CPUs) again under ThreadSanitizer.
+build-tsan/build.ninja: | deps-test
+	cmake -S . -B build-tsan $(CMAKE_GEN) -DCMAKE_C_COMPILER=clang -DMMK_TSAN=ON
+
+test-tsan: build-tsan/build.ninja
+	cmake --build build-tsan -j $(JOBS)
+	ctest --test-dir build-tsan --output-on-failure -j $(JOBS) --timeout 900 -L tsan
+
+test: test-normal test-asan test-tsan test-gcc
 	@echo "make test: all builds and suites passed"
 
+# ARCH picks a QEMU demo kernel once they exist; tools/demo.sh decides.
+ARCH ?=
 demo: build
-	./build/mmkit-demo
+	tools/demo.sh $(ARCH)
 
 bench: deps-bench build
 	cd build && ./mmkit-bench -o bench.json

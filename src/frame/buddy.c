@@ -206,6 +206,14 @@ static bool pcp_refill(struct mmk_frames *fa, struct mmk_frame_pcp *pcp)
 		pcp->pa[pcp->count++] = pfn << MMK_PAGE_SHIFT;
 	}
 	mmk_spin_unlock_noirq(&fa->lock);
+	/* The buddy lists hand out ascending addresses; reverse the batch so
+	 * that pops (from the top) do too, which streams well when the caller
+	 * zeroes or fills page after page. */
+	for (unsigned i = 0, j = pcp->count; i + 1 < j; i++, j--) {
+		uint64_t t = pcp->pa[i];
+		pcp->pa[i] = pcp->pa[j - 1];
+		pcp->pa[j - 1] = t;
+	}
 	return pcp->count > 0;
 }
 

@@ -21,6 +21,22 @@
 
 #define NIL UINT32_MAX
 
+/*
+ * A frame's state is read without the lock (bad-free detection, the buddy
+ * check of a neighbour that another CPU is allocating) and written outside
+ * it on the per-CPU paths, so every access is a relaxed atomic.  Only the
+ * transition to ALLOC needs ordering (release, see mmk_frame_alloc).
+ */
+static inline uint8_t st_get(const struct mmk_frame *f)
+{
+	return __atomic_load_n(&f->state, __ATOMIC_ACQUIRE);
+}
+
+static inline void st_set(struct mmk_frame *f, uint8_t st)
+{
+	__atomic_store_n(&f->state, st, __ATOMIC_RELAXED);
+}
+
 /* ------------------------------------------------------------ helpers */
 
 static struct mmk_frame_region *region_of(struct mmk_frames *fa, uint64_t pfn)
@@ -51,7 +67,7 @@ static void list_push(struct mmk_frame_region *r, uint32_t idx,
 	f->next = head;
 	f->prev = NIL;
 	f->order = (uint8_t)order;
-	f->state = MMK_FS_FREE;
+	st_set(f, MMK_FS_FREE);
 	if (head != NIL)
 		r->meta[head].prev = idx;
 	r->free_head[order] = idx;
@@ -72,7 +88,7 @@ static void list_remove(struct mmk_frame_region *r, uint32_t idx)
 	if (r->free_head[order] == NIL)
 		r->nonempty &= ~(1u << order);
 	r->nfree[order]--;
-	f->state = MMK_FS_TAIL;
+	st_set(f, MMK_FS_TAIL);
 }
 
 /* Take a block of @order from @r's lists, splitting a larger one. */
@@ -104,7 +120,7 @@ static void buddy_give(struct mmk_frame_region *r, uint32_t idx,
 		if (bpfn < r->pfn_base || bidx + (1u << order) > r->npages)
 			break;
 		struct mmk_frame *b = &r->meta[bidx];
-		if (b->state != MMK_FS_FREE || b->order != order)
+		if (st_get(b) != MMK_FS_FREE || b->order != order)
 			break;
 		list_remove(r, (uint32_t)bidx);
 		pfn &= ~((uint64_t)1 << order);
@@ -164,7 +180,7 @@ int mmk_frames_init(struct mmk_frames *fa, struct mmk_bootmem *bm)
 		for (uint64_t idx = 0; idx < r->npages; idx++) {
 			uint64_t pa = (r->pfn_base + idx) << MMK_PAGE_SHIFT;
 			if (page_reserved(bm, &k, pa)) {
-				r->meta[idx].state = MMK_FS_RESERVED;
+				st_set(&r->meta[idx], MMK_FS_RESERVED);
 				continue;
 			}
 			/* Freeing page by page coalesces into the largest
@@ -202,7 +218,7 @@ static bool pcp_refill(struct mmk_frames *fa, struct mmk_frame_pcp *pcp)
 		if (buddy_alloc_locked(fa, 0, &pfn) != MMK_OK)
 			break;
 		struct mmk_frame_region *r = region_of(fa, pfn);
-		r->meta[pfn - r->pfn_base].state = MMK_FS_CACHED;
+		st_set(&r->meta[pfn - r->pfn_base], MMK_FS_CACHED);
 		pcp->pa[pcp->count++] = pfn << MMK_PAGE_SHIFT;
 	}
 	mmk_spin_unlock_noirq(&fa->lock);
@@ -225,7 +241,7 @@ static void pcp_drain(struct mmk_frames *fa, struct mmk_frame_pcp *pcp,
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t pfn = pcp->pa[i] >> MMK_PAGE_SHIFT;
 		struct mmk_frame_region *r = region_of(fa, pfn);
-		r->meta[pfn - r->pfn_base].state = MMK_FS_TAIL;
+		st_set(&r->meta[pfn - r->pfn_base], MMK_FS_TAIL);
 		buddy_give(r, (uint32_t)(pfn - r->pfn_base), 0);
 	}
 	fa->buddy_allocated -= n;
@@ -295,7 +311,7 @@ static int lookup_alloc(struct mmk_frames *fa, mmk_paddr_t pa,
 	if (!r)
 		return MMK_EBADFREE;
 	struct mmk_frame *f = &r->meta[(pa.v >> MMK_PAGE_SHIFT) - r->pfn_base];
-	uint8_t st = __atomic_load_n(&f->state, __ATOMIC_ACQUIRE);
+	uint8_t st = st_get(f);
 	if (st == MMK_FS_FREE || st == MMK_FS_CACHED)
 		return MMK_EDOUBLEFREE;
 	if (st != MMK_FS_ALLOC)
@@ -323,11 +339,11 @@ static void release(struct mmk_frames *fa, struct mmk_frame_region *r,
 	if (order == 0) {
 		if (MMK_UNLIKELY(pcp->count == MMK_FRAME_PCP_SIZE))
 			pcp_drain(fa, pcp, MMK_FRAME_PCP_BATCH);
-		f->state = MMK_FS_CACHED;
+		st_set(f, MMK_FS_CACHED);
 		pcp->pa[pcp->count++] = pa;
 	} else {
 		mmk_spin_lock_noirq(&fa->lock);
-		f->state = MMK_FS_TAIL;
+		st_set(f, MMK_FS_TAIL);
 		buddy_give(r, (uint32_t)((pa >> MMK_PAGE_SHIFT) - r->pfn_base),
 			   order);
 		fa->buddy_allocated -= (int64_t)1 << order;
@@ -455,9 +471,9 @@ static int check_region(struct mmk_frame_region *r, uint64_t *free_pages)
 		     i = r->meta[i].next) {
 			struct mmk_frame *f = &r->meta[i];
 			CHECK(i < r->npages, "index %u out of region", i);
-			CHECK(f->state == MMK_FS_FREE && f->order == k,
+			CHECK(st_get(f) == MMK_FS_FREE && f->order == k,
 			      "list %u holds frame %u state %u order %u", k, i,
-			      f->state, f->order);
+			      st_get(f), f->order);
 			CHECK(f->prev == prev, "bad prev link at %u", i);
 			uint64_t pfn = r->pfn_base + i;
 			CHECK((pfn & ((1ull << k) - 1)) == 0,
@@ -467,12 +483,12 @@ static int check_region(struct mmk_frame_region *r, uint64_t *free_pages)
 			uint64_t bidx = bpfn - r->pfn_base;
 			if (k < MMK_FRAME_MAX_ORDER && bpfn >= r->pfn_base &&
 			    bidx + (1ull << k) <= r->npages)
-				CHECK(!(r->meta[bidx].state == MMK_FS_FREE &&
+				CHECK(!(st_get(&r->meta[bidx]) == MMK_FS_FREE &&
 					r->meta[bidx].order == k),
 				      "free buddies %u and %llu not merged", i,
 				      (unsigned long long)bidx);
 			for (uint64_t t = 1; t < (1ull << k); t++)
-				CHECK(r->meta[i + t].state == MMK_FS_TAIL,
+				CHECK(st_get(&r->meta[i + t]) == MMK_FS_TAIL,
 				      "frame inside free block %u not tail", i);
 			prev = i;
 			n++;

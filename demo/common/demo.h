@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mmkit bare-metal demo kernels: what the shared kernel main (kmain.c) needs
+ * from each architecture folder (demo/<arch>/), and what it offers them.
+ *
+ * One CPU, interrupts off throughout, RAM mapped at VA == PA (so
+ * mmk_hal_pv_offset is 0 before and after paging is turned on: the kernel
+ * builds its page table with the MMU off and keeps using the same pointers
+ * once it runs on it).
+ */
+#ifndef MMKIT_DEMO_H
+#define MMKIT_DEMO_H
+
+#include <mmkit/frame.h>
+#include <mmkit/log.h>
+
+/* ------------------------------------------------------ provided by arch */
+
+extern const char demo_arch_name[];
+
+/** Write one byte to the UART (polled). */
+void arch_putc(char c);
+
+/** Install trap vectors and anything else needed before C runs checks. */
+void arch_early_init(void);
+
+/** Hand the machine's RAM to @bm and reserve what the firmware keeps. */
+void arch_add_memory(struct mmk_bootmem *bm);
+
+/**
+ * Leave QEMU: @pass selects the arch's "pass" or "fail" status (the
+ * transcript decides; the status only confirms it).
+ */
+_Noreturn void arch_exit(bool pass);
+
+/** Spin forever with nothing to do (the QMP harness inspects the machine). */
+_Noreturn void arch_idle(void);
+
+/* Probes, in assembly (demo/<arch>/probe.S): one access each, listed in the
+ * exception table so that a fault resumes right after the instruction. */
+uint64_t demo_probe_read(const volatile void *p);
+void demo_probe_write(volatile void *p, uint64_t v);
+/** Call @code as a function of no arguments (for the never-executable check). */
+void demo_probe_exec(const void *code);
+
+/* ------------------------------------------------------ traps */
+
+enum demo_access { DEMO_READ, DEMO_WRITE, DEMO_EXEC, DEMO_OTHER };
+
+struct demo_fault {
+	enum demo_access access;
+	uint64_t addr; /* faulting data address, or the fetch address */
+	uint64_t pc;
+	uint64_t cause; /* architecture's own code, for reports */
+	const char *what; /* architecture's name for it */
+};
+
+enum demo_action {
+	DEMO_RETRY,  /* return to the faulting instruction */
+	DEMO_FIXUP,  /* resume at *fixup (after the faulting probe) */
+	DEMO_RETURN, /* return to the caller of the faulting fetch target */
+};
+
+/** Called by the arch trap handler for every synchronous exception. */
+enum demo_action demo_trap(const struct demo_fault *f, uint64_t *fixup);
+
+/* Instruction bytes of "return to caller", copied into pages for the
+ * never-executable check (so an unenforced NX returns instead of crashing). */
+extern const uint8_t demo_ret_insn[];
+extern const size_t demo_ret_insn_size;
+
+/* Linker-script symbols (all page aligned). */
+extern char __kernel_start[], __text_start[], __text_end[], __rodata_start[],
+	__rodata_end[], __data_start[], __kernel_end[];
+extern char __stack_top[];
+
+struct demo_extable {
+	uint64_t insn, fixup;
+};
+extern const struct demo_extable __extable_start[], __extable_end[];
+
+/* ------------------------------------------------------ common services */
+
+void demo_puts(const char *s);
+void demo_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void demo_fail(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+/** The kernel main: call once from the arch entry with the MMU off. */
+_Noreturn void demo_main(void);
+
+/** Memory from a flattened device tree: adds every /memory reg range. */
+int demo_fdt_add_memory(const void *fdt, struct mmk_bootmem *bm,
+			uint64_t *fdt_size);
+
+/** Frames: the demo's buddy allocator (also backs mmk_hal_obj_alloc). */
+extern struct mmk_frames demo_frames;
+
+#endif /* MMKIT_DEMO_H */

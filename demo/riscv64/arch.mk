@@ -1,0 +1,5 @@
+CC := clang
+LD := ld.lld
+ARCH_CFLAGS := --target=riscv64-unknown-elf -march=rv64imac -mabi=lp64 \
+	-mcmodel=medany -mno-relax
+LDFLAGS := -m elf64lriscv

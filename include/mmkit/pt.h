@@ -1,0 +1,413 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mmkit — page tables: one generic multi-level engine, one PTE format per
+ * architecture (src/arch/<arch>/), chosen when a table is created.
+ *
+ * Vocabulary
+ *  - level: 0 is the table of base pages (the "leaf table"), levels-1 is the
+ *    root.  A level-L entry covers 2^shift(L) bytes of virtual space.
+ *  - leaf: an entry that translates (a page at level 0, a huge page / block
+ *    above).  Which levels may hold leaves is part of the format.
+ *  - flags: the architecture-neutral MMK_PT_* bits below.  Each format
+ *    encodes them exactly or refuses with MMK_ENOTSUP; a query reads back
+ *    exactly what was mapped (plus ACCESSED/DIRTY as the hardware or the
+ *    format's preset left them, see "Accessed and dirty").
+ *
+ * Ranges are half open, [va, va + size).  Addresses are checked in this
+ * order, and every operation reports the first failing check:
+ *   MMK_EWRAP      size 0, or va + size wraps past 2^64
+ *   MMK_EALIGN     va, pa or size not a multiple of the page size involved
+ *   MMK_ENONCANON  va (or the last byte of the range) not canonical
+ *   MMK_ERANGE     range crosses the canonical hole, or a physical address
+ *                  is beyond what the format can encode
+ *   MMK_ENOTSUP    flag combination or page size the format cannot express
+ *   MMK_EBUSY      the range lies in root slots borrowed with copy_from
+ *   MMK_EEXIST / MMK_ENOENT / MMK_ENOMEM as each call says.
+ *
+ * All or nothing: every call either succeeds or returns an error having
+ * changed nothing (no entry, no table page, nothing in the batch).  Table
+ * pages every call needs are allocated (and huge pages split into prepared
+ * tables) before the first entry visible to the hardware is written; the
+ * commit that follows cannot fail.
+ *
+ * TLB: edits never flush by themselves.  Each edit that removes or reduces
+ * a translation records it in a struct mmk_pt_batch, together with the
+ * table pages it unhooked; the caller finishes the batch once, which
+ * flushes through the HAL and only then frees those table pages (unhook,
+ * invalidate, free: the order of Linux's mmu_gather).  Adding a mapping
+ * where there was none records nothing, unless the format says otherwise
+ * (mmk_pt_map_needs_flush; see docs/ARCHITECTURE.md for each architecture).
+ *
+ * Locking (the caller's; the engine takes no lock):
+ *  - Single-page mmk_pt_map may run concurrently with other mmk_pt_map and
+ *    mmk_pt_query calls on the same table (the address-space layer holds its
+ *    lock shared for page faults).  New table pages and leaves are
+ *    installed with a compare-and-swap on the empty entry: a CPU that loses
+ *    the race to install a table frees its own and uses the winner's; one
+ *    that finds its leaf already present gets MMK_EEXIST ("another CPU
+ *    mapped it").
+ *  - Everything else that changes the table (map_region, unmap, protect, the
+ *    region forms, copy_from, destroy) needs exclusive access: nothing else
+ *    may use the table meanwhile.
+ *  - query and walk may run alongside single-page maps, never alongside an
+ *    exclusive operation.
+ */
+#ifndef MMKIT_PT_H
+#define MMKIT_PT_H
+
+#include <mmkit/frame.h>
+#include <mmkit/hal.h>
+
+/* ------------------------------------------------------------ formats */
+/** Every format mmkit defines.  A build may compile in a subset. */
+enum mmk_pt_format_id {
+	MMK_PT_X86_64_4L,   /* x86_64 4-level paging, 48-bit VA */
+	MMK_PT_X86_64_5L,   /* x86_64 5-level paging (LA57), 57-bit VA */
+	MMK_PT_RISCV_SV39,  /* riscv64 Sv39, 3 levels */
+	MMK_PT_RISCV_SV48,  /* riscv64 Sv48, 4 levels */
+	MMK_PT_RISCV_SV57,  /* riscv64 Sv57, 5 levels */
+	MMK_PT_AARCH64_39,  /* aarch64 stage 1, 4 KiB granule, 39-bit VA */
+	MMK_PT_AARCH64_48,  /* aarch64 stage 1, 4 KiB granule, 48-bit VA */
+	MMK_PT_LA64_16K_3L, /* loongarch64, 16 KiB pages, 3 levels, 47-bit VA */
+	MMK_PT_LA64_4K_4L,  /* loongarch64, 4 KiB pages, 4 levels, 48-bit VA */
+	MMK_PT_FORMAT_COUNT
+};
+
+#define MMK_PT_MAX_LEVELS 5
+
+/** What a caller may learn of a format (filled from the format's data). */
+struct mmk_pt_info {
+	const char *name;      /* "x86_64-4level", "riscv64-sv39", ... */
+	const char *arch;      /* "x86_64", "riscv64", "aarch64", "loongarch64" */
+	unsigned levels;       /* number of levels */
+	unsigned page_shift;   /* base page: 12 (4 KiB) or 14 (16 KiB) */
+	unsigned va_bits;      /* bits of virtual address translated */
+	unsigned pa_bits;      /* widest physical address the format encodes */
+	uint64_t page_sizes;   /* bit n set: 2^n-byte leaves are possible */
+	uint64_t ad_preset;    /* MMK_PT_ACCESSED/DIRTY: set in every new leaf
+				  (DIRTY only in writable leaves) */
+};
+
+/**
+ * Describe format @id into @out.  MMK_ENOTSUP if the format is not compiled
+ * into this build, MMK_EINVAL for an unknown id.
+ */
+int mmk_pt_format_info(enum mmk_pt_format_id id, struct mmk_pt_info *out);
+
+/* --------------------------------------------------------------- flags */
+#define MMK_PT_READ     (1u << 0)
+#define MMK_PT_WRITE    (1u << 1)
+#define MMK_PT_EXEC     (1u << 2)
+#define MMK_PT_USER     (1u << 3) /* user (EL0, PLV3, U/S=1) may access */
+#define MMK_PT_GLOBAL   (1u << 4) /* translation shared by every ASID */
+#define MMK_PT_ACCESSED (1u << 5) /* query: hardware accessed bit */
+#define MMK_PT_DIRTY    (1u << 6) /* query: hardware dirty bit */
+
+/** Memory type, a 2-bit field. */
+#define MMK_PT_MT_SHIFT    8
+#define MMK_PT_MT_MASK     (3u << MMK_PT_MT_SHIFT)
+#define MMK_PT_MT_NORMAL   (0u << MMK_PT_MT_SHIFT) /* cacheable RAM */
+#define MMK_PT_MT_DEVICE   (1u << MMK_PT_MT_SHIFT) /* strongly ordered I/O */
+#define MMK_PT_MT_UNCACHED (2u << MMK_PT_MT_SHIFT) /* uncached memory */
+#define MMK_PT_MT_WC       (3u << MMK_PT_MT_SHIFT) /* write combining */
+
+#define MMK_PT_RW  (MMK_PT_READ | MMK_PT_WRITE)
+#define MMK_PT_RX  (MMK_PT_READ | MMK_PT_EXEC)
+#define MMK_PT_RWX (MMK_PT_READ | MMK_PT_WRITE | MMK_PT_EXEC)
+#define MMK_PT_FLAGS_ALL                                                      \
+	(MMK_PT_RWX | MMK_PT_USER | MMK_PT_GLOBAL | MMK_PT_ACCESSED |         \
+	 MMK_PT_DIRTY | MMK_PT_MT_MASK)
+
+/*
+ * Flags given to map/protect:
+ *  - no READ, WRITE or EXEC (PROT_NONE) is still a mapping: the format
+ *    stores it as an entry the hardware treats as invalid (a software bit
+ *    says "mapped, no access"), which query, walk, protect and unmap see as
+ *    a leaf with its address and other flags.
+ *  - ACCESSED / DIRTY ask for the hardware bits to be set in the new leaf.
+ *    Formats whose hardware would trap on first use set them anyway
+ *    (mmk_pt_info.ad_preset); protect keeps the bits the old leaf had.
+ *  - Unknown bits, or a combination the format cannot express (WRITE
+ *    without READ on riscv64, EXEC without READ on x86_64, ...):
+ *    MMK_ENOTSUP.
+ */
+
+/* ------------------------------------------------------------- the table */
+/** Options given at create (format specific ones are ignored elsewhere). */
+#define MMK_PT_OPT_SVPBMT    (1u << 0) /* riscv64: encode memory types with
+					  Svpbmt; without it only NORMAL is
+					  accepted (the PMAs decide) */
+#define MMK_PT_OPT_HIGH_HALF (1u << 1) /* aarch64: a TTBR1 table (VA with
+					  top bits all ones) */
+
+#define MMK_PT_MAX_ROOT_ENTRIES 2048
+
+struct mmk__pt_format;
+
+/**
+ * A page table.  Embed it anywhere; everything in it is private to the
+ * engine and the format.
+ */
+struct mmk_pt {
+	const struct mmk__pt_format *fmt;
+	struct mmk_frames *frames; /* table pages come from here */
+	mmk_paddr_t root;          /* physical address of the root table */
+	unsigned opts;             /* MMK_PT_OPT_* */
+	_Atomic long tables;       /* table pages owned, root included */
+	uint64_t fmt_data[4];      /* private to the format */
+	/* root slots that point at another table's tables (copy_from) */
+	uint64_t borrowed[MMK_PT_MAX_ROOT_ENTRIES / 64];
+};
+
+/**
+ * Make @pt an empty table of format @id, its table pages from @frames (kept
+ * by pointer; must outlive @pt).  Allocates the root (and whatever shared
+ * tables the format needs).  MMK_ENOMEM, MMK_ENOTSUP (format not compiled
+ * in, or an option it refuses), MMK_EINVAL.  On error @pt is unusable and
+ * nothing is allocated.
+ */
+int mmk_pt_create(struct mmk_pt *pt, enum mmk_pt_format_id id, unsigned opts,
+		  struct mmk_frames *frames);
+
+/**
+ * Free every table page @pt owns (not the leaf frames: those belong to
+ * whoever mapped them; not the tables borrowed with copy_from).  The
+ * caller must have flushed any TLB that may still hold translations of
+ * @pt, and the table must be active on no CPU.
+ */
+void mmk_pt_destroy(struct mmk_pt *pt);
+
+/** The format's description (never fails once created). */
+void mmk_pt_info(const struct mmk_pt *pt, struct mmk_pt_info *out);
+
+/** Table pages @pt owns now, the root included (a statistic). */
+long mmk_pt_table_pages(const struct mmk_pt *pt);
+
+/**
+ * The architecture's root register value for @pt with @asid: satp on
+ * riscv64 (MODE, ASID, PPN), CR3 on x86_64 (PCID in bits 11:0 when @asid
+ * is not 0), TTBR0/1_EL1 on aarch64 (ASID in 63:48), PGDL/PGDH on
+ * loongarch64 (the table's physical address).
+ */
+uint64_t mmk_pt_root_regval(const struct mmk_pt *pt, uint32_t asid);
+
+/** mmk_hal_write_root(root, asid, mmk_pt_root_regval(pt, asid)). */
+void mmk_pt_activate(const struct mmk_pt *pt, uint32_t asid);
+
+/* --------------------------------------------------------- TLB batches */
+#define MMK_PT_BATCH_RANGES 16
+/** Past this many pages one full flush replaces the ranges. */
+#define MMK_PT_BATCH_FLUSH_ALL_PAGES 64
+
+/**
+ * What must be flushed after some edits, and the table pages to free after
+ * the flush.  On the caller's stack; initialise, pass to edits (one table
+ * or several sharing a cpumask/asid), finish once.
+ */
+struct mmk_pt_batch {
+	const mmk_cpumask_t *cpus; /* where the table may be cached */
+	uint32_t asid;
+	bool all;          /* flush everything of @asid (or all if global) */
+	bool global;       /* a global translation was removed/reduced */
+	unsigned nranges;
+	uint64_t npages;   /* pages recorded in ranges */
+	struct {
+		mmk_vaddr_t start, end;
+	} range[MMK_PT_BATCH_RANGES];
+	struct mmk_frames *frames; /* where freed table pages go */
+	uint64_t free_head;        /* list of table pages (see pt.c) */
+	unsigned long nfree;
+};
+
+/**
+ * Start a batch for tables cached on @cpus with @asid.  @cpus is kept by
+ * pointer until mmk_pt_batch_finish.  NULL @cpus means "the table is active
+ * nowhere": finish then frees the table pages without flushing.
+ */
+void mmk_pt_batch_init(struct mmk_pt_batch *b, const mmk_cpumask_t *cpus,
+		       uint32_t asid);
+
+/** True if the batch holds nothing to flush and nothing to free. */
+bool mmk_pt_batch_empty(const struct mmk_pt_batch *b);
+
+/**
+ * Flush what the batch recorded through mmk_hal_tlb_flush_range (one call
+ * per range) or mmk_hal_tlb_flush_all (past the threshold, or where the
+ * format requires it after freeing tables), then free the unhooked table
+ * pages.  The batch is empty afterwards and may be reused.
+ */
+void mmk_pt_batch_finish(struct mmk_pt_batch *b);
+
+/* ------------------------------------------------------ single pages */
+/**
+ * Map the page of @page_size bytes at @va to @pa (both aligned to it).
+ * @page_size must be a leaf size of the format (else MMK_ENOTSUP).
+ * MMK_EEXIST if anything is mapped in [va, va + page_size) (a page, a huge
+ * page covering it, or a table holding mappings where a huge page was
+ * asked).  MMK_ENOMEM if a table page could not be allocated.
+ * Safe against concurrent single maps (see Locking).  @b may be NULL when
+ * !mmk_pt_map_needs_flush(pt).
+ */
+int mmk_pt_map(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
+	       uint64_t page_size, uint32_t flags, struct mmk_pt_batch *b);
+
+/** True if adding a mapping where there was none needs a TLB flush. */
+bool mmk_pt_map_needs_flush(const struct mmk_pt *pt);
+
+/** One leaf mapping, or a run of them (see mmk_pt_unmap_region). */
+struct mmk_pt_leaf {
+	mmk_vaddr_t va;     /* start of the leaf (or run) */
+	mmk_paddr_t pa;     /* physical address of va */
+	uint64_t size;      /* bytes: page_size for one leaf, more for a run */
+	uint64_t page_size; /* size of each leaf */
+	uint32_t flags;     /* MMK_PT_* including ACCESSED/DIRTY */
+	unsigned level;     /* level the leaves sit at */
+};
+
+/**
+ * Remove the leaf whose first byte is @va (va must be aligned to that
+ * leaf's size, else MMK_EALIGN) and describe it in @out (may be NULL).
+ * MMK_ENOENT if nothing is mapped at @va.  Tables that become empty are
+ * unhooked and freed when @b is finished.
+ */
+int mmk_pt_unmap(struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_pt_batch *b,
+		 struct mmk_pt_leaf *out);
+
+/**
+ * Translate @va: the physical address of that byte, its flags and the size
+ * of the leaf holding it (any out pointer may be NULL).  PROT_NONE leaves
+ * are found (flags without READ/WRITE/EXEC).  MMK_ENOENT if unmapped.
+ */
+int mmk_pt_query(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
+		 uint32_t *flags, uint64_t *page_size);
+
+/**
+ * Give the leaf whose first byte is @va new @flags (ACCESSED/DIRTY of the
+ * old leaf are kept).  MMK_ENOENT, MMK_EALIGN as mmk_pt_unmap.  Records the
+ * page in @b if it lost a permission, or changed memory type or globality.
+ */
+int mmk_pt_protect(struct mmk_pt *pt, mmk_vaddr_t va, uint32_t flags,
+		   struct mmk_pt_batch *b);
+
+/* ------------------------------------------------------------ regions */
+/** map_region options. */
+#define MMK_PT_MAP_HUGE (1u << 0) /* use the largest page alignment allows */
+
+/** Gives the physical address for @va (see mmk_pt_map_region_fn). */
+typedef mmk_paddr_t (*mmk_pt_pa_fn)(void *ctx, mmk_vaddr_t va);
+
+/**
+ * Map [va, va + size) to [pa, pa + size).  va, pa, size aligned to the
+ * base page.  With MMK_PT_MAP_HUGE each step takes the largest leaf size
+ * that va, pa and the rest of the range allow.  MMK_EEXIST if anything is
+ * mapped in the range; MMK_ENOMEM if the tables cannot all be allocated.
+ * Exclusive access.
+ */
+int mmk_pt_map_region(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
+		      uint64_t size, uint32_t flags, unsigned opts,
+		      struct mmk_pt_batch *b);
+
+/**
+ * As mmk_pt_map_region, the physical address of each leaf from @fn(@ctx,
+ * leaf va).  @fn must be pure for the duration of the call (it may be asked
+ * more than once for one va) and return base-page-aligned addresses; with
+ * MMK_PT_MAP_HUGE a huge page is used where @fn gives an address aligned to
+ * it, and the caller promises the memory behind it is contiguous.  A
+ * misaligned address gives MMK_EALIGN with nothing changed.
+ */
+int mmk_pt_map_region_fn(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
+			 uint32_t flags, unsigned opts, mmk_pt_pa_fn fn,
+			 void *ctx, struct mmk_pt_batch *b);
+
+/**
+ * Told of what unmap_region removed, in address order, after the entries
+ * are cleared but before the flush: the frames may be handed back only
+ * once @b is finished.  Consecutive leaves of one size with contiguous
+ * physical addresses and the same flags come as one run.
+ */
+typedef void (*mmk_pt_unmap_fn)(void *ctx, const struct mmk_pt_leaf *run);
+
+/**
+ * Remove every mapping in [va, va + size) (holes are skipped).  A huge
+ * page straddling an end of the range is split first, so the part outside
+ * stays mapped (MMK_ENOMEM, nothing changed, if the split's tables cannot
+ * be allocated).  Tables that become empty are unhooked and freed when @b is
+ * finished.  @fn may be NULL.  Exclusive access.
+ */
+int mmk_pt_unmap_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
+			struct mmk_pt_batch *b, mmk_pt_unmap_fn fn, void *ctx);
+
+/**
+ * Give every leaf in [va, va + size) @flags (holes are skipped, old
+ * ACCESSED/DIRTY kept), splitting huge pages that straddle an end.  Records
+ * the pages that lost a permission, memory type or globality.  Exclusive.
+ */
+int mmk_pt_protect_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
+			  uint32_t flags, struct mmk_pt_batch *b);
+
+/**
+ * Make @dst's root slots covering [va, va + size) point at @src's tables
+ * (the kernel half shared into a user table).  va and size must be aligned
+ * to the span of a root slot (MMK_EALIGN); formats must match (MMK_EINVAL);
+ * @dst's slots must be empty (MMK_EEXIST).  Empty slots of @src stay empty
+ * in @dst: populate them in @src first if later mappings must be seen.
+ * The shared tables stay @src's: @dst never edits or frees them, and
+ * edits through @dst in that range give MMK_EBUSY.  Exclusive on @dst.
+ */
+int mmk_pt_copy_from(struct mmk_pt *dst, const struct mmk_pt *src,
+		     mmk_vaddr_t va, uint64_t size);
+
+/* --------------------------------------------------------- walk, dump */
+/**
+ * Called for each leaf in address order.  Return 0 to go on, > 0 to stop
+ * (mmk_pt_walk returns that value), < 0 for an error (returned as well).
+ */
+typedef int (*mmk_pt_walk_fn)(void *ctx, const struct mmk_pt_leaf *leaf);
+
+/**
+ * Every leaf overlapping [va, va + size), in address order, one call per
+ * leaf (a huge page reaching outside the range is reported whole).  No
+ * change may happen to @pt meanwhile except single-page maps (which may or
+ * may not be seen).  Returns 0 after the last leaf.
+ */
+int mmk_pt_walk(const struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
+		mmk_pt_walk_fn fn, void *ctx);
+
+/** Receives one NUL-terminated line (no newline) of a dump. */
+typedef void (*mmk_pt_line_fn)(void *ctx, const char *line);
+
+/** Dump styles. */
+enum mmk_pt_dump_style {
+	/* "<va>-<end> <pa> <size> <flags>" per run of contiguous leaves */
+	MMK_PT_DUMP_RUNS,
+	/* QEMU's `info mem` for the table's architecture where it has one
+	 * (riscv64: "vaddr paddr size attr" rows; x86_64: "start-end size
+	 * prot" rows); MMK_PT_DUMP_RUNS otherwise. */
+	MMK_PT_DUMP_QEMU_MEM,
+	/* QEMU's `info tlb` on x86_64 ("va: pa flags" per leaf) */
+	MMK_PT_DUMP_QEMU_TLB,
+};
+
+/** Dump the leaves of [va, va + size) as text lines to @out. */
+int mmk_pt_dump(const struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
+		enum mmk_pt_dump_style style, mmk_pt_line_fn out, void *ctx);
+
+/* ------------------------------------------------ encodings (for tests) */
+/**
+ * The raw entry a leaf of @flags at @level for @pa would be, as the
+ * format writes it.  Errors as mmk_pt_map.  Used by the bit-exact tests
+ * and by anyone who wants to see what a format does.
+ */
+int mmk_pt_encode_leaf(const struct mmk_pt *pt, unsigned level,
+		       mmk_paddr_t pa, uint32_t flags, uint64_t *pte);
+
+/** Decode a raw leaf entry at @level.  MMK_ENOENT if it is not a leaf. */
+int mmk_pt_decode_leaf(const struct mmk_pt *pt, unsigned level, uint64_t pte,
+		       mmk_paddr_t *pa, uint32_t *flags);
+
+/** The raw entry at @level on the path of @va (MMK_ENOENT if that level
+ *  is not reached: a leaf or an empty entry above it). */
+int mmk_pt_raw_entry(const struct mmk_pt *pt, mmk_vaddr_t va, unsigned level,
+		     uint64_t *pte);
+
+#endif /* MMKIT_PT_H */

@@ -106,6 +106,9 @@ struct mmk_frame {
 	uint16_t priv;
 };
 
+_Static_assert(sizeof(struct mmk_frame) == 16,
+	       "frame metadata must stay 16 bytes per 4 KiB frame");
+
 enum mmk_frame_state {
 	MMK_FS_TAIL = 0,     /* not the head of any block (or a hole) */
 	MMK_FS_FREE = 1,     /* head of a free block on a buddy list */

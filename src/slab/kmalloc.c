@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kmalloc: one slab cache per size class, buddy blocks beyond the largest.
+ *
+ * Size classes: 8, 16, 32, then powers of two and the midpoints between
+ * them (48, 64, 96, 128, ... 6144, 8192), so internal waste stays under a
+ * third.  A class is aligned to the largest power of two dividing its size
+ * (objects start at the slab's first byte, every slab is 64 KiB aligned),
+ * which is what mmk_kmalloc_aligned picks classes by.
+ *
+ * Finding what a pointer is, in mmk_kfree and mmk_ksize, without a search:
+ *  - not page aligned: an object in a 64 KiB kmalloc slab, whose header is
+ *    at the end of the enclosing 64 KiB (checked by its magic word);
+ *  - page aligned (rare for small objects): the frame metadata of its page
+ *    says whether it heads a large block (priv = MMK__PRIV_LARGE) or lies in
+ *    a slab.
+ */
+#include "slab_internal.h"
+
+#define NCLASS 19
+#define KM_MASK ((uintptr_t)(MMK_PAGE_SIZE << MMK__SLAB_ORDER) - 1)
+
+static const uint32_t class_size[NCLASS] = {
+	8,    16,   32,   48,   64,   96,   128,  192,  256,  384,
+	512,  768,  1024, 1536, 2048, 3072, 4096, 6144, 8192,
+};
+
+static const char *const class_name[NCLASS] = {
+	"kmalloc-8",    "kmalloc-16",   "kmalloc-32",   "kmalloc-48",
+	"kmalloc-64",   "kmalloc-96",   "kmalloc-128",  "kmalloc-192",
+	"kmalloc-256",  "kmalloc-384",  "kmalloc-512",  "kmalloc-768",
+	"kmalloc-1024", "kmalloc-1536", "kmalloc-2048", "kmalloc-3072",
+	"kmalloc-4096", "kmalloc-6144", "kmalloc-8192",
+};
+
+static struct {
+	struct mmk_frames *fa;
+	struct mmk_slab_cache *cache[NCLASS];
+	/* Class of a size: small[(size + 7) / 8] up to 1024 bytes, then
+	 * mid[(size + 511) / 512] up to 8192. */
+	uint8_t small[1024 / 8 + 1];
+	uint8_t mid[8192 / 512 + 1];
+	_Atomic long large_live;
+	bool ready;
+} km;
+
+static unsigned class_of(size_t size)
+{
+	if (MMK_LIKELY(size <= 1024))
+		return km.small[(size + 7) >> 3];
+	return km.mid[(size + 511) >> 9];
+}
+
+/* Largest power of two dividing @n. */
+static size_t natural_align(size_t n)
+{
+	return n & -n;
+}
+
+int mmk_kmalloc_init(struct mmk_frames *fa)
+{
+	if (km.ready)
+		return MMK_EBUSY;
+	for (unsigned i = 0; i < NCLASS; i++) {
+		size_t align = MMK_MIN(natural_align(class_size[i]),
+				       MMK_PAGE_SIZE);
+		km.cache[i] = mmk_slab_create(fa, class_name[i], class_size[i],
+					      align, NULL);
+		/* Every kmalloc slab is 64 KiB: mmk_kfree depends on it. */
+		MMK_ASSERT(!km.cache[i] || km.cache[i]->order == MMK__SLAB_ORDER);
+		if (!km.cache[i]) {
+			while (i--)
+				mmk_slab_destroy(km.cache[i]);
+			return MMK_ENOMEM;
+		}
+	}
+	unsigned k = 0;
+	for (size_t s = 0; s <= 1024; s += 8) {
+		while (class_size[k] < s)
+			k++;
+		km.small[s / 8] = (uint8_t)k;
+	}
+	for (size_t s = 0; s <= 8192; s += 512) {
+		k = 0;
+		while (class_size[k] < s)
+			k++;
+		km.mid[s / 512] = (uint8_t)k;
+	}
+	km.fa = fa;
+	atomic_store_explicit(&km.large_live, 0, memory_order_relaxed);
+	km.ready = true;
+	return MMK_OK;
+}
+
+int mmk_kmalloc_fini(void)
+{
+	if (!km.ready)
+		return MMK_OK;
+	size_t live[NCLASS], total = 0;
+	for (unsigned i = 0; i < NCLASS; i++)
+		total += live[i] = mmk__slab_drain_live(km.cache[i]);
+	long large = atomic_load_explicit(&km.large_live, memory_order_relaxed);
+	if (total || large) {
+		/* Each cache with leaks names them; every cache stays. */
+		for (unsigned i = 0; i < NCLASS; i++)
+			if (live[i])
+				mmk_slab_destroy(km.cache[i]);
+		if (large)
+			mmk_log(MMK_LOG_ERROR,
+				"kmalloc: fini with %ld live large blocks",
+				large);
+		return MMK_EBUSY;
+	}
+	for (unsigned i = 0; i < NCLASS; i++) {
+		int err = mmk_slab_destroy(km.cache[i]);
+		MMK_ASSERT(err == MMK_OK);
+		km.cache[i] = NULL;
+	}
+	km.ready = false;
+	return MMK_OK;
+}
+
+/* A buddy block of at least @size bytes, aligned to its own size. */
+static void *large_alloc(size_t size)
+{
+	unsigned order = 0;
+	while ((MMK_PAGE_SIZE << order) < size) {
+		if (++order > MMK_FRAME_MAX_ORDER)
+			return NULL;
+	}
+	mmk_paddr_t pa;
+	if (mmk_frame_alloc(km.fa, order, 0, &pa) != MMK_OK)
+		return NULL;
+	mmk_frame_meta(km.fa, pa)->priv = MMK__PRIV_LARGE;
+	atomic_fetch_add_explicit(&km.large_live, 1, memory_order_relaxed);
+	return mmk_phys_to_virt(pa);
+}
+
+void *mmk_kmalloc(size_t size)
+{
+	if (MMK_LIKELY(size - 1 < MMK_KMALLOC_MAX_CLASS))
+		return mmk__slab_alloc_req(km.cache[class_of(size)], size);
+	return size ? large_alloc(size) : NULL;
+}
+
+void *mmk_kzalloc(size_t size)
+{
+	void *p = mmk_kmalloc(size);
+	if (p)
+		__builtin_memset(p, 0, size);
+	return p;
+}
+
+void *mmk_kmalloc_aligned(size_t size, size_t align)
+{
+	if (!MMK_IS_POW2(align) || size == 0)
+		return NULL;
+	if (size <= MMK_KMALLOC_MAX_CLASS) {
+		for (unsigned k = class_of(size); k < NCLASS; k++)
+			if (km.cache[k]->align >= align)
+				return mmk__slab_alloc_req(km.cache[k], size);
+	}
+	return large_alloc(MMK_MAX(size, align));
+}
+
+static void bad_free(const char *what, const void *p)
+{
+	mmk_log(MMK_LOG_ERROR, "kmalloc: %s of %p", what, p);
+}
+
+/*
+ * The cache of the slab object @p (in a 64 KiB slab), or NULL if @p is not
+ * an object boundary of a valid slab.
+ */
+static struct mmk_slab_cache *slab_cache_of(const void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	struct mmk__slab *s = mmk__slab_of(a, KM_MASK);
+	if (MMK_UNLIKELY(!mmk__slab_valid(s)))
+		return NULL;
+	struct mmk_slab_cache *c = s->cache;
+	uintptr_t off = a & KM_MASK;
+	uint64_t i = (off * c->recip) >> MMK__RECIP_SHIFT;
+	if (MMK_UNLIKELY(c->slab_mask != KM_MASK || i * c->stride != off ||
+			 i >= c->nobj))
+		return NULL;
+	return c;
+}
+
+/* What a page-aligned @p heads: a large block (its frame) or NULL. */
+static struct mmk_frame *large_of(const void *p, bool *in_slab)
+{
+	struct mmk_frame *f = mmk_frame_meta(km.fa, mmk_virt_to_phys(p));
+	*in_slab = false;
+	if (!f)
+		return NULL;
+	uint8_t st = __atomic_load_n(&f->state, __ATOMIC_ACQUIRE);
+	if (st == MMK_FS_ALLOC && f->priv == MMK__PRIV_LARGE)
+		return f;
+	*in_slab = st == MMK_FS_TAIL || (st == MMK_FS_ALLOC &&
+					 f->priv == MMK__PRIV_SLAB);
+	return NULL;
+}
+
+static __attribute__((noinline)) void kfree_page_aligned(void *p)
+{
+	bool in_slab;
+	struct mmk_frame *f = large_of(p, &in_slab);
+	if (f) {
+		f->priv = 0;
+		atomic_fetch_sub_explicit(&km.large_live, 1,
+					  memory_order_relaxed);
+		mmk_frame_free(km.fa, mmk_virt_to_phys(p));
+		return;
+	}
+	struct mmk_slab_cache *c = in_slab ? slab_cache_of(p) : NULL;
+	if (c)
+		mmk__slab_free_obj(c, p);
+	else
+		bad_free("free of a block not allocated (double free?)", p);
+}
+
+void mmk_kfree(void *p)
+{
+	if (MMK_UNLIKELY(((uintptr_t)p & (MMK_PAGE_SIZE - 1)) == 0)) {
+		if (p)
+			kfree_page_aligned(p);
+		return;
+	}
+	struct mmk_slab_cache *c = slab_cache_of(p);
+	if (MMK_LIKELY(c != NULL))
+		mmk__slab_free_obj(c, p);
+	else
+		bad_free("free of a pointer kmalloc did not return", p);
+}
+
+size_t mmk_ksize(const void *p)
+{
+	if (!p)
+		return 0;
+	struct mmk_slab_cache *c = NULL;
+	if (((uintptr_t)p & (MMK_PAGE_SIZE - 1)) == 0) {
+		bool in_slab;
+		struct mmk_frame *f = large_of(p, &in_slab);
+		if (f)
+			return MMK_PAGE_SIZE << f->order;
+		if (in_slab)
+			c = slab_cache_of(p);
+	} else {
+		c = slab_cache_of(p);
+	}
+	return c ? mmk__slab_usable(c, p) : 0;
+}
+
+struct mmk_slab_cache *mmk_kmalloc_cache(size_t size)
+{
+	if (size == 0 || size > MMK_KMALLOC_MAX_CLASS)
+		return NULL;
+	return km.cache[class_of(size)];
+}

@@ -15,6 +15,7 @@ struct demo_trap_state {
 };
 
 extern struct demo_trap_state demo_ts;
+extern struct mmk_bootmem demo_bootmem; /* RAM ranges stay readable */
 
 /** Build the page table, switch to it, run every check.  NULL if all pass. */
 const char *demo_run_checks(void);

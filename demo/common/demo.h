@@ -13,6 +13,7 @@
 
 #include <mmkit/frame.h>
 #include <mmkit/log.h>
+#include <mmkit/pt.h>
 
 /* ------------------------------------------------------ provided by arch */
 
@@ -32,6 +33,28 @@ void arch_add_memory(struct mmk_bootmem *bm);
  * transcript decides; the status only confirms it).
  */
 _Noreturn void arch_exit(bool pass);
+
+/** The page-table format and mmk_pt_create options the kernel runs on. */
+extern const enum mmk_pt_format_id demo_pt_format;
+extern const unsigned demo_pt_opts;
+
+/** MMIO the kernel maps as device memory (identity, VA == PA). */
+struct demo_mmio {
+	uint64_t pa, size;
+	const char *name;
+};
+extern const struct demo_mmio demo_mmio[];
+extern const unsigned demo_nmmio;
+
+/**
+ * Turn translation on with @pt (built with the MMU off): whatever registers
+ * the arch needs besides the root (MAIR/TCR/SCTLR, PWCL/PWCH/TLBRENTRY/CRMD),
+ * then mmk_pt_activate.  Returns running on @pt.
+ */
+void arch_mmu_on(struct mmk_pt *pt);
+
+/** Make instructions written through the data side visible to fetch. */
+void arch_sync_icache(const void *p, size_t n);
 
 /** Spin forever with nothing to do (the QMP harness inspects the machine). */
 _Noreturn void arch_idle(void);
@@ -80,6 +103,11 @@ struct demo_extable {
 extern const struct demo_extable __extable_start[], __extable_end[];
 
 /* ------------------------------------------------------ common services */
+
+void *memset(void *d, int c, size_t n);
+void *memcpy(void *restrict d, const void *restrict s, size_t n);
+void *memmove(void *d, const void *s, size_t n);
+int memcmp(const void *a, const void *b, size_t n);
 
 void demo_puts(const char *s);
 void demo_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

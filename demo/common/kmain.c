@@ -9,7 +9,7 @@
 #include "checks.h"
 
 struct mmk_frames demo_frames;
-static struct mmk_bootmem bootmem;
+struct mmk_bootmem demo_bootmem;
 
 /* ------------------------------------------------------------ traps */
 
@@ -48,23 +48,23 @@ enum demo_action demo_trap(const struct demo_fault *f, uint64_t *fixup)
 
 static void frames_init(void)
 {
-	mmk_bootmem_init(&bootmem);
-	arch_add_memory(&bootmem);
+	mmk_bootmem_init(&demo_bootmem);
+	arch_add_memory(&demo_bootmem);
 	uint64_t kstart = (uint64_t)(uintptr_t)__kernel_start;
 	uint64_t kend = (uint64_t)(uintptr_t)__kernel_end;
-	mmk_bootmem_reserve(&bootmem, mmk_virt_to_phys(__kernel_start),
+	mmk_bootmem_reserve(&demo_bootmem, mmk_virt_to_phys(__kernel_start),
 			    kend - kstart);
 	uint64_t ram = 0;
-	for (unsigned i = 0; i < bootmem.nram; i++)
-		ram += bootmem.ram[i].end - bootmem.ram[i].start;
-	int err = mmk_frames_init(&demo_frames, &bootmem);
+	for (unsigned i = 0; i < demo_bootmem.nram; i++)
+		ram += demo_bootmem.ram[i].end - demo_bootmem.ram[i].start;
+	int err = mmk_frames_init(&demo_frames, &demo_bootmem);
 	if (err)
 		demo_fail("mmk_frames_init: %s", mmk_strerror(err));
 	struct mmk_frame_stats st;
 	mmk_frames_stats(&demo_frames, &st);
 	demo_printf("frames: %u RAM range(s), %llu KiB RAM, %llu KiB free "
 		    "(kernel %#llx-%#llx)\n",
-		    bootmem.nram, (unsigned long long)(ram >> 10),
+		    demo_bootmem.nram, (unsigned long long)(ram >> 10),
 		    (unsigned long long)(st.free_pages * MMK_PAGE_SIZE >> 10),
 		    (unsigned long long)kstart, (unsigned long long)kend);
 }

@@ -135,3 +135,26 @@ void mmk_hal_write_root(mmk_paddr_t root, uint32_t asid, uint64_t regval)
 			 "sfence.vma zero, zero" ::"r"(regval)
 			 : "memory");
 }
+
+/* Sv39 with Svpbmt (QEMU runs with -cpu rv64,svpbmt=on) so that the UART
+ * page can be device memory (PBMT=IO) like on real hardware. */
+const enum mmk_pt_format_id demo_pt_format = MMK_PT_RISCV_SV39;
+const unsigned demo_pt_opts = MMK_PT_OPT_SVPBMT;
+
+const struct demo_mmio demo_mmio[] = {
+	{UART_BASE, 0x1000, "uart"},
+	{SIFIVE_TEST, 0x1000, "sifive_test"},
+};
+const unsigned demo_nmmio = MMK_ARRAY_SIZE(demo_mmio);
+
+void arch_mmu_on(struct mmk_pt *pt)
+{
+	mmk_pt_activate(pt, 0);
+}
+
+void arch_sync_icache(const void *p, size_t n)
+{
+	(void)p;
+	(void)n;
+	__asm__ volatile("fence.i" ::: "memory");
+}

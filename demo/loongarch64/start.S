@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * loongarch64 entry.  QEMU's virt machine loads the ELF itself (no
+ * firmware) and starts at the entry in direct-address mode (CRMD.DA=1,
+ * PG=0), so the kernel is linked at VA == PA (2 MiB) and keeps running at
+ * the same addresses once mmkit's table is on: the page table maps the
+ * kernel image where it already is.  Clear bss, install the general
+ * exception entry and the TLB refill entry, call demo_main.
+ */
+#define CSR_ESTAT     0x5
+#define CSR_ERA       0x6
+#define CSR_BADV      0x7
+#define CSR_EENTRY    0xc
+#define CSR_PGD       0x1b
+#define CSR_TLBRENTRY 0x88
+#define CSR_TLBRSAVE  0x8b
+
+	.section .text.boot, "ax"
+	.globl	_start
+_start:
+	la.pcrel $sp, __stack_top
+	la.pcrel $t0, __bss_start
+	la.pcrel $t1, __bss_end
+1:	bgeu	$t0, $t1, 2f
+	st.d	$zero, $t0, 0
+	addi.d	$t0, $t0, 8
+	b	1b
+2:	la.pcrel $t0, trap_entry
+	csrwr	$t0, CSR_EENTRY
+	la.pcrel $t0, tlb_refill
+	csrwr	$t0, CSR_TLBRENTRY
+	bl	demo_main
+3:	idle	0
+	b	3b
+
+/*
+ * TLB refill: entered in direct-address mode at TLBRENTRY (a physical
+ * address) on a TLB miss of a mapped address.  Walks mmkit's 16 KiB,
+ * 3-level table with the hardware helpers: PGD (the root for the faulting
+ * half) -> lddir level 2 -> lddir level 1 (returns a huge entry as is) ->
+ * ldpte for the even and odd page -> tlbfill.  PWCL/PWCH give the
+ * geometry (arch.c); directory entries hold physical addresses and unused
+ * ones point at mmkit's all-invalid table, so no checks are needed here.
+ */
+	.text
+	.balign	4096
+	.globl	tlb_refill
+tlb_refill:
+	csrwr	$t0, CSR_TLBRSAVE
+	csrrd	$t0, CSR_PGD
+	lddir	$t0, $t0, 2
+	lddir	$t0, $t0, 1
+	ldpte	$t0, 0
+	ldpte	$t0, 1
+	tlbfill
+	csrrd	$t0, CSR_TLBRSAVE
+	ertn
+
+/*
+ * General exceptions (EENTRY, 4 KiB aligned, VS=0: one entry for all).
+ * Runs translated like the rest of the kernel.  Frame on the current
+ * stack: r0..r31 at 8*i, era 256, estat 264, badv 272.
+ */
+	.balign	4096
+trap_entry:
+	addi.d	$sp, $sp, -288
+	st.d	$r1, $sp, 8
+	st.d	$r2, $sp, 16
+	.irp	n, 4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+	st.d	$r\n, $sp, (8*\n)
+	.endr
+	addi.d	$t0, $sp, 288
+	st.d	$t0, $sp, 24
+	csrrd	$t0, CSR_ERA
+	st.d	$t0, $sp, 256
+	csrrd	$t0, CSR_ESTAT
+	st.d	$t0, $sp, 264
+	csrrd	$t0, CSR_BADV
+	st.d	$t0, $sp, 272
+	move	$a0, $sp
+	bl	loongarch_trap
+	ld.d	$t0, $sp, 256
+	csrwr	$t0, CSR_ERA
+	ld.d	$r1, $sp, 8
+	ld.d	$r2, $sp, 16
+	.irp	n, 4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+	ld.d	$r\n, $sp, (8*\n)
+	.endr
+	addi.d	$sp, $sp, 288
+	ertn
+
+/* Probes: one access each, resumed after by the exception table. */
+	.globl demo_probe_read, demo_probe_write, demo_probe_exec
+demo_probe_read:
+10:	ld.d	$a0, $a0, 0
+11:	jr	$ra
+demo_probe_write:
+12:	st.d	$a1, $a0, 0
+13:	jr	$ra
+demo_probe_exec:
+	addi.d	$sp, $sp, -16
+	st.d	$ra, $sp, 8
+	jirl	$ra, $a0, 0
+	ld.d	$ra, $sp, 8
+	addi.d	$sp, $sp, 16
+	jr	$ra
+
+	.section .extable, "a"
+	.balign 8
+	.dword	10b, 11b
+	.dword	12b, 13b
+
+	.section .rodata
+	.globl demo_ret_insn, demo_ret_insn_size
+	.balign 8
+demo_ret_insn:
+	jr	$ra
+	.balign 8
+demo_ret_insn_size:
+	.dword	4
+
+	.section .bss.stack, "aw", @nobits
+	.balign 16
+	.space	32768
+	.globl __stack_top
+__stack_top:

@@ -1,0 +1,5 @@
+CC := clang
+LD := ld.lld
+ARCH_CFLAGS := --target=x86_64-unknown-elf -mno-red-zone -mgeneral-regs-only \
+	-mcmodel=small
+LDFLAGS := -m elf_x86_64

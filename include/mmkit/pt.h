@@ -20,8 +20,8 @@
  *   MMK_ENONCANON  va (or the last byte of the range) not canonical
  *   MMK_ERANGE     range crosses the canonical hole, or a physical address
  *                  is beyond what the format can encode
- *   MMK_ENOTSUP    flag combination or page size the format cannot express
  *   MMK_EBUSY      the range lies in root slots borrowed with copy_from
+ *   MMK_ENOTSUP    flag combination or page size the format cannot express
  *   MMK_EEXIST / MMK_ENOENT / MMK_ENOMEM as each call says.
  *
  * All or nothing: every call either succeeds or returns an error having
@@ -142,6 +142,15 @@ int mmk_pt_format_info(enum mmk_pt_format_id id, struct mmk_pt_info *out);
 
 #define MMK_PT_MAX_ROOT_ENTRIES 2048
 
+/**
+ * x86_64: the IA32_PAT value (MSR 0x277) the x86_64 format assumes.  The
+ * reset value (WB, WT, UC-, UC, WB, WT, UC-, UC) with entry 4 changed to
+ * WC: NORMAL = index 0 (WB), UNCACHED = 2 (PCD, UC-), DEVICE = 3 (PCD|PWT,
+ * UC), WRITE_COMBINE = 4 (the PAT bit alone).  A kernel that keeps the
+ * reset PAT gets WB instead of WC for MMK_PT_MT_WC and nothing else changes.
+ */
+#define MMK_PT_X86_64_PAT 0x0007040100070406ull
+
 struct mmk__pt_format;
 
 /**
@@ -154,6 +163,8 @@ struct mmk_pt {
 	mmk_paddr_t root;          /* physical address of the root table */
 	unsigned opts;             /* MMK_PT_OPT_* */
 	_Atomic long tables;       /* table pages owned, root included */
+	uint8_t shift[MMK_PT_MAX_LEVELS + 1]; /* span shift of each level */
+	unsigned nborrowed;        /* root slots borrowed (copy_from) */
 	uint64_t fmt_data[4];      /* private to the format */
 	/* root slots that point at another table's tables (copy_from) */
 	uint64_t borrowed[MMK_PT_MAX_ROOT_ENTRIES / 64];

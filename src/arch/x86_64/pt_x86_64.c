@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mmkit — x86_64 page-table entries: 4-level (48-bit) and 5-level (LA57,
+ * 57-bit) paging.  Intel SDM Vol. 3A ch. 4 "Paging", 4.5 (formats of
+ * PML5E/PML4E/PDPTE/PDE/PTE), 4.9.2 (PAT), 4.10 (TLBs).
+ *
+ *   63  62:59  58:52  51:12 (M-1:12)      11:9  8  7     6  5  4   3   2  1  0
+ *  +--+------+------+--------------------+----+--+-----+--+--+---+---+--+--+--+
+ *  |XD| PKEY | ign  | physical address   | sw |G |PS/PAT|D |A |PCD|PWT|US|RW|P |
+ *  +--+------+------+--------------------+----+--+-----+--+--+---+---+--+--+--+
+ *  Bit 7 is PS in a PDPTE/PDE (1 GiB / 2 MiB leaf) and PAT in a 4 KiB PTE;
+ *  a huge leaf keeps its PAT bit in bit 12.
+ *
+ * Choices (documented in docs/ARCHITECTURE.md):
+ *  - Table entries are P|RW|US|A: permissions are decided by the leaf alone
+ *    (the hardware ANDs all levels), A preset so the walker never writes
+ *    table entries.
+ *  - Every present entry is readable on x86_64, so WRITE or EXEC without
+ *    READ is MMK_ENOTSUP.  EXEC clear sets XD (needs EFER.NXE).
+ *  - PROT_NONE: P=0 with software bit 9 (MMK__X86_PROTNONE) set; the other
+ *    bits keep the leaf's address and attributes.  The CPU ignores every
+ *    bit of a non-present entry, so no TLB entry can come from it.
+ *  - A and D are not preset: the CPU sets them itself without a fault
+ *    (SDM 4.8).  ACCESSED/DIRTY given to map set them.
+ *  - Memory types through PAT with the layout of MMK_PT_X86_64_PAT.
+ *  - Adding a mapping needs no flush (the CPU never caches not-present
+ *    entries, SDM 4.10.2.3); freeing a table needs only the range flush,
+ *    since INVLPG also drops paging-structure-cache entries (SDM 4.10.4.1).
+ */
+#include <mmkit/log.h>
+
+#include "arch/x86_64/pt_x86_64.h"
+
+#define X86_P        (1ull << 0)
+#define X86_RW       (1ull << 1)
+#define X86_US       (1ull << 2)
+#define X86_PWT      (1ull << 3)
+#define X86_PCD      (1ull << 4)
+#define X86_A        (1ull << 5)
+#define X86_D        (1ull << 6)
+#define X86_PS       (1ull << 7) /* PDPTE / PDE */
+#define X86_PAT4K    (1ull << 7) /* PTE */
+#define X86_G        (1ull << 8)
+#define X86_PROTNONE (1ull << 9) /* software: mapped, no access (P=0) */
+#define X86_PATHUGE  (1ull << 12)
+#define X86_NX       (1ull << 63)
+#define X86_ADDR     0x000ffffffffff000ull /* bits 51:12 */
+
+static inline bool fmt_empty_is_zero(void)
+{
+	return true;
+}
+
+static inline mmk__pte_t fmt_empty(const struct mmk_pt *pt, unsigned level)
+{
+	(void)pt;
+	(void)level;
+	return 0;
+}
+
+static inline bool fmt_is_table(mmk__pte_t e, unsigned level)
+{
+	return level > 0 && (e & X86_P) && !(e & X86_PS);
+}
+
+static inline bool fmt_is_leaf(mmk__pte_t e, unsigned level)
+{
+	if (e & X86_P)
+		return level == 0 || (e & X86_PS);
+	return (e & X86_PROTNONE) != 0;
+}
+
+static inline mmk__pte_t fmt_make_table(const struct mmk_pt *pt,
+					uint64_t table_pa, unsigned level)
+{
+	(void)pt;
+	(void)level;
+	return table_pa | X86_P | X86_RW | X86_US | X86_A;
+}
+
+static inline uint64_t fmt_table_pa(mmk__pte_t e, unsigned level)
+{
+	(void)level;
+	return e & X86_ADDR;
+}
+
+static inline mmk__pte_t x86_pat_bit(unsigned level)
+{
+	return level ? X86_PATHUGE : X86_PAT4K;
+}
+
+static inline int fmt_leaf_template(const struct mmk_pt *pt, uint32_t flags,
+				    unsigned level, mmk__pte_t *tmpl)
+{
+	(void)pt;
+	if (flags & ~MMK_PT_FLAGS_ALL)
+		return MMK_ENOTSUP;
+	uint32_t acc = flags & MMK_PT_RWX;
+	if (acc && !(flags & MMK_PT_READ))
+		return MMK_ENOTSUP; /* present means readable */
+	mmk__pte_t e = acc ? X86_P : X86_PROTNONE;
+	if (flags & MMK_PT_WRITE)
+		e |= X86_RW;
+	if (!(flags & MMK_PT_EXEC))
+		e |= X86_NX;
+	if (flags & MMK_PT_USER)
+		e |= X86_US;
+	if (flags & MMK_PT_GLOBAL)
+		e |= X86_G;
+	if (flags & MMK_PT_ACCESSED)
+		e |= X86_A;
+	if (flags & MMK_PT_DIRTY)
+		e |= X86_D;
+	switch (flags & MMK_PT_MT_MASK) {
+	case MMK_PT_MT_UNCACHED:
+		e |= X86_PCD; /* PAT index 2: UC- */
+		break;
+	case MMK_PT_MT_DEVICE:
+		e |= X86_PCD | X86_PWT; /* PAT index 3: UC */
+		break;
+	case MMK_PT_MT_WC:
+		e |= x86_pat_bit(level); /* PAT index 4: WC */
+		break;
+	default:
+		break; /* PAT index 0: WB */
+	}
+	if (level > 0)
+		e |= X86_PS;
+	*tmpl = e;
+	return MMK_OK;
+}
+
+static inline mmk__pte_t fmt_make_leaf(mmk__pte_t tmpl, uint64_t pa,
+				       unsigned level)
+{
+	(void)level;
+	return tmpl | pa;
+}
+
+static inline uint64_t fmt_leaf_pa(mmk__pte_t e, unsigned level)
+{
+	return e & X86_ADDR & ~((1ull << (12 + 9 * level)) - 1);
+}
+
+static inline uint32_t fmt_leaf_flags(const struct mmk_pt *pt, mmk__pte_t e,
+				      unsigned level)
+{
+	(void)pt;
+	uint32_t f = 0;
+	if (e & X86_P) {
+		f |= MMK_PT_READ;
+		if (e & X86_RW)
+			f |= MMK_PT_WRITE;
+		if (!(e & X86_NX))
+			f |= MMK_PT_EXEC;
+	}
+	if (e & X86_US)
+		f |= MMK_PT_USER;
+	if (e & X86_G)
+		f |= MMK_PT_GLOBAL;
+	if (e & X86_A)
+		f |= MMK_PT_ACCESSED;
+	if (e & X86_D)
+		f |= MMK_PT_DIRTY;
+	unsigned idx = ((e & x86_pat_bit(level)) ? 4 : 0) |
+		       ((e & X86_PCD) ? 2 : 0) | ((e & X86_PWT) ? 1 : 0);
+	/* Indexes mmkit never writes decode to the type the reset PAT
+	 * gives them (WT -> NORMAL, UC- -> UNCACHED, UC -> DEVICE). */
+	static const uint32_t mt[8] = {
+		MMK_PT_MT_NORMAL,   MMK_PT_MT_NORMAL, MMK_PT_MT_UNCACHED,
+		MMK_PT_MT_DEVICE,   MMK_PT_MT_WC,     MMK_PT_MT_NORMAL,
+		MMK_PT_MT_UNCACHED, MMK_PT_MT_DEVICE,
+	};
+	return f | mt[idx];
+}
+
+static inline mmk__pte_t fmt_leaf_hw_bits(mmk__pte_t e, unsigned level)
+{
+	(void)level;
+	return e & (X86_A | X86_D);
+}
+
+static inline bool fmt_needs_bbm(mmk__pte_t old, mmk__pte_t nw,
+				 unsigned level)
+{
+	(void)old;
+	(void)nw;
+	(void)level;
+	return false;
+}
+
+static inline void fmt_sync(void)
+{
+	/* x86 stores are seen by the walker in program order. */
+	__asm__ volatile("" ::: "memory");
+}
+
+#define MMK_ENGINE_OPS x86_64_ops
+#include "pt/engine.h"
+
+/* CR3: table base in 51:12, PCID in 11:0 (with CR4.PCIDE). */
+static uint64_t x86_64_root_regval(const struct mmk_pt *pt, uint32_t asid)
+{
+	return pt->root.v | (asid & 0xfffu);
+}
+
+/* One line of QEMU's `info tlb` (target/i386/monitor.c, print_pte). */
+static int x86_64_dump_tlb_line(const struct mmk_pt *pt, mmk_vaddr_t va,
+				uint64_t pte, unsigned level, char *buf,
+				size_t len)
+{
+	(void)pt;
+	if (!(pte & X86_P))
+		return MMK_ENOTSUP;
+	if (level == 0)
+		pte &= ~X86_PS; /* QEMU masks PS (= PAT) out of 4 KiB PTEs */
+	mmk_snprintf(buf, len, "%016llx: %016llx %c%c%c%c%c%c%c%c%c",
+		     (unsigned long long)va,
+		     (unsigned long long)fmt_leaf_pa(pte, level),
+		     pte & X86_NX ? 'X' : '-', pte & X86_G ? 'G' : '-',
+		     pte & X86_PS ? 'P' : '-', pte & X86_D ? 'D' : '-',
+		     pte & X86_A ? 'A' : '-', pte & X86_PCD ? 'C' : '-',
+		     pte & X86_PWT ? 'T' : '-', pte & X86_US ? 'U' : '-',
+		     pte & X86_RW ? 'W' : '-');
+	return MMK_OK;
+}
+
+const struct mmk__pt_format mmk__pt_x86_64_4l = {
+	.id = MMK_PT_X86_64_4L,
+	.name = "x86_64-4level",
+	.arch = "x86_64",
+	.levels = 4,
+	.page_shift = 12,
+	.va_bits = 48,
+	.pa_bits = 52,
+	.bits = {9, 9, 9, 9},
+	.canon = MMK__CANON_SIGNEXT,
+	.leaf_levels = 0x7, /* 4 KiB, 2 MiB, 1 GiB */
+	.caps = 0,
+	.ad_preset = 0,
+	.opts_ok = 0,
+	.ops = &x86_64_ops,
+	.root_regval = x86_64_root_regval,
+	.dump_tlb_line = x86_64_dump_tlb_line,
+};
+
+const struct mmk__pt_format mmk__pt_x86_64_5l = {
+	.id = MMK_PT_X86_64_5L,
+	.name = "x86_64-5level",
+	.arch = "x86_64",
+	.levels = 5,
+	.page_shift = 12,
+	.va_bits = 57,
+	.pa_bits = 52,
+	.bits = {9, 9, 9, 9, 9},
+	.canon = MMK__CANON_SIGNEXT,
+	.leaf_levels = 0x7,
+	.caps = 0,
+	.ad_preset = 0,
+	.opts_ok = 0,
+	.ops = &x86_64_ops,
+	.root_regval = x86_64_root_regval,
+	.dump_tlb_line = x86_64_dump_tlb_line,
+};

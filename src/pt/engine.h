@@ -1,0 +1,958 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mmkit — the generic page-table engine, as a template.
+ *
+ * A format's .c file defines the encoding hooks listed in pt/format.h,
+ * defines MMK_ENGINE_OPS to the name of the ops table to produce, and
+ * includes this file once.  Everything here is static: each format gets its
+ * own copy of the engine with the hooks inlined into the loops.
+ *
+ * Shape of every operation (see include/mmkit/pt.h for the contracts):
+ *
+ *   prepare   read-only descent: check for conflicts, count the table pages
+ *             the commit will need (new tables, splits of huge pages),
+ *             allocate them all into a private pool.  May fail; nothing is
+ *             visible yet.
+ *   commit    one descent per table touched, never one per page; a tight
+ *             loop per leaf table.  Takes tables from the pool, cannot
+ *             fail.  New tables are filled before they are hooked in, so a
+ *             concurrent walker (hardware or a single-page map) never sees
+ *             a half-built table.
+ *
+ * Addresses here are index addresses (the low va_bits bits of a canonical
+ * address); a slot step is `(a | (span - 1)) + 1`, which cannot wrap since
+ * va_bits < 64.
+ */
+#ifndef MMK_ENGINE_OPS
+#error "define MMK_ENGINE_OPS (the ops table name) before including pt/engine.h"
+#endif
+
+#include "pt/format.h"
+
+#define ENG_NONE UINT64_MAX /* "no table" in prepare, "empty" pool */
+
+/* ---------------------------------------------------------- basics */
+static inline bool eng_is_empty(const struct mmk_pt *pt, mmk__pte_t e,
+				unsigned l)
+{
+	return fmt_empty_is_zero() ? e == 0 : e == fmt_empty(pt, l);
+}
+
+static inline mmk__pte_t *eng_tbl(uint64_t pa)
+{
+	return (mmk__pte_t *)mmk_phys_to_virt(mmk_pa(pa));
+}
+
+static inline uint64_t eng_span(const struct mmk_pt *pt, unsigned l)
+{
+	return (uint64_t)1 << pt->shift[l];
+}
+
+static inline unsigned eng_idx(const struct mmk_pt *pt, uint64_t ia,
+			       unsigned l)
+{
+	return (unsigned)(ia >> pt->shift[l]) &
+	       ((1u << pt->fmt->bits[l]) - 1);
+}
+
+static inline bool eng_leaf_ok(const struct mmk_pt *pt, unsigned l)
+{
+	return (pt->fmt->leaf_levels >> l) & 1;
+}
+
+static inline mmk__pte_t eng_ld(const mmk__pte_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static inline mmk__pte_t eng_ld_acq(const mmk__pte_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static inline void eng_st(mmk__pte_t *p, mmk__pte_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+static inline void eng_st_rel(mmk__pte_t *p, mmk__pte_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+static inline bool eng_cas(mmk__pte_t *p, mmk__pte_t *expect, mmk__pte_t v)
+{
+	return __atomic_compare_exchange_n(p, expect, v, false,
+					   __ATOMIC_RELEASE, __ATOMIC_ACQUIRE);
+}
+
+static void eng_init_table(const struct mmk_pt *pt, void *table, unsigned l)
+{
+	size_t n = (size_t)1 << pt->fmt->bits[l];
+	if (fmt_empty_is_zero()) {
+		__builtin_memset(table, 0, n * sizeof(mmk__pte_t));
+		return;
+	}
+	mmk__pte_t e = fmt_empty(pt, l), *t = (mmk__pte_t *)table;
+	for (size_t i = 0; i < n; i++)
+		t[i] = e;
+}
+
+static uint64_t eng_empty(const struct mmk_pt *pt, unsigned l)
+{
+	return fmt_empty(pt, l);
+}
+
+/* True if every entry of table @t (level @l) is empty. */
+static bool eng_table_empty(const struct mmk_pt *pt, const mmk__pte_t *t,
+			    unsigned l)
+{
+	size_t n = (size_t)1 << pt->fmt->bits[l];
+	mmk__pte_t e = fmt_empty(pt, l);
+	for (size_t i = 0; i < n; i++)
+		if (t[i] != e)
+			return false;
+	return true;
+}
+
+/* Table pages taken in prepare, linked through their first word (they are
+ * private until hooked in, so nothing else reads them). */
+struct eng_pool {
+	uint64_t head;
+	long n;
+};
+
+static int eng_pool_fill(struct mmk_pt *pt, struct eng_pool *p, long n)
+{
+	p->head = ENG_NONE;
+	p->n = 0;
+	for (long i = 0; i < n; i++) {
+		mmk_paddr_t pa;
+		if (mmk_frame_alloc(pt->frames, mmk__pt_table_order(pt->fmt, 0),
+				    0, &pa) != 0) {
+			while (p->head != ENG_NONE) {
+				uint64_t next = *eng_tbl(p->head);
+				mmk_frame_free(pt->frames, mmk_pa(p->head));
+				p->head = next;
+			}
+			p->n = 0;
+			return MMK_ENOMEM;
+		}
+		*eng_tbl(pa.v) = p->head;
+		p->head = pa.v;
+		p->n++;
+	}
+	return MMK_OK;
+}
+
+static uint64_t eng_pool_pop(struct mmk_pt *pt, struct eng_pool *p)
+{
+	uint64_t pa = p->head;
+	MMK_ASSERT(pa != ENG_NONE);
+	p->head = *eng_tbl(pa);
+	p->n--;
+	atomic_fetch_add_explicit(&pt->tables, 1, memory_order_relaxed);
+	return pa;
+}
+
+/* ------------------------------------------------------ single pages */
+/*
+ * Map one leaf at level @tl.  Safe against concurrent eng_map calls: the
+ * descent reads with acquire, missing tables are allocated first (tables
+ * are only ever added while single maps run, so the count found can only
+ * shrink), built into a private chain, and published with one CAS on the
+ * empty entry; losing a CAS means descending into the winner's table and
+ * freeing our page for that level.
+ */
+static int eng_map(struct mmk_pt *pt, uint64_t ia, uint64_t pa, unsigned tl,
+		   uint32_t flags, struct mmk_pt_batch *b)
+{
+	mmk__pte_t tmpl;
+	int err = fmt_leaf_template(pt, flags, tl, &tmpl);
+	if (err)
+		return err;
+	mmk__pte_t leaf = fmt_make_leaf(tmpl, pa, tl);
+
+	unsigned l = pt->fmt->levels - 1;
+	mmk__pte_t *p = eng_tbl(pt->root.v) + eng_idx(pt, ia, l);
+	mmk__pte_t e;
+	for (;;) {
+		e = eng_ld_acq(p);
+		if (l == tl || eng_is_empty(pt, e, l))
+			break;
+		if (!fmt_is_table(e, l))
+			return MMK_EEXIST;
+		l--;
+		p = eng_tbl(fmt_table_pa(e, l + 1)) + eng_idx(pt, ia, l);
+	}
+
+	/* Tables for levels l-1 .. tl, chained privately. */
+	uint64_t chain[MMK_PT_MAX_LEVELS];
+	unsigned n = l - tl, k = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (mmk__pt_alloc_table(pt, l - 1 - i, &chain[i]) != 0) {
+			while (i--)
+				mmk__pt_free_table(pt, l - 1 - i, chain[i]);
+			return MMK_ENOMEM;
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		unsigned cl = l - 1 - i;
+		eng_tbl(chain[i])[eng_idx(pt, ia, cl)] =
+			i + 1 < n ? fmt_make_table(pt, chain[i + 1], cl) : leaf;
+	}
+
+	for (;;) {
+		mmk__pte_t want = k < n ? fmt_make_table(pt, chain[k], l) : leaf;
+		mmk__pte_t expect = fmt_empty(pt, l);
+		if (eng_is_empty(pt, e, l) && eng_cas(p, &expect, want)) {
+			atomic_fetch_add_explicit(&pt->tables, (long)(n - k),
+						  memory_order_relaxed);
+			break;
+		}
+		/* Lost, or the slot was already taken. */
+		if (!eng_is_empty(pt, expect, l))
+			e = expect;
+		if (k == n || !fmt_is_table(e, l)) {
+			for (; k < n; k++)
+				mmk__pt_free_table(pt, l - 1 - k, chain[k]);
+			return MMK_EEXIST;
+		}
+		/* Another CPU installed the table this level needed. */
+		mmk__pt_free_table(pt, l - 1 - k, chain[k]);
+		k++;
+		l--;
+		p = eng_tbl(fmt_table_pa(e, l + 1)) + eng_idx(pt, ia, l);
+		e = eng_ld_acq(p);
+	}
+	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
+		mmk__pt_batch_add(b, pt, ia, eng_span(pt, tl),
+				  flags & MMK_PT_GLOBAL);
+	fmt_sync();
+	return MMK_OK;
+}
+
+/* Descend to the entry that ends the walk of @ia (a leaf or an empty
+ * entry); fills the table addresses on the way in @path[level]. */
+static mmk__pte_t *eng_lookup(const struct mmk_pt *pt, uint64_t ia,
+			      unsigned *level, uint64_t *path)
+{
+	unsigned l = pt->fmt->levels - 1;
+	uint64_t table = pt->root.v;
+	for (;;) {
+		mmk__pte_t *p = eng_tbl(table) + eng_idx(pt, ia, l);
+		mmk__pte_t e = eng_ld_acq(p);
+		if (path)
+			path[l] = table;
+		if (l == 0 || eng_is_empty(pt, e, l) || !fmt_is_table(e, l)) {
+			*level = l;
+			return p;
+		}
+		table = fmt_table_pa(e, l);
+		l--;
+	}
+}
+
+static int eng_query(const struct mmk_pt *pt, uint64_t ia, uint64_t *pa,
+		     uint32_t *flags, unsigned *level)
+{
+	unsigned l;
+	mmk__pte_t e = eng_ld(eng_lookup(pt, ia, &l, NULL));
+	if (!fmt_is_leaf(e, l))
+		return MMK_ENOENT;
+	*pa = fmt_leaf_pa(e, l) + (ia & (eng_span(pt, l) - 1));
+	*flags = fmt_leaf_flags(pt, e, l);
+	*level = l;
+	return MMK_OK;
+}
+
+/* Unhook and queue every table on @path above @l that is now empty. */
+static void eng_prune(struct mmk_pt *pt, uint64_t ia, unsigned l,
+		      const uint64_t *path, struct mmk_pt_batch *b)
+{
+	for (; l + 1 < pt->fmt->levels; l++) {
+		if (!eng_table_empty(pt, eng_tbl(path[l]), l))
+			return;
+		mmk__pte_t *p = eng_tbl(path[l + 1]) + eng_idx(pt, ia, l + 1);
+		eng_st(p, fmt_empty(pt, l + 1));
+		mmk__pt_batch_free_table(b, pt, l, path[l]);
+		atomic_fetch_sub_explicit(&pt->tables, 1, memory_order_relaxed);
+	}
+}
+
+static int eng_unmap(struct mmk_pt *pt, uint64_t ia, struct mmk_pt_batch *b,
+		     struct mmk_pt_leaf *out)
+{
+	uint64_t path[MMK_PT_MAX_LEVELS];
+	unsigned l;
+	mmk__pte_t *p = eng_lookup(pt, ia, &l, path);
+	mmk__pte_t e = eng_ld(p);
+	if (!fmt_is_leaf(e, l))
+		return MMK_ENOENT;
+	uint64_t span = eng_span(pt, l);
+	if (ia & (span - 1))
+		return MMK_EALIGN;
+	uint32_t f = fmt_leaf_flags(pt, e, l);
+	if (out) {
+		out->va = mmk__pt_va(pt, ia);
+		out->pa = mmk_pa(fmt_leaf_pa(e, l));
+		out->size = out->page_size = span;
+		out->flags = f;
+		out->level = l;
+	}
+	eng_st(p, fmt_empty(pt, l));
+	mmk__pt_batch_add(b, pt, ia, span, f & MMK_PT_GLOBAL);
+	eng_prune(pt, ia, l, path, b);
+	fmt_sync();
+	return MMK_OK;
+}
+
+/* Must the change from @of to @nf be flushed? (lost access, or changed
+ * user/global/memory type) */
+static inline bool eng_protect_loses(uint32_t of, uint32_t nf)
+{
+	return (of & ~nf & MMK_PT_RWX) ||
+	       ((of ^ nf) & (MMK_PT_USER | MMK_PT_GLOBAL | MMK_PT_MT_MASK));
+}
+
+/* Replace live leaf *p (@old) by @new, with break-before-make if needed. */
+static inline void eng_replace(struct mmk_pt *pt, mmk__pte_t *p,
+			       mmk__pte_t old, mmk__pte_t nw, unsigned l,
+			       uint64_t ia, struct mmk_pt_batch *b)
+{
+	if (fmt_needs_bbm(old, nw, l)) {
+		eng_st(p, fmt_empty(pt, l));
+		fmt_sync();
+		mmk__pt_flush_now(b, pt, ia & ~(eng_span(pt, l) - 1),
+				  eng_span(pt, l));
+	}
+	eng_st_rel(p, nw);
+}
+
+static int eng_protect(struct mmk_pt *pt, uint64_t ia, uint32_t flags,
+		       struct mmk_pt_batch *b)
+{
+	unsigned l;
+	mmk__pte_t *p = eng_lookup(pt, ia, &l, NULL);
+	mmk__pte_t e = eng_ld(p);
+	if (!fmt_is_leaf(e, l))
+		return MMK_ENOENT;
+	if (ia & (eng_span(pt, l) - 1))
+		return MMK_EALIGN;
+	mmk__pte_t tmpl;
+	int err = fmt_leaf_template(pt, flags, l, &tmpl);
+	if (err)
+		return err;
+	mmk__pte_t nw = fmt_make_leaf(tmpl, fmt_leaf_pa(e, l), l) |
+			fmt_leaf_hw_bits(e, l);
+	uint32_t of = fmt_leaf_flags(pt, e, l);
+	if (nw != e) {
+		eng_replace(pt, p, e, nw, l, ia, b);
+		if (eng_protect_loses(of, flags))
+			mmk__pt_batch_add(b, pt, ia, eng_span(pt, l),
+					  of & MMK_PT_GLOBAL);
+		fmt_sync();
+	}
+	return MMK_OK;
+}
+
+/* ------------------------------------------------------- map_region */
+struct eng_map_ctx {
+	uint64_t delta; /* pa = ia + delta (mod 2^64) when !fn */
+	mmk_pt_pa_fn fn;
+	void *fctx;
+	bool huge;
+	int err;
+	mmk__pte_t tmpl[MMK_PT_MAX_LEVELS];
+	bool tmpl_ok[MMK_PT_MAX_LEVELS];
+	struct eng_pool pool;
+};
+
+static inline uint64_t eng_map_pa(const struct mmk_pt *pt,
+				  const struct eng_map_ctx *c, uint64_t ia)
+{
+	if (!c->fn)
+		return ia + c->delta;
+	return c->fn(c->fctx, mmk__pt_va(pt, ia)).v;
+}
+
+/* May [a, se) (one slot of level l) be mapped by one leaf?  *pa gets its
+ * physical address when true. */
+static inline bool eng_map_leaf_here(const struct mmk_pt *pt,
+				     const struct eng_map_ctx *c, unsigned l,
+				     uint64_t a, uint64_t se, uint64_t *pa)
+{
+	uint64_t span = eng_span(pt, l);
+	if (!c->huge || !c->tmpl_ok[l] || se - a != span)
+		return false;
+	*pa = eng_map_pa(pt, c, a);
+	return (*pa & (span - 1)) == 0;
+}
+
+/* Check a callback's addresses for [s, e) at level 0. */
+static int eng_map_check_fn(const struct mmk_pt *pt,
+			    const struct eng_map_ctx *c, uint64_t s,
+			    uint64_t e)
+{
+	uint64_t step = eng_span(pt, 0);
+	for (uint64_t a = s; a < e; a += step) {
+		uint64_t pa = eng_map_pa(pt, c, a);
+		if (pa & (step - 1))
+			return MMK_EALIGN;
+		if (pt->fmt->pa_bits < 64 &&
+		    (pa + step - 1) >> pt->fmt->pa_bits)
+			return MMK_ERANGE;
+	}
+	return MMK_OK;
+}
+
+/* Prepare: conflicts, and the number of tables needed below @table (or
+ * below an empty slot when table == ENG_NONE) for [s, e) at level @l. */
+static long eng_map_count(const struct mmk_pt *pt, struct eng_map_ctx *c,
+			  uint64_t table, unsigned l, uint64_t s, uint64_t e)
+{
+	const mmk__pte_t *t = table == ENG_NONE ? NULL : eng_tbl(table);
+	if (l == 0) {
+		if (t) {
+			unsigned i = eng_idx(pt, s, 0);
+			unsigned n = (unsigned)((e - s) >> pt->shift[0]);
+			for (unsigned k = 0; k < n; k++)
+				if (!eng_is_empty(pt, eng_ld(&t[i + k]), 0))
+					return MMK_EEXIST;
+		}
+		return c->fn ? eng_map_check_fn(pt, c, s, e) : 0;
+	}
+	long n = 0;
+	uint64_t span = eng_span(pt, l);
+	for (uint64_t a = s; a < e;) {
+		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e), pa;
+		mmk__pte_t ent = t ? eng_ld(&t[eng_idx(pt, a, l)])
+				   : fmt_empty(pt, l);
+		long r;
+		if (!eng_is_empty(pt, ent, l)) {
+			if (!fmt_is_table(ent, l))
+				return MMK_EEXIST;
+			r = eng_map_count(pt, c, fmt_table_pa(ent, l), l - 1, a,
+					  se);
+		} else if (eng_map_leaf_here(pt, c, l, a, se, &pa)) {
+			r = 0;
+			if (pt->fmt->pa_bits < 64 &&
+			    (pa + span - 1) >> pt->fmt->pa_bits)
+				return MMK_ERANGE;
+		} else {
+			r = eng_map_count(pt, c, ENG_NONE, l - 1, a, se);
+			if (r >= 0)
+				r++;
+		}
+		if (r < 0)
+			return r;
+		n += r;
+		a = se;
+	}
+	return n;
+}
+
+static void eng_map_commit(struct mmk_pt *pt, struct eng_map_ctx *c,
+			   uint64_t table, unsigned l, uint64_t s, uint64_t e)
+{
+	mmk__pte_t *t = eng_tbl(table);
+	if (l == 0) {
+		mmk__pte_t *p = t + eng_idx(pt, s, 0);
+		size_t n = (size_t)((e - s) >> pt->shift[0]);
+		uint64_t step = eng_span(pt, 0);
+		mmk__pte_t tmpl = c->tmpl[0];
+		if (!c->fn) {
+			uint64_t pa = s + c->delta;
+			for (size_t k = 0; k < n; k++, pa += step)
+				p[k] = fmt_make_leaf(tmpl, pa, 0);
+		} else {
+			for (size_t k = 0; k < n; k++)
+				p[k] = fmt_make_leaf(
+					tmpl, eng_map_pa(pt, c, s + k * step),
+					0);
+		}
+		return;
+	}
+	uint64_t span = eng_span(pt, l);
+	for (uint64_t a = s; a < e;) {
+		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e), pa;
+		mmk__pte_t *p = &t[eng_idx(pt, a, l)];
+		mmk__pte_t ent = *p;
+		if (!eng_is_empty(pt, ent, l)) {
+			eng_map_commit(pt, c, fmt_table_pa(ent, l), l - 1, a,
+				       se);
+		} else if (eng_map_leaf_here(pt, c, l, a, se, &pa)) {
+			*p = fmt_make_leaf(c->tmpl[l], pa, l);
+		} else {
+			uint64_t child = eng_pool_pop(pt, &c->pool);
+			/* A leaf table written whole needs no clearing. */
+			if (!(l == 1 && se - a == span))
+				eng_init_table(pt, eng_tbl(child), l - 1);
+			eng_map_commit(pt, c, child, l - 1, a, se);
+			eng_st_rel(p, fmt_make_table(pt, child, l));
+		}
+		a = se;
+	}
+}
+
+static int eng_map_region(struct mmk_pt *pt, uint64_t ia, uint64_t pa,
+			  uint64_t size, uint32_t flags, unsigned opts,
+			  mmk_pt_pa_fn fn, void *ctx, struct mmk_pt_batch *b)
+{
+	struct eng_map_ctx c;
+	c.delta = pa - ia;
+	c.fn = fn;
+	c.fctx = ctx;
+	c.huge = (opts & MMK_PT_MAP_HUGE) != 0;
+	c.err = 0;
+	for (unsigned l = 0; l < pt->fmt->levels; l++) {
+		c.tmpl_ok[l] = false;
+		if (!eng_leaf_ok(pt, l))
+			continue;
+		int err = fmt_leaf_template(pt, flags, l, &c.tmpl[l]);
+		if (err && l == 0)
+			return err;
+		c.tmpl_ok[l] = err == 0;
+	}
+	unsigned top = pt->fmt->levels - 1;
+	long n = eng_map_count(pt, &c, pt->root.v, top, ia, ia + size);
+	if (n < 0)
+		return (int)n;
+	if (eng_pool_fill(pt, &c.pool, n) != 0)
+		return MMK_ENOMEM;
+	eng_map_commit(pt, &c, pt->root.v, top, ia, ia + size);
+	MMK_ASSERT_INTERNAL(c.pool.n == 0);
+	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
+		mmk__pt_batch_add(b, pt, ia, size, flags & MMK_PT_GLOBAL);
+	fmt_sync();
+	return MMK_OK;
+}
+
+/* ------------------------------------------------------------ splits */
+/* Level of the huge leaf that @x falls strictly inside, or -1. */
+static int eng_straddle(const struct mmk_pt *pt, uint64_t x)
+{
+	unsigned l;
+	if (x >> pt->fmt->va_bits)
+		return -1; /* the end of the index space */
+	mmk__pte_t e = eng_ld(eng_lookup(pt, x, &l, NULL));
+	if (l == 0 || !fmt_is_leaf(e, l) || !(x & (eng_span(pt, l) - 1)))
+		return -1;
+	return (int)l;
+}
+
+/* Tables needed to split the leaves straddling @s and @e down to where the
+ * boundaries fall between leaves; shared ones counted once. */
+static long eng_split_count(const struct mmk_pt *pt, uint64_t s, uint64_t e)
+{
+	uint64_t key[2 * MMK_PT_MAX_LEVELS];
+	unsigned nk = 0;
+	uint64_t xs[2] = {s, e};
+	for (int j = 0; j < 2; j++) {
+		int L = eng_straddle(pt, xs[j]);
+		if (L < 0)
+			continue;
+		for (unsigned l = (unsigned)L; l > 0; l--) {
+			uint64_t k = (xs[j] & ~(eng_span(pt, l) - 1)) | l;
+			bool dup = false;
+			for (unsigned i = 0; i < nk; i++)
+				dup |= key[i] == k;
+			if (!dup)
+				key[nk++] = k;
+			if (!(xs[j] & (eng_span(pt, l - 1) - 1)))
+				break;
+		}
+	}
+	return nk;
+}
+
+/* Split the huge leaves @x falls inside until @x is a leaf boundary. */
+static void eng_split_at(struct mmk_pt *pt, uint64_t x, struct eng_pool *pool,
+			 struct mmk_pt_batch *b)
+{
+	if (x >> pt->fmt->va_bits)
+		return;
+	unsigned l = pt->fmt->levels - 1;
+	mmk__pte_t *p = eng_tbl(pt->root.v) + eng_idx(pt, x, l);
+	for (;;) {
+		mmk__pte_t e = eng_ld(p);
+		if (eng_is_empty(pt, e, l))
+			return;
+		if (fmt_is_leaf(e, l)) {
+			if (l == 0 || !(x & (eng_span(pt, l) - 1)))
+				return;
+			uint64_t child = eng_pool_pop(pt, pool);
+			mmk__pte_t *ct = eng_tbl(child), tmpl = 0;
+			uint64_t pa = fmt_leaf_pa(e, l), step = eng_span(pt, l - 1);
+			mmk__pte_t hw = fmt_leaf_hw_bits(e, l);
+			/* Flags of a leaf the format wrote re-encode at any
+			 * leaf level: the template cannot fail here. */
+			(void)fmt_leaf_template(pt, fmt_leaf_flags(pt, e, l),
+						l - 1, &tmpl);
+			size_t n = (size_t)1 << pt->fmt->bits[l - 1];
+			for (size_t i = 0; i < n; i++)
+				ct[i] = fmt_make_leaf(tmpl, pa + i * step, l - 1) |
+					hw;
+			eng_replace(pt, p, e, fmt_make_table(pt, child, l), l,
+				    x, b);
+			e = eng_ld(p);
+		}
+		l--;
+		p = eng_tbl(fmt_table_pa(e, l + 1)) + eng_idx(pt, x, l);
+	}
+}
+
+static int eng_prepare_splits(struct mmk_pt *pt, uint64_t s, uint64_t e,
+			      struct mmk_pt_batch *b)
+{
+	long n = eng_split_count(pt, s, e);
+	if (n == 0)
+		return MMK_OK;
+	struct eng_pool pool;
+	if (eng_pool_fill(pt, &pool, n) != 0)
+		return MMK_ENOMEM;
+	eng_split_at(pt, s, &pool, b);
+	eng_split_at(pt, e, &pool, b);
+	MMK_ASSERT_INTERNAL(pool.n == 0);
+	return MMK_OK;
+}
+
+/* ------------------------------------------------------ unmap_region */
+struct eng_unmap_ctx {
+	struct mmk_pt_batch *b;
+	mmk_pt_unmap_fn fn;
+	void *fctx;
+	bool have_run, have_fl, fl_global;
+	struct mmk_pt_leaf run;
+	uint64_t fl_s, fl_e;
+};
+
+static void eng_unmap_flush_pending(struct mmk_pt *pt, struct eng_unmap_ctx *c)
+{
+	if (c->have_fl)
+		mmk__pt_batch_add(c->b, pt, c->fl_s, c->fl_e - c->fl_s,
+				  c->fl_global);
+	c->have_fl = false;
+	c->fl_global = false;
+	if (c->have_run)
+		c->fn(c->fctx, &c->run);
+	c->have_run = false;
+}
+
+static inline void eng_unmap_note(struct mmk_pt *pt, struct eng_unmap_ctx *c,
+				  uint64_t a, mmk__pte_t e, unsigned l)
+{
+	uint64_t span = eng_span(pt, l);
+	uint32_t f = fmt_leaf_flags(pt, e, l);
+	if (c->have_fl && c->fl_e == a) {
+		c->fl_e += span;
+	} else {
+		if (c->have_fl)
+			mmk__pt_batch_add(c->b, pt, c->fl_s, c->fl_e - c->fl_s,
+					  c->fl_global);
+		c->have_fl = true;
+		c->fl_global = false;
+		c->fl_s = a;
+		c->fl_e = a + span;
+	}
+	c->fl_global |= (f & MMK_PT_GLOBAL) != 0;
+	if (!c->fn)
+		return;
+	uint64_t pa = fmt_leaf_pa(e, l);
+	mmk_vaddr_t va = mmk__pt_va(pt, a);
+	if (c->have_run && c->run.page_size == span && c->run.flags == f &&
+	    c->run.va + c->run.size == va &&
+	    c->run.pa.v + c->run.size == pa) {
+		c->run.size += span;
+		return;
+	}
+	if (c->have_run)
+		c->fn(c->fctx, &c->run);
+	c->have_run = true;
+	c->run.va = va;
+	c->run.pa = mmk_pa(pa);
+	c->run.size = c->run.page_size = span;
+	c->run.flags = f;
+	c->run.level = l;
+}
+
+/* Clear [s, e) below @table (level l); true if the table is now empty. */
+static bool eng_unmap_commit(struct mmk_pt *pt, struct eng_unmap_ctx *c,
+			     uint64_t table, unsigned l, uint64_t s,
+			     uint64_t e)
+{
+	mmk__pte_t *t = eng_tbl(table);
+	uint64_t span = eng_span(pt, l);
+	mmk__pte_t empty = fmt_empty(pt, l);
+	if (l == 0) {
+		unsigned i = eng_idx(pt, s, 0);
+		size_t n = (size_t)((e - s) >> pt->shift[0]);
+		for (size_t k = 0; k < n; k++) {
+			mmk__pte_t ent = t[i + k];
+			if (ent == empty)
+				continue;
+			eng_unmap_note(pt, c, s + k * span, ent, 0);
+			t[i + k] = empty;
+		}
+	} else {
+		for (uint64_t a = s; a < e;) {
+			uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
+			mmk__pte_t *p = &t[eng_idx(pt, a, l)];
+			mmk__pte_t ent = *p;
+			if (ent == empty) {
+				/* nothing */
+			} else if (fmt_is_leaf(ent, l)) {
+				eng_unmap_note(pt, c, a, ent, l);
+				eng_st(p, empty);
+			} else {
+				uint64_t child = fmt_table_pa(ent, l);
+				if (eng_unmap_commit(pt, c, child, l - 1, a,
+						     se)) {
+					eng_st(p, empty);
+					mmk__pt_batch_free_table(c->b, pt,
+								 l - 1, child);
+					atomic_fetch_sub_explicit(
+						&pt->tables, 1,
+						memory_order_relaxed);
+				}
+			}
+			a = se;
+		}
+	}
+	if (e - s == (uint64_t)1 << pt->shift[l + 1])
+		return true;
+	return eng_table_empty(pt, t, l);
+}
+
+static int eng_unmap_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
+			    struct mmk_pt_batch *b, mmk_pt_unmap_fn fn,
+			    void *ctx)
+{
+	int err = eng_prepare_splits(pt, ia, ia + size, b);
+	if (err)
+		return err;
+	struct eng_unmap_ctx c = {.b = b, .fn = fn, .fctx = ctx};
+	eng_unmap_commit(pt, &c, pt->root.v, pt->fmt->levels - 1, ia,
+			 ia + size);
+	eng_unmap_flush_pending(pt, &c);
+	fmt_sync();
+	return MMK_OK;
+}
+
+/* ---------------------------------------------------- protect_region */
+struct eng_prot_ctx {
+	struct mmk_pt_batch *b;
+	uint32_t flags;
+	mmk__pte_t tmpl[MMK_PT_MAX_LEVELS];
+	bool have_fl, fl_global;
+	uint64_t fl_s, fl_e;
+};
+
+static inline void eng_prot_note(struct mmk_pt *pt, struct eng_prot_ctx *c,
+				 uint64_t a, uint64_t span, bool global)
+{
+	if (c->have_fl && c->fl_e == a) {
+		c->fl_e += span;
+	} else {
+		if (c->have_fl)
+			mmk__pt_batch_add(c->b, pt, c->fl_s, c->fl_e - c->fl_s,
+					  c->fl_global);
+		c->have_fl = true;
+		c->fl_global = false;
+		c->fl_s = a;
+		c->fl_e = a + span;
+	}
+	c->fl_global |= global;
+}
+
+static inline void eng_prot_one(struct mmk_pt *pt, struct eng_prot_ctx *c,
+				mmk__pte_t *p, mmk__pte_t old, unsigned l,
+				uint64_t a)
+{
+	mmk__pte_t nw = fmt_make_leaf(c->tmpl[l], fmt_leaf_pa(old, l), l) |
+			fmt_leaf_hw_bits(old, l);
+	if (nw == old)
+		return;
+	uint32_t of = fmt_leaf_flags(pt, old, l);
+	eng_replace(pt, p, old, nw, l, a, c->b);
+	if (eng_protect_loses(of, c->flags))
+		eng_prot_note(pt, c, a, eng_span(pt, l),
+			      (of & MMK_PT_GLOBAL) != 0);
+}
+
+static void eng_protect_commit(struct mmk_pt *pt, struct eng_prot_ctx *c,
+			       uint64_t table, unsigned l, uint64_t s,
+			       uint64_t e)
+{
+	mmk__pte_t *t = eng_tbl(table);
+	uint64_t span = eng_span(pt, l);
+	mmk__pte_t empty = fmt_empty(pt, l);
+	if (l == 0) {
+		unsigned i = eng_idx(pt, s, 0);
+		size_t n = (size_t)((e - s) >> pt->shift[0]);
+		for (size_t k = 0; k < n; k++) {
+			mmk__pte_t ent = t[i + k];
+			if (ent != empty)
+				eng_prot_one(pt, c, &t[i + k], ent, 0,
+					     s + k * span);
+		}
+		return;
+	}
+	for (uint64_t a = s; a < e;) {
+		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
+		mmk__pte_t *p = &t[eng_idx(pt, a, l)];
+		mmk__pte_t ent = *p;
+		if (ent == empty) {
+			/* hole */
+		} else if (fmt_is_leaf(ent, l)) {
+			eng_prot_one(pt, c, p, ent, l, a);
+		} else {
+			eng_protect_commit(pt, c, fmt_table_pa(ent, l), l - 1,
+					   a, se);
+		}
+		a = se;
+	}
+}
+
+static int eng_protect_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
+			      uint32_t flags, struct mmk_pt_batch *b)
+{
+	struct eng_prot_ctx c = {.b = b, .flags = flags};
+	for (unsigned l = 0; l < pt->fmt->levels; l++) {
+		if (!eng_leaf_ok(pt, l))
+			continue;
+		int err = fmt_leaf_template(pt, flags, l, &c.tmpl[l]);
+		if (err)
+			return err;
+	}
+	int err = eng_prepare_splits(pt, ia, ia + size, b);
+	if (err)
+		return err;
+	eng_protect_commit(pt, &c, pt->root.v, pt->fmt->levels - 1, ia,
+			   ia + size);
+	if (c.have_fl)
+		mmk__pt_batch_add(b, pt, c.fl_s, c.fl_e - c.fl_s, c.fl_global);
+	fmt_sync();
+	return MMK_OK;
+}
+
+/* -------------------------------------------------------------- walk */
+static int eng_walk_rec(const struct mmk_pt *pt, uint64_t table, unsigned l,
+			uint64_t s, uint64_t e, mmk_pt_walk_fn fn, void *ctx)
+{
+	const mmk__pte_t *t = eng_tbl(table);
+	uint64_t span = eng_span(pt, l);
+	for (uint64_t a = s; a < e;) {
+		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
+		mmk__pte_t ent = eng_ld_acq(&t[eng_idx(pt, a, l)]);
+		int r = 0;
+		if (eng_is_empty(pt, ent, l)) {
+			/* hole */
+		} else if (fmt_is_leaf(ent, l)) {
+			struct mmk_pt_leaf lf;
+			lf.va = mmk__pt_va(pt, a & ~(span - 1));
+			lf.pa = mmk_pa(fmt_leaf_pa(ent, l));
+			lf.size = lf.page_size = span;
+			lf.flags = fmt_leaf_flags(pt, ent, l);
+			lf.level = l;
+			r = fn(ctx, &lf);
+		} else if (l > 0) {
+			r = eng_walk_rec(pt, fmt_table_pa(ent, l), l - 1, a, se,
+					 fn, ctx);
+		}
+		if (r)
+			return r;
+		a = se;
+	}
+	return 0;
+}
+
+static int eng_walk(const struct mmk_pt *pt, uint64_t ia, uint64_t size,
+		    mmk_pt_walk_fn fn, void *ctx)
+{
+	return eng_walk_rec(pt, pt->root.v, pt->fmt->levels - 1, ia, ia + size,
+			    fn, ctx);
+}
+
+/* ----------------------------------------------------------- destroy */
+static void eng_free_rec(struct mmk_pt *pt, uint64_t table, unsigned l)
+{
+	mmk__pte_t *t = eng_tbl(table);
+	size_t n = (size_t)1 << pt->fmt->bits[l];
+	bool root = l == pt->fmt->levels - 1u;
+	for (size_t i = 0; i < n; i++) {
+		mmk__pte_t ent = t[i];
+		if (eng_is_empty(pt, ent, l) || !fmt_is_table(ent, l))
+			continue;
+		if (root && (pt->borrowed[i / 64] >> (i % 64) & 1))
+			continue;
+		uint64_t child = fmt_table_pa(ent, l);
+		if (l > 1)
+			eng_free_rec(pt, child, l - 1);
+		mmk__pt_free_table(pt, l - 1, child);
+		atomic_fetch_sub_explicit(&pt->tables, 1, memory_order_relaxed);
+		t[i] = fmt_empty(pt, l);
+	}
+}
+
+static void eng_free_tables(struct mmk_pt *pt)
+{
+	eng_free_rec(pt, pt->root.v, pt->fmt->levels - 1);
+}
+
+/* ------------------------------------------------ encodings, raw view */
+static int eng_encode_leaf(const struct mmk_pt *pt, unsigned level,
+			   uint64_t pa, uint32_t flags, uint64_t *pte)
+{
+	mmk__pte_t tmpl;
+	int err = fmt_leaf_template(pt, flags, level, &tmpl);
+	if (err)
+		return err;
+	*pte = fmt_make_leaf(tmpl, pa, level);
+	return MMK_OK;
+}
+
+static int eng_decode_leaf(const struct mmk_pt *pt, unsigned level,
+			   uint64_t pte, uint64_t *pa, uint32_t *flags)
+{
+	if (eng_is_empty(pt, pte, level) || !fmt_is_leaf(pte, level))
+		return MMK_ENOENT;
+	*pa = fmt_leaf_pa(pte, level);
+	*flags = fmt_leaf_flags(pt, pte, level);
+	return MMK_OK;
+}
+
+static int eng_raw_entry(const struct mmk_pt *pt, uint64_t ia,
+			 unsigned level, uint64_t *pte)
+{
+	unsigned l = pt->fmt->levels - 1;
+	uint64_t table = pt->root.v;
+	for (;;) {
+		mmk__pte_t e = eng_ld_acq(eng_tbl(table) + eng_idx(pt, ia, l));
+		if (l == level) {
+			*pte = e;
+			return MMK_OK;
+		}
+		if (eng_is_empty(pt, e, l) || !fmt_is_table(e, l))
+			return MMK_ENOENT;
+		table = fmt_table_pa(e, l);
+		l--;
+	}
+}
+
+static const struct mmk__pt_ops MMK_ENGINE_OPS = {
+	.map = eng_map,
+	.unmap = eng_unmap,
+	.query = eng_query,
+	.protect = eng_protect,
+	.map_region = eng_map_region,
+	.unmap_region = eng_unmap_region,
+	.protect_region = eng_protect_region,
+	.walk = eng_walk,
+	.free_tables = eng_free_tables,
+	.encode_leaf = eng_encode_leaf,
+	.decode_leaf = eng_decode_leaf,
+	.raw_entry = eng_raw_entry,
+	.init_table = eng_init_table,
+	.empty = eng_empty,
+};

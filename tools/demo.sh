@@ -16,8 +16,7 @@
 #   DEMO_NO_BUILD=1       skip the build step
 set -e
 cd "$(dirname "$0")/.."
-# The hosted demo stays the default until the riscv64 kernel passes.
-arch=${1:-hosted}
+arch=${1:-riscv64}
 
 if [ "$arch" = hosted ]; then
 	[ -x ./build/mmkit-demo ] || { echo "demo: build/mmkit-demo missing (make build)" >&2; exit 1; }

@@ -1,5 +1,5 @@
 CC := clang
 LD := ld.lld
-ARCH_CFLAGS := --target=riscv64-unknown-elf -march=rv64imac -mabi=lp64 \
+ARCH_CFLAGS := -DMMK_CFG_PT_ONLY_RISCV64 --target=riscv64-unknown-elf -march=rv64imac -mabi=lp64 \
 	-mcmodel=medany -mno-relax
 LDFLAGS := -m elf64lriscv

@@ -1,5 +1,5 @@
 CC := clang
 LD := ld.lld
-ARCH_CFLAGS := --target=x86_64-unknown-elf -mno-red-zone -mgeneral-regs-only \
+ARCH_CFLAGS := -DMMK_CFG_PT_ONLY_X86_64 --target=x86_64-unknown-elf -mno-red-zone -mgeneral-regs-only \
 	-mcmodel=small
 LDFLAGS := -m elf_x86_64

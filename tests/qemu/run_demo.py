@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""Boot one bare-metal demo kernel under QEMU and check it (label `qemu`).
+
+    tests/qemu/run_demo.py ARCH      (riscv64, aarch64, x86_64, loongarch64)
+
+1. `tools/demo.sh ARCH` builds the kernel (installing the toolchain, the
+   LoongArch linker and QEMU when missing) and boots it; every transcript
+   line after the boot banner must match, in order, the lines listed in
+   EXPECTED below, ending with "mmkit demo: PASS" and the arch's pass status.
+2. The QMP build (kernel-qmp.elf) runs the same checks, prints mmkit's own
+   dump of its live page table and idles; through QMP the harness then asks
+   QEMU for its view of the same table at the same moment and compares:
+   `info mem` (riscv64, x86_64) and `info tlb` (x86_64) line by line against
+   mmk_pt_dump's QEMU-style output, and `gva2gpa` for sample addresses
+   (all four) against mmk_pt_query.
+"""
+import os
+import re
+import select
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from qmp import QMP  # noqa: E402
+
+ARCHES = ("riscv64", "aarch64", "x86_64", "loongarch64")
+BOOT_TIMEOUT = 240  # first LoongArch run builds GNU ld (~1.5 min)
+QEMU_TIMEOUT = 60
+
+
+def have_aspace():
+    r = subprocess.run(["git", "ls-files", "src/aspace/aspace.c"], cwd=ROOT,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return os.path.exists(os.path.join(ROOT, "src/aspace/aspace.c"))
+    return bool(r.stdout.strip())
+
+
+def expected_lines(arch):
+    lazy = (r"check lazy: ok - .+" if have_aspace()
+            else r"check lazy: pending \(needs aspace\)")
+    return [
+        r"frames: \d+ RAM range\(s\), \d+ KiB RAM, \d+ KiB free \(kernel .+\)",
+        r"mmu: on, \S+ table \(\d levels, \d+ KiB pages\), \d+ table pages; .+",
+        r"check kernel-image: ok - .+",
+        r"check alias: ok - .+",
+        r"check read-only: ok - .+",
+        r"check no-exec: ok - .+",
+        r"check unmap: ok - .+",
+        r"check protect: ok - .+",
+        r"check huge: ok - .+",
+        lazy,
+        r"mmkit demo: PASS",
+    ]
+
+
+failures = []
+
+
+def fail(msg):
+    failures.append(msg)
+    print("FAIL: " + msg, flush=True)
+
+
+def check_transcript(arch, lines, what):
+    """Every line after the banner matches EXPECTED, in order."""
+    banner = "mmkit demo: %s kernel booted" % arch
+    if banner not in lines:
+        fail("%s: no boot banner %r" % (what, banner))
+        return
+    rest = lines[lines.index(banner) + 1:]
+    rest = [l for l in rest if not l.startswith(("mmkit info:", "mmkit debug:"))]
+    exp = expected_lines(arch)
+    for i, pat in enumerate(exp):
+        if i >= len(rest):
+            fail("%s: transcript ends before line %d, expected /%s/"
+                 % (what, i + 1, pat))
+            return
+        if not re.fullmatch(pat, rest[i]):
+            fail("%s: line %d is %r, expected /%s/" % (what, i + 1, rest[i], pat))
+            return
+    print("%s: all %d transcript lines as expected" % (what, len(exp)), flush=True)
+    return rest[len(exp):]
+
+
+def run_demo(arch):
+    t0 = time.monotonic()
+    p = subprocess.run(["tools/demo.sh", arch], cwd=ROOT, capture_output=True,
+                       text=True, timeout=BOOT_TIMEOUT + QEMU_TIMEOUT,
+                       env=dict(os.environ, DEMO_TIMEOUT=str(QEMU_TIMEOUT)))
+    out = p.stdout.replace("\r", "")
+    sys.stdout.write(out)
+    sys.stdout.write(p.stderr)
+    lines = out.splitlines()
+    tail = check_transcript(arch, lines, "boot")
+    if p.returncode != 0:
+        fail("tools/demo.sh %s exited %d" % (arch, p.returncode))
+    elif tail is not None and not any(
+            re.fullmatch(r"demo: %s PASS \(QEMU exit status \d+\)" % arch, l)
+            for l in tail):
+        fail("tools/demo.sh did not confirm the pass status")
+    print("boot: %.1f s (build included)" % (time.monotonic() - t0), flush=True)
+
+
+def norm(line):
+    return " ".join(line.split()).lower()
+
+
+def qemu_rows(text):
+    """Data rows of an `info mem` / `info tlb` answer (headers dropped)."""
+    rows = []
+    for l in text.replace("\r", "").splitlines():
+        l = l.strip()
+        if re.match(r"^[0-9a-f]{8,}[\s:-]", l):
+            rows.append(norm(l))
+    return rows
+
+
+def merged(rows):
+    """`info mem` rows as maximal runs, so that where the two merge adjacent
+    leaves differently (QEMU's riscv64 walker only merges a leaf into the
+    run before it if it continues it by its own size, so a 4 KiB run never
+    merges into the 2 MiB page after it) only real differences remain.
+    riscv64 rows: "vaddr paddr size attr"; x86_64: "start-end size prot"."""
+    runs = []
+    for r in rows:
+        f = r.replace("-", " ", 1).split() if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", r) else r.split()
+        if len(f) == 4 and re.fullmatch(r"[0-9a-f]+", f[1]) and len(f[3]) > 4:
+            va, pa, size, attr = int(f[0], 16), int(f[1], 16), int(f[2], 16), f[3]
+        elif len(f) == 4:  # x86_64: start end size prot
+            va, pa, size, attr = int(f[0], 16), None, int(f[2], 16), f[3]
+        else:
+            runs.append((r,))
+            continue
+        if runs and len(runs[-1]) == 4:
+            lva, lpa, lsize, lattr = runs[-1]
+            if (lattr == attr and lva + lsize == va and
+                    (pa is None or lpa + lsize == pa)):
+                runs[-1] = (lva, lpa, lsize + size, attr)
+                continue
+        runs.append((va, pa, size, attr))
+    out = []
+    for r in runs:
+        if len(r) == 1:
+            out.append(r[0])
+        elif r[1] is None:
+            out.append("%016x-%016x %016x %s" % (r[0], r[0] + r[2], r[2], r[3]))
+        else:
+            out.append("%016x %016x %016x %s" % r)
+    return out
+
+
+def compare(what, ours, theirs):
+    ours = [r for r in ours if re.match(r"^[0-9a-f]{8,}[\s:-]", r)]
+    if what == "info mem":
+        ours, theirs = merged(ours), merged(theirs)
+    if ours == theirs:
+        print("qmp %s: mmkit's dump and QEMU agree on %d lines"
+              % (what, len(ours)), flush=True)
+        return
+    import difflib
+    diff = "\n".join(difflib.unified_diff(ours, theirs, "mmkit", "qemu",
+                                          lineterm="", n=1))
+    fail("qmp %s: mmkit's dump and QEMU differ:\n%s" % (what, diff[:6000]))
+
+
+def run_qmp(arch):
+    kernel = os.path.join(ROOT, "build/demo", arch, "kernel-qmp.elf")
+    with tempfile.TemporaryDirectory(prefix="mmk-qmp-") as tmp:
+        sock = os.path.join(tmp, "qmp.sock")
+        env = dict(os.environ, DEMO_NO_BUILD="1", DEMO_KERNEL=kernel,
+                   DEMO_QMP=sock, DEMO_TIMEOUT=str(QEMU_TIMEOUT))
+        p = subprocess.Popen(["tools/demo.sh", arch], cwd=ROOT, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL)
+        lines, buf = [], b""
+        deadline = time.monotonic() + 30
+        idle = False
+        try:
+            while time.monotonic() < deadline and not idle:
+                r, _, _ = select.select([p.stdout], [], [], 0.5)
+                if not r:
+                    if p.poll() is not None:
+                        break
+                    continue
+                chunk = os.read(p.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                buf += chunk
+                while b"\n" in buf:
+                    l, buf = buf.split(b"\n", 1)
+                    l = l.decode(errors="replace").replace("\r", "")
+                    lines.append(l)
+                    if l == "MMKIT-IDLE":
+                        idle = True
+            if not idle:
+                sys.stdout.write("\n".join(lines) + "\n")
+                fail("qmp kernel never reached MMKIT-IDLE")
+                return
+            check_transcript(arch, [l for l in lines if not l.startswith("MMKIT-")],
+                             "qmp boot")
+            dump = {"mem": [], "tlb": []}
+            samples = []
+            for l in lines:
+                m = re.match(r"MMKIT-DUMP (mem|tlb) (.*)", l)
+                if m:
+                    dump[m.group(1)].append(norm(m.group(2)))
+                m = re.match(r"MMKIT-SAMPLE (\S+) (\S+) (.*)", l)
+                if m:
+                    samples.append((m.group(1), int(m.group(2), 16),
+                                    m.group(3).split()))
+            with QMP(sock) as q:
+                if arch in ("riscv64", "x86_64"):
+                    compare("info mem", dump["mem"], qemu_rows(q.hmp("info mem")))
+                if arch == "x86_64":
+                    compare("info tlb", dump["tlb"], qemu_rows(q.hmp("info tlb")))
+                check_samples(arch, q, samples)
+                q.quit()
+        finally:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def check_samples(arch, q, samples):
+    if not samples:
+        fail("qmp: the kernel printed no MMKIT-SAMPLE lines")
+        return
+    ok = 0
+    for name, va, rest in samples:
+        ans = q.hmp("gva2gpa %#x" % va).strip()
+        m = re.search(r"gpa:\s*(0x[0-9a-f]+)", ans)
+        if rest[0] == "unmapped":
+            if m:
+                fail("gva2gpa %s %#x: mmkit says unmapped, QEMU %s" % (name, va, ans))
+            else:
+                ok += 1
+            continue
+        pa = int(rest[0], 16)
+        if not m:
+            if arch == "loongarch64" and "Unmapped" in ans:
+                # QEMU's LoongArch gva2gpa only resolves addresses that
+                # are in the TLB (or a DMW); not a disagreement.
+                print("gva2gpa %s %#x: not TLB-resident, skipped" % (name, va))
+                continue
+            fail("gva2gpa %s %#x: mmkit %#x, QEMU %r" % (name, va, pa, ans))
+        elif int(m.group(1), 16) != pa:
+            fail("gva2gpa %s %#x: mmkit %#x, QEMU %s" % (name, va, pa, m.group(1)))
+        else:
+            ok += 1
+    print("qmp gva2gpa: %d of %d sample addresses agree with mmk_pt_query"
+          % (ok, len(samples)), flush=True)
+
+
+def main():
+    if len(sys.argv) != 2 or sys.argv[1] not in ARCHES:
+        sys.exit("usage: run_demo.py {%s}" % "|".join(ARCHES))
+    arch = sys.argv[1]
+    t0 = time.monotonic()
+    run_demo(arch)
+    if not failures:
+        run_qmp(arch)
+    print("%s: %s in %.1f s" % (arch, "FAIL" if failures else "PASS",
+                                time.monotonic() - t0))
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -191,8 +191,12 @@ static inline size_t mmk_mset_count(const struct mmk_mset *set)
  * neighbours (same ops and flags, contiguous offsets, can_merge agrees).
  * On success *@out (if not NULL) is the area now holding [start, end).
  *
- * Errors: MMK_EWRAP (start >= end), MMK_EINVAL (tmpl or ops NULL),
- * MMK_EEXIST, MMK_ENOMEM, or what ops->split / ops->map returned.
+ * tmpl->ops may be NULL (an area without a backend: no callbacks).  On
+ * failure tmpl->priv is still the caller's; on success it belongs to the
+ * area (ops->release drops it when the area goes).
+ *
+ * Errors: MMK_EWRAP (start >= end), MMK_EINVAL (tmpl NULL), MMK_EEXIST,
+ * MMK_ENOMEM, or what ops->split / ops->map returned.
  */
 int mmk_mset_insert(struct mmk_mset *set, const struct mmk_mset_area *tmpl,
 		    unsigned mode, void *ctx, struct mmk_mset_area **out);

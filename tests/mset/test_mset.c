@@ -1,0 +1,1157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The memory set: a model-based random test against a sorted array, the
+ * edges of the address space and of the arguments, injected allocation
+ * failure in every kind of split, and the exact backend callbacks.
+ *
+ * Pictures use one character per page:  [aaaa]  an area,  .  free.
+ */
+#include "mmk_test.h"
+
+#include <mmkit/mset.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#define PG 4096ull
+#define TOP UINT64_MAX
+
+/* ------------------------------------------------ a recording backend */
+
+enum { EV_MAP, EV_UNMAP, EV_PROTECT, EV_SPLIT, EV_RELEASE };
+
+struct ev {
+	int kind;
+	uint64_t start, end; /* the subrange (protect: the area) */
+	uint32_t flags;      /* protect: the new flags */
+	uint64_t offset;     /* unmap: backend offset of start */
+};
+
+#define MAXEV 4096
+static struct ev evs[MAXEV];
+static int nev;
+static long made, released; /* area objects given a priv / released */
+static int map_fail_rc;     /* next map returns this once */
+static int split_fail_rc;   /* next split returns this once */
+
+static void rec(int kind, uint64_t s, uint64_t e, uint32_t f, uint64_t off)
+{
+	if (nev < MAXEV) /* an overflow shows as a count mismatch */
+		evs[nev] = (struct ev){kind, s, e, f, off};
+	nev++;
+}
+
+static int be_map(struct mmk_mset_area *a, mmk_vaddr_t s, mmk_vaddr_t e,
+		  void *ctx)
+{
+	(void)ctx;
+	if (map_fail_rc) {
+		int rc = map_fail_rc;
+		map_fail_rc = 0;
+		return rc;
+	}
+	rec(EV_MAP, s, e, a->flags, a->offset);
+	return 0;
+}
+
+static void be_unmap(struct mmk_mset_area *a, mmk_vaddr_t s, mmk_vaddr_t e,
+		     void *ctx)
+{
+	(void)ctx;
+	rec(EV_UNMAP, s, e, a->flags, a->offset + (s - a->start));
+}
+
+static void be_protect(struct mmk_mset_area *a, uint32_t nf, void *ctx)
+{
+	(void)ctx;
+	rec(EV_PROTECT, a->start, a->end, nf, a->offset);
+}
+
+static int be_split(const struct mmk_mset_area *o, struct mmk_mset_area *p)
+{
+	(void)o;
+	if (split_fail_rc) {
+		int rc = split_fail_rc;
+		split_fail_rc = 0;
+		return rc;
+	}
+	made++;
+	return 0;
+}
+
+/* priv is a tag: areas merge only with the same tag. */
+static bool be_can_merge(const struct mmk_mset_area *lo,
+			 const struct mmk_mset_area *hi)
+{
+	return lo->priv == hi->priv;
+}
+
+static void be_release(struct mmk_mset_area *a)
+{
+	(void)a;
+	released++;
+}
+
+static const struct mmk_mset_ops ops = {
+	.name = "test",
+	.map = be_map,
+	.unmap = be_unmap,
+	.protect = be_protect,
+	.split = be_split,
+	.can_merge = be_can_merge,
+	.release = be_release,
+};
+
+static const struct mmk_mset_ops ops2 = {
+	.name = "other",
+	.unmap = be_unmap,
+	.split = be_split,
+	.release = be_release,
+};
+
+static struct mmk_mset set;
+static long objs0;
+
+static int setup(void **state)
+{
+	(void)state;
+	mmk_hosted_init(0);
+	mmk_hosted_fail_off();
+	mmk_hosted_log_reset(true);
+	mmk_mset_init(&set);
+	nev = 0;
+	made = released = 0;
+	map_fail_rc = split_fail_rc = 0;
+	objs0 = mmk_hosted_live_objs();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	mmk_hosted_fail_off();
+	mmk_mset_destroy(&set, NULL);
+	/* Every object back, every priv released exactly once. */
+	assert_int_equal(mmk_hosted_live_objs(), objs0);
+	assert_int_equal(made, released);
+	return 0;
+}
+
+static struct mmk_mset_area tmpl(uint64_t s, uint64_t e, uint32_t flags,
+				 uintptr_t tag)
+{
+	struct mmk_mset_area t = {0};
+	t.start = s;
+	t.end = e;
+	t.offset = s;
+	t.flags = flags;
+	t.ops = &ops;
+	t.priv = (void *)tag;
+	return t;
+}
+
+static int ins(uint64_t s, uint64_t e, uint32_t flags, uintptr_t tag,
+	       unsigned mode)
+{
+	struct mmk_mset_area t = tmpl(s, e, flags, tag);
+	int rc = mmk_mset_insert(&set, &t, mode, NULL, NULL);
+	if (rc == 0)
+		made++;
+	return rc;
+}
+
+#define CHECK_SET() assert_int_equal(mmk_mset_check(&set), 0)
+
+/* ------------------------------------------------------------ the model */
+
+struct marea {
+	uint64_t start, end, offset;
+	uint32_t flags;
+	uintptr_t tag;
+	const struct mmk_mset_ops *ops;
+};
+
+#define MMAX 20000
+static struct marea model[MMAX];
+static int mn;
+
+static int m_first(uint64_t s, uint64_t e) /* first intersecting or -1 */
+{
+	for (int i = 0; i < mn; i++)
+		if (model[i].end > s)
+			return model[i].start < e ? i : -1;
+	return -1;
+}
+
+static void m_insert_at(int i, struct marea a)
+{
+	assert_true(mn < MMAX);
+	memmove(&model[i + 1], &model[i], (size_t)(mn - i) * sizeof(model[0]));
+	model[i] = a;
+	mn++;
+}
+
+static void m_remove_at(int i)
+{
+	memmove(&model[i], &model[i + 1],
+		(size_t)(mn - i - 1) * sizeof(model[0]));
+	mn--;
+}
+
+static int m_pos(uint64_t s) /* index of the first area starting >= s */
+{
+	int i = 0;
+	while (i < mn && model[i].start < s)
+		i++;
+	return i;
+}
+
+static bool m_mergeable(const struct marea *lo, const struct marea *hi)
+{
+	return lo->end == hi->start && lo->ops == hi->ops &&
+	       lo->flags == hi->flags &&
+	       lo->offset + (lo->end - lo->start) == hi->offset &&
+	       (lo->ops != &ops || lo->tag == hi->tag);
+}
+
+static void m_normalize(void)
+{
+	for (int i = 0; i + 1 < mn;) {
+		if (m_mergeable(&model[i], &model[i + 1])) {
+			model[i].end = model[i + 1].end;
+			m_remove_at(i + 1);
+		} else {
+			i++;
+		}
+	}
+}
+
+/* Unmap [s, e) in the model; appends the expected callbacks to @ex. */
+static void m_unmap(uint64_t s, uint64_t e, struct ev *ex, int *nex)
+{
+	for (int i = 0; i < mn;) {
+		struct marea *a = &model[i];
+		if (a->end <= s) {
+			i++;
+			continue;
+		}
+		if (a->start >= e)
+			break;
+		uint64_t cs = a->start > s ? a->start : s;
+		uint64_t ce = a->end < e ? a->end : e;
+		ex[(*nex)++] = (struct ev){EV_UNMAP, cs, ce, a->flags,
+					   a->offset + (cs - a->start)};
+		if (a->start < s && a->end > e) {
+			struct marea up = *a;
+			up.offset += e - a->start;
+			up.start = e;
+			a->end = s;
+			m_insert_at(i + 1, up);
+			break;
+		}
+		if (a->start < s) {
+			a->end = s;
+			i++;
+		} else if (a->end > e) {
+			a->offset += e - a->start;
+			a->start = e;
+			break;
+		} else {
+			m_remove_at(i);
+		}
+	}
+}
+
+static void m_protect(uint64_t s, uint64_t e, uint32_t f, struct ev *ex,
+		      int *nex)
+{
+	/* Split at s and e where flags change, then flip. */
+	for (int i = 0; i < mn; i++) {
+		struct marea *a = &model[i];
+		if (a->start < s && a->end > s && a->flags != f) {
+			struct marea up = *a;
+			up.offset += s - a->start;
+			up.start = s;
+			a->end = s;
+			m_insert_at(i + 1, up);
+			break;
+		}
+	}
+	for (int i = 0; i < mn; i++) {
+		struct marea *a = &model[i];
+		if (a->start < e && a->end > e && a->flags != f) {
+			struct marea up = *a;
+			up.offset += e - a->start;
+			up.start = e;
+			a->end = e;
+			m_insert_at(i + 1, up);
+			break;
+		}
+	}
+	for (int i = 0; i < mn; i++) {
+		struct marea *a = &model[i];
+		if (a->end <= s || a->start >= e || a->flags == f)
+			continue;
+		if (a->ops == &ops)
+			ex[(*nex)++] = (struct ev){EV_PROTECT, a->start, a->end, f,
+					   a->offset};
+		a->flags = f;
+	}
+	m_normalize();
+}
+
+static uint64_t align_up_sat(uint64_t x, uint64_t a, bool *ovf)
+{
+	if (x > TOP - (a - 1)) {
+		*ovf = true;
+		return 0;
+	}
+	*ovf = false;
+	return (x + a - 1) & ~(a - 1);
+}
+
+/* Brute force over every gap of the model. */
+static int m_find_free(uint64_t hint, uint64_t size, uint64_t lo,
+		       uint64_t hi, uint64_t align, unsigned dir,
+		       uint64_t *out)
+{
+	if (align == 0 || (align & (align - 1)))
+		return MMK_EALIGN;
+	if (size == 0)
+		return MMK_EWRAP;
+	if (lo >= hi)
+		return MMK_EINVAL;
+	if (hint < lo || hint > hi)
+		return MMK_ERANGE;
+	uint64_t wl = dir == MMK_MSET_TOP_DOWN ? lo : hint;
+	uint64_t wh = dir == MMK_MSET_TOP_DOWN ? hint : hi;
+	bool found = false;
+	uint64_t best = 0;
+	for (int g = 0; g <= mn; g++) {
+		uint64_t gs = g == 0 ? 0 : model[g - 1].end;
+		uint64_t ge = g == mn ? TOP : model[g].start;
+		uint64_t l = gs > wl ? gs : wl, h = ge < wh ? ge : wh;
+		if (l >= h || h - l < size)
+			continue;
+		if (dir == MMK_MSET_TOP_DOWN) {
+			uint64_t x = (h - size) & ~(align - 1);
+			if (x >= l) {
+				best = x; /* later gaps are higher */
+				found = true;
+			}
+		} else {
+			bool ovf;
+			uint64_t x = align_up_sat(l, align, &ovf);
+			if (!ovf && x <= h && h - x >= size) {
+				*out = x;
+				return 0;
+			}
+		}
+	}
+	if (!found)
+		return MMK_ENOMEM;
+	*out = best;
+	return 0;
+}
+
+/* The set must equal the model, area by area. */
+struct cmp_state {
+	int i;
+	bool ok;
+};
+
+static int cmp_fn(struct mmk_mset_area *a, void *arg)
+{
+	struct cmp_state *c = arg;
+	if (c->i >= mn) {
+		c->ok = false;
+		return 1;
+	}
+	const struct marea *m = &model[c->i++];
+	if (a->start != m->start || a->end != m->end ||
+	    a->offset != m->offset || a->flags != m->flags ||
+	    (uintptr_t)a->priv != m->tag || a->ops != m->ops) {
+		fprintf(stderr,
+			"area %d: set [%#lx,%#lx) off %#lx f %u tag %lu; "
+			"model [%#lx,%#lx) off %#lx f %u tag %lu\n",
+			c->i - 1, (unsigned long)a->start,
+			(unsigned long)a->end, (unsigned long)a->offset,
+			a->flags, (unsigned long)(uintptr_t)a->priv,
+			(unsigned long)m->start, (unsigned long)m->end,
+			(unsigned long)m->offset, m->flags,
+			(unsigned long)m->tag);
+		c->ok = false;
+		return 1;
+	}
+	return 0;
+}
+
+static char opdesc[160];
+
+static void compare_model(void)
+{
+	int chk = mmk_mset_check(&set);
+	if (chk)
+		fprintf(stderr, "check %d after %s\n", chk, opdesc);
+	assert_int_equal(chk, 0);
+	struct cmp_state c = {0, true};
+	mmk_mset_foreach(&set, 0, cmp_fn, &c);
+	if (!c.ok || c.i != mn) {
+		fprintf(stderr, "mismatch after %s (%d areas, model %d)\n",
+			opdesc, c.i, mn);
+		int lo = c.i > 6 ? c.i - 6 : 0;
+		for (int i = lo; i < mn && i < c.i + 6; i++)
+			fprintf(stderr, " m[%d] %#lx-%#lx f %u tag %lu off %#lx\n",
+				i, (unsigned long)model[i].start,
+				(unsigned long)model[i].end, model[i].flags,
+				(unsigned long)model[i].tag,
+				(unsigned long)model[i].offset);
+		struct mmk_mset_area *a = mmk_mset_find_first(
+			&set, model[lo].start, TOP);
+		for (int i = 0; a && i < 12; a = mmk_mset_next(&set, a), i++)
+			fprintf(stderr, " s %#lx-%#lx f %u tag %lu off %#lx\n",
+				(unsigned long)a->start, (unsigned long)a->end,
+				a->flags, (unsigned long)(uintptr_t)a->priv,
+				(unsigned long)a->offset);
+	}
+	assert_true(c.ok);
+	assert_int_equal(c.i, mn);
+	assert_int_equal(mmk_mset_count(&set), mn);
+}
+
+static void expect_events(const struct ev *ex, int nex)
+{
+	if (nev != nex)
+		fprintf(stderr, "events: got %d, expected %d\n", nev, nex);
+	assert_int_equal(nev, nex);
+	for (int i = 0; i < nex; i++) {
+		assert_int_equal(evs[i].kind, ex[i].kind);
+		assert_int_equal(evs[i].start, ex[i].start);
+		assert_int_equal(evs[i].end, ex[i].end);
+		assert_int_equal(evs[i].flags, ex[i].flags);
+		if (ex[i].kind != EV_PROTECT)
+			assert_int_equal(evs[i].offset, ex[i].offset);
+	}
+}
+
+/* Load the model from the set (for snapshots). */
+static int snap_fn(struct mmk_mset_area *a, void *arg)
+{
+	struct marea *m = arg;
+	int *n = (int *)&m[MMAX];
+	m[(*n)++] = (struct marea){a->start, a->end, a->offset, a->flags,
+				   (uintptr_t)a->priv, a->ops};
+	return 0;
+}
+
+static void model_from_set(void)
+{
+	static struct marea buf[MMAX + 1];
+	int *n = (int *)&buf[MMAX];
+	*n = 0;
+	mmk_mset_foreach(&set, 0, snap_fn, buf);
+	memcpy(model, buf, sizeof(model[0]) * (size_t)*n);
+	mn = *n;
+}
+
+/* ---------------------------------------------------- the random test */
+
+#define WIN_PAGES 16384ull
+#define WIN_BASE  0x10000000ull
+
+static uint64_t rnd(uint64_t *s, uint64_t n)
+{
+	return mmk_test_rand(s) % n;
+}
+
+static uint64_t rnd_page(uint64_t *s)
+{
+	return WIN_BASE + rnd(s, WIN_PAGES) * PG;
+}
+
+static uint64_t rnd_len(uint64_t *s)
+{
+	uint64_t r = rnd(s, 100);
+	if (r < 70)
+		return (1 + rnd(s, 2)) * PG;
+	if (r < 95)
+		return (1 + rnd(s, 8)) * PG;
+	return (1 + rnd(s, 64)) * PG;
+}
+
+static void random_ops_match_a_sorted_array_model(void **state)
+{
+	(void)state;
+	uint64_t seed = mmk_test_seed(0x5eedf00d1234ull);
+	long nops = 100000;
+	const char *e = getenv("MMK_MSET_OPS");
+	if (e)
+		nops = atol(e);
+	static struct ev ex[MAXEV];
+	long stats[8] = {0};
+	int maxn = 0;
+	unsigned maxh = 0;
+	mn = 0;
+	for (long op = 0; op < nops; op++) {
+		uint64_t r = rnd(&seed, 100);
+		int nex = 0;
+		nev = 0;
+		/* Sometimes make one of the next allocations fail. */
+		bool inject = rnd(&seed, 100) < 4;
+		if (inject)
+			mmk_hosted_fail_nth(MMK_FAIL_OBJ, 1 + (long)rnd(&seed, 4));
+		long objs_before = mmk_hosted_live_objs();
+		/* Bias the size of the set around ~1,500 areas. */
+		bool grow = mn < 1500;
+		if (r < (grow ? 40u : 25u)) {
+			uint64_t s = rnd_page(&seed), len = rnd_len(&seed);
+			uint32_t f = (uint32_t)rnd(&seed, 3);
+			uintptr_t tag = 1 + rnd(&seed, 2);
+			unsigned mode = rnd(&seed, 3) == 0 ? MMK_MSET_REPLACE : 0;
+			struct mmk_mset_area t = tmpl(s, s + len, f, tag);
+			if (rnd(&seed, 4) == 0)
+				t.offset = rnd(&seed, 4) * PG;
+			if (rnd(&seed, 10) == 0)
+				t.ops = &ops2;
+			snprintf(opdesc, sizeof(opdesc),
+				 "op %ld insert [%#lx,%#lx) f %u tag %lu mode %u",
+				 op, (unsigned long)s, (unsigned long)(s + len),
+				 f, (unsigned long)tag, mode);
+			int rc = mmk_mset_insert(&set, &t, mode, NULL, NULL);
+			bool overlap = m_first(s, s + len) >= 0;
+			if (!(mode & MMK_MSET_REPLACE) && overlap) {
+				assert_int_equal(rc, MMK_EEXIST);
+			} else if (rc == MMK_ENOMEM) {
+				assert_true(inject);
+				assert_int_equal(nev, 0);
+				assert_int_equal(mmk_hosted_live_objs(),
+						 objs_before);
+				stats[7]++;
+			} else {
+				assert_int_equal(rc, 0);
+				made++;
+				m_unmap(s, s + len, ex, &nex);
+				if (t.ops == &ops)
+					ex[nex++] = (struct ev){EV_MAP, s,
+								s + len, f,
+								t.offset};
+				m_insert_at(m_pos(s),
+					    (struct marea){s, s + len, t.offset,
+							   f, tag, t.ops});
+				m_normalize();
+				/* split hooks are not in the model's list */
+				int k = 0;
+				for (int i = 0; i < nev; i++)
+					if (evs[i].kind != EV_SPLIT &&
+					    evs[i].kind != EV_RELEASE)
+						evs[k++] = evs[i];
+				nev = k;
+				expect_events(ex, nex);
+			}
+			stats[0]++;
+		} else if (r < 60) {
+			uint64_t s = rnd_page(&seed), len = rnd_len(&seed) * 2;
+			snprintf(opdesc, sizeof(opdesc),
+				 "op %ld unmap [%#lx,%#lx)", op,
+				 (unsigned long)s, (unsigned long)(s + len));
+			int rc = mmk_mset_unmap(&set, s, len, NULL);
+			if (rc == MMK_ENOMEM) {
+				assert_true(inject);
+				assert_int_equal(nev, 0);
+				stats[7]++;
+			} else {
+				assert_int_equal(rc, 0);
+				m_unmap(s, s + len, ex, &nex);
+				expect_events(ex, nex);
+			}
+			stats[1]++;
+		} else if (r < 75) {
+			uint64_t s = rnd_page(&seed), len = rnd_len(&seed);
+			uint32_t f = (uint32_t)rnd(&seed, 3);
+			snprintf(opdesc, sizeof(opdesc),
+				 "op %ld protect [%#lx,%#lx) f %u", op,
+				 (unsigned long)s, (unsigned long)(s + len), f);
+			int rc = mmk_mset_protect(&set, s, len, f, NULL);
+			if (rc == MMK_ENOMEM) {
+				assert_true(inject);
+				assert_int_equal(nev, 0);
+				stats[7]++;
+			} else {
+				assert_int_equal(rc, 0);
+				m_protect(s, s + len, f, ex, &nex);
+				expect_events(ex, nex);
+			}
+			stats[2]++;
+		} else if (r < 85) {
+			uint64_t a = rnd_page(&seed) + rnd(&seed, PG);
+			struct mmk_mset_area *got = mmk_mset_find(&set, a);
+			int i = m_first(a, a + 1);
+			if (i < 0) {
+				assert_null(got);
+			} else {
+				assert_non_null(got);
+				assert_int_equal(got->start, model[i].start);
+			}
+			uint64_t len = rnd_len(&seed);
+			got = mmk_mset_find_first(&set, a, a + len);
+			i = m_first(a, a + len);
+			if (i < 0)
+				assert_null(got);
+			else
+				assert_int_equal(got->start, model[i].start);
+			bool cov = mmk_mset_covers(&set, a, len);
+			bool mcov = true;
+			uint64_t at = a;
+			for (int j = i < 0 ? mn : i; j < mn && at < a + len;
+			     j++) {
+				if (model[j].start > at)
+					break;
+				at = model[j].end;
+			}
+			mcov = i >= 0 && at >= a + len;
+			assert_int_equal(cov, mcov);
+			stats[3]++;
+		} else {
+			/* find_free: random hint, limit, size, alignment. */
+			uint64_t lo = WIN_BASE + rnd(&seed, WIN_PAGES / 2) * PG;
+			uint64_t hi = lo + rnd(&seed, WIN_PAGES) * PG +
+				      rnd(&seed, 4) * 17;
+			if (rnd(&seed, 10) == 0)
+				lo = 0;
+			if (rnd(&seed, 10) == 0)
+				hi = TOP;
+			uint64_t span = hi - lo;
+			uint64_t hint = lo + (span == TOP ? mmk_test_rand(&seed)
+							  : rnd(&seed, span + 1));
+			if (rnd(&seed, 4) == 0)
+				hint = rnd(&seed, 2) ? lo : hi;
+			if (rnd(&seed, 50) == 0)
+				hint = hi + 1; /* outside */
+			uint64_t size = rnd_len(&seed);
+			if (rnd(&seed, 8) == 0)
+				size = 1 + rnd(&seed, 3 * PG);
+			uint64_t align = 1ull << rnd(&seed, 24);
+			if (rnd(&seed, 20) == 0)
+				align = 1ull << (30 + rnd(&seed, 34));
+			unsigned dir = (unsigned)rnd(&seed, 2);
+			uint64_t x = 0, mx = 0;
+			int rc = mmk_mset_find_free(&set, hint, size, lo, hi,
+						    align, dir, &x);
+			int mrc = m_find_free(hint, size, lo, hi, align, dir,
+					      &mx);
+			if (rc != mrc || (rc == 0 && x != mx))
+				fprintf(stderr,
+					"find_free(hint %#lx size %#lx "
+					"[%#lx,%#lx) align %#lx dir %u): "
+					"%d %#lx, model %d %#lx\n",
+					(unsigned long)hint,
+					(unsigned long)size,
+					(unsigned long)lo, (unsigned long)hi,
+					(unsigned long)align, dir, rc,
+					(unsigned long)x, mrc,
+					(unsigned long)mx);
+			assert_int_equal(rc, mrc);
+			if (rc == 0)
+				assert_int_equal(x, mx);
+			stats[4 + (rc == 0)]++;
+		}
+		mmk_hosted_fail_off();
+		compare_model();
+		if (mn > maxn)
+			maxn = mn;
+		if (set.height > maxh)
+			maxh = set.height;
+	}
+	print_message("  %ld ops: insert %ld unmap %ld protect %ld find %ld "
+		      "find_free %ld (%ld found), %ld injected ENOMEM; "
+		      "up to %d areas, height %u\n",
+		      nops, stats[0], stats[1], stats[2], stats[3],
+		      stats[4] + stats[5], stats[5], stats[7], maxn, maxh);
+	assert_true(maxh >= 3);
+	mmk_mset_clear(&set, NULL);
+	assert_int_equal(mmk_mset_count(&set), 0);
+	assert_int_equal(mmk_hosted_live_objs(), objs0);
+	assert_int_equal(made, released);
+}
+
+/* ------------------------------------------------------- exact events */
+
+static void unmap_tells_the_backend_exactly_which_subranges_went(void **st)
+{
+	(void)st;
+	/*
+	 *   0x10   0x14      0x18  0x1a   0x20
+	 *   [aaaa][bbbbbb]   [cc]   ...   [dddddddd]
+	 * unmap [0x12, 0x19):  a loses its right part, b goes whole,
+	 * c loses its left page.
+	 */
+	assert_int_equal(ins(0x10 * PG, 0x14 * PG, 1, 1, 0), 0);
+	assert_int_equal(ins(0x14 * PG, 0x18 * PG, 2, 1, 0), 0);
+	assert_int_equal(ins(0x18 * PG, 0x1a * PG, 3, 1, 0), 0);
+	assert_int_equal(ins(0x20 * PG, 0x28 * PG, 1, 1, 0), 0);
+	assert_int_equal(mmk_mset_count(&set), 4);
+	nev = 0;
+	assert_int_equal(mmk_mset_unmap(&set, 0x12 * PG, 7 * PG, NULL), 0);
+	struct ev ex[] = {
+		{EV_UNMAP, 0x12 * PG, 0x14 * PG, 1, 0x12 * PG},
+		{EV_UNMAP, 0x14 * PG, 0x18 * PG, 2, 0x14 * PG},
+		{EV_UNMAP, 0x18 * PG, 0x19 * PG, 3, 0x18 * PG},
+	};
+	expect_events(ex, 3);
+	assert_int_equal(mmk_mset_count(&set), 3);
+	struct mmk_mset_area *c = mmk_mset_find(&set, 0x19 * PG);
+	assert_non_null(c);
+	assert_int_equal(c->start, 0x19 * PG);
+	assert_int_equal(c->offset, 0x19 * PG); /* offset follows the start */
+	assert_null(mmk_mset_find(&set, 0x18 * PG));
+
+	/* A hole in the middle of d: one callback, two pieces. */
+	nev = 0;
+	assert_int_equal(mmk_mset_unmap(&set, 0x22 * PG, 2 * PG, NULL), 0);
+	struct ev ex2[] = {{EV_UNMAP, 0x22 * PG, 0x24 * PG, 1, 0x22 * PG}};
+	expect_events(ex2, 1);
+	struct mmk_mset_area *lo = mmk_mset_find(&set, 0x21 * PG);
+	struct mmk_mset_area *hi = mmk_mset_find(&set, 0x24 * PG);
+	assert_non_null(lo);
+	assert_non_null(hi);
+	assert_int_equal(lo->end, 0x22 * PG);
+	assert_int_equal(hi->start, 0x24 * PG);
+	assert_int_equal(hi->end, 0x28 * PG);
+	assert_int_equal(hi->offset, 0x24 * PG);
+	CHECK_SET();
+
+	/* An unmap of only holes tells nobody anything. */
+	nev = 0;
+	assert_int_equal(mmk_mset_unmap(&set, 0x1a * PG, 6 * PG, NULL), 0);
+	assert_int_equal(nev, 0);
+}
+
+static void protect_splits_only_the_covered_parts_and_merges_back(void **st)
+{
+	(void)st;
+	/*  [aaaaaaaaaaaaaaaa]  one area, flags 1
+	 *  protect [4, 8) to 2:  [aaaa][BBBB][aaaaaaaa]
+	 *  protect [4, 8) to 1:  [aaaaaaaaaaaaaaaa]  merged again */
+	assert_int_equal(ins(0, 16 * PG, 1, 1, 0), 0);
+	nev = 0;
+	assert_int_equal(mmk_mset_protect(&set, 4 * PG, 4 * PG, 2, NULL), 0);
+	assert_int_equal(mmk_mset_count(&set), 3);
+	int np = 0;
+	for (int i = 0; i < nev; i++)
+		if (evs[i].kind == EV_PROTECT) {
+			np++;
+			assert_int_equal(evs[i].start, 4 * PG);
+			assert_int_equal(evs[i].end, 8 * PG);
+			assert_int_equal(evs[i].flags, 2);
+		}
+	assert_int_equal(np, 1);
+	struct mmk_mset_area *m = mmk_mset_find(&set, 5 * PG);
+	assert_int_equal(m->flags, 2);
+	assert_int_equal(m->offset, 4 * PG);
+	assert_int_equal(mmk_mset_find(&set, 3 * PG)->flags, 1);
+	assert_int_equal(mmk_mset_find(&set, 8 * PG)->flags, 1);
+	CHECK_SET();
+	assert_int_equal(mmk_mset_protect(&set, 4 * PG, 4 * PG, 1, NULL), 0);
+	assert_int_equal(mmk_mset_count(&set), 1);
+	CHECK_SET();
+
+	/* Same flags: nothing split, no callback. */
+	nev = 0;
+	assert_int_equal(mmk_mset_protect(&set, 2 * PG, 3 * PG, 1, NULL), 0);
+	assert_int_equal(nev, 0);
+	assert_int_equal(mmk_mset_count(&set), 1);
+
+	/* Left edge only and right edge only. */
+	assert_int_equal(mmk_mset_protect(&set, 12 * PG, 8 * PG, 3, NULL), 0);
+	assert_int_equal(mmk_mset_count(&set), 2);
+	assert_int_equal(mmk_mset_find(&set, 12 * PG)->start, 12 * PG);
+	assert_int_equal(mmk_mset_protect(&set, 0, 2 * PG, 3, NULL), 0);
+	assert_int_equal(mmk_mset_count(&set), 3);
+	CHECK_SET();
+}
+
+static void neighbours_merge_only_when_everything_agrees(void **st)
+{
+	(void)st;
+	assert_int_equal(ins(0, PG, 1, 1, 0), 0);
+	assert_int_equal(ins(PG, 2 * PG, 1, 1, 0), 0);
+	assert_int_equal(mmk_mset_count(&set), 1); /* same everything */
+	assert_int_equal(ins(2 * PG, 3 * PG, 2, 1, 0), 0);
+	assert_int_equal(mmk_mset_count(&set), 2); /* flags differ */
+	assert_int_equal(ins(3 * PG, 4 * PG, 2, 2, 0), 0);
+	assert_int_equal(mmk_mset_count(&set), 3); /* can_merge says no */
+	struct mmk_mset_area t = tmpl(4 * PG, 5 * PG, 2, 2);
+	t.offset = 0x999000;
+	assert_int_equal(mmk_mset_insert(&set, &t, 0, NULL, NULL), 0);
+	made++;
+	assert_int_equal(mmk_mset_count(&set), 4); /* offsets apart */
+	t = tmpl(5 * PG, 6 * PG, 2, 2);
+	t.ops = &ops2;
+	assert_int_equal(mmk_mset_insert(&set, &t, 0, NULL, NULL), 0);
+	made++;
+	assert_int_equal(mmk_mset_count(&set), 5); /* other backend */
+	assert_int_equal(ins(7 * PG, 8 * PG, 1, 1, MMK_MSET_NOMERGE), 0);
+	assert_int_equal(ins(8 * PG, 9 * PG, 1, 1, MMK_MSET_NOMERGE), 0);
+	assert_int_equal(mmk_mset_count(&set), 7); /* asked not to */
+	/* A filler joins both sides at once. */
+	struct mmk_mset_area *out = NULL;
+	t = tmpl(PG * 10, PG * 11, 1, 1);
+	assert_int_equal(ins(12 * PG, 13 * PG, 1, 1, 0), 0);
+	assert_int_equal(mmk_mset_insert(&set, &t, 0, NULL, &out), 0);
+	made++;
+	assert_int_equal(ins(11 * PG, 12 * PG, 1, 1, 0), 0);
+	out = mmk_mset_find(&set, 11 * PG);
+	assert_int_equal(out->start, 10 * PG);
+	assert_int_equal(out->end, 13 * PG);
+	CHECK_SET();
+}
+
+static void insert_refuses_overlap_and_replace_cuts_like_map_fixed(void **st)
+{
+	(void)st;
+	assert_int_equal(ins(0x10 * PG, 0x20 * PG, 1, 1, 0), 0);
+	assert_int_equal(ins(0x1f * PG, 0x21 * PG, 2, 1, 0), MMK_EEXIST);
+	assert_int_equal(ins(0x8 * PG, 0x11 * PG, 2, 1, 0), MMK_EEXIST);
+	assert_int_equal(ins(0x10 * PG, 0x10 * PG, 2, 1, 0), MMK_EWRAP);
+	assert_int_equal(ins(0x11 * PG, 0x10 * PG, 2, 1, 0), MMK_EWRAP);
+	assert_int_equal(mmk_mset_insert(&set, NULL, 0, NULL, NULL),
+			 MMK_EINVAL);
+	/* Replace the middle: [aaaa][BB][aaaaaaaaaa] */
+	nev = 0;
+	assert_int_equal(ins(0x14 * PG, 0x16 * PG, 2, 1, MMK_MSET_REPLACE), 0);
+	assert_int_equal(mmk_mset_count(&set), 3);
+	int k = 0;
+	for (int i = 0; i < nev; i++) {
+		if (evs[i].kind == EV_UNMAP) {
+			assert_int_equal(evs[i].start, 0x14 * PG);
+			assert_int_equal(evs[i].end, 0x16 * PG);
+			k++;
+		}
+		if (evs[i].kind == EV_MAP)
+			assert_int_equal(k, 1); /* unmap comes first */
+	}
+	assert_int_equal(k, 1);
+	CHECK_SET();
+	/* A map failure leaves an insert without REPLACE undone. */
+	long o = mmk_hosted_live_objs();
+	map_fail_rc = MMK_EFAULT;
+	assert_int_equal(ins(0x30 * PG, 0x31 * PG, 2, 1, 0), MMK_EFAULT);
+	assert_int_equal(mmk_hosted_live_objs(), o);
+	assert_int_equal(mmk_mset_count(&set), 3);
+	/* A split hook failure changes nothing either. */
+	split_fail_rc = MMK_EBUSY;
+	nev = 0;
+	assert_int_equal(mmk_mset_unmap(&set, 0x18 * PG, PG, NULL), MMK_EBUSY);
+	assert_int_equal(nev, 0);
+	assert_int_equal(mmk_mset_count(&set), 3);
+	assert_int_equal(mmk_hosted_live_objs(), o);
+	CHECK_SET();
+}
+
+/* ---------------------------------------------------------------- edges */
+
+static void the_top_of_the_address_space_and_wrapping_sizes(void **st)
+{
+	(void)st;
+	uint64_t hi = TOP - (TOP % PG); /* 0xffff_ffff_ffff_f000 */
+	/* An area ending at the last representable end. */
+	assert_int_equal(ins(hi - PG, TOP, 1, 1, 0), 0);
+	assert_non_null(mmk_mset_find(&set, TOP - 1));
+	assert_null(mmk_mset_find(&set, TOP));
+	assert_null(mmk_mset_find(&set, hi - PG - 1));
+	assert_null(mmk_mset_next(&set, mmk_mset_find(&set, hi)));
+	/* Sizes that wrap or are zero. */
+	assert_int_equal(mmk_mset_unmap(&set, hi, PG, NULL), MMK_EWRAP);
+	assert_int_equal(mmk_mset_unmap(&set, PG, TOP, NULL), MMK_EWRAP);
+	assert_int_equal(mmk_mset_unmap(&set, PG, 0, NULL), MMK_EWRAP);
+	assert_int_equal(mmk_mset_protect(&set, PG, 0, 1, NULL), MMK_EWRAP);
+	assert_int_equal(mmk_mset_protect(&set, TOP - 1, 2, 1, NULL),
+			 MMK_EWRAP);
+	assert_false(mmk_mset_covers(&set, hi, PG));
+	assert_true(mmk_mset_covers(&set, hi - PG, TOP - (hi - PG)));
+	uint64_t x;
+	assert_int_equal(mmk_mset_find_free(&set, 0, 0, 0, TOP, PG, 0, &x),
+			 MMK_EWRAP);
+	assert_int_equal(mmk_mset_find_free(&set, 0, TOP, 0, TOP, 1, 0, &x),
+			 MMK_ENOMEM);
+	assert_int_equal(
+		mmk_mset_find_free(&set, PG, TOP - PG, 0, TOP, 1, 0, &x),
+		MMK_ENOMEM);
+	/* The highest free page, just under the area at the top. */
+	assert_int_equal(mmk_mset_find_free(&set, TOP, PG, 0, TOP, PG,
+					    MMK_MSET_TOP_DOWN, &x), 0);
+	assert_int_equal(x, hi - 2 * PG);
+	/* Unmap at the top splits and trims without wrapping. */
+	assert_int_equal(mmk_mset_unmap(&set, hi - PG, PG, NULL), 0);
+	assert_int_equal(mmk_mset_find(&set, TOP - 1)->start, hi);
+	assert_int_equal(mmk_mset_protect(&set, hi, PG - 1, 2, NULL), 0);
+	assert_int_equal(mmk_mset_count(&set), 1);
+	assert_int_equal(mmk_mset_find(&set, TOP - 1)->flags, 2);
+	CHECK_SET();
+	/* Free space right up to the top when the set is otherwise empty. */
+	assert_int_equal(mmk_mset_unmap(&set, hi, TOP - hi, NULL), 0);
+	assert_int_equal(mmk_mset_find_free(&set, TOP, PG, 0, TOP, PG,
+					    MMK_MSET_TOP_DOWN, &x), 0);
+	assert_int_equal(x, hi - PG); /* [x, x + PG) must end <= TOP */
+	assert_int_equal(mmk_mset_find_free(&set, TOP - 1, 1, 0, TOP, 1, 0,
+					    &x), 0);
+	assert_int_equal(x, TOP - 1);
+}
+
+static void find_free_argument_errors_are_distinct(void **st)
+{
+	(void)st;
+	uint64_t x = 0x1234;
+	assert_int_equal(ins(0x100 * PG, 0x200 * PG, 1, 1, 0), 0);
+	assert_int_equal(mmk_mset_find_free(&set, 0, PG, 0, TOP, 0, 0, &x),
+			 MMK_EALIGN);
+	assert_int_equal(mmk_mset_find_free(&set, 0, PG, 0, TOP, 3 * PG, 0,
+					    &x), MMK_EALIGN);
+	assert_int_equal(mmk_mset_find_free(&set, PG, PG, PG, PG, PG, 0, &x),
+			 MMK_EINVAL);
+	assert_int_equal(mmk_mset_find_free(&set, 2 * PG, PG, 5 * PG,
+					    9 * PG, PG, 0, &x), MMK_ERANGE);
+	assert_int_equal(mmk_mset_find_free(&set, 10 * PG, PG, 5 * PG,
+					    9 * PG, PG, 1, &x), MMK_ERANGE);
+	assert_int_equal(x, 0x1234); /* untouched on error */
+	/* Alignment larger than the limit: no aligned address inside. */
+	assert_int_equal(mmk_mset_find_free(&set, PG, PG, PG, 1ull << 62,
+					    1ull << 63, 0, &x), MMK_ENOMEM);
+	/* ...but 0 and 2^63 are aligned, and free. */
+	assert_int_equal(mmk_mset_find_free(&set, 0, PG, 0, TOP, 1ull << 63,
+					    0, &x), 0);
+	assert_int_equal(x, 0);
+	assert_int_equal(mmk_mset_find_free(&set, PG, PG, 0, TOP, 1ull << 63,
+					    0, &x), 0);
+	assert_int_equal(x, 1ull << 63);
+	assert_int_equal(mmk_mset_find_free(&set, TOP, PG, 0, TOP,
+					    1ull << 63, 1, &x), 0);
+	assert_int_equal(x, 1ull << 63);
+	/* 1 GiB alignment, bottom-up and top-down, around the area. */
+	assert_int_equal(mmk_mset_find_free(&set, 0x100 * PG, PG, 0, TOP,
+					    MMK_GIB, 0, &x), 0);
+	assert_int_equal(x, MMK_GIB);
+	assert_int_equal(mmk_mset_find_free(&set, 0x1ff * PG, PG, 0, TOP,
+					    MMK_GIB, 1, &x), 0);
+	assert_int_equal(x, 0);
+	/* Exactly fitting the hole between two areas. */
+	assert_int_equal(ins(0x203 * PG, 0x300 * PG, 1, 2, 0), 0);
+	assert_int_equal(mmk_mset_find_free(&set, 0x150 * PG, 3 * PG, 0, TOP,
+					    PG, 0, &x), 0);
+	assert_int_equal(x, 0x200 * PG);
+	assert_int_equal(mmk_mset_find_free(&set, 0x150 * PG, 4 * PG, 0, TOP,
+					    PG, 0, &x), 0);
+	assert_int_equal(x, 0x300 * PG);
+	assert_int_equal(mmk_mset_find_free(&set, 0x250 * PG, 3 * PG, 0, TOP,
+					    PG, 1, &x), 0);
+	assert_int_equal(x, 0x200 * PG);
+	/* Hint in the limit but the window is too small. */
+	assert_int_equal(mmk_mset_find_free(&set, 0x1ff * PG, 2 * PG,
+					    0x100 * PG, 0x201 * PG, PG, 0,
+					    &x), MMK_ENOMEM);
+}
+
+/* ------------------------------------------------- injected failures */
+
+static int snap_n;
+static struct marea snap[MMAX];
+
+static void take_snapshot(void)
+{
+	model_from_set();
+	memcpy(snap, model, sizeof(model[0]) * (size_t)mn);
+	snap_n = mn;
+}
+
+static void assert_unchanged(void)
+{
+	model_from_set();
+	assert_int_equal(mn, snap_n);
+	assert_memory_equal(model, snap, sizeof(model[0]) * (size_t)mn);
+	CHECK_SET();
+}
+
+enum split_kind {
+	K_UNMAP_HOLE,
+	K_REPLACE_HOLE,
+	K_PROTECT_LEFT,
+	K_PROTECT_RIGHT,
+	K_PROTECT_BOTH,
+	K_PROTECT_TWO_AREAS,
+	K_INSERT,
+	K_COUNT
+};
+
+static int do_kind(int k, uint64_t base)
+{
+	switch (k) {
+	case K_UNMAP_HOLE:
+		return mmk_mset_unmap(&set, base + PG, PG, NULL);
+	case K_REPLACE_HOLE: {
+		struct mmk_mset_area t = tmpl(base + PG, base + 2 * PG, 7, 3);
+		int rc = mmk_mset_insert(&set, &t, MMK_MSET_REPLACE, NULL,
+					 NULL);
+		if (!rc)
+			made++;
+		return rc;
+	}
+	case K_PROTECT_LEFT:
+		return mmk_mset_protect(&set, base + PG, 3 * PG, 5, NULL);
+	case K_PROTECT_RIGHT:
+		return mmk_mset_protect(&set, base - PG, 2 * PG, 5, NULL);
+	case K_PROTECT_BOTH:
+		return mmk_mset_protect(&set, base + PG, PG, 5, NULL);
+	case K_PROTECT_TWO_AREAS:
+		return mmk_mset_protect(&set, base + PG, 4 * PG, 5, NULL);
+	default: {
+		struct mmk_mset_area t = tmpl(base + 3 * PG, base + 4 * PG, 9,
+					      3);
+		int rc = mmk_mset_insert(&set, &t, 0, NULL, NULL);
+		if (!rc)
+			made++;
+		return rc;
+	}
+	}
+}
+
+static void allocation_failure_in_any_split_changes_nothing(void **st)
+{
+	(void)st;
+	/* Each kind at several tree sizes so node splits cascade through
+	 * one, two and three levels. */
+	static const int sizes[] = {1, 15, 16, 17, 255, 256, 257, 4096, 5000};
+	for (int k = 0; k < K_COUNT; k++) {
+		for (size_t si = 0; si < MMK_ARRAY_SIZE(sizes); si++) {
+			mmk_mset_clear(&set, NULL);
+			/* areas of 3 pages, 1 page apart, alternating tags so
+			 * nothing merges:  [aaa].[bbb].[aaa]. ... */
+			int n = sizes[si];
+			for (int i = 0; i < n; i++)
+				assert_int_equal(ins((uint64_t)i * 4 * PG + PG * 16,
+						     (uint64_t)i * 4 * PG + PG * 19,
+						     1, 1 + (i & 1), 0), 0);
+			/* the target: area n/2 (3 pages at base) */
+			uint64_t base = (uint64_t)(n / 2) * 4 * PG + 16 * PG;
+			if (k == K_INSERT) /* into the free page after it */
+				base = base + 0;
+			int fails = 0, rc;
+			for (long nth = 1;; nth++) {
+				take_snapshot();
+				long objs = mmk_hosted_live_objs();
+				nev = 0;
+				mmk_hosted_fail_nth(MMK_FAIL_OBJ, nth);
+				rc = do_kind(k, base);
+				mmk_hosted_fail_off();
+				if (rc != MMK_ENOMEM)
+					break;
+				fails++;
+				assert_int_equal(nev, 0);
+				assert_int_equal(mmk_hosted_live_objs(), objs);
+				assert_unchanged();
+				assert_true(nth < 64);
+			}
+			assert_int_equal(rc, 0);
+			CHECK_SET();
+			/* Everything but the insert into an empty gap needs
+			 * at least one allocation. */
+			if (k != K_INSERT)
+				assert_true(fails >= 1);
+		}
+	}
+	/* With an empty reserve, a cascading split needs a node per level. */
+	mmk_mset_clear(&set, NULL);
+	int maxfails = 0;
+	for (int i = 0; i < 5000; i++) {
+		int fails = 0, rc;
+		for (long nth = 1;; nth++) {
+			mmk_hosted_fail_nth(MMK_FAIL_OBJ, nth);
+			rc = ins((uint64_t)i * 2 * PG, (uint64_t)i * 2 * PG + PG,
+				 1, 1, 0);
+			mmk_hosted_fail_off();
+			if (rc != MMK_ENOMEM)
+				break;
+			fails++;
+		}
+		assert_int_equal(rc, 0);
+		if (fails > maxfails)
+			maxfails = fails;
+	}
+	CHECK_SET();
+	assert_true(maxfails >= 1);
+}
+
+static void clear_returns_every_object_and_the_set_is_reusable(void **st)
+{
+	(void)st;
+	for (int i = 0; i < 3000; i++)
+		assert_int_equal(ins((uint64_t)i * 2 * PG, (uint64_t)i * 2 * PG + PG,
+				     1, 1, 0), 0);
+	assert_true(mmk_hosted_live_objs() > objs0 + 3000);
+	nev = 0;
+	mmk_mset_clear(&set, NULL);
+	assert_int_equal(nev, 3000); /* one unmap per area */
+	for (int i = 0; i < nev; i++) {
+		assert_int_equal(evs[i].kind, EV_UNMAP);
+		assert_int_equal(evs[i].start, (uint64_t)i * 2 * PG);
+	}
+	assert_int_equal(mmk_hosted_live_objs(), objs0);
+	assert_int_equal(made, released);
+	assert_int_equal(mmk_mset_count(&set), 0);
+	assert_null(mmk_mset_find(&set, 0));
+	uint64_t x;
+	assert_int_equal(mmk_mset_find_free(&set, 0, PG, 0, TOP, PG, 0, &x), 0);
+	assert_int_equal(x, 0);
+	assert_int_equal(ins(PG, 2 * PG, 1, 1, 0), 0);
+	CHECK_SET();
+}
+
+static int stop_at_third(struct mmk_mset_area *a, void *arg)
+{
+	int *n = arg;
+	(void)a;
+	return ++*n == 3 ? 7 : 0;
+}
+
+static void iteration_runs_in_order_from_an_address(void **st)
+{
+	(void)st;
+	for (int i = 999; i >= 0; i--) /* prepending builds a left edge */
+		assert_int_equal(ins((uint64_t)i * 2 * PG, (uint64_t)i * 2 * PG + PG,
+				     1, 1 + (i & 1), 0), 0);
+	CHECK_SET();
+	struct mmk_mset_area *a = mmk_mset_find_first(&set, 501 * PG, TOP);
+	assert_int_equal(a->start, 502 * PG);
+	int n = 0;
+	for (; a; a = mmk_mset_next(&set, a))
+		n++;
+	assert_int_equal(n, 1000 - 251);
+	n = 0;
+	assert_int_equal(mmk_mset_foreach(&set, 0, stop_at_third, &n), 7);
+	assert_int_equal(n, 3);
+	/* Empty everything from the middle out: the tree shrinks. */
+	for (int i = 0; i < 1000; i++) {
+		uint64_t s = (uint64_t)((i * 617) % 1000) * 2 * PG;
+		assert_int_equal(mmk_mset_unmap(&set, s, PG, NULL), 0);
+		if (i % 50 == 0)
+			CHECK_SET();
+	}
+	assert_int_equal(mmk_mset_count(&set), 0);
+	assert_int_equal(set.height, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(unmap_tells_the_backend_exactly_which_subranges_went, setup, teardown),
+		cmocka_unit_test_setup_teardown(protect_splits_only_the_covered_parts_and_merges_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(neighbours_merge_only_when_everything_agrees, setup, teardown),
+		cmocka_unit_test_setup_teardown(insert_refuses_overlap_and_replace_cuts_like_map_fixed, setup, teardown),
+		cmocka_unit_test_setup_teardown(the_top_of_the_address_space_and_wrapping_sizes, setup, teardown),
+		cmocka_unit_test_setup_teardown(find_free_argument_errors_are_distinct, setup, teardown),
+		cmocka_unit_test_setup_teardown(allocation_failure_in_any_split_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(clear_returns_every_object_and_the_set_is_reusable, setup, teardown),
+		cmocka_unit_test_setup_teardown(iteration_runs_in_order_from_an_address, setup, teardown),
+		cmocka_unit_test_setup_teardown(random_ops_match_a_sorted_array_model, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("mset", tests, NULL, NULL);
+}

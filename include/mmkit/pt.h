@@ -86,6 +86,11 @@ struct mmk_pt_info {
 	uint64_t page_sizes;   /* bit n set: 2^n-byte leaves are possible */
 	uint64_t ad_preset;    /* MMK_PT_ACCESSED/DIRTY: set in every new leaf
 				  (DIRTY only in writable leaves) */
+	/* Canonical addresses: [0, low_end) and [high_start, 2^64).  low_end
+	 * is 0 if there is no lower range (a TTBR1 table), high_start is 0 if
+	 * there is no upper range (a TTBR0 table). */
+	mmk_vaddr_t low_end;
+	mmk_vaddr_t high_start;
 };
 
 /**

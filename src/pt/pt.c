@@ -93,7 +93,8 @@ static int pt_check_range(const struct mmk_pt *pt, mmk_vaddr_t va,
 	if (!pt_canonical(pt, va) || !pt_canonical(pt, last))
 		return MMK_ENONCANON;
 	*ia = pt_ia(pt, va);
-	if (pt_ia(pt, last) < *ia)
+	if (pt->fmt->canon == MMK__CANON_SIGNEXT &&
+	    ((*ia ^ pt_ia(pt, last)) >> (pt->fmt->va_bits - 1)))
 		return MMK_ERANGE; /* from the lower half into the upper */
 	if (edit && pt->nborrowed) {
 		unsigned top = pt->fmt->levels - 1, sh = pt->shift[top];
@@ -153,6 +154,21 @@ static void pt_fill_info(const struct mmk__pt_format *f,
 	out->va_bits = f->va_bits;
 	out->pa_bits = f->pa_bits;
 	out->ad_preset = f->ad_preset;
+	uint64_t half = (uint64_t)1 << (f->va_bits - 1);
+	switch (f->canon) {
+	case MMK__CANON_LOW:
+		out->low_end = 2 * half;
+		out->high_start = 0;
+		break;
+	case MMK__CANON_HIGH:
+		out->low_end = 0;
+		out->high_start = -(2 * half);
+		break;
+	default:
+		out->low_end = half;
+		out->high_start = -half;
+		break;
+	}
 	out->page_sizes = 0;
 	unsigned s = f->page_shift;
 	for (unsigned l = 0; l < f->levels; l++) {
@@ -475,7 +491,7 @@ int mmk_pt_copy_from(struct mmk_pt *dst, const struct mmk_pt *src,
 		return MMK_EINVAL;
 	unsigned top = dst->fmt->levels - 1, sh = dst->shift[top];
 	uint64_t ia;
-	int err = pt_check_range(dst, va, size, 1, true, &ia);
+	int err = pt_check_range(dst, va, size, 1, false, &ia);
 	if (err)
 		return err;
 	if ((ia | size) & (((uint64_t)1 << sh) - 1))

@@ -293,7 +293,8 @@ bool mmk_aspace_handle_page_fault(struct mmk_aspace *as, mmk_vaddr_t addr,
  *             hand frames back with mmk_backend_defer_put (never before
  *             the flush).  Must not fail.
  *   protect   mmk_pt_protect_region(&op->as->pt, a->start, size,
- *             new_flags, op->batch).  Must not fail.
+ *             new_flags, op->batch), unless op->cutting (then nothing).
+ *             Must not fail.
  *   split, can_merge, release: as mset.h says.
  */
 struct mmk_aspace_op;
@@ -351,6 +352,9 @@ struct mmk_aspace_op {
 	struct mmk_aspace *as;
 	struct mmk_pt_batch *batch;
 	bool populate;          /* map: fill the new area now */
+	bool cutting;           /* protect: areas are only being cut at an
+				   edge (flags gain a private bit); leave
+				   the page table alone */
 	mmk_cpumask_t cpus;     /* snapshot of as->active for the batch */
 	/* frames to put once the batch is finished (via frame metadata) */
 	uint64_t put_head;      /* frame number + 1, 0 = empty */

@@ -56,6 +56,7 @@ void mmk__op_begin(struct mmk_aspace_op *op, struct mmk_pt_batch *b,
 	op->as = as;
 	op->batch = b;
 	op->populate = false;
+	op->cutting = false;
 	op->put_head = 0;
 	op->nput = 0;
 	/* A snapshot now serves break-before-make flushes during the edits;
@@ -457,34 +458,110 @@ int mmk_aspace_map_alloc(struct mmk_aspace *as, mmk_vaddr_t start,
 /* ------------------------------------------------- unmap, protect */
 
 /*
- * A leaf larger than the base page (a linear area's huge page) across an
- * edge of the range is split before the memory set is touched, so that
- * the backend callbacks, which run in mset's commit and must not fail,
- * never need memory.  The split keeps every translation (same address,
- * same flags); it is done by protecting the base page at the edge to the
- * flags it already has, which records no flush.
+ * Huge pages across an edge.  A linear area's huge page that an unmap or
+ * protect cuts must be split in the page table, which needs table pages
+ * (it may fail), while the backend callbacks run in mset's commit, which
+ * must not fail.  So such a cut is prepared in three fallible steps before
+ * the real call, each undone if a later one fails:
+ *
+ *   1. cut the area(s) at the edge in the memory set: protect the piece
+ *      inside the range to its own flags plus MMK__AREA_CUT (op->cutting
+ *      tells the backends to leave the page table alone).  Undo: protect
+ *      it back, which merges and allocates nothing.
+ *   2. split the huge page in the page table by protecting the base page
+ *      at the edge to the flags it already has (same translations, no
+ *      flush recorded).
+ *   3. the real mset call, whose areas now end exactly at the edges: it
+ *      allocates nothing, and its callbacks need no split.
+ *
+ * The one gap: when both edges cut *different* huge pages and the second
+ * split runs out of memory, the first stays split (translations and
+ * areas unchanged, one or two more table pages) - the page-table API has
+ * no way to undo a split without allocating.
  */
+#define MMK__AREA_CUT 0x80000000u
+
+struct cut {
+	mmk_vaddr_t start, end; /* the piece marked, 0 = none */
+	uint32_t flags;         /* its flags before */
+};
+
+/* True if a leaf larger than the base page has @x strictly inside. */
+static bool huge_across(struct mmk_aspace *as, mmk_vaddr_t x)
+{
+	uint64_t psz;
+	if (x <= as->base || x >= as->end)
+		return false;
+	if (mmk_pt_query(&as->pt, x, NULL, NULL, &psz) != 0)
+		return false;
+	return psz > as->page_size && !MMK_IS_ALIGNED(x, psz);
+}
+
+static int cut_area(struct mmk_aspace_op *op, mmk_vaddr_t x,
+		    mmk_vaddr_t start, mmk_vaddr_t end, struct cut *c)
+{
+	struct mmk_aspace *as = op->as;
+	const struct mmk_mset_area *a = mmk_mset_find(&as->areas, x);
+	c->start = c->end = 0;
+	if (!a || a->start >= x || (a->flags & MMK__AREA_CUT))
+		return 0;
+	c->start = MMK_MAX(a->start, start);
+	c->end = MMK_MIN(a->end, end);
+	c->flags = a->flags;
+	op->cutting = true;
+	int err = mmk_mset_protect(&as->areas, c->start, c->end - c->start,
+				   c->flags | MMK__AREA_CUT, op);
+	op->cutting = false;
+	if (err)
+		c->start = c->end = 0;
+	return err;
+}
+
+static void uncut_area(struct mmk_aspace_op *op, struct cut *c)
+{
+	if (c->start == c->end)
+		return;
+	op->cutting = true;
+	int err = mmk_mset_protect(&op->as->areas, c->start,
+				   c->end - c->start, c->flags, op);
+	op->cutting = false;
+	MMK_ASSERT(err == 0);
+}
+
 static int split_edge(struct mmk_aspace *as, mmk_vaddr_t x,
 		      struct mmk_pt_batch *b)
 {
-	if (x <= as->base || x >= as->end)
-		return 0;
 	mmk_paddr_t pa;
 	uint32_t fl;
-	uint64_t psz;
-	if (mmk_pt_query(&as->pt, x, &pa, &fl, &psz) != 0 ||
-	    psz <= as->page_size || MMK_IS_ALIGNED(x, psz))
+	if (!huge_across(as, x))
 		return 0;
+	int err = mmk_pt_query(&as->pt, x, &pa, &fl, NULL);
+	MMK_ASSERT(err == 0);
 	return mmk_pt_protect_region(&as->pt, x, as->page_size,
 				     fl & ~(MMK_PT_ACCESSED | MMK_PT_DIRTY), b);
 }
 
-static int split_edges(struct mmk_aspace *as, mmk_vaddr_t start,
-		       mmk_vaddr_t end, struct mmk_pt_batch *b)
+/* Steps 1 and 2 above for [start, end); 0 or an error with nothing
+ * changed (but the gap described). */
+static int prepare_cuts(struct mmk_aspace_op *op, mmk_vaddr_t start,
+			mmk_vaddr_t end)
 {
-	int err = split_edge(as, start, b);
+	struct mmk_aspace *as = op->as;
+	bool hs = huge_across(as, start), he = huge_across(as, end);
+	if (MMK_LIKELY(!hs && !he))
+		return 0;
+	struct cut c1 = {0, 0, 0}, c2 = {0, 0, 0};
+	int err = hs ? cut_area(op, start, start, end, &c1) : 0;
+	if (!err && he)
+		err = cut_area(op, end, start, end, &c2);
 	if (!err)
-		err = split_edge(as, end, b);
+		err = split_edge(as, start, op->batch);
+	if (!err)
+		err = split_edge(as, end, op->batch);
+	if (err) {
+		uncut_area(op, &c2);
+		uncut_area(op, &c1);
+	}
 	return err;
 }
 
@@ -497,7 +574,7 @@ int mmk_aspace_unmap(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size)
 	struct mmk_pt_batch batch;
 	mmk__as_write_lock(as);
 	mmk__op_begin(&op, &batch, as);
-	err = split_edges(as, start, start + size, &batch);
+	err = prepare_cuts(&op, start, start + size);
 	if (!err)
 		err = mmk_mset_unmap(&as->areas, start, size, &op);
 	mmk__op_finish(&op);
@@ -518,7 +595,7 @@ int mmk_aspace_protect(struct mmk_aspace *as, mmk_vaddr_t start,
 	struct mmk_pt_batch batch;
 	mmk__as_write_lock(as);
 	mmk__op_begin(&op, &batch, as);
-	err = split_edges(as, start, start + size, &batch);
+	err = prepare_cuts(&op, start, start + size);
 	if (!err)
 		err = mmk_mset_protect(&as->areas, start, size, flags, &op);
 	mmk__op_finish(&op);

@@ -37,6 +37,8 @@ static void pt_protect_area(struct mmk_mset_area *a, uint32_t new_flags,
 			    void *ctx)
 {
 	struct mmk_aspace_op *op = ctx;
+	if (op->cutting)
+		return; /* only the areas are being cut (aspace.c) */
 	int err = mmk_pt_protect_region(&op->as->pt, a->start,
 					a->end - a->start, new_flags,
 					op->batch);

@@ -1,0 +1,807 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Address spaces: behaviour, bad input, TLB rules, all-or-nothing sweeps.
+ * The model-based randomized test is in test_aspace_model.c, the threads
+ * in test_aspace_threads.c.
+ *
+ * Most tests use one x86_64 4-level space (the format is irrelevant to
+ * what they check) over
+ *
+ *   BASE = 0x4000_0000                                  BASE + 64 MiB
+ *   |-------------------------------------------------------------|
+ */
+#include "aspace_test.h"
+
+#define BASE  0x40000000ull
+#define SPACE (64 * MMK_MIB)
+#define PG    4096ull
+
+static struct mmk_frames *fa;
+static struct mmk_aspace as;
+static struct as_snap s0, s1;
+
+static int setup(void **state)
+{
+	(void)state;
+	mmk_hosted_init(0);
+	mmk_hosted_fail_off();
+	mmk_hosted_log_reset(true);
+	fa = mmk_hosted_frames_new();
+	assert_int_equal(mmk_aspace_create(&as, BASE, SPACE, MMK_PT_X86_64_4L,
+					   0, fa),
+			 0);
+	mmk_aspace_activate(&as);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	mmk_aspace_destroy(&as);
+	mmk_hosted_fail_off();
+	assert_int_equal(mmk_hosted_live_frames(), 0);
+	assert_int_equal(mmk_hosted_live_objs(), 0);
+	mmk_hosted_frames_destroy(fa);
+	return 0;
+}
+
+static uint32_t pte_flags(mmk_vaddr_t va)
+{
+	uint32_t f;
+	if (mmk_pt_query(mmk_aspace_pt(&as), va, NULL, &f, NULL) != 0)
+		return 0xffffffffu;
+	return f & ~(MMK_PT_ACCESSED | MMK_PT_DIRTY);
+}
+
+static bool mapped(mmk_vaddr_t va)
+{
+	return mmk_pt_query(mmk_aspace_pt(&as), va, NULL, NULL, NULL) == 0;
+}
+
+/* ------------------------------------------------------------ basics */
+
+static void lazy_area_maps_a_zeroed_page_on_first_touch_only(void **state)
+{
+	(void)state;
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 16 * PG, MMK_PT_RW,
+					      false),
+			 0);
+	assert_false(mapped(BASE + 3 * PG));
+	long f0 = mmk_hosted_live_frames();
+	assert_true(mmk_aspace_handle_page_fault(&as, BASE + 3 * PG + 5,
+						 MMK_ACCESS_WRITE));
+	assert_true(mapped(BASE + 3 * PG));
+	assert_int_equal(pte_flags(BASE + 3 * PG), MMK_PT_RW);
+	assert_false(mapped(BASE + 4 * PG));
+	assert_true(mmk_hosted_live_frames() > f0);
+	/* a second fault on the same page: already there, succeeds, no frame */
+	long f1 = mmk_hosted_live_frames();
+	assert_true(mmk_aspace_handle_page_fault(&as, BASE + 3 * PG,
+						 MMK_ACCESS_READ));
+	assert_int_equal(mmk_hosted_live_frames(), f1);
+	char buf[PG];
+	assert_int_equal(mmk_aspace_read(&as, BASE + 3 * PG, buf, PG), 0);
+	for (size_t i = 0; i < PG; i++)
+		assert_int_equal(buf[i], 0);
+}
+
+static void real_faults_are_refused(void **state)
+{
+	(void)state;
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 4 * PG, MMK_PT_READ,
+					      false),
+			 0);
+	assert_int_equal(mmk_aspace_fault(&as, BASE + 8 * PG, MMK_ACCESS_READ),
+			 MMK_EFAULT);
+	assert_int_equal(mmk_aspace_fault(&as, BASE, MMK_ACCESS_WRITE),
+			 MMK_EACCES);
+	assert_int_equal(mmk_aspace_fault(&as, BASE - PG, MMK_ACCESS_READ),
+			 MMK_EFAULT);
+	assert_false(mmk_aspace_handle_page_fault(&as, BASE, MMK_ACCESS_EXEC));
+	assert_false(mapped(BASE));
+	assert_int_equal(mmk_aspace_fault(&as, BASE, 0), MMK_EINVAL);
+}
+
+static void read_write_cross_pages_and_fault_lazily(void **state)
+{
+	(void)state;
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 8 * PG, MMK_PT_RW,
+					      false),
+			 0);
+	static char in[3 * PG + 100], out[3 * PG + 100];
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (char)(i * 7 + 3);
+	assert_int_equal(mmk_aspace_write(&as, BASE + PG - 50, in, sizeof(in)),
+			 0);
+	for (int p = 0; p < 5; p++)
+		assert_true(mapped(BASE + p * PG));
+	assert_false(mapped(BASE + 5 * PG));
+	assert_int_equal(mmk_aspace_read(&as, BASE + PG - 50, out, sizeof(out)),
+			 0);
+	assert_memory_equal(in, out, sizeof(in));
+	/* through a second path: the frame itself */
+	mmk_paddr_t pa;
+	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&as), BASE + 2 * PG, &pa,
+				      NULL, NULL),
+			 0);
+	assert_memory_equal(mmk_phys_to_virt(pa), in + PG + 50, PG);
+	/* out of the area: nothing copied */
+	memset(out, 0x55, sizeof(out));
+	assert_int_equal(mmk_aspace_read(&as, BASE + 7 * PG, out, 2 * PG),
+			 MMK_EFAULT);
+	assert_int_equal(out[0], 0x55);
+	assert_int_equal(mmk_aspace_write(&as, BASE + 7 * PG, in, PG + 1),
+			 MMK_EFAULT);
+	assert_false(mapped(BASE + 7 * PG));
+	/* write needs WRITE */
+	assert_int_equal(mmk_aspace_protect(&as, BASE, 8 * PG, MMK_PT_READ), 0);
+	assert_int_equal(mmk_aspace_write(&as, BASE, in, 1), MMK_EFAULT);
+	assert_int_equal(mmk_aspace_read(&as, BASE + PG - 50, out, 10), 0);
+	assert_memory_equal(in, out, 10);
+	assert_int_equal(mmk_aspace_read(&as, BASE, out, 0), 0);
+	assert_int_equal(mmk_aspace_read(&as, ~0ull - 10, out, 100),
+			 MMK_EFAULT);
+}
+
+static void linear_maps_at_once_with_memory_types(void **state)
+{
+	(void)state;
+	mmk_paddr_t pa;
+	assert_int_equal(mmk_frame_alloc(fa, 2, MMK_FRAME_ZERO, &pa), 0);
+	assert_int_equal(mmk_aspace_map_linear(&as, BASE + 16 * PG, pa, 4 * PG,
+					       MMK_PT_RW | MMK_PT_GLOBAL),
+			 0);
+	/* a UART-like page: device memory */
+	assert_int_equal(mmk_aspace_map_linear(&as, BASE, mmk_pa(0x10000000),
+					       PG,
+					       MMK_PT_RW | MMK_PT_MT_DEVICE),
+			 0);
+	assert_int_equal(pte_flags(BASE), MMK_PT_RW | MMK_PT_MT_DEVICE);
+	for (int i = 0; i < 4; i++) {
+		mmk_paddr_t got;
+		assert_int_equal(mmk_pt_query(mmk_aspace_pt(&as),
+					      BASE + (16 + i) * PG, &got, NULL,
+					      NULL),
+				 0);
+		assert_int_equal(got.v, pa.v + i * PG);
+	}
+	assert_int_equal(mmk_aspace_write(&as, BASE + 17 * PG + 1, "hi", 2), 0);
+	assert_memory_equal((char *)mmk_phys_to_virt(pa) + PG + 1, "hi", 2);
+	/* linear pages never fault: a fault on one is a stale TLB entry */
+	assert_true(mmk_aspace_handle_page_fault(&as, BASE + 16 * PG,
+						 MMK_ACCESS_WRITE));
+	assert_int_equal(mmk_aspace_fault(&as, BASE + 16 * PG, MMK_ACCESS_EXEC),
+			 MMK_EACCES);
+	/* unmapping a linear area does not free its memory */
+	assert_int_equal(mmk_aspace_unmap(&as, BASE + 16 * PG, 4 * PG), 0);
+	assert_int_equal(mmk_frame_refcount(fa, pa), 1);
+	assert_int_equal(mmk_frame_free(fa, pa), 1);
+}
+
+static void linear_huge_pages_split_on_partial_unmap_and_protect(void **state)
+{
+	(void)state;
+	/* 4 MiB at a 2 MiB-aligned va and pa: two 2 MiB leaves */
+	mmk_paddr_t pa;
+	assert_int_equal(mmk_frame_alloc(fa, 10, MMK_FRAME_ZERO, &pa), 0);
+	mmk_vaddr_t va = BASE + 4 * MMK_MIB;
+	assert_int_equal(mmk_aspace_map_linear(&as, va, pa, 4 * MMK_MIB,
+					       MMK_PT_RW),
+			 0);
+	uint64_t psz;
+	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&as), va, NULL, NULL, &psz),
+			 0);
+	assert_int_equal(psz, 2 * MMK_MIB);
+	mmk_hosted_flush_reset();
+	assert_int_equal(mmk_aspace_protect(&as, va + PG, PG, MMK_PT_READ), 0);
+	assert_int_equal(pte_flags(va), MMK_PT_RW);
+	assert_int_equal(pte_flags(va + PG), MMK_PT_READ);
+	assert_int_equal(pte_flags(va + 2 * PG), MMK_PT_RW);
+	assert_true(mmk_hosted_flushed(va + PG));
+	assert_int_equal(mmk_aspace_area_count(&as), 3);
+	assert_int_equal(mmk_aspace_unmap(&as, va + 3 * MMK_MIB, PG), 0);
+	assert_false(mapped(va + 3 * MMK_MIB));
+	assert_true(mapped(va + 3 * MMK_MIB - PG));
+	assert_true(mapped(va + 3 * MMK_MIB + PG));
+	mmk_paddr_t got;
+	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&as), va + 3 * MMK_MIB + PG,
+				      &got, NULL, NULL),
+			 0);
+	assert_int_equal(got.v, pa.v + 3 * MMK_MIB + PG);
+	mmk_aspace_clear(&as);
+	assert_int_equal(mmk_frame_free(fa, pa), 1);
+}
+
+static void populate_fills_holes_and_needs_areas_everywhere(void **state)
+{
+	(void)state;
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 8 * PG, MMK_PT_RW,
+					      false),
+			 0);
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 8 * PG, 8 * PG,
+					      MMK_PT_READ, false),
+			 0);
+	assert_int_equal(mmk_aspace_write(&as, BASE + 2 * PG, "x", 1), 0);
+	mmk_paddr_t keep;
+	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&as), BASE + 2 * PG, &keep,
+				      NULL, NULL),
+			 0);
+	/* part of the range has no area: ENOMEM, nothing changed */
+	as_snapshot(&as, fa, &s0);
+	assert_int_equal(mmk_aspace_populate(&as, BASE, 20 * PG,
+					     MMK_ACCESS_READ),
+			 MMK_ENOMEM);
+	assert_int_equal(mmk_aspace_populate(&as, BASE, 16 * PG,
+					     MMK_ACCESS_WRITE),
+			 MMK_EACCES);
+	as_snapshot(&as, fa, &s1);
+	as_snap_equal(&s0, &s1, "refused populate");
+	assert_int_equal(mmk_aspace_populate(&as, BASE, 16 * PG,
+					     MMK_ACCESS_READ),
+			 0);
+	for (int p = 0; p < 16; p++)
+		assert_true(mapped(BASE + p * PG));
+	mmk_paddr_t now;
+	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&as), BASE + 2 * PG, &now,
+				      NULL, NULL),
+			 0);
+	assert_int_equal(now.v, keep.v);
+	char c;
+	assert_int_equal(mmk_aspace_read(&as, BASE + 2 * PG, &c, 1), 0);
+	assert_int_equal(c, 'x');
+	/* populated at map time */
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 32 * PG, 100 * PG,
+					      MMK_PT_RW, true),
+			 0);
+	for (int p = 0; p < 100; p++)
+		assert_true(mapped(BASE + (32 + p) * PG));
+}
+
+static void areas_merge_split_find_and_dump(void **state)
+{
+	(void)state;
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 4 * PG, MMK_PT_RW,
+					      false),
+			 0);
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 4 * PG, 4 * PG,
+					      MMK_PT_RW, false),
+			 0);
+	assert_int_equal(mmk_aspace_area_count(&as), 1); /* merged */
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 2 * PG, 4 * PG,
+					      MMK_PT_RW, false),
+			 MMK_EEXIST);
+	assert_int_equal(mmk_aspace_protect(&as, BASE + 2 * PG, 2 * PG,
+					    MMK_PT_READ),
+			 0);
+	assert_int_equal(mmk_aspace_area_count(&as), 3);
+	struct mmk_aspace_area a;
+	assert_true(mmk_aspace_find_area(&as, BASE + 3 * PG, &a));
+	assert_int_equal(a.start, BASE + 2 * PG);
+	assert_int_equal(a.end, BASE + 4 * PG);
+	assert_int_equal(a.flags, MMK_PT_READ);
+	assert_ptr_equal(a.backend, &mmk_backend_alloc);
+	assert_false(mmk_aspace_find_area(&as, BASE + 8 * PG, &a));
+	assert_true(mmk_aspace_can_access_range(&as, BASE, 8 * PG,
+						MMK_ACCESS_READ));
+	assert_false(mmk_aspace_can_access_range(&as, BASE, 8 * PG,
+						 MMK_ACCESS_WRITE));
+	assert_false(mmk_aspace_can_access_range(&as, BASE, 9 * PG,
+						 MMK_ACCESS_READ));
+	assert_true(mmk_aspace_can_access_range(&as, BASE + 4 * PG, 4 * PG,
+						MMK_ACCESS_WRITE));
+	assert_true(mmk_aspace_can_access_range(&as, BASE + 4 * PG + 1, 1,
+						MMK_ACCESS_WRITE));
+	/* the hole in the middle: not accessible */
+	assert_int_equal(mmk_aspace_unmap(&as, BASE + 5 * PG, PG), 0);
+	assert_false(mmk_aspace_can_access_range(&as, BASE + 4 * PG, 3 * PG,
+						 MMK_ACCESS_READ));
+	mmk_vaddr_t got;
+	assert_int_equal(mmk_aspace_find_free_area(&as, BASE, 2 * PG, 0,
+						   ~0ull, 0, &got),
+			 0);
+	assert_int_equal(got, BASE + 8 * PG);
+	assert_int_equal(mmk_aspace_find_free_area(&as, BASE, PG, 0, ~0ull, 0,
+						   &got),
+			 0);
+	assert_int_equal(got, BASE + 5 * PG);
+	assert_int_equal(mmk_aspace_find_free_area(&as, 0, 4 * PG, 0, ~0ull,
+						   4 * PG, &got),
+			 0);
+	assert_int_equal(got, BASE + 8 * PG);
+	assert_int_equal(mmk_aspace_find_free_area(&as, 0, SPACE, 0, ~0ull, 0,
+						   &got),
+			 MMK_ENOMEM);
+	assert_int_equal(mmk_aspace_find_free_area(&as, 0, PG, 0, ~0ull, 3,
+						   &got),
+			 MMK_EALIGN);
+}
+
+struct lines {
+	int n;
+	char l[8][128];
+};
+
+static void take_line(void *ctx, const char *line)
+{
+	struct lines *d = ctx;
+	if (d->n < 8)
+		snprintf(d->l[d->n++], 128, "%s", line);
+}
+
+static void dump_looks_like_proc_maps(void **state)
+{
+	(void)state;
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 2 * PG, MMK_PT_RW,
+					      false),
+			 0);
+	assert_int_equal(mmk_aspace_map_linear(&as, BASE + 4 * PG,
+					       mmk_pa(0x10000000), PG,
+					       MMK_PT_RW | MMK_PT_MT_DEVICE),
+			 0);
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 8 * PG, PG,
+					      MMK_PT_RX, false),
+			 0);
+	struct lines d = {0};
+	assert_int_equal(mmk_aspace_dump_maps(&as, take_line, &d), 0);
+	assert_int_equal(d.n, 3);
+	assert_string_equal(d.l[0],
+			    "40000000-40002000 rw-p 00000000 00:00 0 alloc");
+	assert_string_equal(d.l[1],
+			    "40004000-40005000 rw-s 10000000 00:00 0 linear");
+	assert_string_equal(d.l[2],
+			    "40008000-40009000 r-xp 00000000 00:00 0 alloc");
+}
+
+/* ------------------------------------------------------------ bad input */
+
+static void bad_input_is_refused_and_changes_nothing(void **state)
+{
+	(void)state;
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 4 * PG, MMK_PT_RW,
+					      true),
+			 0);
+	as_snapshot(&as, fa, &s0);
+	const uint64_t E = BASE + SPACE;
+	struct {
+		mmk_vaddr_t start;
+		uint64_t size;
+		int err;
+	} cases[] = {
+		{BASE, 0, MMK_EWRAP},
+		{BASE + PG, ~0ull - PG, MMK_EWRAP},
+		{~0ull - PG + 1, 2 * PG, MMK_EWRAP},
+		{BASE + 1, PG, MMK_EALIGN},
+		{BASE, PG + 1, MMK_EALIGN},
+		{BASE, 100, MMK_EALIGN},
+		{BASE - PG, 2 * PG, MMK_ERANGE},
+		{E - PG, 2 * PG, MMK_ERANGE},
+		{E, PG, MMK_ERANGE},
+		{0, PG, MMK_ERANGE},
+		{0xffff800000000000ull, PG, MMK_ERANGE},
+	};
+	for (size_t i = 0; i < MMK_ARRAY_SIZE(cases); i++) {
+		mmk_vaddr_t s = cases[i].start;
+		uint64_t z = cases[i].size;
+		int e = cases[i].err;
+		assert_int_equal(mmk_aspace_map_alloc(&as, s, z, MMK_PT_RW,
+						      false),
+				 e);
+		assert_int_equal(mmk_aspace_map_alloc(&as, s, z, MMK_PT_RW,
+						      true),
+				 e);
+		assert_int_equal(mmk_aspace_map_linear(&as, s, mmk_pa(0), z,
+						       MMK_PT_RW),
+				 e);
+		assert_int_equal(mmk_aspace_unmap(&as, s, z), e);
+		assert_int_equal(mmk_aspace_protect(&as, s, z, MMK_PT_READ), e);
+		assert_int_equal(mmk_aspace_populate(&as, s, z,
+						     MMK_ACCESS_READ),
+				 e);
+		if (e == MMK_ERANGE)
+			assert_false(mmk_aspace_can_access_range(
+				&as, s, z, MMK_ACCESS_READ));
+	}
+	/* flags and access */
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 8 * PG, PG,
+					      MMK_PT_ACCESSED, false),
+			 MMK_EINVAL);
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 8 * PG, PG,
+					      1u << 20, false),
+			 MMK_EINVAL);
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 8 * PG, PG,
+					      MMK_PT_EXEC, false),
+			 MMK_ENOTSUP); /* x86_64: EXEC needs READ */
+	assert_int_equal(mmk_aspace_protect(&as, BASE, PG, MMK_PT_DIRTY),
+			 MMK_EINVAL);
+	assert_int_equal(mmk_aspace_populate(&as, BASE, PG, 0), MMK_EINVAL);
+	assert_int_equal(mmk_aspace_populate(&as, BASE, PG, MMK_PT_USER),
+			 MMK_EINVAL);
+	assert_int_equal(mmk_aspace_map(&as, BASE + 8 * PG, PG, MMK_PT_RW,
+					false, NULL, 0, NULL),
+			 MMK_EINVAL);
+	/* linear: unaligned or wrapping physical address */
+	assert_int_equal(mmk_aspace_map_linear(&as, BASE + 8 * PG,
+					       mmk_pa(0x1001), PG, MMK_PT_RW),
+			 MMK_EALIGN);
+	assert_int_equal(mmk_aspace_map_linear(&as, BASE + 8 * PG,
+					       mmk_pa(~0ull - PG + 1), 2 * PG,
+					       MMK_PT_RW),
+			 MMK_ERANGE);
+	/* overlap */
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 3 * PG, 2 * PG,
+					      MMK_PT_RW, true),
+			 MMK_EEXIST);
+	as_snapshot(&as, fa, &s1);
+	as_snap_equal(&s0, &s1, "bad input");
+	/* create */
+	struct mmk_aspace t;
+	assert_int_equal(mmk_aspace_create(&t, BASE, 0, MMK_PT_X86_64_4L, 0,
+					   fa),
+			 MMK_EWRAP);
+	assert_int_equal(mmk_aspace_create(&t, ~0ull - PG + 1, 2 * PG,
+					   MMK_PT_X86_64_4L, 0, fa),
+			 MMK_EWRAP);
+	assert_int_equal(mmk_aspace_create(&t, BASE + 1, PG, MMK_PT_X86_64_4L,
+					   0, fa),
+			 MMK_EALIGN);
+	assert_int_equal(mmk_aspace_create(&t, 0x0000800000000000ull, PG,
+					   MMK_PT_X86_64_4L, 0, fa),
+			 MMK_ENONCANON);
+	assert_int_equal(mmk_aspace_create(&t, 0x00007ffffffff000ull, 2 * PG,
+					   MMK_PT_X86_64_4L, 0, fa),
+			 MMK_ENONCANON);
+	assert_int_equal(mmk_aspace_create(&t, BASE, PG, MMK_PT_FORMAT_COUNT,
+					   0, fa),
+			 MMK_EINVAL);
+	as_snapshot(&as, fa, &s1);
+	as_snap_equal(&s0, &s1, "bad create");
+}
+
+/* ------------------------------------------------------------------ TLB */
+
+static bool flush_covers_only(mmk_vaddr_t lo, mmk_vaddr_t hi)
+{
+	for (size_t i = 0; i < mmk_hosted_flush_count(); i++) {
+		struct mmk_hosted_flush f;
+		mmk_hosted_flush_get(i, &f);
+		if (f.kind != MMK_HOSTED_FLUSH_RANGE || f.start < lo ||
+		    f.end > hi)
+			return false;
+	}
+	return true;
+}
+
+static void unmap_and_protect_flush_exactly_what_lost_permissions(void **state)
+{
+	(void)state;
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 32 * PG, MMK_PT_RW,
+					      false),
+			 0);
+	/* adding mappings flushes nothing */
+	mmk_hosted_flush_reset();
+	assert_int_equal(mmk_aspace_populate(&as, BASE, 8 * PG,
+					     MMK_ACCESS_READ),
+			 0);
+	assert_true(mmk_aspace_handle_page_fault(&as, BASE + 20 * PG,
+						 MMK_ACCESS_WRITE));
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 40 * PG, 8 * PG,
+					      MMK_PT_RW, true),
+			 0);
+	assert_int_equal(mmk_hosted_flush_count(), 0);
+
+	/* protect that only adds permissions: no flush */
+	assert_int_equal(mmk_aspace_protect(&as, BASE, 32 * PG, MMK_PT_RWX), 0);
+	assert_int_equal(mmk_hosted_flush_count(), 0);
+	/* protect that removes WRITE over 32 pages of which 9 are mapped:
+	 * exactly those 9, on this CPU */
+	assert_int_equal(mmk_aspace_protect(&as, BASE, 32 * PG, MMK_PT_READ), 0);
+	assert_true(mmk_hosted_flush_count() >= 1);
+	for (int p = 0; p < 8; p++)
+		assert_true(mmk_hosted_flushed(BASE + p * PG));
+	assert_true(mmk_hosted_flushed(BASE + 20 * PG));
+	assert_false(mmk_hosted_flushed(BASE + 10 * PG));
+	assert_true(flush_covers_only(BASE, BASE + 32 * PG));
+	struct mmk_hosted_flush f;
+	mmk_hosted_flush_get(0, &f);
+	assert_true(mmk_cpumask_test(&f.cpus, mmk_hal_cpu_id()));
+	/* unmap of a range with holes: exactly the mapped pages */
+	mmk_hosted_flush_reset();
+	assert_int_equal(mmk_aspace_unmap(&as, BASE + 4 * PG, 20 * PG), 0);
+	for (int p = 4; p < 8; p++)
+		assert_true(mmk_hosted_flushed(BASE + p * PG));
+	assert_true(mmk_hosted_flushed(BASE + 20 * PG));
+	assert_false(mmk_hosted_flushed(BASE + 12 * PG));
+	assert_true(flush_covers_only(BASE + 4 * PG, BASE + 24 * PG));
+	/* unmapping holes only: nothing to flush */
+	mmk_hosted_flush_reset();
+	assert_int_equal(mmk_aspace_unmap(&as, BASE + 10 * PG, 4 * PG), 0);
+	assert_int_equal(mmk_hosted_flush_count(), 0);
+}
+
+static void space_active_nowhere_is_never_flushed(void **state)
+{
+	(void)state;
+	mmk_aspace_deactivate(&as);
+	assert_false(mmk_aspace_is_active(&as));
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 32 * PG, MMK_PT_RW,
+					      true),
+			 0);
+	mmk_hosted_flush_reset();
+	assert_int_equal(mmk_aspace_protect(&as, BASE, 32 * PG, MMK_PT_READ), 0);
+	assert_int_equal(mmk_aspace_unmap(&as, BASE, 32 * PG), 0);
+	assert_int_equal(mmk_hosted_flush_count(), 0);
+	/* and every frame went back anyway */
+	mmk_aspace_activate(&as);
+	uint32_t asid;
+	assert_int_equal(mmk_hosted_current_root(&asid).v,
+			 mmk_aspace_pt(&as)->root.v);
+}
+
+static void large_unmap_flushes_once_in_full(void **state)
+{
+	(void)state;
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 512 * PG, MMK_PT_RW,
+					      true),
+			 0);
+	long before = mmk_hosted_live_frames();
+	mmk_hosted_flush_reset();
+	assert_int_equal(mmk_aspace_unmap(&as, BASE, 512 * PG), 0);
+	assert_int_equal(mmk_hosted_flush_count(), 1);
+	struct mmk_hosted_flush f;
+	mmk_hosted_flush_get(0, &f);
+	assert_int_equal(f.kind, MMK_HOSTED_FLUSH_ALL);
+	assert_true(mmk_hosted_live_frames() <= before - 512);
+}
+
+/* ------------------------------------------------------- all or nothing */
+
+/*
+ * Each case builds the same starting space, then runs one operation with
+ * the n-th frame or object allocation failing, n = 1, 2, ... until it
+ * succeeds; after each failure the space must be exactly as it was.
+ */
+static mmk_paddr_t lin_pa;
+
+static void sweep_start(void)
+{
+	/*
+	 *  BASE                                            +64 pages
+	 *  | alloc RW lazy, pages 0..3 and 10 touched | hole | alloc R pop |
+	 *  +2 MiB: linear RW 4 MiB (huge pages)
+	 */
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 32 * PG, MMK_PT_RW,
+					      false),
+			 0);
+	assert_int_equal(mmk_aspace_populate(&as, BASE, 4 * PG,
+					     MMK_ACCESS_READ),
+			 0);
+	assert_true(mmk_aspace_handle_page_fault(&as, BASE + 10 * PG,
+						 MMK_ACCESS_READ));
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 48 * PG, 16 * PG,
+					      MMK_PT_READ, true),
+			 0);
+	assert_int_equal(mmk_aspace_map_linear(&as, BASE + 2 * MMK_MIB, lin_pa,
+					       4 * MMK_MIB, MMK_PT_RW),
+			 0);
+}
+
+typedef int (*sweep_fn)(void);
+
+static int op_map_populate(void)
+{
+	return mmk_aspace_map_alloc(&as, BASE + 64 * PG, 400 * PG, MMK_PT_RW,
+				    true);
+}
+static int op_map_far(void)
+{
+	/* far away: new tables at every level */
+	return mmk_aspace_map_alloc(&as, BASE + 40 * MMK_MIB, 4 * PG,
+				    MMK_PT_RW, true);
+}
+static int op_map_lazy(void)
+{
+	return mmk_aspace_map_alloc(&as, BASE + 36 * PG, 4 * PG, MMK_PT_READ,
+				    false);
+}
+static int op_map_linear(void)
+{
+	return mmk_aspace_map_linear(&as, BASE + 30 * MMK_MIB,
+				     mmk_pa(lin_pa.v + PG), 3 * MMK_MIB,
+				     MMK_PT_READ);
+}
+static int op_populate(void)
+{
+	return mmk_aspace_populate(&as, BASE, 64 * PG, MMK_ACCESS_READ) ==
+			       MMK_ENOMEM
+		       ? mmk_aspace_populate(&as, BASE + 2 * PG, 28 * PG,
+					     MMK_ACCESS_READ)
+		       : -100;
+}
+static int op_unmap_middle(void)
+{
+	return mmk_aspace_unmap(&as, BASE + 2 * PG, 9 * PG);
+}
+static int op_protect_middle(void)
+{
+	return mmk_aspace_protect(&as, BASE + 2 * PG, 9 * PG, MMK_PT_READ);
+}
+static int op_protect_linear_edge(void)
+{
+	return mmk_aspace_protect(&as, BASE + 3 * MMK_MIB, 2 * PG,
+				  MMK_PT_READ);
+}
+static int op_unmap_linear_edge(void)
+{
+	return mmk_aspace_unmap(&as, BASE + 3 * MMK_MIB - PG, 2 * PG);
+}
+static int op_fault(void)
+{
+	return mmk_aspace_fault(&as, BASE + 20 * PG, MMK_ACCESS_WRITE);
+}
+static void prep_fault_far(void)
+{
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 50 * MMK_MIB, PG,
+					      MMK_PT_RW, false),
+			 0);
+}
+static int op_fault_far(void)
+{
+	/* a lazy page under no table yet: tables and a frame */
+	return mmk_aspace_fault(&as, BASE + 50 * MMK_MIB, MMK_ACCESS_WRITE);
+}
+static int op_write(void)
+{
+	static const char msg[] = "all or nothing";
+	/* one lazy page: the fault is all or nothing (a copy across
+	 * several lazy pages may stop after faulting some in) */
+	return mmk_aspace_write(&as, BASE + 12 * PG + 9, msg, sizeof(msg));
+}
+
+static void sweep(const char *name, sweep_fn fn, void (*prep)(void))
+{
+	long failed[2] = {0, 0};
+	for (int site = MMK_FAIL_FRAME; site <= MMK_FAIL_OBJ; site++) {
+		for (long n = 1;; n++, failed[site]++) {
+			mmk_aspace_clear(&as);
+			sweep_start();
+			if (prep)
+				prep();
+			as_snapshot(&as, fa, &s0);
+			mmk_hosted_fail_nth((enum mmk_failsite)site, n);
+			int err = fn();
+			mmk_hosted_fail_off();
+			if (err == 0)
+				break;
+			if (err == -100)
+				fail_msg("%s: setup failed at %ld", name, n);
+			if (err != MMK_ENOMEM)
+				fail_msg("%s: site %d n %ld: %s", name, site, n,
+					 mmk_strerror(err));
+			as_snapshot(&as, fa, &s1);
+			char what[80];
+			snprintf(what, sizeof(what), "%s site %d n %ld", name,
+				 site, n);
+			as_snap_equal(&s0, &s1, what);
+			assert_int_equal(mmk_mset_check(&as.areas), 0);
+			assert_true(n < 10000);
+		}
+	}
+	print_message("sweep %-20s %3ld frame and %3ld object failures, "
+		      "each undone\n", name, failed[0], failed[1]);
+}
+
+static void every_operation_is_all_or_nothing_under_allocation_failure(
+	void **state)
+{
+	(void)state;
+	assert_int_equal(mmk_frame_alloc(fa, 11, MMK_FRAME_ZERO, &lin_pa), 0);
+	sweep("map populate", op_map_populate, NULL);
+	sweep("map far", op_map_far, NULL);
+	sweep("map lazy", op_map_lazy, NULL);
+	sweep("map linear", op_map_linear, NULL);
+	sweep("populate", op_populate, NULL);
+	sweep("unmap middle", op_unmap_middle, NULL);
+	sweep("protect middle", op_protect_middle, NULL);
+	sweep("fault", op_fault, NULL);
+	sweep("fault far", op_fault_far, prep_fault_far);
+	sweep("write", op_write, NULL);
+	sweep("protect linear edge", op_protect_linear_edge, NULL);
+	sweep("unmap linear edge", op_unmap_linear_edge, NULL);
+	mmk_aspace_clear(&as);
+	assert_int_equal(mmk_frame_free(fa, lin_pa), 1);
+}
+
+static void destroy_returns_every_frame_and_object(void **state)
+{
+	(void)state;
+	long f0 = mmk_hosted_live_frames(), o0 = mmk_hosted_live_objs();
+	struct mmk_aspace t;
+	assert_int_equal(mmk_aspace_create(&t, 0x1000000000ull, 64 * MMK_GIB,
+					   MMK_PT_X86_64_4L, 0, fa),
+			 0);
+	for (int i = 0; i < 200; i++)
+		assert_int_equal(mmk_aspace_map_alloc(&t,
+						      0x1000000000ull +
+							      (uint64_t)i *
+								      3 * MMK_GIB / 16,
+						      (i % 7 + 1) * PG,
+						      i % 2 ? MMK_PT_RW
+							    : MMK_PT_READ,
+						      i % 3 == 0),
+				 0);
+	assert_true(mmk_hosted_live_frames() > f0);
+	assert_true(mmk_hosted_live_objs() > o0);
+	mmk_aspace_destroy(&t);
+	assert_int_equal(mmk_hosted_live_frames(), f0);
+	assert_int_equal(mmk_hosted_live_objs(), o0);
+}
+
+static void copy_mappings_shares_the_kernel_half(void **state)
+{
+	(void)state;
+	struct mmk_aspace k;
+	const uint64_t KB = 0xffff800000000000ull;
+	assert_int_equal(mmk_aspace_create(&k, KB, 512 * MMK_GIB,
+					   MMK_PT_X86_64_4L, 0, fa),
+			 0);
+	assert_int_equal(mmk_aspace_map_alloc(&k, KB, 4 * PG,
+					      MMK_PT_RW | MMK_PT_GLOBAL, true),
+			 0);
+	assert_int_equal(mmk_aspace_write(&k, KB + 5, "kernel", 6), 0);
+	assert_int_equal(mmk_aspace_copy_mappings_from(&as, &k), 0);
+	mmk_paddr_t a, b;
+	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&k), KB, &a, NULL, NULL),
+			 0);
+	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&as), KB, &b, NULL, NULL),
+			 0);
+	assert_int_equal(a.v, b.v);
+	/* overlapping ranges are refused */
+	assert_int_equal(mmk_aspace_copy_mappings_from(&as, &as), MMK_ERANGE);
+	mmk_aspace_destroy(&k);
+	/* the user space's table still owns only its own pages; destroying
+	 * it (teardown) must not free the kernel's tables */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			lazy_area_maps_a_zeroed_page_on_first_touch_only, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(real_faults_are_refused, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(
+			read_write_cross_pages_and_fault_lazily, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			linear_maps_at_once_with_memory_types, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			linear_huge_pages_split_on_partial_unmap_and_protect,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			populate_fills_holes_and_needs_areas_everywhere, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(areas_merge_split_find_and_dump,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(dump_looks_like_proc_maps,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			bad_input_is_refused_and_changes_nothing, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			unmap_and_protect_flush_exactly_what_lost_permissions,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			space_active_nowhere_is_never_flushed, setup, teardown),
+		cmocka_unit_test_setup_teardown(large_unmap_flushes_once_in_full,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			every_operation_is_all_or_nothing_under_allocation_failure,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			destroy_returns_every_frame_and_object, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			copy_mappings_shares_the_kernel_half, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -6,6 +6,8 @@
  */
 #include "demo.h"
 
+#include "arch/aarch64/pt_aarch64.h"
+
 const char demo_arch_name[] = "aarch64";
 
 #define PL011_BASE 0x09000000ul
@@ -114,19 +116,12 @@ const struct demo_mmio demo_mmio[] = {
 };
 const unsigned demo_nmmio = MMK_ARRAY_SIZE(demo_mmio);
 
-/*
- * MAIR_EL1 as mmkit's aarch64 format indexes it (AttrIndx):
- * 0 Normal WB RW-allocate, 1 Device-nGnRE, 2 Normal non-cacheable,
- * 3 Normal write-through (write combining is approximated by NC).
- */
-#define DEMO_MAIR 0x00000000bb4404ffull
+/* MAIR_EL1 as mmkit's aarch64 format indexes it (AttrIndx = MMK_PT_MT_*). */
+#define DEMO_MAIR MMK_AARCH64_MAIR_EL1
 
-/* TCR_EL1: 39-bit VA through TTBR0 (T0SZ 25), 4 KiB granule, walks
- * inner/outer WB cacheable and inner shareable; TTBR1 walks disabled
- * (EPD1); 40-bit IPS. */
-#define DEMO_TCR                                                              \
-	(25ull | 1ull << 8 | 1ull << 10 | 3ull << 12 | 0ull << 14 |           \
-	 1ull << 23 | 2ull << 32)
+/* TCR_EL1: mmkit's fields for a 39-bit TTBR0 table, TTBR1 walks disabled
+ * (EPD1), 40-bit IPS (cortex-a72 has 44; RAM is below 2 GiB). */
+#define DEMO_TCR (MMK_AARCH64_TCR_T0(39) | 1ull << 23 | 2ull << 32)
 
 void arch_mmu_on(struct mmk_pt *pt)
 {

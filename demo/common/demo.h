@@ -56,6 +56,11 @@ void arch_mmu_on(struct mmk_pt *pt);
 /** Make instructions written through the data side visible to fetch. */
 void arch_sync_icache(const void *p, size_t n);
 
+#ifdef DEMO_NX_VIA_TLB
+/** Read the TLB entry (TLBELO of @va's half) translating @va; 0 or -1. */
+int arch_tlb_entry(uint64_t va, uint64_t *elo);
+#endif
+
 /** Spin forever with nothing to do (the QMP harness inspects the machine). */
 _Noreturn void arch_idle(void);
 

@@ -7,6 +7,8 @@
  */
 #include "demo.h"
 
+#include "arch/loongarch64/pt_loongarch64.h"
+
 const char demo_arch_name[] = "loongarch64";
 
 #define UART_BASE   0x1fe001e0ul
@@ -16,6 +18,10 @@ const char demo_arch_name[] = "loongarch64";
 
 /* CSR numbers (LoongArch Vol. 1, ch. 7). */
 #define CSR_CRMD    0x0
+#define CSR_TLBIDX  0x10
+#define CSR_TLBEHI  0x11
+#define CSR_TLBELO0 0x12
+#define CSR_TLBELO1 0x13
 #define CSR_ASID    0x18
 #define CSR_PGDL    0x19
 #define CSR_PGDH    0x1a
@@ -174,15 +180,23 @@ const struct demo_mmio demo_mmio[] = {
 };
 const unsigned demo_nmmio = MMK_ARRAY_SIZE(demo_mmio);
 
-/* 16 KiB pages, 2048-entry tables: PT at 14, Dir1 at 25, Dir2 at 36. */
-#define DEMO_PWCL (14u | 11u << 5 | 25u << 10 | 11u << 15 | 36u << 20 | 11u << 25)
+/*
+ * The walk geometry of mmkit's 16 KiB 3-level format, as Linux programs
+ * it: PT at bit 14 and Dir1 at bit 25 in PWCL, the root level as Dir3 in
+ * PWCH (6-bit base field) at bit 36, each 11 bits wide; the refill handler
+ * walks it with lddir 3, lddir 1 (start.S).  Dir2 cannot hold the root:
+ * its base field (PWCL 24:20) has 5 bits and 36 does not fit, which is why
+ * mmk_arch_loongarch64_pwcl's value (root as Dir2) is not used here.
+ */
+#define DEMO_PWCL (14u | 11u << 5 | 25u << 10 | 11u << 15)
+#define DEMO_PWCH (36u | 11u << 6)
 
 void arch_mmu_on(struct mmk_pt *pt)
 {
 	csr_write(CSR_PWCL, DEMO_PWCL);
-	csr_write(CSR_PWCH, 0);
-	csr_write(CSR_STLBPS, 14);
-	csr_write(CSR_TLBREHI, 14); /* PS for tlbfill */
+	csr_write(CSR_PWCH, DEMO_PWCH);
+	csr_write(CSR_STLBPS, mmk_arch_loongarch64_stlbps(pt));
+	csr_write(CSR_TLBREHI, mmk_arch_loongarch64_stlbps(pt));
 	csr_write(CSR_ASID, 0);
 	/* Only the low half is used; the high half walks the same table
 	 * (nothing is mapped there, so every access faults cleanly). */
@@ -191,6 +205,23 @@ void arch_mmu_on(struct mmk_pt *pt)
 	__asm__ volatile("dbar 0\n\tinvtlb 0, $zero, $zero" ::: "memory");
 	/* PG=1, DA=0, cached fetch and data (DATF=DATM=01), PLV0, IE=0. */
 	csr_write(CSR_CRMD, 0xb0);
+}
+
+/*
+ * The TLB entry translating @va (for the no-exec check, see checks.c):
+ * TLBSRCH for the even/odd pair holding @va (VPPN = va[47:15] with 16 KiB
+ * pages), TLBRD, then the half @va falls in.
+ */
+int arch_tlb_entry(uint64_t va, uint64_t *elo)
+{
+	csr_write(CSR_TLBEHI, va & ~0x7fffull & ((1ull << 48) - 1));
+	__asm__ volatile("dbar 0\n\ttlbsrch" ::: "memory");
+	if (csr_read(CSR_TLBIDX) >> 31) /* NE: no match */
+		return -1;
+	__asm__ volatile("tlbrd" ::: "memory");
+	*elo = (va >> 14) & 1 ? csr_read(CSR_TLBELO1) : csr_read(CSR_TLBELO0);
+	csr_write(CSR_ASID, 0); /* tlbrd loaded the entry's ASID */
+	return 0;
 }
 
 void arch_sync_icache(const void *p, size_t n)

@@ -13,7 +13,12 @@
 #define CSR_EENTRY    0xc
 #define CSR_PGD       0x1b
 #define CSR_TLBRENTRY 0x88
+#define CSR_TLBRBADV  0x89
 #define CSR_TLBRSAVE  0x8b
+#define CSR_TLBRELO0  0x8c
+#define CSR_TLBRELO1  0x8d
+#define CSR_SAVE1     0x31
+#define CSR_SAVE2     0x32
 
 	.section .text.boot, "ax"
 	.globl	_start
@@ -37,22 +42,52 @@ _start:
  * TLB refill: entered in direct-address mode at TLBRENTRY (a physical
  * address) on a TLB miss of a mapped address.  Walks mmkit's 16 KiB,
  * 3-level table with the hardware helpers: PGD (the root for the faulting
- * half) -> lddir level 2 -> lddir level 1 (returns a huge entry as is) ->
- * ldpte for the even and odd page -> tlbfill.  PWCL/PWCH give the
- * geometry (arch.c); directory entries hold physical addresses and unused
- * ones point at mmkit's all-invalid table, so no checks are needed here.
+ * half) -> lddir 3 (the root level, Dir3 in PWCH) -> lddir 1 (returns a
+ * huge entry as is) -> ldpte for the even and odd page -> tlbfill, as
+ * Linux does for 3 levels.  PWCL/PWCH give the geometry (arch.c);
+ * directory entries hold physical addresses and unused ones point at
+ * mmkit's all-invalid tables, so no checks are needed here.
+ *
+ * QEMU up to at least 10.0 masks the PTE to the physical-address width in
+ * LDPTE, dropping NR/NX/RPLV (bits 61-63; REFERENCES.md 4c), so after
+ * ldpte the handler reads the even/odd PTEs itself and ORs those bits back
+ * into TLBRELO0/1 (a no-op where LDPTE is right).  A huge entry reaches
+ * ldpte already masked by lddir and is filled as LDPTE leaves it.
  */
 	.text
 	.balign	4096
 	.globl	tlb_refill
 tlb_refill:
 	csrwr	$t0, CSR_TLBRSAVE
+	csrwr	$t1, CSR_SAVE1
+	csrwr	$t2, CSR_SAVE2
 	csrrd	$t0, CSR_PGD
-	lddir	$t0, $t0, 2
+	lddir	$t0, $t0, 3
 	lddir	$t0, $t0, 1
+	andi	$t1, $t0, 0x40		/* H: a huge entry */
 	ldpte	$t0, 0
 	ldpte	$t0, 1
-	tlbfill
+	bnez	$t1, 1f
+	csrrd	$t1, CSR_TLBRBADV
+	srli.d	$t1, $t1, 15		/* (va >> 14) >> 1: the even/odd pair */
+	andi	$t1, $t1, 0x3ff
+	slli.d	$t1, $t1, 4
+	add.d	$t1, $t1, $t0		/* physical address of the even PTE */
+	ld.d	$t2, $t1, 0
+	srli.d	$t2, $t2, 61
+	slli.d	$t2, $t2, 61
+	csrrd	$t0, CSR_TLBRELO0
+	or	$t0, $t0, $t2
+	csrwr	$t0, CSR_TLBRELO0
+	ld.d	$t2, $t1, 8
+	srli.d	$t2, $t2, 61
+	slli.d	$t2, $t2, 61
+	csrrd	$t0, CSR_TLBRELO1
+	or	$t0, $t0, $t2
+	csrwr	$t0, CSR_TLBRELO1
+1:	tlbfill
+	csrrd	$t2, CSR_SAVE2
+	csrrd	$t1, CSR_SAVE1
 	csrrd	$t0, CSR_TLBRSAVE
 	ertn
 

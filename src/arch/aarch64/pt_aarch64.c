@@ -200,8 +200,9 @@ static inline bool fmt_needs_bbm(mmk__pte_t old, mmk__pte_t nw,
 				 unsigned level)
 {
 	(void)level;
+	/* With one side invalid no two TLB entries can conflict. */
 	if (!(old & A64_VALID) || !(nw & A64_VALID))
-		return false; /* one side is invalid: no conflicting TLB entries */
+		return false;
 	return ((old ^ nw) & (A64_TYPE | A64_OA | A64_ATTRIDX | A64_SH |
 			      A64_NG | A64_CONT)) != 0;
 }

@@ -56,9 +56,11 @@
  *  - PROT_NONE: V = P = 0 with software bit 10 (and NR, NX); PLV, MAT, G,
  *    the address and the dirty bit are kept.
  *  - TLB: entries come in even/odd pairs and the TLB keeps an invalid half
- *    (V=0) after refilling its neighbour, so adding a mapping (or giving a
- *    PROT_NONE page access) must be flushed: MMK__FMT_MAP_NEEDS_FLUSH.
- *    (Alternatively a kernel's PIL/PIS/PIF handlers may rewalk.)
+ *    (V=0) after refilling its neighbour, so adding a mapping must be
+ *    flushed: MMK__FMT_MAP_NEEDS_FLUSH.  Giving a PROT_NONE page access,
+ *    like any permission upgrade, is not flushed (on no architecture): the
+ *    kernel's PIL/PIS/PIF/PME handlers must rewalk the table or flush the
+ *    page, as Linux's handle_tlb_load/store/modify do.
  *  - Huge pages at Dir1 (32 MiB / 2 MiB) and Dir2 (64 GiB / 1 GiB), as the
  *    manual allows (LDDIR tags a huge entry with its level in bits 14:13).
  *    QEMU 7.2 splits every huge entry as if it were a Dir1 one and drops
@@ -295,8 +297,10 @@ uint64_t mmk_arch_loongarch64_pwcl(const struct mmk_pt *pt)
 {
 	const struct mmk__pt_format *f = pt->fmt;
 	uint64_t v = (uint64_t)f->page_shift | (uint64_t)f->bits[0] << 5;
-	v |= (uint64_t)mmk__level_shift(f, 1) << 10 | (uint64_t)f->bits[1] << 15;
-	v |= (uint64_t)mmk__level_shift(f, 2) << 20 | (uint64_t)f->bits[2] << 25;
+	v |= (uint64_t)mmk__level_shift(f, 1) << 10;
+	v |= (uint64_t)f->bits[1] << 15;
+	v |= (uint64_t)mmk__level_shift(f, 2) << 20;
+	v |= (uint64_t)f->bits[2] << 25;
 	return v; /* PTEWidth 31:30 = 0: 64-bit entries */
 }
 

@@ -431,11 +431,16 @@ static void sample(const char *what, uint64_t va)
 	mmk_paddr_t pa;
 	uint32_t flags;
 	uint64_t size;
-	if (mmk_pt_query(&kpt, va, &pa, &flags, &size) == MMK_OK)
+	if (mmk_pt_query(&kpt, va, &pa, &flags, &size) == MMK_OK) {
+		/* Touch it, so that a TLB-only monitor (LoongArch's gva2gpa)
+		 * can translate it too; RAM only (reads of MMIO may act). */
+		if ((flags & MMK_PT_READ) &&
+		    (flags & MMK_PT_MT_MASK) == MMK_PT_MT_NORMAL)
+			(void)demo_probe_read((void *)(uintptr_t)(va & ~7ull));
 		demo_printf("MMKIT-SAMPLE %s %#llx %#llx %#x %#llx\n", what,
 			    (unsigned long long)va, (unsigned long long)pa.v,
 			    flags, (unsigned long long)size);
-	else
+	} else
 		demo_printf("MMKIT-SAMPLE %s %#llx unmapped\n", what,
 			    (unsigned long long)va);
 }

@@ -523,24 +523,47 @@ static void tree_remove(struct mmk_mset *s, area_t *a)
 	s->count--;
 }
 
+/*
+ * Setters through a path whose leaf position holds the area: no descent.
+ * They change keys, never the shape, so @p stays valid.
+ */
+static void set_end_at(struct mmk_mset *s, struct path *p, uint64_t end)
+{
+	struct mmk__mset_ent *e = &p->lv[0].node->e[p->lv[0].idx];
+	((area_t *)e->ptr)->end = end;
+	e->end = end;
+	fix_up(s, p, 0);
+}
+
+/* Move the start of the area up to @start (its backend offset follows). */
+static void set_start_at(struct mmk_mset *s, struct path *p, uint64_t start)
+{
+	node_t *x = p->lv[0].node;
+	area_t *a = x->e[p->lv[0].idx].ptr;
+	x->start[p->lv[0].idx] = start;
+	a->offset += start - a->start;
+	a->start = start;
+	fix_up(s, p, 0);
+}
+
 static void set_end(struct mmk_mset *s, area_t *a, uint64_t end)
 {
 	struct path p;
 	locate(s, a, &p);
-	p.lv[0].node->e[p.lv[0].idx].end = end;
-	a->end = end;
-	fix_up(s, &p, 0);
+	set_end_at(s, &p, end);
 }
 
-/* Move the start of @a up to @start (its backend offset follows). */
-static void set_start(struct mmk_mset *s, area_t *a, uint64_t start)
+/*
+ * Lower the end of the area at the leaf position of @p to @end and insert
+ * @pc (which lies between @end and the next area) right after it: one
+ * descent for a split.  @p is used up.
+ */
+static void trim_insert_after(struct mmk_mset *s, struct path *p,
+			      uint64_t end, area_t *pc)
 {
-	struct path p;
-	locate(s, a, &p);
-	p.lv[0].node->start[p.lv[0].idx] = start;
-	a->offset += start - a->start;
-	a->start = start;
-	fix_up(s, &p, 0);
+	set_end_at(s, p, end);
+	ins_at(s, p, 0, pc->start, pc->end, pc, 0, p->lv[0].idx + 1);
+	s->count++;
 }
 
 static area_t *area_alloc(void)
@@ -622,14 +645,49 @@ static area_t *merge_around(struct mmk_mset *s, area_t *a)
 }
 
 /*
- * Commit of an unmap of [start, end): cannot fail.  @piece is the prepared
- * upper part when one area holds the whole range with room on both sides.
+ * Commit of a protect, after the splits: give every area inside [start,
+ * end) the new flags, and merge each pair that became mergeable, from the
+ * area before @start to the one starting at @end.  One walk; a descent
+ * only after a merge (which changes the shape).
+ */
+static void protect_walk(struct mmk_mset *s, uint64_t start, uint64_t end,
+			 uint32_t flags, void *ctx)
+{
+	struct path p;
+	area_t *prev = NULL;
+	if (!seek(s, start ? start - 1 : 0, &p))
+		return;
+	for (;;) {
+		area_t *a = path_area(&p);
+		if (a->start > end)
+			return;
+		if (a->start < end && a->end > start && a->flags != flags) {
+			if (a->ops && a->ops->protect)
+				a->ops->protect(a, flags, ctx);
+			a->flags = flags;
+		}
+		if (prev && mergeable(prev, a)) {
+			absorb(s, prev, a);
+			if (!seek(s, prev->end - 1, &p))
+				return;
+		} else {
+			prev = a;
+		}
+		if (!path_next(s, &p))
+			return;
+	}
+}
+
+/*
+ * Commit of an unmap of [start, end): cannot fail.  @p points at the first
+ * area intersecting the range.  @piece is the prepared upper part when one
+ * area holds the whole range with room on both sides.
  */
 static void unmap_commit(struct mmk_mset *s, uint64_t start, uint64_t end,
-			 area_t *piece, void *ctx)
+			 struct path *p, area_t *piece, void *ctx)
 {
-	area_t *a = mmk_mset_find_first(s, start, end);
-	while (a) {
+	for (;;) {
+		area_t *a = path_area(p);
 		uint64_t cs = MMK_MAX(a->start, start);
 		uint64_t ce = MMK_MIN(a->end, end);
 		if (a->ops && a->ops->unmap)
@@ -637,22 +695,26 @@ static void unmap_commit(struct mmk_mset *s, uint64_t start, uint64_t end,
 		if (a->start < start && a->end > end) {
 			MMK_ASSERT(piece && piece->start == end &&
 				   piece->end == a->end);
-			set_end(s, a, start);
-			tree_insert(s, piece);
+			trim_insert_after(s, p, start, piece);
+			return;
+		}
+		if (a->end > end && a->start >= start) {
+			set_start_at(s, p, end);
 			return;
 		}
 		if (a->start < start) {
-			set_end(s, a, start);
-		} else if (a->end > end) {
-			set_start(s, a, end);
-			return;
+			set_end_at(s, p, start); /* the shape stays: step on */
+			if (ce >= end || !path_next(s, p))
+				return;
 		} else {
-			tree_remove(s, a);
+			del_at(s, p, 0, p->lv[0].idx);
+			s->count--;
 			area_release(a);
+			if (ce >= end || !seek(s, ce, p))
+				return;
 		}
-		if (ce >= end)
+		if (path_area(p)->start >= end)
 			return;
-		a = mmk_mset_find_first(s, ce, end);
 	}
 }
 
@@ -702,6 +764,45 @@ void mmk_mset_destroy(struct mmk_mset *set, void *ctx)
 	mmk_mset_clear(set, ctx);
 }
 
+/*
+ * Insert with MMK_MSET_REPLACE over at least one area: cut the range out
+ * first (committed before map runs, as the header says).
+ */
+static int insert_replace(struct mmk_mset *set, const area_t *tmpl,
+			  unsigned mode, void *ctx, area_t **out,
+			  struct path *p)
+{
+	uint64_t start = tmpl->start, end = tmpl->end;
+	area_t *first = path_area(p);
+	area_t *hole = first->start < start && first->end > end ? first : NULL;
+	unsigned sl = set->nspare_leaf, si = set->nspare_inner;
+	int rc = reserve_inserts(set, hole ? 2 : 1);
+	area_t *na = NULL, *piece = NULL;
+	if (!rc && !(na = area_alloc()))
+		rc = MMK_ENOMEM;
+	if (!rc && hole && !(piece = piece_prepare(hole, end, hole->end, &rc)))
+		area_free(na);
+	if (rc) {
+		reserve_undo(set, sl, si);
+		return rc;
+	}
+	*na = *tmpl;
+	na->reserved_ = 0;
+	unmap_commit(set, start, end, p, piece, ctx);
+	if (na->ops && na->ops->map) {
+		rc = na->ops->map(na, start, end, ctx);
+		if (rc) {
+			area_free(na); /* priv stays the caller's */
+			return rc < 0 ? rc : MMK_EINVAL;
+		}
+	}
+	tree_insert(set, na);
+	if (!(mode & MMK_MSET_NOMERGE))
+		na = merge_around(set, na);
+	*out = na;
+	return 0;
+}
+
 int mmk_mset_insert(struct mmk_mset *set, const struct mmk_mset_area *tmpl,
 		    unsigned mode, void *ctx, struct mmk_mset_area **out)
 {
@@ -711,53 +812,105 @@ int mmk_mset_insert(struct mmk_mset *set, const struct mmk_mset_area *tmpl,
 	if (start >= end)
 		return MMK_EWRAP;
 
-	area_t *hole = NULL;
-	area_t *first = mmk_mset_find_first(set, start, end);
-	if (first && !(mode & MMK_MSET_REPLACE))
-		return MMK_EEXIST;
-	if (first && first->start < start && first->end > end)
-		hole = first;
-
+	/*
+	 * One descent finds the insertion slot and both neighbours: prev is
+	 * the last area starting at or below @start, next the one after it.
+	 */
+	struct path p, q;
+	area_t *prev = NULL, *next = NULL, *res;
+	unsigned c = 0;
+	if (set->root) {
+		descend(set, start, &p);
+		node_t *x = p.lv[0].node;
+		c = p.lv[0].idx;
+		if (c > 0)
+			prev = x->e[c - 1].ptr;
+		q = p;
+		if (c < x->n) {
+			next = x->e[c].ptr;
+		} else {
+			q.lv[0].idx = x->n - 1;
+			if (path_next(set, &q))
+				next = path_area(&q);
+		}
+		if (prev && prev->end > start) {
+			if (!(mode & MMK_MSET_REPLACE))
+				return MMK_EEXIST;
+			q = p;
+			q.lv[0].idx = c - 1;
+		} else if (next && next->start < end) {
+			if (!(mode & MMK_MSET_REPLACE))
+				return MMK_EEXIST;
+			if (c < x->n)
+				q = p;
+		} else {
+			goto no_overlap;
+		}
+		/* q points at the first area the new one overlaps. */
+		int rc = insert_replace(set, tmpl, mode, ctx, &res, &q);
+		if (!rc) {
+			if (out)
+				*out = res;
+			spare_cap(set);
+		}
+		return rc;
+	}
+no_overlap:;
 	/* Prepare. */
 	unsigned sl = set->nspare_leaf, si = set->nspare_inner;
-	int rc = reserve_inserts(set, hole ? 2 : 1);
-	area_t *na = NULL, *piece = NULL;
-	if (!rc) {
-		na = area_alloc();
-		if (!na)
-			rc = MMK_ENOMEM;
-	}
-	if (!rc && hole) {
-		piece = piece_prepare(hole, end, hole->end, &rc);
-		if (!piece) {
-			area_free(na);
-			na = NULL;
-		}
-	}
+	int rc = reserve_inserts(set, 1);
+	area_t *na = NULL;
+	if (!rc && !(na = area_alloc()))
+		rc = MMK_ENOMEM;
 	if (rc) {
 		reserve_undo(set, sl, si);
 		return rc;
 	}
 	*na = *tmpl;
 	na->reserved_ = 0;
-
-	/* Commit (the backend's map is the last thing that may fail). */
-	if (first)
-		unmap_commit(set, start, end, piece, ctx);
 	if (na->ops && na->ops->map) {
 		rc = na->ops->map(na, start, end, ctx);
 		if (rc) {
 			area_free(na); /* priv stays the caller's */
-			if (!first)
-				reserve_undo(set, sl, si);
+			reserve_undo(set, sl, si);
 			return rc < 0 ? rc : MMK_EINVAL;
 		}
 	}
-	tree_insert(set, na);
-	if (!(mode & MMK_MSET_NOMERGE))
-		na = merge_around(set, na);
+
+	/* Commit: join a neighbour in place where possible. */
+	bool mp = prev && !(mode & MMK_MSET_NOMERGE) && mergeable(prev, na);
+	bool mn = next && !(mode & MMK_MSET_NOMERGE) && mergeable(na, next);
+	res = na;
+	if (mp && mn) {
+		uint64_t e2 = next->end;
+		tree_remove(set, next);
+		area_release(next);
+		set_end(set, prev, e2);
+		area_release(na);
+		res = prev;
+	} else if (mp) {
+		p.lv[0].idx = c - 1;
+		set_end_at(set, &p, end);
+		area_release(na);
+		res = prev;
+	} else if (mn) {
+		/* na takes next's slot and range: same order, no reshaping. */
+		if (c < p.lv[0].node->n)
+			q = p;
+		node_t *x = q.lv[0].node;
+		x->start[q.lv[0].idx] = start;
+		x->e[q.lv[0].idx].ptr = na;
+		na->end = next->end;
+		fix_up(set, &q, 0);
+		area_release(next);
+	} else if (!set->root) {
+		tree_insert(set, na);
+	} else {
+		ins_at(set, &p, 0, start, end, na, 0, c);
+		set->count++;
+	}
 	if (out)
-		*out = na;
+		*out = res;
 	spare_cap(set);
 	return 0;
 }
@@ -769,8 +922,11 @@ int mmk_mset_unmap(struct mmk_mset *set, mmk_vaddr_t start, uint64_t size,
 	int rc = range_end(start, size, &end);
 	if (rc)
 		return rc;
-	area_t *a = mmk_mset_find_first(set, start, end);
-	if (!a)
+	struct path p;
+	if (!seek(set, start, &p))
+		return 0;
+	area_t *a = path_area(&p);
+	if (a->start >= end)
 		return 0;
 	area_t *piece = NULL;
 	if (a->start < start && a->end > end) {
@@ -783,7 +939,7 @@ int mmk_mset_unmap(struct mmk_mset *set, mmk_vaddr_t start, uint64_t size,
 			return rc;
 		}
 	}
-	unmap_commit(set, start, end, piece, ctx);
+	unmap_commit(set, start, end, &p, piece, ctx);
 	spare_cap(set);
 	return 0;
 }
@@ -795,10 +951,13 @@ int mmk_mset_protect(struct mmk_mset *set, mmk_vaddr_t start, uint64_t size,
 	int rc = range_end(start, size, &end);
 	if (rc)
 		return rc;
-	area_t *first = mmk_mset_find_first(set, start, end);
-	if (!first)
+	struct path p;
+	if (!seek(set, start, &p))
 		return 0;
-	area_t *last = mmk_mset_find(set, end - 1);
+	area_t *first = path_area(&p);
+	if (first->start >= end)
+		return 0;
+	area_t *last = first->end >= end ? first : mmk_mset_find(set, end - 1);
 	bool lsplit = first->start < start && first->flags != flags;
 	bool rsplit = last && last->end > end && last->flags != flags;
 	bool same = first == last;
@@ -826,35 +985,17 @@ int mmk_mset_protect(struct mmk_mset *set, mmk_vaddr_t start, uint64_t size,
 	}
 
 	/* Commit: split, change flags, merge. */
-	if (lsplit) {
-		set_end(set, first, start);
-		tree_insert(set, pl);
-	}
+	if (lsplit)
+		trim_insert_after(set, &p, start, pl);
 	if (rsplit) {
-		if (!(lsplit && same))
-			set_end(set, last, end);
-		tree_insert(set, pr);
+		if (lsplit && same) {
+			tree_insert(set, pr);
+		} else {
+			locate(set, last, &p);
+			trim_insert_after(set, &p, end, pr);
+		}
 	}
-	for (area_t *a = mmk_mset_find_first(set, start, end); a;
-	     a = a->end < end ? mmk_mset_find_first(set, a->end, end) : NULL) {
-		if (a->flags == flags)
-			continue;
-		if (a->ops && a->ops->protect)
-			a->ops->protect(a, flags, ctx);
-		a->flags = flags;
-	}
-	area_t *a = start > 0 ? mmk_mset_find(set, start - 1) : NULL;
-	if (!a)
-		a = mmk_mset_find_first(set, start, end);
-	while (a && a->start <= end) {
-		area_t *nx = mmk_mset_next(set, a);
-		if (!nx || nx->start > end)
-			break;
-		if (mergeable(a, nx))
-			absorb(set, a, nx);
-		else
-			a = nx;
-	}
+	protect_walk(set, start, end, flags, ctx);
 	spare_cap(set);
 	return 0;
 }

@@ -21,8 +21,8 @@
 
 /* ------------------------------------------------------------ reports */
 
-static void report(const struct mmk_slab_cache *c, const char *what,
-		   const void *p)
+void mmk__slab_report(const struct mmk_slab_cache *c, const char *what,
+		      const void *p)
 {
 	mmk_log(MMK_LOG_ERROR, "slab %s: %s of object %p", c->name, what, p);
 }
@@ -68,12 +68,12 @@ static void dbg_fill_free(const struct mmk_slab_cache *c, void *p)
 }
 
 /* On the way out of the allocator: was the free object left alone? */
-static void dbg_on_alloc(const struct mmk_slab_cache *c, void *p, size_t req)
+void mmk__slab_dbg_alloc(const struct mmk_slab_cache *c, void *p, size_t req)
 {
 	struct trailer *t = trailer_of(c, p);
 	long off;
 	if (t->state != ST_FREE)
-		report(c, "corrupted trailer (write after free?)", p);
+		mmk__slab_report(c, "corrupted trailer (write after free?)", p);
 	else if (!c->ctor && (off = find_not(p, 0, c->size, POISON)) >= 0)
 		mmk_log(MMK_LOG_ERROR,
 			"slab %s: write after free of object %p at offset %ld",
@@ -89,15 +89,15 @@ static void dbg_on_alloc(const struct mmk_slab_cache *c, void *p, size_t req)
 }
 
 /* On the way in: false if @p must not be freed (already reported). */
-static bool dbg_on_free(const struct mmk_slab_cache *c, void *p)
+bool mmk__slab_dbg_free(const struct mmk_slab_cache *c, void *p)
 {
 	struct trailer *t = trailer_of(c, p);
 	if (t->state == ST_FREE) {
-		report(c, "double free", p);
+		mmk__slab_report(c, "double free", p);
 		return false;
 	}
 	if (t->state != ST_ALLOC || t->req > c->size) {
-		report(c, "free of a corrupted object (trailer overwritten)",
+		mmk__slab_report(c, "free of a corrupted object (trailer overwritten)",
 		       p);
 		return false;
 	}
@@ -250,7 +250,7 @@ static void slab_put(struct mmk_slab_cache *c, void *p)
 	uint64_t bit = (uint64_t)1 << (i % 64);
 	if (map[i / 64] & bit) {
 		/* Freed twice, the copies drained apart: drop this one. */
-		report(c, "double free", p);
+		mmk__slab_report(c, "double free", p);
 		return;
 	}
 	map[i / 64] |= bit;
@@ -266,9 +266,17 @@ static void slab_put(struct mmk_slab_cache *c, void *p)
  * Drain the oldest @n objects of @m into their slabs; the newest (likely
  * still in this CPU's cache) stay.  Interrupts off, c->lock not held.
  */
-static void mag_drain(struct mmk_slab_cache *c, struct mmk__mag *m,
-		      uint32_t n)
+void mmk__mag_drain(struct mmk_slab_cache *c, struct mmk__mag *m, uint32_t n)
 {
+	/* Objects freed in a random order sit in slabs all over memory:
+	 * start every header and bitmap load before waiting for the first. */
+	for (uint32_t i = 0; i < n; i++) {
+		uintptr_t a = (uintptr_t)m->obj[i];
+		struct mmk__slab *s = mmk__slab_of(a, c->slab_mask);
+		uint64_t k = ((a & c->slab_mask) * c->recip) >> MMK__RECIP_SHIFT;
+		__builtin_prefetch(s, 1);
+		__builtin_prefetch(bitmap_of(c, s) + k / 64, 1);
+	}
 	mmk_spin_lock_noirq(&c->lock);
 	for (uint32_t i = 0; i < n; i++)
 		slab_put(c, m->obj[i]);
@@ -281,10 +289,9 @@ static void mag_drain(struct mmk_slab_cache *c, struct mmk__mag *m,
 /*
  * Fill the empty magazine @m with a batch and pop one object from it, or
  * NULL if not a single object could be had (nothing changed then).
- * Interrupts off.
+ * Interrupts off, c->lock not held.
  */
-static __attribute__((noinline)) void *mag_refill(struct mmk_slab_cache *c,
-						  struct mmk__mag *m)
+void *mmk__mag_refill(struct mmk_slab_cache *c, struct mmk__mag *m)
 {
 	void *tmp[MMK_CFG_SLAB_MAG];
 	uint32_t got = 0;
@@ -309,55 +316,9 @@ static __attribute__((noinline)) void *mag_refill(struct mmk_slab_cache *c,
 
 /* ------------------------------------------------------- alloc / free */
 
-void *mmk__slab_alloc_req(struct mmk_slab_cache *c, size_t req)
-{
-	unsigned long irq = mmk_hal_irq_save();
-	struct mmk__mag *m = &c->mag[mmk_hal_cpu_id()];
-	void *p;
-	if (MMK_LIKELY(m->n != 0))
-		p = m->obj[--m->n];
-	else
-		p = mag_refill(c, m);
-	mmk_hal_irq_restore(irq);
-#if MMK_CFG_SLAB_DEBUG
-	if (p)
-		dbg_on_alloc(c, p, req);
-#else
-	(void)req;
-#endif
-	return p;
-}
-
 void *mmk_slab_alloc(struct mmk_slab_cache *c)
 {
 	return mmk__slab_alloc_req(c, c->size);
-}
-
-/*
- * @p is checked to be an object boundary of @c's slab already.  The cheap
- * double-free check: @p is the last object freed on this CPU.
- */
-void mmk__slab_free_obj(struct mmk_slab_cache *c, void *p)
-{
-#if MMK_CFG_SLAB_DEBUG
-	if (!dbg_on_free(c, p))
-		return;
-#endif
-	unsigned long irq = mmk_hal_irq_save();
-	struct mmk__mag *m = &c->mag[mmk_hal_cpu_id()];
-	uint32_t n = m->n;
-	if (MMK_UNLIKELY(n != 0 && m->obj[n - 1] == p)) {
-		mmk_hal_irq_restore(irq);
-		report(c, "double free", p);
-		return;
-	}
-	if (MMK_UNLIKELY(n == c->cap)) {
-		mag_drain(c, m, c->batch);
-		n = m->n;
-	}
-	m->obj[n] = p;
-	m->n = n + 1;
-	mmk_hal_irq_restore(irq);
 }
 
 void mmk_slab_free(struct mmk_slab_cache *c, void *p)
@@ -370,7 +331,7 @@ void mmk_slab_free(struct mmk_slab_cache *c, void *p)
 	uint64_t i = (off * c->recip) >> MMK__RECIP_SHIFT;
 	if (MMK_UNLIKELY(!mmk__slab_valid(s) || s->cache != c ||
 			 i * c->stride != off || i >= c->nobj)) {
-		report(c, "free of a pointer that is not an object", p);
+		mmk__slab_report(c, "free of a pointer that is not an object", p);
 		return;
 	}
 	mmk__slab_free_obj(c, p);
@@ -469,7 +430,7 @@ static void drain_all(struct mmk_slab_cache *c)
 	unsigned long irq = mmk_hal_irq_save();
 	for (unsigned cpu = 0; cpu < MMK_CFG_MAX_CPUS; cpu++)
 		if (c->mag[cpu].n)
-			mag_drain(c, &c->mag[cpu], c->mag[cpu].n);
+			mmk__mag_drain(c, &c->mag[cpu], c->mag[cpu].n);
 	mmk_hal_irq_restore(irq);
 }
 
@@ -485,7 +446,7 @@ void mmk_slab_shrink(struct mmk_slab_cache *c)
 	unsigned long irq = mmk_hal_irq_save();
 	struct mmk__mag *m = &c->mag[mmk_hal_cpu_id()];
 	if (m->n)
-		mag_drain(c, m, m->n);
+		mmk__mag_drain(c, m, m->n);
 	mmk_spin_lock_noirq(&c->lock);
 	release_empty(c);
 	mmk_spin_unlock_noirq(&c->lock);
@@ -501,7 +462,7 @@ static unsigned log_live(struct mmk_slab_cache *c, struct mmk__slab_list *l,
 		for (uint32_t i = 0; i < c->nobj && max; i++) {
 			if (map[i / 64] & ((uint64_t)1 << (i % 64)))
 				continue;
-			report(c, "leak", (void *)(base_of(c, s) +
+			mmk__slab_report(c, "leak", (void *)(base_of(c, s) +
 						   (uintptr_t)i * c->stride));
 			max--;
 		}

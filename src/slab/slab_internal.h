@@ -6,12 +6,14 @@
  * A slab is one naturally aligned buddy block of 2^order frames:
  *
  *   base                                                base + slab_bytes
- *   |obj 0|obj 1| ... |obj n-1| (slack) |bitmap (n bits)|header, 64 B|
+ *   |obj 0|obj 1| ... |obj n-1| (slack) |bitmap (n bits)|header, 40 B|
  *
  * Objects start at the block's first byte, so a power-of-two stride gives
- * objects aligned to that stride.  The header sits in the last 64 bytes,
- * so (addr | (slab_bytes - 1)) + 1 - 64 finds it from any object: O(1),
- * with no search and no frame-metadata lookup.  Bit i of the bitmap is set
+ * objects aligned to that stride.  The header sits in the last 40 bytes,
+ * so (addr | (slab_bytes - 1)) + 1 - 40 finds it from any object: O(1),
+ * with no search and no frame-metadata lookup.  A bitmap of up to three
+ * words (objects of 512 bytes and more) shares the header's cache line, so
+ * a drain touches one line per slab.  Bit i of the bitmap is set
  * while object i is free in the slab (objects sitting in a CPU magazine
  * count as allocated there).
  *
@@ -31,7 +33,7 @@
 #include <mmkit/slab.h>
 
 #define MMK__SLAB_MAGIC   ((uintptr_t)0x5ab1e5ab1e5ab1e5ull)
-#define MMK__SLAB_HDR     64u  /* bytes kept for the header */
+#define MMK__SLAB_HDR     40u  /* sizeof(struct mmk__slab) */
 #define MMK__SLAB_ORDER   4u   /* 64 KiB: every kmalloc slab */
 #define MMK__SLAB_MAX_ORDER 10u
 #define MMK__SLAB_RESERVE 1u   /* empty slabs a cache keeps */
@@ -48,7 +50,7 @@ struct mmk__slab {
 	uint32_t hint; /* no set bit in bitmap words below this one */
 };
 
-_Static_assert(sizeof(struct mmk__slab) <= MMK__SLAB_HDR, "slab header");
+_Static_assert(sizeof(struct mmk__slab) == MMK__SLAB_HDR, "slab header");
 
 /* One CPU's cache of free objects: a stack, popped and pushed at n. */
 struct mmk__mag {
@@ -97,10 +99,93 @@ static inline bool mmk__slab_valid(const struct mmk__slab *s)
 	return s->check == ((uintptr_t)s ^ MMK__SLAB_MAGIC);
 }
 
-/* Allocate from @c for a request of @req bytes (req <= c->size). */
-void *mmk__slab_alloc_req(struct mmk_slab_cache *c, size_t req);
-/* Free @p whose slab @s is known to be valid and to belong to @c. */
-void mmk__slab_free_obj(struct mmk_slab_cache *c, void *p);
+/* Slow paths of the magazine, interrupts off (slab.c). */
+void *mmk__mag_refill(struct mmk_slab_cache *c, struct mmk__mag *m);
+void mmk__mag_drain(struct mmk_slab_cache *c, struct mmk__mag *m, uint32_t n);
+void mmk__slab_report(const struct mmk_slab_cache *c, const char *what,
+		      const void *p);
+#if MMK_CFG_SLAB_DEBUG
+void mmk__slab_dbg_alloc(const struct mmk_slab_cache *c, void *p, size_t req);
+bool mmk__slab_dbg_free(const struct mmk_slab_cache *c, void *p);
+#endif
+
+/*
+ * The fast paths, inline so that kmalloc and the cache API both compile to
+ * one function around three HAL calls.
+ *
+ * Allocate from @c for a request of @req bytes (req <= c->size): pop the
+ * CPU's magazine, or refill it from the slabs.
+ */
+static inline void *mmk__slab_alloc_req(struct mmk_slab_cache *c, size_t req)
+{
+	unsigned long irq = mmk_hal_irq_save();
+	struct mmk__mag *m = &c->mag[mmk_hal_cpu_id()];
+	void *p;
+	uint32_t n = m->n;
+	if (MMK_LIKELY(n != 0)) {
+		p = m->obj[n - 1];
+		m->n = n - 1;
+	} else {
+		p = mmk__mag_refill(c, m);
+	}
+	mmk_hal_irq_restore(irq);
+#if MMK_CFG_SLAB_DEBUG
+	if (p)
+		mmk__slab_dbg_alloc(c, p, req);
+#else
+	(void)req;
+#endif
+	return p;
+}
+
+/*
+ * Free @p, already checked to be an object boundary in a slab of @c: push
+ * it on the CPU's magazine, draining the oldest half first if it is full.
+ * The cheap double-free check: @p is the last object freed on this CPU.
+ */
+static inline void mmk__slab_free_obj(struct mmk_slab_cache *c, void *p)
+{
+#if MMK_CFG_SLAB_DEBUG
+	if (!mmk__slab_dbg_free(c, p))
+		return;
+#endif
+	unsigned long irq = mmk_hal_irq_save();
+	struct mmk__mag *m = &c->mag[mmk_hal_cpu_id()];
+	uint32_t n = m->n;
+	if (MMK_UNLIKELY(n == c->cap || (n != 0 && m->obj[n - 1] == p))) {
+		if (n != 0 && m->obj[n - 1] == p) {
+			mmk_hal_irq_restore(irq);
+			mmk__slab_report(c, "double free", p);
+			return;
+		}
+		mmk__mag_drain(c, m, c->batch);
+		n = m->n;
+	}
+	m->obj[n] = p;
+	m->n = n + 1;
+	mmk_hal_irq_restore(irq);
+}
+
+/*
+ * Push @p on @m, @c's magazine of the calling CPU; interrupts already off.
+ * The same double-free check as mmk__slab_free_obj.
+ */
+static inline void mmk__mag_push(struct mmk_slab_cache *c, struct mmk__mag *m,
+				 void *p)
+{
+	uint32_t n = m->n;
+	if (MMK_UNLIKELY(n != 0 && m->obj[n - 1] == p)) {
+		mmk__slab_report(c, "double free", p);
+		return;
+	}
+	if (MMK_UNLIKELY(n == c->cap)) {
+		mmk__mag_drain(c, m, c->batch);
+		n = m->n;
+	}
+	m->obj[n] = p;
+	m->n = n + 1;
+}
+
 /* Usable bytes of the live object @p of @c. */
 size_t mmk__slab_usable(const struct mmk_slab_cache *c, const void *p);
 /* Drain every magazine of @c (CPUs quiescent); objects still live. */

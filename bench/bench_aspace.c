@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Address-space figures, each beside its bound measured in the same run,
+ * and Linux's figure for the same work measured inline (as bench_linux.c
+ * does: 1 GiB of anonymous memory, no transparent huge pages).
+ *
+ *   aspace.populate     populate 1 GiB of lazy alloc area      ns/page
+ *                       bound memset 4 KiB, goal <= 1.3x; linux.populate
+ *   aspace.fault_lazy   first-touch faults over 1 GiB          ns/fault
+ *                       bound memset 4 KiB, goal <= 1.5x; linux.fault
+ *   aspace.protect      RW -> R over 1 GiB populated            ns/page
+ *                       bound linux.mprotect, goal <= 0.25x
+ *   aspace.unmap        1 GiB populated, frames returned        ns/page
+ *                       bound linux.munmap, goal <= 0.25x
+ *   aspace.read/write   64 MiB populated area, 1 MiB calls      GB/s
+ *                       bound memcpy (4 KiB pages, cold), goal >= 0.8x
+ *   aspace.fault_scaling first-touch faults/s from n threads on disjoint
+ *                       pages of one space; n=2 bound = n=1, goal >= 1.6x
+ *
+ * The arena is grown to 1.5 GiB for the 1 GiB figures (frames and tables
+ * must fit) and set back to the default at the end.
+ */
+#include "bench.h"
+
+#include <mmk_hosted.h>
+#include <mmkit/aspace.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define SIZE  (1ull << 30)
+#define PAGES (SIZE / 4096)
+#define BASE  0x100000000ull
+
+static const enum mmk_pt_format_id fmts[] = {MMK_PT_X86_64_4L,
+					     MMK_PT_RISCV_SV39};
+
+static const char *fmt_name(enum mmk_pt_format_id id)
+{
+	struct mmk_pt_info i;
+	mmk_pt_format_info(id, &i);
+	return i.arch;
+}
+
+static struct mmk_frames *fa;
+
+static void big_arena(void)
+{
+	mmk_hosted_init(1536 * MMK_MIB);
+	mmk_hosted_prefault();
+	fa = mmk_hosted_frames_new();
+}
+
+static void default_arena(void)
+{
+	mmk_hosted_frames_destroy(fa);
+	fa = NULL;
+	mmk_hosted_init(0);
+	mmk_hosted_prefault();
+}
+
+static void new_space(struct mmk_aspace *as, enum mmk_pt_format_id id)
+{
+	if (mmk_aspace_create(as, BASE, 4 * SIZE, id, 0, fa) != 0)
+		abort();
+	mmk_aspace_activate(as);
+}
+
+static double ns_per(uint64_t t0, uint64_t n)
+{
+	return (double)(mmk_bench_now_ns() - t0) / (double)n;
+}
+
+static char *linux_map(int extra)
+{
+	char *p = mmap(NULL, SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | extra, -1, 0);
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		exit(1);
+	}
+	madvise(p, SIZE, MADV_NOHUGEPAGE);
+	return p;
+}
+
+static void report(const char *metric, const char *arch, double v,
+		   const char *unit, double bound, double goal, int dir,
+		   const char *peer, double peer_v)
+{
+	struct mmk_bench_result r = {.metric = metric,
+				     .arch = arch,
+				     .value = v,
+				     .unit = unit,
+				     .bound = bound,
+				     .goal = goal,
+				     .goal_dir = dir};
+	if (peer) {
+		r.extra[0].key = peer;
+		r.extra[0].value = peer_v;
+	}
+	mmk_bench_report(&r);
+}
+
+/* populate, protect, unmap of 1 GiB, and Linux's populate/mprotect/munmap */
+static void populate_protect_unmap(enum mmk_pt_format_id id, bool with_linux)
+{
+	int reps = mmk_bench_reps();
+	double pop[8], prot[8], unm[8], lpop[8], lprot[8], lunm[8], ms[8];
+	static struct mmk_aspace as;
+	new_space(&as, id);
+	for (int r = 0; r < reps; r++) {
+		ms[r] = mmk_bench_memset4k_ns();
+		if (mmk_aspace_map_alloc(&as, BASE, SIZE, MMK_PT_RW, false))
+			abort();
+		uint64_t t0 = mmk_bench_now_ns();
+		if (mmk_aspace_populate(&as, BASE, SIZE, MMK_ACCESS_WRITE))
+			abort();
+		pop[r] = ns_per(t0, PAGES);
+		t0 = mmk_bench_now_ns();
+		if (mmk_aspace_protect(&as, BASE, SIZE, MMK_PT_READ))
+			abort();
+		prot[r] = ns_per(t0, PAGES);
+		t0 = mmk_bench_now_ns();
+		if (mmk_aspace_unmap(&as, BASE, SIZE))
+			abort();
+		unm[r] = ns_per(t0, PAGES);
+		if (!with_linux)
+			continue;
+		t0 = mmk_bench_now_ns();
+		char *p = linux_map(MAP_POPULATE);
+		lpop[r] = ns_per(t0, PAGES);
+		t0 = mmk_bench_now_ns();
+		mprotect(p, SIZE, PROT_READ);
+		lprot[r] = ns_per(t0, PAGES);
+		t0 = mmk_bench_now_ns();
+		munmap(p, SIZE);
+		lunm[r] = ns_per(t0, PAGES);
+	}
+	mmk_aspace_destroy(&as);
+	const char *a = fmt_name(id);
+	double lp = with_linux ? mmk_bench_median(lpop, reps) : 0;
+	double lpr = with_linux ? mmk_bench_median(lprot, reps) : 0;
+	double lu = with_linux ? mmk_bench_median(lunm, reps) : 0;
+	report("aspace.populate", a, mmk_bench_median(pop, reps), "ns/page",
+	       mmk_bench_median(ms, reps), 1.3, -1,
+	       with_linux ? "linux.populate" : NULL, lp);
+	if (!with_linux)
+		return;
+	report("aspace.protect", a, mmk_bench_median(prot, reps), "ns/page",
+	       lpr, 0.25, -1, "linux.mprotect", lpr);
+	report("aspace.unmap", a, mmk_bench_median(unm, reps), "ns/page", lu,
+	       0.25, -1, "linux.munmap", lu);
+}
+
+static void fault_lazy(enum mmk_pt_format_id id, bool with_linux)
+{
+	int reps = mmk_bench_reps();
+	double flt[8], lflt[8], ms[8];
+	static struct mmk_aspace as;
+	new_space(&as, id);
+	for (int r = 0; r < reps; r++) {
+		ms[r] = mmk_bench_memset4k_ns();
+		if (mmk_aspace_map_alloc(&as, BASE, SIZE, MMK_PT_RW, false))
+			abort();
+		uint64_t t0 = mmk_bench_now_ns();
+		for (uint64_t va = BASE; va < BASE + SIZE; va += 4096)
+			if (!mmk_aspace_handle_page_fault(&as, va,
+							  MMK_ACCESS_WRITE))
+				abort();
+		flt[r] = ns_per(t0, PAGES);
+		mmk_aspace_unmap(&as, BASE, SIZE);
+		if (!with_linux)
+			continue;
+		char *p = linux_map(0);
+		t0 = mmk_bench_now_ns();
+		for (uint64_t off = 0; off < SIZE; off += 4096)
+			p[off] = 1;
+		lflt[r] = ns_per(t0, PAGES);
+		munmap(p, SIZE);
+	}
+	mmk_aspace_destroy(&as);
+	report("aspace.fault_lazy", fmt_name(id), mmk_bench_median(flt, reps),
+	       "ns/fault", mmk_bench_median(ms, reps), 1.5, -1,
+	       with_linux ? "linux.fault" : NULL,
+	       with_linux ? mmk_bench_median(lflt, reps) : 0);
+}
+
+MMK_BENCH(bench_aspace_populate_protect_unmap, 40)
+{
+	big_arena();
+	for (size_t i = 0; i < MMK_ARRAY_SIZE(fmts); i++)
+		populate_protect_unmap(fmts[i], i == 0);
+	for (size_t i = 0; i < MMK_ARRAY_SIZE(fmts); i++)
+		fault_lazy(fmts[i], i == 0);
+	default_arena();
+}
+
+/* read / write of a 64 MiB populated area in 1 MiB calls */
+#define RW_SIZE (64 * MMK_MIB)
+#define RW_CALL MMK_MIB
+
+MMK_BENCH(bench_aspace_read_write, 41)
+{
+	fa = mmk_hosted_frames_new();
+	static struct mmk_aspace as;
+	new_space(&as, MMK_PT_X86_64_4L);
+	if (mmk_aspace_map_alloc(&as, BASE, RW_SIZE, MMK_PT_RW, true))
+		abort();
+	size_t csize;
+	char *cold = mmk_bench_cold(&csize);
+	int reps = mmk_bench_reps();
+	double rd[8], wr[8], mc[8];
+	for (int r = 0; r < reps; r++) {
+		mc[r] = 4096.0 / mmk_bench_memcpy4k_ns();
+		/* the kernel-side buffer: a cold part of the cold buffer */
+		char *buf = cold + (size_t)(r % 8) * RW_SIZE;
+		uint64_t t0 = mmk_bench_now_ns();
+		for (uint64_t off = 0; off < RW_SIZE; off += RW_CALL)
+			if (mmk_aspace_read(&as, BASE + off, buf + off, RW_CALL))
+				abort();
+		rd[r] = (double)RW_SIZE / (double)(mmk_bench_now_ns() - t0);
+		t0 = mmk_bench_now_ns();
+		for (uint64_t off = 0; off < RW_SIZE; off += RW_CALL)
+			if (mmk_aspace_write(&as, BASE + off, buf + off,
+					     RW_CALL))
+				abort();
+		wr[r] = (double)RW_SIZE / (double)(mmk_bench_now_ns() - t0);
+	}
+	mmk_aspace_destroy(&as);
+	double b = mmk_bench_median(mc, reps);
+	report("aspace.read", "x86_64", mmk_bench_median(rd, reps), "GB/s", b,
+	       0.8, +1, NULL, 0);
+	report("aspace.write", "x86_64", mmk_bench_median(wr, reps), "GB/s", b,
+	       0.8, +1, NULL, 0);
+	mmk_hosted_frames_destroy(fa);
+	fa = NULL;
+}
+
+/* ------------------------------------------------------- fault scaling */
+
+#define SCALE_PER_THREAD (192 * MMK_MIB)
+
+struct scale_arg {
+	struct mmk_aspace *as;
+	mmk_vaddr_t start;
+	pthread_barrier_t *go;
+	uint64_t ns;
+};
+
+static void *scale_thread(void *p)
+{
+	struct scale_arg *a = p;
+	mmk_hosted_register_cpu();
+	mmk_aspace_activate(a->as);
+	pthread_barrier_wait(a->go);
+	uint64_t t0 = mmk_bench_now_ns();
+	for (uint64_t va = a->start; va < a->start + SCALE_PER_THREAD;
+	     va += 4096)
+		if (!mmk_aspace_handle_page_fault(a->as, va, MMK_ACCESS_WRITE))
+			abort();
+	a->ns = mmk_bench_now_ns() - t0;
+	mmk_aspace_deactivate(a->as);
+	return NULL;
+}
+
+/* Faults per second of @n threads, each over its own 192 MiB. */
+static double faults_per_s(struct mmk_aspace *as, int n)
+{
+	pthread_t th[2];
+	struct scale_arg arg[2];
+	pthread_barrier_t go;
+	pthread_barrier_init(&go, NULL, (unsigned)n);
+	if (mmk_aspace_map_alloc(as, BASE, 2 * SCALE_PER_THREAD, MMK_PT_RW,
+				 false))
+		abort();
+	for (int i = 0; i < n; i++) {
+		/* 1 GiB apart: separate tables down from the top level's
+		 * child, as two processes' threads would touch */
+		arg[i] = (struct scale_arg){as, BASE + i * SCALE_PER_THREAD,
+					    &go, 0};
+		pthread_create(&th[i], NULL, scale_thread, &arg[i]);
+	}
+	uint64_t worst = 0;
+	for (int i = 0; i < n; i++) {
+		pthread_join(th[i], NULL);
+		worst = MMK_MAX(worst, arg[i].ns);
+	}
+	pthread_barrier_destroy(&go);
+	mmk_aspace_unmap(as, BASE, 2 * SCALE_PER_THREAD);
+	return (double)n * (SCALE_PER_THREAD / 4096) / ((double)worst / 1e9);
+}
+
+MMK_BENCH(bench_aspace_fault_scaling, 42)
+{
+	fa = mmk_hosted_frames_new();
+	static struct mmk_aspace as;
+	new_space(&as, MMK_PT_X86_64_4L);
+	int reps = mmk_bench_reps();
+	double one[8], two[8];
+	for (int r = 0; r < reps; r++) {
+		one[r] = faults_per_s(&as, 1);
+		two[r] = faults_per_s(&as, 2);
+	}
+	mmk_aspace_destroy(&as);
+	double o = mmk_bench_median(one, reps);
+	struct mmk_bench_result r1 = {.metric = "aspace.fault_scaling",
+				      .arch = "x86_64",
+				      .n = 1,
+				      .value = o,
+				      .unit = "faults/s"};
+	mmk_bench_report(&r1);
+	struct mmk_bench_result r2 = {.metric = "aspace.fault_scaling",
+				      .arch = "x86_64",
+				      .n = 2,
+				      .value = mmk_bench_median(two, reps),
+				      .unit = "faults/s",
+				      .bound = o,
+				      .goal = 1.6,
+				      .goal_dir = +1};
+	mmk_bench_report(&r2);
+	mmk_hosted_frames_destroy(fa);
+	fa = NULL;
+}

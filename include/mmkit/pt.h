@@ -169,6 +169,7 @@ struct mmk_pt {
 	unsigned opts;             /* MMK_PT_OPT_* */
 	_Atomic long tables;       /* table pages owned, root included */
 	uint8_t shift[MMK_PT_MAX_LEVELS + 1]; /* span shift of each level */
+	uint32_t idx_mask[MMK_PT_MAX_LEVELS]; /* entries per table - 1 */
 	unsigned nborrowed;        /* root slots borrowed (copy_from) */
 	uint64_t fmt_data[4];      /* private to the format */
 	/* root slots that point at another table's tables (copy_from) */

@@ -51,8 +51,7 @@ static inline uint64_t eng_span(const struct mmk_pt *pt, unsigned l)
 static inline unsigned eng_idx(const struct mmk_pt *pt, uint64_t ia,
 			       unsigned l)
 {
-	return (unsigned)(ia >> pt->shift[l]) &
-	       ((1u << pt->fmt->bits[l]) - 1);
+	return (unsigned)(ia >> pt->shift[l]) & pt->idx_mask[l];
 }
 
 static inline bool eng_leaf_ok(const struct mmk_pt *pt, unsigned l)
@@ -253,15 +252,28 @@ static mmk__pte_t *eng_lookup(const struct mmk_pt *pt, uint64_t ia,
 	}
 }
 
+/* The hot read path: a few instructions per level, nothing stored, so
+ * that independent queries overlap their cache misses. */
 static int eng_query(const struct mmk_pt *pt, uint64_t ia, uint64_t *pa,
 		     uint32_t *flags, unsigned *level)
 {
-	unsigned l;
-	mmk__pte_t e = eng_ld(eng_lookup(pt, ia, &l, NULL));
-	if (!fmt_is_leaf(e, l))
+	unsigned l = pt->fmt->levels - 1;
+	uint64_t table = pt->root.v;
+	mmk__pte_t e;
+	for (;;) {
+		e = eng_ld_acq(eng_tbl(table) + eng_idx(pt, ia, l));
+		if (MMK_UNLIKELY(eng_is_empty(pt, e, l)))
+			return MMK_ENOENT;
+		if (l == 0 || !fmt_is_table(e, l))
+			break;
+		table = fmt_table_pa(e, l);
+		l--;
+	}
+	if (MMK_UNLIKELY(!fmt_is_leaf(e, l)))
 		return MMK_ENOENT;
 	*pa = fmt_leaf_pa(e, l) + (ia & (eng_span(pt, l) - 1));
-	*flags = fmt_leaf_flags(pt, e, l);
+	if (flags)
+		*flags = fmt_leaf_flags(pt, e, l);
 	*level = l;
 	return MMK_OK;
 }
@@ -625,6 +637,11 @@ struct eng_unmap_ctx {
 	bool have_run, have_fl, fl_global;
 	struct mmk_pt_leaf run;
 	uint64_t fl_s, fl_e;
+	/* Decoded flags of the last attribute bits seen: consecutive leaves
+	 * almost always share them, so each leaf costs a compare. */
+	mmk__pte_t last_attr;
+	unsigned last_level;
+	uint32_t last_flags;
 };
 
 static void eng_unmap_flush_pending(struct mmk_pt *pt, struct eng_unmap_ctx *c)
@@ -643,7 +660,14 @@ static inline void eng_unmap_note(struct mmk_pt *pt, struct eng_unmap_ctx *c,
 				  uint64_t a, mmk__pte_t e, unsigned l)
 {
 	uint64_t span = eng_span(pt, l);
-	uint32_t f = fmt_leaf_flags(pt, e, l);
+	uint64_t pa = fmt_leaf_pa(e, l);
+	mmk__pte_t attr = e ^ fmt_make_leaf(0, pa, l);
+	if (MMK_UNLIKELY(attr != c->last_attr || l != c->last_level)) {
+		c->last_attr = attr;
+		c->last_level = l;
+		c->last_flags = fmt_leaf_flags(pt, e, l);
+	}
+	uint32_t f = c->last_flags;
 	if (c->have_fl && c->fl_e == a) {
 		c->fl_e += span;
 	} else {
@@ -658,7 +682,6 @@ static inline void eng_unmap_note(struct mmk_pt *pt, struct eng_unmap_ctx *c,
 	c->fl_global |= (f & MMK_PT_GLOBAL) != 0;
 	if (!c->fn)
 		return;
-	uint64_t pa = fmt_leaf_pa(e, l);
 	mmk_vaddr_t va = mmk__pt_va(pt, a);
 	if (c->have_run && c->run.page_size == span && c->run.flags == f &&
 	    c->run.va + c->run.size == va &&
@@ -731,7 +754,8 @@ static int eng_unmap_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
 	int err = eng_prepare_splits(pt, ia, ia + size, b);
 	if (err)
 		return err;
-	struct eng_unmap_ctx c = {.b = b, .fn = fn, .fctx = ctx};
+	struct eng_unmap_ctx c = {.b = b, .fn = fn, .fctx = ctx,
+				  .last_attr = ~(mmk__pte_t)0};
 	eng_unmap_commit(pt, &c, pt->root.v, pt->fmt->levels - 1, ia,
 			 ia + size);
 	eng_unmap_flush_pending(pt, &c);
@@ -746,6 +770,10 @@ struct eng_prot_ctx {
 	mmk__pte_t tmpl[MMK_PT_MAX_LEVELS];
 	bool have_fl, fl_global;
 	uint64_t fl_s, fl_e;
+	/* The decision for the last attribute bits seen (see unmap). */
+	mmk__pte_t last_attr, last_new;
+	unsigned last_level;
+	bool last_loses, last_global;
 };
 
 static inline void eng_prot_note(struct mmk_pt *pt, struct eng_prot_ctx *c,
@@ -769,15 +797,22 @@ static inline void eng_prot_one(struct mmk_pt *pt, struct eng_prot_ctx *c,
 				mmk__pte_t *p, mmk__pte_t old, unsigned l,
 				uint64_t a)
 {
-	mmk__pte_t nw = fmt_make_leaf(c->tmpl[l], fmt_leaf_pa(old, l), l) |
-			fmt_leaf_hw_bits(old, l);
+	mmk__pte_t addr = fmt_make_leaf(0, fmt_leaf_pa(old, l), l);
+	mmk__pte_t attr = old ^ addr;
+	if (MMK_UNLIKELY(attr != c->last_attr || l != c->last_level)) {
+		uint32_t of = fmt_leaf_flags(pt, old, l);
+		c->last_attr = attr;
+		c->last_level = l;
+		c->last_new = c->tmpl[l] | fmt_leaf_hw_bits(old, l);
+		c->last_loses = eng_protect_loses(of, c->flags);
+		c->last_global = (of & MMK_PT_GLOBAL) != 0;
+	}
+	mmk__pte_t nw = addr | c->last_new;
 	if (nw == old)
 		return;
-	uint32_t of = fmt_leaf_flags(pt, old, l);
 	eng_replace(pt, p, old, nw, l, a, c->b);
-	if (eng_protect_loses(of, c->flags))
-		eng_prot_note(pt, c, a, eng_span(pt, l),
-			      (of & MMK_PT_GLOBAL) != 0);
+	if (c->last_loses)
+		eng_prot_note(pt, c, a, eng_span(pt, l), c->last_global);
 }
 
 static void eng_protect_commit(struct mmk_pt *pt, struct eng_prot_ctx *c,
@@ -817,7 +852,8 @@ static void eng_protect_commit(struct mmk_pt *pt, struct eng_prot_ctx *c,
 static int eng_protect_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
 			      uint32_t flags, struct mmk_pt_batch *b)
 {
-	struct eng_prot_ctx c = {.b = b, .flags = flags};
+	struct eng_prot_ctx c = {.b = b, .flags = flags,
+				 .last_attr = ~(mmk__pte_t)0};
 	for (unsigned l = 0; l < pt->fmt->levels; l++) {
 		if (!eng_leaf_ok(pt, l))
 			continue;

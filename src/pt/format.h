@@ -28,6 +28,10 @@
  *     to the hosted build and to every table-driven test (tests/pt/ loop
  *     over all registered formats).
  *
+ * Leaf levels: if level L may hold a leaf, so may every level below it (a
+ * split turns one leaf into leaves of the next level down).  Every level
+ * below the root has tables of the same size (the pool serves any level).
+ *
  * Levels.  Level 0 holds base pages; level levels-1 is the root.  The
  * index of level L is bits [shift(L) + bits[L] - 1 : shift(L)] of the
  * address, where shift(0) = page_shift and shift(L+1) = shift(L) + bits[L].
@@ -89,7 +93,9 @@
  *   mmk__pte_t fmt_make_leaf(mmk__pte_t tmpl, uint64_t pa, unsigned level)
  *       tmpl combined with @pa (aligned to the level's page size, within
  *       pa_bits).  Runs once per page in the commit loops: keep it a shift
- *       and an or.
+ *       and an or.  Must equal tmpl | fmt_make_leaf(0, pa, level), with
+ *       the address bits disjoint from every template bit: the region
+ *       loops split an entry into "address" and "attributes" that way.
  *
  *   uint64_t fmt_leaf_pa(mmk__pte_t e, unsigned level)
  *       Physical address of a leaf.
@@ -199,6 +205,7 @@ struct mmk__pt_ops {
 		   unsigned level, uint32_t flags, struct mmk_pt_batch *b);
 	int (*unmap)(struct mmk_pt *pt, uint64_t ia, struct mmk_pt_batch *b,
 		     struct mmk_pt_leaf *out);
+	/* @flags may be NULL (not decoded then). */
 	int (*query)(const struct mmk_pt *pt, uint64_t ia, uint64_t *pa,
 		     uint32_t *flags, unsigned *level);
 	int (*protect)(struct mmk_pt *pt, uint64_t ia, uint32_t flags,

@@ -212,8 +212,10 @@ int mmk_pt_create(struct mmk_pt *pt, enum mmk_pt_format_id id, unsigned opts,
 	unsigned s = f->page_shift;
 	for (unsigned l = 0; l <= f->levels; l++) {
 		pt->shift[l] = (uint8_t)s;
-		if (l < f->levels)
+		if (l < f->levels) {
+			pt->idx_mask[l] = (1u << f->bits[l]) - 1;
 			s += f->bits[l];
+		}
 	}
 	MMK_ASSERT(f->levels <= MMK_PT_MAX_LEVELS && s == f->va_bits);
 	MMK_ASSERT(((uint64_t)1 << f->bits[f->levels - 1]) <=
@@ -369,7 +371,9 @@ int mmk_pt_map(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 	       uint64_t page_size, uint32_t flags, struct mmk_pt_batch *b)
 {
 	uint64_t ia;
-	int l = pt_level_of(pt, page_size);
+	int l = page_size == (uint64_t)1 << pt->shift[0]
+			? 0
+			: pt_level_of(pt, page_size);
 	uint64_t align = l < 0 ? ((uint64_t)1 << pt->fmt->page_shift)
 			       : page_size;
 	int err = pt_check_range(pt, va, l < 0 ? align : page_size, align,
@@ -400,15 +404,12 @@ int mmk_pt_query(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
 	if (!pt_canonical(pt, va))
 		return MMK_ENONCANON;
 	uint64_t p;
-	uint32_t f;
 	unsigned l;
-	int err = pt->fmt->ops->query(pt, pt_ia(pt, va), &p, &f, &l);
+	int err = pt->fmt->ops->query(pt, pt_ia(pt, va), &p, flags, &l);
 	if (err)
 		return err;
 	if (pa)
 		*pa = mmk_pa(p);
-	if (flags)
-		*flags = f;
 	if (page_size)
 		*page_size = (uint64_t)1 << pt->shift[l];
 	return MMK_OK;

@@ -29,6 +29,8 @@
 
 #include <mmkit/pt.h>
 
+#include <pthread.h>
+
 /* From src/arch/loongarch64/pt_loongarch64.h (its header needs the
  * library's private include path). */
 uint64_t mmk_arch_loongarch64_pwcl(const struct mmk_pt *pt);
@@ -626,6 +628,92 @@ static void prot_none_is_a_queryable_mapping(void **state)
 	mmk_pt_destroy(&pt);
 }
 
+/* ------------------------------------------------------ concurrency */
+/*
+ * Single-page maps race on tables whose empty entries are not 0: the
+ * compare-and-swap must expect the invalid table's address.  Each thread
+ * has its own batch, as a loongarch64 map records a flush.
+ */
+struct racer {
+	struct mmk_pt *pt;
+	uint64_t ps;
+	int id;
+	long ok, exist;
+};
+
+static void *racer_main(void *arg)
+{
+	struct racer *r = arg;
+	struct mmk_pt_batch b;
+	mmk_hosted_register_cpu();
+	mmk_pt_batch_init(&b, NULL, 0);
+	for (long k = 0; k < 4096; k++) {
+		long i = (k * 7 + r->id * 131) % 4096;
+		int err = mmk_pt_map(r->pt, (uint64_t)i * 513 * r->ps,
+				     mmk_pa((uint64_t)i * r->ps), r->ps,
+				     MMK_PT_RW, &b);
+		if (err == 0)
+			r->ok++;
+		else if (err == MMK_EEXIST)
+			r->exist++;
+	}
+	mmk_pt_batch_finish(&b);
+	return NULL;
+}
+
+static void concurrent_single_maps_install_each_page_once(void **state)
+{
+	(void)state;
+	for (int id = MMK_PT_LA64_16K_3L; id <= MMK_PT_LA64_4K_4L; id++) {
+		enum { T = 4 };
+		struct mmk_pt pt;
+		struct mmk_pt_info info;
+		pthread_t th[T];
+		struct racer r[T];
+		long live = mmk_hosted_live_frames();
+		assert_int_equal(mmk_pt_create(&pt, id, 0, fa), 0);
+		mmk_pt_info(&pt, &info);
+		uint64_t ps = 1ull << info.page_shift;
+		for (int t = 0; t < T; t++) {
+			r[t] = (struct racer){.pt = &pt, .ps = ps, .id = t};
+			assert_int_equal(pthread_create(&th[t], NULL, racer_main,
+							&r[t]),
+					 0);
+		}
+		long ok = 0, exist = 0;
+		for (int t = 0; t < T; t++) {
+			pthread_join(th[t], NULL);
+			ok += r[t].ok;
+			exist += r[t].exist;
+		}
+		assert_int_equal(ok, 4096);
+		assert_int_equal(exist, 4096 * (T - 1));
+		for (long i = 0; i < 4096; i++) {
+			mmk_paddr_t pa;
+			assert_int_equal(mmk_pt_query(&pt, (uint64_t)i * 513 * ps,
+						      &pa, NULL, NULL),
+					 0);
+			assert_int_equal(pa.v, (uint64_t)i * ps);
+		}
+		/* Losers freed their tables: as many as one thread needs. */
+		struct mmk_pt ref;
+		struct mmk_pt_batch b;
+		mmk_pt_batch_init(&b, NULL, 0);
+		assert_int_equal(mmk_pt_create(&ref, id, 0, fa), 0);
+		for (long i = 0; i < 4096; i++)
+			assert_int_equal(mmk_pt_map(&ref, (uint64_t)i * 513 * ps,
+						    mmk_pa(0), ps, MMK_PT_RW,
+						    &b),
+					 0);
+		assert_int_equal(mmk_pt_table_pages(&ref),
+				 mmk_pt_table_pages(&pt));
+		mmk_pt_batch_finish(&b);
+		mmk_pt_destroy(&ref);
+		mmk_pt_destroy(&pt);
+		assert_int_equal(mmk_hosted_live_frames(), live);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -639,6 +727,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(every_page_size_round_trips, setup, teardown),
 		cmocka_unit_test_setup_teardown(splitting_a_huge_page_moves_hg_to_g, setup, teardown),
 		cmocka_unit_test_setup_teardown(prot_none_is_a_queryable_mapping, setup, teardown),
+		cmocka_unit_test_setup_teardown(concurrent_single_maps_install_each_page_once, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("pt_format_loongarch64", tests, NULL,
 					   NULL);

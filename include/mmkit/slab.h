@@ -136,9 +136,10 @@ void *mmk_kmalloc(size_t size);
 void *mmk_kzalloc(size_t size);
 
 /**
- * @size bytes aligned to @align (a power of two; any size up to what the
- * buddy allocator holds), or NULL on a bad @align or out of memory.  Freed
- * with mmk_kfree.
+ * @size bytes aligned to @align (a power of two), or NULL on a bad @align
+ * or out of memory.  Alignments up to a page always hold; larger ones hold
+ * when the kernel's linear-map offset is a multiple of them (NULL if not).
+ * Freed with mmk_kfree.
  */
 void *mmk_kmalloc_aligned(size_t size, size_t align);
 

@@ -154,11 +154,38 @@ static void *large_alloc(size_t size)
 	return mmk_phys_to_virt(pa);
 }
 
+static void pending_flush(struct km_pending *q, unsigned cpu);
+
 void *mmk_kmalloc(size_t size)
 {
-	if (MMK_LIKELY(size - 1 < MMK_KMALLOC_MAX_CLASS))
-		return mmk__slab_alloc_req(km.cache[class_of(size)], size);
-	return size ? large_alloc(size) : NULL;
+	if (MMK_UNLIKELY(size - 1 >= MMK_KMALLOC_MAX_CLASS))
+		return size ? large_alloc(size) : NULL;
+	struct mmk_slab_cache *c = km.cache[class_of(size)];
+#if MMK_CFG_SLAB_DEBUG
+	return mmk__slab_alloc_req(c, size);
+#else
+	unsigned long irq = mmk_hal_irq_save();
+	unsigned cpu = mmk_hal_cpu_id();
+	struct mmk__mag *m = &c->mag[cpu];
+	uint32_t n = m->n;
+	void *p;
+	if (MMK_UNLIKELY(n == 0)) {
+		/* Objects this CPU freed may be waiting to be sorted: use
+		 * them before taking the cache lock for a refill. */
+		if (km.pending[cpu].n)
+			pending_flush(&km.pending[cpu], cpu);
+		n = m->n;
+		if (n == 0) {
+			p = mmk__mag_refill(c, m);
+			goto out;
+		}
+	}
+	p = m->obj[n - 1];
+	m->n = n - 1;
+out:
+	mmk_hal_irq_restore(irq);
+	return p;
+#endif
 }
 
 void *mmk_kzalloc(size_t size)
@@ -178,7 +205,14 @@ void *mmk_kmalloc_aligned(size_t size, size_t align)
 			if (km.cache[k]->align >= align)
 				return mmk__slab_alloc_req(km.cache[k], size);
 	}
-	return large_alloc(MMK_MAX(size, align));
+	void *p = large_alloc(MMK_MAX(size, align));
+	if (p && !MMK_IS_ALIGNED((uintptr_t)p, align)) {
+		/* Physically aligned, but the linear map shifts it by less
+		 * than @align: cannot be honoured here. */
+		mmk_kfree(p);
+		return NULL;
+	}
+	return p;
 }
 
 static void bad_free(const char *what, const void *p)
@@ -197,7 +231,7 @@ static inline struct mmk_slab_cache *slab_cache_of(const void *p)
 	if (MMK_UNLIKELY(!mmk__slab_valid(s)))
 		return NULL;
 	struct mmk_slab_cache *c = s->cache;
-	uintptr_t off = a & KM_MASK;
+	uintptr_t off = mmk__slab_off(a, KM_MASK);
 	uint64_t i = (off * c->recip) >> MMK__RECIP_SHIFT;
 	if (MMK_UNLIKELY(c->slab_mask != KM_MASK || i * c->stride != off ||
 			 i >= c->nobj))
@@ -241,11 +275,12 @@ static void large_free(void *p, struct mmk_frame *f)
  * Sort @q's objects into the caches' magazines of @cpu.  Interrupts off
  * (or every CPU quiescent, for mmk_kmalloc_fini).
  */
-static __attribute__((noinline)) void pending_flush(struct km_pending *q,
-						    unsigned cpu)
+static __attribute__((noinline, unused)) void
+pending_flush(struct km_pending *q, unsigned cpu)
 {
 	for (uint32_t i = 0; i < q->n; i++)
-		__builtin_prefetch(mmk__slab_of((uintptr_t)q->obj[i], KM_MASK));
+		__builtin_prefetch(
+			mmk__slab_of((uintptr_t)q->obj[i], KM_MASK));
 	for (uint32_t i = 0; i < q->n; i++) {
 		void *p = q->obj[i];
 		struct mmk_slab_cache *c = slab_cache_of(p);

@@ -235,7 +235,8 @@ static uint32_t slab_take(struct mmk_slab_cache *c, struct mmk__slab *s,
 	}
 	s->hint = w;
 	s->nfree -= got;
-	relist(c, s, old);
+	if (old == c->nobj || s->nfree == 0) /* was empty / now full */
+		relist(c, s, old);
 	return got;
 }
 
@@ -244,7 +245,7 @@ static void slab_put(struct mmk_slab_cache *c, void *p)
 {
 	uintptr_t a = (uintptr_t)p;
 	struct mmk__slab *s = mmk__slab_of(a, c->slab_mask);
-	uint32_t i = (uint32_t)(((a & c->slab_mask) * c->recip) >>
+	uint32_t i = (uint32_t)((mmk__slab_off(a, c->slab_mask) * c->recip) >>
 				MMK__RECIP_SHIFT);
 	uint64_t *map = bitmap_of(c, s);
 	uint64_t bit = (uint64_t)1 << (i % 64);
@@ -256,10 +257,12 @@ static void slab_put(struct mmk_slab_cache *c, void *p)
 	map[i / 64] |= bit;
 	if (i / 64 < s->hint)
 		s->hint = i / 64;
-	uint32_t old = s->nfree++;
-	relist(c, s, old);
-	if (s->nfree == c->nobj && c->empty.n > MMK__SLAB_RESERVE)
-		slab_release(c, s);
+	uint32_t n = ++s->nfree;
+	if (MMK_UNLIKELY(n == 1 || n == c->nobj)) { /* was full / now empty */
+		relist(c, s, n - 1);
+		if (n == c->nobj && c->empty.n > MMK__SLAB_RESERVE)
+			slab_release(c, s);
+	}
 }
 
 /*
@@ -268,14 +271,19 @@ static void slab_put(struct mmk_slab_cache *c, void *p)
  */
 void mmk__mag_drain(struct mmk_slab_cache *c, struct mmk__mag *m, uint32_t n)
 {
-	/* Objects freed in a random order sit in slabs all over memory:
-	 * start every header and bitmap load before waiting for the first. */
+	/*
+	 * Objects freed in a random order sit in slabs all over memory: start
+	 * every bitmap load before waiting for the first (the headers were
+	 * just read when the objects were freed).
+	 */
 	for (uint32_t i = 0; i < n; i++) {
 		uintptr_t a = (uintptr_t)m->obj[i];
-		struct mmk__slab *s = mmk__slab_of(a, c->slab_mask);
-		uint64_t k = ((a & c->slab_mask) * c->recip) >> MMK__RECIP_SHIFT;
-		__builtin_prefetch(s, 1);
-		__builtin_prefetch(bitmap_of(c, s) + k / 64, 1);
+		uintptr_t off = mmk__slab_off(a, c->slab_mask);
+		uint64_t k = (off * c->recip) >> MMK__RECIP_SHIFT;
+		__builtin_prefetch((uint64_t *)(a - off + c->slab_mask + 1 -
+						MMK__SLAB_HDR) -
+					   c->nwords + k / 64,
+				   1);
 	}
 	mmk_spin_lock_noirq(&c->lock);
 	for (uint32_t i = 0; i < n; i++)
@@ -289,11 +297,11 @@ void mmk__mag_drain(struct mmk_slab_cache *c, struct mmk__mag *m, uint32_t n)
 /*
  * Fill the empty magazine @m with a batch and pop one object from it, or
  * NULL if not a single object could be had (nothing changed then).
- * Interrupts off, c->lock not held.
+ * Interrupts off, c->lock not held.  Objects come out of a slab in
+ * address order; the magazine hands them out from the top.
  */
 void *mmk__mag_refill(struct mmk_slab_cache *c, struct mmk__mag *m)
 {
-	void *tmp[MMK_CFG_SLAB_MAG];
 	uint32_t got = 0;
 	mmk_spin_lock_noirq(&c->lock);
 	while (got < c->batch) {
@@ -302,19 +310,14 @@ void *mmk__mag_refill(struct mmk_slab_cache *c, struct mmk__mag *m)
 			s = c->empty.head;
 		if (!s && !(s = slab_new(c)))
 			break;
-		got += slab_take(c, s, tmp + got, c->batch - got);
+		got += slab_take(c, s, m->obj + got, c->batch - got);
 	}
 	mmk_spin_unlock_noirq(&c->lock);
 	if (!got)
 		return NULL;
-	/* Lowest address on top: handed out first, in address order. */
-	for (uint32_t i = 0; i < got; i++)
-		m->obj[i] = tmp[got - 1 - i];
 	m->n = got - 1;
 	return m->obj[got - 1];
 }
-
-/* ------------------------------------------------------- alloc / free */
 
 void *mmk_slab_alloc(struct mmk_slab_cache *c)
 {
@@ -327,7 +330,7 @@ void mmk_slab_free(struct mmk_slab_cache *c, void *p)
 		return;
 	uintptr_t a = (uintptr_t)p;
 	struct mmk__slab *s = mmk__slab_of(a, c->slab_mask);
-	uintptr_t off = a & c->slab_mask;
+	uintptr_t off = mmk__slab_off(a, c->slab_mask);
 	uint64_t i = (off * c->recip) >> MMK__RECIP_SHIFT;
 	if (MMK_UNLIKELY(!mmk__slab_valid(s) || s->cache != c ||
 			 i * c->stride != off || i >= c->nobj)) {

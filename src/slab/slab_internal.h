@@ -9,8 +9,9 @@
  *   |obj 0|obj 1| ... |obj n-1| (slack) |bitmap (n bits)|header, 40 B|
  *
  * Objects start at the block's first byte, so a power-of-two stride gives
- * objects aligned to that stride.  The header sits in the last 40 bytes,
- * so (addr | (slab_bytes - 1)) + 1 - 40 finds it from any object: O(1),
+ * objects aligned to that stride (virtually too, up to the alignment of the
+ * kernel's linear-map offset: at least a page).  The header sits in the last 40 bytes,
+ * so rounding an object's address up to the slab size finds it: O(1),
  * with no search and no frame-metadata lookup.  A bitmap of up to three
  * words (objects of 512 bytes and more) shares the header's cache line, so
  * a drain touches one line per slab.  Bit i of the bitmap is set
@@ -89,9 +90,21 @@ struct mmk_slab_cache {
 	struct mmk__mag mag[MMK_CFG_MAX_CPUS];
 };
 
+/*
+ * Offset of @a in its slab.  Slabs are buddy blocks, naturally aligned in
+ * physical memory; the kernel's linear map may shift them by any multiple
+ * of the page size, so the rounding is done on the physical address (with
+ * a linear map that is one subtraction more).
+ */
+static inline uintptr_t mmk__slab_off(uintptr_t a, uintptr_t mask)
+{
+	return (uintptr_t)mmk_virt_to_phys((const void *)a).v & mask;
+}
+
 static inline struct mmk__slab *mmk__slab_of(uintptr_t a, uintptr_t mask)
 {
-	return (struct mmk__slab *)((a | mask) + 1 - MMK__SLAB_HDR);
+	return (struct mmk__slab *)(a - mmk__slab_off(a, mask) + mask + 1 -
+				    MMK__SLAB_HDR);
 }
 
 static inline bool mmk__slab_valid(const struct mmk__slab *s)

@@ -762,6 +762,110 @@ static void copy_mappings_shares_the_kernel_half(void **state)
 	 * it (teardown) must not free the kernel's tables */
 }
 
+
+/* ------------------------------------------- the PORTING.md backend */
+
+/*
+ * The worked example of docs/PORTING.md, "Adding your own backend",
+ * compiled and run: a window onto device memory (a frame buffer), mapped
+ * one page at a time on first touch.
+ */
+static void window_unmap(struct mmk_mset_area *a, mmk_vaddr_t start,
+			 mmk_vaddr_t end, void *ctx)
+{
+	struct mmk_aspace_op *op = ctx;
+	(void)a;
+	/* the memory is the device's: nothing to put */
+	mmk_pt_unmap_region(mmk_aspace_pt(op->as), start, end - start,
+			    op->batch, NULL, NULL);
+}
+
+static void window_protect(struct mmk_mset_area *a, uint32_t flags,
+			   void *ctx)
+{
+	struct mmk_aspace_op *op = ctx;
+	if (op->cutting)
+		return;
+	mmk_pt_protect_region(mmk_aspace_pt(op->as), a->start,
+			      a->end - a->start, flags, op->batch);
+}
+
+static int window_populate(struct mmk_aspace_op *op, struct mmk_mset_area *a,
+			   mmk_vaddr_t start, mmk_vaddr_t end)
+{
+	uint64_t pa = a->offset + (start - a->start);
+	/* all or nothing by itself */
+	return mmk_pt_map_region(mmk_aspace_pt(op->as), start, mmk_pa(pa),
+				 end - start, a->flags, 0, op->batch);
+}
+
+static int window_map(struct mmk_mset_area *a, mmk_vaddr_t start,
+		      mmk_vaddr_t end, void *ctx)
+{
+	struct mmk_aspace_op *op = ctx;
+	return op->populate ? window_populate(op, a, start, end) : 0;
+}
+
+static int window_fault(struct mmk_fault *f)
+{
+	uint64_t pa = f->area->offset + (f->page - f->area->start);
+	int err = mmk_pt_map(mmk_aspace_pt(f->as), f->page, mmk_pa(pa),
+			     f->page_size, f->flags, NULL);
+	return err == MMK_EEXIST ? 0 : err; /* another CPU was first */
+}
+
+static const struct mmk_backend window_backend = {
+	.mset =
+		{
+			.name = "window",
+			.map = window_map,
+			.unmap = window_unmap,
+			.protect = window_protect,
+		},
+	.populate = window_populate,
+	.fault = window_fault,
+	.shared = true,
+	.show_offset = true,
+};
+
+static void porting_guide_backend_maps_its_window_on_demand(void **state)
+{
+	(void)state;
+	const uint64_t fb = 0xfd000000; /* device memory: no frames */
+	assert_int_equal(mmk_aspace_map(&as, BASE, 16 * PG,
+					MMK_PT_RW | MMK_PT_MT_WC, false,
+					&window_backend, fb, NULL),
+			 0);
+	assert_false(mapped(BASE + 5 * PG));
+	assert_true(mmk_aspace_handle_page_fault(&as, BASE + 5 * PG + 8,
+						 MMK_ACCESS_WRITE));
+	mmk_paddr_t pa;
+	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&as), BASE + 5 * PG, &pa,
+				      NULL, NULL),
+			 0);
+	assert_int_equal(pa.v, fb + 5 * PG);
+	assert_int_equal(pte_flags(BASE + 5 * PG), MMK_PT_RW | MMK_PT_MT_WC);
+	assert_int_equal(mmk_aspace_populate(&as, BASE, 16 * PG,
+					     MMK_ACCESS_READ),
+			 0);
+	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&as), BASE + 15 * PG, &pa,
+				      NULL, NULL),
+			 0);
+	assert_int_equal(pa.v, fb + 15 * PG);
+	mmk_hosted_flush_reset();
+	assert_int_equal(mmk_aspace_protect(&as, BASE + 4 * PG, 2 * PG,
+					    MMK_PT_READ | MMK_PT_MT_WC),
+			 0);
+	assert_true(mmk_hosted_flushed(BASE + 4 * PG));
+	assert_int_equal(mmk_aspace_area_count(&as), 3);
+	struct lines d = {0};
+	assert_int_equal(mmk_aspace_dump_maps(&as, take_line, &d), 0);
+	assert_string_equal(d.l[1],
+			    "40004000-40006000 r--s fd004000 00:00 0 window");
+	assert_int_equal(mmk_aspace_unmap(&as, BASE, 16 * PG), 0);
+	assert_false(mapped(BASE + 5 * PG));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -802,6 +906,9 @@ int main(void)
 			destroy_returns_every_frame_and_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			copy_mappings_shares_the_kernel_half, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			porting_guide_backend_maps_its_window_on_demand, setup,
+			teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

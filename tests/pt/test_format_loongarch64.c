@@ -386,6 +386,38 @@ static void copy_from_leaves_empty_slots_empty(void **state)
 	mmk_pt_destroy(&kern);
 }
 
+/*
+ * Decode PWCL/PWCH field by field and check that every level is walked
+ * with its own shift and width: the root as Dir3, level n (between) as
+ * Dir n, and no field overflowing into its neighbour.
+ */
+static void check_walk_fields(const struct mmk_pt *pt)
+{
+	struct mmk_pt_info in;
+	mmk_pt_info(pt, &in);
+	uint64_t pwcl = mmk_arch_loongarch64_pwcl(pt);
+	uint64_t pwch = mmk_arch_loongarch64_pwch(pt);
+	unsigned base[4], width[4];
+	base[0] = pwcl & 31;
+	width[0] = pwcl >> 5 & 31;
+	base[1] = pwcl >> 10 & 31;
+	width[1] = pwcl >> 15 & 31;
+	base[2] = pwcl >> 20 & 31;
+	width[2] = pwcl >> 25 & 31;
+	base[3] = pwch & 63;
+	width[3] = pwch >> 6 & 63;
+	assert_int_equal(pwcl >> 30, 0); /* PTEWidth: 64-bit entries */
+	assert_int_equal(pwch >> 12, 0); /* Dir4 unused */
+	unsigned bits = (in.va_bits - in.page_shift) / in.levels;
+	for (unsigned l = 0; l < in.levels; l++) {
+		unsigned d = l == in.levels - 1 ? 3 : l;
+		assert_int_equal(base[d], in.page_shift + l * bits);
+		assert_int_equal(width[d], bits);
+	}
+	if (in.levels == 3)
+		assert_int_equal(base[2] | width[2], 0);
+}
+
 static void page_walk_registers_match_the_geometry(void **state)
 {
 	(void)state;
@@ -399,12 +431,13 @@ static void page_walk_registers_match_the_geometry(void **state)
 	assert_int_equal(info.va_bits, 47);
 	assert_int_equal(info.page_sizes,
 			 (1ull << 14) | (1ull << 25) | (1ull << 36));
-	/* The layout tested on QEMU (REFERENCES 4c): PTbase 14, PTwidth 11,
-	 * Dir1 25/11, Dir2 36/11; STLBPS 14. */
+	/* Linux's 16 KiB layout: PTbase 14, PTwidth 11, Dir1 25/11 in
+	 * PWCL; the root as Dir3 36/11 in PWCH (PWCL's Dir2_base, bits
+	 * 24:20, cannot hold 36); Dir2 unused; STLBPS 14. */
 	assert_int_equal(mmk_arch_loongarch64_pwcl(&pt),
-			 14 | 11 << 5 | 25 << 10 | 11 << 15 | 36ull << 20 |
-				 11ull << 25);
-	assert_int_equal(mmk_arch_loongarch64_pwch(&pt), 0);
+			 14 | 11 << 5 | 25 << 10 | 11 << 15);
+	assert_int_equal(mmk_arch_loongarch64_pwch(&pt), 36 | 11 << 6);
+	check_walk_fields(&pt);
 	assert_int_equal(mmk_arch_loongarch64_stlbps(&pt), 14);
 	/* PGDL: the root's physical address (the ASID is CSR.ASID's). */
 	assert_int_equal(mmk_pt_root_regval(&pt, 9), pt.root.v);
@@ -422,6 +455,7 @@ static void page_walk_registers_match_the_geometry(void **state)
 				 9ull << 25);
 	assert_int_equal(mmk_arch_loongarch64_pwch(&pt), 39 | 9 << 6);
 	assert_int_equal(mmk_arch_loongarch64_stlbps(&pt), 12);
+	check_walk_fields(&pt);
 	mmk_pt_destroy(&pt);
 }
 

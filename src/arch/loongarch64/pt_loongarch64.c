@@ -293,23 +293,40 @@ static uint64_t la64_root_regval(const struct mmk_pt *pt, uint32_t asid)
 	return pt->root.v;
 }
 
+/*
+ * The Dir field of PWCL/PWCH that walks level @level (>= 1): the root is
+ * always Dir3, the levels between Dir1 and Dir2 (Linux's layout).  The
+ * root of the 16 KiB format starts at bit 36, which PWCH's 6-bit
+ * Dir3_base holds and PWCL's 5-bit Dir2_base does not.
+ */
+static unsigned la64_dir_of(const struct mmk__pt_format *f, unsigned level)
+{
+	return level == f->levels - 1u ? 3 : level;
+}
+
 uint64_t mmk_arch_loongarch64_pwcl(const struct mmk_pt *pt)
 {
 	const struct mmk__pt_format *f = pt->fmt;
+	/* PTbase 4:0, PTwidth 9:5; PTEWidth 31:30 = 0 (64-bit entries). */
 	uint64_t v = (uint64_t)f->page_shift | (uint64_t)f->bits[0] << 5;
-	v |= (uint64_t)mmk__level_shift(f, 1) << 10;
-	v |= (uint64_t)f->bits[1] << 15;
-	v |= (uint64_t)mmk__level_shift(f, 2) << 20;
-	v |= (uint64_t)f->bits[2] << 25;
-	return v; /* PTEWidth 31:30 = 0: 64-bit entries */
+	for (unsigned l = 1; l < f->levels; l++) {
+		unsigned d = la64_dir_of(f, l);
+		if (d > 2)
+			continue;
+		/* Dir1 base 14:10 width 19:15; Dir2 base 24:20 width 29:25 */
+		v |= (uint64_t)mmk__level_shift(f, l) << (10 * d);
+		v |= (uint64_t)f->bits[l] << (10 * d + 5);
+	}
+	return v;
 }
 
 uint64_t mmk_arch_loongarch64_pwch(const struct mmk_pt *pt)
 {
 	const struct mmk__pt_format *f = pt->fmt;
-	if (f->levels < 4)
-		return 0;
-	return (uint64_t)mmk__level_shift(f, 3) | (uint64_t)f->bits[3] << 6;
+	unsigned root = f->levels - 1u;
+	/* Dir3 base 5:0 width 11:6 (Dir4 17:12 / 23:18 unused). */
+	return (uint64_t)mmk__level_shift(f, root) |
+	       (uint64_t)f->bits[root] << 6;
 }
 
 uint64_t mmk_arch_loongarch64_stlbps(const struct mmk_pt *pt)

@@ -28,13 +28,15 @@ extern mmk__pte_t mmk__la64_invalid_16k[2][2048];
 extern mmk__pte_t mmk__la64_invalid_4k[3][512];
 
 /*
- * CSR values for @pt's geometry.  Directory level n of the refill walk is
- * mmkit level n (lddir level n reads Dir n of PWCL/PWCH):
- *   16 KiB, 3 levels: csrrd PGD; lddir 2; lddir 1; ldpte 0/1; tlbfill
+ * CSR values for @pt's geometry, laid out as Linux does: the root level is
+ * Dir3 (PWCH; its 6-bit base field holds the 16 KiB root's 36, PWCL's
+ * 5-bit Dir2_base would not), the levels between are Dir1 and Dir2, so
+ * the refill handler walks
+ *   16 KiB, 3 levels: csrrd PGD; lddir 3; lddir 1; ldpte 0/1; tlbfill
  *   4 KiB, 4 levels:  csrrd PGD; lddir 3; lddir 2; lddir 1; ldpte 0/1
  * PWCL: PTbase 4:0, PTwidth 9:5, Dir1 base/width 14:10/19:15, Dir2
  * 24:20/29:25, PTEWidth 31:30 = 0 (64-bit).  PWCH: Dir3 5:0/11:6, Dir4
- * 17:12/23:18.  STLBPS.PS = the base page shift.
+ * 17:12/23:18 (unused).  STLBPS.PS = the base page shift.
  */
 uint64_t mmk_arch_loongarch64_pwcl(const struct mmk_pt *pt);
 uint64_t mmk_arch_loongarch64_pwch(const struct mmk_pt *pt);

@@ -5,7 +5,10 @@
  * same on real (emulated) MMUs.
  */
 #include <mmk_hosted.h>
+#include <mmkit/aspace.h>
 #include <mmkit/frame.h>
+#include <mmkit/pt.h>
+#include <mmkit/slab.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +79,115 @@ static void demo_frames(void)
 	     "all freed: buddies coalesced, invariants hold");
 }
 
+
+static void print_line(void *ctx, const char *line)
+{
+	printf("      %s%s\n", (const char *)ctx, line);
+}
+
+static void demo_page_tables(void)
+{
+	printf("page tables: the same 8 MiB region in every format\n");
+	for (int id = 0; id < MMK_PT_FORMAT_COUNT; id++) {
+		struct mmk_pt pt;
+		struct mmk_pt_info info;
+		if (mmk_pt_create(&pt, (enum mmk_pt_format_id)id, 0, &frames))
+			continue;
+		mmk_pt_info(&pt, &info);
+		/* 8 MiB at 1 GiB + 2 MiB - 16 KiB: base pages at the edges,
+		 * huge pages where alignment allows */
+		uint64_t ps = (uint64_t)1 << info.page_shift;
+		mmk_vaddr_t va = (1ull << 30) + (2ull << 20) * 4 - 4 * ps;
+		mmk_paddr_t pa = mmk_pa(0x40000000ull + (2ull << 20) * 4 - 4 * ps);
+		struct mmk_pt_batch b;
+		mmk_pt_batch_init(&b, NULL, 0);
+		int err = mmk_pt_map_region(&pt, va, pa, 8 * MMK_MIB,
+					    MMK_PT_RW, MMK_PT_MAP_HUGE, &b);
+		long tables = mmk_pt_table_pages(&pt);
+		mmk_paddr_t q;
+		uint64_t size = 0;
+		int qerr = mmk_pt_query(&pt, va + 5 * MMK_MIB, &q, NULL, &size);
+		STEP(err == 0 && qerr == 0 &&
+			     q.v == pa.v + 5 * MMK_MIB,
+		     "%-18s map 8 MiB: %ld table pages, va %#llx -> pa %#llx "
+		     "in a %llu KiB page",
+		     info.name, tables,
+		     (unsigned long long)(va + 5 * MMK_MIB),
+		     (unsigned long long)q.v,
+		     (unsigned long long)(size >> 10));
+		if (id == MMK_PT_RISCV_SV39)
+			mmk_pt_dump(&pt, va, 8 * MMK_MIB, MMK_PT_DUMP_RUNS,
+				    print_line, "");
+		err = mmk_pt_unmap_region(&pt, va, 8 * MMK_MIB, &b, NULL, NULL);
+		mmk_pt_batch_finish(&b);
+		STEP(err == 0 && mmk_pt_table_pages(&pt) == 1,
+		     "%-18s unmap: emptied tables freed, root alone left",
+		     info.name);
+		mmk_pt_destroy(&pt);
+	}
+}
+
+static void demo_aspace(void)
+{
+	printf("address space: riscv64 Sv39 user space with lazy memory\n");
+	static struct mmk_aspace as;
+	long live0 = mmk_hosted_live_frames();
+	int err = mmk_aspace_create(&as, 0x10000, (1ull << 38) - 0x10000,
+				    MMK_PT_RISCV_SV39, 0, &frames);
+	STEP(err == 0, "create [0x10000, 256 GiB)");
+	mmk_vaddr_t heap;
+	mmk_aspace_find_free_area(&as, 0x100000, 16 * MMK_MIB, 0, ~0ull, 0,
+				  &heap);
+	err = mmk_aspace_map_alloc(&as, heap, 16 * MMK_MIB,
+				   MMK_PT_RW | MMK_PT_USER, false);
+	long after_map = mmk_hosted_live_frames();
+	STEP(err == 0, "map 16 MiB lazily at %#llx: %ld frames used so far",
+	     (unsigned long long)heap, after_map - live0);
+	int faults = 0;
+	for (mmk_vaddr_t va = heap; va < heap + 64 * 4096; va += 4096)
+		faults += mmk_aspace_handle_page_fault(&as, va,
+						       MMK_ACCESS_WRITE);
+	STEP(faults == 64 && !mmk_aspace_handle_page_fault(
+				     &as, heap + 32 * MMK_MIB, MMK_ACCESS_READ),
+	     "64 first-touch faults mapped 64 zeroed pages; a fault outside "
+	     "every area is refused");
+	char msg[] = "hello from a lazily mapped page";
+	char back[sizeof(msg)] = {0};
+	err = mmk_aspace_write(&as, heap + 3 * MMK_MIB - 5, msg, sizeof(msg));
+	err |= mmk_aspace_read(&as, heap + 3 * MMK_MIB - 5, back, sizeof(back));
+	STEP(err == 0 && strcmp(msg, back) == 0,
+	     "write+read across a page boundary (faults the pages in): \"%s\"",
+	     back);
+	mmk_hosted_flush_reset();
+	err = mmk_aspace_protect(&as, heap + 4096, 4096, MMK_PT_READ | MMK_PT_USER);
+	STEP(err == 0 && mmk_aspace_write(&as, heap + 4096, "x", 1) == MMK_EFAULT,
+	     "protect one page read-only: areas split, writes refused, "
+	     "%zu areas", mmk_aspace_area_count(&as));
+	mmk_aspace_dump_maps(&as, print_line, "");
+	err = mmk_aspace_unmap(&as, heap, 16 * MMK_MIB);
+	mmk_aspace_destroy(&as);
+	STEP(err == 0 && mmk_hosted_live_frames() == live0,
+	     "unmap + destroy: every frame and table page back");
+}
+
+static void demo_slab(void)
+{
+	printf("objects: kmalloc over the buddy allocator\n");
+	int err = mmk_kmalloc_init(&frames);
+	void *p[6];
+	size_t sizes[6] = {8, 60, 500, 4000, 8192, 100000};
+	for (int i = 0; i < 6; i++)
+		p[i] = mmk_kmalloc(sizes[i]);
+	STEP(err == 0 && p[0] && p[5],
+	     "kmalloc 8, 60, 500, 4000, 8192, 100000 bytes: usable %zu, %zu, "
+	     "%zu, %zu, %zu, %zu",
+	     mmk_ksize(p[0]), mmk_ksize(p[1]), mmk_ksize(p[2]),
+	     mmk_ksize(p[3]), mmk_ksize(p[4]), mmk_ksize(p[5]));
+	for (int i = 0; i < 6; i++)
+		mmk_kfree(p[i]);
+	STEP(mmk_kmalloc_fini() == 0, "kfree all; caches torn down, no leak");
+}
+
 int main(void)
 {
 	mmk_hosted_init(0);
@@ -85,6 +197,9 @@ int main(void)
 	       (unsigned long long)mmk_hosted_phys_base().v,
 	       mmk_hosted_arena());
 	demo_frames();
+	demo_page_tables();
+	demo_aspace();
+	demo_slab();
 	printf(failures ? "mmkit demo: FAIL: %d step(s)\n" : "mmkit demo: PASS\n",
 	       failures);
 	return failures ? 1 : 0;

@@ -67,7 +67,8 @@ static double query_bound_ns(void)
 }
 
 struct pt_figs {
-	double map, protect, unmap, single, query, huge, bound, qbound;
+	double map, protect, unmap, single, single_nc, query, huge, bound,
+		qbound;
 	long tables, tables_after;
 };
 
@@ -115,13 +116,27 @@ static void one_rep(struct mmk_frames *fa, enum mmk_pt_format_id id,
 	f->unmap = (double)(mmk_bench_now_ns() - t0) / NPAGES;
 	f->tables_after = mmk_pt_table_pages(&pt);
 
+	/* Separate single-page calls, as the fault path makes them: through a
+	 * cursor (what the address-space layer uses), and without one. */
+	struct mmk_pt_cursor cur;
+	mmk_pt_cursor_init(&cur, &pt);
+	t0 = mmk_bench_now_ns();
+	for (unsigned i = 0; i < NPAGES; i++)
+		if (mmk_pt_map_cursor(&cur, VA_BASE + (uint64_t)i * 4096,
+				      mmk_pa(PA_BASE + (uint64_t)i * 4096),
+				      MMK_PT_RW, NULL) != 0)
+			abort();
+	f->single = (double)(mmk_bench_now_ns() - t0) / NPAGES;
+	if (mmk_pt_unmap_region(&pt, VA_BASE, MMK_GIB, &b, NULL, NULL) != 0)
+		abort();
+	mmk_pt_batch_finish(&b);
 	t0 = mmk_bench_now_ns();
 	for (unsigned i = 0; i < NPAGES; i++)
 		if (mmk_pt_map(&pt, VA_BASE + (uint64_t)i * 4096,
 			       mmk_pa(PA_BASE + (uint64_t)i * 4096), 4096,
 			       MMK_PT_RW, NULL) != 0)
 			abort();
-	f->single = (double)(mmk_bench_now_ns() - t0) / NPAGES;
+	f->single_nc = (double)(mmk_bench_now_ns() - t0) / NPAGES;
 	if (mmk_pt_unmap_region(&pt, VA_BASE, MMK_GIB, &b, NULL, NULL) != 0)
 		abort();
 	mmk_pt_batch_finish(&b);
@@ -143,8 +158,8 @@ static void bench_format(enum mmk_pt_format_id id, const char *arch)
 {
 	struct mmk_frames *fa = mmk_hosted_frames_new();
 	int reps = mmk_bench_reps();
-	double map[8], prot[8], unmap[8], single[8], query[8], huge[8],
-		bound[8], qbound[8];
+	double map[8], prot[8], unmap[8], single[8], single_nc[8], query[8],
+		huge[8], bound[8], qbound[8];
 	struct pt_figs f = {0};
 	mmk_cpumask_clear(&bench_cpus);
 	mmk_cpumask_set(&bench_cpus, 0);
@@ -166,6 +181,7 @@ static void bench_format(enum mmk_pt_format_id id, const char *arch)
 		prot[r] = f.protect;
 		unmap[r] = f.unmap;
 		single[r] = f.single;
+		single_nc[r] = f.single_nc;
 		query[r] = f.query;
 		huge[r] = f.huge;
 		bound[r] = f.bound;
@@ -185,6 +201,9 @@ static void bench_format(enum mmk_pt_format_id id, const char *arch)
 		{.metric = "pt.map_4k_single", .arch = arch, .n = NPAGES,
 		 .value = mmk_bench_median(single, reps), .unit = "ns/page",
 		 .bound = bnd, .goal = 10, .goal_dir = -1},
+		{.metric = "pt.map_4k_single_nocursor", .arch = arch,
+		 .n = NPAGES, .value = mmk_bench_median(single_nc, reps),
+		 .unit = "ns/page", .bound = bnd},
 		{.metric = "pt.query_random", .arch = arch, .n = NQUERY,
 		 .value = mmk_bench_median(query, reps), .unit = "ns/op",
 		 .bound = mmk_bench_median(qbound, reps), .goal = 2,

@@ -170,6 +170,8 @@ struct mmk_pt {
 	_Atomic long tables;       /* table pages owned, root included */
 	uint8_t shift[MMK_PT_MAX_LEVELS + 1]; /* span shift of each level */
 	uint32_t idx_mask[MMK_PT_MAX_LEVELS]; /* entries per table - 1 */
+	uint64_t canon_add; /* va canonical iff ((va + canon_add) >> va_bits) == 0 */
+	_Atomic uint64_t gen; /* bumped whenever a table page is unhooked */
 	unsigned nborrowed;        /* root slots borrowed (copy_from) */
 	uint64_t fmt_data[4];      /* private to the format */
 	/* root slots that point at another table's tables (copy_from) */
@@ -267,6 +269,33 @@ void mmk_pt_batch_finish(struct mmk_pt_batch *b);
  */
 int mmk_pt_map(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 	       uint64_t page_size, uint32_t flags, struct mmk_pt_batch *b);
+
+/**
+ * A map cursor: remembers the last leaf table a thread mapped into (and the
+ * encoded flags), so that consecutive single-page maps near each other
+ * skip the descent.  Private to one thread (on its stack or per CPU); it
+ * is checked against pt->gen on every use, so any operation that frees
+ * table pages (which run with exclusive access) invalidates it.
+ */
+struct mmk_pt_cursor {
+	struct mmk_pt *pt;
+	uint64_t gen;   /* pt->gen when filled */
+	uint64_t tag;   /* index address >> shift[1] of the cached table */
+	void *table;    /* the level-0 table (virtual), NULL if none */
+	uint32_t flags; /* flags tmpl encodes */
+	uint64_t tmpl;  /* encoded level-0 template for flags */
+};
+
+void mmk_pt_cursor_init(struct mmk_pt_cursor *c, struct mmk_pt *pt);
+
+/**
+ * mmk_pt_map of one base page through cursor @c: same checks, errors and
+ * concurrency guarantees (the leaf is installed with a compare-and-swap),
+ * but a map next to the previous one costs the checks, a tag compare and
+ * the CAS.
+ */
+int mmk_pt_map_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va,
+		      mmk_paddr_t pa, uint32_t flags, struct mmk_pt_batch *b);
 
 /** True if adding a mapping where there was none needs a TLB flush. */
 bool mmk_pt_map_needs_flush(const struct mmk_pt *pt);

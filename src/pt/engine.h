@@ -163,12 +163,16 @@ static uint64_t eng_pool_pop(struct mmk_pt *pt, struct eng_pool *p)
  * empty entry; losing a CAS means descending into the winner's table and
  * freeing our page for that level.
  */
+static int eng_map_slow(struct mmk_pt *pt, uint64_t ia, unsigned tl,
+			mmk__pte_t leaf, unsigned l, mmk__pte_t *p,
+			mmk__pte_t e, bool global, struct mmk_pt_batch *b);
+
 static int eng_map(struct mmk_pt *pt, uint64_t ia, uint64_t pa, unsigned tl,
 		   uint32_t flags, struct mmk_pt_batch *b)
 {
 	mmk__pte_t tmpl;
 	int err = fmt_leaf_template(pt, flags, tl, &tmpl);
-	if (err)
+	if (MMK_UNLIKELY(err))
 		return err;
 	mmk__pte_t leaf = fmt_make_leaf(tmpl, pa, tl);
 
@@ -177,13 +181,32 @@ static int eng_map(struct mmk_pt *pt, uint64_t ia, uint64_t pa, unsigned tl,
 	mmk__pte_t e;
 	for (;;) {
 		e = eng_ld_acq(p);
-		if (l == tl || eng_is_empty(pt, e, l))
+		if (l == tl)
 			break;
-		if (!fmt_is_table(e, l))
+		if (MMK_UNLIKELY(eng_is_empty(pt, e, l)))
+			return eng_map_slow(pt, ia, tl, leaf, l, p, e,
+					    flags & MMK_PT_GLOBAL, b);
+		if (MMK_UNLIKELY(!fmt_is_table(e, l)))
 			return MMK_EEXIST;
 		l--;
 		p = eng_tbl(fmt_table_pa(e, l + 1)) + eng_idx(pt, ia, l);
 	}
+	mmk__pte_t expect = fmt_empty(pt, l);
+	if (MMK_UNLIKELY(e != expect || !eng_cas(p, &expect, leaf)))
+		return MMK_EEXIST;
+	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
+		mmk__pt_batch_add(b, pt, ia, eng_span(pt, tl),
+				  flags & MMK_PT_GLOBAL);
+	fmt_sync();
+	return MMK_OK;
+}
+
+/* eng_map when tables are missing below level @l (entry *p == e, empty). */
+__attribute__((noinline)) static int
+eng_map_slow(struct mmk_pt *pt, uint64_t ia, unsigned tl, mmk__pte_t leaf,
+	     unsigned l, mmk__pte_t *p, mmk__pte_t e, bool global,
+	     struct mmk_pt_batch *b)
+{
 
 	/* Tables for levels l-1 .. tl, chained privately. */
 	uint64_t chain[MMK_PT_MAX_LEVELS];
@@ -225,9 +248,57 @@ static int eng_map(struct mmk_pt *pt, uint64_t ia, uint64_t pa, unsigned tl,
 		e = eng_ld_acq(p);
 	}
 	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
-		mmk__pt_batch_add(b, pt, ia, eng_span(pt, tl),
-				  flags & MMK_PT_GLOBAL);
+		mmk__pt_batch_add(b, pt, ia, eng_span(pt, tl), global);
 	fmt_sync();
+	return MMK_OK;
+}
+
+/*
+ * Single map through a cursor.  The cached level-0 table is still the one
+ * hooked at its slot as long as pt->gen has not moved (only exclusive
+ * operations unhook tables, and they bump gen).
+ */
+static int eng_map_cursor(struct mmk_pt_cursor *c, uint64_t ia, uint64_t pa,
+			  uint32_t flags, struct mmk_pt_batch *b)
+{
+	struct mmk_pt *pt = c->pt;
+	uint64_t tag = ia >> pt->shift[1];
+	if (MMK_LIKELY(c->table && c->tag == tag && c->flags == flags &&
+		       c->gen == atomic_load_explicit(&pt->gen,
+						      memory_order_relaxed))) {
+		mmk__pte_t *p = (mmk__pte_t *)c->table + eng_idx(pt, ia, 0);
+		mmk__pte_t expect = fmt_empty(pt, 0);
+		if (MMK_UNLIKELY(eng_ld(p) != expect ||
+				 !eng_cas(p, &expect,
+					  fmt_make_leaf(c->tmpl, pa, 0))))
+			return MMK_EEXIST;
+		if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
+			mmk__pt_batch_add(b, pt, ia, eng_span(pt, 0),
+					  flags & MMK_PT_GLOBAL);
+		fmt_sync();
+		return MMK_OK;
+	}
+	int err = eng_map(pt, ia, pa, 0, flags, b);
+	if (err)
+		return err;
+	/* Refill: find the leaf table now holding ia. */
+	unsigned l = pt->fmt->levels - 1;
+	uint64_t table = pt->root.v;
+	c->table = NULL;
+	for (; l > 0; l--) {
+		mmk__pte_t e = eng_ld_acq(eng_tbl(table) + eng_idx(pt, ia, l));
+		if (eng_is_empty(pt, e, l) || !fmt_is_table(e, l))
+			return MMK_OK;
+		table = fmt_table_pa(e, l);
+	}
+	mmk__pte_t tmpl;
+	if (fmt_leaf_template(pt, flags, 0, &tmpl) != 0)
+		return MMK_OK;
+	c->table = eng_tbl(table);
+	c->tag = tag;
+	c->flags = flags;
+	c->tmpl = tmpl;
+	c->gen = atomic_load_explicit(&pt->gen, memory_order_relaxed);
 	return MMK_OK;
 }
 
@@ -287,6 +358,7 @@ static void eng_prune(struct mmk_pt *pt, uint64_t ia, unsigned l,
 			return;
 		mmk__pte_t *p = eng_tbl(path[l + 1]) + eng_idx(pt, ia, l + 1);
 		eng_st(p, fmt_empty(pt, l + 1));
+		atomic_fetch_add_explicit(&pt->gen, 1, memory_order_relaxed);
 		mmk__pt_batch_free_table(b, pt, l, path[l]);
 		atomic_fetch_sub_explicit(&pt->tables, 1, memory_order_relaxed);
 	}
@@ -707,7 +779,7 @@ static bool eng_unmap_commit(struct mmk_pt *pt, struct eng_unmap_ctx *c,
 	mmk__pte_t *t = eng_tbl(table);
 	uint64_t span = eng_span(pt, l);
 	mmk__pte_t empty = fmt_empty(pt, l);
-	if (l == 0) {
+	if (l == 0 && c->fn) {
 		unsigned i = eng_idx(pt, s, 0);
 		size_t n = (size_t)((e - s) >> pt->shift[0]);
 		for (size_t k = 0; k < n; k++) {
@@ -716,6 +788,46 @@ static bool eng_unmap_commit(struct mmk_pt *pt, struct eng_unmap_ctx *c,
 				continue;
 			eng_unmap_note(pt, c, s + k * span, ent, 0);
 			t[i + k] = empty;
+		}
+	} else if (l == 0) {
+		/* Runs of leaves: one flush range per run, the attribute
+		 * decision cached, a load, a compare and a store per entry. */
+		mmk__pte_t *q = t + eng_idx(pt, s, 0);
+		size_t n = (size_t)((e - s) >> pt->shift[0]), k = 0;
+		while (k < n) {
+			while (k < n && q[k] == empty)
+				k++;
+			if (k == n)
+				break;
+			size_t k0 = k;
+			for (; k < n && q[k] != empty; k++) {
+				mmk__pte_t ent = q[k];
+				mmk__pte_t attr =
+					ent ^ fmt_make_leaf(0, fmt_leaf_pa(ent, 0), 0);
+				if (MMK_UNLIKELY(attr != c->last_attr ||
+						 c->last_level != 0)) {
+					c->last_attr = attr;
+					c->last_level = 0;
+					c->last_flags =
+						fmt_leaf_flags(pt, ent, 0);
+					c->fl_global |= (c->last_flags &
+							 MMK_PT_GLOBAL) != 0;
+				}
+				q[k] = empty;
+			}
+			uint64_t rs = s + k0 * span, re = s + k * span;
+			if (c->have_fl && c->fl_e == rs) {
+				c->fl_e = re;
+			} else {
+				if (c->have_fl)
+					mmk__pt_batch_add(c->b, pt, c->fl_s,
+							  c->fl_e - c->fl_s,
+							  c->fl_global);
+				c->have_fl = true; /* fl_global stays: the
+						      batch ORs it anyway */
+				c->fl_s = rs;
+				c->fl_e = re;
+			}
 		}
 	} else {
 		for (uint64_t a = s; a < e;) {
@@ -732,6 +844,9 @@ static bool eng_unmap_commit(struct mmk_pt *pt, struct eng_unmap_ctx *c,
 				if (eng_unmap_commit(pt, c, child, l - 1, a,
 						     se)) {
 					eng_st(p, empty);
+					atomic_fetch_add_explicit(
+						&pt->gen, 1,
+						memory_order_relaxed);
 					mmk__pt_batch_free_table(c->b, pt,
 								 l - 1, child);
 					atomic_fetch_sub_explicit(
@@ -776,19 +891,20 @@ struct eng_prot_ctx {
 	bool last_loses, last_global;
 };
 
+/* Record [a, a + size) to be flushed (global is sticky: the batch ORs it
+ * anyway). */
 static inline void eng_prot_note(struct mmk_pt *pt, struct eng_prot_ctx *c,
-				 uint64_t a, uint64_t span, bool global)
+				 uint64_t a, uint64_t size, bool global)
 {
 	if (c->have_fl && c->fl_e == a) {
-		c->fl_e += span;
+		c->fl_e += size;
 	} else {
 		if (c->have_fl)
 			mmk__pt_batch_add(c->b, pt, c->fl_s, c->fl_e - c->fl_s,
 					  c->fl_global);
 		c->have_fl = true;
-		c->fl_global = false;
 		c->fl_s = a;
-		c->fl_e = a + span;
+		c->fl_e = a + size;
 	}
 	c->fl_global |= global;
 }
@@ -823,14 +939,57 @@ static void eng_protect_commit(struct mmk_pt *pt, struct eng_prot_ctx *c,
 	uint64_t span = eng_span(pt, l);
 	mmk__pte_t empty = fmt_empty(pt, l);
 	if (l == 0) {
-		unsigned i = eng_idx(pt, s, 0);
-		size_t n = (size_t)((e - s) >> pt->shift[0]);
+		/* The decision cache lives in locals here: the table stores
+		 * would otherwise force it back to memory every entry. */
+		mmk__pte_t *q = t + eng_idx(pt, s, 0);
+		size_t n = (size_t)((e - s) >> pt->shift[0]), run = SIZE_MAX;
+		mmk__pte_t last_attr = c->last_attr, last_new = c->last_new;
+		bool loses = c->last_loses, glob = c->last_global;
+		if (c->last_level != 0)
+			last_attr = ~(mmk__pte_t)0;
 		for (size_t k = 0; k < n; k++) {
-			mmk__pte_t ent = t[i + k];
-			if (ent != empty)
-				eng_prot_one(pt, c, &t[i + k], ent, 0,
-					     s + k * span);
+			mmk__pte_t ent = q[k];
+			bool lost = false;
+			if (ent != empty) {
+				mmk__pte_t addr =
+					fmt_make_leaf(0, fmt_leaf_pa(ent, 0), 0);
+				mmk__pte_t attr = ent ^ addr;
+				if (MMK_UNLIKELY(attr != last_attr)) {
+					uint32_t of = fmt_leaf_flags(pt, ent, 0);
+					last_attr = attr;
+					last_new = c->tmpl[0] |
+						   fmt_leaf_hw_bits(ent, 0);
+					loses = eng_protect_loses(of, c->flags);
+					glob = (of & MMK_PT_GLOBAL) != 0;
+				}
+				mmk__pte_t nw = addr | last_new;
+				if (nw != ent) {
+					if (fmt_needs_bbm(ent, nw, 0))
+						eng_replace(pt, &q[k], ent, nw, 0,
+							    s + k * span, c->b);
+					else
+						q[k] = nw;
+					lost = loses;
+				}
+			}
+			if (lost) {
+				if (run == SIZE_MAX)
+					run = k;
+				c->fl_global |= glob;
+			} else if (run != SIZE_MAX) {
+				eng_prot_note(pt, c, s + run * span,
+					      (k - run) * span, false);
+				run = SIZE_MAX;
+			}
 		}
+		if (run != SIZE_MAX)
+			eng_prot_note(pt, c, s + run * span, (n - run) * span,
+				      false);
+		c->last_attr = last_attr;
+		c->last_new = last_new;
+		c->last_loses = loses;
+		c->last_global = glob;
+		c->last_level = 0;
 		return;
 	}
 	for (uint64_t a = s; a < e;) {
@@ -933,6 +1092,7 @@ static void eng_free_rec(struct mmk_pt *pt, uint64_t table, unsigned l)
 
 static void eng_free_tables(struct mmk_pt *pt)
 {
+	atomic_fetch_add_explicit(&pt->gen, 1, memory_order_relaxed);
 	eng_free_rec(pt, pt->root.v, pt->fmt->levels - 1);
 }
 
@@ -978,6 +1138,7 @@ static int eng_raw_entry(const struct mmk_pt *pt, uint64_t ia,
 
 static const struct mmk__pt_ops MMK_ENGINE_OPS = {
 	.map = eng_map,
+	.map_cursor = eng_map_cursor,
 	.unmap = eng_unmap,
 	.query = eng_query,
 	.protect = eng_protect,

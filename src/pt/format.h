@@ -203,6 +203,8 @@ struct mmk__pt_format {
 struct mmk__pt_ops {
 	int (*map)(struct mmk_pt *pt, uint64_t ia, uint64_t pa,
 		   unsigned level, uint32_t flags, struct mmk_pt_batch *b);
+	int (*map_cursor)(struct mmk_pt_cursor *c, uint64_t ia, uint64_t pa,
+			  uint32_t flags, struct mmk_pt_batch *b);
 	int (*unmap)(struct mmk_pt *pt, uint64_t ia, struct mmk_pt_batch *b,
 		     struct mmk_pt_leaf *out);
 	/* @flags may be NULL (not decoded then). */

@@ -62,18 +62,25 @@ static inline uint64_t pt_ia(const struct mmk_pt *pt, mmk_vaddr_t va)
 	return va & (((uint64_t)1 << pt->fmt->va_bits) - 1);
 }
 
-static bool pt_canonical(const struct mmk_pt *pt, mmk_vaddr_t va)
+/*
+ * Adding canon_add moves the canonical range(s) onto [0, 2^va_bits):
+ * 2^(va_bits-1) for sign-extended formats (the upper half wraps to the
+ * bottom), 0 for a lower-only table, 2^va_bits for an upper-only one.
+ */
+static inline bool pt_canonical(const struct mmk_pt *pt, mmk_vaddr_t va)
 {
-	unsigned vb = pt->fmt->va_bits;
-	uint64_t top = va >> (vb - 1); /* bits 63..vb-1 */
-	uint64_t ones = ((uint64_t)1 << (64 - (vb - 1))) - 1;
-	switch (pt->fmt->canon) {
+	return ((va + pt->canon_add) >> pt->fmt->va_bits) == 0;
+}
+
+static uint64_t pt_canon_add(const struct mmk__pt_format *f)
+{
+	switch (f->canon) {
 	case MMK__CANON_LOW:
-		return (va >> vb) == 0;
+		return 0;
 	case MMK__CANON_HIGH:
-		return (va >> vb) == (ones >> 1);
+		return (uint64_t)1 << f->va_bits;
 	default:
-		return top == 0 || top == ones;
+		return (uint64_t)1 << (f->va_bits - 1);
 	}
 }
 
@@ -225,6 +232,7 @@ int mmk_pt_create(struct mmk_pt *pt, enum mmk_pt_format_id id, unsigned opts,
 		if (err)
 			return err;
 	}
+	pt->canon_add = pt_canon_add(pt->fmt);
 	uint64_t root;
 	if (mmk__pt_alloc_table(pt, pt->fmt->levels - 1, &root) != 0) {
 		if (pt->fmt->fini)
@@ -370,10 +378,14 @@ void mmk_pt_batch_finish(struct mmk_pt_batch *b)
 int mmk_pt_map(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 	       uint64_t page_size, uint32_t flags, struct mmk_pt_batch *b)
 {
-	uint64_t ia;
-	int l = page_size == (uint64_t)1 << pt->shift[0]
-			? 0
-			: pt_level_of(pt, page_size);
+	uint64_t ia, base = (uint64_t)1 << pt->shift[0];
+	/* The fault path: a base page, every check in a few instructions. */
+	if (MMK_LIKELY(page_size == base && !((va | pa.v) & (base - 1)) &&
+		       pt_canonical(pt, va) && !pt->nborrowed &&
+		       !(pa.v >> pt->fmt->pa_bits) &&
+		       !(flags & ~MMK_PT_FLAGS_ALL)))
+		return pt->fmt->ops->map(pt, pt_ia(pt, va), pa.v, 0, flags, b);
+	int l = pt_level_of(pt, page_size);
 	uint64_t align = l < 0 ? ((uint64_t)1 << pt->fmt->page_shift)
 			       : page_size;
 	int err = pt_check_range(pt, va, l < 0 ? align : page_size, align,
@@ -385,6 +397,25 @@ int mmk_pt_map(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 	if (err)
 		return err;
 	return pt->fmt->ops->map(pt, ia, pa.v, (unsigned)l, flags, b);
+}
+
+void mmk_pt_cursor_init(struct mmk_pt_cursor *c, struct mmk_pt *pt)
+{
+	__builtin_memset(c, 0, sizeof(*c));
+	c->pt = pt;
+}
+
+int mmk_pt_map_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va,
+		      mmk_paddr_t pa, uint32_t flags, struct mmk_pt_batch *b)
+{
+	struct mmk_pt *pt = c->pt;
+	uint64_t base = (uint64_t)1 << pt->shift[0];
+	if (MMK_LIKELY(!((va | pa.v) & (base - 1)) && pt_canonical(pt, va) &&
+		       !pt->nborrowed && !(pa.v >> pt->fmt->pa_bits) &&
+		       !(flags & ~MMK_PT_FLAGS_ALL)))
+		return pt->fmt->ops->map_cursor(c, pt_ia(pt, va), pa.v, flags,
+						b);
+	return mmk_pt_map(pt, va, pa, base, flags, b);
 }
 
 int mmk_pt_unmap(struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_pt_batch *b,

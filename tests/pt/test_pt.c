@@ -898,6 +898,8 @@ static void run_random(struct mmk_pt *pt, long ops, uint64_t seed)
 		m.base = 0;
 	uint64_t p1 = m.sizes[1], pp1 = p1 / m.ps;
 	long live = mmk_hosted_live_frames();
+	struct mmk_pt_cursor cur; /* lives across every op: gen must guard it */
+	mmk_pt_cursor_init(&cur, pt);
 
 	for (long op = 0; op < ops; op++) {
 		uint64_t r = mmk_test_rand(&seed);
@@ -1014,7 +1016,12 @@ static void run_random(struct mmk_pt *pt, long ops, uint64_t seed)
 			}
 		} else if (kind < 19) {
 			uint64_t pa = (1 + mmk_test_rand(&seed) % 100000) * m.ps;
-			err = mmk_pt_map(pt, va, mmk_pa(pa), m.ps, f, NULL);
+			if (r & 0x40000)
+				err = mmk_pt_map_cursor(&cur, va, mmk_pa(pa), f,
+							NULL);
+			else
+				err = mmk_pt_map(pt, va, mmk_pa(pa), m.ps, f,
+						 NULL);
 			if (!expressible) {
 				assert_int_equal(err, MMK_ENOTSUP);
 			} else if (m.pg[i].pa) {
@@ -1089,12 +1096,20 @@ static void *racer_main(void *arg)
 {
 	struct racer *r = arg;
 	mmk_hosted_register_cpu();
-	/* Every thread maps every page; exactly one wins each. */
+	/* Every thread maps every page; exactly one wins each.  Odd
+	 * threads go through a cursor. */
+	struct mmk_pt_cursor cur;
+	mmk_pt_cursor_init(&cur, r->pt);
 	for (long k = 0; k < 4096; k++) {
 		long i = (k * 7 + r->id * 131) % 4096;
-		int err = mmk_pt_map(r->pt, r->base + (uint64_t)i * 513 * r->ps,
-				     mmk_pa((uint64_t)i * r->ps), r->ps,
-				     MMK_PT_RW, NULL);
+		uint64_t va = r->base + (uint64_t)i * 513 * r->ps;
+		int err = (r->id & 1)
+				  ? mmk_pt_map_cursor(&cur, va,
+						      mmk_pa((uint64_t)i * r->ps),
+						      MMK_PT_RW, NULL)
+				  : mmk_pt_map(r->pt, va,
+					       mmk_pa((uint64_t)i * r->ps), r->ps,
+					       MMK_PT_RW, NULL);
 		if (err == 0)
 			r->ok++;
 		else if (err == MMK_EEXIST)
@@ -1150,6 +1165,51 @@ static void concurrent_single_maps_install_each_page_once(void **state)
 					 0);
 		assert_int_equal(mmk_pt_table_pages(&ref), tables);
 		mmk_pt_destroy(&ref);
+		mmk_pt_destroy(&pt);
+		assert_int_equal(mmk_hosted_live_frames(), live);
+	}
+}
+
+/* ------------------------------------------------------------ cursor */
+static void cursor_maps_survive_tables_being_freed(void **state)
+{
+	(void)state;
+	struct mmk_pt pt;
+	FOR_EACH_FORMAT(pt, id)
+	{
+		long live = live0;
+		uint64_t ps = leaf_size(&pt, 0), p1 = leaf_size(&pt, 1);
+		struct mmk_pt_cursor c;
+		struct mmk_pt_batch b;
+		mmk_pt_cursor_init(&c, &pt);
+		mmk_pt_batch_init(&b, &cpu0, 0);
+		for (uint64_t i = 0; i < 600; i++)
+			assert_int_equal(mmk_pt_map_cursor(&c, p1 + i * ps,
+							   mmk_pa(i * ps),
+							   MMK_PT_RW, &b),
+					 0);
+		assert_int_equal(mmk_pt_map_cursor(&c, p1, mmk_pa(0), MMK_PT_RW,
+						   &b),
+				 MMK_EEXIST);
+		/* Free the cached table; the cursor must notice. */
+		assert_int_equal(mmk_pt_unmap_region(&pt, 0, 4 * p1, &b, NULL,
+						     NULL),
+				 0);
+		mmk_pt_batch_finish(&b);
+		assert_int_equal(mmk_pt_table_pages(&pt), 1);
+		assert_int_equal(mmk_pt_map_cursor(&c, p1 + ps, mmk_pa(ps),
+						   MMK_PT_READ, &b),
+				 0);
+		mmk_paddr_t pa;
+		uint32_t f;
+		assert_int_equal(mmk_pt_query(&pt, p1 + ps, &pa, &f, NULL), 0);
+		assert_int_equal(pa.v, ps);
+		assert_int_equal(f & MMK_PT_RWX, MMK_PT_READ);
+		/* Bad input still gets the error, through the slow path. */
+		assert_int_equal(mmk_pt_map_cursor(&c, p1 + 3, mmk_pa(0),
+						   MMK_PT_READ, &b),
+				 MMK_EALIGN);
+		unmap_all(&pt);
 		mmk_pt_destroy(&pt);
 		assert_int_equal(mmk_hosted_live_frames(), live);
 	}
@@ -1233,6 +1293,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(injected_failures_change_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(concurrent_single_maps_install_each_page_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(dumps_follow_qemu_formats, setup, teardown),
+		cmocka_unit_test_setup_teardown(cursor_maps_survive_tables_being_freed, setup, teardown),
 		cmocka_unit_test_setup_teardown(random_region_ops_match_a_page_model, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("pt", tests, NULL, NULL);

@@ -74,6 +74,25 @@ static size_t natural_align(size_t n)
 	return n & -n;
 }
 
+/*
+ * The cache of the slab object @p (in a 64 KiB slab), or NULL if @p is not
+ * an object boundary of a valid slab.
+ */
+static inline struct mmk_slab_cache *slab_cache_of(const void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	struct mmk__slab *s = mmk__slab_of(a, KM_MASK);
+	if (MMK_UNLIKELY(!mmk__slab_valid(s)))
+		return NULL;
+	struct mmk_slab_cache *c = s->cache;
+	uintptr_t off = mmk__slab_off(a, KM_MASK);
+	uint64_t i = (off * c->recip) >> MMK__RECIP_SHIFT;
+	if (MMK_UNLIKELY(c->slab_mask != KM_MASK || i * c->stride != off ||
+			 i >= c->nobj))
+		return NULL;
+	return c;
+}
+
 int mmk_kmalloc_init(struct mmk_frames *fa)
 {
 	if (km.ready)
@@ -166,9 +185,20 @@ void *mmk_kmalloc(size_t size)
 #else
 	unsigned long irq = mmk_hal_irq_save();
 	unsigned cpu = mmk_hal_cpu_id();
-	struct mmk__mag *m = &c->mag[cpu];
-	uint32_t n = m->n;
+	struct km_pending *q = &km.pending[cpu];
 	void *p;
+	uint32_t n = q->n;
+	if (n != 0) {
+		/* The object freed last on this CPU, if it is of this class:
+		 * LIFO reuse of a cache-hot object, as a magazine gives. */
+		p = q->obj[n - 1];
+		if (slab_cache_of(p) == c) {
+			q->n = n - 1;
+			goto out;
+		}
+	}
+	struct mmk__mag *m = &c->mag[cpu];
+	n = m->n;
 	if (MMK_UNLIKELY(n == 0)) {
 		/* Objects this CPU freed may be waiting to be sorted: use
 		 * them before taking the cache lock for a refill. */
@@ -220,24 +250,6 @@ static void bad_free(const char *what, const void *p)
 	mmk_log(MMK_LOG_ERROR, "kmalloc: %s of %p", what, p);
 }
 
-/*
- * The cache of the slab object @p (in a 64 KiB slab), or NULL if @p is not
- * an object boundary of a valid slab.
- */
-static inline struct mmk_slab_cache *slab_cache_of(const void *p)
-{
-	uintptr_t a = (uintptr_t)p;
-	struct mmk__slab *s = mmk__slab_of(a, KM_MASK);
-	if (MMK_UNLIKELY(!mmk__slab_valid(s)))
-		return NULL;
-	struct mmk_slab_cache *c = s->cache;
-	uintptr_t off = mmk__slab_off(a, KM_MASK);
-	uint64_t i = (off * c->recip) >> MMK__RECIP_SHIFT;
-	if (MMK_UNLIKELY(c->slab_mask != KM_MASK || i * c->stride != off ||
-			 i >= c->nobj))
-		return NULL;
-	return c;
-}
 
 /* Frame metadata of the page at @p: region 0 inline, the common case. */
 static inline struct mmk_frame *meta_of(const void *p)

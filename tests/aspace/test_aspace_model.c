@@ -53,6 +53,19 @@ struct model {
 };
 
 static char cur_op[128];
+/* This operation runs with an allocation failure injected: MMK_ENOMEM is
+ * then a valid answer, and means "nothing changed" (checked in full). */
+static bool injecting, injected_fail;
+
+/* True (and noted) if @got is an injected failure the model must ignore. */
+static bool injected_enomem(int got)
+{
+	if (injecting && got == MMK_ENOMEM) {
+		injected_fail = true;
+		return true;
+	}
+	return false;
+}
 
 static uint64_t rnd(struct model *m, uint64_t n)
 {
@@ -202,6 +215,8 @@ static void op_map(struct model *m)
 						 n * m->ps, fl)
 			 : mmk_aspace_map_alloc(&m->as, va_of(m, p), n * m->ps,
 						fl, populate);
+	if (injected_enomem(got))
+		return;
 	if (got != want)
 		fail_msg("map %s p %u n %u: %s, want %s",
 			 linear ? "linear" : "alloc", p, n, mmk_strerror(got),
@@ -229,6 +244,8 @@ static void op_unmap(struct model *m)
 		expect[i] = is_mapped(&m->pg[i]);
 	snprintf(cur_op, sizeof(cur_op), "unmap p %u n %u", p, n);
 	int got = mmk_aspace_unmap(&m->as, va_of(m, p), n * m->ps);
+	if (injected_enomem(got))
+		return;
 	if (got)
 		fail_msg("unmap p %u n %u: %s", p, n, mmk_strerror(got));
 	check_flushes(m, expect);
@@ -252,6 +269,8 @@ static void op_protect(struct model *m)
 			      " %d/%d/%#x", m->pg[i].kind, m->pg[i].present,
 			      m->pg[i].flags);
 	int got = mmk_aspace_protect(&m->as, va_of(m, p), n * m->ps, fl);
+	if (injected_enomem(got))
+		return;
 	if (got)
 		fail_msg("protect p %u n %u: %s", p, n, mmk_strerror(got));
 	check_flushes(m, expect);
@@ -277,6 +296,8 @@ static void op_populate(struct model *m)
 		if ((m->pg[i].flags & acc) != acc)
 			want = MMK_EACCES;
 	int got = mmk_aspace_populate(&m->as, va_of(m, p), n * m->ps, acc);
+	if (want != MMK_ENOMEM && injected_enomem(got))
+		return;
 	if (got != want)
 		fail_msg("populate p %u n %u: %s, want %s", p, n,
 			 mmk_strerror(got), mmk_strerror(want));
@@ -346,6 +367,8 @@ static void op_fault(struct model *m)
 		   : (q->flags & acc) != acc ? MMK_EACCES
 					     : 0;
 	int got = mmk_aspace_fault(&m->as, va, acc);
+	if (injected_enomem(got))
+		return;
 	if (got != want)
 		fail_msg("fault page %u access %#x: %s, want %s", p, acc,
 			 mmk_strerror(got), mmk_strerror(want));
@@ -406,6 +429,15 @@ static void run_format(enum mmk_pt_format_id id, long nops, uint64_t seed)
 	for (long i = 0; i < nops; i++) {
 		unsigned r = (unsigned)rnd(&m, 100);
 		mmk_hosted_flush_reset();
+		/* 1 in 16 of the operations that promise all or nothing (not
+		 * read/write, which may stop after faulting some pages in)
+		 * run with the 1st..4th frame or object allocation failing */
+		injecting = (r < 44 || (r >= 76 && r < 92)) && rnd(&m, 16) == 0;
+		injected_fail = false;
+		if (injecting)
+			mmk_hosted_fail_nth(rnd(&m, 2) ? MMK_FAIL_FRAME
+						      : MMK_FAIL_OBJ,
+					    1 + (long)rnd(&m, 4));
 		if (r < 12)
 			op_map(&m), m.ops[0]++;
 		else if (r < 22)
@@ -422,15 +454,19 @@ static void run_format(enum mmk_pt_format_id id, long nops, uint64_t seed)
 			op_fault(&m), m.ops[6]++;
 		else
 			op_can_access(&m), m.ops[7]++;
-		if (i % CHECK_EVERY == 0)
+		if (injecting)
+			mmk_hosted_fail_off();
+		if (injected_fail)
+			m.ops[8]++;
+		if (injected_fail || i % CHECK_EVERY == 0)
 			check_all(&m);
 	}
 	check_all(&m);
 	print_message("%-16s %ld ops: map %ld unmap %ld protect %ld populate "
-		      "%ld read %ld write %ld fault %ld can_access %ld, areas "
-		      "%zu\n",
+		      "%ld read %ld write %ld fault %ld can_access %ld; %ld "
+		      "failed by injection, undone; areas %zu\n",
 		      info.name, nops, m.ops[0], m.ops[1], m.ops[2], m.ops[3],
-		      m.ops[4], m.ops[5], m.ops[6], m.ops[7],
+		      m.ops[4], m.ops[5], m.ops[6], m.ops[7], m.ops[8],
 		      mmk_aspace_area_count(&m.as));
 	mmk_aspace_destroy(&m.as);
 	assert_int_equal(mmk_frame_free(m.fa, m.pool), 1);

@@ -4,9 +4,14 @@
  *
  * Size classes: 8, 16, 32, then powers of two and the midpoints between
  * them (48, 64, 96, 128, ... 6144, 8192), so internal waste stays under a
- * third.  A class is aligned to the largest power of two dividing its size
- * (objects start at the slab's first byte, every slab is 64 KiB aligned),
- * which is what mmk_kmalloc_aligned picks classes by.
+ * third from 33 bytes up.  A class is aligned to the largest power of two
+ * dividing its size (objects start at the slab's first byte, every slab is
+ * 64 KiB aligned), which is what mmk_kmalloc_aligned picks classes by.
+ *
+ * kfree (normal build) does not sort an object into its cache at once: it
+ * pushes it on the CPU's pending batch (struct km_pending), sorted 32 at a
+ * time with the slab headers prefetched, and kmalloc takes the last one
+ * back first when it is of the right class.
  *
  * Finding what a pointer is, in mmk_kfree and mmk_ksize, without a search:
  *  - not page aligned: an object in a 64 KiB kmalloc slab, whose header is

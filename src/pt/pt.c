@@ -241,6 +241,14 @@ int mmk_pt_create(struct mmk_pt *pt, enum mmk_pt_format_id id, unsigned opts,
 	}
 	pt->root = mmk_pa(root);
 	atomic_store_explicit(&pt->tables, 1, memory_order_relaxed);
+	/* A cursor left over from an earlier table in this memory must not
+	 * match: every table starts at its own generation. */
+	static _Atomic uint64_t gen_seed;
+	atomic_store_explicit(&pt->gen,
+			      (atomic_fetch_add_explicit(&gen_seed, 1,
+							 memory_order_relaxed) +
+			       1) << 32,
+			      memory_order_relaxed);
 	return MMK_OK;
 }
 

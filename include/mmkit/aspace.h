@@ -355,6 +355,9 @@ struct mmk_aspace_op {
 	bool cutting;           /* protect: areas are only being cut at an
 				   edge (flags gain a private bit); leave
 				   the page table alone */
+	bool pt_done;           /* unmap/protect: the page table was edited
+				   for the whole range already (built-in
+				   backends only); leave it alone */
 	mmk_cpumask_t cpus;     /* snapshot of as->active for the batch */
 	/* frames to put once the batch is finished (via frame metadata) */
 	uint64_t put_head;      /* frame number + 1, 0 = empty */

@@ -57,6 +57,7 @@ void mmk__op_begin(struct mmk_aspace_op *op, struct mmk_pt_batch *b,
 	op->batch = b;
 	op->populate = false;
 	op->cutting = false;
+	op->pt_done = false;
 	op->put_head = 0;
 	op->nput = 0;
 	/* A snapshot now serves break-before-make flushes during the edits;
@@ -461,28 +462,34 @@ int mmk_aspace_map_alloc(struct mmk_aspace *as, mmk_vaddr_t start,
  * Huge pages across an edge.  A linear area's huge page that an unmap or
  * protect cuts must be split in the page table, which needs table pages
  * (it may fail), while the backend callbacks run in mset's commit, which
- * must not fail.  So such a cut is prepared in three fallible steps before
- * the real call, each undone if a later one fails:
+ * must not fail.  So such a cut is prepared before the real call, each
+ * fallible step undone if a later one fails:
  *
  *   1. cut the area(s) at the edge in the memory set: protect the piece
  *      inside the range to its own flags plus MMK__AREA_CUT (op->cutting
  *      tells the backends to leave the page table alone).  Undo: protect
  *      it back, which merges and allocates nothing.
- *   2. split the huge page in the page table by protecting the base page
- *      at the edge to the flags it already has (same translations, no
- *      flush recorded).
+ *   2. the page table:
+ *      - one edge inside a huge page: split it, by protecting the base
+ *        page at the edge to the flags it already has (same translations,
+ *        no flush recorded);
+ *      - both edges inside huge pages and only built-in backends in the
+ *        range: do the whole page-table edit now, in one call, which
+ *        splits both or neither (op->pt_done: the callbacks then leave
+ *        the page table alone).
  *   3. the real mset call, whose areas now end exactly at the edges: it
- *      allocates nothing, and its callbacks need no split.
+ *      allocates nothing and cannot fail.
  *
- * The one gap: when both edges cut *different* huge pages and the second
- * split runs out of memory, the first stays split (translations and
- * areas unchanged, one or two more table pages) - the page-table API has
- * no way to undo a split without allocating.
+ * The one gap left: both edges inside *different* huge pages of areas of
+ * a kernel's own backend, and the second split runs out of memory: the
+ * first stays split (translations and areas unchanged, one or two more
+ * table pages), since the page-table API cannot undo a split without
+ * allocating.
  */
 #define MMK__AREA_CUT 0x80000000u
 
 struct cut {
-	mmk_vaddr_t start, end; /* the piece marked, 0 = none */
+	mmk_vaddr_t start, end; /* the piece marked, start == end: none */
 	uint32_t flags;         /* its flags before */
 };
 
@@ -541,10 +548,44 @@ static int split_edge(struct mmk_aspace *as, mmk_vaddr_t x,
 				     fl & ~(MMK_PT_ACCESSED | MMK_PT_DIRTY), b);
 }
 
-/* Steps 1 and 2 above for [start, end); 0 or an error with nothing
- * changed (but the gap described). */
+static bool builtin_only(struct mmk_aspace *as, mmk_vaddr_t start,
+			 mmk_vaddr_t end)
+{
+	for (const struct mmk_mset_area *a =
+		     mmk_mset_find_first(&as->areas, start, end);
+	     a && a->start < end; a = mmk_mset_next(&as->areas, a))
+		if (a->ops != &mmk_backend_linear.mset &&
+		    a->ops != &mmk_backend_alloc.mset)
+			return false;
+	return true;
+}
+
+/* unmap_region callback of the one-call path: put the frames of the
+ * alloc areas' pages (a run may span areas: cut it at their ends). */
+static void put_alloc_runs(void *ctx, const struct mmk_pt_leaf *run)
+{
+	struct mmk_aspace_op *op = ctx;
+	mmk_vaddr_t end = run->va + run->size;
+	for (mmk_vaddr_t va = run->va; va < end;) {
+		const struct mmk_mset_area *a = mmk_mset_find(&op->as->areas,
+							      va);
+		MMK_ASSERT(a != NULL);
+		mmk_vaddr_t e = MMK_MIN(end, a->end);
+		if (a->ops == &mmk_backend_alloc.mset) {
+			struct mmk_pt_leaf part = *run;
+			part.va = va;
+			part.pa = mmk_pa_add(run->pa, va - run->va);
+			part.size = e - va;
+			mmk_backend_put_run(op, &part);
+		}
+		va = e;
+	}
+}
+
+/* Steps 1 and 2 above for an unmap (@unmap) or a protect to @flags of
+ * [start, end); 0, or an error with nothing changed. */
 static int prepare_cuts(struct mmk_aspace_op *op, mmk_vaddr_t start,
-			mmk_vaddr_t end)
+			mmk_vaddr_t end, bool unmap, uint32_t flags)
 {
 	struct mmk_aspace *as = op->as;
 	bool hs = huge_across(as, start), he = huge_across(as, end);
@@ -554,10 +595,19 @@ static int prepare_cuts(struct mmk_aspace_op *op, mmk_vaddr_t start,
 	int err = hs ? cut_area(op, start, start, end, &c1) : 0;
 	if (!err && he)
 		err = cut_area(op, end, start, end, &c2);
-	if (!err)
-		err = split_edge(as, start, op->batch);
-	if (!err)
-		err = split_edge(as, end, op->batch);
+	if (!err && hs && he && builtin_only(as, start, end)) {
+		err = unmap ? mmk_pt_unmap_region(&as->pt, start, end - start,
+						  op->batch, put_alloc_runs, op)
+			    : mmk_pt_protect_region(&as->pt, start,
+						    end - start, flags,
+						    op->batch);
+		op->pt_done = !err;
+	} else {
+		if (!err)
+			err = split_edge(as, start, op->batch);
+		if (!err)
+			err = split_edge(as, end, op->batch);
+	}
 	if (err) {
 		uncut_area(op, &c2);
 		uncut_area(op, &c1);
@@ -574,7 +624,7 @@ int mmk_aspace_unmap(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size)
 	struct mmk_pt_batch batch;
 	mmk__as_write_lock(as);
 	mmk__op_begin(&op, &batch, as);
-	err = prepare_cuts(&op, start, start + size);
+	err = prepare_cuts(&op, start, start + size, true, 0);
 	if (!err)
 		err = mmk_mset_unmap(&as->areas, start, size, &op);
 	mmk__op_finish(&op);
@@ -595,7 +645,7 @@ int mmk_aspace_protect(struct mmk_aspace *as, mmk_vaddr_t start,
 	struct mmk_pt_batch batch;
 	mmk__as_write_lock(as);
 	mmk__op_begin(&op, &batch, as);
-	err = prepare_cuts(&op, start, start + size);
+	err = prepare_cuts(&op, start, start + size, false, flags);
 	if (!err)
 		err = mmk_mset_protect(&as->areas, start, size, flags, &op);
 	mmk__op_finish(&op);

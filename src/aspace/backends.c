@@ -25,6 +25,8 @@ static void pt_unmap_part(struct mmk_mset_area *a, mmk_vaddr_t start,
 {
 	struct mmk_aspace_op *op = ctx;
 	(void)a;
+	if (op->pt_done)
+		return; /* done in one call by mmk_aspace_unmap (aspace.c) */
 	/* Cannot fail: the range is ours and no huge page straddles its
 	 * edges (mmk_aspace_unmap split them first). */
 	int err = mmk_pt_unmap_region(&op->as->pt, start, end - start,
@@ -37,8 +39,9 @@ static void pt_protect_area(struct mmk_mset_area *a, uint32_t new_flags,
 			    void *ctx)
 {
 	struct mmk_aspace_op *op = ctx;
-	if (op->cutting)
-		return; /* only the areas are being cut (aspace.c) */
+	if (op->cutting || op->pt_done)
+		return; /* only the areas are being cut, or the page table
+			   was done in one call (aspace.c) */
 	int err = mmk_pt_protect_region(&op->as->pt, a->start,
 					a->end - a->start, new_flags,
 					op->batch);

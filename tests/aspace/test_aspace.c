@@ -583,6 +583,17 @@ static void sweep_start(void)
 	assert_int_equal(mmk_aspace_map_linear(&as, BASE + 2 * MMK_MIB, lin_pa,
 					       4 * MMK_MIB, MMK_PT_RW),
 			 0);
+	/*  +6 MiB: alloc RW, 3 pages touched; +8 MiB: linear RW 4 MiB */
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 6 * MMK_MIB, MMK_MIB,
+					      MMK_PT_RW, false),
+			 0);
+	for (int i = 0; i < 3; i++)
+		assert_true(mmk_aspace_handle_page_fault(
+			&as, BASE + 6 * MMK_MIB + i * 7 * PG, MMK_ACCESS_READ));
+	assert_int_equal(mmk_aspace_map_linear(&as, BASE + 8 * MMK_MIB,
+					       mmk_pa_add(lin_pa, 4 * MMK_MIB),
+					       4 * MMK_MIB, MMK_PT_RW),
+			 0);
 }
 
 typedef int (*sweep_fn)(void);
@@ -633,6 +644,21 @@ static int op_protect_linear_edge(void)
 static int op_unmap_linear_edge(void)
 {
 	return mmk_aspace_unmap(&as, BASE + 3 * MMK_MIB - PG, 2 * PG);
+}
+/* both edges inside different huge pages, areas of both backends */
+static int op_protect_across_huge(void)
+{
+	return mmk_aspace_protect(&as, BASE + 5 * MMK_MIB, 4 * MMK_MIB,
+				  MMK_PT_READ);
+}
+static int op_unmap_across_huge(void)
+{
+	return mmk_aspace_unmap(&as, BASE + 5 * MMK_MIB, 4 * MMK_MIB);
+}
+static int op_protect_inside_huge(void)
+{
+	return mmk_aspace_protect(&as, BASE + 3 * MMK_MIB, 2 * MMK_MIB,
+				  MMK_PT_READ);
 }
 static int op_fault(void)
 {
@@ -707,6 +733,50 @@ static void every_operation_is_all_or_nothing_under_allocation_failure(
 	sweep("write", op_write, NULL);
 	sweep("protect linear edge", op_protect_linear_edge, NULL);
 	sweep("unmap linear edge", op_unmap_linear_edge, NULL);
+	sweep("protect across huge", op_protect_across_huge, NULL);
+	sweep("unmap across huge", op_unmap_across_huge, NULL);
+	sweep("protect inside huge", op_protect_inside_huge, NULL);
+	mmk_aspace_clear(&as);
+	assert_int_equal(mmk_frame_free(fa, lin_pa), 1);
+}
+
+static void unmap_across_two_huge_pages_keeps_the_outside(void **state)
+{
+	(void)state;
+	assert_int_equal(mmk_frame_alloc(fa, 11, MMK_FRAME_ZERO, &lin_pa), 0);
+	sweep_start();
+	long frames = mmk_hosted_live_frames();
+	assert_int_equal(mmk_aspace_protect(&as, BASE + 5 * MMK_MIB,
+					    4 * MMK_MIB, MMK_PT_READ),
+			 0);
+	assert_int_equal(pte_flags(BASE + 5 * MMK_MIB - PG), MMK_PT_RW);
+	assert_int_equal(pte_flags(BASE + 5 * MMK_MIB), MMK_PT_READ);
+	assert_int_equal(pte_flags(BASE + 6 * MMK_MIB), MMK_PT_READ);
+	assert_int_equal(pte_flags(BASE + 9 * MMK_MIB - PG), MMK_PT_READ);
+	assert_int_equal(pte_flags(BASE + 9 * MMK_MIB), MMK_PT_RW);
+	struct mmk_aspace_area a;
+	assert_true(mmk_aspace_find_area(&as, BASE + 6 * MMK_MIB, &a));
+	assert_int_equal(a.flags, MMK_PT_READ);
+	assert_ptr_equal(a.backend, &mmk_backend_alloc);
+	mmk_hosted_flush_reset();
+	assert_int_equal(mmk_aspace_unmap(&as, BASE + 5 * MMK_MIB, 4 * MMK_MIB),
+			 0);
+	assert_true(mmk_hosted_flushed(BASE + 5 * MMK_MIB));
+	for (mmk_vaddr_t va = BASE + 5 * MMK_MIB; va < BASE + 9 * MMK_MIB;
+	     va += PG)
+		assert_false(mapped(va));
+	mmk_paddr_t pa;
+	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&as), BASE + 5 * MMK_MIB - PG,
+				      &pa, NULL, NULL),
+			 0);
+	assert_int_equal(pa.v, lin_pa.v + 3 * MMK_MIB - PG);
+	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&as), BASE + 9 * MMK_MIB,
+				      &pa, NULL, NULL),
+			 0);
+	assert_int_equal(pa.v, lin_pa.v + 5 * MMK_MIB);
+	/* the 3 alloc pages went back; split tables may remain */
+	assert_true(mmk_hosted_live_frames() <= frames - 3 + 4);
+	assert_false(mmk_aspace_find_area(&as, BASE + 6 * MMK_MIB, &a));
 	mmk_aspace_clear(&as);
 	assert_int_equal(mmk_frame_free(fa, lin_pa), 1);
 }
@@ -902,6 +972,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			every_operation_is_all_or_nothing_under_allocation_failure,
 			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			unmap_across_two_huge_pages_keeps_the_outside, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(
 			destroy_returns_every_frame_and_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -1,8 +1,9 @@
 # mmkit — the commands people type.  CMake and ctest do the work underneath.
 #   make test    configure, build and run every test (normal build, then
 #                ASan+UBSan build, plus a gcc build-only check)
-#   make demo    run the demo (ARCH=riscv64|aarch64|x86_64|loongarch64 once
-#                the QEMU demo kernels exist; the hosted demo meanwhile)
+#   make demo    boot the riscv64 demo kernel under QEMU (ARCH=aarch64,
+#                x86_64, loongarch64 for the others, ARCH=hosted for the
+#                Linux user-space demo)
 #   make bench   build and run mmkit-bench, writing build/bench.json
 #   make lint    static analysis of src/
 CMAKE_GEN := -G Ninja
@@ -51,9 +52,12 @@ test-tsan: build-tsan/build.ninja
 test: test-normal test-asan test-tsan test-gcc
 	@echo "make test: all builds and suites passed"
 
-# ARCH picks a QEMU demo kernel once they exist; tools/demo.sh decides.
-ARCH ?=
-demo: build
+# ARCH=riscv64 (default) | aarch64 | x86_64 | loongarch64 boots that QEMU
+# demo kernel (tools/demo.sh builds it and installs what it needs);
+# ARCH=hosted runs the hosted demo of the CMake build.
+ARCH ?= riscv64
+demo:
+	@if [ "$(ARCH)" = hosted ]; then $(MAKE) --no-print-directory build; fi
 	tools/demo.sh $(ARCH)
 
 bench: deps-bench build

@@ -940,45 +940,62 @@ static void eng_protect_commit(struct mmk_pt *pt, struct eng_prot_ctx *c,
 	mmk__pte_t empty = fmt_empty(pt, l);
 	if (l == 0) {
 		/* The decision cache lives in locals here: the table stores
-		 * would otherwise force it back to memory every entry. */
+		 * would otherwise force it back to memory every entry.  A run
+		 * of leaves sharing the cached attributes is rewritten by a
+		 * tight loop (address bits | new attributes); whether the run
+		 * needs break-before-make or a flush is decided once for it,
+		 * since both depend only on the attributes. */
 		mmk__pte_t *q = t + eng_idx(pt, s, 0);
 		size_t n = (size_t)((e - s) >> pt->shift[0]), run = SIZE_MAX;
 		mmk__pte_t last_attr = c->last_attr, last_new = c->last_new;
 		bool loses = c->last_loses, glob = c->last_global;
 		if (c->last_level != 0)
 			last_attr = ~(mmk__pte_t)0;
-		for (size_t k = 0; k < n; k++) {
+		for (size_t k = 0; k < n;) {
 			mmk__pte_t ent = q[k];
+			size_t k0 = k;
 			bool lost = false;
 			if (ent != empty) {
 				mmk__pte_t addr =
 					fmt_make_leaf(0, fmt_leaf_pa(ent, 0), 0);
-				mmk__pte_t attr = ent ^ addr;
-				if (MMK_UNLIKELY(attr != last_attr)) {
+				if (MMK_UNLIKELY((ent ^ addr) != last_attr)) {
 					uint32_t of = fmt_leaf_flags(pt, ent, 0);
-					last_attr = attr;
+					last_attr = ent ^ addr;
 					last_new = c->tmpl[0] |
 						   fmt_leaf_hw_bits(ent, 0);
 					loses = eng_protect_loses(of, c->flags);
 					glob = (of & MMK_PT_GLOBAL) != 0;
 				}
 				mmk__pte_t nw = addr | last_new;
-				if (nw != ent) {
-					if (fmt_needs_bbm(ent, nw, 0))
-						eng_replace(pt, &q[k], ent, nw, 0,
-							    s + k * span, c->b);
-					else
-						q[k] = nw;
+				if (nw == ent) {
+					k++; /* unchanged: no write, no flush */
+				} else if (fmt_needs_bbm(ent, nw, 0)) {
+					eng_replace(pt, &q[k], ent, nw, 0,
+						    s + k * span, c->b);
+					lost = loses;
+					k++;
+				} else {
+					q[k++] = nw;
+					for (; k < n; k++) {
+						mmk__pte_t e2 = q[k];
+						mmk__pte_t a2 = fmt_make_leaf(
+							0, fmt_leaf_pa(e2, 0), 0);
+						if ((e2 ^ a2) != last_attr)
+							break;
+						q[k] = a2 | last_new;
+					}
 					lost = loses;
 				}
+			} else {
+				k++;
 			}
 			if (lost) {
 				if (run == SIZE_MAX)
-					run = k;
+					run = k0;
 				c->fl_global |= glob;
 			} else if (run != SIZE_MAX) {
 				eng_prot_note(pt, c, s + run * span,
-					      (k - run) * span, false);
+					      (k0 - run) * span, false);
 				run = SIZE_MAX;
 			}
 		}

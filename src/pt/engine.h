@@ -324,13 +324,15 @@ static mmk__pte_t *eng_lookup(const struct mmk_pt *pt, uint64_t ia,
 }
 
 /* The hot read path: a few instructions per level, nothing stored, so
- * that independent queries overlap their cache misses. */
-static int eng_query(const struct mmk_pt *pt, uint64_t ia, uint64_t *pa,
-		     uint32_t *flags, unsigned *level)
+ * that independent queries overlap their cache misses.  Instantiated per
+ * level count (a constant) so the compiler unrolls the walk. */
+static inline __attribute__((always_inline)) int
+eng_query_n(const struct mmk_pt *pt, uint64_t ia, uint64_t *pa,
+	    uint32_t *flags, unsigned *level, const unsigned levels)
 {
-	unsigned l = pt->fmt->levels - 1;
 	uint64_t table = pt->root.v;
 	mmk__pte_t e;
+	unsigned l = levels - 1;
 	for (;;) {
 		e = eng_ld_acq(eng_tbl(table) + eng_idx(pt, ia, l));
 		if (MMK_UNLIKELY(eng_is_empty(pt, e, l)))
@@ -347,6 +349,21 @@ static int eng_query(const struct mmk_pt *pt, uint64_t ia, uint64_t *pa,
 		*flags = fmt_leaf_flags(pt, e, l);
 	*level = l;
 	return MMK_OK;
+}
+
+static int eng_query(const struct mmk_pt *pt, uint64_t ia, uint64_t *pa,
+		     uint32_t *flags, unsigned *level)
+{
+	switch (pt->fmt->levels) {
+	case 3:
+		return eng_query_n(pt, ia, pa, flags, level, 3);
+	case 4:
+		return eng_query_n(pt, ia, pa, flags, level, 4);
+	case 5:
+		return eng_query_n(pt, ia, pa, flags, level, 5);
+	default:
+		return eng_query_n(pt, ia, pa, flags, level, pt->fmt->levels);
+	}
 }
 
 /* Unhook and queue every table on @path above @l that is now empty. */

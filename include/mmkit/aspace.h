@@ -346,7 +346,8 @@ struct mmk_backend {
 
 /**
  * The operation in progress, given to mset callbacks as ctx.  Backends
- * read @as, @batch and @populate and call the helpers below.
+ * read @as, @batch, @populate, @cutting and @pt_done, and call the helpers
+ * below.  Lives on the writer's stack for one call; exclusive lock held.
  */
 struct mmk_aspace_op {
 	struct mmk_aspace *as;

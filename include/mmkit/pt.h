@@ -176,6 +176,9 @@ struct mmk_pt {
 	uint64_t fmt_data[4];      /* private to the format */
 	/* root slots that point at another table's tables (copy_from) */
 	uint64_t borrowed[MMK_PT_MAX_ROOT_ENTRIES / 64];
+	/* root slots another table borrowed: their tables are never freed
+	 * while this table lives, even when they become empty */
+	uint64_t pinned[MMK_PT_MAX_ROOT_ENTRIES / 64];
 };
 
 /**
@@ -398,7 +401,10 @@ int mmk_pt_protect_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
  * @dst's slots must be empty (MMK_EEXIST).  Empty slots of @src stay empty
  * in @dst: populate them in @src first if later mappings must be seen.
  * The shared tables stay @src's: @dst never edits or frees them, and
- * edits through @dst in that range give MMK_EBUSY.  Exclusive on @dst.
+ * edits through @dst in that range give MMK_EBUSY.  @src keeps those root
+ * slots' tables even when they become empty (they are pinned until @src
+ * is destroyed), so @dst never points at a freed table; destroy every
+ * @dst before @src.  Exclusive on @dst and @src.
  */
 int mmk_pt_copy_from(struct mmk_pt *dst, const struct mmk_pt *src,
 		     mmk_vaddr_t va, uint64_t size);

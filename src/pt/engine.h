@@ -367,11 +367,21 @@ static int eng_query(const struct mmk_pt *pt, uint64_t ia, uint64_t *pa,
 }
 
 /* Unhook and queue every table on @path above @l that is now empty. */
+static inline bool eng_pinned(const struct mmk_pt *pt, unsigned l,
+			      uint64_t ia)
+{
+	if (l + 1 != pt->fmt->levels)
+		return false;
+	unsigned i = eng_idx(pt, ia, l);
+	return (pt->pinned[i / 64] >> (i % 64)) & 1;
+}
+
 static void eng_prune(struct mmk_pt *pt, uint64_t ia, unsigned l,
 		      const uint64_t *path, struct mmk_pt_batch *b)
 {
 	for (; l + 1 < pt->fmt->levels; l++) {
-		if (!eng_table_empty(pt, eng_tbl(path[l]), l))
+		if (eng_pinned(pt, l + 1, ia) ||
+		    !eng_table_empty(pt, eng_tbl(path[l]), l))
 			return;
 		mmk__pte_t *p = eng_tbl(path[l + 1]) + eng_idx(pt, ia, l + 1);
 		eng_st(p, fmt_empty(pt, l + 1));
@@ -859,7 +869,8 @@ static bool eng_unmap_commit(struct mmk_pt *pt, struct eng_unmap_ctx *c,
 			} else {
 				uint64_t child = fmt_table_pa(ent, l);
 				if (eng_unmap_commit(pt, c, child, l - 1, a,
-						     se)) {
+						     se) &&
+				    !eng_pinned(pt, l, a)) {
 					eng_st(p, empty);
 					atomic_fetch_add_explicit(
 						&pt->gen, 1,

@@ -550,6 +550,8 @@ int mmk_pt_copy_from(struct mmk_pt *dst, const struct mmk_pt *src,
 		__atomic_store_n(&d[i], e, __ATOMIC_RELEASE);
 		dst->borrowed[i / 64] |= (uint64_t)1 << (i % 64);
 		dst->nborrowed++;
+		/* The source pins it (a logically const flag on @src). */
+		((struct mmk_pt *)src)->pinned[i / 64] |= (uint64_t)1 << (i % 64);
 	}
 	return MMK_OK;
 }

@@ -473,7 +473,25 @@ static void copy_from_shares_the_upper_half(void **state)
 				 0);
 		assert_int_equal(mmk_pt_query(&k, ps, NULL, NULL, NULL),
 				 MMK_ENOENT);
+		/* Emptying a shared slot in the source keeps its table: the
+		 * user table still points there. */
 		long kt = mmk_pt_table_pages(&k);
+		struct mmk_pt_batch b2;
+		mmk_pt_batch_init(&b2, &cpu0, 0);
+		assert_int_equal(mmk_pt_unmap_region(&k, hi, 64 * ps, &b2, NULL,
+						     NULL),
+				 0);
+		mmk_pt_batch_finish(&b2);
+		assert_int_equal(mmk_pt_query(&u, hi + 3 * ps, NULL, NULL, NULL),
+				 MMK_ENOENT);
+		assert_true(mmk_pt_table_pages(&k) >= 2);
+		assert_int_equal(mmk_pt_map(&k, hi + 3 * ps, mmk_pa(3 * ps), ps,
+					    MMK_PT_RW, NULL),
+				 0);
+		assert_int_equal(mmk_pt_query(&u, hi + 3 * ps, &pa, NULL, NULL),
+				 0);
+		assert_int_equal(pa.v, 3 * ps);
+		kt = mmk_pt_table_pages(&k);
 		mmk_pt_destroy(&u);
 		assert_int_equal(mmk_pt_table_pages(&k), kt);
 		assert_int_equal(mmk_pt_query(&k, hi + 3 * ps, &pa, NULL, NULL), 0);

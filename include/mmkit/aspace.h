@@ -141,7 +141,9 @@ bool mmk_aspace_is_active(const struct mmk_aspace *as);
  * [other->base, other->end).  That range must lie outside @as's own range
  * (MMK_ERANGE) and be aligned to a root slot (MMK_EALIGN).  Mappings
  * @other adds later under a root slot that was empty are not seen.
- * Exclusive on @as; @other's lock is taken shared.
+ * The source pins the shared root slots (their tables stay even when
+ * emptied), so destroy every space that copied from @other before @other.
+ * Exclusive on both, @as first, then @other.
  */
 int mmk_aspace_copy_mappings_from(struct mmk_aspace *as,
 				  const struct mmk_aspace *other);

@@ -250,11 +250,13 @@ int mmk_aspace_copy_mappings_from(struct mmk_aspace *as,
 {
 	if (other->base < as->end && as->base < other->end)
 		return MMK_ERANGE;
+	/* Exclusive on both: the copy marks the source's root slots pinned.
+	 * Lock order: the destination, then the source. */
 	struct mmk_aspace *o = (struct mmk_aspace *)(uintptr_t)other;
 	mmk__as_write_lock(as);
-	_Atomic long *rl = mmk__as_read_lock(o);
+	mmk__as_write_lock(o);
 	int err = mmk_pt_copy_from(&as->pt, &o->pt, o->base, o->end - o->base);
-	mmk__as_read_unlock(rl);
+	mmk__as_write_unlock(o);
 	mmk__as_write_unlock(as);
 	return err;
 }

@@ -809,29 +809,42 @@ static void destroy_returns_every_frame_and_object(void **state)
 static void copy_mappings_shares_the_kernel_half(void **state)
 {
 	(void)state;
-	struct mmk_aspace k;
+	struct mmk_aspace k, u;
 	const uint64_t KB = 0xffff800000000000ull;
 	assert_int_equal(mmk_aspace_create(&k, KB, 512 * MMK_GIB,
 					   MMK_PT_X86_64_4L, 0, fa),
+			 0);
+	assert_int_equal(mmk_aspace_create(&u, BASE, SPACE, MMK_PT_X86_64_4L,
+					   0, fa),
 			 0);
 	assert_int_equal(mmk_aspace_map_alloc(&k, KB, 4 * PG,
 					      MMK_PT_RW | MMK_PT_GLOBAL, true),
 			 0);
 	assert_int_equal(mmk_aspace_write(&k, KB + 5, "kernel", 6), 0);
-	assert_int_equal(mmk_aspace_copy_mappings_from(&as, &k), 0);
+	assert_int_equal(mmk_aspace_copy_mappings_from(&u, &k), 0);
 	mmk_paddr_t a, b;
 	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&k), KB, &a, NULL, NULL),
 			 0);
-	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&as), KB, &b, NULL, NULL),
+	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&u), KB, &b, NULL, NULL),
 			 0);
 	assert_int_equal(a.v, b.v);
+	/* later kernel mappings under a shared slot show through */
+	assert_int_equal(mmk_aspace_map_alloc(&k, KB + 64 * PG, PG, MMK_PT_RW,
+					      true),
+			 0);
+	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&u), KB + 64 * PG, NULL,
+				      NULL, NULL),
+			 0);
+	/* ... and the kernel's unmaps too; the user side cannot edit them */
+	assert_int_equal(mmk_aspace_unmap(&k, KB, 128 * PG), 0);
+	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&u), KB, NULL, NULL, NULL),
+			 MMK_ENOENT);
 	/* overlapping ranges are refused */
-	assert_int_equal(mmk_aspace_copy_mappings_from(&as, &as), MMK_ERANGE);
+	assert_int_equal(mmk_aspace_copy_mappings_from(&u, &u), MMK_ERANGE);
+	/* borrowers first */
+	mmk_aspace_destroy(&u);
 	mmk_aspace_destroy(&k);
-	/* the user space's table still owns only its own pages; destroying
-	 * it (teardown) must not free the kernel's tables */
 }
-
 
 /* ------------------------------------------- the PORTING.md backend */
 

@@ -220,7 +220,8 @@ MMK_BENCH(bench_aspace_read_write, 41)
 		char *buf = cold + (size_t)(r % 8) * RW_SIZE;
 		uint64_t t0 = mmk_bench_now_ns();
 		for (uint64_t off = 0; off < RW_SIZE; off += RW_CALL)
-			if (mmk_aspace_read(&as, BASE + off, buf + off, RW_CALL))
+			if (mmk_aspace_read(&as, BASE + off, buf + off,
+					    RW_CALL))
 				abort();
 		rd[r] = (double)RW_SIZE / (double)(mmk_bench_now_ns() - t0);
 		t0 = mmk_bench_now_ns();
@@ -372,7 +373,8 @@ MMK_BENCH(bench_aspace_fault_scaling, 42)
 				      .n = 1,
 				      .value = o,
 				      .unit = "faults/s"};
-	double cpu1 = mmk_bench_median(c1, reps), cpu2 = mmk_bench_median(c2, reps);
+	double cpu1 = mmk_bench_median(c1, reps),
+	       cpu2 = mmk_bench_median(c2, reps);
 	r1.extra[0].key = "cpu_ns_per_fault";
 	r1.extra[0].value = cpu1;
 	mmk_bench_report(&r1);

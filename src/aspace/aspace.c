@@ -352,7 +352,8 @@ static int dump_one(struct mmk_mset_area *a, void *arg)
 	const struct mmk_backend *b = mmk__backend_of(a);
 	char line[160];
 	uint32_t f = a->flags;
-	mmk_snprintf(line, sizeof(line), "%08llx-%08llx %c%c%c%c %08llx 00:00 0 %s",
+	mmk_snprintf(line, sizeof(line),
+		     "%08llx-%08llx %c%c%c%c %08llx 00:00 0 %s",
 		     (unsigned long long)a->start, (unsigned long long)a->end,
 		     f & MMK_PT_READ ? 'r' : '-', f & MMK_PT_WRITE ? 'w' : '-',
 		     f & MMK_PT_EXEC ? 'x' : '-', b->shared ? 's' : 'p',
@@ -436,8 +437,8 @@ int mmk_aspace_map(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
 	return err;
 }
 
-int mmk_aspace_map_linear(struct mmk_aspace *as, mmk_vaddr_t va,
-			  mmk_paddr_t pa, uint64_t size, uint32_t flags)
+int mmk_aspace_map_linear(struct mmk_aspace *as, mmk_vaddr_t va, mmk_paddr_t pa,
+			  uint64_t size, uint32_t flags)
 {
 	int err = check_range(as, va, size);
 	if (err)
@@ -492,7 +493,7 @@ int mmk_aspace_map_alloc(struct mmk_aspace *as, mmk_vaddr_t start,
 
 struct cut {
 	mmk_vaddr_t start, end; /* the piece marked, start == end: none */
-	uint32_t flags;         /* its flags before */
+	uint32_t flags;		/* its flags before */
 };
 
 /* True if a leaf larger than the base page has @x strictly inside. */
@@ -506,8 +507,8 @@ static bool huge_across(struct mmk_aspace *as, mmk_vaddr_t x)
 	return psz > as->page_size && !MMK_IS_ALIGNED(x, psz);
 }
 
-static int cut_area(struct mmk_aspace_op *op, mmk_vaddr_t x,
-		    mmk_vaddr_t start, mmk_vaddr_t end, struct cut *c)
+static int cut_area(struct mmk_aspace_op *op, mmk_vaddr_t x, mmk_vaddr_t start,
+		    mmk_vaddr_t end, struct cut *c)
 {
 	struct mmk_aspace *as = op->as;
 	const struct mmk_mset_area *a = mmk_mset_find(&as->areas, x);
@@ -531,8 +532,8 @@ static void uncut_area(struct mmk_aspace_op *op, struct cut *c)
 	if (c->start == c->end)
 		return;
 	op->cutting = true;
-	int err = mmk_mset_protect(&op->as->areas, c->start,
-				   c->end - c->start, c->flags, op);
+	int err = mmk_mset_protect(&op->as->areas, c->start, c->end - c->start,
+				   c->flags, op);
 	op->cutting = false;
 	MMK_ASSERT(err == 0);
 }
@@ -569,8 +570,8 @@ static void put_alloc_runs(void *ctx, const struct mmk_pt_leaf *run)
 	struct mmk_aspace_op *op = ctx;
 	mmk_vaddr_t end = run->va + run->size;
 	for (mmk_vaddr_t va = run->va; va < end;) {
-		const struct mmk_mset_area *a = mmk_mset_find(&op->as->areas,
-							      va);
+		const struct mmk_mset_area *a =
+			mmk_mset_find(&op->as->areas, va);
 		MMK_ASSERT(a != NULL);
 		mmk_vaddr_t e = MMK_MIN(end, a->end);
 		if (a->ops == &mmk_backend_alloc.mset) {
@@ -600,9 +601,8 @@ static int prepare_cuts(struct mmk_aspace_op *op, mmk_vaddr_t start,
 	if (!err && hs && he && builtin_only(as, start, end)) {
 		err = unmap ? mmk_pt_unmap_region(&as->pt, start, end - start,
 						  op->batch, put_alloc_runs, op)
-			    : mmk_pt_protect_region(&as->pt, start,
-						    end - start, flags,
-						    op->batch);
+			    : mmk_pt_protect_region(&as->pt, start, end - start,
+						    flags, op->batch);
 		op->pt_done = !err;
 	} else {
 		if (!err)
@@ -634,8 +634,8 @@ int mmk_aspace_unmap(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size)
 	return err;
 }
 
-int mmk_aspace_protect(struct mmk_aspace *as, mmk_vaddr_t start,
-		       uint64_t size, uint32_t flags)
+int mmk_aspace_protect(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
+		       uint32_t flags)
 {
 	int err = check_range(as, start, size);
 	if (err)
@@ -669,7 +669,7 @@ struct run {
 	mmk_vaddr_t start, end;
 };
 
-#define RUNS_INLINE 16
+#define RUNS_INLINE   16
 #define RUNS_PER_PAGE ((MMK_PAGE_SIZE - 16) / sizeof(struct run))
 
 struct run_page {
@@ -691,8 +691,7 @@ static int runlog_add(struct runlog *l, mmk_vaddr_t s, mmk_vaddr_t e)
 		l->inl[l->ninl++] = (struct run){s, e};
 		return 0;
 	}
-	struct run_page *p =
-		l->last ? mmk_phys_to_virt(mmk_pa(l->last)) : NULL;
+	struct run_page *p = l->last ? mmk_phys_to_virt(mmk_pa(l->last)) : NULL;
 	if (!p || p->count == RUNS_PER_PAGE) {
 		mmk_paddr_t pa;
 		int err = mmk_frame_alloc(l->as->frames, 0, 0, &pa);
@@ -781,8 +780,8 @@ static void unfill_run(struct runlog *l, const struct run *r, void *arg)
 	a->ops->unmap(a, r->start, r->end, arg);
 }
 
-int mmk_aspace_populate(struct mmk_aspace *as, mmk_vaddr_t start,
-			uint64_t size, uint32_t access)
+int mmk_aspace_populate(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
+			uint32_t access)
 {
 	int err = check_range(as, start, size);
 	if (err)

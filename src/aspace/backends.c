@@ -29,9 +29,9 @@ static void pt_unmap_part(struct mmk_mset_area *a, mmk_vaddr_t start,
 		return; /* done in one call by mmk_aspace_unmap (aspace.c) */
 	/* Cannot fail: the range is ours and no huge page straddles its
 	 * edges (mmk_aspace_unmap split them first). */
-	int err = mmk_pt_unmap_region(&op->as->pt, start, end - start,
-				      op->batch,
-				      put ? mmk_backend_put_run : NULL, op);
+	int err =
+		mmk_pt_unmap_region(&op->as->pt, start, end - start, op->batch,
+				    put ? mmk_backend_put_run : NULL, op);
 	MMK_ASSERT(err == 0);
 }
 
@@ -42,9 +42,8 @@ static void pt_protect_area(struct mmk_mset_area *a, uint32_t new_flags,
 	if (op->cutting || op->pt_done)
 		return; /* only the areas are being cut, or the page table
 			   was done in one call (aspace.c) */
-	int err = mmk_pt_protect_region(&op->as->pt, a->start,
-					a->end - a->start, new_flags,
-					op->batch);
+	int err = mmk_pt_protect_region(
+		&op->as->pt, a->start, a->end - a->start, new_flags, op->batch);
 	MMK_ASSERT(err == 0);
 }
 
@@ -169,8 +168,8 @@ static int alloc_fault(struct mmk_fault *f)
 		for (size_t i = 0; i < MMK_ARRAY_SIZE(op.cpus.bits); i++)
 			op.cpus.bits[i] = __atomic_load_n(&as->active.bits[i],
 							  __ATOMIC_SEQ_CST);
-		mmk_pt_batch_init(&b, mmk_cpumask_empty(&op.cpus) ? NULL
-								  : &op.cpus,
+		mmk_pt_batch_init(&b,
+				  mmk_cpumask_empty(&op.cpus) ? NULL : &op.cpus,
 				  as->asid);
 		err = mmk_pt_map(&as->pt, f->page, pa, f->page_size, f->flags,
 				 &b);

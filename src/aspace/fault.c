@@ -42,8 +42,7 @@ int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
 	return b->fault(&f);
 }
 
-int mmk_aspace_fault(struct mmk_aspace *as, mmk_vaddr_t addr,
-		     uint32_t access)
+int mmk_aspace_fault(struct mmk_aspace *as, mmk_vaddr_t addr, uint32_t access)
 {
 	if (access == 0 || (access & ~MMK_PT_RWX))
 		return MMK_EINVAL;

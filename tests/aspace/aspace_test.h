@@ -77,7 +77,8 @@ static inline void as_snap_equal(const struct as_snap *a,
 			 a->live_frames, b->live_frames, a->live_objs,
 			 b->live_objs, a->tables, b->tables);
 	for (size_t i = 0; i < a->nareas; i++) {
-		const struct mmk_aspace_area *x = &a->areas[i], *y = &b->areas[i];
+		const struct mmk_aspace_area *x = &a->areas[i],
+					     *y = &b->areas[i];
 		if (x->start != y->start || x->end != y->end ||
 		    x->flags != y->flags || x->offset != y->offset ||
 		    x->backend != y->backend)

@@ -27,9 +27,9 @@ static int setup(void **state)
 	mmk_hosted_fail_off();
 	mmk_hosted_log_reset(true);
 	fa = mmk_hosted_frames_new();
-	assert_int_equal(mmk_aspace_create(&as, BASE, SPACE, MMK_PT_X86_64_4L,
-					   0, fa),
-			 0);
+	assert_int_equal(
+		mmk_aspace_create(&as, BASE, SPACE, MMK_PT_X86_64_4L, 0, fa),
+		0);
 	mmk_aspace_activate(&as);
 	return 0;
 }
@@ -63,9 +63,8 @@ static bool mapped(mmk_vaddr_t va)
 static void lazy_area_maps_a_zeroed_page_on_first_touch_only(void **state)
 {
 	(void)state;
-	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 16 * PG, MMK_PT_RW,
-					      false),
-			 0);
+	assert_int_equal(
+		mmk_aspace_map_alloc(&as, BASE, 16 * PG, MMK_PT_RW, false), 0);
 	assert_false(mapped(BASE + 3 * PG));
 	long f0 = mmk_hosted_live_frames();
 	assert_true(mmk_aspace_handle_page_fault(&as, BASE + 3 * PG + 5,
@@ -88,9 +87,8 @@ static void lazy_area_maps_a_zeroed_page_on_first_touch_only(void **state)
 static void real_faults_are_refused(void **state)
 {
 	(void)state;
-	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 4 * PG, MMK_PT_READ,
-					      false),
-			 0);
+	assert_int_equal(
+		mmk_aspace_map_alloc(&as, BASE, 4 * PG, MMK_PT_READ, false), 0);
 	assert_int_equal(mmk_aspace_fault(&as, BASE + 8 * PG, MMK_ACCESS_READ),
 			 MMK_EFAULT);
 	assert_int_equal(mmk_aspace_fault(&as, BASE, MMK_ACCESS_WRITE),
@@ -105,9 +103,8 @@ static void real_faults_are_refused(void **state)
 static void read_write_cross_pages_and_fault_lazily(void **state)
 {
 	(void)state;
-	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 8 * PG, MMK_PT_RW,
-					      false),
-			 0);
+	assert_int_equal(
+		mmk_aspace_map_alloc(&as, BASE, 8 * PG, MMK_PT_RW, false), 0);
 	static char in[3 * PG + 100], out[3 * PG + 100];
 	for (size_t i = 0; i < sizeof(in); i++)
 		in[i] = (char)(i * 7 + 3);
@@ -185,9 +182,8 @@ static void linear_huge_pages_split_on_partial_unmap_and_protect(void **state)
 	mmk_paddr_t pa;
 	assert_int_equal(mmk_frame_alloc(fa, 10, MMK_FRAME_ZERO, &pa), 0);
 	mmk_vaddr_t va = BASE + 4 * MMK_MIB;
-	assert_int_equal(mmk_aspace_map_linear(&as, va, pa, 4 * MMK_MIB,
-					       MMK_PT_RW),
-			 0);
+	assert_int_equal(
+		mmk_aspace_map_linear(&as, va, pa, 4 * MMK_MIB, MMK_PT_RW), 0);
 	uint64_t psz;
 	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&as), va, NULL, NULL, &psz),
 			 0);
@@ -215,9 +211,8 @@ static void linear_huge_pages_split_on_partial_unmap_and_protect(void **state)
 static void populate_fills_holes_and_needs_areas_everywhere(void **state)
 {
 	(void)state;
-	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 8 * PG, MMK_PT_RW,
-					      false),
-			 0);
+	assert_int_equal(
+		mmk_aspace_map_alloc(&as, BASE, 8 * PG, MMK_PT_RW, false), 0);
 	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 8 * PG, 8 * PG,
 					      MMK_PT_READ, false),
 			 0);
@@ -228,17 +223,16 @@ static void populate_fills_holes_and_needs_areas_everywhere(void **state)
 			 0);
 	/* part of the range has no area: ENOMEM, nothing changed */
 	as_snapshot(&as, fa, &s0);
-	assert_int_equal(mmk_aspace_populate(&as, BASE, 20 * PG,
-					     MMK_ACCESS_READ),
-			 MMK_ENOMEM);
-	assert_int_equal(mmk_aspace_populate(&as, BASE, 16 * PG,
-					     MMK_ACCESS_WRITE),
-			 MMK_EACCES);
+	assert_int_equal(
+		mmk_aspace_populate(&as, BASE, 20 * PG, MMK_ACCESS_READ),
+		MMK_ENOMEM);
+	assert_int_equal(
+		mmk_aspace_populate(&as, BASE, 16 * PG, MMK_ACCESS_WRITE),
+		MMK_EACCES);
 	as_snapshot(&as, fa, &s1);
 	as_snap_equal(&s0, &s1, "refused populate");
-	assert_int_equal(mmk_aspace_populate(&as, BASE, 16 * PG,
-					     MMK_ACCESS_READ),
-			 0);
+	assert_int_equal(
+		mmk_aspace_populate(&as, BASE, 16 * PG, MMK_ACCESS_READ), 0);
 	for (int p = 0; p < 16; p++)
 		assert_true(mapped(BASE + p * PG));
 	mmk_paddr_t now;
@@ -260,9 +254,8 @@ static void populate_fills_holes_and_needs_areas_everywhere(void **state)
 static void areas_merge_split_find_and_dump(void **state)
 {
 	(void)state;
-	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 4 * PG, MMK_PT_RW,
-					      false),
-			 0);
+	assert_int_equal(
+		mmk_aspace_map_alloc(&as, BASE, 4 * PG, MMK_PT_RW, false), 0);
 	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 4 * PG, 4 * PG,
 					      MMK_PT_RW, false),
 			 0);
@@ -270,9 +263,8 @@ static void areas_merge_split_find_and_dump(void **state)
 	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 2 * PG, 4 * PG,
 					      MMK_PT_RW, false),
 			 MMK_EEXIST);
-	assert_int_equal(mmk_aspace_protect(&as, BASE + 2 * PG, 2 * PG,
-					    MMK_PT_READ),
-			 0);
+	assert_int_equal(
+		mmk_aspace_protect(&as, BASE + 2 * PG, 2 * PG, MMK_PT_READ), 0);
 	assert_int_equal(mmk_aspace_area_count(&as), 3);
 	struct mmk_aspace_area a;
 	assert_true(mmk_aspace_find_area(&as, BASE + 3 * PG, &a));
@@ -296,24 +288,23 @@ static void areas_merge_split_find_and_dump(void **state)
 	assert_false(mmk_aspace_can_access_range(&as, BASE + 4 * PG, 3 * PG,
 						 MMK_ACCESS_READ));
 	mmk_vaddr_t got;
-	assert_int_equal(mmk_aspace_find_free_area(&as, BASE, 2 * PG, 0,
-						   ~0ull, 0, &got),
-			 0);
+	assert_int_equal(
+		mmk_aspace_find_free_area(&as, BASE, 2 * PG, 0, ~0ull, 0, &got),
+		0);
 	assert_int_equal(got, BASE + 8 * PG);
-	assert_int_equal(mmk_aspace_find_free_area(&as, BASE, PG, 0, ~0ull, 0,
-						   &got),
-			 0);
+	assert_int_equal(
+		mmk_aspace_find_free_area(&as, BASE, PG, 0, ~0ull, 0, &got), 0);
 	assert_int_equal(got, BASE + 5 * PG);
 	assert_int_equal(mmk_aspace_find_free_area(&as, 0, 4 * PG, 0, ~0ull,
 						   4 * PG, &got),
 			 0);
 	assert_int_equal(got, BASE + 8 * PG);
-	assert_int_equal(mmk_aspace_find_free_area(&as, 0, SPACE, 0, ~0ull, 0,
-						   &got),
-			 MMK_ENOMEM);
-	assert_int_equal(mmk_aspace_find_free_area(&as, 0, PG, 0, ~0ull, 3,
-						   &got),
-			 MMK_EALIGN);
+	assert_int_equal(
+		mmk_aspace_find_free_area(&as, 0, SPACE, 0, ~0ull, 0, &got),
+		MMK_ENOMEM);
+	assert_int_equal(
+		mmk_aspace_find_free_area(&as, 0, PG, 0, ~0ull, 3, &got),
+		MMK_EALIGN);
 }
 
 struct lines {
@@ -331,16 +322,15 @@ static void take_line(void *ctx, const char *line)
 static void dump_looks_like_proc_maps(void **state)
 {
 	(void)state;
-	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 2 * PG, MMK_PT_RW,
-					      false),
-			 0);
+	assert_int_equal(
+		mmk_aspace_map_alloc(&as, BASE, 2 * PG, MMK_PT_RW, false), 0);
 	assert_int_equal(mmk_aspace_map_linear(&as, BASE + 4 * PG,
 					       mmk_pa(0x10000000), PG,
 					       MMK_PT_RW | MMK_PT_MT_DEVICE),
 			 0);
-	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 8 * PG, PG,
-					      MMK_PT_RX, false),
-			 0);
+	assert_int_equal(
+		mmk_aspace_map_alloc(&as, BASE + 8 * PG, PG, MMK_PT_RX, false),
+		0);
 	struct lines d = {0};
 	assert_int_equal(mmk_aspace_dump_maps(&as, take_line, &d), 0);
 	assert_int_equal(d.n, 3);
@@ -357,9 +347,8 @@ static void dump_looks_like_proc_maps(void **state)
 static void bad_input_is_refused_and_changes_nothing(void **state)
 {
 	(void)state;
-	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 4 * PG, MMK_PT_RW,
-					      true),
-			 0);
+	assert_int_equal(
+		mmk_aspace_map_alloc(&as, BASE, 4 * PG, MMK_PT_RW, true), 0);
 	as_snapshot(&as, fa, &s0);
 	const uint64_t E = BASE + SPACE;
 	struct {
@@ -383,20 +372,17 @@ static void bad_input_is_refused_and_changes_nothing(void **state)
 		mmk_vaddr_t s = cases[i].start;
 		uint64_t z = cases[i].size;
 		int e = cases[i].err;
-		assert_int_equal(mmk_aspace_map_alloc(&as, s, z, MMK_PT_RW,
-						      false),
-				 e);
-		assert_int_equal(mmk_aspace_map_alloc(&as, s, z, MMK_PT_RW,
-						      true),
-				 e);
-		assert_int_equal(mmk_aspace_map_linear(&as, s, mmk_pa(0), z,
-						       MMK_PT_RW),
-				 e);
+		assert_int_equal(
+			mmk_aspace_map_alloc(&as, s, z, MMK_PT_RW, false), e);
+		assert_int_equal(
+			mmk_aspace_map_alloc(&as, s, z, MMK_PT_RW, true), e);
+		assert_int_equal(
+			mmk_aspace_map_linear(&as, s, mmk_pa(0), z, MMK_PT_RW),
+			e);
 		assert_int_equal(mmk_aspace_unmap(&as, s, z), e);
 		assert_int_equal(mmk_aspace_protect(&as, s, z, MMK_PT_READ), e);
-		assert_int_equal(mmk_aspace_populate(&as, s, z,
-						     MMK_ACCESS_READ),
-				 e);
+		assert_int_equal(
+			mmk_aspace_populate(&as, s, z, MMK_ACCESS_READ), e);
 		if (e == MMK_ERANGE)
 			assert_false(mmk_aspace_can_access_range(
 				&as, s, z, MMK_ACCESS_READ));
@@ -405,9 +391,9 @@ static void bad_input_is_refused_and_changes_nothing(void **state)
 	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 8 * PG, PG,
 					      MMK_PT_ACCESSED, false),
 			 MMK_EINVAL);
-	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 8 * PG, PG,
-					      1u << 20, false),
-			 MMK_EINVAL);
+	assert_int_equal(
+		mmk_aspace_map_alloc(&as, BASE + 8 * PG, PG, 1u << 20, false),
+		MMK_EINVAL);
 	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 8 * PG, PG,
 					      MMK_PT_EXEC, false),
 			 MMK_ENOTSUP); /* x86_64: EXEC needs READ */
@@ -435,24 +421,24 @@ static void bad_input_is_refused_and_changes_nothing(void **state)
 	as_snap_equal(&s0, &s1, "bad input");
 	/* create */
 	struct mmk_aspace t;
-	assert_int_equal(mmk_aspace_create(&t, BASE, 0, MMK_PT_X86_64_4L, 0,
-					   fa),
-			 MMK_EWRAP);
+	assert_int_equal(
+		mmk_aspace_create(&t, BASE, 0, MMK_PT_X86_64_4L, 0, fa),
+		MMK_EWRAP);
 	assert_int_equal(mmk_aspace_create(&t, ~0ull - PG + 1, 2 * PG,
 					   MMK_PT_X86_64_4L, 0, fa),
 			 MMK_EWRAP);
-	assert_int_equal(mmk_aspace_create(&t, BASE + 1, PG, MMK_PT_X86_64_4L,
-					   0, fa),
-			 MMK_EALIGN);
+	assert_int_equal(
+		mmk_aspace_create(&t, BASE + 1, PG, MMK_PT_X86_64_4L, 0, fa),
+		MMK_EALIGN);
 	assert_int_equal(mmk_aspace_create(&t, 0x0000800000000000ull, PG,
 					   MMK_PT_X86_64_4L, 0, fa),
 			 MMK_ENONCANON);
 	assert_int_equal(mmk_aspace_create(&t, 0x00007ffffffff000ull, 2 * PG,
 					   MMK_PT_X86_64_4L, 0, fa),
 			 MMK_ENONCANON);
-	assert_int_equal(mmk_aspace_create(&t, BASE, PG, MMK_PT_FORMAT_COUNT,
-					   0, fa),
-			 MMK_EINVAL);
+	assert_int_equal(
+		mmk_aspace_create(&t, BASE, PG, MMK_PT_FORMAT_COUNT, 0, fa),
+		MMK_EINVAL);
 	as_snapshot(&as, fa, &s1);
 	as_snap_equal(&s0, &s1, "bad create");
 }
@@ -474,14 +460,12 @@ static bool flush_covers_only(mmk_vaddr_t lo, mmk_vaddr_t hi)
 static void unmap_and_protect_flush_exactly_what_lost_permissions(void **state)
 {
 	(void)state;
-	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 32 * PG, MMK_PT_RW,
-					      false),
-			 0);
+	assert_int_equal(
+		mmk_aspace_map_alloc(&as, BASE, 32 * PG, MMK_PT_RW, false), 0);
 	/* adding mappings flushes nothing */
 	mmk_hosted_flush_reset();
-	assert_int_equal(mmk_aspace_populate(&as, BASE, 8 * PG,
-					     MMK_ACCESS_READ),
-			 0);
+	assert_int_equal(
+		mmk_aspace_populate(&as, BASE, 8 * PG, MMK_ACCESS_READ), 0);
 	assert_true(mmk_aspace_handle_page_fault(&as, BASE + 20 * PG,
 						 MMK_ACCESS_WRITE));
 	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 40 * PG, 8 * PG,
@@ -494,7 +478,8 @@ static void unmap_and_protect_flush_exactly_what_lost_permissions(void **state)
 	assert_int_equal(mmk_hosted_flush_count(), 0);
 	/* protect that removes WRITE over 32 pages of which 9 are mapped:
 	 * exactly those 9, on this CPU */
-	assert_int_equal(mmk_aspace_protect(&as, BASE, 32 * PG, MMK_PT_READ), 0);
+	assert_int_equal(mmk_aspace_protect(&as, BASE, 32 * PG, MMK_PT_READ),
+			 0);
 	assert_true(mmk_hosted_flush_count() >= 1);
 	for (int p = 0; p < 8; p++)
 		assert_true(mmk_hosted_flushed(BASE + p * PG));
@@ -523,11 +508,11 @@ static void space_active_nowhere_is_never_flushed(void **state)
 	(void)state;
 	mmk_aspace_deactivate(&as);
 	assert_false(mmk_aspace_is_active(&as));
-	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 32 * PG, MMK_PT_RW,
-					      true),
-			 0);
+	assert_int_equal(
+		mmk_aspace_map_alloc(&as, BASE, 32 * PG, MMK_PT_RW, true), 0);
 	mmk_hosted_flush_reset();
-	assert_int_equal(mmk_aspace_protect(&as, BASE, 32 * PG, MMK_PT_READ), 0);
+	assert_int_equal(mmk_aspace_protect(&as, BASE, 32 * PG, MMK_PT_READ),
+			 0);
 	assert_int_equal(mmk_aspace_unmap(&as, BASE, 32 * PG), 0);
 	assert_int_equal(mmk_hosted_flush_count(), 0);
 	/* and every frame went back anyway */
@@ -540,9 +525,8 @@ static void space_active_nowhere_is_never_flushed(void **state)
 static void large_unmap_flushes_once_in_full(void **state)
 {
 	(void)state;
-	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 512 * PG, MMK_PT_RW,
-					      true),
-			 0);
+	assert_int_equal(
+		mmk_aspace_map_alloc(&as, BASE, 512 * PG, MMK_PT_RW, true), 0);
 	long before = mmk_hosted_live_frames();
 	mmk_hosted_flush_reset();
 	assert_int_equal(mmk_aspace_unmap(&as, BASE, 512 * PG), 0);
@@ -569,12 +553,10 @@ static void sweep_start(void)
 	 *  | alloc RW lazy, pages 0..3 and 10 touched | hole | alloc R pop |
 	 *  +2 MiB: linear RW 4 MiB (huge pages)
 	 */
-	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 32 * PG, MMK_PT_RW,
-					      false),
-			 0);
-	assert_int_equal(mmk_aspace_populate(&as, BASE, 4 * PG,
-					     MMK_ACCESS_READ),
-			 0);
+	assert_int_equal(
+		mmk_aspace_map_alloc(&as, BASE, 32 * PG, MMK_PT_RW, false), 0);
+	assert_int_equal(
+		mmk_aspace_populate(&as, BASE, 4 * PG, MMK_ACCESS_READ), 0);
 	assert_true(mmk_aspace_handle_page_fault(&as, BASE + 10 * PG,
 						 MMK_ACCESS_READ));
 	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 48 * PG, 16 * PG,
@@ -606,8 +588,8 @@ static int op_map_populate(void)
 static int op_map_far(void)
 {
 	/* far away: new tables at every level */
-	return mmk_aspace_map_alloc(&as, BASE + 40 * MMK_MIB, 4 * PG,
-				    MMK_PT_RW, true);
+	return mmk_aspace_map_alloc(&as, BASE + 40 * MMK_MIB, 4 * PG, MMK_PT_RW,
+				    true);
 }
 static int op_map_lazy(void)
 {
@@ -638,8 +620,7 @@ static int op_protect_middle(void)
 }
 static int op_protect_linear_edge(void)
 {
-	return mmk_aspace_protect(&as, BASE + 3 * MMK_MIB, 2 * PG,
-				  MMK_PT_READ);
+	return mmk_aspace_protect(&as, BASE + 3 * MMK_MIB, 2 * PG, MMK_PT_READ);
 }
 static int op_unmap_linear_edge(void)
 {
@@ -713,11 +694,12 @@ static void sweep(const char *name, sweep_fn fn, void (*prep)(void))
 		}
 	}
 	print_message("sweep %-20s %3ld frame and %3ld object failures, "
-		      "each undone\n", name, failed[0], failed[1]);
+		      "each undone\n",
+		      name, failed[0], failed[1]);
 }
 
-static void every_operation_is_all_or_nothing_under_allocation_failure(
-	void **state)
+static void
+every_operation_is_all_or_nothing_under_allocation_failure(void **state)
 {
 	(void)state;
 	assert_int_equal(mmk_frame_alloc(fa, 11, MMK_FRAME_ZERO, &lin_pa), 0);
@@ -766,8 +748,8 @@ static void unmap_across_two_huge_pages_keeps_the_outside(void **state)
 	     va += PG)
 		assert_false(mapped(va));
 	mmk_paddr_t pa;
-	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&as), BASE + 5 * MMK_MIB - PG,
-				      &pa, NULL, NULL),
+	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&as),
+				      BASE + 5 * MMK_MIB - PG, &pa, NULL, NULL),
 			 0);
 	assert_int_equal(pa.v, lin_pa.v + 3 * MMK_MIB - PG);
 	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&as), BASE + 9 * MMK_MIB,
@@ -790,14 +772,13 @@ static void destroy_returns_every_frame_and_object(void **state)
 					   MMK_PT_X86_64_4L, 0, fa),
 			 0);
 	for (int i = 0; i < 200; i++)
-		assert_int_equal(mmk_aspace_map_alloc(&t,
-						      0x1000000000ull +
-							      (uint64_t)i *
-								      3 * MMK_GIB / 16,
-						      (i % 7 + 1) * PG,
-						      i % 2 ? MMK_PT_RW
-							    : MMK_PT_READ,
-						      i % 3 == 0),
+		assert_int_equal(mmk_aspace_map_alloc(
+					 &t,
+					 0x1000000000ull +
+						 (uint64_t)i * 3 * MMK_GIB / 16,
+					 (i % 7 + 1) * PG,
+					 i % 2 ? MMK_PT_RW : MMK_PT_READ,
+					 i % 3 == 0),
 				 0);
 	assert_true(mmk_hosted_live_frames() > f0);
 	assert_true(mmk_hosted_live_objs() > o0);
@@ -814,9 +795,8 @@ static void copy_mappings_shares_the_kernel_half(void **state)
 	assert_int_equal(mmk_aspace_create(&k, KB, 512 * MMK_GIB,
 					   MMK_PT_X86_64_4L, 0, fa),
 			 0);
-	assert_int_equal(mmk_aspace_create(&u, BASE, SPACE, MMK_PT_X86_64_4L,
-					   0, fa),
-			 0);
+	assert_int_equal(
+		mmk_aspace_create(&u, BASE, SPACE, MMK_PT_X86_64_4L, 0, fa), 0);
 	assert_int_equal(mmk_aspace_map_alloc(&k, KB, 4 * PG,
 					      MMK_PT_RW | MMK_PT_GLOBAL, true),
 			 0);
@@ -829,12 +809,11 @@ static void copy_mappings_shares_the_kernel_half(void **state)
 			 0);
 	assert_int_equal(a.v, b.v);
 	/* later kernel mappings under a shared slot show through */
-	assert_int_equal(mmk_aspace_map_alloc(&k, KB + 64 * PG, PG, MMK_PT_RW,
-					      true),
-			 0);
-	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&u), KB + 64 * PG, NULL,
-				      NULL, NULL),
-			 0);
+	assert_int_equal(
+		mmk_aspace_map_alloc(&k, KB + 64 * PG, PG, MMK_PT_RW, true), 0);
+	assert_int_equal(
+		mmk_pt_query(mmk_aspace_pt(&u), KB + 64 * PG, NULL, NULL, NULL),
+		0);
 	/* ... and the kernel's unmaps too; the user side cannot edit them */
 	assert_int_equal(mmk_aspace_unmap(&k, KB, 128 * PG), 0);
 	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&u), KB, NULL, NULL, NULL),
@@ -863,8 +842,7 @@ static void window_unmap(struct mmk_mset_area *a, mmk_vaddr_t start,
 			    op->batch, NULL, NULL);
 }
 
-static void window_protect(struct mmk_mset_area *a, uint32_t flags,
-			   void *ctx)
+static void window_protect(struct mmk_mset_area *a, uint32_t flags, void *ctx)
 {
 	struct mmk_aspace_op *op = ctx;
 	if (op->cutting)
@@ -928,9 +906,8 @@ static void porting_guide_backend_maps_its_window_on_demand(void **state)
 			 0);
 	assert_int_equal(pa.v, fb + 5 * PG);
 	assert_int_equal(pte_flags(BASE + 5 * PG), MMK_PT_RW | MMK_PT_MT_WC);
-	assert_int_equal(mmk_aspace_populate(&as, BASE, 16 * PG,
-					     MMK_ACCESS_READ),
-			 0);
+	assert_int_equal(
+		mmk_aspace_populate(&as, BASE, 16 * PG, MMK_ACCESS_READ), 0);
 	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&as), BASE + 15 * PG, &pa,
 				      NULL, NULL),
 			 0);
@@ -980,8 +957,8 @@ int main(void)
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			space_active_nowhere_is_never_flushed, setup, teardown),
-		cmocka_unit_test_setup_teardown(large_unmap_flushes_once_in_full,
-						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			large_unmap_flushes_once_in_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			every_operation_is_all_or_nothing_under_allocation_failure,
 			setup, teardown),
@@ -989,7 +966,8 @@ int main(void)
 			unmap_across_two_huge_pages_keeps_the_outside, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(
-			destroy_returns_every_frame_and_object, setup, teardown),
+			destroy_returns_every_frame_and_object, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(
 			copy_mappings_shares_the_kernel_half, setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -23,10 +23,10 @@
  */
 #include "aspace_test.h"
 
-#define BASE        0x40000000ull
-#define NPAGES      160
-#define POOL        32
-#define MAXLEN      8
+#define BASE	    0x40000000ull
+#define NPAGES	    160
+#define POOL	    32
+#define MAXLEN	    8
 #define CHECK_EVERY 512
 
 enum kind { K_NONE, K_ALLOC, K_LINEAR };
@@ -43,8 +43,8 @@ struct model {
 	struct mmk_frames *fa;
 	uint64_t ps;
 	struct mpage pg[NPAGES];
-	uint8_t *vmem;  /* alloc contents, NPAGES pages */
-	uint8_t *pmem;  /* pool contents, POOL pages */
+	uint8_t *vmem; /* alloc contents, NPAGES pages */
+	uint8_t *pmem; /* pool contents, POOL pages */
 	mmk_paddr_t pool;
 	uint32_t flags[16];
 	unsigned nflags;
@@ -132,7 +132,7 @@ static void check_all(struct model *m)
  */
 static bool lost_permission(uint32_t old, uint32_t new)
 {
-	return (old & ~new & MMK_PT_RWX) ||
+	return (old & ~new &MMK_PT_RWX) ||
 	       ((old ^ new) & (MMK_PT_USER | MMK_PT_MT_MASK | MMK_PT_GLOBAL));
 }
 
@@ -160,8 +160,8 @@ static void check_flushes(struct model *m, const bool *expect)
 		mmk_hosted_flush_get(0, &f);
 		fail_msg("%s: %s: %zu flushes (kind %d %#llx-%#llx), nothing "
 			 "lost a permission",
-			 mmk_pt_info_name(&m->as), cur_op, n,
-			 f.kind, (unsigned long long)f.start,
+			 mmk_pt_info_name(&m->as), cur_op, n, f.kind,
+			 (unsigned long long)f.start,
 			 (unsigned long long)f.end);
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -262,8 +262,8 @@ static void op_protect(struct model *m)
 	for (unsigned i = p; i < p + n; i++)
 		expect[i] = is_mapped(&m->pg[i]) &&
 			    lost_permission(m->pg[i].flags, fl);
-	int w = snprintf(cur_op, sizeof(cur_op), "protect p %u n %u to %#x, old",
-			 p, n, fl);
+	int w = snprintf(cur_op, sizeof(cur_op),
+			 "protect p %u n %u to %#x, old", p, n, fl);
 	for (unsigned i = p; i < p + n && w < 100; i++)
 		w += snprintf(cur_op + w, sizeof(cur_op) - (size_t)w,
 			      " %d/%d/%#x", m->pg[i].kind, m->pg[i].present,
@@ -363,7 +363,7 @@ static void op_fault(struct model *m)
 	uint32_t acc = accesses[rnd(m, MMK_ARRAY_SIZE(accesses))];
 	mmk_vaddr_t va = va_of(m, p) + rnd(m, m->ps);
 	const struct mpage *q = &m->pg[p];
-	int want = q->kind == K_NONE		    ? MMK_EFAULT
+	int want = q->kind == K_NONE	     ? MMK_EFAULT
 		   : (q->flags & acc) != acc ? MMK_EACCES
 					     : 0;
 	int got = mmk_aspace_fault(&m->as, va, acc);
@@ -386,12 +386,11 @@ static void op_can_access(struct model *m)
 	uint64_t len = 1 + rnd(m, n * m->ps - (off - p * m->ps));
 	bool want = true;
 	for (uint64_t q = off / m->ps; q <= (off + len - 1) / m->ps; q++)
-		if (m->pg[q].kind == K_NONE ||
-		    (m->pg[q].flags & acc) != acc)
+		if (m->pg[q].kind == K_NONE || (m->pg[q].flags & acc) != acc)
 			want = false;
 	if (mmk_aspace_can_access_range(&m->as, BASE + off, len, acc) != want)
-		fail_msg("can_access off %#llx len %llu", (unsigned long long)off,
-			 (unsigned long long)len);
+		fail_msg("can_access off %#llx len %llu",
+			 (unsigned long long)off, (unsigned long long)len);
 }
 
 /* ---------------------------------------------------------------- runs */
@@ -411,9 +410,8 @@ static void run_format(enum mmk_pt_format_id id, long nops, uint64_t seed)
 	memset(&m, 0, sizeof(m));
 	m.fa = mmk_hosted_frames_new();
 	long f0 = mmk_hosted_live_frames(), o0 = mmk_hosted_live_objs();
-	assert_int_equal(mmk_aspace_create(&m.as, BASE, 1024 * MMK_MIB, id, 0,
-					   m.fa),
-			 0);
+	assert_int_equal(
+		mmk_aspace_create(&m.as, BASE, 1024 * MMK_MIB, id, 0, m.fa), 0);
 	mmk_aspace_activate(&m.as);
 	m.ps = m.as.page_size;
 	m.nflags = as_valid_flags(&m.as, m.flags);
@@ -436,7 +434,7 @@ static void run_format(enum mmk_pt_format_id id, long nops, uint64_t seed)
 		injected_fail = false;
 		if (injecting)
 			mmk_hosted_fail_nth(rnd(&m, 2) ? MMK_FAIL_FRAME
-						      : MMK_FAIL_OBJ,
+						       : MMK_FAIL_OBJ,
 					    1 + (long)rnd(&m, 4));
 		if (r < 12)
 			op_map(&m), m.ops[0]++;

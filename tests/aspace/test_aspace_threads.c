@@ -19,12 +19,12 @@
 #include <pthread.h>
 #include <time.h>
 
-#define BASE    0x40000000ull
-#define SHARED  (BASE + 64 * MMK_MIB)
-#define NT      4
-#define RPAGES  48
-#define SPAGES  256
-#define PG      4096ull
+#define BASE   0x40000000ull
+#define SHARED (BASE + 64 * MMK_MIB)
+#define NT     4
+#define RPAGES 48
+#define SPAGES 256
+#define PG     4096ull
 
 static struct mmk_frames *fa;
 static struct mmk_aspace as;
@@ -84,8 +84,8 @@ static void own_op(struct thr *me)
 		break;
 	case 2: {
 		uint32_t fl = tflags[r(me, 3)];
-		assert_int_equal(mmk_aspace_protect(&as, rva(me, p), n * PG, fl),
-				 0);
+		assert_int_equal(
+			mmk_aspace_protect(&as, rva(me, p), n * PG, fl), 0);
 		for (unsigned i = p; i < p + n; i++)
 			if (me->pg[i].area)
 				me->pg[i].flags = fl;
@@ -207,9 +207,9 @@ static void run_format(enum mmk_pt_format_id id)
 		memset(&thr[t], 0, sizeof(thr[t]));
 		thr[t].t = t;
 		thr[t].rng = seed + t * 0x9e3779b97f4a7c15ull;
-		assert_int_equal(pthread_create(&thr[t].th, NULL, thread_main,
-						&thr[t]),
-				 0);
+		assert_int_equal(
+			pthread_create(&thr[t].th, NULL, thread_main, &thr[t]),
+			0);
 	}
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
 	nanosleep(&ts, NULL);

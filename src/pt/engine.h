@@ -258,6 +258,10 @@ eng_map_slow(struct mmk_pt *pt, uint64_t ia, unsigned tl, mmk__pte_t leaf,
  * hooked at its slot as long as pt->gen has not moved (only exclusive
  * operations unhook tables, and they bump gen).
  */
+static int eng_map_cursor_miss(struct mmk_pt_cursor *c, uint64_t ia,
+			       uint64_t pa, uint32_t flags,
+			       struct mmk_pt_batch *b);
+
 static int eng_map_cursor(struct mmk_pt_cursor *c, uint64_t ia, uint64_t pa,
 			  uint32_t flags, struct mmk_pt_batch *b)
 {
@@ -278,6 +282,16 @@ static int eng_map_cursor(struct mmk_pt_cursor *c, uint64_t ia, uint64_t pa,
 		fmt_sync();
 		return MMK_OK;
 	}
+	return eng_map_cursor_miss(c, ia, pa, flags, b);
+}
+
+/* Out of line, so the hit path above needs no stack frame. */
+__attribute__((noinline)) static int
+eng_map_cursor_miss(struct mmk_pt_cursor *c, uint64_t ia, uint64_t pa,
+		    uint32_t flags, struct mmk_pt_batch *b)
+{
+	struct mmk_pt *pt = c->pt;
+	uint64_t tag = ia >> pt->shift[1];
 	int err = eng_map(pt, ia, pa, 0, flags, b);
 	if (err)
 		return err;

@@ -413,6 +413,13 @@ void mmk_pt_cursor_init(struct mmk_pt_cursor *c, struct mmk_pt *pt)
 	c->pt = pt;
 }
 
+__attribute__((noinline)) static int
+pt_map_cursor_slow(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
+		   uint32_t flags, struct mmk_pt_batch *b)
+{
+	return mmk_pt_map(pt, va, pa, (uint64_t)1 << pt->shift[0], flags, b);
+}
+
 int mmk_pt_map_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va,
 		      mmk_paddr_t pa, uint32_t flags, struct mmk_pt_batch *b)
 {
@@ -423,7 +430,7 @@ int mmk_pt_map_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va,
 		       !(flags & ~MMK_PT_FLAGS_ALL)))
 		return pt->fmt->ops->map_cursor(c, pt_ia(pt, va), pa.v, flags,
 						b);
-	return mmk_pt_map(pt, va, pa, base, flags, b);
+	return pt_map_cursor_slow(pt, va, pa, flags, b);
 }
 
 int mmk_pt_unmap(struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_pt_batch *b,

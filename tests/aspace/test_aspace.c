@@ -763,6 +763,127 @@ static void unmap_across_two_huge_pages_keeps_the_outside(void **state)
 	assert_int_equal(mmk_frame_free(fa, lin_pa), 1);
 }
 
+/*
+ * Huge pages on every 4 KiB format: an 8 MiB linear area (2 MiB leaves)
+ * cut by random unmaps, protects and re-maps, a quarter of them with an
+ * allocation failure injected.  After each call every page's translation
+ * is compared with the model, and a failed call with a full snapshot.
+ */
+#define HUGE_PAGES 2048
+
+static void huge_pages_split_correctly_on_every_format(void **state)
+{
+	(void)state;
+	mmk_aspace_destroy(&as);
+	static uint32_t model[HUGE_PAGES]; /* flags + 1, 0 = unmapped */
+	mmk_paddr_t pa;
+	assert_int_equal(mmk_frame_alloc(fa, 11, 0, &pa), 0);
+	uint64_t seed = mmk_test_seed(0x4a9e);
+	for (int id = 0; id < MMK_PT_FORMAT_COUNT; id++) {
+		struct mmk_pt_info info;
+		if (mmk_pt_format_info((enum mmk_pt_format_id)id, &info) != 0 ||
+		    info.page_shift != 12)
+			continue;
+		assert_int_equal(mmk_aspace_create(&as, BASE, SPACE,
+						   (enum mmk_pt_format_id)id, 0,
+						   fa),
+				 0);
+		mmk_aspace_activate(&as);
+		uint32_t fl[16];
+		unsigned nfl = as_valid_flags(&as, fl);
+		const mmk_vaddr_t va = BASE + 8 * MMK_MIB;
+		assert_int_equal(mmk_aspace_map_linear(&as, va, pa, 8 * MMK_MIB,
+						       MMK_PT_RW),
+				 0);
+		uint64_t psz;
+		assert_int_equal(
+			mmk_pt_query(mmk_aspace_pt(&as), va, NULL, NULL, &psz),
+			0);
+		assert_int_equal(psz, 2 * MMK_MIB);
+		for (unsigned i = 0; i < HUGE_PAGES; i++)
+			model[i] = MMK_PT_RW + 1;
+		uint64_t rng = seed + (uint64_t)id;
+		long failed = 0;
+		for (int op = 0; op < 1000; op++) {
+			unsigned p =
+				(unsigned)(mmk_test_rand(&rng) % HUGE_PAGES);
+			unsigned n = 1 + (unsigned)(mmk_test_rand(&rng) %
+						    (HUGE_PAGES - p));
+			if (mmk_test_rand(&rng) % 2)
+				n = 1 + (n - 1) % 700;
+			unsigned kind = (unsigned)(mmk_test_rand(&rng) % 3);
+			uint32_t f = fl[mmk_test_rand(&rng) % nfl];
+			bool inject = mmk_test_rand(&rng) % 4 == 0;
+			mmk_vaddr_t at = va + p * PG;
+			bool free_ = true;
+			for (unsigned i = p; i < p + n; i++)
+				free_ &= model[i] == 0;
+			if (kind == 2 && !free_)
+				kind = 0;
+			as_snapshot(&as, fa, &s0);
+			if (inject)
+				mmk_hosted_fail_nth(
+					mmk_test_rand(&rng) % 2 ? MMK_FAIL_FRAME
+								: MMK_FAIL_OBJ,
+					1 + (long)(mmk_test_rand(&rng) % 3));
+			int err =
+				kind == 0
+					? mmk_aspace_protect(&as, at, n * PG, f)
+				: kind == 1 ? mmk_aspace_unmap(&as, at, n * PG)
+					    : mmk_aspace_map_linear(
+						      &as, at,
+						      mmk_pa_add(pa, p * PG),
+						      n * PG, f);
+			mmk_hosted_fail_off();
+			if (inject && err == MMK_ENOMEM) {
+				as_snapshot(&as, fa, &s1);
+				as_snap_equal(&s0, &s1, info.name);
+				failed++;
+				continue;
+			}
+			assert_int_equal(err, 0);
+			for (unsigned i = p; i < p + n; i++)
+				if (kind == 1)
+					model[i] = 0;
+				else if (kind == 2 || model[i])
+					model[i] = f + 1;
+			for (unsigned i = 0; i < HUGE_PAGES; i++) {
+				mmk_paddr_t got;
+				uint32_t gf;
+				int q = mmk_pt_query(mmk_aspace_pt(&as),
+						     va + i * PG, &got, &gf,
+						     NULL);
+				if (!model[i]) {
+					if (q != MMK_ENOENT)
+						fail_msg("%s op %d: page %u "
+							 "mapped",
+							 info.name, op, i);
+					continue;
+				}
+				if (q || got.v != pa.v + i * PG ||
+				    (gf & ~(MMK_PT_ACCESSED | MMK_PT_DIRTY)) !=
+					    model[i] - 1)
+					fail_msg("%s op %d: page %u: %s pa "
+						 "%#llx flags %#x, want %#x",
+						 info.name, op, i,
+						 mmk_strerror(q),
+						 (unsigned long long)got.v, gf,
+						 model[i] - 1);
+			}
+			assert_int_equal(mmk_mset_check(&as.areas), 0);
+		}
+		print_message("%-14s 1000 cuts of huge pages, %ld failed by "
+			      "injection and undone\n",
+			      info.name, failed);
+		mmk_aspace_destroy(&as);
+	}
+	assert_int_equal(mmk_frame_free(fa, pa), 1);
+	/* teardown destroys a space: give it one */
+	assert_int_equal(
+		mmk_aspace_create(&as, BASE, SPACE, MMK_PT_X86_64_4L, 0, fa),
+		0);
+}
+
 static void destroy_returns_every_frame_and_object(void **state)
 {
 	(void)state;
@@ -964,6 +1085,9 @@ int main(void)
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			unmap_across_two_huge_pages_keeps_the_outside, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			huge_pages_split_correctly_on_every_format, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			destroy_returns_every_frame_and_object, setup,

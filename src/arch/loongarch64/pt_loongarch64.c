@@ -271,8 +271,8 @@ static void la64_setup_invalid(struct mmk_pt *pt, mmk__pte_t *inv, size_t n)
 	fmt_sync();
 }
 
-/* Runs before the root is allocated, which then comes filled with
- * fmt_empty(root level). */
+/* pt.c runs this before it allocates the root, which then comes filled
+ * with fmt_empty(root level); a root already there is refilled. */
 static int la64_init(struct mmk_pt *pt)
 {
 	if (pt->fmt->page_shift == 14) {
@@ -282,6 +282,9 @@ static int la64_init(struct mmk_pt *pt)
 	} else {
 		la64_setup_invalid(pt, &mmk__la64_invalid_4k[0][0], 512);
 	}
+	if (pt->root.v)
+		eng_init_table(pt, mmk_phys_to_virt(pt->root),
+			       pt->fmt->levels - 1u);
 	return MMK_OK;
 }
 

@@ -489,6 +489,18 @@ static void unmap_and_protect_flush_exactly_what_lost_permissions(void **state)
 	struct mmk_hosted_flush f;
 	mmk_hosted_flush_get(0, &f);
 	assert_true(mmk_cpumask_test(&f.cpus, mmk_hal_cpu_id()));
+	assert_int_equal(f.asid, 0);
+	/* flushes carry the space's ASID */
+	mmk_aspace_set_asid(&as, 7);
+	mmk_hosted_flush_reset();
+	assert_int_equal(mmk_aspace_protect(&as, BASE, PG, 0), 0);
+	assert_int_equal(mmk_hosted_flush_count(), 1);
+	mmk_hosted_flush_get(0, &f);
+	assert_int_equal(f.kind, MMK_HOSTED_FLUSH_RANGE);
+	assert_int_equal(f.asid, 7);
+	assert_int_equal(f.start, BASE);
+	assert_int_equal(f.end, BASE + PG);
+	assert_int_equal(mmk_aspace_protect(&as, BASE, PG, MMK_PT_READ), 0);
 	/* unmap of a range with holes: exactly the mapped pages */
 	mmk_hosted_flush_reset();
 	assert_int_equal(mmk_aspace_unmap(&as, BASE + 4 * PG, 20 * PG), 0);

@@ -8,6 +8,12 @@
  *                the least work a 1 GiB table of 4 KiB pages needs.
  *  query bound   1,000,000 independent random 8-byte reads from a 2 MiB
  *                array (ns/op).
+ *
+ * pt.map_4k_single makes 262,144 separate mmk_pt_map_cursor calls in
+ * address order (one cursor, as a fault path keeps per CPU);
+ * pt.map_4k_single_nocursor the same with plain mmk_pt_map.  Each single
+ * map installs its leaf with a compare-and-swap (concurrent faults), which
+ * alone costs about 4 times the bound's per-entry store on this machine.
  */
 #include "bench.h"
 

@@ -45,6 +45,12 @@
  * Precondition: the address lies in RAM handed to mmkit (or in a page-table
  * page mmkit allocated).  Guarantee: the returned pointer is valid for the
  * whole frame and stays valid (a permanent mapping).
+ *
+ * virt_to_phys is also asked for mmkit's own static data: the loongarch64
+ * formats keep their shared all-invalid tables in .bss and hand their
+ * physical address to the hardware walker.  A kernel whose image is not
+ * covered by the linear offset must provide the two functions instead
+ * (MMK_CFG_HAL_LINEAR_MAP=0) and translate image addresses too.
  * ------------------------------------------------------------------------ */
 #if MMK_CFG_HAL_LINEAR_MAP
 /**

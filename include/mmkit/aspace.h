@@ -120,7 +120,7 @@ void mmk_aspace_clear(struct mmk_aspace *as);
 /** The page table (to activate it by hand, dump it, or inspect it). */
 struct mmk_pt *mmk_aspace_pt(struct mmk_aspace *as);
 
-/** Tag flushes and activations of @as with @asid (default 0). */
+/** Tag flushes and activations of @as with @asid (default 0).  Exclusive. */
 void mmk_aspace_set_asid(struct mmk_aspace *as, uint32_t asid);
 
 /**

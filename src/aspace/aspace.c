@@ -217,7 +217,10 @@ struct mmk_pt *mmk_aspace_pt(struct mmk_aspace *as)
 
 void mmk_aspace_set_asid(struct mmk_aspace *as, uint32_t asid)
 {
+	/* faults read it (formats whose faults flush): exclusive */
+	mmk__as_write_lock(as);
 	as->asid = asid;
+	mmk__as_write_unlock(as);
 }
 
 void mmk_aspace_activate(struct mmk_aspace *as)

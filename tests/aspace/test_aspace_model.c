@@ -470,6 +470,8 @@ static void run_format(enum mmk_pt_format_id id, long nops, uint64_t seed)
 	assert_int_equal(mmk_frame_free(m.fa, m.pool), 1);
 	assert_int_equal(mmk_hosted_live_frames(), f0);
 	assert_int_equal(mmk_hosted_live_objs(), o0);
+	assert_int_equal(f0, 0); /* nothing else lives in this test */
+	assert_int_equal(o0, 0);
 	free(m.vmem);
 	free(m.pmem);
 	mmk_hosted_frames_destroy(m.fa);

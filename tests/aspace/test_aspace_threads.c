@@ -244,6 +244,8 @@ static void run_format(enum mmk_pt_format_id id)
 	mmk_aspace_destroy(&as);
 	assert_int_equal(mmk_hosted_live_frames(), f0);
 	assert_int_equal(mmk_hosted_live_objs(), o0);
+	assert_int_equal(f0, 0); /* nothing else lives in this test */
+	assert_int_equal(o0, 0);
 	mmk_hosted_frames_destroy(fa);
 }
 

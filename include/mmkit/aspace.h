@@ -233,12 +233,16 @@ int mmk_aspace_map(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
 int mmk_aspace_populate(struct mmk_aspace *as, mmk_vaddr_t start,
 			uint64_t size, uint32_t access);
 
-/** Remove every area part in the range (holes are fine).  Exclusive. */
+/**
+ * Remove every area part in the range (holes are fine); frames of alloc
+ * areas go back after the flush.  MMK_ENOMEM (nothing changed) when an
+ * area must be split, or a huge page cut, and memory runs out.  Exclusive.
+ */
 int mmk_aspace_unmap(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size);
 
 /**
  * Give every area part in the range @flags (holes are skipped), and the
- * pages already mapped there.  Exclusive.
+ * pages already mapped there.  MMK_ENOMEM as unmap.  Exclusive.
  */
 int mmk_aspace_protect(struct mmk_aspace *as, mmk_vaddr_t start,
 		       uint64_t size, uint32_t flags);
@@ -268,7 +272,8 @@ bool mmk_aspace_can_access_range(struct mmk_aspace *as, mmk_vaddr_t start,
  * mapped now, or one another CPU mapped first, or a stale TLB entry),
  * MMK_EFAULT when no area holds @addr, MMK_EACCES when the area does not
  * allow @access (both: a real fault), MMK_ENOMEM when a frame or table page
- * could not be allocated (nothing changed).  Shared lock.
+ * could not be allocated (nothing changed), MMK_EINVAL for an @access of 0
+ * or with bits outside MMK_PT_RWX.  Shared lock.
  */
 int mmk_aspace_fault(struct mmk_aspace *as, mmk_vaddr_t addr,
 		     uint32_t access);
@@ -295,8 +300,8 @@ bool mmk_aspace_handle_page_fault(struct mmk_aspace *as, mmk_vaddr_t addr,
  *             hand frames back with mmk_backend_defer_put (never before
  *             the flush).  Must not fail.
  *   protect   mmk_pt_protect_region(&op->as->pt, a->start, size,
- *             new_flags, op->batch), unless op->cutting (then nothing).
- *             Must not fail.
+ *             new_flags, op->batch), unless op->cutting or op->pt_done
+ *             (then nothing).  Must not fail.
  *   split, can_merge, release: as mset.h says.
  */
 struct mmk_aspace_op;

@@ -143,16 +143,8 @@ void *mmk_kzalloc(size_t size);
  */
 void *mmk_kmalloc_aligned(size_t size, size_t align);
 
-/**
- * Free what mmk_kmalloc* returned; NULL is ignored; bad frees reported.
- * Objects are sorted into their caches a batch at a time (so that the
- * cache misses of a batch overlap); until then they count as live in
- * mmk_slab_stats of their cache, never as free.
- */
+/** Free what mmk_kmalloc* returned; NULL is ignored; bad frees reported. */
 void mmk_kfree(void *p);
-
-/** Sort the calling CPU's pending kfree'd objects into their caches now. */
-void mmk_kfree_flush(void);
 
 /**
  * Bytes usable at @p (at least what was asked for), 0 for NULL or a

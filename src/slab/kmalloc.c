@@ -8,17 +8,13 @@
  * dividing its size (objects start at the slab's first byte, every slab is
  * 64 KiB aligned), which is what mmk_kmalloc_aligned picks classes by.
  *
- * kfree (normal build) does not sort an object into its cache at once: it
- * pushes it on the CPU's pending batch (struct km_pending), sorted 32 at a
- * time with the slab headers prefetched, and kmalloc takes the last one
- * back first when it is of the right class.
- *
  * Finding what a pointer is, in mmk_kfree and mmk_ksize, without a search:
  *  - not page aligned: an object in a 64 KiB kmalloc slab, whose header is
  *    at the end of the enclosing 64 KiB (checked by its magic word);
- *  - page aligned (rare for small objects): the frame metadata of its page
- *    says whether it heads a large block (priv = MMK__PRIV_LARGE) or lies in
- *    a slab.
+ *  - page aligned: the same, when a live header is there (see
+ *    page_aligned_in_slab); otherwise the frame metadata of its page says
+ *    whether it heads a large block (priv = MMK__PRIV_LARGE) or lies in a
+ *    slab.
  */
 #include "slab_internal.h"
 
@@ -38,20 +34,6 @@ static const char *const class_name[NCLASS] = {
 	"kmalloc-4096", "kmalloc-6144", "kmalloc-8192",
 };
 
-/*
- * Objects mmk_kfree received on a CPU and not yet sorted into their
- * caches (normal build).  Sorting needs the object's slab header, which for
- * objects freed in a random order is a cache miss; sorting a batch at once
- * lets those misses overlap instead of stalling every kfree in turn.
- * Nothing in here is handed out again before it is sorted (and checked).
- */
-#define KM_PENDING 32
-
-struct km_pending {
-	uint32_t n;
-	void *obj[KM_PENDING];
-} __attribute__((aligned(64)));
-
 static struct {
 	struct mmk_frames *fa;
 	struct mmk_slab_cache *cache[NCLASS];
@@ -61,10 +43,7 @@ static struct {
 	uint8_t mid[8192 / 512 + 1];
 	_Atomic long large_live;
 	bool ready;
-	struct km_pending pending[MMK_CFG_MAX_CPUS];
 } km;
-
-static void flush_all_pending(void);
 
 static unsigned class_of(size_t size)
 {
@@ -137,7 +116,6 @@ int mmk_kmalloc_fini(void)
 {
 	if (!km.ready)
 		return MMK_OK;
-	flush_all_pending();
 	size_t live[NCLASS], total = 0;
 	for (unsigned i = 0; i < NCLASS; i++)
 		total += live[i] = mmk__slab_drain_live(km.cache[i]);
@@ -178,49 +156,11 @@ static void *large_alloc(size_t size)
 	return mmk_phys_to_virt(pa);
 }
 
-static void pending_flush(struct km_pending *q, unsigned cpu);
-
 void *mmk_kmalloc(size_t size)
 {
 	if (MMK_UNLIKELY(size - 1 >= MMK_KMALLOC_MAX_CLASS))
 		return size ? large_alloc(size) : NULL;
-	struct mmk_slab_cache *c = km.cache[class_of(size)];
-#if MMK_CFG_SLAB_DEBUG
-	return mmk__slab_alloc_req(c, size);
-#else
-	unsigned long irq = mmk_hal_irq_save();
-	unsigned cpu = mmk_hal_cpu_id();
-	struct km_pending *q = &km.pending[cpu];
-	void *p;
-	uint32_t n = q->n;
-	if (n != 0) {
-		/* The object freed last on this CPU, if it is of this class:
-		 * LIFO reuse of a cache-hot object, as a magazine gives. */
-		p = q->obj[n - 1];
-		if (slab_cache_of(p) == c) {
-			q->n = n - 1;
-			goto out;
-		}
-	}
-	struct mmk__mag *m = &c->mag[cpu];
-	n = m->n;
-	if (MMK_UNLIKELY(n == 0)) {
-		/* Objects this CPU freed may be waiting to be sorted: use
-		 * them before taking the cache lock for a refill. */
-		if (km.pending[cpu].n)
-			pending_flush(&km.pending[cpu], cpu);
-		n = m->n;
-		if (n == 0) {
-			p = mmk__mag_refill(c, m);
-			goto out;
-		}
-	}
-	p = m->obj[n - 1];
-	m->n = n - 1;
-out:
-	mmk_hal_irq_restore(irq);
-	return p;
-#endif
+	return mmk__slab_alloc_req(km.cache[class_of(size)], size);
 }
 
 void *mmk_kzalloc(size_t size)
@@ -289,55 +229,35 @@ static void large_free(void *p, struct mmk_frame *f)
 }
 
 /*
- * Sort @q's objects into the caches' magazines of @cpu.  Interrupts off
- * (or every CPU quiescent, for mmk_kmalloc_fini).
+ * For a page-aligned @p: does a live slab header sit where @p's slab header
+ * would be?  Read only when that place is RAM of the first region (always
+ * mapped); a large block there would need its own bytes to spell out their
+ * address xor the magic word to be mistaken for one.  Saves the frame
+ * metadata lookup (a likely cache miss) for the many slab objects that
+ * start a page.
  */
-static __attribute__((noinline, unused)) void
-pending_flush(struct km_pending *q, unsigned cpu)
+static inline bool page_aligned_in_slab(const void *p)
 {
-	for (uint32_t i = 0; i < q->n; i++)
-		__builtin_prefetch(
-			mmk__slab_of((uintptr_t)q->obj[i], KM_MASK));
-	for (uint32_t i = 0; i < q->n; i++) {
-		void *p = q->obj[i];
-		struct mmk_slab_cache *c = slab_cache_of(p);
-		if (c)
-			mmk__mag_push(c, &c->mag[cpu], p);
-		else
-			bad_free("free of a pointer kmalloc did not return", p);
-	}
-	q->n = 0;
+	struct mmk__slab *s = mmk__slab_of((uintptr_t)p, KM_MASK);
+	uint64_t pfn = mmk_virt_to_phys(s).v >> MMK_PAGE_SHIFT;
+	struct mmk_frame_region *r = &km.fa->region[0];
+	return pfn - r->pfn_base < r->npages && mmk__slab_valid(s);
 }
 
-static void flush_all_pending(void)
+/* A page-aligned @p that is not a slab object by its header: ask the
+ * frame metadata (large block, a slab elsewhere, or a bad free). */
+static __attribute__((noinline)) void kfree_by_frame(void *p)
 {
-	unsigned long irq = mmk_hal_irq_save();
-	for (unsigned cpu = 0; cpu < MMK_CFG_MAX_CPUS; cpu++)
-		if (km.pending[cpu].n)
-			pending_flush(&km.pending[cpu], cpu);
-	mmk_hal_irq_restore(irq);
-}
-
-void mmk_kfree_flush(void)
-{
-	unsigned long irq = mmk_hal_irq_save();
-	unsigned cpu = mmk_hal_cpu_id();
-	if (km.pending[cpu].n)
-		pending_flush(&km.pending[cpu], cpu);
-	mmk_hal_irq_restore(irq);
-}
-
-#if !MMK_CFG_SLAB_DEBUG
-/* The object just freed on this CPU is freed again. */
-static __attribute__((noinline)) void report_double(void *p)
-{
-	struct mmk_slab_cache *c = slab_cache_of(p);
-	if (c)
-		mmk__slab_report(c, "double free", p);
+	bool in_slab;
+	struct mmk_frame *f = large_of(p, &in_slab);
+	struct mmk_slab_cache *c;
+	if (f)
+		large_free(p, f);
+	else if (in_slab && (c = slab_cache_of(p)) != NULL)
+		mmk__slab_free_obj(c, p);
 	else
-		bad_free("double free", p);
+		bad_free("free of a block not allocated (double free?)", p);
 }
-#endif
 
 void mmk_kfree(void *p)
 {
@@ -345,43 +265,16 @@ void mmk_kfree(void *p)
 		/* NULL, a large block, or a slab object on a page boundary */
 		if (!p)
 			return;
-		bool in_slab;
-		struct mmk_frame *f = large_of(p, &in_slab);
-		if (f) {
-			large_free(p, f);
-			return;
-		}
-		if (!in_slab) {
-			bad_free("free of a block not allocated (double free?)",
-				 p);
+		if (!page_aligned_in_slab(p)) {
+			kfree_by_frame(p);
 			return;
 		}
 	}
-#if MMK_CFG_SLAB_DEBUG
-	/* The red zone and trailer checks want the cache right away. */
 	struct mmk_slab_cache *c = slab_cache_of(p);
-	if (c)
+	if (MMK_LIKELY(c != NULL))
 		mmk__slab_free_obj(c, p);
 	else
 		bad_free("free of a pointer kmalloc did not return", p);
-#else
-	unsigned long irq = mmk_hal_irq_save();
-	unsigned cpu = mmk_hal_cpu_id();
-	struct km_pending *q = &km.pending[cpu];
-	uint32_t n = q->n;
-	if (MMK_UNLIKELY(n == KM_PENDING || (n != 0 && q->obj[n - 1] == p))) {
-		if (n != 0 && q->obj[n - 1] == p) {
-			mmk_hal_irq_restore(irq);
-			report_double(p);
-			return;
-		}
-		pending_flush(q, cpu);
-		n = 0;
-	}
-	q->obj[n] = p;
-	q->n = n + 1;
-	mmk_hal_irq_restore(irq);
-#endif
 }
 
 size_t mmk_ksize(const void *p)
@@ -389,7 +282,8 @@ size_t mmk_ksize(const void *p)
 	if (!p)
 		return 0;
 	struct mmk_slab_cache *c = NULL;
-	if (((uintptr_t)p & (MMK_PAGE_SIZE - 1)) == 0) {
+	if (((uintptr_t)p & (MMK_PAGE_SIZE - 1)) == 0 &&
+	    !page_aligned_in_slab(p)) {
 		bool in_slab;
 		struct mmk_frame *f = large_of(p, &in_slab);
 		if (f)

@@ -179,26 +179,6 @@ static inline void mmk__slab_free_obj(struct mmk_slab_cache *c, void *p)
 	mmk_hal_irq_restore(irq);
 }
 
-/*
- * Push @p on @m, @c's magazine of the calling CPU; interrupts already off.
- * The same double-free check as mmk__slab_free_obj.
- */
-static inline void mmk__mag_push(struct mmk_slab_cache *c, struct mmk__mag *m,
-				 void *p)
-{
-	uint32_t n = m->n;
-	if (MMK_UNLIKELY(n != 0 && m->obj[n - 1] == p)) {
-		mmk__slab_report(c, "double free", p);
-		return;
-	}
-	if (MMK_UNLIKELY(n == c->cap)) {
-		mmk__mag_drain(c, m, c->batch);
-		n = m->n;
-	}
-	m->obj[n] = p;
-	m->n = n + 1;
-}
-
 /* Usable bytes of the live object @p of @c. */
 size_t mmk__slab_usable(const struct mmk_slab_cache *c, const void *p);
 /* Drain every magazine of @c (CPUs quiescent); objects still live. */

@@ -819,7 +819,8 @@ static void unmap_seen_fn(void *ctx, const struct mmk_pt_leaf *run)
 
 struct walk_check {
 	struct model *m;
-	long next; /* first page not yet seen */
+	long lo, hi; /* pages checked */
+	long next;   /* first page not yet seen */
 	bool bad;
 };
 
@@ -831,7 +832,7 @@ static int walk_check_fn(void *ctx, const struct mmk_pt_leaf *lf)
 	long n = (long)(lf->page_size / m->ps);
 	for (long k = 0; k < n; k++) {
 		long i = first + k;
-		if (i < 0 || i >= WIN_PAGES)
+		if (i < w->lo || i >= w->hi)
 			continue;
 		while (w->next < i)
 			if (m->pg[w->next++].pa)
@@ -845,13 +846,15 @@ static int walk_check_fn(void *ctx, const struct mmk_pt_leaf *lf)
 	return 0;
 }
 
-static void model_check(struct model *m)
+/* Compare pages [lo, hi) of the window with the table's walk. */
+static void model_check(struct model *m, long lo, long hi)
 {
-	struct walk_check w = {.m = m};
-	assert_int_equal(mmk_pt_walk(m->pt, m->base, WIN_PAGES * m->ps,
-				     walk_check_fn, &w),
+	struct walk_check w = {.m = m, .lo = lo, .hi = hi, .next = lo};
+	assert_int_equal(mmk_pt_walk(m->pt, m->base + (uint64_t)lo * m->ps,
+				     (uint64_t)(hi - lo) * m->ps, walk_check_fn,
+				     &w),
 			 0);
-	while (w.next < WIN_PAGES)
+	while (w.next < hi)
 		if (m->pg[w.next++].pa)
 			w.bad = true;
 	if (w.bad) {
@@ -1069,7 +1072,14 @@ static void run_random(struct mmk_pt *pt, long ops, uint64_t seed)
 		}
 		if (!mmk_pt_batch_empty(&b))
 			mmk_pt_batch_finish(&b);
-		model_check(&m);
+		/* Every step: the range touched and the huge pages around its
+		 * ends (the only places a split can reach); every 16 steps and
+		 * at the end: the whole window. */
+		if ((op & 15) == 0 || op == ops - 1)
+			model_check(&m, 0, WIN_PAGES);
+		else
+			model_check(&m, MMK_MAX(0, i - (long)pp1),
+				    MMK_MIN((long)WIN_PAGES, i + n + (long)pp1));
 		if ((op & 255) == 0)
 			assert_int_equal(mmk_pt_table_pages(pt), model_tables(&m));
 	}

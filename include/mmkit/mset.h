@@ -150,7 +150,8 @@ struct mmk_mset {
 	struct mmk__mset_node *root;   /* NULL when empty */
 	unsigned height;               /* levels; 0 when empty, 1 = a leaf */
 	size_t count;                  /* number of areas */
-	/* Spare nodes kept between calls so most splits allocate nothing. */
+	/* Spare nodes kept between calls so most splits allocate no node
+	 * (at most 24 of each kind; freed by mmk_mset_clear). */
 	struct mmk__mset_node *spare_leaf, *spare_inner;
 	unsigned nspare_leaf, nspare_inner;
 };

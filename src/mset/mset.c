@@ -173,11 +173,25 @@ static void spare_cap(struct mmk_mset *s)
 	spare_trim(s, false, SPARE_CAP);
 }
 
-/* After a failed prepare: give back what this call added to the reserve. */
-static void reserve_undo(struct mmk_mset *s, unsigned nleaf, unsigned ninner)
+/*
+ * The spare counts on entry to a call.  After a failed prepare, trimming
+ * back to them frees exactly what the call added, so the live-object count
+ * is as it was too.
+ */
+struct resv {
+	unsigned leaf, inner;
+};
+
+static struct resv resv_mark(const struct mmk_mset *s)
 {
-	spare_trim(s, true, nleaf);
-	spare_trim(s, false, ninner);
+	struct resv r = {s->nspare_leaf, s->nspare_inner};
+	return r;
+}
+
+static void reserve_undo(struct mmk_mset *s, struct resv r)
+{
+	spare_trim(s, true, r.leaf);
+	spare_trim(s, false, r.inner);
 }
 
 /* ------------------------------------------------------------- summaries */
@@ -573,31 +587,38 @@ static void trim_insert_after(struct mmk_mset *s, struct path *p,
 	s->count++;
 }
 
-static area_t *area_alloc(void)
+/*
+ * Area objects come straight from the HAL.  (A cache of freed ones, like
+ * the spare nodes, measured no better: the split paths are dominated by the
+ * descent's cache misses, not by the allocator.)
+ */
+static area_t *area_alloc(struct mmk_mset *s)
 {
+	(void)s;
 	return mmk_hal_obj_alloc(sizeof(area_t), _Alignof(area_t));
 }
 
-static void area_free(area_t *a)
+static void area_free(struct mmk_mset *s, area_t *a)
 {
+	(void)s;
 	mmk_hal_obj_free(a, sizeof(area_t));
 }
 
-static void area_release(area_t *a)
+static void area_release(struct mmk_mset *s, area_t *a)
 {
 	if (a->ops && a->ops->release)
 		a->ops->release(a);
-	area_free(a);
+	area_free(s, a);
 }
 
 /*
  * Prepare a split piece: [start, end) of @orig, not yet visible.  Returns
  * the piece or NULL with *err set; on failure nothing is left behind.
  */
-static area_t *piece_prepare(const area_t *orig, uint64_t start, uint64_t end,
-			     int *err)
+static area_t *piece_prepare(struct mmk_mset *s, const area_t *orig,
+			     uint64_t start, uint64_t end, int *err)
 {
-	area_t *pc = area_alloc();
+	area_t *pc = area_alloc(s);
 	if (!pc) {
 		*err = MMK_ENOMEM;
 		return NULL;
@@ -609,7 +630,7 @@ static area_t *piece_prepare(const area_t *orig, uint64_t start, uint64_t end,
 	if (orig->ops && orig->ops->split) {
 		int rc = orig->ops->split(orig, pc);
 		if (rc) {
-			area_free(pc);
+			area_free(s, pc);
 			*err = rc < 0 ? rc : MMK_EINVAL;
 			return NULL;
 		}
@@ -631,7 +652,7 @@ static void absorb(struct mmk_mset *s, area_t *lo, area_t *hi)
 {
 	uint64_t end = hi->end;
 	tree_remove(s, hi);
-	area_release(hi);
+	area_release(s, hi);
 	set_end(s, lo, end);
 }
 
@@ -655,30 +676,41 @@ static area_t *merge_around(struct mmk_mset *s, area_t *a)
  * Commit of a protect, after the splits: give every area inside [start,
  * end) the new flags, and merge each pair that became mergeable, from the
  * area before @start to the one starting at @end.  One walk; a descent
- * only after a merge (which changes the shape).
+ * only after a merge (which changes the shape).  @from, if not NULL, is a
+ * path at the area holding start - 1.
  */
 static void protect_walk(struct mmk_mset *s, uint64_t start, uint64_t end,
-			 uint32_t flags, void *ctx)
+			 uint32_t flags, void *ctx, const struct path *from)
 {
 	struct path p;
 	area_t *prev = NULL;
-	if (!seek(s, start ? start - 1 : 0, &p))
+	uint64_t prev_end = 0;
+	if (from) /* already at the area holding start - 1 */
+		p = *from;
+	else if (!seek(s, start ? start - 1 : 0, &p))
 		return;
 	for (;;) {
-		area_t *a = path_area(&p);
-		if (a->start > end)
+		/* Decide from the leaf's keys; touch an area object (a likely
+		 * cache miss) only when its flags or a merge are at stake. */
+		const node_t *x = p.lv[0].node;
+		unsigned i = p.lv[0].idx;
+		uint64_t as = x->start[i], ae = x->e[i].end;
+		if (as > end)
 			return;
-		if (a->start < end && a->end > start && a->flags != flags) {
+		area_t *a = x->e[i].ptr;
+		if (as < end && ae > start && a->flags != flags) {
 			if (a->ops && a->ops->protect)
 				a->ops->protect(a, flags, ctx);
 			a->flags = flags;
 		}
-		if (prev && mergeable(prev, a)) {
+		if (prev && prev_end == as && mergeable(prev, a)) {
 			absorb(s, prev, a);
-			if (!seek(s, prev->end - 1, &p))
+			prev_end = prev->end;
+			if (!seek(s, prev_end - 1, &p))
 				return;
 		} else {
 			prev = a;
+			prev_end = ae;
 		}
 		if (!path_next(s, &p))
 			return;
@@ -716,7 +748,7 @@ static void unmap_commit(struct mmk_mset *s, uint64_t start, uint64_t end,
 		} else {
 			del_at(s, p, 0, p->lv[0].idx);
 			s->count--;
-			area_release(a);
+			area_release(s, a);
 			if (ce >= end || !seek(s, ce, p))
 				return;
 		}
@@ -740,17 +772,17 @@ void mmk_mset_init(struct mmk_mset *set)
 	__builtin_memset(set, 0, sizeof(*set));
 }
 
-static void clear_node(node_t *x, void *ctx)
+static void clear_node(struct mmk_mset *s, node_t *x, void *ctx)
 {
 	for (unsigned i = 0; i < x->n; i++) {
 		if (x->level) {
-			clear_node(x->e[i].ptr, ctx);
+			clear_node(s, x->e[i].ptr, ctx);
 			continue;
 		}
 		area_t *a = x->e[i].ptr;
 		if (a->ops && a->ops->unmap)
 			a->ops->unmap(a, a->start, a->end, ctx);
-		area_release(a);
+		area_release(s, a);
 	}
 	mmk_hal_obj_free(x, x->level ? INNER_SIZE : LEAF_SIZE);
 }
@@ -758,7 +790,7 @@ static void clear_node(node_t *x, void *ctx)
 void mmk_mset_clear(struct mmk_mset *set, void *ctx)
 {
 	if (set->root)
-		clear_node(set->root, ctx);
+		clear_node(set, set->root, ctx);
 	set->root = NULL;
 	set->height = 0;
 	set->count = 0;
@@ -782,15 +814,15 @@ static int insert_replace(struct mmk_mset *set, const area_t *tmpl,
 	uint64_t start = tmpl->start, end = tmpl->end;
 	area_t *first = path_area(p);
 	area_t *hole = first->start < start && first->end > end ? first : NULL;
-	unsigned sl = set->nspare_leaf, si = set->nspare_inner;
+	struct resv rv = resv_mark(set);
 	int rc = reserve_inserts(set, hole ? 2 : 1);
 	area_t *na = NULL, *piece = NULL;
-	if (!rc && !(na = area_alloc()))
+	if (!rc && !(na = area_alloc(set)))
 		rc = MMK_ENOMEM;
-	if (!rc && hole && !(piece = piece_prepare(hole, end, hole->end, &rc)))
-		area_free(na);
+	if (!rc && hole && !(piece = piece_prepare(set, hole, end, hole->end, &rc)))
+		area_free(set, na);
 	if (rc) {
-		reserve_undo(set, sl, si);
+		reserve_undo(set, rv);
 		return rc;
 	}
 	*na = *tmpl;
@@ -799,7 +831,7 @@ static int insert_replace(struct mmk_mset *set, const area_t *tmpl,
 	if (na->ops && na->ops->map) {
 		rc = na->ops->map(na, start, end, ctx);
 		if (rc) {
-			area_free(na); /* priv stays the caller's */
+			area_free(set, na); /* priv stays the caller's */
 			return rc < 0 ? rc : MMK_EINVAL;
 		}
 	}
@@ -825,27 +857,33 @@ int mmk_mset_insert(struct mmk_mset *set, const struct mmk_mset_area *tmpl,
 	 */
 	struct path p, q;
 	area_t *prev = NULL, *next = NULL, *res;
+	uint64_t prev_end = 0, next_start = 0; /* from the keys: no miss */
 	unsigned c = 0;
 	if (set->root) {
 		descend(set, start, &p);
 		node_t *x = p.lv[0].node;
 		c = p.lv[0].idx;
-		if (c > 0)
+		if (c > 0) {
 			prev = x->e[c - 1].ptr;
+			prev_end = x->e[c - 1].end;
+		}
 		q = p;
 		if (c < x->n) {
 			next = x->e[c].ptr;
+			next_start = x->start[c];
 		} else {
 			q.lv[0].idx = x->n - 1;
-			if (path_next(set, &q))
+			if (path_next(set, &q)) {
 				next = path_area(&q);
+				next_start = q.lv[0].node->start[q.lv[0].idx];
+			}
 		}
-		if (prev && prev->end > start) {
+		if (prev && prev_end > start) {
 			if (!(mode & MMK_MSET_REPLACE))
 				return MMK_EEXIST;
 			q = p;
 			q.lv[0].idx = c - 1;
-		} else if (next && next->start < end) {
+		} else if (next && next_start < end) {
 			if (!(mode & MMK_MSET_REPLACE))
 				return MMK_EEXIST;
 			if (c < x->n)
@@ -864,13 +902,13 @@ int mmk_mset_insert(struct mmk_mset *set, const struct mmk_mset_area *tmpl,
 	}
 no_overlap:;
 	/* Prepare. */
-	unsigned sl = set->nspare_leaf, si = set->nspare_inner;
+	struct resv rv = resv_mark(set);
 	int rc = reserve_inserts(set, 1);
 	area_t *na = NULL;
-	if (!rc && !(na = area_alloc()))
+	if (!rc && !(na = area_alloc(set)))
 		rc = MMK_ENOMEM;
 	if (rc) {
-		reserve_undo(set, sl, si);
+		reserve_undo(set, rv);
 		return rc;
 	}
 	*na = *tmpl;
@@ -878,27 +916,28 @@ no_overlap:;
 	if (na->ops && na->ops->map) {
 		rc = na->ops->map(na, start, end, ctx);
 		if (rc) {
-			area_free(na); /* priv stays the caller's */
-			reserve_undo(set, sl, si);
+			area_free(set, na); /* priv stays the caller's */
+			reserve_undo(set, rv);
 			return rc < 0 ? rc : MMK_EINVAL;
 		}
 	}
 
 	/* Commit: join a neighbour in place where possible. */
-	bool mp = prev && !(mode & MMK_MSET_NOMERGE) && mergeable(prev, na);
-	bool mn = next && !(mode & MMK_MSET_NOMERGE) && mergeable(na, next);
+	bool merge = !(mode & MMK_MSET_NOMERGE);
+	bool mp = merge && prev && prev_end == start && mergeable(prev, na);
+	bool mn = merge && next && next_start == end && mergeable(na, next);
 	res = na;
 	if (mp && mn) {
 		uint64_t e2 = next->end;
 		tree_remove(set, next);
-		area_release(next);
+		area_release(set, next);
 		set_end(set, prev, e2);
-		area_release(na);
+		area_release(set, na);
 		res = prev;
 	} else if (mp) {
 		p.lv[0].idx = c - 1;
 		set_end_at(set, &p, end);
-		area_release(na);
+		area_release(set, na);
 		res = prev;
 	} else if (mn) {
 		/* na takes next's slot and range: same order, no reshaping. */
@@ -909,7 +948,7 @@ no_overlap:;
 		x->e[q.lv[0].idx].ptr = na;
 		na->end = next->end;
 		fix_up(set, &q, 0);
-		area_release(next);
+		area_release(set, next);
 	} else if (!set->root) {
 		tree_insert(set, na);
 	} else {
@@ -937,12 +976,12 @@ int mmk_mset_unmap(struct mmk_mset *set, mmk_vaddr_t start, uint64_t size,
 		return 0;
 	area_t *piece = NULL;
 	if (a->start < start && a->end > end) {
-		unsigned sl = set->nspare_leaf, si = set->nspare_inner;
+		struct resv rv = resv_mark(set);
 		rc = reserve_inserts(set, 1);
 		if (!rc)
-			piece = piece_prepare(a, end, a->end, &rc);
+			piece = piece_prepare(set, a, end, a->end, &rc);
 		if (rc) {
-			reserve_undo(set, sl, si);
+			reserve_undo(set, rv);
 			return rc;
 		}
 	}
@@ -972,37 +1011,47 @@ int mmk_mset_protect(struct mmk_mset *set, mmk_vaddr_t start, uint64_t size,
 	/* Prepare: the pieces above each split point. */
 	area_t *pl = NULL, *pr = NULL;
 	if (lsplit || rsplit) {
-		unsigned sl = set->nspare_leaf, si = set->nspare_inner;
+		struct resv rv = resv_mark(set);
 		rc = reserve_inserts(set, (unsigned)lsplit + (unsigned)rsplit);
 		if (!rc && lsplit)
-			pl = piece_prepare(first, start,
+			pl = piece_prepare(set, first, start,
 					   rsplit && same ? end : first->end,
 					   &rc);
 		if (!rc && rsplit) {
-			pr = piece_prepare(last, end, last->end, &rc);
+			pr = piece_prepare(set, last, end, last->end, &rc);
 			if (!pr && pl) {
-				area_release(pl);
+				area_release(set, pl);
 				pl = NULL;
 			}
 		}
 		if (rc) {
-			reserve_undo(set, sl, si);
+			reserve_undo(set, rv);
 			return rc;
 		}
 	}
 
 	/* Commit: split, change flags, merge. */
-	if (lsplit)
-		trim_insert_after(set, &p, start, pl);
-	if (rsplit) {
-		if (lsplit && same) {
+	struct path *walk_from = NULL;
+	if (lsplit && rsplit && same && p.lv[0].node->n + 2 <= FANOUT) {
+		/* One area cut in three inside one leaf with room: no
+		 * reshaping, so the path stays good for the walk too. */
+		unsigned i = p.lv[0].idx;
+		set_end_at(set, &p, start);
+		ins_at(set, &p, 0, pl->start, pl->end, pl, 0, i + 1);
+		ins_at(set, &p, 0, pr->start, pr->end, pr, 0, i + 2);
+		set->count += 2;
+		walk_from = &p;
+	} else {
+		if (lsplit)
+			trim_insert_after(set, &p, start, pl);
+		if (rsplit && lsplit && same) {
 			tree_insert(set, pr);
-		} else {
+		} else if (rsplit) {
 			locate(set, last, &p);
 			trim_insert_after(set, &p, end, pr);
 		}
 	}
-	protect_walk(set, start, end, flags, ctx);
+	protect_walk(set, start, end, flags, ctx, walk_from);
 	spare_cap(set);
 	return 0;
 }

@@ -896,6 +896,56 @@ static void huge_pages_split_correctly_on_every_format(void **state)
 		0);
 }
 
+/* A kernel's space in the upper half, on every format (aarch64: TTBR1). */
+static void upper_half_spaces_work_on_every_format(void **state)
+{
+	(void)state;
+	for (int id = 0; id < MMK_PT_FORMAT_COUNT; id++) {
+		struct mmk_pt_info info;
+		if (mmk_pt_format_info((enum mmk_pt_format_id)id, &info) != 0)
+			continue;
+		struct mmk_aspace k;
+		uint64_t ps = (uint64_t)1 << info.page_shift;
+		mmk_vaddr_t base = 0 - ((uint64_t)1 << (info.va_bits - 1));
+		int err = mmk_aspace_create(&k, base, MMK_GIB,
+					    (enum mmk_pt_format_id)id, 0, fa);
+		if (err == MMK_ENONCANON || err == MMK_ERANGE) {
+			base = 0 - ((uint64_t)1 << info.va_bits);
+			err = mmk_aspace_create(&k, base, MMK_GIB,
+						(enum mmk_pt_format_id)id,
+						MMK_PT_OPT_HIGH_HALF, fa);
+		}
+		if (err)
+			fail_msg("%s: create in the upper half: %s", info.name,
+				 mmk_strerror(err));
+		mmk_aspace_activate(&k);
+		assert_int_equal(mmk_aspace_map_alloc(&k, base, 16 * ps,
+						      MMK_PT_RW | MMK_PT_GLOBAL,
+						      false),
+				 0);
+		assert_true(mmk_aspace_handle_page_fault(&k, base + 3 * ps,
+							 MMK_ACCESS_WRITE));
+		char in[64], out[64];
+		for (int i = 0; i < 64; i++)
+			in[i] = (char)(i + 1);
+		assert_int_equal(
+			mmk_aspace_write(&k, base + 2 * ps - 32, in, 64), 0);
+		assert_int_equal(
+			mmk_aspace_read(&k, base + 2 * ps - 32, out, 64), 0);
+		assert_memory_equal(in, out, 64);
+		mmk_hosted_flush_reset();
+		assert_int_equal(
+			mmk_aspace_protect(&k, base, 16 * ps,
+					   MMK_PT_READ | MMK_PT_GLOBAL),
+			0);
+		assert_true(mmk_hosted_flushed(base + 3 * ps));
+		assert_int_equal(mmk_aspace_write(&k, base, in, 1), MMK_EFAULT);
+		assert_int_equal(mmk_aspace_unmap(&k, base, 16 * ps), 0);
+		assert_int_equal(mmk_aspace_area_count(&k), 0);
+		mmk_aspace_destroy(&k);
+	}
+}
+
 static void destroy_returns_every_frame_and_object(void **state)
 {
 	(void)state;
@@ -1100,6 +1150,9 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			huge_pages_split_correctly_on_every_format, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			upper_half_spaces_work_on_every_format, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			destroy_returns_every_frame_and_object, setup,

@@ -187,13 +187,15 @@ static struct mmk__slab *slab_new(struct mmk_slab_cache *c)
 		map[w] = ~(uint64_t)0;
 	if (c->nobj % 64)
 		map[c->nwords - 1] = ((uint64_t)1 << (c->nobj % 64)) - 1;
-	for (uint32_t i = 0; i < c->nobj; i++) {
-		void *p = (void *)(base + (uintptr_t)i * c->stride);
-		if (c->ctor)
-			c->ctor(p);
+	if (c->ctor || MMK_CFG_SLAB_DEBUG) {
+		for (uint32_t i = 0; i < c->nobj; i++) {
+			void *p = (void *)(base + (uintptr_t)i * c->stride);
+			if (c->ctor)
+				c->ctor(p);
 #if MMK_CFG_SLAB_DEBUG
-		dbg_fill_free(c, p);
+			dbg_fill_free(c, p);
 #endif
+		}
 	}
 	list_add(&c->empty, s);
 	c->nslabs++;

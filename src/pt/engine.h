@@ -337,47 +337,68 @@ static mmk__pte_t *eng_lookup(const struct mmk_pt *pt, uint64_t ia,
 	}
 }
 
-/* The hot read path: a few instructions per level, nothing stored, so
- * that independent queries overlap their cache misses.  Instantiated per
- * level count (a constant) so the compiler unrolls the walk. */
+/*
+ * The hot read path: a few instructions per level, nothing stored, so that
+ * independent queries overlap their cache misses.  The walk is unrolled
+ * per level count; a format whose levels all have FMT_BITS index bits over
+ * FMT_PAGE_SHIFT-bit pages (it may #define both) gets constant shifts and
+ * masks as well.
+ */
+#if defined(FMT_BITS) && defined(FMT_PAGE_SHIFT)
+#define ENG_QSHIFT(pt, L) (FMT_PAGE_SHIFT + FMT_BITS * (L))
+#define ENG_QMASK(pt, L)  ((1u << FMT_BITS) - 1)
+#else
+#define ENG_QSHIFT(pt, L) ((pt)->shift[L])
+#define ENG_QMASK(pt, L)  ((pt)->idx_mask[L])
+#endif
+
 static inline __attribute__((always_inline)) int
-eng_query_n(const struct mmk_pt *pt, uint64_t ia, uint64_t *pa,
-	    uint32_t *flags, unsigned *level, const unsigned levels)
+eng_query_leaf(const struct mmk_pt *pt, uint64_t ia, mmk__pte_t e,
+	       const unsigned l, uint64_t *pa, uint32_t *flags,
+	       unsigned *level)
 {
-	uint64_t table = pt->root.v;
-	mmk__pte_t e;
-	unsigned l = levels - 1;
-	for (;;) {
-		e = eng_ld_acq(eng_tbl(table) + eng_idx(pt, ia, l));
-		if (MMK_UNLIKELY(eng_is_empty(pt, e, l)))
-			return MMK_ENOENT;
-		if (l == 0 || !fmt_is_table(e, l))
-			break;
-		table = fmt_table_pa(e, l);
-		l--;
-	}
 	if (MMK_UNLIKELY(!fmt_is_leaf(e, l)))
 		return MMK_ENOENT;
-	*pa = fmt_leaf_pa(e, l) + (ia & (eng_span(pt, l) - 1));
+	*pa = fmt_leaf_pa(e, l) + (ia & (((uint64_t)1 << ENG_QSHIFT(pt, l)) - 1));
 	if (flags)
 		*flags = fmt_leaf_flags(pt, e, l);
 	*level = l;
 	return MMK_OK;
 }
 
+#define ENG_QSTEP(L)                                                          \
+	do {                                                                  \
+		e = eng_ld_acq(eng_tbl(table) +                               \
+			       ((ia >> ENG_QSHIFT(pt, L)) & ENG_QMASK(pt, L))); \
+		if (MMK_UNLIKELY(eng_is_empty(pt, e, L)))                     \
+			return MMK_ENOENT;                                    \
+		if ((L) == 0 || !fmt_is_table(e, L))                          \
+			return eng_query_leaf(pt, ia, e, L, pa, flags, level); \
+		table = fmt_table_pa(e, L);                                   \
+	} while (0)
+
 static int eng_query(const struct mmk_pt *pt, uint64_t ia, uint64_t *pa,
 		     uint32_t *flags, unsigned *level)
 {
+	uint64_t table = pt->root.v;
+	mmk__pte_t e;
 	switch (pt->fmt->levels) {
-	case 3:
-		return eng_query_n(pt, ia, pa, flags, level, 3);
-	case 4:
-		return eng_query_n(pt, ia, pa, flags, level, 4);
 	case 5:
-		return eng_query_n(pt, ia, pa, flags, level, 5);
+		ENG_QSTEP(4);
+		/* fall through */
+	case 4:
+		ENG_QSTEP(3);
+		/* fall through */
+	case 3:
+		ENG_QSTEP(2);
+		/* fall through */
+	case 2:
+		ENG_QSTEP(1);
+		/* fall through */
 	default:
-		return eng_query_n(pt, ia, pa, flags, level, pt->fmt->levels);
+		ENG_QSTEP(0);
 	}
+	return MMK_ENOENT; /* not reached: level 0 always returns */
 }
 
 /* Unhook and queue every table on @path above @l that is now empty. */

@@ -194,6 +194,10 @@ static inline void fmt_sync(void)
 	__asm__ volatile("" ::: "memory");
 }
 
+/* Every level: 9 index bits over 4 KiB pages (constant shifts in the
+ * query walk). */
+#define FMT_PAGE_SHIFT 12
+#define FMT_BITS       9
 #define MMK_ENGINE_OPS riscv64_ops
 #include "pt/engine.h"
 

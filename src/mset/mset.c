@@ -196,6 +196,34 @@ static void reserve_undo(struct mmk_mset *s, struct resv r)
 
 /* ------------------------------------------------------------- summaries */
 
+/*
+ * Ask for a node's {end, pointer} lines while its keys are being loaded:
+ * which slot is needed is known only after the key scan, so without this
+ * every level costs two misses in a row instead of two side by side.
+ */
+static inline void prefetch_ents(const node_t *x)
+{
+#ifndef MMK_CFG_MSET_NO_PREFETCH
+	for (unsigned i = 0; i < FANOUT; i += 64 / sizeof(x->e[0]))
+		__builtin_prefetch(&x->e[i]);
+#else
+	(void)x;
+#endif
+}
+
+/* The whole node (keys, entries, header, gaps of an inner node). */
+static inline void prefetch_node(const node_t *x, unsigned level)
+{
+#ifndef MMK_CFG_MSET_NO_PREFETCH
+	size_t size = level ? INNER_SIZE : LEAF_SIZE;
+	for (size_t off = 0; off < size; off += 64)
+		__builtin_prefetch((const char *)x + off);
+#else
+	(void)x;
+	(void)level;
+#endif
+}
+
 /* Number of used slots with start <= addr (unused slots hold NONE). */
 static inline unsigned count_le(const node_t *x, uint64_t addr)
 {
@@ -287,6 +315,7 @@ static void descend(const struct mmk_mset *s, uint64_t addr, struct path *p)
 		}
 		p->lv[l].idx = c ? c - 1 : 0;
 		x = x->e[p->lv[l].idx].ptr;
+		prefetch_ents(x);
 	}
 }
 
@@ -1066,6 +1095,7 @@ struct mmk_mset_area *mmk_mset_find(const struct mmk_mset *set,
 	for (unsigned h = set->height; --h > 0;) {
 		unsigned c = count_le(x, addr);
 		x = x->e[c ? c - 1 : 0].ptr;
+		prefetch_ents(x);
 	}
 	unsigned c = count_le(x, addr);
 	if (c == 0 || addr >= x->e[c - 1].end)
@@ -1181,8 +1211,11 @@ static bool search_up(const node_t *x, struct ffs *f)
 				return true;
 		}
 		if (x->level && x->gap[i] >= f->size && x->e[i].end > f->lo &&
-		    x->start[i] < f->hi && search_up(x->e[i].ptr, f))
-			return true;
+		    x->start[i] < f->hi) {
+			prefetch_node(x->e[i].ptr, x->level - 1);
+			if (search_up(x->e[i].ptr, f))
+				return true;
+		}
 	}
 	return false;
 }
@@ -1191,8 +1224,11 @@ static bool search_down(const node_t *x, struct ffs *f)
 {
 	for (unsigned i = x->n; i-- > 0;) {
 		if (x->level && x->gap[i] >= f->size && x->e[i].end > f->lo &&
-		    x->start[i] < f->hi && search_down(x->e[i].ptr, f))
-			return true;
+		    x->start[i] < f->hi) {
+			prefetch_node(x->e[i].ptr, x->level - 1);
+			if (search_down(x->e[i].ptr, f))
+				return true;
+		}
 		if (i > 0) {
 			if (x->start[i] <= f->lo)
 				return false;

@@ -39,8 +39,8 @@
  * (mmk_pt_map_needs_flush; see docs/ARCHITECTURE.md for each architecture).
  *
  * Locking (the caller's; the engine takes no lock):
- *  - Single-page mmk_pt_map may run concurrently with other mmk_pt_map and
- *    mmk_pt_query calls on the same table (the address-space layer holds its
+ *  - Single-page mmk_pt_map and mmk_pt_map_cursor may run concurrently
+ *    with each other and with mmk_pt_query / mmk_pt_walk on the same table (the address-space layer holds its
  *    lock shared for page faults).  New table pages and leaves are
  *    installed with a compare-and-swap on the empty entry: a CPU that loses
  *    the race to install a table frees its own and uses the winner's; one

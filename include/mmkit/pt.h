@@ -40,8 +40,9 @@
  *
  * Locking (the caller's; the engine takes no lock):
  *  - Single-page mmk_pt_map and mmk_pt_map_cursor may run concurrently
- *    with each other and with mmk_pt_query / mmk_pt_walk on the same table (the address-space layer holds its
- *    lock shared for page faults).  New table pages and leaves are
+ *    with each other and with mmk_pt_query / mmk_pt_walk on the same
+ *    table (the address-space layer holds its lock shared for page
+ *    faults).  New table pages and leaves are
  *    installed with a compare-and-swap on the empty entry: a CPU that loses
  *    the race to install a table frees its own and uses the winner's; one
  *    that finds its leaf already present gets MMK_EEXIST ("another CPU

@@ -783,6 +783,22 @@ static void unmap_across_two_huge_pages_keeps_the_outside(void **state)
  */
 #define HUGE_PAGES 2048
 
+static void print_line(void *ctx, const char *line)
+{
+	(void)ctx;
+	printf("  %s\n", line);
+}
+
+static void debug_dump(struct mmk_aspace *s)
+{
+	printf("areas:\n");
+	mmk_aspace_dump_maps(s, print_line, NULL);
+	printf("leaves:\n");
+	mmk_pt_dump(mmk_aspace_pt(s), s->base, s->end - s->base,
+		    MMK_PT_DUMP_RUNS, print_line, NULL);
+	fflush(stdout);
+}
+
 static void huge_pages_split_correctly_on_every_format(void **state)
 {
 	(void)state;
@@ -833,11 +849,23 @@ static void huge_pages_split_correctly_on_every_format(void **state)
 			if (kind == 2 && !free_)
 				kind = 0;
 			as_snapshot(&as, fa, &s0);
+			/* two draws in a fixed order (not as arguments, whose
+			 * order of evaluation differs between compilers) */
+			bool frame_site = mmk_test_rand(&rng) % 2;
+			long nth = 1 + (long)(mmk_test_rand(&rng) % 3);
+			if (getenv("MMK_DEBUG_HUGE"))
+				printf("%s op %d: kind %u p %u n %u f %#x%s %d "
+				       "%ld\n",
+				       info.name, op, kind, p, n, f,
+				       inject ? " (inject)" : "", frame_site,
+				       nth);
+			if (getenv("MMK_DEBUG_HUGE_OP") &&
+			    atoi(getenv("MMK_DEBUG_HUGE_OP")) == op)
+				debug_dump(&as);
 			if (inject)
-				mmk_hosted_fail_nth(
-					mmk_test_rand(&rng) % 2 ? MMK_FAIL_FRAME
-								: MMK_FAIL_OBJ,
-					1 + (long)(mmk_test_rand(&rng) % 3));
+				mmk_hosted_fail_nth(frame_site ? MMK_FAIL_FRAME
+							       : MMK_FAIL_OBJ,
+						    nth);
 			int err =
 				kind == 0
 					? mmk_aspace_protect(&as, at, n * PG, f)
@@ -872,6 +900,11 @@ static void huge_pages_split_correctly_on_every_format(void **state)
 							 info.name, op, i);
 					continue;
 				}
+				if ((q || got.v != pa.v + i * PG ||
+				     (gf & ~(MMK_PT_ACCESSED | MMK_PT_DIRTY)) !=
+					     model[i] - 1) &&
+				    getenv("MMK_DEBUG_HUGE"))
+					debug_dump(&as);
 				if (q || got.v != pa.v + i * PG ||
 				    (gf & ~(MMK_PT_ACCESSED | MMK_PT_DIRTY)) !=
 					    model[i] - 1)

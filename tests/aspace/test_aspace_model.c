@@ -432,10 +432,14 @@ static void run_format(enum mmk_pt_format_id id, long nops, uint64_t seed)
 		 * run with the 1st..4th frame or object allocation failing */
 		injecting = (r < 44 || (r >= 76 && r < 92)) && rnd(&m, 16) == 0;
 		injected_fail = false;
-		if (injecting)
-			mmk_hosted_fail_nth(rnd(&m, 2) ? MMK_FAIL_FRAME
+		if (injecting) {
+			/* drawn in a fixed order, not as arguments */
+			bool frame_site = rnd(&m, 2);
+			long nth = 1 + (long)rnd(&m, 4);
+			mmk_hosted_fail_nth(frame_site ? MMK_FAIL_FRAME
 						       : MMK_FAIL_OBJ,
-					    1 + (long)rnd(&m, 4));
+					    nth);
+		}
 		if (r < 12)
 			op_map(&m), m.ops[0]++;
 		else if (r < 22)

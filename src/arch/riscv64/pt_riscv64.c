@@ -89,37 +89,35 @@ static inline uint64_t fmt_table_pa(mmk__pte_t e, unsigned level)
 	return ((e >> RV_PPN_SHIFT) & RV_PPN_MASK) << 12;
 }
 
+/* R/W/X (index = flags & MMK_PT_RWX), A preset, D with W; 0 = reserved
+ * (W without R). */
+static const mmk__pte_t rv_acc[8] = {
+	[0] = RV_PROTNONE | RV_A,
+	[MMK_PT_READ] = RV_V | RV_R | RV_A,
+	[MMK_PT_EXEC] = RV_V | RV_X | RV_A,
+	[MMK_PT_RX] = RV_V | RV_R | RV_X | RV_A,
+	[MMK_PT_RW] = RV_V | RV_R | RV_W | RV_A | RV_D,
+	[MMK_PT_RWX] = RV_V | RV_R | RV_W | RV_X | RV_A | RV_D,
+};
+
+/* PBMT per memory type (WC keeps RSW bit 9 to read back as WC). */
+static const mmk__pte_t rv_mt[4] = {0, RV_PBMT_IO, RV_PBMT_NC,
+				    RV_PBMT_NC | RV_WC};
+
+/* Branch-free: it runs once per single map. */
 static inline int fmt_leaf_template(const struct mmk_pt *pt, uint32_t flags,
 				    unsigned level, mmk__pte_t *tmpl)
 {
 	(void)level;
-	if (flags & ~MMK_PT_FLAGS_ALL)
+	mmk__pte_t e = rv_acc[flags & MMK_PT_RWX];
+	uint32_t mt = (flags & MMK_PT_MT_MASK) >> MMK_PT_MT_SHIFT;
+	if (MMK_UNLIKELY((flags & ~MMK_PT_FLAGS_ALL) || !e ||
+			 (mt && !(pt->opts & MMK_PT_OPT_SVPBMT))))
 		return MMK_ENOTSUP;
-	if ((flags & MMK_PT_WRITE) && !(flags & MMK_PT_READ))
-		return MMK_ENOTSUP; /* R=0 W=1 is reserved */
-	uint32_t mt = flags & MMK_PT_MT_MASK;
-	if (mt != MMK_PT_MT_NORMAL && !(pt->opts & MMK_PT_OPT_SVPBMT))
-		return MMK_ENOTSUP;
-	mmk__pte_t e = (flags & MMK_PT_RWX) ? RV_V : RV_PROTNONE;
-	if (flags & MMK_PT_READ)
-		e |= RV_R;
-	if (flags & MMK_PT_WRITE)
-		e |= RV_W | RV_D;
-	if (flags & MMK_PT_EXEC)
-		e |= RV_X;
-	if (flags & MMK_PT_USER)
-		e |= RV_U;
-	if (flags & MMK_PT_GLOBAL)
-		e |= RV_G;
-	if (flags & MMK_PT_DIRTY)
-		e |= RV_D;
-	e |= RV_A; /* preset: see the header comment */
-	if (mt == MMK_PT_MT_DEVICE)
-		e |= RV_PBMT_IO;
-	else if (mt == MMK_PT_MT_UNCACHED)
-		e |= RV_PBMT_NC;
-	else if (mt == MMK_PT_MT_WC)
-		e |= RV_PBMT_NC | RV_WC;
+	e |= (mmk__pte_t)(flags & MMK_PT_USER) << 1;   /* bit 3 -> 4 */
+	e |= (mmk__pte_t)(flags & MMK_PT_GLOBAL) << 1; /* bit 4 -> 5 */
+	e |= (mmk__pte_t)(flags & MMK_PT_DIRTY) << 1;  /* bit 6 -> 7 */
+	e |= rv_mt[mt];
 	*tmpl = e;
 	return MMK_OK;
 }

@@ -89,43 +89,35 @@ static inline mmk__pte_t x86_pat_bit(unsigned level)
 	return level ? X86_PATHUGE : X86_PAT4K;
 }
 
+/* Access bits for R/W/X (index = flags & MMK_PT_RWX); 0 = inexpressible
+ * (a present entry is always readable). */
+static const mmk__pte_t x86_acc[8] = {
+	[0] = X86_PROTNONE | X86_NX,
+	[MMK_PT_READ] = X86_P | X86_NX,
+	[MMK_PT_RW] = X86_P | X86_RW | X86_NX,
+	[MMK_PT_RX] = X86_P,
+	[MMK_PT_RWX] = X86_P | X86_RW,
+};
+
+/* PAT/PCD/PWT per memory type, [huge][type]. */
+static const mmk__pte_t x86_mt[2][4] = {
+	{0, X86_PCD | X86_PWT, X86_PCD, X86_PAT4K},
+	{0, X86_PCD | X86_PWT, X86_PCD, X86_PATHUGE},
+};
+
+/* Branch-free: it runs once per single map. */
 static inline int fmt_leaf_template(const struct mmk_pt *pt, uint32_t flags,
 				    unsigned level, mmk__pte_t *tmpl)
 {
 	(void)pt;
-	if (flags & ~MMK_PT_FLAGS_ALL)
+	mmk__pte_t e = x86_acc[flags & MMK_PT_RWX];
+	if (MMK_UNLIKELY((flags & ~MMK_PT_FLAGS_ALL) || !e))
 		return MMK_ENOTSUP;
-	uint32_t acc = flags & MMK_PT_RWX;
-	if (acc && !(flags & MMK_PT_READ))
-		return MMK_ENOTSUP; /* present means readable */
-	mmk__pte_t e = acc ? X86_P : X86_PROTNONE;
-	if (flags & MMK_PT_WRITE)
-		e |= X86_RW;
-	if (!(flags & MMK_PT_EXEC))
-		e |= X86_NX;
-	if (flags & MMK_PT_USER)
-		e |= X86_US;
-	if (flags & MMK_PT_GLOBAL)
-		e |= X86_G;
-	if (flags & MMK_PT_ACCESSED)
-		e |= X86_A;
-	if (flags & MMK_PT_DIRTY)
-		e |= X86_D;
-	switch (flags & MMK_PT_MT_MASK) {
-	case MMK_PT_MT_UNCACHED:
-		e |= X86_PCD; /* PAT index 2: UC- */
-		break;
-	case MMK_PT_MT_DEVICE:
-		e |= X86_PCD | X86_PWT; /* PAT index 3: UC */
-		break;
-	case MMK_PT_MT_WC:
-		e |= x86_pat_bit(level); /* PAT index 4: WC */
-		break;
-	default:
-		break; /* PAT index 0: WB */
-	}
-	if (level > 0)
-		e |= X86_PS;
+	e |= (mmk__pte_t)(flags & MMK_PT_USER) >> 1;            /* bit 3 -> 2 */
+	e |= (mmk__pte_t)(flags & MMK_PT_GLOBAL) << 4;          /* bit 4 -> 8 */
+	e |= (mmk__pte_t)(flags & (MMK_PT_ACCESSED | MMK_PT_DIRTY)); /* 5, 6 */
+	e |= x86_mt[level != 0][(flags & MMK_PT_MT_MASK) >> MMK_PT_MT_SHIFT];
+	e |= level ? X86_PS : 0;
 	*tmpl = e;
 	return MMK_OK;
 }

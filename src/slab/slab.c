@@ -227,9 +227,20 @@ static uint32_t slab_take(struct mmk_slab_cache *c, struct mmk__slab *s,
 	while (got < n && w < c->nwords) {
 		uint64_t bits = map[w];
 		while (bits && got < n) {
-			uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(bits);
-			bits &= bits - 1;
-			out[got++] = (void *)(base + (uintptr_t)i * c->stride);
+			/* A run of free objects (a fresh slab is one) goes
+			 * out with one store and one add per object. */
+			uint32_t lo = (uint32_t)__builtin_ctzll(bits);
+			uint64_t rest = ~(bits >> lo);
+			uint32_t run = rest ? (uint32_t)__builtin_ctzll(rest)
+					    : 64 - lo;
+			if (run > n - got)
+				run = n - got;
+			uintptr_t a = base + ((uintptr_t)w * 64 + lo) * c->stride;
+			for (uint32_t k = 0; k < run; k++, a += c->stride)
+				out[got++] = (void *)a;
+			bits &= run + lo < 64 ? ~(((uint64_t)1 << (run + lo)) -
+						    ((uint64_t)1 << lo))
+					      : ((uint64_t)1 << lo) - 1;
 		}
 		map[w] = bits;
 		if (!bits)

@@ -253,13 +253,10 @@ static uint32_t slab_take(struct mmk_slab_cache *c, struct mmk__slab *s,
 	return got;
 }
 
-/* Return one object to its slab.  c->lock held. */
-static void slab_put(struct mmk_slab_cache *c, void *p)
+/* Return object @i of slab @s, at @p, to its slab.  c->lock held. */
+static void slab_put(struct mmk_slab_cache *c, struct mmk__slab *s,
+		     uint32_t i, void *p)
 {
-	uintptr_t a = (uintptr_t)p;
-	struct mmk__slab *s = mmk__slab_of(a, c->slab_mask);
-	uint32_t i = (uint32_t)((mmk__slab_off(a, c->slab_mask) * c->recip) >>
-				MMK__RECIP_SHIFT);
 	uint64_t *map = bitmap_of(c, s);
 	uint64_t bit = (uint64_t)1 << (i % 64);
 	if (map[i / 64] & bit) {
@@ -284,23 +281,24 @@ static void slab_put(struct mmk_slab_cache *c, void *p)
  */
 void mmk__mag_drain(struct mmk_slab_cache *c, struct mmk__mag *m, uint32_t n)
 {
+	struct mmk__slab *slab[MMK_CFG_SLAB_MAG];
+	uint32_t idx[MMK_CFG_SLAB_MAG];
 	/*
-	 * Objects freed in a random order sit in slabs all over memory: start
-	 * every bitmap load before waiting for the first (the headers were
-	 * just read when the objects were freed).
+	 * Objects freed in a random order sit in slabs all over memory: find
+	 * every slab and start every bitmap load (outside the lock) before
+	 * waiting for the first.  The headers were just read by the frees.
 	 */
 	for (uint32_t i = 0; i < n; i++) {
 		uintptr_t a = (uintptr_t)m->obj[i];
 		uintptr_t off = mmk__slab_off(a, c->slab_mask);
-		uint64_t k = (off * c->recip) >> MMK__RECIP_SHIFT;
-		__builtin_prefetch((uint64_t *)(a - off + c->slab_mask + 1 -
-						MMK__SLAB_HDR) -
-					   c->nwords + k / 64,
-				   1);
+		slab[i] = (struct mmk__slab *)(a - off + c->slab_mask + 1 -
+					       MMK__SLAB_HDR);
+		idx[i] = (uint32_t)((off * c->recip) >> MMK__RECIP_SHIFT);
+		__builtin_prefetch(bitmap_of(c, slab[i]) + idx[i] / 64, 1);
 	}
 	mmk_spin_lock_noirq(&c->lock);
 	for (uint32_t i = 0; i < n; i++)
-		slab_put(c, m->obj[i]);
+		slab_put(c, slab[i], idx[i], m->obj[i]);
 	mmk_spin_unlock_noirq(&c->lock);
 	__builtin_memmove(&m->obj[0], &m->obj[n],
 			  (m->n - n) * sizeof(m->obj[0]));

@@ -62,6 +62,8 @@ struct mmk_mset_ops {
 	 * initialised; start == a->start, end == a->end).
 	 * May fail: returns 0 or a negative mmk_err; on failure the insert
 	 * fails with that code and (without MMK_MSET_REPLACE) nothing changed.
+	 * On success @a may at once be merged into a neighbour (then the
+	 * neighbour grows over [start, end) and @a is released).
 	 */
 	int (*map)(struct mmk_mset_area *a, mmk_vaddr_t start, mmk_vaddr_t end,
 		   void *ctx);

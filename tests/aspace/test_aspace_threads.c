@@ -6,7 +6,9 @@
  * write their own slots of one shared lazy area at once, so that CPUs race
  * to map the same pages.  At the end the main thread checks every region
  * and every shared slot, then destroys the space and expects the live
- * frame and object counts back.  Built again under ThreadSanitizer.
+ * frame and object counts back.  Now and then one of them populates part
+ * of the shared area (exclusive) while the others fault it.  Built again
+ * under ThreadSanitizer.
  *
  *   BASE + t MiB: thread t's region (RPAGES pages)
  *   SHARED:       SPAGES pages, alloc RW lazy, slot t of each page
@@ -125,6 +127,15 @@ static void shared_op(struct thr *me)
 	mmk_vaddr_t va = SHARED + p * PG;
 	switch (r(me, 3)) {
 	case 0:
+		if (r(me, 16) == 0) {
+			/* exclusive, over pages others fault meanwhile */
+			unsigned n =
+				1 + (unsigned)r(me, MMK_MIN(8, SPAGES - p));
+			assert_int_equal(mmk_aspace_populate(&as, va, n * PG,
+							     MMK_ACCESS_READ),
+					 0);
+			break;
+		}
 		assert_true(mmk_aspace_handle_page_fault(&as, va,
 							 MMK_ACCESS_WRITE));
 		me->faults++;

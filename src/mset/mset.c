@@ -1064,11 +1064,23 @@ int mmk_mset_protect(struct mmk_mset *set, mmk_vaddr_t start, uint64_t size,
 	if (lsplit && rsplit && same && p.lv[0].node->n + 2 <= FANOUT) {
 		/* One area cut in three inside one leaf with room: no
 		 * reshaping, so the path stays good for the walk too. */
+		node_t *x = p.lv[0].node;
 		unsigned i = p.lv[0].idx;
-		set_end_at(set, &p, start);
-		ins_at(set, &p, 0, pl->start, pl->end, pl, 0, i + 1);
-		ins_at(set, &p, 0, pr->start, pr->end, pr, 0, i + 2);
+		for (unsigned j = x->n; j-- > i + 1;) {
+			x->start[j + 2] = x->start[j];
+			x->e[j + 2] = x->e[j];
+		}
+		first->end = start;
+		x->e[i].end = start;
+		x->start[i + 1] = pl->start;
+		x->e[i + 1].end = pl->end;
+		x->e[i + 1].ptr = pl;
+		x->start[i + 2] = pr->start;
+		x->e[i + 2].end = pr->end;
+		x->e[i + 2].ptr = pr;
+		x->n += 2;
 		set->count += 2;
+		fix_up(set, &p, 0); /* once for the three changes */
 		walk_from = &p;
 	} else {
 		if (lsplit)

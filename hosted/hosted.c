@@ -186,27 +186,27 @@ void mmk_hal_obj_free(void *p, size_t size)
 /* ----------------------------------------------------------------- CPUs */
 
 static _Atomic unsigned ncpus;
-static _Thread_local int my_cpu = -1;
+_Thread_local int mmk_hosted_cpu = -1;
 
 unsigned mmk_hosted_register_cpu(void)
 {
-	if (my_cpu < 0) {
+	if (mmk_hosted_cpu < 0) {
 		unsigned id = atomic_fetch_add(&ncpus, 1);
 		if (id >= MMK_CFG_MAX_CPUS) {
 			fprintf(stderr, "mmk_hosted: more than %d CPUs\n",
 				MMK_CFG_MAX_CPUS);
 			abort();
 		}
-		my_cpu = (int)id;
+		mmk_hosted_cpu = (int)id;
 	}
-	return (unsigned)my_cpu;
+	return (unsigned)mmk_hosted_cpu;
 }
 
 unsigned mmk_hal_cpu_id(void)
 {
-	if (MMK_UNLIKELY(my_cpu < 0))
+	if (MMK_UNLIKELY(mmk_hosted_cpu < 0))
 		return mmk_hosted_register_cpu();
-	return (unsigned)my_cpu;
+	return (unsigned)mmk_hosted_cpu;
 }
 
 /* User space cannot mask interrupts and has none to mask. */
@@ -225,6 +225,11 @@ void mmk_hal_irq_restore(unsigned long flags)
  * interrupts to disable), so a waiter yields instead of burning its slice.
  */
 void mmk_hal_cpu_relax(void)
+{
+	sched_yield();
+}
+
+void mmk_hosted_relax(void)
 {
 	sched_yield();
 }

@@ -113,6 +113,11 @@ mmk_paddr_t mmk_hosted_current_root(uint32_t *asid);
 /** Make the calling thread a CPU; returns its id (idempotent per thread). */
 unsigned mmk_hosted_register_cpu(void);
 
+/** The calling thread's CPU id, -1 until registered (mmk_hosted_inline.h). */
+extern _Thread_local int mmk_hosted_cpu;
+/** What mmk_hal_cpu_relax does here: yield the host CPU. */
+void mmk_hosted_relax(void);
+
 /* ------------------------------------------------------------- logging */
 /** Count of lines logged at MMK_LOG_ERROR since the last reset. */
 long mmk_hosted_log_errors(void);

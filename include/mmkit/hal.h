@@ -21,6 +21,9 @@
  *        accounting hooks (mmk_hal_failpoint, mmk_hal_frame_note); the hosted
  *        test HAL turns this on, a production kernel leaves it off.
  *  MMK_CFG_MAX_CPUS        (default 64) size of CPU masks and per-CPU arrays.
+ *  MMK_CFG_HAL_INLINE      (undefined) a header giving mmk_hal_cpu_id,
+ *        mmk_hal_irq_save/restore and mmk_hal_cpu_relax as static inline
+ *        functions instead of calls (see below).
  */
 #ifndef MMKIT_HAL_H
 #define MMKIT_HAL_H
@@ -100,6 +103,16 @@ void mmk_hal_obj_free(void *p, size_t size);
 /* ------------------------------------------------------------------------
  * CPUs, interrupts.
  * ------------------------------------------------------------------------ */
+#ifdef MMK_CFG_HAL_INLINE
+/*
+ * The kernel gives these four as static inline functions in the header
+ * named by MMK_CFG_HAL_INLINE (e.g. -DMMK_CFG_HAL_INLINE='"my_hal.h"'):
+ * they sit on the fastest paths (a per-CPU cache pop is a handful of
+ * instructions; three calls out of line would double it).  A per-CPU
+ * register read, a flags save and `cli` are what a kernel has anyway.
+ */
+#include MMK_CFG_HAL_INLINE
+#else
 /** Id of the calling CPU, < MMK_CFG_MAX_CPUS.  Stable while IRQs are off. */
 unsigned mmk_hal_cpu_id(void);
 
@@ -111,6 +124,7 @@ void mmk_hal_irq_restore(unsigned long flags);
 
 /** A hint inside spin loops (pause / yield); may be empty. */
 void mmk_hal_cpu_relax(void);
+#endif
 
 /* ------------------------------------------------------------------------
  * TLB maintenance and the page-table root.

@@ -206,6 +206,7 @@ static inline void prefetch_ents(const node_t *x)
 #ifndef MMK_CFG_MSET_NO_PREFETCH
 	for (unsigned i = 0; i < FANOUT; i += 64 / sizeof(x->e[0]))
 		__builtin_prefetch(&x->e[i]);
+	__builtin_prefetch(&x->n); /* its own line at the end of the node */
 #else
 	(void)x;
 #endif
@@ -304,10 +305,12 @@ static void descend(const struct mmk_mset *s, uint64_t addr, struct path *p)
 	node_t *x = s->root;
 	p->lv[0].node = x; /* (a set with a root has height >= 1) */
 	p->lv[0].idx = 0;
+	/* No area starts at UINT64_MAX, and unused slots hold it: counting
+	 * against UINT64_MAX - 1 gives the same answer without reading n
+	 * (the node's last line) at every level. */
+	uint64_t key = addr == UINT64_MAX ? addr - 1 : addr;
 	for (unsigned l = s->height; l-- > 0;) {
-		unsigned c = count_le(x, addr);
-		if (c > x->n)
-			c = x->n; /* addr == UINT64_MAX counts unused slots */
+		unsigned c = count_le(x, key);
 		p->lv[l].node = x;
 		if (l == 0) {
 			p->lv[0].idx = c;
@@ -611,9 +614,26 @@ static void set_end(struct mmk_mset *s, area_t *a, uint64_t end)
 static void trim_insert_after(struct mmk_mset *s, struct path *p,
 			      uint64_t end, area_t *pc)
 {
-	set_end_at(s, p, end);
-	ins_at(s, p, 0, pc->start, pc->end, pc, 0, p->lv[0].idx + 1);
+	node_t *x = p->lv[0].node;
+	unsigned i = p->lv[0].idx;
 	s->count++;
+	if (x->n == FANOUT) {
+		set_end_at(s, p, end);
+		ins_at(s, p, 0, pc->start, pc->end, pc, 0, i + 1);
+		return;
+	}
+	/* Room in the leaf: both changes, then the summaries once. */
+	for (unsigned j = x->n; j-- > i + 1;) {
+		x->start[j + 1] = x->start[j];
+		x->e[j + 1] = x->e[j];
+	}
+	((area_t *)x->e[i].ptr)->end = end;
+	x->e[i].end = end;
+	x->start[i + 1] = pc->start;
+	x->e[i + 1].end = pc->end;
+	x->e[i + 1].ptr = pc;
+	x->n++;
+	fix_up(s, p, 0);
 }
 
 /*

@@ -1234,7 +1234,10 @@ static bool fit_down(struct ffs *f, uint64_t gs, uint64_t ge)
  */
 static bool search_up(const node_t *x, struct ffs *f)
 {
-	for (unsigned i = 0; i < x->n; i++) {
+	/* Children before the one holding lo end at or below lo. */
+	unsigned i = count_le(x, f->lo);
+	i = i > x->n ? x->n - 1 : (i ? i - 1 : 0);
+	for (; i < x->n; i++) {
 		if (i > 0) {
 			if (x->e[i - 1].end >= f->hi)
 				return false;
@@ -1254,7 +1257,12 @@ static bool search_up(const node_t *x, struct ffs *f)
 
 static bool search_down(const node_t *x, struct ffs *f)
 {
-	for (unsigned i = x->n; i-- > 0;) {
+	/* Children after the first one starting at or above hi hold
+	 * nothing below hi; that one still bounds the gap before it. */
+	unsigned i = count_le(x, f->hi - 1) + 1;
+	if (i > x->n)
+		i = x->n;
+	while (i-- > 0) {
 		if (x->level && x->gap[i] >= f->size && x->e[i].end > f->lo &&
 		    x->start[i] < f->hi) {
 			prefetch_node(x->e[i].ptr, x->level - 1);

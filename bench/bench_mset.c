@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PG 4096ull
+#define PG   4096ull
 #define BASE 0x100000000ull
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -91,8 +91,7 @@ static double bound_ns(const struct layout *L, const uint64_t *addr, long m)
 	return (double)(mmk_bench_now_ns() - t0) / (double)m;
 }
 
-static void report(const char *metric, long n, double v, double b,
-		   double goal)
+static void report(const char *metric, long n, double v, double b, double goal)
 {
 	struct mmk_bench_result r = {0};
 	r.metric = metric;
@@ -173,7 +172,8 @@ static void run(enum op op, struct mmk_mset *s, const struct layout *L,
 		switch (op) {
 		case OP_FIND:
 			for (long i = 0; i < batch; i++)
-				sink += (long)(uintptr_t)mmk_mset_find(s, addr[i]);
+				sink += (long)(uintptr_t)mmk_mset_find(s,
+								       addr[i]);
 			break;
 		case OP_INSERT:
 			for (long i = 0; i < batch; i++) {
@@ -191,7 +191,8 @@ static void run(enum op op, struct mmk_mset *s, const struct layout *L,
 			break;
 		case OP_PROTECT:
 			for (long i = 0; i < batch; i++)
-				sink += mmk_mset_protect(s, addr[i], PG, 2, NULL);
+				sink += mmk_mset_protect(s, addr[i], PG, 2,
+							 NULL);
 			break;
 		case OP_FREE:
 			for (long i = 0; i < batch; i++) {

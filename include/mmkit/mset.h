@@ -129,8 +129,8 @@ struct mmk_mset_ops {
  * through mmk_mset_* calls.
  */
 struct mmk_mset_area {
-	mmk_vaddr_t start;  /* first byte */
-	mmk_vaddr_t end;    /* one past the last byte, start < end */
+	mmk_vaddr_t start; /* first byte */
+	mmk_vaddr_t end;   /* one past the last byte, start < end */
 	/*
 	 * Backend offset of @start (a file offset, a physical address, ...).
 	 * When the area's start moves up by d (split, trim at the left edge),
@@ -139,7 +139,7 @@ struct mmk_mset_area {
 	 * backend that wants merging sets offset = start.
 	 */
 	uint64_t offset;
-	uint32_t flags;     /* opaque to mset: compared for equality only */
+	uint32_t flags;	    /* opaque to mset: compared for equality only */
 	uint32_t reserved_; /* zero */
 	const struct mmk_mset_ops *ops;
 	void *priv;
@@ -149,9 +149,9 @@ struct mmk__mset_node;
 
 /* The set; embed it anywhere.  Zeroed (or mmk_mset_init) = empty. */
 struct mmk_mset {
-	struct mmk__mset_node *root;   /* NULL when empty */
-	unsigned height;               /* levels; 0 when empty, 1 = a leaf */
-	size_t count;                  /* number of areas */
+	struct mmk__mset_node *root; /* NULL when empty */
+	unsigned height;	     /* levels; 0 when empty, 1 = a leaf */
+	size_t count;		     /* number of areas */
 	/* Spare nodes kept between calls so most splits allocate no node
 	 * (at most 24 of each kind; freed by mmk_mset_clear). */
 	struct mmk__mset_node *spare_leaf, *spare_inner;

@@ -44,11 +44,11 @@
 #ifndef MMK_CFG_MSET_FANOUT
 #define MMK_CFG_MSET_FANOUT 16
 #endif
-#define FANOUT  MMK_CFG_MSET_FANOUT
-#define MINFILL (FANOUT / 2)
-#define MAXH    32 /* (FANOUT/2)^32 areas: beyond any memory */
+#define FANOUT	  MMK_CFG_MSET_FANOUT
+#define MINFILL	  (FANOUT / 2)
+#define MAXH	  32 /* (FANOUT/2)^32 areas: beyond any memory */
 #define SPARE_CAP 24
-#define NONE    UINT64_MAX
+#define NONE	  UINT64_MAX
 
 struct mmk__mset_ent {
 	uint64_t end;
@@ -59,7 +59,7 @@ struct mmk__mset_node {
 	uint64_t start[FANOUT];
 	struct mmk__mset_ent e[FANOUT];
 	uint32_t n;
-	uint32_t level; /* 0 = leaf */
+	uint32_t level;	      /* 0 = leaf */
 	uint64_t gap[FANOUT]; /* inner nodes only: not allocated in leaves */
 };
 
@@ -450,13 +450,12 @@ static void ins_at(struct mmk_mset *s, struct path *p, unsigned level,
 	node_t *par = p->lv[level + 1].node;
 	unsigned pi = p->lv[level + 1].idx;
 	refresh_slot(par, pi);
-	ins_at(s, p, level + 1, y->start[0], y->e[y->n - 1].end, y,
-	       node_gap(y), pi + 1);
+	ins_at(s, p, level + 1, y->start[0], y->e[y->n - 1].end, y, node_gap(y),
+	       pi + 1);
 }
 
 /* Move entry @from of @src to slot @to of @dst (no shifting). */
-static void ent_copy(node_t *dst, unsigned to, const node_t *src,
-		     unsigned from)
+static void ent_copy(node_t *dst, unsigned to, const node_t *src, unsigned from)
 {
 	dst->start[to] = src->start[from];
 	dst->e[to] = src->e[from];
@@ -611,8 +610,8 @@ static void set_end(struct mmk_mset *s, area_t *a, uint64_t end)
  * @pc (which lies between @end and the next area) right after it: one
  * descent for a split.  @p is used up.
  */
-static void trim_insert_after(struct mmk_mset *s, struct path *p,
-			      uint64_t end, area_t *pc)
+static void trim_insert_after(struct mmk_mset *s, struct path *p, uint64_t end,
+			      area_t *pc)
 {
 	node_t *x = p->lv[0].node;
 	unsigned i = p->lv[0].idx;
@@ -868,7 +867,8 @@ static int insert_replace(struct mmk_mset *set, const area_t *tmpl,
 	area_t *na = NULL, *piece = NULL;
 	if (!rc && !(na = area_alloc(set)))
 		rc = MMK_ENOMEM;
-	if (!rc && hole && !(piece = piece_prepare(set, hole, end, hole->end, &rc)))
+	if (!rc && hole &&
+	    !(piece = piece_prepare(set, hole, end, hole->end, &rc)))
 		area_free(set, na);
 	if (rc) {
 		reserve_undo(set, rv);
@@ -1194,7 +1194,7 @@ int mmk_mset_foreach(const struct mmk_mset *set, mmk_vaddr_t from,
 struct ffs {
 	uint64_t lo, hi; /* the window: [lo, hi) */
 	uint64_t size, align;
-	uint64_t x;      /* the answer */
+	uint64_t x; /* the answer */
 };
 
 /* Lowest aligned fit of the search inside free range [gs, ge). */
@@ -1331,14 +1331,14 @@ struct chk {
 	size_t count;
 };
 
-#define CHK(c)                                                                \
-	do {                                                                  \
-		if (!(c))                                                     \
-			return -__LINE__;                                     \
+#define CHK(c)                                                                 \
+	do {                                                                   \
+		if (!(c))                                                      \
+			return -__LINE__;                                      \
 	} while (0)
 
-static int check_node(struct chk *k, const node_t *x, unsigned level,
-		      bool root, bool leftmost, bool rightmost)
+static int check_node(struct chk *k, const node_t *x, unsigned level, bool root,
+		      bool leftmost, bool rightmost)
 {
 	CHK(x->level == level);
 	CHK(x->n >= 1 && x->n <= FANOUT);
@@ -1364,8 +1364,7 @@ static int check_node(struct chk *k, const node_t *x, unsigned level,
 		}
 		const node_t *c = x->e[i].ptr;
 		CHK(c != NULL);
-		int rc = check_node(k, c, level - 1, false,
-				    leftmost && i == 0,
+		int rc = check_node(k, c, level - 1, false, leftmost && i == 0,
 				    rightmost && i + 1 == x->n);
 		if (rc)
 			return rc;

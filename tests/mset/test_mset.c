@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PG 4096ull
+#define PG  4096ull
 #define TOP UINT64_MAX
 
 /* ------------------------------------------------ a recording backend */
@@ -23,7 +23,7 @@ enum { EV_MAP, EV_UNMAP, EV_PROTECT, EV_SPLIT, EV_RELEASE };
 struct ev {
 	int kind;
 	uint64_t start, end; /* the subrange (protect: the area) */
-	uint32_t flags;      /* protect: the new flags */
+	uint32_t flags;	     /* protect: the new flags */
 	uint64_t offset;     /* unmap: backend offset of start */
 };
 
@@ -31,7 +31,7 @@ struct ev {
 static struct ev evs[MAXEV];
 static int nev;
 static long made, released; /* area objects given a priv / released */
-static int map_fail_rc;     /* next map returns this once */
+static int map_fail_rc;	    /* next map returns this once */
 static int split_fail_rc;   /* next split returns this once */
 
 static void rec(int kind, uint64_t s, uint64_t e, uint32_t f, uint64_t off)
@@ -293,8 +293,8 @@ static void m_protect(uint64_t s, uint64_t e, uint32_t f, struct ev *ex,
 		if (a->end <= s || a->start >= e || a->flags == f)
 			continue;
 		if (a->ops == &ops)
-			ex[(*nex)++] = (struct ev){EV_PROTECT, a->start, a->end, f,
-					   a->offset};
+			ex[(*nex)++] = (struct ev){EV_PROTECT, a->start, a->end,
+						   f, a->offset};
 		a->flags = f;
 	}
 	m_normalize();
@@ -311,9 +311,8 @@ static uint64_t align_up_sat(uint64_t x, uint64_t a, bool *ovf)
 }
 
 /* Brute force over every gap of the model. */
-static int m_find_free(uint64_t hint, uint64_t size, uint64_t lo,
-		       uint64_t hi, uint64_t align, unsigned dir,
-		       uint64_t *out)
+static int m_find_free(uint64_t hint, uint64_t size, uint64_t lo, uint64_t hi,
+		       uint64_t align, unsigned dir, uint64_t *out)
 {
 	if (align == 0 || (align & (align - 1)))
 		return MMK_EALIGN;
@@ -401,13 +400,14 @@ static void compare_model(void)
 			opdesc, c.i, mn);
 		int lo = c.i > 6 ? c.i - 6 : 0;
 		for (int i = lo; i < mn && i < c.i + 6; i++)
-			fprintf(stderr, " m[%d] %#lx-%#lx f %u tag %lu off %#lx\n",
-				i, (unsigned long)model[i].start,
+			fprintf(stderr,
+				" m[%d] %#lx-%#lx f %u tag %lu off %#lx\n", i,
+				(unsigned long)model[i].start,
 				(unsigned long)model[i].end, model[i].flags,
 				(unsigned long)model[i].tag,
 				(unsigned long)model[i].offset);
-		struct mmk_mset_area *a = mmk_mset_find_first(
-			&set, model[lo].start, TOP);
+		struct mmk_mset_area *a =
+			mmk_mset_find_first(&set, model[lo].start, TOP);
 		for (int i = 0; a && i < 12; a = mmk_mset_next(&set, a), i++)
 			fprintf(stderr, " s %#lx-%#lx f %u tag %lu off %#lx\n",
 				(unsigned long)a->start, (unsigned long)a->end,
@@ -439,8 +439,9 @@ static int snap_fn(struct mmk_mset_area *a, void *arg)
 {
 	struct marea *m = arg;
 	int *n = (int *)&m[MMAX];
-	m[(*n)++] = (struct marea){a->start, a->end, a->offset, a->flags,
-				   (uintptr_t)a->priv, a->ops};
+	m[(*n)++] =
+		(struct marea){a->start,	   a->end, a->offset, a->flags,
+			       (uintptr_t)a->priv, a->ops};
 	return 0;
 }
 
@@ -499,7 +500,8 @@ static void random_ops_match_a_sorted_array_model(void **state)
 		/* Sometimes make one of the next allocations fail. */
 		bool inject = rnd(&seed, 100) < 4;
 		if (inject)
-			mmk_hosted_fail_nth(MMK_FAIL_OBJ, 1 + (long)rnd(&seed, 4));
+			mmk_hosted_fail_nth(MMK_FAIL_OBJ,
+					    1 + (long)rnd(&seed, 4));
 		long objs_before = mmk_hosted_live_objs();
 		/* Bias the size of the set around ~1,500 areas. */
 		bool grow = mn < 1500;
@@ -507,14 +509,16 @@ static void random_ops_match_a_sorted_array_model(void **state)
 			uint64_t s = rnd_page(&seed), len = rnd_len(&seed);
 			uint32_t f = (uint32_t)rnd(&seed, 3);
 			uintptr_t tag = 1 + rnd(&seed, 2);
-			unsigned mode = rnd(&seed, 3) == 0 ? MMK_MSET_REPLACE : 0;
+			unsigned mode =
+				rnd(&seed, 3) == 0 ? MMK_MSET_REPLACE : 0;
 			struct mmk_mset_area t = tmpl(s, s + len, f, tag);
 			if (rnd(&seed, 4) == 0)
 				t.offset = rnd(&seed, 4) * PG;
 			if (rnd(&seed, 10) == 0)
 				t.ops = &ops2;
 			snprintf(opdesc, sizeof(opdesc),
-				 "op %ld insert [%#lx,%#lx) f %u tag %lu mode %u",
+				 "op %ld insert [%#lx,%#lx) f %u tag %lu mode "
+				 "%u",
 				 op, (unsigned long)s, (unsigned long)(s + len),
 				 f, (unsigned long)tag, mode);
 			int rc = mmk_mset_insert(&set, &t, mode, NULL, NULL);
@@ -532,9 +536,9 @@ static void random_ops_match_a_sorted_array_model(void **state)
 				made++;
 				m_unmap(s, s + len, ex, &nex);
 				if (t.ops == &ops)
-					ex[nex++] = (struct ev){EV_MAP, s,
-								s + len, f,
-								t.offset};
+					ex[nex++] =
+						(struct ev){EV_MAP, s, s + len,
+							    f, t.offset};
 				m_insert_at(m_pos(s),
 					    (struct marea){s, s + len, t.offset,
 							   f, tag, t.ops});
@@ -621,8 +625,9 @@ static void random_ops_match_a_sorted_array_model(void **state)
 			if (rnd(&seed, 10) == 0)
 				hi = TOP;
 			uint64_t span = hi - lo;
-			uint64_t hint = lo + (span == TOP ? mmk_test_rand(&seed)
-							  : rnd(&seed, span + 1));
+			uint64_t hint =
+				lo + (span == TOP ? mmk_test_rand(&seed)
+						  : rnd(&seed, span + 1));
 			if (rnd(&seed, 4) == 0)
 				hint = rnd(&seed, 2) ? lo : hi;
 			if (rnd(&seed, 50) == 0)
@@ -645,10 +650,9 @@ static void random_ops_match_a_sorted_array_model(void **state)
 					"[%#lx,%#lx) align %#lx dir %u): "
 					"%d %#lx, model %d %#lx\n",
 					(unsigned long)hint,
-					(unsigned long)size,
-					(unsigned long)lo, (unsigned long)hi,
-					(unsigned long)align, dir, rc,
-					(unsigned long)x, mrc,
+					(unsigned long)size, (unsigned long)lo,
+					(unsigned long)hi, (unsigned long)align,
+					dir, rc, (unsigned long)x, mrc,
 					(unsigned long)mx);
 			assert_int_equal(rc, mrc);
 			if (rc == 0)
@@ -879,7 +883,8 @@ static void the_top_of_the_address_space_and_wrapping_sizes(void **st)
 		MMK_ENOMEM);
 	/* The highest free page, just under the area at the top. */
 	assert_int_equal(mmk_mset_find_free(&set, TOP, PG, 0, TOP, PG,
-					    MMK_MSET_TOP_DOWN, &x), 0);
+					    MMK_MSET_TOP_DOWN, &x),
+			 0);
 	assert_int_equal(x, hi - 2 * PG);
 	/* Unmap at the top splits and trims without wrapping. */
 	assert_int_equal(mmk_mset_unmap(&set, hi - PG, PG, NULL), 0);
@@ -891,10 +896,11 @@ static void the_top_of_the_address_space_and_wrapping_sizes(void **st)
 	/* Free space right up to the top when the set is otherwise empty. */
 	assert_int_equal(mmk_mset_unmap(&set, hi, TOP - hi, NULL), 0);
 	assert_int_equal(mmk_mset_find_free(&set, TOP, PG, 0, TOP, PG,
-					    MMK_MSET_TOP_DOWN, &x), 0);
+					    MMK_MSET_TOP_DOWN, &x),
+			 0);
 	assert_int_equal(x, hi - PG); /* [x, x + PG) must end <= TOP */
-	assert_int_equal(mmk_mset_find_free(&set, TOP - 1, 1, 0, TOP, 1, 0,
-					    &x), 0);
+	assert_int_equal(mmk_mset_find_free(&set, TOP - 1, 1, 0, TOP, 1, 0, &x),
+			 0);
 	assert_int_equal(x, TOP - 1);
 }
 
@@ -905,50 +911,59 @@ static void find_free_argument_errors_are_distinct(void **st)
 	assert_int_equal(ins(0x100 * PG, 0x200 * PG, 1, 1, 0), 0);
 	assert_int_equal(mmk_mset_find_free(&set, 0, PG, 0, TOP, 0, 0, &x),
 			 MMK_EALIGN);
-	assert_int_equal(mmk_mset_find_free(&set, 0, PG, 0, TOP, 3 * PG, 0,
-					    &x), MMK_EALIGN);
+	assert_int_equal(mmk_mset_find_free(&set, 0, PG, 0, TOP, 3 * PG, 0, &x),
+			 MMK_EALIGN);
 	assert_int_equal(mmk_mset_find_free(&set, PG, PG, PG, PG, PG, 0, &x),
 			 MMK_EINVAL);
-	assert_int_equal(mmk_mset_find_free(&set, 2 * PG, PG, 5 * PG,
-					    9 * PG, PG, 0, &x), MMK_ERANGE);
-	assert_int_equal(mmk_mset_find_free(&set, 10 * PG, PG, 5 * PG,
-					    9 * PG, PG, 1, &x), MMK_ERANGE);
+	assert_int_equal(
+		mmk_mset_find_free(&set, 2 * PG, PG, 5 * PG, 9 * PG, PG, 0, &x),
+		MMK_ERANGE);
+	assert_int_equal(mmk_mset_find_free(&set, 10 * PG, PG, 5 * PG, 9 * PG,
+					    PG, 1, &x),
+			 MMK_ERANGE);
 	assert_int_equal(x, 0x1234); /* untouched on error */
 	/* Alignment larger than the limit: no aligned address inside. */
 	assert_int_equal(mmk_mset_find_free(&set, PG, PG, PG, 1ull << 62,
-					    1ull << 63, 0, &x), MMK_ENOMEM);
+					    1ull << 63, 0, &x),
+			 MMK_ENOMEM);
 	/* ...but 0 and 2^63 are aligned, and free. */
-	assert_int_equal(mmk_mset_find_free(&set, 0, PG, 0, TOP, 1ull << 63,
-					    0, &x), 0);
+	assert_int_equal(
+		mmk_mset_find_free(&set, 0, PG, 0, TOP, 1ull << 63, 0, &x), 0);
 	assert_int_equal(x, 0);
-	assert_int_equal(mmk_mset_find_free(&set, PG, PG, 0, TOP, 1ull << 63,
-					    0, &x), 0);
+	assert_int_equal(
+		mmk_mset_find_free(&set, PG, PG, 0, TOP, 1ull << 63, 0, &x), 0);
 	assert_int_equal(x, 1ull << 63);
-	assert_int_equal(mmk_mset_find_free(&set, TOP, PG, 0, TOP,
-					    1ull << 63, 1, &x), 0);
+	assert_int_equal(
+		mmk_mset_find_free(&set, TOP, PG, 0, TOP, 1ull << 63, 1, &x),
+		0);
 	assert_int_equal(x, 1ull << 63);
 	/* 1 GiB alignment, bottom-up and top-down, around the area. */
 	assert_int_equal(mmk_mset_find_free(&set, 0x100 * PG, PG, 0, TOP,
-					    MMK_GIB, 0, &x), 0);
+					    MMK_GIB, 0, &x),
+			 0);
 	assert_int_equal(x, MMK_GIB);
 	assert_int_equal(mmk_mset_find_free(&set, 0x1ff * PG, PG, 0, TOP,
-					    MMK_GIB, 1, &x), 0);
+					    MMK_GIB, 1, &x),
+			 0);
 	assert_int_equal(x, 0);
 	/* Exactly fitting the hole between two areas. */
 	assert_int_equal(ins(0x203 * PG, 0x300 * PG, 1, 2, 0), 0);
-	assert_int_equal(mmk_mset_find_free(&set, 0x150 * PG, 3 * PG, 0, TOP,
-					    PG, 0, &x), 0);
+	assert_int_equal(
+		mmk_mset_find_free(&set, 0x150 * PG, 3 * PG, 0, TOP, PG, 0, &x),
+		0);
 	assert_int_equal(x, 0x200 * PG);
-	assert_int_equal(mmk_mset_find_free(&set, 0x150 * PG, 4 * PG, 0, TOP,
-					    PG, 0, &x), 0);
+	assert_int_equal(
+		mmk_mset_find_free(&set, 0x150 * PG, 4 * PG, 0, TOP, PG, 0, &x),
+		0);
 	assert_int_equal(x, 0x300 * PG);
-	assert_int_equal(mmk_mset_find_free(&set, 0x250 * PG, 3 * PG, 0, TOP,
-					    PG, 1, &x), 0);
+	assert_int_equal(
+		mmk_mset_find_free(&set, 0x250 * PG, 3 * PG, 0, TOP, PG, 1, &x),
+		0);
 	assert_int_equal(x, 0x200 * PG);
 	/* Hint in the limit but the window is too small. */
 	assert_int_equal(mmk_mset_find_free(&set, 0x1ff * PG, 2 * PG,
-					    0x100 * PG, 0x201 * PG, PG, 0,
-					    &x), MMK_ENOMEM);
+					    0x100 * PG, 0x201 * PG, PG, 0, &x),
+			 MMK_ENOMEM);
 }
 
 /* ------------------------------------------------- injected failures */
@@ -989,8 +1004,8 @@ static int do_kind(int k, uint64_t base)
 		return mmk_mset_unmap(&set, base + PG, PG, NULL);
 	case K_REPLACE_HOLE: {
 		struct mmk_mset_area t = tmpl(base + PG, base + 2 * PG, 7, 3);
-		int rc = mmk_mset_insert(&set, &t, MMK_MSET_REPLACE, NULL,
-					 NULL);
+		int rc =
+			mmk_mset_insert(&set, &t, MMK_MSET_REPLACE, NULL, NULL);
 		if (!rc)
 			made++;
 		return rc;
@@ -1004,8 +1019,8 @@ static int do_kind(int k, uint64_t base)
 	case K_PROTECT_TWO_AREAS:
 		return mmk_mset_protect(&set, base + PG, 4 * PG, 5, NULL);
 	default: {
-		struct mmk_mset_area t = tmpl(base + 3 * PG, base + 4 * PG, 9,
-					      3);
+		struct mmk_mset_area t =
+			tmpl(base + 3 * PG, base + 4 * PG, 9, 3);
 		int rc = mmk_mset_insert(&set, &t, 0, NULL, NULL);
 		if (!rc)
 			made++;
@@ -1027,13 +1042,13 @@ static void allocation_failure_in_any_split_changes_nothing(void **st)
 			 * nothing merges:  [aaa].[bbb].[aaa]. ... */
 			int n = sizes[si];
 			for (int i = 0; i < n; i++)
-				assert_int_equal(ins((uint64_t)i * 4 * PG + PG * 16,
-						     (uint64_t)i * 4 * PG + PG * 19,
-						     1, 1 + (i & 1), 0), 0);
+				assert_int_equal(
+					ins((uint64_t)i * 4 * PG + PG * 16,
+					    (uint64_t)i * 4 * PG + PG * 19, 1,
+					    1 + (i & 1), 0),
+					0);
 			/* the target: area n/2 (3 pages at base) */
 			uint64_t base = (uint64_t)(n / 2) * 4 * PG + 16 * PG;
-			if (k == K_INSERT) /* into the free page after it */
-				base = base + 0;
 			int fails = 0, rc;
 			for (long nth = 1;; nth++) {
 				take_snapshot();
@@ -1065,8 +1080,8 @@ static void allocation_failure_in_any_split_changes_nothing(void **st)
 		int fails = 0, rc;
 		for (long nth = 1;; nth++) {
 			mmk_hosted_fail_nth(MMK_FAIL_OBJ, nth);
-			rc = ins((uint64_t)i * 2 * PG, (uint64_t)i * 2 * PG + PG,
-				 1, 1, 0);
+			rc = ins((uint64_t)i * 2 * PG,
+				 (uint64_t)i * 2 * PG + PG, 1, 1, 0);
 			mmk_hosted_fail_off();
 			if (rc != MMK_ENOMEM)
 				break;
@@ -1084,8 +1099,9 @@ static void clear_returns_every_object_and_the_set_is_reusable(void **st)
 {
 	(void)st;
 	for (int i = 0; i < 3000; i++)
-		assert_int_equal(ins((uint64_t)i * 2 * PG, (uint64_t)i * 2 * PG + PG,
-				     1, 1, 0), 0);
+		assert_int_equal(ins((uint64_t)i * 2 * PG,
+				     (uint64_t)i * 2 * PG + PG, 1, 1, 0),
+				 0);
 	assert_true(mmk_hosted_live_objs() > objs0 + 3000);
 	nev = 0;
 	mmk_mset_clear(&set, NULL);
@@ -1116,8 +1132,10 @@ static void iteration_runs_in_order_from_an_address(void **st)
 {
 	(void)st;
 	for (int i = 999; i >= 0; i--) /* prepending builds a left edge */
-		assert_int_equal(ins((uint64_t)i * 2 * PG, (uint64_t)i * 2 * PG + PG,
-				     1, 1 + (i & 1), 0), 0);
+		assert_int_equal(ins((uint64_t)i * 2 * PG,
+				     (uint64_t)i * 2 * PG + PG, 1, 1 + (i & 1),
+				     0),
+				 0);
 	CHECK_SET();
 	struct mmk_mset_area *a = mmk_mset_find_first(&set, 501 * PG, TOP);
 	assert_int_equal(a->start, 502 * PG);
@@ -1142,16 +1160,35 @@ static void iteration_runs_in_order_from_an_address(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(unmap_tells_the_backend_exactly_which_subranges_went, setup, teardown),
-		cmocka_unit_test_setup_teardown(protect_splits_only_the_covered_parts_and_merges_back, setup, teardown),
-		cmocka_unit_test_setup_teardown(neighbours_merge_only_when_everything_agrees, setup, teardown),
-		cmocka_unit_test_setup_teardown(insert_refuses_overlap_and_replace_cuts_like_map_fixed, setup, teardown),
-		cmocka_unit_test_setup_teardown(the_top_of_the_address_space_and_wrapping_sizes, setup, teardown),
-		cmocka_unit_test_setup_teardown(find_free_argument_errors_are_distinct, setup, teardown),
-		cmocka_unit_test_setup_teardown(allocation_failure_in_any_split_changes_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(clear_returns_every_object_and_the_set_is_reusable, setup, teardown),
-		cmocka_unit_test_setup_teardown(iteration_runs_in_order_from_an_address, setup, teardown),
-		cmocka_unit_test_setup_teardown(random_ops_match_a_sorted_array_model, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			unmap_tells_the_backend_exactly_which_subranges_went,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			protect_splits_only_the_covered_parts_and_merges_back,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			neighbours_merge_only_when_everything_agrees, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			insert_refuses_overlap_and_replace_cuts_like_map_fixed,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			the_top_of_the_address_space_and_wrapping_sizes, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			find_free_argument_errors_are_distinct, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			allocation_failure_in_any_split_changes_nothing, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			clear_returns_every_object_and_the_set_is_reusable,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			iteration_runs_in_order_from_an_address, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			random_ops_match_a_sorted_array_model, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("mset", tests, NULL, NULL);
 }

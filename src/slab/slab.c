@@ -426,7 +426,7 @@ struct mmk_slab_cache *mmk_slab_create(struct mmk_frames *fa, const char *name,
 	if (!name)
 		name = "?";
 	size_t k = 0;
-	for (; name[k] && k < sizeof(c->name) - 1; k++)
+	for (; k < sizeof(c->name) - 1 && name[k]; k++)
 		c->name[k] = name[k];
 	c->name[k] = 0;
 	mmk_spin_init(&c->lock);

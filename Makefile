@@ -5,7 +5,7 @@
 #                x86_64, loongarch64 for the others, ARCH=hosted for the
 #                Linux user-space demo)
 #   make bench   build and run mmkit-bench, writing build/bench.json
-#   make lint    static analysis of src/
+#   make lint    cppcheck over src/, clang-format check of every C file
 CMAKE_GEN := -G Ninja
 JOBS ?= $(shell nproc)
 
@@ -67,6 +67,8 @@ lint: deps-lint
 	cppcheck --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --std=c11 -I include -I src -q \
 	  -DMMK_CFG_DEBUG_HOOKS=0 src/
+	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+	@echo "make lint: cppcheck and clang-format clean"
 
 clean:
 	rm -rf build build-asan build-clang build-tsan

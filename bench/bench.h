@@ -20,12 +20,12 @@
 typedef void (*mmk_bench_fn)(void);
 void mmk_bench_register(const char *name, mmk_bench_fn fn, int order);
 
-#define MMK_BENCH(fn, order)                                                  \
-	static void fn(void);                                                 \
-	__attribute__((constructor)) static void fn##_register(void)          \
-	{                                                                     \
-		mmk_bench_register(#fn, fn, order);                           \
-	}                                                                     \
+#define MMK_BENCH(fn, order)                                                   \
+	static void fn(void);                                                  \
+	__attribute__((constructor)) static void fn##_register(void)           \
+	{                                                                      \
+		mmk_bench_register(#fn, fn, order);                            \
+	}                                                                      \
 	static void fn(void)
 
 struct mmk_bench_extra {
@@ -36,14 +36,14 @@ struct mmk_bench_extra {
 struct mmk_bench_result {
 	const char *metric; /* "frame.alloc_free" */
 	const char *arch;   /* NULL if not architecture specific */
-	long n;             /* 0 if not applicable */
+	long n;		    /* 0 if not applicable */
 	double value;
-	const char *unit;   /* "ns/op", "ns/page", "GB/s", ... */
-	double bound;       /* 0 if none */
-	double goal;        /* goal as a ratio value/bound (or absolute if
-			       goal_abs), 0 if none */
-	int goal_dir;       /* -1: value <= goal wanted, +1: >= wanted */
-	int goal_abs;       /* goal compares value itself, not value/bound */
+	const char *unit; /* "ns/op", "ns/page", "GB/s", ... */
+	double bound;	  /* 0 if none */
+	double goal;	  /* goal as a ratio value/bound (or absolute if
+			     goal_abs), 0 if none */
+	int goal_dir;	  /* -1: value <= goal wanted, +1: >= wanted */
+	int goal_abs;	  /* goal compares value itself, not value/bound */
 	struct mmk_bench_extra extra[4]; /* more JSON fields (peer.glibc) */
 };
 

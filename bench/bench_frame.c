@@ -79,17 +79,19 @@ MMK_BENCH(bench_frame_alloc_free, 10)
 		b[r] = list_pop_push_ns();
 		v[r] = alloc_free_ns(fa, 0, PAIRS);
 	}
-	struct mmk_bench_result res = {
-		.metric = "frame.alloc_free", .value = mmk_bench_median(v, reps),
-		.unit = "ns/pair", .bound = mmk_bench_median(b, reps),
-		.goal = 10, .goal_dir = -1};
+	struct mmk_bench_result res = {.metric = "frame.alloc_free",
+				       .value = mmk_bench_median(v, reps),
+				       .unit = "ns/pair",
+				       .bound = mmk_bench_median(b, reps),
+				       .goal = 10,
+				       .goal_dir = -1};
 	mmk_bench_report(&res);
 
 	for (int r = 0; r < reps; r++)
 		v[r] = alloc_free_ns(fa, 9, PAIRS / 10);
-	struct mmk_bench_result res9 = {
-		.metric = "frame.alloc_order9", .value = mmk_bench_median(v, reps),
-		.unit = "ns/pair"};
+	struct mmk_bench_result res9 = {.metric = "frame.alloc_order9",
+					.value = mmk_bench_median(v, reps),
+					.unit = "ns/pair"};
 	mmk_bench_report(&res9);
 	mmk_hosted_frames_destroy(fa);
 }
@@ -120,10 +122,13 @@ MMK_BENCH(bench_frame_alloc_zeroed, 11)
 		for (uint64_t i = 0; i < n; i++)
 			mmk_frame_free(fa, mmk_pa(pas[i]));
 	}
-	struct mmk_bench_result res = {
-		.metric = "frame.alloc_zeroed", .value = mmk_bench_median(v, reps),
-		.unit = "ns/page", .n = (long)n,
-		.bound = mmk_bench_median(b, reps), .goal = 1.1, .goal_dir = -1};
+	struct mmk_bench_result res = {.metric = "frame.alloc_zeroed",
+				       .value = mmk_bench_median(v, reps),
+				       .unit = "ns/page",
+				       .n = (long)n,
+				       .bound = mmk_bench_median(b, reps),
+				       .goal = 1.1,
+				       .goal_dir = -1};
 	mmk_bench_report(&res);
 	free(pas);
 	mmk_hosted_frames_destroy(fa);

@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SIZE (1ull << 30)
+#define SIZE  (1ull << 30)
 #define PAGES (SIZE / 4096)
 
 static char *map_anon(int extra)
@@ -94,7 +94,8 @@ MMK_BENCH(bench_linux_fork, 92)
 		uint64_t t0 = mmk_bench_now_ns();
 		pid_t pid = fork();
 		if (pid == 0) {
-			/* child: a write per page, each a copy-on-write fault */
+			/* child: a write per page, each a copy-on-write fault
+			 */
 			uint64_t c0 = mmk_bench_now_ns();
 			touch(p);
 			double ns = (double)(mmk_bench_now_ns() - c0) / PAGES;

@@ -23,9 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NPAGES  262144u /* 1 GiB of 4 KiB pages */
+#define NPAGES	262144u /* 1 GiB of 4 KiB pages */
 #define NTABLES 512u
-#define NQUERY  1000000u
+#define NQUERY	1000000u
 #define VA_BASE 0x40000000ull /* 1 GiB aligned */
 #define PA_BASE 0x100000000ull
 
@@ -101,8 +101,9 @@ static void one_rep(struct mmk_frames *fa, enum mmk_pt_format_id id,
 	t0 = mmk_bench_now_ns();
 	for (unsigned i = 0; i < NQUERY; i++) {
 		mmk_paddr_t pa;
-		mmk_pt_query(&pt, VA_BASE + ((uint64_t)rand_idx[i] << 12) +
-					  (rand_idx[i] >> 20),
+		mmk_pt_query(&pt,
+			     VA_BASE + ((uint64_t)rand_idx[i] << 12) +
+				     (rand_idx[i] >> 20),
 			     &pa, NULL, NULL);
 		sum += pa.v;
 	}
@@ -176,8 +177,9 @@ static void bench_format(enum mmk_pt_format_id id, const char *arch)
 			s ^= s >> 12;
 			s ^= s << 25;
 			s ^= s >> 27;
-			rand_idx[i] = (uint32_t)((s * 0x2545F4914F6CDD1DULL) >> 32) &
-				      (NPAGES - 1);
+			rand_idx[i] =
+				(uint32_t)((s * 0x2545F4914F6CDD1DULL) >> 32) &
+				(NPAGES - 1);
 		}
 	}
 	one_rep(fa, id, &f); /* warm up */
@@ -195,33 +197,71 @@ static void bench_format(enum mmk_pt_format_id id, const char *arch)
 	}
 	double bnd = mmk_bench_median(bound, reps);
 	struct mmk_bench_result res[] = {
-		{.metric = "pt.map_region_4k", .arch = arch, .n = NPAGES,
-		 .value = mmk_bench_median(map, reps), .unit = "ns/page",
-		 .bound = bnd, .goal = 3, .goal_dir = -1},
-		{.metric = "pt.protect_region", .arch = arch, .n = NPAGES,
-		 .value = mmk_bench_median(prot, reps), .unit = "ns/page",
-		 .bound = bnd, .goal = 3, .goal_dir = -1},
-		{.metric = "pt.unmap_region", .arch = arch, .n = NPAGES,
-		 .value = mmk_bench_median(unmap, reps), .unit = "ns/page",
-		 .bound = bnd, .goal = 3, .goal_dir = -1},
-		{.metric = "pt.map_4k_single", .arch = arch, .n = NPAGES,
-		 .value = mmk_bench_median(single, reps), .unit = "ns/page",
-		 .bound = bnd, .goal = 10, .goal_dir = -1},
-		{.metric = "pt.map_4k_single_nocursor", .arch = arch,
-		 .n = NPAGES, .value = mmk_bench_median(single_nc, reps),
-		 .unit = "ns/page", .bound = bnd},
-		{.metric = "pt.query_random", .arch = arch, .n = NQUERY,
-		 .value = mmk_bench_median(query, reps), .unit = "ns/op",
-		 .bound = mmk_bench_median(qbound, reps), .goal = 2,
+		{.metric = "pt.map_region_4k",
+		 .arch = arch,
+		 .n = NPAGES,
+		 .value = mmk_bench_median(map, reps),
+		 .unit = "ns/page",
+		 .bound = bnd,
+		 .goal = 3,
 		 .goal_dir = -1},
-		{.metric = "pt.map_region_huge", .arch = arch, .n = 512,
-		 .value = mmk_bench_median(huge, reps), .unit = "ns/2MiB"},
-		{.metric = "pt.tables", .arch = arch, .n = NPAGES,
-		 .value = (double)f.tables, .unit = "pages",
+		{.metric = "pt.protect_region",
+		 .arch = arch,
+		 .n = NPAGES,
+		 .value = mmk_bench_median(prot, reps),
+		 .unit = "ns/page",
+		 .bound = bnd,
+		 .goal = 3,
+		 .goal_dir = -1},
+		{.metric = "pt.unmap_region",
+		 .arch = arch,
+		 .n = NPAGES,
+		 .value = mmk_bench_median(unmap, reps),
+		 .unit = "ns/page",
+		 .bound = bnd,
+		 .goal = 3,
+		 .goal_dir = -1},
+		{.metric = "pt.map_4k_single",
+		 .arch = arch,
+		 .n = NPAGES,
+		 .value = mmk_bench_median(single, reps),
+		 .unit = "ns/page",
+		 .bound = bnd,
+		 .goal = 10,
+		 .goal_dir = -1},
+		{.metric = "pt.map_4k_single_nocursor",
+		 .arch = arch,
+		 .n = NPAGES,
+		 .value = mmk_bench_median(single_nc, reps),
+		 .unit = "ns/page",
+		 .bound = bnd},
+		{.metric = "pt.query_random",
+		 .arch = arch,
+		 .n = NQUERY,
+		 .value = mmk_bench_median(query, reps),
+		 .unit = "ns/op",
+		 .bound = mmk_bench_median(qbound, reps),
+		 .goal = 2,
+		 .goal_dir = -1},
+		{.metric = "pt.map_region_huge",
+		 .arch = arch,
+		 .n = 512,
+		 .value = mmk_bench_median(huge, reps),
+		 .unit = "ns/2MiB"},
+		{.metric = "pt.tables",
+		 .arch = arch,
+		 .n = NPAGES,
+		 .value = (double)f.tables,
+		 .unit = "pages",
 		 .extra = {{"after_unmap", (double)f.tables_after}}},
-		{.metric = "pt.tables_after_unmap", .arch = arch, .n = NPAGES,
-		 .value = (double)f.tables_after, .unit = "pages", .goal = 1,
-		 .goal_dir = -1, .goal_abs = 1},
+		{.metric = "pt.tables_after_unmap",
+		 .arch = arch,
+		 .n = NPAGES,
+		 .value = (double)f.tables_after,
+		 .unit = "pages",
+		 .goal = 1,
+		 .goal_dir = -1,
+		 .goal_abs = 1},
 	};
 	for (size_t i = 0; i < MMK_ARRAY_SIZE(res); i++)
 		mmk_bench_report(&res[i]);

@@ -53,7 +53,7 @@ static struct mmk_slab_cache *cur_cache;
  * has run yet, so re-executing loses nothing.
  */
 __attribute__((constructor)) static void reexec_for_static_tls(int argc,
-								char **argv)
+							       char **argv)
 {
 	const char *t = getenv("GLIBC_TUNABLES");
 	if (argc < 1 || getenv("MMK_BENCH_NO_REEXEC") ||
@@ -102,31 +102,31 @@ static void load_peers(void)
  * One body per allocator, with direct calls, so no allocator pays for an
  * extra indirection the others do not.
  */
-#define DEFINE_RUNS(tag, ALLOC, FREE)                                         \
-	static double lifo_##tag(size_t size)                                 \
-	{                                                                     \
-		uint64_t t0 = mmk_bench_now_ns();                             \
-		for (long i = 0; i < LIFO_ITERS; i++) {                       \
-			void *p = ALLOC(size);                                \
-			MMK_BENCH_SINK(p);                                    \
-			FREE(p);                                              \
-		}                                                             \
-		return (double)(mmk_bench_now_ns() - t0) / LIFO_ITERS;        \
-	}                                                                     \
-	static double random_##tag(size_t size, void **v, uint64_t seed)      \
-	{                                                                     \
-		uint64_t t0 = mmk_bench_now_ns();                             \
-		for (long i = 0; i < RANDOM_LIVE; i++) {                      \
-			v[i] = ALLOC(size);                                   \
-			MMK_BENCH_SINK(v[i]);                                 \
-		}                                                             \
-		uint64_t t1 = mmk_bench_now_ns();                             \
-		shuffle(v, RANDOM_LIVE, seed);                                \
-		uint64_t t2 = mmk_bench_now_ns();                             \
-		for (long i = 0; i < RANDOM_LIVE; i++)                        \
-			FREE(v[i]);                                           \
-		uint64_t t3 = mmk_bench_now_ns();                             \
-		return (double)((t1 - t0) + (t3 - t2)) / RANDOM_LIVE;         \
+#define DEFINE_RUNS(tag, ALLOC, FREE)                                          \
+	static double lifo_##tag(size_t size)                                  \
+	{                                                                      \
+		uint64_t t0 = mmk_bench_now_ns();                              \
+		for (long i = 0; i < LIFO_ITERS; i++) {                        \
+			void *p = ALLOC(size);                                 \
+			MMK_BENCH_SINK(p);                                     \
+			FREE(p);                                               \
+		}                                                              \
+		return (double)(mmk_bench_now_ns() - t0) / LIFO_ITERS;         \
+	}                                                                      \
+	static double random_##tag(size_t size, void **v, uint64_t seed)       \
+	{                                                                      \
+		uint64_t t0 = mmk_bench_now_ns();                              \
+		for (long i = 0; i < RANDOM_LIVE; i++) {                       \
+			v[i] = ALLOC(size);                                    \
+			MMK_BENCH_SINK(v[i]);                                  \
+		}                                                              \
+		uint64_t t1 = mmk_bench_now_ns();                              \
+		shuffle(v, RANDOM_LIVE, seed);                                 \
+		uint64_t t2 = mmk_bench_now_ns();                              \
+		for (long i = 0; i < RANDOM_LIVE; i++)                         \
+			FREE(v[i]);                                            \
+		uint64_t t3 = mmk_bench_now_ns();                              \
+		return (double)((t1 - t0) + (t3 - t2)) / RANDOM_LIVE;          \
 	}
 
 static void shuffle(void **v, long n, uint64_t seed)
@@ -135,19 +135,20 @@ static void shuffle(void **v, long n, uint64_t seed)
 		seed ^= seed >> 12;
 		seed ^= seed << 25;
 		seed ^= seed >> 27;
-		long j = (long)((seed * 0x2545F4914F6CDD1DULL) % (uint64_t)(i + 1));
+		long j = (long)((seed * 0x2545F4914F6CDD1DULL) %
+				(uint64_t)(i + 1));
 		void *t = v[i];
 		v[i] = v[j];
 		v[j] = t;
 	}
 }
 
-#define JE_ALLOC(n)  je_mallocx(n, 0)
-#define JE_FREE(p)   je_dallocx(p, 0)
-#define MI_ALLOC(n)  mi_malloc_p(n)
-#define MI_FREE(p)   mi_free_p(p)
-#define SC_ALLOC(n)  ((void)(n), mmk_slab_alloc(cur_cache))
-#define SC_FREE(p)   mmk_slab_free(cur_cache, p)
+#define JE_ALLOC(n) je_mallocx(n, 0)
+#define JE_FREE(p)  je_dallocx(p, 0)
+#define MI_ALLOC(n) mi_malloc_p(n)
+#define MI_FREE(p)  mi_free_p(p)
+#define SC_ALLOC(n) ((void)(n), mmk_slab_alloc(cur_cache))
+#define SC_FREE(p)  mmk_slab_free(cur_cache, p)
 
 DEFINE_RUNS(mmk, mmk_kmalloc, mmk_kfree)
 DEFINE_RUNS(cache, SC_ALLOC, SC_FREE)
@@ -216,9 +217,9 @@ static void alloc_free(size_t size, bool lifo)
 		.goal = 1.0,
 		.goal_dir = -1,
 	};
-	static const char *const keys[A_COUNT] = {
-		NULL, "slab.cache", "peer.glibc", "peer.jemalloc",
-		"peer.mimalloc"};
+	static const char *const keys[A_COUNT] = {NULL, "slab.cache",
+						  "peer.glibc", "peer.jemalloc",
+						  "peer.mimalloc"};
 	int k = 0;
 	double best = 0;
 	for (int a = A_CACHE; a < A_COUNT; a++) {
@@ -281,9 +282,8 @@ MMK_BENCH(bench_slab_overhead, 24)
 		.goal = 1.1,
 		.goal_dir = -1,
 		.goal_abs = 1,
-		.extra = {{"slabs_only",
-			   (double)(st.slabs * st.slab_bytes) /
-				   (64.0 * RANDOM_LIVE)}},
+		.extra = {{"slabs_only", (double)(st.slabs * st.slab_bytes) /
+						 (64.0 * RANDOM_LIVE)}},
 	};
 	mmk_bench_report(&res);
 	for (long i = 0; i < RANDOM_LIVE; i++)

@@ -103,7 +103,8 @@ double mmk_bench_memset4k_ns(void)
 		for (size_t off = 0; off < size; off += 4096)
 			memset(buf + off, 0, 4096);
 		MMK_BENCH_SINK(buf);
-		v[r] = (double)(mmk_bench_now_ns() - t0) / (double)(size / 4096);
+		v[r] = (double)(mmk_bench_now_ns() - t0) /
+		       (double)(size / 4096);
 	}
 	return mmk_bench_median(v, reps);
 }
@@ -120,7 +121,8 @@ double mmk_bench_memcpy4k_ns(void)
 		for (size_t off = 0; off < half; off += 4096)
 			memcpy(buf + half + off, buf + off, 4096);
 		MMK_BENCH_SINK(buf);
-		v[r] = (double)(mmk_bench_now_ns() - t0) / (double)(half / 4096);
+		v[r] = (double)(mmk_bench_now_ns() - t0) /
+		       (double)(half / 4096);
 	}
 	return mmk_bench_median(v, reps);
 }
@@ -132,10 +134,12 @@ static const char *goal_text(const struct mmk_bench_result *r, char *buf,
 		snprintf(buf, n, "-");
 		return buf;
 	}
-	double x = r->goal_abs ? r->value : (r->bound > 0 ? r->value / r->bound : NAN);
+	double x = r->goal_abs ? r->value
+			       : (r->bound > 0 ? r->value / r->bound : NAN);
 	bool met = r->goal_dir < 0 ? x <= r->goal : x >= r->goal;
 	snprintf(buf, n, "%s %s %g%s", met ? "met " : "MISS",
-		 r->goal_dir < 0 ? "<=" : ">=", r->goal, r->goal_abs ? "" : "x");
+		 r->goal_dir < 0 ? "<=" : ">=", r->goal,
+		 r->goal_abs ? "" : "x");
 	return buf;
 }
 
@@ -168,7 +172,8 @@ void mmk_bench_report(const struct mmk_bench_result *r)
 			r->goal_dir < 0 ? "<=" : ">=",
 			r->goal_abs ? "" : "x_bound");
 	for (int i = 0; i < 4 && r->extra[i].key; i++)
-		fprintf(json, ",\"%s\":%.4f", r->extra[i].key, r->extra[i].value);
+		fprintf(json, ",\"%s\":%.4f", r->extra[i].key,
+			r->extra[i].value);
 	fprintf(json, "}\n");
 	fflush(json);
 }
@@ -191,7 +196,8 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "-f") && i + 1 < argc)
 			only = argv[++i];
 		else {
-			fprintf(stderr, "usage: %s [-o bench.json] [-f filter]\n",
+			fprintf(stderr,
+				"usage: %s [-o bench.json] [-f filter]\n",
 				argv[0]);
 			return 2;
 		}

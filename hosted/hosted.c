@@ -21,7 +21,8 @@ void mmk_hosted_init(uint64_t size)
 {
 	if (size == 0) {
 		const char *e = getenv("MMK_ARENA_MB");
-		size = e ? strtoull(e, NULL, 10) << 20 : MMK_HOSTED_DEFAULT_ARENA;
+		size = e ? strtoull(e, NULL, 10) << 20
+			 : MMK_HOSTED_DEFAULT_ARENA;
 	}
 	mmk_hosted_register_cpu();
 	if (arena && arena_size == size)
@@ -252,15 +253,15 @@ static void flush_record(const struct mmk_hosted_flush *f)
 void mmk_hal_tlb_flush_range(const mmk_cpumask_t *cpus, uint32_t asid,
 			     mmk_vaddr_t start, mmk_vaddr_t end, bool global)
 {
-	struct mmk_hosted_flush f = {MMK_HOSTED_FLUSH_RANGE, *cpus, asid,
-				     start, end, global};
+	struct mmk_hosted_flush f = {
+		MMK_HOSTED_FLUSH_RANGE, *cpus, asid, start, end, global};
 	flush_record(&f);
 }
 
 void mmk_hal_tlb_flush_all(const mmk_cpumask_t *cpus, uint32_t asid)
 {
-	struct mmk_hosted_flush f = {MMK_HOSTED_FLUSH_ALL, *cpus, asid, 0, 0,
-				     true};
+	struct mmk_hosted_flush f = {
+		MMK_HOSTED_FLUSH_ALL, *cpus, asid, 0, 0, true};
 	flush_record(&f);
 }
 

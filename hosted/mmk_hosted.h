@@ -17,7 +17,7 @@
 
 #include <stdlib.h>
 
-#define MMK_HOSTED_PHYS_BASE 0x80000000ull
+#define MMK_HOSTED_PHYS_BASE	 0x80000000ull
 #define MMK_HOSTED_DEFAULT_ARENA (1ull << 30)
 
 /**

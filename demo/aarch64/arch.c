@@ -83,7 +83,7 @@ void aarch64_trap(struct aarch64_frame *tf, uint64_t vector)
 		f.cause = vector;
 	} else if (ec == 0x25 || ec == 0x21) {
 		bool data = ec == 0x25;
-		const char *kind = (fsc & 0x3c) == 0x04   ? "translation fault"
+		const char *kind = (fsc & 0x3c) == 0x04	  ? "translation fault"
 				   : (fsc & 0x3c) == 0x0c ? "permission fault"
 				   : (fsc & 0x3c) == 0x08 ? "access flag fault"
 							  : "abort";
@@ -134,7 +134,7 @@ void arch_mmu_on(struct mmk_pt *pt)
 	uint64_t sctlr;
 	__asm__ volatile("mrs %0, sctlr_el1" : "=r"(sctlr));
 	sctlr |= 1u << 0 | 1u << 2 | 1u << 12; /* M, C, I */
-	sctlr &= ~(1ull << 1 | 1ull << 19);     /* no alignment check, WXN */
+	sctlr &= ~(1ull << 1 | 1ull << 19);    /* no alignment check, WXN */
 	__asm__ volatile("dsb ish\n\t"
 			 "msr sctlr_el1, %0\n\t"
 			 "isb" ::"r"(sctlr)
@@ -171,8 +171,8 @@ void mmk_hal_tlb_flush_all(const mmk_cpumask_t *cpus, uint32_t asid)
 {
 	(void)cpus;
 	(void)asid;
-	__asm__ volatile("dsb ishst\n\ttlbi vmalle1\n\tdsb ish\n\tisb" :::
-				 "memory");
+	__asm__ volatile("dsb ishst\n\ttlbi vmalle1\n\tdsb ish\n\tisb" ::
+				 : "memory");
 }
 
 void mmk_hal_write_root(mmk_paddr_t root, uint32_t asid, uint64_t regval)

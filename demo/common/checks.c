@@ -19,7 +19,7 @@
 #include "checks.h"
 #include "lazy.h"
 
-#define TEST_VA      0x2000000000ull /* 128 GiB: free on all four machines */
+#define TEST_VA	     0x2000000000ull /* 128 GiB: free on all four machines */
 #define TEST_HUGE_VA (TEST_VA + MMK_GIB)
 
 static struct mmk_pt kpt;
@@ -32,17 +32,17 @@ static char why[160];
 const uint64_t demo_rodata_word = 0x5eadc0de5eadc0deull;
 uint8_t demo_bss_code[64] __attribute__((aligned(64)));
 
-#define FAIL(...)                                                             \
-	do {                                                                  \
-		mmk_snprintf(why, sizeof(why), __VA_ARGS__);                  \
-		return why;                                                   \
+#define FAIL(...)                                                              \
+	do {                                                                   \
+		mmk_snprintf(why, sizeof(why), __VA_ARGS__);                   \
+		return why;                                                    \
 	} while (0)
 
-#define TRY(call)                                                             \
-	do {                                                                  \
-		int err_ = (call);                                            \
-		if (err_)                                                     \
-			FAIL("%s: %s", #call, mmk_strerror(err_));            \
+#define TRY(call)                                                              \
+	do {                                                                   \
+		int err_ = (call);                                             \
+		if (err_)                                                      \
+			FAIL("%s: %s", #call, mmk_strerror(err_));             \
 	} while (0)
 
 static uint64_t alloc_pages(unsigned shift)
@@ -101,11 +101,11 @@ static const char *no_trap(unsigned long before, const char *what)
 	return NULL;
 }
 
-#define CHECK(expr)                                                           \
-	do {                                                                  \
-		const char *r_ = (expr);                                      \
-		if (r_)                                                       \
-			return r_;                                            \
+#define CHECK(expr)                                                            \
+	do {                                                                   \
+		const char *r_ = (expr);                                       \
+		if (r_)                                                        \
+			return r_;                                             \
 	} while (0)
 
 /* ------------------------------------------------------- the page table */

@@ -7,7 +7,7 @@
 
 struct demo_trap_state {
 	volatile unsigned long faults; /* every trap taken */
-	struct demo_fault last;         /* the most recent one */
+	struct demo_fault last;	       /* the most recent one */
 	/* Expected fetch fault at this address: return to the caller. */
 	volatile uint64_t exec_target;
 	/* Demand paging: true when it handled the fault (retry it). */

@@ -68,7 +68,8 @@ _Noreturn void arch_idle(void);
  * exception table so that a fault resumes right after the instruction. */
 uint64_t demo_probe_read(const volatile void *p);
 void demo_probe_write(volatile void *p, uint64_t v);
-/** Call @code as a function of no arguments (for the never-executable check). */
+/** Call @code as a function of no arguments (for the never-executable check).
+ */
 void demo_probe_exec(const void *code);
 
 /* ------------------------------------------------------ traps */
@@ -79,7 +80,7 @@ struct demo_fault {
 	enum demo_access access;
 	uint64_t addr; /* faulting data address, or the fetch address */
 	uint64_t pc;
-	uint64_t cause; /* architecture's own code, for reports */
+	uint64_t cause;	  /* architecture's own code, for reports */
 	const char *what; /* architecture's name for it */
 };
 

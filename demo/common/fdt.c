@@ -11,8 +11,8 @@
 #define FDT_BEGIN_NODE 1
 #define FDT_END_NODE   2
 #define FDT_PROP       3
-#define FDT_NOP        4
-#define FDT_END        9
+#define FDT_NOP	       4
+#define FDT_END	       9
 
 static uint32_t be32(const void *p)
 {
@@ -79,12 +79,13 @@ int demo_fdt_add_memory(const void *fdt, struct mmk_bootmem *bm,
 				scells = be32(val);
 			else if (in_mem && streq(pname, "reg")) {
 				unsigned step = 4 * (acells + scells);
-				for (uint32_t o = 0; o + step <= len; o += step) {
+				for (uint32_t o = 0; o + step <= len;
+				     o += step) {
 					uint64_t a = cells(val + o, acells);
 					uint64_t s = cells(val + o + 4 * acells,
 							   scells);
-					if (mmk_bootmem_add_ram(bm, mmk_pa(a), s) ==
-					    MMK_OK)
+					if (mmk_bootmem_add_ram(bm, mmk_pa(a),
+								s) == MMK_OK)
 						found++;
 				}
 			}

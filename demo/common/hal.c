@@ -80,6 +80,6 @@ void mmk_hal_cpu_relax(void)
 void mmk_hal_log(int level, const char *line)
 {
 	static const char *const tag[] = {"error", "warn", "info", "debug"};
-	demo_printf("mmkit %s: %s\n",
-		    (unsigned)level < 4 ? tag[level] : "?", line);
+	demo_printf("mmkit %s: %s\n", (unsigned)level < 4 ? tag[level] : "?",
+		    line);
 }

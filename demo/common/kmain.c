@@ -39,9 +39,10 @@ enum demo_action demo_trap(const struct demo_fault *f, uint64_t *fixup)
 		*fixup = e->fixup;
 		return DEMO_FIXUP;
 	}
-	demo_fail("unexpected trap: %s (cause %#llx) at pc %#llx, address %#llx",
-		  f->what, (unsigned long long)f->cause,
-		  (unsigned long long)f->pc, (unsigned long long)f->addr);
+	demo_fail(
+		"unexpected trap: %s (cause %#llx) at pc %#llx, address %#llx",
+		f->what, (unsigned long long)f->cause,
+		(unsigned long long)f->pc, (unsigned long long)f->addr);
 }
 
 /* ------------------------------------------------------------ main */

@@ -42,7 +42,7 @@ static bool lazy_fault(const struct demo_fault *f)
 {
 	if (f->addr < lazy_start || f->addr >= lazy_end)
 		return false;
-	uint32_t access = f->access == DEMO_WRITE ? MMK_ACCESS_WRITE
+	uint32_t access = f->access == DEMO_WRITE  ? MMK_ACCESS_WRITE
 			  : f->access == DEMO_EXEC ? MMK_ACCESS_EXEC
 						   : MMK_ACCESS_READ;
 	page_faults[(f->addr - lazy_start) / lazy_pg]++;
@@ -58,10 +58,10 @@ static bool lazy_fault(const struct demo_fault *f)
 }
 
 static char why[160];
-#define FAIL(...)                                                             \
-	do {                                                                  \
-		mmk_snprintf(why, sizeof(why), __VA_ARGS__);                  \
-		return why;                                                   \
+#define FAIL(...)                                                              \
+	do {                                                                   \
+		mmk_snprintf(why, sizeof(why), __VA_ARGS__);                   \
+		return why;                                                    \
 	} while (0)
 
 const char *demo_check_lazy(struct mmk_pt *kpt, uint64_t pg)

@@ -16,13 +16,13 @@
 
 static int failures;
 
-#define STEP(ok, ...)                                                         \
-	do {                                                                  \
-		bool ok_ = (ok);                                              \
-		printf("  [%s] ", ok_ ? " ok " : "FAIL");                    \
-		printf(__VA_ARGS__);                                          \
-		printf("\n");                                                 \
-		failures += !ok_;                                             \
+#define STEP(ok, ...)                                                          \
+	do {                                                                   \
+		bool ok_ = (ok);                                               \
+		printf("  [%s] ", ok_ ? " ok " : "FAIL");                      \
+		printf(__VA_ARGS__);                                           \
+		printf("\n");                                                  \
+		failures += !ok_;                                              \
 	} while (0)
 
 static struct mmk_frames frames;
@@ -79,7 +79,6 @@ static void demo_frames(void)
 	     "all freed: buddies coalesced, invariants hold");
 }
 
-
 static void print_line(void *ctx, const char *line)
 {
 	printf("      %s%s\n", (const char *)ctx, line);
@@ -98,23 +97,21 @@ static void demo_page_tables(void)
 		 * huge pages where alignment allows */
 		uint64_t ps = (uint64_t)1 << info.page_shift;
 		mmk_vaddr_t va = (1ull << 30) + (2ull << 20) * 4 - 4 * ps;
-		mmk_paddr_t pa = mmk_pa(0x40000000ull + (2ull << 20) * 4 - 4 * ps);
+		mmk_paddr_t pa =
+			mmk_pa(0x40000000ull + (2ull << 20) * 4 - 4 * ps);
 		struct mmk_pt_batch b;
 		mmk_pt_batch_init(&b, NULL, 0);
-		int err = mmk_pt_map_region(&pt, va, pa, 8 * MMK_MIB,
-					    MMK_PT_RW, MMK_PT_MAP_HUGE, &b);
+		int err = mmk_pt_map_region(&pt, va, pa, 8 * MMK_MIB, MMK_PT_RW,
+					    MMK_PT_MAP_HUGE, &b);
 		long tables = mmk_pt_table_pages(&pt);
 		mmk_paddr_t q;
 		uint64_t size = 0;
 		int qerr = mmk_pt_query(&pt, va + 5 * MMK_MIB, &q, NULL, &size);
-		STEP(err == 0 && qerr == 0 &&
-			     q.v == pa.v + 5 * MMK_MIB,
+		STEP(err == 0 && qerr == 0 && q.v == pa.v + 5 * MMK_MIB,
 		     "%-18s map 8 MiB: %ld table pages, va %#llx -> pa %#llx "
 		     "in a %llu KiB page",
-		     info.name, tables,
-		     (unsigned long long)(va + 5 * MMK_MIB),
-		     (unsigned long long)q.v,
-		     (unsigned long long)(size >> 10));
+		     info.name, tables, (unsigned long long)(va + 5 * MMK_MIB),
+		     (unsigned long long)q.v, (unsigned long long)(size >> 10));
 		if (id == MMK_PT_RISCV_SV39)
 			mmk_pt_dump(&pt, va, 8 * MMK_MIB, MMK_PT_DUMP_RUNS,
 				    print_line, "");
@@ -145,8 +142,8 @@ static void demo_aspace(void)
 	     (unsigned long long)heap, after_map - live0);
 	int faults = 0;
 	for (mmk_vaddr_t va = heap; va < heap + 64 * 4096; va += 4096)
-		faults += mmk_aspace_handle_page_fault(&as, va,
-						       MMK_ACCESS_WRITE);
+		faults +=
+			mmk_aspace_handle_page_fault(&as, va, MMK_ACCESS_WRITE);
 	STEP(faults == 64 && !mmk_aspace_handle_page_fault(
 				     &as, heap + 32 * MMK_MIB, MMK_ACCESS_READ),
 	     "64 first-touch faults mapped 64 zeroed pages; a fault outside "
@@ -159,10 +156,13 @@ static void demo_aspace(void)
 	     "write+read across a page boundary (faults the pages in): \"%s\"",
 	     back);
 	mmk_hosted_flush_reset();
-	err = mmk_aspace_protect(&as, heap + 4096, 4096, MMK_PT_READ | MMK_PT_USER);
-	STEP(err == 0 && mmk_aspace_write(&as, heap + 4096, "x", 1) == MMK_EFAULT,
+	err = mmk_aspace_protect(&as, heap + 4096, 4096,
+				 MMK_PT_READ | MMK_PT_USER);
+	STEP(err == 0 &&
+		     mmk_aspace_write(&as, heap + 4096, "x", 1) == MMK_EFAULT,
 	     "protect one page read-only: areas split, writes refused, "
-	     "%zu areas", mmk_aspace_area_count(&as));
+	     "%zu areas",
+	     mmk_aspace_area_count(&as));
 	mmk_aspace_dump_maps(&as, print_line, "");
 	err = mmk_aspace_unmap(&as, heap, 16 * MMK_MIB);
 	mmk_aspace_destroy(&as);
@@ -181,8 +181,8 @@ static void demo_slab(void)
 	STEP(err == 0 && p[0] && p[5],
 	     "kmalloc 8, 60, 500, 4000, 8192, 100000 bytes: usable %zu, %zu, "
 	     "%zu, %zu, %zu, %zu",
-	     mmk_ksize(p[0]), mmk_ksize(p[1]), mmk_ksize(p[2]),
-	     mmk_ksize(p[3]), mmk_ksize(p[4]), mmk_ksize(p[5]));
+	     mmk_ksize(p[0]), mmk_ksize(p[1]), mmk_ksize(p[2]), mmk_ksize(p[3]),
+	     mmk_ksize(p[4]), mmk_ksize(p[5]));
 	for (int i = 0; i < 6; i++)
 		mmk_kfree(p[i]);
 	STEP(mmk_kmalloc_fini() == 0, "kfree all; caches torn down, no leak");
@@ -200,7 +200,8 @@ int main(void)
 	demo_page_tables();
 	demo_aspace();
 	demo_slab();
-	printf(failures ? "mmkit demo: FAIL: %d step(s)\n" : "mmkit demo: PASS\n",
+	printf(failures ? "mmkit demo: FAIL: %d step(s)\n"
+			: "mmkit demo: PASS\n",
 	       failures);
 	return failures ? 1 : 0;
 }

@@ -30,19 +30,19 @@ const char demo_arch_name[] = "loongarch64";
 #define CSR_STLBPS  0x1e
 #define CSR_TLBREHI 0x8e
 
-#define csr_read(csr)                                                         \
-	({                                                                    \
-		uint64_t v_;                                                  \
-		__asm__ volatile("csrrd %0, %1" : "=r"(v_) : "i"(csr));       \
-		v_;                                                           \
+#define csr_read(csr)                                                          \
+	({                                                                     \
+		uint64_t v_;                                                   \
+		__asm__ volatile("csrrd %0, %1" : "=r"(v_) : "i"(csr));        \
+		v_;                                                            \
 	})
-#define csr_write(csr, val)                                                   \
-	do {                                                                  \
-		uint64_t v_ = (val);                                          \
-		__asm__ volatile("csrwr %0, %1"                               \
-				 : "+r"(v_)                                   \
-				 : "i"(csr)                                   \
-				 : "memory");                                 \
+#define csr_write(csr, val)                                                    \
+	do {                                                                   \
+		uint64_t v_ = (val);                                           \
+		__asm__ volatile("csrwr %0, %1"                                \
+				 : "+r"(v_)                                    \
+				 : "i"(csr)                                    \
+				 : "memory");                                  \
 	} while (0)
 
 void arch_putc(char c)
@@ -61,7 +61,8 @@ static void pvpanic_init(void)
 {
 	for (unsigned dev = 0; dev < 32; dev++) {
 		volatile uint32_t *cfg =
-			(volatile uint32_t *)(ECAM_BASE + ((uint64_t)dev << 15));
+			(volatile uint32_t *)(ECAM_BASE +
+					      ((uint64_t)dev << 15));
 		if (cfg[0] != 0x00111b36) /* 1b36:0011 */
 			continue;
 		cfg[0x10 / 4] = (uint32_t)PVPANIC_BAR;

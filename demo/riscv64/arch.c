@@ -64,11 +64,16 @@ void riscv_trap(struct riscv_frame *tf);
 void riscv_trap(struct riscv_frame *tf)
 {
 	static const char *const names[16] = {
-		[0] = "instruction misaligned", [1] = "instruction access fault",
-		[2] = "illegal instruction",    [3] = "breakpoint",
-		[4] = "load misaligned",        [5] = "load access fault",
-		[6] = "store misaligned",       [7] = "store access fault",
-		[12] = "instruction page fault", [13] = "load page fault",
+		[0] = "instruction misaligned",
+		[1] = "instruction access fault",
+		[2] = "illegal instruction",
+		[3] = "breakpoint",
+		[4] = "load misaligned",
+		[5] = "load access fault",
+		[6] = "store misaligned",
+		[7] = "store access fault",
+		[12] = "instruction page fault",
+		[13] = "load page fault",
 		[15] = "store page fault",
 	};
 	struct demo_fault f = {

@@ -8,10 +8,10 @@
 
 const char demo_arch_name[] = "x86_64";
 
-#define COM1        0x3f8
-#define DEBUG_EXIT  0xf4
-#define EXIT_PASS   0x10 /* QEMU exit status 33 */
-#define EXIT_FAIL   0x01 /* QEMU exit status 3 */
+#define COM1	   0x3f8
+#define DEBUG_EXIT 0xf4
+#define EXIT_PASS  0x10 /* QEMU exit status 33 */
+#define EXIT_FAIL  0x01 /* QEMU exit status 3 */
 
 extern uint64_t x86_start_info; /* physical address, from start.S */
 extern const char x86_trap_stubs[];
@@ -53,7 +53,8 @@ void arch_early_init(void)
 		idt[v] = (struct idt_gate){
 			.off_lo = (uint16_t)a,
 			.sel = 0x08,
-			.type = 0x8e, /* present, DPL 0, 64-bit interrupt gate */
+			.type = 0x8e, /* present, DPL 0, 64-bit interrupt gate
+				       */
 			.off_mid = (uint16_t)(a >> 16),
 			.off_hi = (uint32_t)(a >> 32),
 		};
@@ -77,7 +78,7 @@ void x86_trap(struct x86_frame *tf);
 void x86_trap(struct x86_frame *tf)
 {
 	static const char *const names[32] = {
-		[0] = "#DE", [6] = "#UD", [8] = "#DF", [13] = "#GP",
+		[0] = "#DE",  [6] = "#UD", [8] = "#DF", [13] = "#GP",
 		[14] = "#PF", [3] = "#BP", [1] = "#DB", [12] = "#SS",
 	};
 	struct demo_fault f = {
@@ -131,8 +132,7 @@ void arch_add_memory(struct mmk_bootmem *bm)
 {
 	const struct hvm_start_info *si =
 		(const void *)(uintptr_t)x86_start_info;
-	if (si->magic != 0x336ec578 || si->version < 1 ||
-	    !si->memmap_entries)
+	if (si->magic != 0x336ec578 || si->version < 1 || !si->memmap_entries)
 		demo_fail("hvm_start_info at %#llx: no memory map",
 			  (unsigned long long)x86_start_info);
 	const struct hvm_memmap_entry *e =
@@ -201,7 +201,8 @@ void mmk_hal_tlb_flush_all(const mmk_cpumask_t *cpus, uint32_t asid)
 	(void)asid;
 	/* No global pages in the demo: reloading CR3 drops everything. */
 	uint64_t cr3;
-	__asm__ volatile("mov %%cr3, %0\n\tmov %0, %%cr3" : "=r"(cr3)::"memory");
+	__asm__ volatile("mov %%cr3, %0\n\tmov %0, %%cr3"
+			 : "=r"(cr3)::"memory");
 }
 
 void mmk_hal_write_root(mmk_paddr_t root, uint32_t asid, uint64_t regval)

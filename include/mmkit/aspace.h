@@ -55,13 +55,13 @@
  * EXEC, USER, GLOBAL and a memory type).  No READ/WRITE/EXEC is PROT_NONE:
  * an area nobody may access, whose pages (if any) stay allocated.
  */
-#define MMK_ASPACE_FLAGS                                                      \
+#define MMK_ASPACE_FLAGS                                                       \
 	(MMK_PT_RWX | MMK_PT_USER | MMK_PT_GLOBAL | MMK_PT_MT_MASK)
 
 /** Kinds of access (fault, populate, can_access_range): a subset of RWX. */
-#define MMK_ACCESS_READ  MMK_PT_READ
+#define MMK_ACCESS_READ	 MMK_PT_READ
 #define MMK_ACCESS_WRITE MMK_PT_WRITE
-#define MMK_ACCESS_EXEC  MMK_PT_EXEC
+#define MMK_ACCESS_EXEC	 MMK_PT_EXEC
 
 /* ------------------------------------------------------- the space */
 /* One reader count per CPU, each on its own cache line. */
@@ -75,11 +75,11 @@ struct mmk__aspace_rcount {
  * functions below.  Never copy it.
  */
 struct mmk_aspace {
-	mmk_vaddr_t base, end;   /* the managed range [base, end) */
-	uint64_t page_size;      /* base page of the format */
+	mmk_vaddr_t base, end; /* the managed range [base, end) */
+	uint64_t page_size;    /* base page of the format */
 	unsigned page_shift;
-	bool map_flushes;        /* mmk_pt_map_needs_flush(&pt) */
-	uint32_t asid;           /* tag for flushes and activation */
+	bool map_flushes;	   /* mmk_pt_map_needs_flush(&pt) */
+	uint32_t asid;		   /* tag for flushes and activation */
 	struct mmk_frames *frames; /* leaf frames and table pages */
 	struct mmk_mset areas;
 	struct mmk_pt pt;
@@ -154,8 +154,8 @@ struct mmk_backend;
 /** A copy of one area, as the query calls give it. */
 struct mmk_aspace_area {
 	mmk_vaddr_t start, end;
-	uint32_t flags;                   /* MMK_ASPACE_FLAGS */
-	uint64_t offset;                  /* backend offset of start */
+	uint32_t flags;	 /* MMK_ASPACE_FLAGS */
+	uint64_t offset; /* backend offset of start */
 	const struct mmk_backend *backend;
 	void *priv;
 };
@@ -194,8 +194,7 @@ int mmk_aspace_find_free_area(struct mmk_aspace *as, mmk_vaddr_t hint,
  * (addresses and offset in hex, 's' for backends that share their memory,
  * the offset shown by backends that have one).  Shared lock.
  */
-int mmk_aspace_dump_maps(struct mmk_aspace *as, mmk_pt_line_fn out,
-			 void *ctx);
+int mmk_aspace_dump_maps(struct mmk_aspace *as, mmk_pt_line_fn out, void *ctx);
 
 /* --------------------------------------------------- map, unmap */
 /**
@@ -204,8 +203,8 @@ int mmk_aspace_dump_maps(struct mmk_aspace *as, mmk_pt_line_fn out,
  * allows.  Never faults.  MMK_EEXIST if an area overlaps; MMK_ERANGE if
  * the format cannot encode pa.  Exclusive.
  */
-int mmk_aspace_map_linear(struct mmk_aspace *as, mmk_vaddr_t va,
-			  mmk_paddr_t pa, uint64_t size, uint32_t flags);
+int mmk_aspace_map_linear(struct mmk_aspace *as, mmk_vaddr_t va, mmk_paddr_t pa,
+			  uint64_t size, uint32_t flags);
 
 /**
  * Map [start, start + size) with zero-filled frames of the alloc backend:
@@ -230,8 +229,8 @@ int mmk_aspace_map(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
  * (as Linux's MAP_POPULATE/madvise) or memory runs out; MMK_EACCES if an
  * area there does not allow @access.  Exclusive.
  */
-int mmk_aspace_populate(struct mmk_aspace *as, mmk_vaddr_t start,
-			uint64_t size, uint32_t access);
+int mmk_aspace_populate(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
+			uint32_t access);
 
 /**
  * Remove every area part in the range (holes are fine); frames of alloc
@@ -244,8 +243,8 @@ int mmk_aspace_unmap(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size);
  * Give every area part in the range @flags (holes are skipped), and the
  * pages already mapped there.  MMK_ENOMEM as unmap.  Exclusive.
  */
-int mmk_aspace_protect(struct mmk_aspace *as, mmk_vaddr_t start,
-		       uint64_t size, uint32_t flags);
+int mmk_aspace_protect(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
+		       uint32_t flags);
 
 /* --------------------------------------------- access and faults */
 /**
@@ -275,8 +274,7 @@ bool mmk_aspace_can_access_range(struct mmk_aspace *as, mmk_vaddr_t start,
  * could not be allocated (nothing changed), MMK_EINVAL for an @access of 0
  * or with bits outside MMK_PT_RWX.  Shared lock.
  */
-int mmk_aspace_fault(struct mmk_aspace *as, mmk_vaddr_t addr,
-		     uint32_t access);
+int mmk_aspace_fault(struct mmk_aspace *as, mmk_vaddr_t addr, uint32_t access);
 
 /** ArceOS's handle_page_fault: mmk_aspace_fault(...) == 0. */
 bool mmk_aspace_handle_page_fault(struct mmk_aspace *as, mmk_vaddr_t addr,
@@ -310,11 +308,11 @@ struct mmk_aspace_op;
 struct mmk_fault {
 	struct mmk_aspace *as;
 	struct mmk_mset_area *area; /* the area holding addr */
-	mmk_vaddr_t addr;           /* the faulting address */
-	mmk_vaddr_t page;           /* addr rounded down to page_size */
-	uint64_t page_size;         /* the backend's page size there */
-	uint32_t access;            /* MMK_ACCESS_* asked */
-	uint32_t flags;             /* the area's flags (the new leaf's) */
+	mmk_vaddr_t addr;	    /* the faulting address */
+	mmk_vaddr_t page;	    /* addr rounded down to page_size */
+	uint64_t page_size;	    /* the backend's page size there */
+	uint32_t access;	    /* MMK_ACCESS_* asked */
+	uint32_t flags;		    /* the area's flags (the new leaf's) */
 };
 
 struct mmk_backend {
@@ -359,16 +357,16 @@ struct mmk_backend {
 struct mmk_aspace_op {
 	struct mmk_aspace *as;
 	struct mmk_pt_batch *batch;
-	bool populate;          /* map: fill the new area now */
-	bool cutting;           /* protect: areas are only being cut at an
-				   edge (flags gain a private bit); leave
-				   the page table alone */
-	bool pt_done;           /* unmap/protect: the page table was edited
-				   for the whole range already (built-in
-				   backends only); leave it alone */
-	mmk_cpumask_t cpus;     /* snapshot of as->active for the batch */
+	bool populate;	    /* map: fill the new area now */
+	bool cutting;	    /* protect: areas are only being cut at an
+			       edge (flags gain a private bit); leave
+			       the page table alone */
+	bool pt_done;	    /* unmap/protect: the page table was edited
+			       for the whole range already (built-in
+			       backends only); leave it alone */
+	mmk_cpumask_t cpus; /* snapshot of as->active for the batch */
 	/* frames to put once the batch is finished (via frame metadata) */
-	uint64_t put_head;      /* frame number + 1, 0 = empty */
+	uint64_t put_head; /* frame number + 1, 0 = empty */
 	unsigned long nput;
 };
 

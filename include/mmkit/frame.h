@@ -32,12 +32,12 @@
 
 #include <mmkit/lock.h>
 
-#define MMK_FRAME_MAX_ORDER   18
-#define MMK_FRAME_ORDERS      (MMK_FRAME_MAX_ORDER + 1)
-#define MMK_FRAME_MAX_REGIONS 32
+#define MMK_FRAME_MAX_ORDER    18
+#define MMK_FRAME_ORDERS       (MMK_FRAME_MAX_ORDER + 1)
+#define MMK_FRAME_MAX_REGIONS  32
 #define MMK_BOOTMEM_MAX_RANGES 64
-#define MMK_FRAME_PCP_SIZE    64  /* order-0 frames cached per CPU */
-#define MMK_FRAME_PCP_BATCH   16  /* moved per refill / drain */
+#define MMK_FRAME_PCP_SIZE     64 /* order-0 frames cached per CPU */
+#define MMK_FRAME_PCP_BATCH    16 /* moved per refill / drain */
 
 /* ---------------------------------------------------------------- bootmem */
 
@@ -136,8 +136,8 @@ struct mmk_frames {
 	mmk_spinlock_t lock;
 	unsigned nregions;
 	struct mmk_frame_region region[MMK_FRAME_MAX_REGIONS];
-	uint64_t total_pages;     /* RAM pages the buddy manages */
-	int64_t buddy_allocated;  /* pages allocated from the buddy lists */
+	uint64_t total_pages;	 /* RAM pages the buddy manages */
+	int64_t buddy_allocated; /* pages allocated from the buddy lists */
 	struct mmk_frame_pcp pcp[MMK_CFG_MAX_CPUS];
 };
 

@@ -20,7 +20,10 @@ typedef struct {
 	_Atomic uint32_t owner;
 } mmk_spinlock_t;
 
-#define MMK_SPINLOCK_INIT {0, 0}
+#define MMK_SPINLOCK_INIT                                                      \
+	{                                                                      \
+		0, 0                                                           \
+	}
 
 static inline void mmk_spin_init(mmk_spinlock_t *l)
 {
@@ -31,7 +34,8 @@ static inline void mmk_spin_init(mmk_spinlock_t *l)
 /** Take @l without touching interrupts (caller has them off already). */
 static inline void mmk_spin_lock_noirq(mmk_spinlock_t *l)
 {
-	uint32_t me = atomic_fetch_add_explicit(&l->next, 1, memory_order_relaxed);
+	uint32_t me =
+		atomic_fetch_add_explicit(&l->next, 1, memory_order_relaxed);
 	while (atomic_load_explicit(&l->owner, memory_order_acquire) != me)
 		mmk_hal_cpu_relax();
 }
@@ -76,11 +80,12 @@ static inline void mmk_rw_init(mmk_rwlock_t *l)
 static inline void mmk_rw_read_lock(mmk_rwlock_t *l)
 {
 	for (;;) {
-		uint32_t s = atomic_load_explicit(&l->state, memory_order_relaxed);
+		uint32_t s =
+			atomic_load_explicit(&l->state, memory_order_relaxed);
 		if (!(s & (MMK_RW_WRITER | MMK_RW_WAITING)) &&
-		    atomic_compare_exchange_weak_explicit(
-			    &l->state, &s, s + 1, memory_order_acquire,
-			    memory_order_relaxed))
+		    atomic_compare_exchange_weak_explicit(&l->state, &s, s + 1,
+							  memory_order_acquire,
+							  memory_order_relaxed))
 			return;
 		mmk_hal_cpu_relax();
 	}
@@ -94,7 +99,8 @@ static inline void mmk_rw_read_unlock(mmk_rwlock_t *l)
 static inline void mmk_rw_write_lock(mmk_rwlock_t *l)
 {
 	for (;;) {
-		uint32_t s = atomic_load_explicit(&l->state, memory_order_relaxed);
+		uint32_t s =
+			atomic_load_explicit(&l->state, memory_order_relaxed);
 		if ((s & ~MMK_RW_WAITING) == 0) {
 			if (atomic_compare_exchange_weak_explicit(
 				    &l->state, &s, MMK_RW_WRITER,

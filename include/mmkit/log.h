@@ -28,10 +28,10 @@ size_t mmk_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 /** Log the failed condition and stop (calls __builtin_trap). */
 _Noreturn void mmk_panic(const char *file, int line, const char *what);
 
-#define MMK_ASSERT(c)                                                         \
-	do {                                                                  \
-		if (MMK_UNLIKELY(!(c)))                                       \
-			mmk_panic(__FILE__, __LINE__, #c);                    \
+#define MMK_ASSERT(c)                                                          \
+	do {                                                                   \
+		if (MMK_UNLIKELY(!(c)))                                        \
+			mmk_panic(__FILE__, __LINE__, #c);                     \
 	} while (0)
 
 #ifdef MMK_CFG_DEBUG

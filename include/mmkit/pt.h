@@ -78,15 +78,15 @@ enum mmk_pt_format_id {
 
 /** What a caller may learn of a format (filled from the format's data). */
 struct mmk_pt_info {
-	const char *name;      /* "x86_64-4level", "riscv64-sv39", ... */
-	const char *arch;      /* "x86_64", "riscv64", "aarch64", "loongarch64" */
-	unsigned levels;       /* number of levels */
-	unsigned page_shift;   /* base page: 12 (4 KiB) or 14 (16 KiB) */
-	unsigned va_bits;      /* bits of virtual address translated */
-	unsigned pa_bits;      /* widest physical address the format encodes */
-	uint64_t page_sizes;   /* bit n set: 2^n-byte leaves are possible */
-	uint64_t ad_preset;    /* MMK_PT_ACCESSED/DIRTY: set in every new leaf
-				  (DIRTY only in writable leaves) */
+	const char *name;    /* "x86_64-4level", "riscv64-sv39", ... */
+	const char *arch;    /* "x86_64", "riscv64", "aarch64", "loongarch64" */
+	unsigned levels;     /* number of levels */
+	unsigned page_shift; /* base page: 12 (4 KiB) or 14 (16 KiB) */
+	unsigned va_bits;    /* bits of virtual address translated */
+	unsigned pa_bits;    /* widest physical address the format encodes */
+	uint64_t page_sizes; /* bit n set: 2^n-byte leaves are possible */
+	uint64_t ad_preset;  /* MMK_PT_ACCESSED/DIRTY: set in every new leaf
+				(DIRTY only in writable leaves) */
 	/* Canonical addresses: [0, low_end) and [high_start, 2^64).  low_end
 	 * is 0 if there is no lower range (a TTBR1 table), high_start is 0 if
 	 * there is no upper range (a TTBR0 table). */
@@ -101,27 +101,27 @@ struct mmk_pt_info {
 int mmk_pt_format_info(enum mmk_pt_format_id id, struct mmk_pt_info *out);
 
 /* --------------------------------------------------------------- flags */
-#define MMK_PT_READ     (1u << 0)
-#define MMK_PT_WRITE    (1u << 1)
-#define MMK_PT_EXEC     (1u << 2)
-#define MMK_PT_USER     (1u << 3) /* user (EL0, PLV3, U/S=1) may access */
-#define MMK_PT_GLOBAL   (1u << 4) /* translation shared by every ASID */
+#define MMK_PT_READ	(1u << 0)
+#define MMK_PT_WRITE	(1u << 1)
+#define MMK_PT_EXEC	(1u << 2)
+#define MMK_PT_USER	(1u << 3) /* user (EL0, PLV3, U/S=1) may access */
+#define MMK_PT_GLOBAL	(1u << 4) /* translation shared by every ASID */
 #define MMK_PT_ACCESSED (1u << 5) /* query: hardware accessed bit */
-#define MMK_PT_DIRTY    (1u << 6) /* query: hardware dirty bit */
+#define MMK_PT_DIRTY	(1u << 6) /* query: hardware dirty bit */
 
 /** Memory type, a 2-bit field. */
-#define MMK_PT_MT_SHIFT    8
-#define MMK_PT_MT_MASK     (3u << MMK_PT_MT_SHIFT)
+#define MMK_PT_MT_SHIFT	   8
+#define MMK_PT_MT_MASK	   (3u << MMK_PT_MT_SHIFT)
 #define MMK_PT_MT_NORMAL   (0u << MMK_PT_MT_SHIFT) /* cacheable RAM */
 #define MMK_PT_MT_DEVICE   (1u << MMK_PT_MT_SHIFT) /* strongly ordered I/O */
 #define MMK_PT_MT_UNCACHED (2u << MMK_PT_MT_SHIFT) /* uncached memory */
-#define MMK_PT_MT_WC       (3u << MMK_PT_MT_SHIFT) /* write combining */
+#define MMK_PT_MT_WC	   (3u << MMK_PT_MT_SHIFT) /* write combining */
 
 #define MMK_PT_RW  (MMK_PT_READ | MMK_PT_WRITE)
 #define MMK_PT_RX  (MMK_PT_READ | MMK_PT_EXEC)
 #define MMK_PT_RWX (MMK_PT_READ | MMK_PT_WRITE | MMK_PT_EXEC)
-#define MMK_PT_FLAGS_ALL                                                      \
-	(MMK_PT_RWX | MMK_PT_USER | MMK_PT_GLOBAL | MMK_PT_ACCESSED |         \
+#define MMK_PT_FLAGS_ALL                                                       \
+	(MMK_PT_RWX | MMK_PT_USER | MMK_PT_GLOBAL | MMK_PT_ACCESSED |          \
 	 MMK_PT_DIRTY | MMK_PT_MT_MASK)
 
 /*
@@ -140,11 +140,13 @@ int mmk_pt_format_info(enum mmk_pt_format_id id, struct mmk_pt_info *out);
 
 /* ------------------------------------------------------------- the table */
 /** Options given at create (format specific ones are ignored elsewhere). */
-#define MMK_PT_OPT_SVPBMT    (1u << 0) /* riscv64: encode memory types with
-					  Svpbmt; without it only NORMAL is
-					  accepted (the PMAs decide) */
-#define MMK_PT_OPT_HIGH_HALF (1u << 1) /* aarch64: a TTBR1 table (VA with
-					  top bits all ones) */
+#define MMK_PT_OPT_SVPBMT                                                      \
+	(1u << 0) /* riscv64: encode memory types with                         \
+		     Svpbmt; without it only NORMAL is                         \
+		     accepted (the PMAs decide) */
+#define MMK_PT_OPT_HIGH_HALF                                                   \
+	(1u << 1) /* aarch64: a TTBR1 table (VA with                           \
+		     top bits all ones) */
 
 #define MMK_PT_MAX_ROOT_ENTRIES 2048
 
@@ -166,15 +168,16 @@ struct mmk__pt_format;
 struct mmk_pt {
 	const struct mmk__pt_format *fmt;
 	struct mmk_frames *frames; /* table pages come from here */
-	mmk_paddr_t root;          /* physical address of the root table */
-	unsigned opts;             /* MMK_PT_OPT_* */
-	_Atomic long tables;       /* table pages owned, root included */
+	mmk_paddr_t root;	   /* physical address of the root table */
+	unsigned opts;		   /* MMK_PT_OPT_* */
+	_Atomic long tables;	   /* table pages owned, root included */
 	uint8_t shift[MMK_PT_MAX_LEVELS + 1]; /* span shift of each level */
 	uint32_t idx_mask[MMK_PT_MAX_LEVELS]; /* entries per table - 1 */
-	uint64_t canon_add; /* va canonical iff ((va + canon_add) >> va_bits) == 0 */
+	uint64_t canon_add; /* va canonical iff ((va + canon_add) >> va_bits) ==
+			       0 */
 	_Atomic uint64_t gen; /* bumped whenever a table page is unhooked */
-	unsigned nborrowed;        /* root slots borrowed (copy_from) */
-	uint64_t fmt_data[4];      /* private to the format */
+	unsigned nborrowed;   /* root slots borrowed (copy_from) */
+	uint64_t fmt_data[4]; /* private to the format */
 	/* root slots that point at another table's tables (copy_from) */
 	uint64_t borrowed[MMK_PT_MAX_ROOT_ENTRIES / 64];
 	/* root slots another table borrowed: their tables are never freed
@@ -230,15 +233,15 @@ void mmk_pt_activate(const struct mmk_pt *pt, uint32_t asid);
 struct mmk_pt_batch {
 	const mmk_cpumask_t *cpus; /* where the table may be cached */
 	uint32_t asid;
-	bool all;          /* flush everything of @asid (or all if global) */
-	bool global;       /* a global translation was removed/reduced */
+	bool all;    /* flush everything of @asid (or all if global) */
+	bool global; /* a global translation was removed/reduced */
 	unsigned nranges;
-	uint64_t npages;   /* pages recorded in ranges */
+	uint64_t npages; /* pages recorded in ranges */
 	struct {
 		mmk_vaddr_t start, end;
 	} range[MMK_PT_BATCH_RANGES];
 	struct mmk_frames *frames; /* where freed table pages go */
-	uint64_t free_head;        /* list of table pages (see pt.c) */
+	uint64_t free_head;	   /* list of table pages (see pt.c) */
 	unsigned long nfree;
 };
 
@@ -283,11 +286,11 @@ int mmk_pt_map(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
  */
 struct mmk_pt_cursor {
 	struct mmk_pt *pt;
-	uint64_t gen;   /* pt->gen when filled */
-	uint64_t tag;   /* index address >> shift[1] of the cached table */
-	void *table;    /* the level-0 table (virtual), NULL if none */
+	uint64_t gen;	/* pt->gen when filled */
+	uint64_t tag;	/* index address >> shift[1] of the cached table */
+	void *table;	/* the level-0 table (virtual), NULL if none */
 	uint32_t flags; /* flags tmpl encodes */
-	uint64_t tmpl;  /* encoded level-0 template for flags */
+	uint64_t tmpl;	/* encoded level-0 template for flags */
 };
 
 void mmk_pt_cursor_init(struct mmk_pt_cursor *c, struct mmk_pt *pt);
@@ -298,20 +301,20 @@ void mmk_pt_cursor_init(struct mmk_pt_cursor *c, struct mmk_pt *pt);
  * but a map next to the previous one costs the checks, a tag compare and
  * the CAS.
  */
-int mmk_pt_map_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va,
-		      mmk_paddr_t pa, uint32_t flags, struct mmk_pt_batch *b);
+int mmk_pt_map_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
+		      uint32_t flags, struct mmk_pt_batch *b);
 
 /** True if adding a mapping where there was none needs a TLB flush. */
 bool mmk_pt_map_needs_flush(const struct mmk_pt *pt);
 
 /** One leaf mapping, or a run of them (see mmk_pt_unmap_region). */
 struct mmk_pt_leaf {
-	mmk_vaddr_t va;     /* start of the leaf (or run) */
-	mmk_paddr_t pa;     /* physical address of va */
-	uint64_t size;      /* bytes: page_size for one leaf, more for a run */
+	mmk_vaddr_t va;	    /* start of the leaf (or run) */
+	mmk_paddr_t pa;	    /* physical address of va */
+	uint64_t size;	    /* bytes: page_size for one leaf, more for a run */
 	uint64_t page_size; /* size of each leaf */
-	uint32_t flags;     /* MMK_PT_* including ACCESSED/DIRTY */
-	unsigned level;     /* level the leaves sit at */
+	uint32_t flags;	    /* MMK_PT_* including ACCESSED/DIRTY */
+	unsigned level;	    /* level the leaves sit at */
 };
 
 /**
@@ -451,8 +454,8 @@ int mmk_pt_dump(const struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
  * format writes it.  Errors as mmk_pt_map.  Used by the bit-exact tests
  * and by anyone who wants to see what a format does.
  */
-int mmk_pt_encode_leaf(const struct mmk_pt *pt, unsigned level,
-		       mmk_paddr_t pa, uint32_t flags, uint64_t *pte);
+int mmk_pt_encode_leaf(const struct mmk_pt *pt, unsigned level, mmk_paddr_t pa,
+		       uint32_t flags, uint64_t *pte);
 
 /** Decode a raw leaf entry at @level.  MMK_ENOENT if it is not a leaf. */
 int mmk_pt_decode_leaf(const struct mmk_pt *pt, unsigned level, uint64_t pte,

@@ -87,14 +87,14 @@ void mmk_slab_free(struct mmk_slab_cache *c, void *p);
 void mmk_slab_shrink(struct mmk_slab_cache *c);
 
 struct mmk_slab_stats {
-	size_t obj_size;      /* as created */
-	size_t stride;        /* bytes between objects (red zone included) */
-	size_t slab_bytes;    /* size of one slab */
+	size_t obj_size;   /* as created */
+	size_t stride;	   /* bytes between objects (red zone included) */
+	size_t slab_bytes; /* size of one slab */
 	size_t objs_per_slab;
-	size_t slabs;         /* slabs held (full, partial and empty) */
-	size_t live;          /* objects neither free in a slab nor cached */
-	size_t cached;        /* objects in CPU magazines */
-	size_t frame_bytes;   /* slabs plus the descriptor */
+	size_t slabs;	    /* slabs held (full, partial and empty) */
+	size_t live;	    /* objects neither free in a slab nor cached */
+	size_t cached;	    /* objects in CPU magazines */
+	size_t frame_bytes; /* slabs plus the descriptor */
 };
 
 /** Counters of @c.  Exact only while no other CPU uses @c. */

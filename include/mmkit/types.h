@@ -42,15 +42,15 @@ static inline mmk_paddr_t mmk_pa_add(mmk_paddr_t p, uint64_t off)
 #define MMK_MIB ((uint64_t)1 << 20)
 #define MMK_GIB ((uint64_t)1 << 30)
 
-#define MMK_IS_POW2(x)        ((x) != 0 && (((x) & ((x)-1)) == 0))
-#define MMK_IS_ALIGNED(x, a)  (((x) & ((uint64_t)(a)-1)) == 0)
-#define MMK_ALIGN_DOWN(x, a)  ((x) & ~((uint64_t)(a)-1))
-#define MMK_ALIGN_UP(x, a)    (((x) + ((uint64_t)(a)-1)) & ~((uint64_t)(a)-1))
-#define MMK_ARRAY_SIZE(a)     (sizeof(a) / sizeof((a)[0]))
-#define MMK_MIN(a, b)         ((a) < (b) ? (a) : (b))
-#define MMK_MAX(a, b)         ((a) > (b) ? (a) : (b))
+#define MMK_IS_POW2(x)	     ((x) != 0 && (((x) & ((x)-1)) == 0))
+#define MMK_IS_ALIGNED(x, a) (((x) & ((uint64_t)(a)-1)) == 0)
+#define MMK_ALIGN_DOWN(x, a) ((x) & ~((uint64_t)(a)-1))
+#define MMK_ALIGN_UP(x, a)   (((x) + ((uint64_t)(a)-1)) & ~((uint64_t)(a)-1))
+#define MMK_ARRAY_SIZE(a)    (sizeof(a) / sizeof((a)[0]))
+#define MMK_MIN(a, b)	     ((a) < (b) ? (a) : (b))
+#define MMK_MAX(a, b)	     ((a) > (b) ? (a) : (b))
 
-#define MMK_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define MMK_LIKELY(x)	__builtin_expect(!!(x), 1)
 #define MMK_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /*
@@ -59,21 +59,21 @@ static inline mmk_paddr_t mmk_pa_add(mmk_paddr_t p, uint64_t off)
  */
 enum mmk_err {
 	MMK_OK = 0,
-	MMK_ENOMEM = -1,      /* out of memory (frames or metadata) */
-	MMK_EINVAL = -2,      /* malformed argument not covered below */
-	MMK_EALIGN = -3,      /* address or size not aligned as required */
-	MMK_ERANGE = -4,      /* outside the space / allocator / format */
-	MMK_EWRAP = -5,       /* size zero, or start + size wraps */
-	MMK_ENONCANON = -6,   /* virtual address not canonical for the format */
-	MMK_EEXIST = -7,      /* already mapped / overlapping area */
-	MMK_ENOENT = -8,      /* not mapped / no such area */
-	MMK_ENOTSUP = -9,     /* flag combination the format cannot express */
-	MMK_EFAULT = -10,     /* access to unmapped or forbidden memory */
+	MMK_ENOMEM = -1,    /* out of memory (frames or metadata) */
+	MMK_EINVAL = -2,    /* malformed argument not covered below */
+	MMK_EALIGN = -3,    /* address or size not aligned as required */
+	MMK_ERANGE = -4,    /* outside the space / allocator / format */
+	MMK_EWRAP = -5,	    /* size zero, or start + size wraps */
+	MMK_ENONCANON = -6, /* virtual address not canonical for the format */
+	MMK_EEXIST = -7,    /* already mapped / overlapping area */
+	MMK_ENOENT = -8,    /* not mapped / no such area */
+	MMK_ENOTSUP = -9,   /* flag combination the format cannot express */
+	MMK_EFAULT = -10,   /* access to unmapped or forbidden memory */
 	MMK_EDOUBLEFREE = -11, /* freeing something already free */
-	MMK_EBADFREE = -12,   /* freeing an address never handed out */
-	MMK_EREFCOUNT = -13,  /* a reference count would go below zero */
-	MMK_EBUSY = -14,      /* resource in use (e.g. destroy with live objects) */
-	MMK_EACCES = -15,     /* access not permitted by the area */
+	MMK_EBADFREE = -12,    /* freeing an address never handed out */
+	MMK_EREFCOUNT = -13,   /* a reference count would go below zero */
+	MMK_EBUSY = -14,  /* resource in use (e.g. destroy with live objects) */
+	MMK_EACCES = -15, /* access not permitted by the area */
 	MMK_ERR_COUNT_ = 16
 };
 

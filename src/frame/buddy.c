@@ -59,8 +59,7 @@ static struct mmk_frame_region *region_of(struct mmk_frames *fa, uint64_t pfn)
 	return NULL;
 }
 
-static void list_push(struct mmk_frame_region *r, uint32_t idx,
-		      unsigned order)
+static void list_push(struct mmk_frame_region *r, uint32_t idx, unsigned order)
 {
 	struct mmk_frame *f = &r->meta[idx];
 	uint32_t head = r->free_head[order];
@@ -110,8 +109,7 @@ static bool buddy_take(struct mmk_frame_region *r, unsigned order,
 }
 
 /* Give a block back to @r's lists, merging with free buddies. */
-static void buddy_give(struct mmk_frame_region *r, uint32_t idx,
-		       unsigned order)
+static void buddy_give(struct mmk_frame_region *r, uint32_t idx, unsigned order)
 {
 	uint64_t pfn = r->pfn_base + idx;
 	while (order < MMK_FRAME_MAX_ORDER) {
@@ -154,13 +152,13 @@ int mmk_frames_init(struct mmk_frames *fa, struct mmk_bootmem *bm)
 	/* Metadata first: it comes out of the boot allocator itself. */
 	for (unsigned i = 0; i < bm->nram; i++) {
 		struct mmk_frame_region *r = &fa->region[i];
-		uint64_t npages = (bm->ram[i].end - bm->ram[i].start) >>
-				  MMK_PAGE_SHIFT;
+		uint64_t npages =
+			(bm->ram[i].end - bm->ram[i].start) >> MMK_PAGE_SHIFT;
 		if (npages >= NIL)
 			return MMK_ERANGE;
 		mmk_paddr_t meta;
-		int err = mmk_bootmem_alloc(bm, npages * sizeof(struct mmk_frame),
-					    64, &meta);
+		int err = mmk_bootmem_alloc(
+			bm, npages * sizeof(struct mmk_frame), 64, &meta);
 		if (err)
 			return err;
 		r->pfn_base = bm->ram[i].start >> MMK_PAGE_SHIFT;
@@ -170,7 +168,8 @@ int mmk_frames_init(struct mmk_frames *fa, struct mmk_bootmem *bm)
 	bm->closed = true;
 	for (unsigned i = 0; i < fa->nregions; i++) {
 		struct mmk_frame_region *r = &fa->region[i];
-		__builtin_memset(r->meta, 0, r->npages * sizeof(struct mmk_frame));
+		__builtin_memset(r->meta, 0,
+				 r->npages * sizeof(struct mmk_frame));
 		for (unsigned k = 0; k < MMK_FRAME_ORDERS; k++) {
 			r->free_head[k] = NIL;
 			r->nfree[k] = 0;
@@ -258,7 +257,8 @@ static void zero_block(mmk_paddr_t pa, unsigned order)
 	if (order == 0)
 		__builtin_memset(mmk_phys_to_virt(pa), 0, MMK_PAGE_SIZE);
 	else
-		__builtin_memset(mmk_phys_to_virt(pa), 0, MMK_PAGE_SIZE << order);
+		__builtin_memset(mmk_phys_to_virt(pa), 0,
+				 MMK_PAGE_SIZE << order);
 }
 
 int mmk_frame_alloc(struct mmk_frames *fa, unsigned order, unsigned flags,
@@ -372,9 +372,9 @@ int mmk_frame_put(struct mmk_frames *fa, mmk_paddr_t pa)
 			report("put", pa, MMK_EREFCOUNT);
 			return MMK_EREFCOUNT;
 		}
-	} while (!atomic_compare_exchange_weak_explicit(
-		&f->ref, &old, old - 1, memory_order_acq_rel,
-		memory_order_relaxed));
+	} while (!atomic_compare_exchange_weak_explicit(&f->ref, &old, old - 1,
+							memory_order_acq_rel,
+							memory_order_relaxed));
 	if (old != 1)
 		return 0;
 	release(fa, r, f, pa.v);
@@ -459,12 +459,12 @@ void mmk_frames_stats(struct mmk_frames *fa, struct mmk_frame_stats *st)
 
 /* ------------------------------------------------------------ checker */
 
-#define CHECK(c, ...)                                                         \
-	do {                                                                  \
-		if (!(c)) {                                                   \
-			mmk_log(MMK_LOG_ERROR, "frames check: " __VA_ARGS__); \
-			return MMK_EINVAL;                                    \
-		}                                                             \
+#define CHECK(c, ...)                                                          \
+	do {                                                                   \
+		if (!(c)) {                                                    \
+			mmk_log(MMK_LOG_ERROR, "frames check: " __VA_ARGS__);  \
+			return MMK_EINVAL;                                     \
+		}                                                              \
 	} while (0)
 
 static int check_region(struct mmk_frame_region *r, uint64_t *free_pages)
@@ -516,10 +516,11 @@ int mmk_frames_check(struct mmk_frames *fa)
 		err = check_region(&fa->region[i], &free_pages);
 	for (unsigned c = 0; c < MMK_CFG_MAX_CPUS; c++)
 		cached += fa->pcp[c].count;
-	if (!err && free_pages + (uint64_t)fa->buddy_allocated !=
-			    fa->total_pages) {
+	if (!err &&
+	    free_pages + (uint64_t)fa->buddy_allocated != fa->total_pages) {
 		mmk_log(MMK_LOG_ERROR,
-			"frames check: free %llu + allocated %lld != total %llu",
+			"frames check: free %llu + allocated %lld != total "
+			"%llu",
 			(unsigned long long)free_pages,
 			(long long)fa->buddy_allocated,
 			(unsigned long long)fa->total_pages);

@@ -64,7 +64,8 @@ size_t mmk_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 		switch (*fmt) {
 		case 'd':
 		case 'i': {
-			int64_t v = lng ? va_arg(ap, long long) : va_arg(ap, int);
+			int64_t v =
+				lng ? va_arg(ap, long long) : va_arg(ap, int);
 			uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
 			put_num(&o, u, 10, v < 0, width, pad, false);
 			break;
@@ -137,10 +138,12 @@ _Noreturn void mmk_panic(const char *file, int line, const char *what)
 const char *mmk_strerror(int err)
 {
 	static const char *const names[] = {
-		"MMK_OK",	"MMK_ENOMEM",	 "MMK_EINVAL",	   "MMK_EALIGN",
-		"MMK_ERANGE",	"MMK_EWRAP",	 "MMK_ENONCANON",  "MMK_EEXIST",
-		"MMK_ENOENT",	"MMK_ENOTSUP",	 "MMK_EFAULT",	   "MMK_EDOUBLEFREE",
-		"MMK_EBADFREE", "MMK_EREFCOUNT", "MMK_EBUSY",	   "MMK_EACCES",
+		"MMK_OK",	 "MMK_ENOMEM",	  "MMK_EINVAL",
+		"MMK_EALIGN",	 "MMK_ERANGE",	  "MMK_EWRAP",
+		"MMK_ENONCANON", "MMK_EEXIST",	  "MMK_ENOENT",
+		"MMK_ENOTSUP",	 "MMK_EFAULT",	  "MMK_EDOUBLEFREE",
+		"MMK_EBADFREE",	 "MMK_EREFCOUNT", "MMK_EBUSY",
+		"MMK_EACCES",
 	};
 	_Static_assert(MMK_ARRAY_SIZE(names) == MMK_ERR_COUNT_,
 		       "one name per error code");

@@ -48,8 +48,7 @@ static inline uint64_t eng_span(const struct mmk_pt *pt, unsigned l)
 	return (uint64_t)1 << pt->shift[l];
 }
 
-static inline unsigned eng_idx(const struct mmk_pt *pt, uint64_t ia,
-			       unsigned l)
+static inline unsigned eng_idx(const struct mmk_pt *pt, uint64_t ia, unsigned l)
 {
 	return (unsigned)(ia >> pt->shift[l]) & pt->idx_mask[l];
 }
@@ -225,7 +224,8 @@ eng_map_slow(struct mmk_pt *pt, uint64_t ia, unsigned tl, mmk__pte_t leaf,
 	}
 
 	for (;;) {
-		mmk__pte_t want = k < n ? fmt_make_table(pt, chain[k], l) : leaf;
+		mmk__pte_t want =
+			k < n ? fmt_make_table(pt, chain[k], l) : leaf;
 		mmk__pte_t expect = fmt_empty(pt, l);
 		if (eng_is_empty(pt, e, l) && eng_cas(p, &expect, want)) {
 			atomic_fetch_add_explicit(&pt->tables, (long)(n - k),
@@ -354,27 +354,27 @@ static mmk__pte_t *eng_lookup(const struct mmk_pt *pt, uint64_t ia,
 
 static inline __attribute__((always_inline)) int
 eng_query_leaf(const struct mmk_pt *pt, uint64_t ia, mmk__pte_t e,
-	       const unsigned l, uint64_t *pa, uint32_t *flags,
-	       unsigned *level)
+	       const unsigned l, uint64_t *pa, uint32_t *flags, unsigned *level)
 {
 	if (MMK_UNLIKELY(!fmt_is_leaf(e, l)))
 		return MMK_ENOENT;
-	*pa = fmt_leaf_pa(e, l) + (ia & (((uint64_t)1 << ENG_QSHIFT(pt, l)) - 1));
+	*pa = fmt_leaf_pa(e, l) +
+	      (ia & (((uint64_t)1 << ENG_QSHIFT(pt, l)) - 1));
 	if (flags)
 		*flags = fmt_leaf_flags(pt, e, l);
 	*level = l;
 	return MMK_OK;
 }
 
-#define ENG_QSTEP(L)                                                          \
-	do {                                                                  \
-		e = eng_ld_acq(eng_tbl(table) +                               \
-			       ((ia >> ENG_QSHIFT(pt, L)) & ENG_QMASK(pt, L))); \
-		if (MMK_UNLIKELY(eng_is_empty(pt, e, L)))                     \
-			return MMK_ENOENT;                                    \
-		if ((L) == 0 || !fmt_is_table(e, L))                          \
+#define ENG_QSTEP(L)                                                           \
+	do {                                                                   \
+		e = eng_ld_acq(eng_tbl(table) + ((ia >> ENG_QSHIFT(pt, L)) &   \
+						 ENG_QMASK(pt, L)));           \
+		if (MMK_UNLIKELY(eng_is_empty(pt, e, L)))                      \
+			return MMK_ENOENT;                                     \
+		if ((L) == 0 || !fmt_is_table(e, L))                           \
 			return eng_query_leaf(pt, ia, e, L, pa, flags, level); \
-		table = fmt_table_pa(e, L);                                   \
+		table = fmt_table_pa(e, L);                                    \
 	} while (0)
 
 static int eng_query(const struct mmk_pt *pt, uint64_t ia, uint64_t *pa,
@@ -402,8 +402,7 @@ static int eng_query(const struct mmk_pt *pt, uint64_t ia, uint64_t *pa,
 }
 
 /* Unhook and queue every table on @path above @l that is now empty. */
-static inline bool eng_pinned(const struct mmk_pt *pt, unsigned l,
-			      uint64_t ia)
+static inline bool eng_pinned(const struct mmk_pt *pt, unsigned l, uint64_t ia)
 {
 	if (l + 1 != pt->fmt->levels)
 		return false;
@@ -462,9 +461,9 @@ static inline bool eng_protect_loses(uint32_t of, uint32_t nf)
 }
 
 /* Replace live leaf *p (@old) by @new, with break-before-make if needed. */
-static inline void eng_replace(struct mmk_pt *pt, mmk__pte_t *p,
-			       mmk__pte_t old, mmk__pte_t nw, unsigned l,
-			       uint64_t ia, struct mmk_pt_batch *b)
+static inline void eng_replace(struct mmk_pt *pt, mmk__pte_t *p, mmk__pte_t old,
+			       mmk__pte_t nw, unsigned l, uint64_t ia,
+			       struct mmk_pt_batch *b)
 {
 	if (fmt_needs_bbm(old, nw, l)) {
 		eng_st(p, fmt_empty(pt, l));
@@ -537,8 +536,7 @@ static inline bool eng_map_leaf_here(const struct mmk_pt *pt,
 
 /* Check a callback's addresses for [s, e) at level 0. */
 static int eng_map_check_fn(const struct mmk_pt *pt,
-			    const struct eng_map_ctx *c, uint64_t s,
-			    uint64_t e)
+			    const struct eng_map_ctx *c, uint64_t s, uint64_t e)
 {
 	uint64_t step = eng_span(pt, 0);
 	for (uint64_t a = s; a < e; a += step) {
@@ -572,8 +570,8 @@ static long eng_map_count(const struct mmk_pt *pt, struct eng_map_ctx *c,
 	uint64_t span = eng_span(pt, l);
 	for (uint64_t a = s; a < e;) {
 		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e), pa;
-		mmk__pte_t ent = t ? eng_ld(&t[eng_idx(pt, a, l)])
-				   : fmt_empty(pt, l);
+		mmk__pte_t ent =
+			t ? eng_ld(&t[eng_idx(pt, a, l)]) : fmt_empty(pt, l);
 		long r;
 		if (!eng_is_empty(pt, ent, l)) {
 			if (!fmt_is_table(ent, l))
@@ -729,7 +727,8 @@ static void eng_split_at(struct mmk_pt *pt, uint64_t x, struct eng_pool *pool,
 				return;
 			uint64_t child = eng_pool_pop(pt, pool);
 			mmk__pte_t *ct = eng_tbl(child), tmpl = 0;
-			uint64_t pa = fmt_leaf_pa(e, l), step = eng_span(pt, l - 1);
+			uint64_t pa = fmt_leaf_pa(e, l),
+				 step = eng_span(pt, l - 1);
 			mmk__pte_t hw = fmt_leaf_hw_bits(e, l);
 			/* Flags of a leaf the format wrote re-encode at any
 			 * leaf level: the template cannot fail here. */
@@ -737,7 +736,8 @@ static void eng_split_at(struct mmk_pt *pt, uint64_t x, struct eng_pool *pool,
 						l - 1, &tmpl);
 			size_t n = (size_t)1 << pt->fmt->bits[l - 1];
 			for (size_t i = 0; i < n; i++)
-				ct[i] = fmt_make_leaf(tmpl, pa + i * step, l - 1) |
+				ct[i] = fmt_make_leaf(tmpl, pa + i * step,
+						      l - 1) |
 					hw;
 			eng_replace(pt, p, e, fmt_make_table(pt, child, l), l,
 				    x, b);
@@ -818,8 +818,7 @@ static inline void eng_unmap_note(struct mmk_pt *pt, struct eng_unmap_ctx *c,
 		return;
 	mmk_vaddr_t va = mmk__pt_va(pt, a);
 	if (c->have_run && c->run.page_size == span && c->run.flags == f &&
-	    c->run.va + c->run.size == va &&
-	    c->run.pa.v + c->run.size == pa) {
+	    c->run.va + c->run.size == va && c->run.pa.v + c->run.size == pa) {
 		c->run.size += span;
 		return;
 	}
@@ -835,8 +834,7 @@ static inline void eng_unmap_note(struct mmk_pt *pt, struct eng_unmap_ctx *c,
 
 /* Clear [s, e) below @table (level l); true if the table is now empty. */
 static bool eng_unmap_commit(struct mmk_pt *pt, struct eng_unmap_ctx *c,
-			     uint64_t table, unsigned l, uint64_t s,
-			     uint64_t e)
+			     uint64_t table, unsigned l, uint64_t s, uint64_t e)
 {
 	mmk__pte_t *t = eng_tbl(table);
 	uint64_t span = eng_span(pt, l);
@@ -865,7 +863,9 @@ static bool eng_unmap_commit(struct mmk_pt *pt, struct eng_unmap_ctx *c,
 			for (; k < n && q[k] != empty; k++) {
 				mmk__pte_t ent = q[k];
 				mmk__pte_t attr =
-					ent ^ fmt_make_leaf(0, fmt_leaf_pa(ent, 0), 0);
+					ent ^ fmt_make_leaf(0,
+							    fmt_leaf_pa(ent, 0),
+							    0);
 				if (MMK_UNLIKELY(attr != c->last_attr ||
 						 c->last_level != 0)) {
 					c->last_attr = attr;
@@ -932,8 +932,8 @@ static int eng_unmap_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
 	int err = eng_prepare_splits(pt, ia, ia + size, b);
 	if (err)
 		return err;
-	struct eng_unmap_ctx c = {.b = b, .fn = fn, .fctx = ctx,
-				  .last_attr = ~(mmk__pte_t)0};
+	struct eng_unmap_ctx c = {
+		.b = b, .fn = fn, .fctx = ctx, .last_attr = ~(mmk__pte_t)0};
 	eng_unmap_commit(pt, &c, pt->root.v, pt->fmt->levels - 1, ia,
 			 ia + size);
 	eng_unmap_flush_pending(pt, &c);
@@ -1019,10 +1019,11 @@ static void eng_protect_commit(struct mmk_pt *pt, struct eng_prot_ctx *c,
 			size_t k0 = k;
 			bool lost = false;
 			if (ent != empty) {
-				mmk__pte_t addr =
-					fmt_make_leaf(0, fmt_leaf_pa(ent, 0), 0);
+				mmk__pte_t addr = fmt_make_leaf(
+					0, fmt_leaf_pa(ent, 0), 0);
 				if (MMK_UNLIKELY((ent ^ addr) != last_attr)) {
-					uint32_t of = fmt_leaf_flags(pt, ent, 0);
+					uint32_t of =
+						fmt_leaf_flags(pt, ent, 0);
 					last_attr = ent ^ addr;
 					last_new = c->tmpl[0] |
 						   fmt_leaf_hw_bits(ent, 0);
@@ -1042,7 +1043,8 @@ static void eng_protect_commit(struct mmk_pt *pt, struct eng_prot_ctx *c,
 					for (; k < n; k++) {
 						mmk__pte_t e2 = q[k];
 						mmk__pte_t a2 = fmt_make_leaf(
-							0, fmt_leaf_pa(e2, 0), 0);
+							0, fmt_leaf_pa(e2, 0),
+							0);
 						if ((e2 ^ a2) != last_attr)
 							break;
 						q[k] = a2 | last_new;
@@ -1091,8 +1093,8 @@ static void eng_protect_commit(struct mmk_pt *pt, struct eng_prot_ctx *c,
 static int eng_protect_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
 			      uint32_t flags, struct mmk_pt_batch *b)
 {
-	struct eng_prot_ctx c = {.b = b, .flags = flags,
-				 .last_attr = ~(mmk__pte_t)0};
+	struct eng_prot_ctx c = {
+		.b = b, .flags = flags, .last_attr = ~(mmk__pte_t)0};
 	for (unsigned l = 0; l < pt->fmt->levels; l++) {
 		if (!eng_leaf_ok(pt, l))
 			continue;
@@ -1177,8 +1179,8 @@ static void eng_free_tables(struct mmk_pt *pt)
 }
 
 /* ------------------------------------------------ encodings, raw view */
-static int eng_encode_leaf(const struct mmk_pt *pt, unsigned level,
-			   uint64_t pa, uint32_t flags, uint64_t *pte)
+static int eng_encode_leaf(const struct mmk_pt *pt, unsigned level, uint64_t pa,
+			   uint32_t flags, uint64_t *pte)
 {
 	mmk__pte_t tmpl;
 	int err = fmt_leaf_template(pt, flags, level, &tmpl);
@@ -1198,8 +1200,8 @@ static int eng_decode_leaf(const struct mmk_pt *pt, unsigned level,
 	return MMK_OK;
 }
 
-static int eng_raw_entry(const struct mmk_pt *pt, uint64_t ia,
-			 unsigned level, uint64_t *pte)
+static int eng_raw_entry(const struct mmk_pt *pt, uint64_t ia, unsigned level,
+			 uint64_t *pte)
 {
 	unsigned l = pt->fmt->levels - 1;
 	uint64_t table = pt->root.v;

@@ -146,27 +146,27 @@ enum mmk__canon {
 /* Capability bits of a format (mmk__pt_format.caps). */
 /** Adding a mapping where there was none must be flushed (the TLB may
  *  cache invalid entries, e.g. loongarch64's even/odd pairs). */
-#define MMK__FMT_MAP_NEEDS_FLUSH   (1u << 0)
+#define MMK__FMT_MAP_NEEDS_FLUSH (1u << 0)
 /** A range flush does not drop cached non-leaf entries: freeing a table
  *  page needs a full flush (riscv64 SFENCE.VMA with rs1 != x0 only orders
  *  the leaf entries of that address). */
-#define MMK__FMT_TABLE_FREE_FULL   (1u << 1)
+#define MMK__FMT_TABLE_FREE_FULL (1u << 1)
 
 struct mmk__pt_ops;
 
 /** A paging mode: geometry and hooks.  One const instance per mode. */
 struct mmk__pt_format {
 	enum mmk_pt_format_id id;
-	const char *name;     /* "riscv64-sv39" */
-	const char *arch;     /* "riscv64" */
-	uint8_t levels;       /* 1 .. MMK_PT_MAX_LEVELS */
-	uint8_t page_shift;   /* base page shift (12 or 14) */
-	uint8_t va_bits;      /* page_shift + sum(bits) */
-	uint8_t pa_bits;      /* widest physical address encodable */
+	const char *name;		 /* "riscv64-sv39" */
+	const char *arch;		 /* "riscv64" */
+	uint8_t levels;			 /* 1 .. MMK_PT_MAX_LEVELS */
+	uint8_t page_shift;		 /* base page shift (12 or 14) */
+	uint8_t va_bits;		 /* page_shift + sum(bits) */
+	uint8_t pa_bits;		 /* widest physical address encodable */
 	uint8_t bits[MMK_PT_MAX_LEVELS]; /* index bits per level, [0] = leaf */
-	uint8_t canon;        /* enum mmk__canon */
+	uint8_t canon;			 /* enum mmk__canon */
 	uint32_t leaf_levels; /* bit L: level L may hold a leaf (bit 0 set) */
-	uint32_t caps;        /* MMK__FMT_* */
+	uint32_t caps;	      /* MMK__FMT_* */
 	uint32_t ad_preset;   /* MMK_PT_ACCESSED | MMK_PT_DIRTY: always set A,
 				 and D in writable leaves (document why) */
 	unsigned opts_ok;     /* MMK_PT_OPT_* the format accepts */
@@ -201,8 +201,8 @@ struct mmk__pt_format {
  * (the low va_bits bits) and already checked.
  */
 struct mmk__pt_ops {
-	int (*map)(struct mmk_pt *pt, uint64_t ia, uint64_t pa,
-		   unsigned level, uint32_t flags, struct mmk_pt_batch *b);
+	int (*map)(struct mmk_pt *pt, uint64_t ia, uint64_t pa, unsigned level,
+		   uint32_t flags, struct mmk_pt_batch *b);
 	int (*map_cursor)(struct mmk_pt_cursor *c, uint64_t ia, uint64_t pa,
 			  uint32_t flags, struct mmk_pt_batch *b);
 	int (*unmap)(struct mmk_pt *pt, uint64_t ia, struct mmk_pt_batch *b,
@@ -249,8 +249,7 @@ static inline unsigned mmk__level_shift(const struct mmk__pt_format *f,
 }
 
 /** Allocate a table page for @level of @pt (filled empty); ENOMEM. */
-int mmk__pt_alloc_table(const struct mmk_pt *pt, unsigned level,
-			uint64_t *pa);
+int mmk__pt_alloc_table(const struct mmk_pt *pt, unsigned level, uint64_t *pa);
 /** Free a table page of @level straight away (never published). */
 void mmk__pt_free_table(const struct mmk_pt *pt, unsigned level, uint64_t pa);
 /** Frame order of a table page of @level. */

@@ -12,26 +12,27 @@
 #ifndef MMK_PT_FORMATS_H
 #define MMK_PT_FORMATS_H
 
-#if defined(MMK_CFG_PT_ONLY_X86_64) || defined(MMK_CFG_PT_ONLY_RISCV64) ||   \
-	defined(MMK_CFG_PT_ONLY_AARCH64) || defined(MMK_CFG_PT_ONLY_LOONGARCH64)
+#if defined(MMK_CFG_PT_ONLY_X86_64) || defined(MMK_CFG_PT_ONLY_RISCV64) ||     \
+	defined(MMK_CFG_PT_ONLY_AARCH64) ||                                    \
+	defined(MMK_CFG_PT_ONLY_LOONGARCH64)
 #define MMK__PT_ONLY 1
 #else
 #define MMK__PT_ONLY 0
 #endif
 
-#if (!MMK__PT_ONLY || defined(MMK_CFG_PT_ONLY_X86_64)) &&                     \
+#if (!MMK__PT_ONLY || defined(MMK_CFG_PT_ONLY_X86_64)) &&                      \
 	__has_include("arch/x86_64/pt_x86_64.h")
 #include "arch/x86_64/pt_x86_64.h"
 #endif
-#if (!MMK__PT_ONLY || defined(MMK_CFG_PT_ONLY_RISCV64)) &&                    \
+#if (!MMK__PT_ONLY || defined(MMK_CFG_PT_ONLY_RISCV64)) &&                     \
 	__has_include("arch/riscv64/pt_riscv64.h")
 #include "arch/riscv64/pt_riscv64.h"
 #endif
-#if (!MMK__PT_ONLY || defined(MMK_CFG_PT_ONLY_AARCH64)) &&                    \
+#if (!MMK__PT_ONLY || defined(MMK_CFG_PT_ONLY_AARCH64)) &&                     \
 	__has_include("arch/aarch64/pt_aarch64.h")
 #include "arch/aarch64/pt_aarch64.h"
 #endif
-#if (!MMK__PT_ONLY || defined(MMK_CFG_PT_ONLY_LOONGARCH64)) &&                \
+#if (!MMK__PT_ONLY || defined(MMK_CFG_PT_ONLY_LOONGARCH64)) &&                 \
 	__has_include("arch/loongarch64/pt_loongarch64.h")
 #include "arch/loongarch64/pt_loongarch64.h"
 #endif
@@ -49,8 +50,8 @@
 #define MMK_PT_FORMATS_LOONGARCH64
 #endif
 
-#define MMK_PT_ALL_FORMATS                                                    \
-	MMK_PT_FORMATS_X86_64 MMK_PT_FORMATS_RISCV64 MMK_PT_FORMATS_AARCH64  \
+#define MMK_PT_ALL_FORMATS                                                     \
+	MMK_PT_FORMATS_X86_64 MMK_PT_FORMATS_RISCV64 MMK_PT_FORMATS_AARCH64    \
 		MMK_PT_FORMATS_LOONGARCH64
 
 #endif /* MMK_PT_FORMATS_H */

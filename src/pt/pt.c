@@ -17,8 +17,8 @@
 /* ------------------------------------------------------------ helpers */
 unsigned mmk__pt_table_order(const struct mmk__pt_format *f, unsigned level)
 {
-	unsigned shift = MMK_MAX((unsigned)f->bits[level] + 3,
-				 (unsigned)f->page_shift);
+	unsigned shift =
+		MMK_MAX((unsigned)f->bits[level] + 3, (unsigned)f->page_shift);
 	/* Every non-root level of a format has the same size (contract),
 	 * so the pool can serve any level. */
 	return shift > MMK_PAGE_SHIFT ? shift - MMK_PAGE_SHIFT : 0;
@@ -141,8 +141,7 @@ static int pt_check_flags(uint32_t flags)
 
 /* ------------------------------------------------------------ formats */
 static const struct mmk__pt_format *const pt_formats[MMK_PT_FORMAT_COUNT] = {
-	MMK_PT_ALL_FORMATS
-};
+	MMK_PT_ALL_FORMATS};
 
 static const struct mmk__pt_format *pt_format(enum mmk_pt_format_id id)
 {
@@ -244,11 +243,11 @@ int mmk_pt_create(struct mmk_pt *pt, enum mmk_pt_format_id id, unsigned opts,
 	/* A cursor left over from an earlier table in this memory must not
 	 * match: every table starts at its own generation. */
 	static _Atomic uint64_t gen_seed;
-	atomic_store_explicit(&pt->gen,
-			      (atomic_fetch_add_explicit(&gen_seed, 1,
-							 memory_order_relaxed) +
-			       1) << 32,
-			      memory_order_relaxed);
+	atomic_store_explicit(
+		&pt->gen,
+		(atomic_fetch_add_explicit(&gen_seed, 1, memory_order_relaxed) +
+		 1) << 32,
+		memory_order_relaxed);
 	return MMK_OK;
 }
 
@@ -359,14 +358,13 @@ void mmk_pt_batch_finish(struct mmk_pt_batch *b)
 {
 	if (b->cpus) {
 		if (b->all) {
-			mmk_hal_tlb_flush_all(b->cpus,
-					      b->global ? MMK_ASID_ALL : b->asid);
+			mmk_hal_tlb_flush_all(b->cpus, b->global ? MMK_ASID_ALL
+								 : b->asid);
 		} else {
 			for (unsigned i = 0; i < b->nranges; i++)
-				mmk_hal_tlb_flush_range(b->cpus, b->asid,
-							b->range[i].start,
-							b->range[i].end,
-							b->global);
+				mmk_hal_tlb_flush_range(
+					b->cpus, b->asid, b->range[i].start,
+					b->range[i].end, b->global);
 		}
 	}
 	while (b->free_head != UINT64_MAX) {
@@ -394,10 +392,10 @@ int mmk_pt_map(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 		       !(flags & ~MMK_PT_FLAGS_ALL)))
 		return pt->fmt->ops->map(pt, pt_ia(pt, va), pa.v, 0, flags, b);
 	int l = pt_level_of(pt, page_size);
-	uint64_t align = l < 0 ? ((uint64_t)1 << pt->fmt->page_shift)
-			       : page_size;
-	int err = pt_check_range(pt, va, l < 0 ? align : page_size, align,
-				 true, &ia);
+	uint64_t align =
+		l < 0 ? ((uint64_t)1 << pt->fmt->page_shift) : page_size;
+	int err = pt_check_range(pt, va, l < 0 ? align : page_size, align, true,
+				 &ia);
 	if (!err)
 		err = pt_check_pa(pt, pa, l < 0 ? align : page_size, align);
 	if (!err && (l < 0 || pt_check_flags(flags)))
@@ -420,8 +418,8 @@ pt_map_cursor_slow(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 	return mmk_pt_map(pt, va, pa, (uint64_t)1 << pt->shift[0], flags, b);
 }
 
-int mmk_pt_map_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va,
-		      mmk_paddr_t pa, uint32_t flags, struct mmk_pt_batch *b)
+int mmk_pt_map_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
+		      uint32_t flags, struct mmk_pt_batch *b)
 {
 	struct mmk_pt *pt = c->pt;
 	uint64_t base = (uint64_t)1 << pt->shift[0];
@@ -558,7 +556,8 @@ int mmk_pt_copy_from(struct mmk_pt *dst, const struct mmk_pt *src,
 		dst->borrowed[i / 64] |= (uint64_t)1 << (i % 64);
 		dst->nborrowed++;
 		/* The source pins it (a logically const flag on @src). */
-		((struct mmk_pt *)src)->pinned[i / 64] |= (uint64_t)1 << (i % 64);
+		((struct mmk_pt *)src)->pinned[i / 64] |= (uint64_t)1
+							  << (i % 64);
 	}
 	return MMK_OK;
 }
@@ -598,11 +597,9 @@ static bool pt_arch_is(const struct mmk_pt *pt, const char *arch)
 static uint32_t pt_dump_key(const struct pt_dump *d,
 			    const struct mmk_pt_leaf *lf)
 {
-	if (d->style == MMK_PT_DUMP_QEMU_MEM &&
-	    pt_arch_is(d->pt, "x86_64"))
+	if (d->style == MMK_PT_DUMP_QEMU_MEM && pt_arch_is(d->pt, "x86_64"))
 		return lf->flags & (MMK_PT_USER | MMK_PT_WRITE);
-	if (d->style == MMK_PT_DUMP_QEMU_MEM &&
-	    pt_arch_is(d->pt, "riscv64"))
+	if (d->style == MMK_PT_DUMP_QEMU_MEM && pt_arch_is(d->pt, "riscv64"))
 		return lf->flags & (MMK_PT_RWX | MMK_PT_USER | MMK_PT_GLOBAL |
 				    MMK_PT_ACCESSED | MMK_PT_DIRTY);
 	return lf->flags;
@@ -619,7 +616,8 @@ static void pt_dump_emit(struct pt_dump *d)
 		/* target/i386/monitor.c mem_print: start-end size prot */
 		if (!(f & MMK_PT_RWX))
 			return; /* not present: QEMU shows nothing */
-		mmk_snprintf(line, sizeof(line), "%016llx-%016llx %016llx %c%c%c",
+		mmk_snprintf(line, sizeof(line),
+			     "%016llx-%016llx %016llx %c%c%c",
 			     (unsigned long long)r->va,
 			     (unsigned long long)(r->va + r->size),
 			     (unsigned long long)r->size,
@@ -629,7 +627,8 @@ static void pt_dump_emit(struct pt_dump *d)
 		/* target/riscv/monitor.c print_pte: va pa size rwxugad */
 		if (!(f & MMK_PT_RWX))
 			return; /* V=0: QEMU shows nothing */
-		mmk_snprintf(line, sizeof(line), "%016llx %016llx %016llx %c%c%c%c%c%c%c",
+		mmk_snprintf(line, sizeof(line),
+			     "%016llx %016llx %016llx %c%c%c%c%c%c%c",
 			     (unsigned long long)r->va,
 			     (unsigned long long)r->pa.v,
 			     (unsigned long long)r->size,
@@ -668,20 +667,20 @@ static int pt_dump_leaf(void *ctx, const struct mmk_pt_leaf *lf)
 		char line[160];
 		uint64_t pte = 0;
 		if (d->pt->fmt->dump_tlb_line &&
-		    d->pt->fmt->ops->raw_entry(d->pt,
-					       lf->va & (((uint64_t)1
-							  << d->pt->fmt->va_bits) -
-							 1),
-					       lf->level, &pte) == 0 &&
-		    d->pt->fmt->dump_tlb_line(d->pt, lf->va, pte, lf->level, line,
-					      sizeof(line)) == 0)
+		    d->pt->fmt->ops->raw_entry(
+			    d->pt,
+			    lf->va & (((uint64_t)1 << d->pt->fmt->va_bits) - 1),
+			    lf->level, &pte) == 0 &&
+		    d->pt->fmt->dump_tlb_line(d->pt, lf->va, pte, lf->level,
+					      line, sizeof(line)) == 0)
 			d->out(d->ctx, line);
 		return 0;
 	}
 	uint32_t key = pt_dump_key(d, lf);
 	if (d->have && d->key == key && d->run.va + d->run.size == lf->va &&
 	    (!d->want_pa || d->run.pa.v + d->run.size == lf->pa.v) &&
-	    (d->style != MMK_PT_DUMP_RUNS || d->run.page_size == lf->page_size)) {
+	    (d->style != MMK_PT_DUMP_RUNS ||
+	     d->run.page_size == lf->page_size)) {
 		d->run.size += lf->size;
 		return 0;
 	}
@@ -702,10 +701,11 @@ int mmk_pt_dump(const struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 	if (style == MMK_PT_DUMP_QEMU_MEM && !x86 && !rv)
 		d.style = MMK_PT_DUMP_RUNS;
 	d.want_pa = !(d.style == MMK_PT_DUMP_QEMU_MEM && x86);
-	if (d.style == MMK_PT_DUMP_QEMU_MEM && rv)
-	{
-		out(ctx, "vaddr            paddr            size             attr");
-		out(ctx, "---------------- ---------------- ---------------- -------");
+	if (d.style == MMK_PT_DUMP_QEMU_MEM && rv) {
+		out(ctx,
+		    "vaddr            paddr            size             attr");
+		out(ctx, "---------------- ---------------- ---------------- "
+			 "-------");
 	}
 	int r = mmk_pt_walk(pt, va, size, pt_dump_leaf, &d);
 	if (r >= 0 && d.have)
@@ -714,8 +714,8 @@ int mmk_pt_dump(const struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 }
 
 /* ------------------------------------------------ encodings (tests) */
-int mmk_pt_encode_leaf(const struct mmk_pt *pt, unsigned level,
-		       mmk_paddr_t pa, uint32_t flags, uint64_t *pte)
+int mmk_pt_encode_leaf(const struct mmk_pt *pt, unsigned level, mmk_paddr_t pa,
+		       uint32_t flags, uint64_t *pte)
 {
 	if (level >= pt->fmt->levels || !(pt->fmt->leaf_levels >> level & 1))
 		return MMK_ENOTSUP;

@@ -18,18 +18,18 @@
  */
 #include "slab_internal.h"
 
-#define NCLASS 19
+#define NCLASS	19
 #define KM_MASK ((uintptr_t)(MMK_PAGE_SIZE << MMK__SLAB_ORDER) - 1)
 
 static const uint32_t class_size[NCLASS] = {
-	8,    16,   32,   48,   64,   96,   128,  192,  256,  384,
-	512,  768,  1024, 1536, 2048, 3072, 4096, 6144, 8192,
+	8,   16,  32,	48,   64,   96,	  128,	192,  256,  384,
+	512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192,
 };
 
 static const char *const class_name[NCLASS] = {
-	"kmalloc-8",    "kmalloc-16",   "kmalloc-32",   "kmalloc-48",
-	"kmalloc-64",   "kmalloc-96",   "kmalloc-128",  "kmalloc-192",
-	"kmalloc-256",  "kmalloc-384",  "kmalloc-512",  "kmalloc-768",
+	"kmalloc-8",	"kmalloc-16",	"kmalloc-32",	"kmalloc-48",
+	"kmalloc-64",	"kmalloc-96",	"kmalloc-128",	"kmalloc-192",
+	"kmalloc-256",	"kmalloc-384",	"kmalloc-512",	"kmalloc-768",
 	"kmalloc-1024", "kmalloc-1536", "kmalloc-2048", "kmalloc-3072",
 	"kmalloc-4096", "kmalloc-6144", "kmalloc-8192",
 };
@@ -82,12 +82,13 @@ int mmk_kmalloc_init(struct mmk_frames *fa)
 	if (km.ready)
 		return MMK_EBUSY;
 	for (unsigned i = 0; i < NCLASS; i++) {
-		size_t align = MMK_MIN(natural_align(class_size[i]),
-				       MMK_PAGE_SIZE);
+		size_t align =
+			MMK_MIN(natural_align(class_size[i]), MMK_PAGE_SIZE);
 		km.cache[i] = mmk_slab_create(fa, class_name[i], class_size[i],
 					      align, NULL);
 		/* Every kmalloc slab is 64 KiB: mmk_kfree depends on it. */
-		MMK_ASSERT(!km.cache[i] || km.cache[i]->order == MMK__SLAB_ORDER);
+		MMK_ASSERT(!km.cache[i] ||
+			   km.cache[i]->order == MMK__SLAB_ORDER);
 		if (!km.cache[i]) {
 			while (i--)
 				mmk_slab_destroy(km.cache[i]);
@@ -195,7 +196,6 @@ static void bad_free(const char *what, const void *p)
 	mmk_log(MMK_LOG_ERROR, "kmalloc: %s of %p", what, p);
 }
 
-
 /* Frame metadata of the page at @p: region 0 inline, the common case. */
 static inline struct mmk_frame *meta_of(const void *p)
 {
@@ -216,8 +216,8 @@ static struct mmk_frame *large_of(const void *p, bool *in_slab)
 	uint8_t st = __atomic_load_n(&f->state, __ATOMIC_ACQUIRE);
 	if (st == MMK_FS_ALLOC && f->priv == MMK__PRIV_LARGE)
 		return f;
-	*in_slab = st == MMK_FS_TAIL || (st == MMK_FS_ALLOC &&
-					 f->priv == MMK__PRIV_SLAB);
+	*in_slab = st == MMK_FS_TAIL ||
+		   (st == MMK_FS_ALLOC && f->priv == MMK__PRIV_SLAB);
 	return NULL;
 }
 

@@ -30,18 +30,17 @@ void mmk__slab_report(const struct mmk_slab_cache *c, const char *what,
 /* --------------------------------------------------------- debug mode */
 
 #if MMK_CFG_SLAB_DEBUG
-#define POISON   0x6b
-#define REDZONE  0xbb
+#define POISON	 0x6b
+#define REDZONE	 0xbb
 #define ST_ALLOC 0xa110c8edu
-#define ST_FREE  0xf4eef4eeu
+#define ST_FREE	 0xf4eef4eeu
 
 struct trailer {
 	uint32_t state;
 	uint32_t req;
 };
 
-static struct trailer *trailer_of(const struct mmk_slab_cache *c,
-				  const void *p)
+static struct trailer *trailer_of(const struct mmk_slab_cache *c, const void *p)
 {
 	return (struct trailer *)((uintptr_t)p + c->stride - 8);
 }
@@ -60,8 +59,7 @@ static void dbg_fill_free(const struct mmk_slab_cache *c, void *p)
 {
 	if (!c->ctor)
 		__builtin_memset(p, POISON, c->size);
-	__builtin_memset((char *)p + c->size, REDZONE,
-			 c->stride - 8 - c->size);
+	__builtin_memset((char *)p + c->size, REDZONE, c->stride - 8 - c->size);
 	struct trailer *t = trailer_of(c, p);
 	t->state = ST_FREE;
 	t->req = c->size;
@@ -97,8 +95,9 @@ bool mmk__slab_dbg_free(const struct mmk_slab_cache *c, void *p)
 		return false;
 	}
 	if (t->state != ST_ALLOC || t->req > c->size) {
-		mmk__slab_report(c, "free of a corrupted object (trailer overwritten)",
-		       p);
+		mmk__slab_report(
+			c, "free of a corrupted object (trailer overwritten)",
+			p);
 		return false;
 	}
 	long off = find_not(p, t->req, c->stride - 8, REDZONE);
@@ -113,8 +112,7 @@ bool mmk__slab_dbg_free(const struct mmk_slab_cache *c, void *p)
 
 /* --------------------------------------------------------- slab lists */
 
-static uint64_t *bitmap_of(const struct mmk_slab_cache *c,
-			   struct mmk__slab *s)
+static uint64_t *bitmap_of(const struct mmk_slab_cache *c, struct mmk__slab *s)
 {
 	return (uint64_t *)s - c->nwords;
 }
@@ -125,8 +123,7 @@ static uintptr_t base_of(const struct mmk_slab_cache *c,
 	return (uintptr_t)s + MMK__SLAB_HDR - (c->slab_mask + 1);
 }
 
-static struct mmk__slab_list *list_for(struct mmk_slab_cache *c,
-				       uint32_t nfree)
+static struct mmk__slab_list *list_for(struct mmk_slab_cache *c, uint32_t nfree)
 {
 	if (nfree == 0)
 		return &c->full;
@@ -155,8 +152,7 @@ static void list_del(struct mmk__slab_list *l, struct mmk__slab *s)
 }
 
 /* @s's free count changed from @old: move it to the list it belongs on. */
-static void relist(struct mmk_slab_cache *c, struct mmk__slab *s,
-		   uint32_t old)
+static void relist(struct mmk_slab_cache *c, struct mmk__slab *s, uint32_t old)
 {
 	struct mmk__slab_list *from = list_for(c, old);
 	struct mmk__slab_list *to = list_for(c, s->nfree);
@@ -235,11 +231,12 @@ static uint32_t slab_take(struct mmk_slab_cache *c, struct mmk__slab *s,
 					    : 64 - lo;
 			if (run > n - got)
 				run = n - got;
-			uintptr_t a = base + ((uintptr_t)w * 64 + lo) * c->stride;
+			uintptr_t a =
+				base + ((uintptr_t)w * 64 + lo) * c->stride;
 			for (uint32_t k = 0; k < run; k++, a += c->stride)
 				out[got++] = (void *)a;
 			bits &= run + lo < 64 ? ~(((uint64_t)1 << (run + lo)) -
-						    ((uint64_t)1 << lo))
+						  ((uint64_t)1 << lo))
 					      : ((uint64_t)1 << lo) - 1;
 		}
 		map[w] = bits;
@@ -254,8 +251,8 @@ static uint32_t slab_take(struct mmk_slab_cache *c, struct mmk__slab *s,
 }
 
 /* Return object @i of slab @s, at @p, to its slab.  c->lock held. */
-static void slab_put(struct mmk_slab_cache *c, struct mmk__slab *s,
-		     uint32_t i, void *p)
+static void slab_put(struct mmk_slab_cache *c, struct mmk__slab *s, uint32_t i,
+		     void *p)
 {
 	uint64_t *map = bitmap_of(c, s);
 	uint64_t bit = (uint64_t)1 << (i % 64);
@@ -345,7 +342,8 @@ void mmk_slab_free(struct mmk_slab_cache *c, void *p)
 	uint64_t i = (off * c->recip) >> MMK__RECIP_SHIFT;
 	if (MMK_UNLIKELY(!mmk__slab_valid(s) || s->cache != c ||
 			 i * c->stride != off || i >= c->nobj)) {
-		mmk__slab_report(c, "free of a pointer that is not an object", p);
+		mmk__slab_report(c, "free of a pointer that is not an object",
+				 p);
 		return;
 	}
 	mmk__slab_free_obj(c, p);
@@ -476,8 +474,9 @@ static unsigned log_live(struct mmk_slab_cache *c, struct mmk__slab_list *l,
 		for (uint32_t i = 0; i < c->nobj && max; i++) {
 			if (map[i / 64] & ((uint64_t)1 << (i % 64)))
 				continue;
-			mmk__slab_report(c, "leak", (void *)(base_of(c, s) +
-						   (uintptr_t)i * c->stride));
+			mmk__slab_report(c, "leak",
+					 (void *)(base_of(c, s) +
+						  (uintptr_t)i * c->stride));
 			max--;
 		}
 	}
@@ -550,13 +549,13 @@ void mmk_slab_stats(struct mmk_slab_cache *c, struct mmk_slab_stats *st)
 	mmk_spin_unlock(&c->lock, irq);
 }
 
-#define CHECK(cond, ...)                                                      \
-	do {                                                                  \
-		if (!(cond)) {                                                \
-			mmk_log(MMK_LOG_ERROR, "slab check: " __VA_ARGS__);   \
-			err = MMK_EINVAL;                                     \
-			goto out;                                             \
-		}                                                             \
+#define CHECK(cond, ...)                                                       \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			mmk_log(MMK_LOG_ERROR, "slab check: " __VA_ARGS__);    \
+			err = MMK_EINVAL;                                      \
+			goto out;                                              \
+		}                                                              \
 	} while (0)
 
 int mmk_slab_check(struct mmk_slab_cache *c)
@@ -599,8 +598,8 @@ int mmk_slab_check(struct mmk_slab_cache *c)
 		      c->name, l, n, lists[l]->n);
 		total += n;
 	}
-	CHECK(total == c->nslabs, "%s: %zu slabs on lists, count %zu",
-	      c->name, total, c->nslabs);
+	CHECK(total == c->nslabs, "%s: %zu slabs on lists, count %zu", c->name,
+	      total, c->nslabs);
 	CHECK(c->empty.n <= MMK__SLAB_RESERVE, "%s: %zu empty slabs kept",
 	      c->name, c->empty.n);
 out:

@@ -10,8 +10,8 @@
  *
  * Objects start at the block's first byte, so a power-of-two stride gives
  * objects aligned to that stride (virtually too, up to the alignment of the
- * kernel's linear-map offset: at least a page).  The header sits in the last 40 bytes,
- * so rounding an object's address up to the slab size finds it: O(1),
+ * kernel's linear-map offset: at least a page).  The header sits in the last 40
+ * bytes, so rounding an object's address up to the slab size finds it: O(1),
  * with no search and no frame-metadata lookup.  A bitmap of up to three
  * words (objects of 512 bytes and more) shares the header's cache line, so
  * a drain touches one line per slab.  Bit i of the bitmap is set
@@ -33,14 +33,14 @@
 #include <mmkit/log.h>
 #include <mmkit/slab.h>
 
-#define MMK__SLAB_MAGIC   ((uintptr_t)0x5ab1e5ab1e5ab1e5ull)
-#define MMK__SLAB_HDR     40u  /* sizeof(struct mmk__slab) */
-#define MMK__SLAB_ORDER   4u   /* 64 KiB: every kmalloc slab */
+#define MMK__SLAB_MAGIC	    ((uintptr_t)0x5ab1e5ab1e5ab1e5ull)
+#define MMK__SLAB_HDR	    40u /* sizeof(struct mmk__slab) */
+#define MMK__SLAB_ORDER	    4u	/* 64 KiB: every kmalloc slab */
 #define MMK__SLAB_MAX_ORDER 10u
-#define MMK__SLAB_RESERVE 1u   /* empty slabs a cache keeps */
-#define MMK__RECIP_SHIFT  44
+#define MMK__SLAB_RESERVE   1u /* empty slabs a cache keeps */
+#define MMK__RECIP_SHIFT    44
 /* Frame-metadata priv tags of head frames (slow paths only). */
-#define MMK__PRIV_SLAB  0x51ab
+#define MMK__PRIV_SLAB	0x51ab
 #define MMK__PRIV_LARGE 0x1a26
 
 struct mmk__slab {
@@ -66,16 +66,16 @@ struct mmk__slab_list {
 
 struct mmk_slab_cache {
 	/* Set at create, read on every call. */
-	uint32_t size;   /* object size as asked */
+	uint32_t size;	 /* object size as asked */
 	uint32_t stride; /* bytes between objects */
-	uint32_t nobj;   /* objects per slab */
+	uint32_t nobj;	 /* objects per slab */
 	uint32_t nwords; /* bitmap words per slab */
-	uint32_t cap;    /* magazine capacity (<= MMK_CFG_SLAB_MAG) */
-	uint32_t batch;  /* objects moved per refill / drain */
-	uint32_t order;  /* slab = 2^order frames */
+	uint32_t cap;	 /* magazine capacity (<= MMK_CFG_SLAB_MAG) */
+	uint32_t batch;	 /* objects moved per refill / drain */
+	uint32_t order;	 /* slab = 2^order frames */
 	uint32_t desc_order;
 	uintptr_t slab_mask; /* slab bytes - 1 */
-	uint64_t recip;      /* ceil(2^44 / stride): index by multiply */
+	uint64_t recip;	     /* ceil(2^44 / stride): index by multiply */
 	size_t align;
 	void (*ctor)(void *obj);
 	struct mmk_frames *fa;

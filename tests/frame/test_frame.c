@@ -13,8 +13,8 @@
 #include <string.h>
 
 #define BASE MMK_HOSTED_PHYS_BASE
-#define MIB MMK_MIB
-#define GIB MMK_GIB
+#define MIB  MMK_MIB
+#define GIB  MMK_GIB
 
 static struct mmk_frames *fa;
 
@@ -48,10 +48,13 @@ static void init_layout(void)
 	struct mmk_bootmem bm;
 	mmk_bootmem_init(&bm);
 	assert_int_equal(mmk_bootmem_add_ram(&bm, mmk_pa(BASE), 96 * MIB), 0);
-	assert_int_equal(mmk_bootmem_add_ram(&bm, mmk_pa(BASE + 512 * MIB),
-					     512 * MIB), 0);
-	assert_int_equal(mmk_bootmem_add_ram(&bm, mmk_pa(BASE + 2 * GIB), GIB), 0);
-	assert_int_equal(mmk_bootmem_reserve(&bm, mmk_pa(BASE + 64 * MIB), MIB), 0);
+	assert_int_equal(
+		mmk_bootmem_add_ram(&bm, mmk_pa(BASE + 512 * MIB), 512 * MIB),
+		0);
+	assert_int_equal(mmk_bootmem_add_ram(&bm, mmk_pa(BASE + 2 * GIB), GIB),
+			 0);
+	assert_int_equal(mmk_bootmem_reserve(&bm, mmk_pa(BASE + 64 * MIB), MIB),
+			 0);
 	assert_int_equal(mmk_frames_init(fa, &bm), 0);
 	assert_int_equal(mmk_frames_check(fa), 0);
 }
@@ -87,7 +90,8 @@ static void bootmem_allocates_lowest_fit_and_respects_reserved(void **state)
 	assert_int_equal(p.v, BASE + 3 * 4096);
 	assert_int_equal(mmk_bootmem_free_bytes(&bm),
 			 16 * MIB - 4 * 4096 - 4096);
-	assert_int_equal(mmk_bootmem_alloc(&bm, 32 * MIB, 4096, &p), MMK_ENOMEM);
+	assert_int_equal(mmk_bootmem_alloc(&bm, 32 * MIB, 4096, &p),
+			 MMK_ENOMEM);
 	/* bad input */
 	assert_int_equal(mmk_bootmem_alloc(&bm, 0, 4096, &p), MMK_EWRAP);
 	assert_int_equal(mmk_bootmem_alloc(&bm, 4096, 3, &p), MMK_EINVAL);
@@ -225,7 +229,8 @@ static void random_sequences_coalesce_back_to_initial_state(void **state)
 				pages += 1ull << order;
 			} else if (n) {
 				unsigned i = (unsigned)((r >> 8) % n);
-				assert_int_equal(mmk_frame_free(fa, mmk_pa(live[i])), 1);
+				assert_int_equal(
+					mmk_frame_free(fa, mmk_pa(live[i])), 1);
 				pages -= 1ull << ord[i];
 				live[i] = live[--n];
 				ord[i] = ord[n];
@@ -233,13 +238,15 @@ static void random_sequences_coalesce_back_to_initial_state(void **state)
 			if (step % 5000 == 0) {
 				mmk_frames_stats(fa, &st);
 				assert_int_equal(st.allocated_pages, pages);
-				assert_int_equal(mmk_hosted_live_frames() - live0,
+				assert_int_equal(mmk_hosted_live_frames() -
+							 live0,
 						 (long)pages);
 			}
 		}
 		while (n) {
 			n--;
-			assert_int_equal(mmk_frame_free(fa, mmk_pa(live[n])), 1);
+			assert_int_equal(mmk_frame_free(fa, mmk_pa(live[n])),
+					 1);
 			pages -= 1ull << ord[n];
 		}
 		mmk_frames_drain(fa);
@@ -290,8 +297,10 @@ static void bad_frees_are_reported_and_change_nothing(void **state)
 	mmk_frames_stats(fa, &st0);
 	long errs = mmk_hosted_log_errors();
 	/* a hole, a reserved frame, outside all RAM */
-	assert_int_equal(mmk_frame_free(fa, mmk_pa(BASE + 200 * MIB)), MMK_EBADFREE);
-	assert_int_equal(mmk_frame_free(fa, mmk_pa(BASE + 64 * MIB)), MMK_EBADFREE);
+	assert_int_equal(mmk_frame_free(fa, mmk_pa(BASE + 200 * MIB)),
+			 MMK_EBADFREE);
+	assert_int_equal(mmk_frame_free(fa, mmk_pa(BASE + 64 * MIB)),
+			 MMK_EBADFREE);
 	assert_int_equal(mmk_frame_free(fa, mmk_pa(0x1000)), MMK_EBADFREE);
 	/* inside a block, unaligned */
 	assert_int_equal(mmk_frame_free(fa, mmk_pa_add(p, 4096)), MMK_EBADFREE);
@@ -354,8 +363,10 @@ static void zeroed_allocation_clears_stale_data(void **state)
 		assert_int_equal(mmk_frame_alloc(fa, order, 0, &p), 0);
 		memset(mmk_phys_to_virt(p), 0xa5, 4096u << order);
 		assert_int_equal(mmk_frame_free(fa, p), 1);
-		assert_int_equal(mmk_frame_alloc(fa, order, MMK_FRAME_ZERO, &q), 0);
-		assert_int_equal(q.v, p.v); /* LIFO: the dirty block came back */
+		assert_int_equal(mmk_frame_alloc(fa, order, MMK_FRAME_ZERO, &q),
+				 0);
+		assert_int_equal(q.v,
+				 p.v); /* LIFO: the dirty block came back */
 		const unsigned char *b = mmk_phys_to_virt(q);
 		for (size_t i = 0; i < (4096u << order); i++)
 			assert_int_equal(b[i], 0);
@@ -419,16 +430,32 @@ static void cpus_allocate_concurrently_without_loss(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(bootmem_allocates_lowest_fit_and_respects_reserved, setup, teardown),
-		cmocka_unit_test_setup_teardown(bootmem_leftover_goes_to_buddy_and_closes, setup, teardown),
-		cmocka_unit_test_setup_teardown(exhaustion_hands_out_only_ram_and_recovers, setup, teardown),
-		cmocka_unit_test_setup_teardown(every_order_is_naturally_aligned, setup, teardown),
-		cmocka_unit_test_setup_teardown(random_sequences_coalesce_back_to_initial_state, setup, teardown),
-		cmocka_unit_test_setup_teardown(reference_counts_free_on_last_put, setup, teardown),
-		cmocka_unit_test_setup_teardown(bad_frees_are_reported_and_change_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(injected_failures_fail_cleanly, setup, teardown),
-		cmocka_unit_test_setup_teardown(zeroed_allocation_clears_stale_data, setup, teardown),
-		cmocka_unit_test_setup_teardown(cpus_allocate_concurrently_without_loss, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			bootmem_allocates_lowest_fit_and_respects_reserved,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			bootmem_leftover_goes_to_buddy_and_closes, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			exhaustion_hands_out_only_ram_and_recovers, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			every_order_is_naturally_aligned, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			random_sequences_coalesce_back_to_initial_state, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			reference_counts_free_on_last_put, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			bad_frees_are_reported_and_change_nothing, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(injected_failures_fail_cleanly,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			zeroed_allocation_clears_stale_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			cpus_allocate_concurrently_without_loss, setup,
+			teardown),
 	};
 	return cmocka_run_group_tests_name("frame", tests, NULL, NULL);
 }

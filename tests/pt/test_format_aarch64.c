@@ -102,9 +102,9 @@ static void hand_worked_descriptors_match_the_arm_arm(void **state)
 			     MMK_PT_RW | MMK_PT_GLOBAL | MMK_PT_MT_DEVICE),
 			 0x00e000003f200705ull);
 	/* Uncached read-only: AttrIndx 2 (0x00, Device-nGnRnE) = 0x8. */
-	assert_int_equal(enc(&pt, 0, 0x09000000,
-			     MMK_PT_READ | MMK_PT_MT_UNCACHED),
-			 0x0060000009000f8bull);
+	assert_int_equal(
+		enc(&pt, 0, 0x09000000, MMK_PT_READ | MMK_PT_MT_UNCACHED),
+		0x0060000009000f8bull);
 	/* Write combining: AttrIndx 3 (0x44, Normal non-cacheable) = 0xc. */
 	assert_int_equal(enc(&pt, 0, 0x10000000, MMK_PT_RW | MMK_PT_MT_WC),
 			 0x00e0000010000f0full);
@@ -116,18 +116,18 @@ static void hand_worked_descriptors_match_the_arm_arm(void **state)
 			 0x04600000400007c0ull);
 	/* 1 GiB block, kernel RWX global, highest 48-bit output address:
 	 * UXN and dirty only. */
-	assert_int_equal(enc(&pt, 2, 0x0000ffffc0000000ull,
-			     MMK_PT_RWX | MMK_PT_GLOBAL),
-			 0x00c0ffffc0000701ull);
+	assert_int_equal(
+		enc(&pt, 2, 0x0000ffffc0000000ull, MMK_PT_RWX | MMK_PT_GLOBAL),
+		0x00c0ffffc0000701ull);
 	/* Read-only but dirty (as protect leaves a written page). */
 	assert_int_equal(enc(&pt, 0, 0x1000, MMK_PT_READ | MMK_PT_DIRTY),
 			 0x00e0000000001f83ull);
 
 	/* A table descriptor is 0b11 plus the table address, no attributes
 	 * (APTable, XNTable, NSTable 0: the leaf alone decides). */
-	assert_int_equal(mmk_pt_map(&pt, 0x1000, mmk_pa(0x5000), 4096,
-				    MMK_PT_RW, NULL),
-			 0);
+	assert_int_equal(
+		mmk_pt_map(&pt, 0x1000, mmk_pa(0x5000), 4096, MMK_PT_RW, NULL),
+		0);
 	for (unsigned l = 1; l < 4; l++) {
 		uint64_t e;
 		assert_int_equal(mmk_pt_raw_entry(&pt, 0x1000, l, &e), 0);
@@ -169,8 +169,8 @@ static int a64_expected(unsigned level, uint64_t pa, uint32_t f, uint64_t *e)
 		v |= 1ull << 6; /* AP[1] */
 	if (!w)
 		v |= 1ull << 7; /* AP[2] */
-	v |= 3ull << 8;         /* SH inner */
-	v |= 1ull << 10;        /* AF preset */
+	v |= 3ull << 8;		/* SH inner */
+	v |= 1ull << 10;	/* AF preset */
 	if (!(f & MMK_PT_GLOBAL))
 		v |= 1ull << 11; /* nG */
 	if (user || !x)
@@ -198,9 +198,8 @@ static void every_flag_combination_is_bit_exact(void **state)
 	long checked = 0;
 	for (size_t m = 0; m < MMK_ARRAY_SIZE(modes); m++) {
 		struct mmk_pt pt;
-		assert_int_equal(mmk_pt_create(&pt, modes[m].id, modes[m].opts,
-					       fa),
-				 0);
+		assert_int_equal(
+			mmk_pt_create(&pt, modes[m].id, modes[m].opts, fa), 0);
 		for (unsigned level = 0; level < 3; level++) {
 			for (uint32_t f = 0; f < 0x400; f++) {
 				if (f & ~MMK_PT_FLAGS_ALL)
@@ -208,21 +207,22 @@ static void every_flag_combination_is_bit_exact(void **state)
 				uint64_t pa = 0x00007fc0c0000000ull, want = 0,
 					 got = 0;
 				int we = a64_expected(level, pa, f, &want);
-				int ge = mmk_pt_encode_leaf(&pt, level,
-							    mmk_pa(pa), f, &got);
+				int ge = mmk_pt_encode_leaf(
+					&pt, level, mmk_pa(pa), f, &got);
 				assert_int_equal(ge, we);
 				if (we)
 					continue;
 				assert_int_equal(got, want);
 				mmk_paddr_t dpa;
 				uint32_t df;
-				assert_int_equal(mmk_pt_decode_leaf(&pt, level, got,
-								    &dpa, &df),
+				assert_int_equal(mmk_pt_decode_leaf(&pt, level,
+								    got, &dpa,
+								    &df),
 						 0);
 				assert_int_equal(dpa.v, pa);
-				uint32_t pre = MMK_PT_ACCESSED |
-					       (f & MMK_PT_WRITE ? MMK_PT_DIRTY
-								 : 0);
+				uint32_t pre =
+					MMK_PT_ACCESSED |
+					(f & MMK_PT_WRITE ? MMK_PT_DIRTY : 0);
 				assert_int_equal(df, f | pre);
 				checked++;
 			}
@@ -249,7 +249,7 @@ static void inexpressible_combinations_are_enotsup(void **state)
 		MMK_PT_WRITE | MMK_PT_USER,
 		MMK_PT_EXEC | MMK_PT_USER,
 		MMK_PT_WRITE | MMK_PT_EXEC | MMK_PT_USER | MMK_PT_GLOBAL,
-		MMK_PT_RW | (1u << 7),  /* unknown bit */
+		MMK_PT_RW | (1u << 7),	/* unknown bit */
 		MMK_PT_RW | (1u << 10), /* unknown bit */
 	};
 	for (size_t i = 0; i < MMK_ARRAY_SIZE(bad); i++) {
@@ -264,22 +264,22 @@ static void inexpressible_combinations_are_enotsup(void **state)
 	/* No blocks at L0 with the 4 KiB granule: no 512 GiB leaves. */
 	assert_int_equal(mmk_pt_encode_leaf(&pt, 3, mmk_pa(0), MMK_PT_RW, &pte),
 			 MMK_ENOTSUP);
-	assert_int_equal(mmk_pt_map(&pt, 0, mmk_pa(0), 512 * MMK_GIB,
-				    MMK_PT_RW, NULL),
-			 MMK_ENOTSUP);
+	assert_int_equal(
+		mmk_pt_map(&pt, 0, mmk_pa(0), 512 * MMK_GIB, MMK_PT_RW, NULL),
+		MMK_ENOTSUP);
 	/* Output addresses stop at 48 bits. */
-	assert_int_equal(mmk_pt_encode_leaf(&pt, 0, mmk_pa(1ull << 48),
-					    MMK_PT_RW, &pte),
-			 MMK_ERANGE);
+	assert_int_equal(
+		mmk_pt_encode_leaf(&pt, 0, mmk_pa(1ull << 48), MMK_PT_RW, &pte),
+		MMK_ERANGE);
 	/* A refused map changed nothing. */
 	assert_int_equal(mmk_pt_table_pages(&pt), 1);
 	assert_int_equal(mmk_pt_query(&pt, 0x1000, NULL, NULL, NULL),
 			 MMK_ENOENT);
 	mmk_pt_destroy(&pt);
 	/* Options other than the TTBR1 half are refused. */
-	assert_int_equal(mmk_pt_create(&pt, MMK_PT_AARCH64_39,
-				       MMK_PT_OPT_SVPBMT, fa),
-			 MMK_ENOTSUP);
+	assert_int_equal(
+		mmk_pt_create(&pt, MMK_PT_AARCH64_39, MMK_PT_OPT_SVPBMT, fa),
+		MMK_ENOTSUP);
 }
 
 /* ----------------------------------------------- registers, layout */
@@ -335,18 +335,18 @@ static void each_table_is_one_half_of_the_address_space(void **state)
 				    MMK_PT_RW, NULL),
 			 MMK_ENONCANON);
 	/* No sign extension: the upper half belongs to TTBR1. */
-	assert_int_equal(mmk_pt_map(&lo, 0xffffffffc0000000ull, mmk_pa(0),
-				    4096, MMK_PT_RW, NULL),
+	assert_int_equal(mmk_pt_map(&lo, 0xffffffffc0000000ull, mmk_pa(0), 4096,
+				    MMK_PT_RW, NULL),
 			 MMK_ENONCANON);
-	assert_int_equal(mmk_pt_query(&lo, 0xfffffffffffff000ull, NULL, NULL,
-				      NULL),
-			 MMK_ENONCANON);
+	assert_int_equal(
+		mmk_pt_query(&lo, 0xfffffffffffff000ull, NULL, NULL, NULL),
+		MMK_ENONCANON);
 	unmap_all_and_destroy(&lo);
 
 	/* 39-bit TTBR1 (T1SZ=25): [2^64 - 2^39, 2^64). */
-	assert_int_equal(mmk_pt_create(&hi, MMK_PT_AARCH64_39,
-				       MMK_PT_OPT_HIGH_HALF, fa),
-			 0);
+	assert_int_equal(
+		mmk_pt_create(&hi, MMK_PT_AARCH64_39, MMK_PT_OPT_HIGH_HALF, fa),
+		0);
 	assert_int_equal(mmk_pt_map(&hi, 0xffffff8000000000ull,
 				    mmk_pa(0x40000000), MMK_GIB,
 				    MMK_PT_RW | MMK_PT_GLOBAL, NULL),
@@ -357,12 +357,11 @@ static void each_table_is_one_half_of_the_address_space(void **state)
 	assert_int_equal(mmk_pt_map(&hi, 0xffffff7ffffff000ull, mmk_pa(0), 4096,
 				    MMK_PT_RW, NULL),
 			 MMK_ENONCANON);
-	assert_int_equal(mmk_pt_map(&hi, 0x1000, mmk_pa(0), 4096, MMK_PT_RW,
-				    NULL),
-			 MMK_ENONCANON);
-	assert_int_equal(mmk_pt_query(&hi, 0xffffff8000123456ull, &pa, NULL,
-				      &size),
-			 0);
+	assert_int_equal(
+		mmk_pt_map(&hi, 0x1000, mmk_pa(0), 4096, MMK_PT_RW, NULL),
+		MMK_ENONCANON);
+	assert_int_equal(
+		mmk_pt_query(&hi, 0xffffff8000123456ull, &pa, NULL, &size), 0);
 	assert_int_equal(pa.v, 0x40123456);
 	assert_int_equal(size, MMK_GIB);
 	/* VA[38:30] = 0 indexes slot 0 of the L1 root (the hardware drops
@@ -402,9 +401,9 @@ static void each_table_is_one_half_of_the_address_space(void **state)
 	unmap_all_and_destroy(&lo);
 
 	/* 48-bit TTBR1: [0xffff_0000_0000_0000, 2^64). */
-	assert_int_equal(mmk_pt_create(&hi, MMK_PT_AARCH64_48,
-				       MMK_PT_OPT_HIGH_HALF, fa),
-			 0);
+	assert_int_equal(
+		mmk_pt_create(&hi, MMK_PT_AARCH64_48, MMK_PT_OPT_HIGH_HALF, fa),
+		0);
 	assert_int_equal(mmk_pt_map(&hi, 0xffff000000000000ull, mmk_pa(0x3000),
 				    4096, MMK_PT_RW, NULL),
 			 0);
@@ -457,17 +456,16 @@ static void round_trip_at_every_level(void **state)
 						    m[i].flags, NULL),
 					 0);
 		struct walk_rec w = {0};
-		assert_int_equal(mmk_pt_walk(&pt, 0, 4 * MMK_GIB, record_leaf,
-					     &w),
-				 0);
+		assert_int_equal(
+			mmk_pt_walk(&pt, 0, 4 * MMK_GIB, record_leaf, &w), 0);
 		assert_int_equal(w.n, (int)MMK_ARRAY_SIZE(m));
 		for (size_t i = 0; i < MMK_ARRAY_SIZE(m); i++) {
 			mmk_paddr_t pa;
 			uint32_t f;
 			uint64_t size, e;
-			uint32_t want = m[i].flags | MMK_PT_ACCESSED |
-					(m[i].flags & MMK_PT_WRITE ? MMK_PT_DIRTY
-								   : 0);
+			uint32_t want =
+				m[i].flags | MMK_PT_ACCESSED |
+				(m[i].flags & MMK_PT_WRITE ? MMK_PT_DIRTY : 0);
 			assert_int_equal(mmk_pt_query(&pt, m[i].va + 0x123, &pa,
 						      &f, &size),
 					 0);
@@ -476,15 +474,16 @@ static void round_trip_at_every_level(void **state)
 			assert_int_equal(size, m[i].size);
 			assert_int_equal(w.leaf[i].va, m[i].va);
 			assert_int_equal(w.leaf[i].level, m[i].level);
-			assert_int_equal(mmk_pt_raw_entry(&pt, m[i].va,
-							  m[i].level, &e),
-					 0);
+			assert_int_equal(
+				mmk_pt_raw_entry(&pt, m[i].va, m[i].level, &e),
+				0);
 			assert_int_equal(e & 3, m[i].type);
 		}
 		mmk_pt_batch_init(&b, NULL, 0);
 		for (size_t i = 0; i < MMK_ARRAY_SIZE(m); i++) {
 			struct mmk_pt_leaf out;
-			assert_int_equal(mmk_pt_unmap(&pt, m[i].va, &b, &out), 0);
+			assert_int_equal(mmk_pt_unmap(&pt, m[i].va, &b, &out),
+					 0);
 			assert_int_equal(out.pa.v, m[i].pa);
 			assert_int_equal(out.page_size, m[i].size);
 		}
@@ -524,9 +523,9 @@ static void splitting_a_block_breaks_before_make(void **state)
 	 * block must be invalidated and flushed before the table goes in
 	 * (a block and a table for one address must never both be live). */
 	mmk_hosted_flush_reset();
-	assert_int_equal(mmk_pt_protect_region(&pt, 0x40201000, 4096,
-					       MMK_PT_READ, &b),
-			 0);
+	assert_int_equal(
+		mmk_pt_protect_region(&pt, 0x40201000, 4096, MMK_PT_READ, &b),
+		0);
 	assert_true(flushed_now(0x40200000, 2 * MMK_MIB));
 	assert_int_equal(mmk_pt_raw_entry(&pt, 0x40200000, 1, &e), 0);
 	assert_int_equal(e & 3, 3); /* table now */
@@ -548,14 +547,14 @@ static void splitting_a_block_breaks_before_make(void **state)
 
 	/* Changing the memory type (AttrIndx) or nG of a live page does. */
 	mmk_hosted_flush_reset();
-	assert_int_equal(mmk_pt_protect(&pt, 0x40203000,
-					MMK_PT_RW | MMK_PT_MT_WC, &b),
-			 0);
+	assert_int_equal(
+		mmk_pt_protect(&pt, 0x40203000, MMK_PT_RW | MMK_PT_MT_WC, &b),
+		0);
 	assert_true(flushed_now(0x40203000, 4096));
 	mmk_hosted_flush_reset();
-	assert_int_equal(mmk_pt_protect(&pt, 0x40204000,
-					MMK_PT_RWX | MMK_PT_GLOBAL, &b),
-			 0);
+	assert_int_equal(
+		mmk_pt_protect(&pt, 0x40204000, MMK_PT_RWX | MMK_PT_GLOBAL, &b),
+		0);
 	assert_true(flushed_now(0x40204000, 4096));
 	/* Going to or from PROT_NONE (an invalid descriptor) does not. */
 	mmk_hosted_flush_reset();
@@ -567,9 +566,8 @@ static void splitting_a_block_breaks_before_make(void **state)
 	mmk_pt_batch_finish(&b);
 
 	mmk_pt_batch_init(&b, NULL, 0);
-	assert_int_equal(mmk_pt_unmap_region(&pt, 0, 1ull << 39, &b, NULL,
-					     NULL),
-			 0);
+	assert_int_equal(
+		mmk_pt_unmap_region(&pt, 0, 1ull << 39, &b, NULL, NULL), 0);
 	mmk_pt_batch_finish(&b);
 	assert_int_equal(mmk_pt_table_pages(&pt), 1);
 	mmk_pt_destroy(&pt);
@@ -595,12 +593,11 @@ static void prot_none_is_a_queryable_mapping(void **state)
 	assert_int_equal(pa.v, 0x9000);
 	assert_int_equal(f, MMK_PT_USER | MMK_PT_MT_WC | MMK_PT_ACCESSED);
 	/* Mapping over it is refused; protect brings access back. */
-	assert_int_equal(mmk_pt_map(&pt, 0x7000, mmk_pa(0x9000), 4096,
-				    MMK_PT_RW, NULL),
-			 MMK_EEXIST);
-	assert_int_equal(mmk_pt_protect(&pt, 0x7000, MMK_PT_RW | MMK_PT_USER,
-					&b),
-			 0);
+	assert_int_equal(
+		mmk_pt_map(&pt, 0x7000, mmk_pa(0x9000), 4096, MMK_PT_RW, NULL),
+		MMK_EEXIST);
+	assert_int_equal(
+		mmk_pt_protect(&pt, 0x7000, MMK_PT_RW | MMK_PT_USER, &b), 0);
 	assert_int_equal(mmk_pt_raw_entry(&pt, 0x7000, 0, &e), 0);
 	assert_int_equal(e, 0x00e0000000009f43ull);
 	assert_int_equal(mmk_pt_protect(&pt, 0x7000, 0, &b), 0);
@@ -655,16 +652,15 @@ static void hi_check(const struct mmk_pt *pt, const struct hpage *pg,
 	long mapped = 0;
 	for (long i = 0; i < HW_PAGES; i++)
 		mapped += pg[i].pa != 0;
-	assert_int_equal(mmk_pt_walk(pt, base, HW_PAGES * ps, hi_check_leaf,
-				     &w),
-			 0);
+	assert_int_equal(
+		mmk_pt_walk(pt, base, HW_PAGES * ps, hi_check_leaf, &w), 0);
 	assert_int_equal(w.n, mapped);
 }
 
 static uint32_t hi_read_back(uint32_t f, uint32_t old)
 {
-	uint32_t d = (f & MMK_PT_WRITE) || (old & MMK_PT_DIRTY) ? MMK_PT_DIRTY
-								 : 0;
+	uint32_t d =
+		(f & MMK_PT_WRITE) || (old & MMK_PT_DIRTY) ? MMK_PT_DIRTY : 0;
 	return f | MMK_PT_ACCESSED | d;
 }
 
@@ -680,8 +676,8 @@ static void hi_random(int id, const uint32_t *acc, unsigned nacc, long ops,
 	uint64_t span1 = ps << ((in.va_bits - in.page_shift) / in.levels);
 	/* Half the window below the first level-1 boundary of the upper
 	 * half, half above it. */
-	uint64_t base = ~((1ull << in.va_bits) - 1) + span1 -
-			(HW_PAGES / 2) * ps;
+	uint64_t base =
+		~((1ull << in.va_bits) - 1) + span1 - (HW_PAGES / 2) * ps;
 	struct hpage *pg = calloc(HW_PAGES, sizeof(*pg));
 	assert_non_null(pg);
 	for (long op = 0; op < ops; op++) {
@@ -716,16 +712,16 @@ static void hi_random(int id, const uint32_t *acc, unsigned nacc, long ops,
 			break;
 		}
 		case 2:
-			assert_int_equal(mmk_pt_unmap_region(&pt, va, n * ps, &b,
-							     NULL, NULL),
+			assert_int_equal(mmk_pt_unmap_region(&pt, va, n * ps,
+							     &b, NULL, NULL),
 					 0);
 			for (uint64_t k = 0; k < n; k++)
 				pg[i + k].pa = 0;
 			break;
 		default:
-			assert_int_equal(mmk_pt_protect_region(&pt, va, n * ps,
-							       f, &b),
-					 0);
+			assert_int_equal(
+				mmk_pt_protect_region(&pt, va, n * ps, f, &b),
+				0);
 			for (uint64_t k = 0; k < n; k++)
 				if (pg[i + k].pa)
 					pg[i + k].flags = hi_read_back(
@@ -769,9 +765,9 @@ static void hi_random(int id, const uint32_t *acc, unsigned nacc, long ops,
 	mmk_pt_batch_init(&b, &cpu0, 1);
 	assert_int_equal(mmk_pt_unmap_region(&pt, far, 3 * ps, &b, NULL, NULL),
 			 0);
-	assert_int_equal(mmk_pt_unmap_region(&pt, base, HW_PAGES * ps, &b, NULL,
-					     NULL),
-			 0);
+	assert_int_equal(
+		mmk_pt_unmap_region(&pt, base, HW_PAGES * ps, &b, NULL, NULL),
+		0);
 	mmk_pt_batch_finish(&b);
 	assert_int_equal(mmk_pt_table_pages(&pt), 1);
 	mmk_pt_destroy(&pt);
@@ -799,15 +795,28 @@ static void upper_half_random_region_ops_match_a_page_model(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(hand_worked_descriptors_match_the_arm_arm, setup, teardown),
-		cmocka_unit_test_setup_teardown(every_flag_combination_is_bit_exact, setup, teardown),
-		cmocka_unit_test_setup_teardown(inexpressible_combinations_are_enotsup, setup, teardown),
-		cmocka_unit_test_setup_teardown(register_values_match_the_encoding, setup, teardown),
-		cmocka_unit_test_setup_teardown(each_table_is_one_half_of_the_address_space, setup, teardown),
-		cmocka_unit_test_setup_teardown(round_trip_at_every_level, setup, teardown),
-		cmocka_unit_test_setup_teardown(splitting_a_block_breaks_before_make, setup, teardown),
-		cmocka_unit_test_setup_teardown(prot_none_is_a_queryable_mapping, setup, teardown),
-		cmocka_unit_test_setup_teardown(upper_half_random_region_ops_match_a_page_model, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			hand_worked_descriptors_match_the_arm_arm, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			every_flag_combination_is_bit_exact, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			inexpressible_combinations_are_enotsup, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			register_values_match_the_encoding, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			each_table_is_one_half_of_the_address_space, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(round_trip_at_every_level,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			splitting_a_block_breaks_before_make, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			prot_none_is_a_queryable_mapping, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			upper_half_random_region_ops_match_a_page_model, setup,
+			teardown),
 	};
 	return cmocka_run_group_tests_name("pt_format_aarch64", tests, NULL,
 					   NULL);

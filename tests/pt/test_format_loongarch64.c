@@ -96,9 +96,9 @@ static void hand_worked_entries_match_the_manual(void **state)
 	assert_int_equal(enc(&pt, 0, 0x1fe00000, MMK_PT_RW | MMK_PT_MT_DEVICE),
 			 0x400000001fe00383ull);
 	/* Uncached read-only: MAT=SUC plus software bit 11. */
-	assert_int_equal(enc(&pt, 0, 0x10000000,
-			     MMK_PT_READ | MMK_PT_MT_UNCACHED),
-			 0x4000000010000881ull);
+	assert_int_equal(
+		enc(&pt, 0, 0x10000000, MMK_PT_READ | MMK_PT_MT_UNCACHED),
+		0x4000000010000881ull);
 	/* Write combining: MAT=WUC (0x20). */
 	assert_int_equal(enc(&pt, 0, 0x40000000, MMK_PT_RW | MMK_PT_MT_WC),
 			 0x40000000400003a3ull);
@@ -181,29 +181,31 @@ static void every_flag_combination_is_bit_exact(void **state)
 	long checked = 0;
 	for (size_t m = 0; m < MMK_ARRAY_SIZE(modes); m++) {
 		struct mmk_pt pt;
-		assert_int_equal(mmk_pt_create(&pt, modes[m].id, modes[m].opts,
-					       fa),
-				 0);
+		assert_int_equal(
+			mmk_pt_create(&pt, modes[m].id, modes[m].opts, fa), 0);
 		for (unsigned level = 0; level < 3; level++) {
 			for (uint32_t f = 0; f < 0x400; f++) {
 				if (f & ~MMK_PT_FLAGS_ALL)
 					continue;
 				uint64_t pa = 0x00007f8000000000ull, got = 0;
 				assert_int_equal(mmk_pt_encode_leaf(&pt, level,
-								    mmk_pa(pa), f,
-								    &got),
+								    mmk_pa(pa),
+								    f, &got),
 						 0);
-				assert_int_equal(got, la_expected(level, pa, f));
-				assert_int_equal(got & (1ull << 63), 0); /* RPLV */
+				assert_int_equal(got,
+						 la_expected(level, pa, f));
+				assert_int_equal(got & (1ull << 63),
+						 0); /* RPLV */
 				mmk_paddr_t dpa;
 				uint32_t df;
-				assert_int_equal(mmk_pt_decode_leaf(&pt, level, got,
-								    &dpa, &df),
+				assert_int_equal(mmk_pt_decode_leaf(&pt, level,
+								    got, &dpa,
+								    &df),
 						 0);
 				assert_int_equal(dpa.v, pa);
-				uint32_t pre = MMK_PT_ACCESSED |
-					       (f & MMK_PT_WRITE ? MMK_PT_DIRTY
-								 : 0);
+				uint32_t pre =
+					MMK_PT_ACCESSED |
+					(f & MMK_PT_WRITE ? MMK_PT_DIRTY : 0);
 				assert_int_equal(df, f | pre);
 				checked++;
 			}
@@ -223,9 +225,9 @@ static void only_unknown_bits_and_sizes_are_enotsup(void **state)
 	mmk_pt_batch_init(&b, NULL, 0);
 	assert_int_equal(mmk_pt_create(&pt, MMK_PT_LA64_4K_4L, 0, fa), 0);
 	/* NR and NX make write-only and execute-only expressible. */
-	assert_int_equal(mmk_pt_map(&pt, 0x1000, mmk_pa(0x1000), 4096,
-				    MMK_PT_WRITE, &b),
-			 0);
+	assert_int_equal(
+		mmk_pt_map(&pt, 0x1000, mmk_pa(0x1000), 4096, MMK_PT_WRITE, &b),
+		0);
 	assert_int_equal(mmk_pt_map(&pt, 0x2000, mmk_pa(0x2000), 4096,
 				    MMK_PT_EXEC | MMK_PT_USER, &b),
 			 0);
@@ -240,28 +242,27 @@ static void only_unknown_bits_and_sizes_are_enotsup(void **state)
 	assert_int_equal(mmk_pt_encode_leaf(&pt, 3, mmk_pa(0), MMK_PT_RW, &pte),
 			 MMK_ENOTSUP);
 	/* PALEN = 48. */
-	assert_int_equal(mmk_pt_encode_leaf(&pt, 0, mmk_pa(1ull << 48),
-					    MMK_PT_RW, &pte),
-			 MMK_ERANGE);
+	assert_int_equal(
+		mmk_pt_encode_leaf(&pt, 0, mmk_pa(1ull << 48), MMK_PT_RW, &pte),
+		MMK_ERANGE);
 	/* The 4 KiB table is one table for both halves: no option. */
 	struct mmk_pt other;
 	assert_int_equal(mmk_pt_create(&other, MMK_PT_LA64_4K_4L,
 				       MMK_PT_OPT_HIGH_HALF, fa),
 			 MMK_ENOTSUP);
-	assert_int_equal(mmk_pt_unmap_region(&pt, 0, 1ull << 47, &b, NULL,
-					     NULL),
-			 0);
+	assert_int_equal(
+		mmk_pt_unmap_region(&pt, 0, 1ull << 47, &b, NULL, NULL), 0);
 	mmk_pt_batch_finish(&b);
 	mmk_pt_destroy(&pt);
 
 	/* 16 KiB pages: 4 KiB alignment is not enough. */
 	assert_int_equal(mmk_pt_create(&pt, MMK_PT_LA64_16K_3L, 0, fa), 0);
-	assert_int_equal(mmk_pt_map(&pt, 0x4000, mmk_pa(0x1000), 0x4000,
-				    MMK_PT_RW, &b),
-			 MMK_EALIGN);
-	assert_int_equal(mmk_pt_map(&pt, 0x4000, mmk_pa(0x4000), 0x1000,
-				    MMK_PT_RW, &b),
-			 MMK_ENOTSUP); /* 4 KiB is no page size here */
+	assert_int_equal(
+		mmk_pt_map(&pt, 0x4000, mmk_pa(0x1000), 0x4000, MMK_PT_RW, &b),
+		MMK_EALIGN);
+	assert_int_equal(
+		mmk_pt_map(&pt, 0x4000, mmk_pa(0x4000), 0x1000, MMK_PT_RW, &b),
+		MMK_ENOTSUP); /* 4 KiB is no page size here */
 	mmk_pt_destroy(&pt);
 }
 
@@ -319,9 +320,9 @@ static void empty_directory_entries_point_at_invalid_tables(void **state)
 
 	/* A new directory table is filled with the invalid table's address,
 	 * a new leaf table with zeros. */
-	assert_int_equal(mmk_pt_map(&pt, 0x4000, mmk_pa(0x8000), 0x4000,
-				    MMK_PT_RW, &b),
-			 0);
+	assert_int_equal(
+		mmk_pt_map(&pt, 0x4000, mmk_pa(0x8000), 0x4000, MMK_PT_RW, &b),
+		0);
 	assert_int_equal(mmk_pt_raw_entry(&pt, 0x4000, 2, &e), 0);
 	assert_int_not_equal(e, empty2);
 	assert_int_equal(e & 0x3fff, 0); /* bare 16 KiB-aligned address */
@@ -488,13 +489,12 @@ static void canonical_rules_follow_pgdl_and_pgdh(void **state)
 	assert_int_equal(mmk_pt_map(&pt, 0xffff800000000000ull, mmk_pa(0x4000),
 				    0x4000, MMK_PT_RW | MMK_PT_GLOBAL, &b),
 			 0);
-	assert_int_equal(mmk_pt_map(&pt, 0x4000, mmk_pa(0x4000), 0x4000,
-				    MMK_PT_RW, &b),
-			 MMK_ENONCANON);
+	assert_int_equal(
+		mmk_pt_map(&pt, 0x4000, mmk_pa(0x4000), 0x4000, MMK_PT_RW, &b),
+		MMK_ENONCANON);
 	mmk_paddr_t pa;
-	assert_int_equal(mmk_pt_query(&pt, 0xffff800000001234ull, &pa, NULL,
-				      NULL),
-			 0);
+	assert_int_equal(
+		mmk_pt_query(&pt, 0xffff800000001234ull, &pa, NULL, NULL), 0);
 	assert_int_equal(pa.v, 0x5234);
 	assert_int_equal(mmk_pt_unmap(&pt, 0xffff800000000000ull, &b, NULL), 0);
 	mmk_pt_batch_finish(&b);
@@ -564,8 +564,9 @@ static void every_page_size_round_trips(void **state)
 					 0);
 			assert_int_equal(qpa.v, pa + sz[l] - 8);
 			assert_int_equal(qs, sz[l]);
-			uint32_t want = fl[l] | MMK_PT_ACCESSED |
-					(fl[l] & MMK_PT_WRITE ? MMK_PT_DIRTY : 0);
+			uint32_t want =
+				fl[l] | MMK_PT_ACCESSED |
+				(fl[l] & MMK_PT_WRITE ? MMK_PT_DIRTY : 0);
 			assert_int_equal(f, want);
 			struct mmk_pt_leaf out;
 			assert_int_equal(mmk_pt_unmap(&pt, va, &b, &out), 0);
@@ -635,9 +636,9 @@ static void prot_none_is_a_queryable_mapping(void **state)
 				    MMK_PT_RW | MMK_PT_USER | MMK_PT_MT_DEVICE,
 				    &b),
 			 0);
-	assert_int_equal(mmk_pt_protect(&pt, 0x8000,
-					MMK_PT_USER | MMK_PT_MT_DEVICE, &b),
-			 0);
+	assert_int_equal(
+		mmk_pt_protect(&pt, 0x8000, MMK_PT_USER | MMK_PT_MT_DEVICE, &b),
+		0);
 	assert_int_equal(mmk_pt_raw_entry(&pt, 0x8000, 0, &e), 0);
 	/* V = P = 0 for the TLB and the walker; dirty (9) kept. */
 	assert_int_equal(e, 0x600000000000c60cull);
@@ -647,11 +648,11 @@ static void prot_none_is_a_queryable_mapping(void **state)
 				    MMK_PT_DIRTY);
 	/* Read-only again: D and W stay clear (D is the TLB's write enable,
 	 * never a leftover of the dirty state). */
-	assert_int_equal(mmk_pt_protect(&pt, 0x8000,
-					MMK_PT_READ | MMK_PT_USER |
-						MMK_PT_MT_DEVICE,
-					&b),
-			 0);
+	assert_int_equal(
+		mmk_pt_protect(&pt, 0x8000,
+			       MMK_PT_READ | MMK_PT_USER | MMK_PT_MT_DEVICE,
+			       &b),
+		0);
 	assert_int_equal(mmk_pt_raw_entry(&pt, 0x8000, 0, &e), 0);
 	assert_int_equal(e, 0x400000000000c28dull);
 	struct mmk_pt_leaf out;
@@ -710,9 +711,9 @@ static void concurrent_single_maps_install_each_page_once(void **state)
 		uint64_t ps = 1ull << info.page_shift;
 		for (int t = 0; t < T; t++) {
 			r[t] = (struct racer){.pt = &pt, .ps = ps, .id = t};
-			assert_int_equal(pthread_create(&th[t], NULL, racer_main,
-							&r[t]),
-					 0);
+			assert_int_equal(
+				pthread_create(&th[t], NULL, racer_main, &r[t]),
+				0);
 		}
 		long ok = 0, exist = 0;
 		for (int t = 0; t < T; t++) {
@@ -724,7 +725,8 @@ static void concurrent_single_maps_install_each_page_once(void **state)
 		assert_int_equal(exist, 4096 * (T - 1));
 		for (long i = 0; i < 4096; i++) {
 			mmk_paddr_t pa;
-			assert_int_equal(mmk_pt_query(&pt, (uint64_t)i * 513 * ps,
+			assert_int_equal(mmk_pt_query(&pt,
+						      (uint64_t)i * 513 * ps,
 						      &pa, NULL, NULL),
 					 0);
 			assert_int_equal(pa.v, (uint64_t)i * ps);
@@ -735,10 +737,10 @@ static void concurrent_single_maps_install_each_page_once(void **state)
 		mmk_pt_batch_init(&b, NULL, 0);
 		assert_int_equal(mmk_pt_create(&ref, id, 0, fa), 0);
 		for (long i = 0; i < 4096; i++)
-			assert_int_equal(mmk_pt_map(&ref, (uint64_t)i * 513 * ps,
-						    mmk_pa(0), ps, MMK_PT_RW,
-						    &b),
-					 0);
+			assert_int_equal(
+				mmk_pt_map(&ref, (uint64_t)i * 513 * ps,
+					   mmk_pa(0), ps, MMK_PT_RW, &b),
+				0);
 		assert_int_equal(mmk_pt_table_pages(&ref),
 				 mmk_pt_table_pages(&pt));
 		mmk_pt_batch_finish(&b);
@@ -789,16 +791,15 @@ static void hi_check(const struct mmk_pt *pt, const struct hpage *pg,
 	long mapped = 0;
 	for (long i = 0; i < HW_PAGES; i++)
 		mapped += pg[i].pa != 0;
-	assert_int_equal(mmk_pt_walk(pt, base, HW_PAGES * ps, hi_check_leaf,
-				     &w),
-			 0);
+	assert_int_equal(
+		mmk_pt_walk(pt, base, HW_PAGES * ps, hi_check_leaf, &w), 0);
 	assert_int_equal(w.n, mapped);
 }
 
 static uint32_t hi_read_back(uint32_t f, uint32_t old)
 {
-	uint32_t d = (f & MMK_PT_WRITE) || (old & MMK_PT_DIRTY) ? MMK_PT_DIRTY
-								 : 0;
+	uint32_t d =
+		(f & MMK_PT_WRITE) || (old & MMK_PT_DIRTY) ? MMK_PT_DIRTY : 0;
 	return f | MMK_PT_ACCESSED | d;
 }
 
@@ -814,8 +815,8 @@ static void hi_random(int id, const uint32_t *acc, unsigned nacc, long ops,
 	uint64_t span1 = ps << ((in.va_bits - in.page_shift) / in.levels);
 	/* Half the window below the first level-1 boundary of the upper
 	 * half, half above it. */
-	uint64_t base = ~((1ull << in.va_bits) - 1) + span1 -
-			(HW_PAGES / 2) * ps;
+	uint64_t base =
+		~((1ull << in.va_bits) - 1) + span1 - (HW_PAGES / 2) * ps;
 	struct hpage *pg = calloc(HW_PAGES, sizeof(*pg));
 	assert_non_null(pg);
 	for (long op = 0; op < ops; op++) {
@@ -850,16 +851,16 @@ static void hi_random(int id, const uint32_t *acc, unsigned nacc, long ops,
 			break;
 		}
 		case 2:
-			assert_int_equal(mmk_pt_unmap_region(&pt, va, n * ps, &b,
-							     NULL, NULL),
+			assert_int_equal(mmk_pt_unmap_region(&pt, va, n * ps,
+							     &b, NULL, NULL),
 					 0);
 			for (uint64_t k = 0; k < n; k++)
 				pg[i + k].pa = 0;
 			break;
 		default:
-			assert_int_equal(mmk_pt_protect_region(&pt, va, n * ps,
-							       f, &b),
-					 0);
+			assert_int_equal(
+				mmk_pt_protect_region(&pt, va, n * ps, f, &b),
+				0);
 			for (uint64_t k = 0; k < n; k++)
 				if (pg[i + k].pa)
 					pg[i + k].flags = hi_read_back(
@@ -903,9 +904,9 @@ static void hi_random(int id, const uint32_t *acc, unsigned nacc, long ops,
 	mmk_pt_batch_init(&b, &cpu0, 1);
 	assert_int_equal(mmk_pt_unmap_region(&pt, far, 3 * ps, &b, NULL, NULL),
 			 0);
-	assert_int_equal(mmk_pt_unmap_region(&pt, base, HW_PAGES * ps, &b, NULL,
-					     NULL),
-			 0);
+	assert_int_equal(
+		mmk_pt_unmap_region(&pt, base, HW_PAGES * ps, &b, NULL, NULL),
+		0);
 	mmk_pt_batch_finish(&b);
 	assert_int_equal(mmk_pt_table_pages(&pt), 1);
 	mmk_pt_destroy(&pt);
@@ -923,8 +924,13 @@ static void upper_half_random_region_ops_match_a_page_model(void **state)
 {
 	(void)state;
 	static const uint32_t acc[] = {
-		0,           MMK_PT_READ, MMK_PT_WRITE, MMK_PT_RW,
-		MMK_PT_EXEC, MMK_PT_RX,   MMK_PT_WRITE | MMK_PT_EXEC,
+		0,
+		MMK_PT_READ,
+		MMK_PT_WRITE,
+		MMK_PT_RW,
+		MMK_PT_EXEC,
+		MMK_PT_RX,
+		MMK_PT_WRITE | MMK_PT_EXEC,
 		MMK_PT_RWX,
 	};
 	hi_random(MMK_PT_LA64_16K_3L, acc, 8, hi_ops(),
@@ -934,18 +940,35 @@ static void upper_half_random_region_ops_match_a_page_model(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(hand_worked_entries_match_the_manual, setup, teardown),
-		cmocka_unit_test_setup_teardown(every_flag_combination_is_bit_exact, setup, teardown),
-		cmocka_unit_test_setup_teardown(only_unknown_bits_and_sizes_are_enotsup, setup, teardown),
-		cmocka_unit_test_setup_teardown(empty_directory_entries_point_at_invalid_tables, setup, teardown),
-		cmocka_unit_test_setup_teardown(copy_from_leaves_empty_slots_empty, setup, teardown),
-		cmocka_unit_test_setup_teardown(page_walk_registers_match_the_geometry, setup, teardown),
-		cmocka_unit_test_setup_teardown(canonical_rules_follow_pgdl_and_pgdh, setup, teardown),
-		cmocka_unit_test_setup_teardown(every_page_size_round_trips, setup, teardown),
-		cmocka_unit_test_setup_teardown(splitting_a_huge_page_moves_hg_to_g, setup, teardown),
-		cmocka_unit_test_setup_teardown(prot_none_is_a_queryable_mapping, setup, teardown),
-		cmocka_unit_test_setup_teardown(concurrent_single_maps_install_each_page_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(upper_half_random_region_ops_match_a_page_model, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			hand_worked_entries_match_the_manual, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			every_flag_combination_is_bit_exact, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			only_unknown_bits_and_sizes_are_enotsup, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			empty_directory_entries_point_at_invalid_tables, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			copy_from_leaves_empty_slots_empty, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			page_walk_registers_match_the_geometry, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			canonical_rules_follow_pgdl_and_pgdh, setup, teardown),
+		cmocka_unit_test_setup_teardown(every_page_size_round_trips,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			splitting_a_huge_page_moves_hg_to_g, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			prot_none_is_a_queryable_mapping, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			concurrent_single_maps_install_each_page_once, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			upper_half_random_region_ops_match_a_page_model, setup,
+			teardown),
 	};
 	return cmocka_run_group_tests_name("pt_format_loongarch64", tests, NULL,
 					   NULL);

@@ -56,8 +56,8 @@ static bool pt_new(struct mmk_pt *pt, int id)
 /* Live frames before the current format's table was created. */
 static long live0;
 
-#define FOR_EACH_FORMAT(pt, id)                                               \
-	for (int id = 0; id < MMK_PT_FORMAT_COUNT; id++)                     \
+#define FOR_EACH_FORMAT(pt, id)                                                \
+	for (int id = 0; id < MMK_PT_FORMAT_COUNT; id++)                       \
 		if ((live0 = mmk_hosted_live_frames()), pt_new(&(pt), id))
 
 static uint64_t span(const struct mmk_pt_info *in, unsigned level)
@@ -126,9 +126,9 @@ static void unmap_all(struct mmk_pt *pt)
 	struct mmk_pt_batch b;
 	mmk_pt_batch_init(&b, NULL, 0);
 	if (in.low_end)
-		assert_int_equal(mmk_pt_unmap_region(pt, 0, in.low_end, &b, NULL,
-						     NULL),
-				 0);
+		assert_int_equal(
+			mmk_pt_unmap_region(pt, 0, in.low_end, &b, NULL, NULL),
+			0);
 	if (in.high_start)
 		assert_int_equal(mmk_pt_unmap_region(pt, in.high_start,
 						     -in.high_start, &b, NULL,
@@ -160,7 +160,8 @@ static void snapshot(const struct mmk_pt *pt, struct snap *s)
 	mmk_pt_info(pt, &in);
 	s->n = 0;
 	if (in.low_end)
-		assert_int_equal(mmk_pt_walk(pt, 0, in.low_end, snap_leaf, s), 0);
+		assert_int_equal(mmk_pt_walk(pt, 0, in.low_end, snap_leaf, s),
+				 0);
 	if (in.high_start)
 		assert_int_equal(mmk_pt_walk(pt, in.high_start, -in.high_start,
 					     snap_leaf, s),
@@ -207,15 +208,16 @@ static void every_page_size_round_trips_in_both_halves(void **state)
 					mmk_paddr_t qpa;
 					uint32_t qf;
 					uint64_t qs;
-					assert_int_equal(mmk_pt_query(&pt, va + offs[k],
-								      &qpa, &qf, &qs),
-							 0);
+					assert_int_equal(
+						mmk_pt_query(&pt, va + offs[k],
+							     &qpa, &qf, &qs),
+						0);
 					assert_int_equal(qpa.v, pa + offs[k]);
 					assert_int_equal(qf, preset(&pt, f));
 					assert_int_equal(qs, ps);
 				}
-				assert_int_equal(mmk_pt_query(&pt, va + ps, NULL,
-							      NULL, NULL),
+				assert_int_equal(mmk_pt_query(&pt, va + ps,
+							      NULL, NULL, NULL),
 						 MMK_ENOENT);
 				struct snap s = {0};
 				snapshot(&pt, &s);
@@ -227,13 +229,14 @@ static void every_page_size_round_trips_in_both_halves(void **state)
 				struct mmk_pt_leaf out;
 				mmk_pt_batch_init(&b, &cpu0, 1);
 				mmk_hosted_flush_reset();
-				assert_int_equal(mmk_pt_unmap(&pt, va, &b, &out), 0);
+				assert_int_equal(
+					mmk_pt_unmap(&pt, va, &b, &out), 0);
 				assert_int_equal(out.va, va);
 				assert_int_equal(out.pa.v, pa);
 				assert_int_equal(out.page_size, ps);
-				assert_int_equal(mmk_pt_query(&pt, va, NULL, NULL,
-							      NULL),
-						 MMK_ENOENT);
+				assert_int_equal(
+					mmk_pt_query(&pt, va, NULL, NULL, NULL),
+					MMK_ENOENT);
 				mmk_pt_batch_finish(&b);
 				assert_true(mmk_hosted_flushed(va));
 				assert_int_equal(mmk_pt_table_pages(&pt), 1);
@@ -253,8 +256,8 @@ static void prot_none_is_a_mapping_that_can_be_restored(void **state)
 		uint64_t ps = leaf_size(&pt, 0);
 		struct mmk_pt_batch b;
 		mmk_pt_batch_init(&b, &cpu0, 0);
-		assert_int_equal(mmk_pt_map(&pt, ps, mmk_pa(9 * ps), ps, 0, NULL),
-				 0);
+		assert_int_equal(
+			mmk_pt_map(&pt, ps, mmk_pa(9 * ps), ps, 0, NULL), 0);
 		mmk_paddr_t pa;
 		uint32_t f;
 		assert_int_equal(mmk_pt_query(&pt, ps, &pa, &f, NULL), 0);
@@ -295,8 +298,8 @@ static void partial_unmap_and_protect_split_huge_pages(void **state)
 		assert_int_equal(ps, p1);
 		/* Punch one base page out of the first. */
 		uint64_t hole = 4 * p1 + 3 * p0;
-		assert_int_equal(mmk_pt_unmap_region(&pt, hole, p0, &b, NULL, NULL),
-				 0);
+		assert_int_equal(
+			mmk_pt_unmap_region(&pt, hole, p0, &b, NULL, NULL), 0);
 		assert_int_equal(mmk_pt_query(&pt, hole, NULL, NULL, NULL),
 				 MMK_ENOENT);
 		for (uint64_t va = 4 * p1; va < 5 * p1; va += p0) {
@@ -304,7 +307,8 @@ static void partial_unmap_and_protect_split_huge_pages(void **state)
 			uint32_t f;
 			if (va == hole)
 				continue;
-			assert_int_equal(mmk_pt_query(&pt, va, &pa, &f, &ps), 0);
+			assert_int_equal(mmk_pt_query(&pt, va, &pa, &f, &ps),
+					 0);
 			assert_int_equal(pa.v, va - 4 * p1 + 8 * p1);
 			assert_int_equal(ps, p0);
 			assert_int_equal(f, preset(&pt, MMK_PT_RW));
@@ -314,7 +318,8 @@ static void partial_unmap_and_protect_split_huge_pages(void **state)
 						       MMK_PT_READ, &b),
 				 0);
 		uint32_t f;
-		assert_int_equal(mmk_pt_query(&pt, 6 * p1 - p0, NULL, &f, &ps), 0);
+		assert_int_equal(mmk_pt_query(&pt, 6 * p1 - p0, NULL, &f, &ps),
+				 0);
 		assert_int_equal(f & MMK_PT_RWX, MMK_PT_READ);
 		assert_int_equal(ps, p0);
 		assert_int_equal(mmk_pt_query(&pt, 5 * p1, NULL, &f, &ps), 0);
@@ -326,30 +331,29 @@ static void partial_unmap_and_protect_split_huge_pages(void **state)
 							   MMK_PT_RX,
 							   MMK_PT_MAP_HUGE, &b),
 					 0);
-			assert_int_equal(mmk_pt_query(&pt, 2 * p2, NULL, NULL,
-						      &ps),
-					 0);
+			assert_int_equal(
+				mmk_pt_query(&pt, 2 * p2, NULL, NULL, &ps), 0);
 			assert_int_equal(ps, p2);
 			long t = mmk_pt_table_pages(&pt);
-			assert_int_equal(mmk_pt_unmap_region(&pt, 2 * p2 + p1 + p0,
-							     p0, &b, NULL, NULL),
-					 0);
+			assert_int_equal(
+				mmk_pt_unmap_region(&pt, 2 * p2 + p1 + p0, p0,
+						    &b, NULL, NULL),
+				0);
 			assert_int_equal(mmk_pt_table_pages(&pt), t + 2);
-			assert_int_equal(mmk_pt_query(&pt, 2 * p2 + p1, NULL,
-						      NULL, &ps),
-					 0);
+			assert_int_equal(
+				mmk_pt_query(&pt, 2 * p2 + p1, NULL, NULL, &ps),
+				0);
 			assert_int_equal(ps, p0);
-			assert_int_equal(mmk_pt_query(&pt, 2 * p2 + 2 * p1, NULL,
-						      NULL, &ps),
+			assert_int_equal(mmk_pt_query(&pt, 2 * p2 + 2 * p1,
+						      NULL, NULL, &ps),
 					 0);
 			assert_int_equal(ps, p1);
-			assert_int_equal(mmk_pt_unmap_region(&pt, 2 * p2, p2, &b,
-							     NULL, NULL),
+			assert_int_equal(mmk_pt_unmap_region(&pt, 2 * p2, p2,
+							     &b, NULL, NULL),
 					 0);
 		}
-		assert_int_equal(mmk_pt_unmap_region(&pt, 0, 8 * p1, &b, NULL,
-						     NULL),
-				 0);
+		assert_int_equal(
+			mmk_pt_unmap_region(&pt, 0, 8 * p1, &b, NULL, NULL), 0);
 		mmk_pt_batch_finish(&b);
 		assert_int_equal(mmk_pt_table_pages(&pt), 1);
 		mmk_pt_destroy(&pt);
@@ -373,15 +377,16 @@ static void canonical_rules_follow_the_va_width(void **state)
 		size_t leaves = 0;
 		if (low_end) {
 			/* Last page of the lower range: fine; next: not. */
-			assert_int_equal(mmk_pt_map(&pt, low_end - ps, mmk_pa(0),
-						    ps, MMK_PT_READ, NULL),
+			assert_int_equal(mmk_pt_map(&pt, low_end - ps,
+						    mmk_pa(0), ps, MMK_PT_READ,
+						    NULL),
 					 0);
 			assert_int_equal(mmk_pt_map(&pt, low_end, mmk_pa(0), ps,
 						    MMK_PT_READ, NULL),
 					 MMK_ENONCANON);
-			assert_int_equal(mmk_pt_query(&pt, low_end, NULL, NULL,
-						      NULL),
-					 MMK_ENONCANON);
+			assert_int_equal(
+				mmk_pt_query(&pt, low_end, NULL, NULL, NULL),
+				MMK_ENONCANON);
 			leaves++;
 		}
 		if (hi) {
@@ -410,11 +415,11 @@ static void canonical_rules_follow_the_va_width(void **state)
 		if (low_end && hi) {
 			/* A range from one half into the other crosses the
 			 * hole. */
-			assert_int_equal(mmk_pt_unmap_region(&pt, low_end - ps,
-							     hi + ps -
-								     (low_end - ps),
-							     &b, NULL, NULL),
-					 MMK_ERANGE);
+			assert_int_equal(
+				mmk_pt_unmap_region(&pt, low_end - ps,
+						    hi + ps - (low_end - ps),
+						    &b, NULL, NULL),
+				MMK_ERANGE);
 		}
 		struct snap s = {0};
 		snapshot(&pt, &s);
@@ -450,17 +455,19 @@ static void copy_from_shares_the_upper_half(void **state)
 				 0);
 		assert_int_equal(mmk_pt_copy_from(&u, &k, hi, hsz), 0);
 		mmk_paddr_t pa;
-		assert_int_equal(mmk_pt_query(&u, hi + 3 * ps, &pa, NULL, NULL), 0);
+		assert_int_equal(mmk_pt_query(&u, hi + 3 * ps, &pa, NULL, NULL),
+				 0);
 		assert_int_equal(pa.v, 3 * ps);
 		/* Later kernel mappings under a shared slot show through. */
 		assert_int_equal(mmk_pt_map(&k, hi + 20 * ps, mmk_pa(ps), ps,
 					    MMK_PT_READ, NULL),
 				 0);
-		assert_int_equal(mmk_pt_query(&u, hi + 20 * ps, &pa, NULL, NULL),
-				 0);
+		assert_int_equal(
+			mmk_pt_query(&u, hi + 20 * ps, &pa, NULL, NULL), 0);
 		/* The user table may not edit the kernel's tables. */
-		assert_int_equal(mmk_pt_unmap_region(&u, hi, ps, &b, NULL, NULL),
-				 MMK_EBUSY);
+		assert_int_equal(
+			mmk_pt_unmap_region(&u, hi, ps, &b, NULL, NULL),
+			MMK_EBUSY);
 		assert_int_equal(mmk_pt_map(&u, hi + 40 * ps, mmk_pa(0), ps,
 					    MMK_PT_READ, NULL),
 				 MMK_EBUSY);
@@ -468,9 +475,9 @@ static void copy_from_shares_the_upper_half(void **state)
 		assert_int_equal(mmk_pt_copy_from(&u, &k, hi + ps, hsz - ps),
 				 MMK_EALIGN);
 		/* Its own lower half is its own. */
-		assert_int_equal(mmk_pt_map(&u, ps, mmk_pa(0), ps, MMK_PT_READ,
-					    NULL),
-				 0);
+		assert_int_equal(
+			mmk_pt_map(&u, ps, mmk_pa(0), ps, MMK_PT_READ, NULL),
+			0);
 		assert_int_equal(mmk_pt_query(&k, ps, NULL, NULL, NULL),
 				 MMK_ENOENT);
 		/* Emptying a shared slot in the source keeps its table: the
@@ -478,12 +485,13 @@ static void copy_from_shares_the_upper_half(void **state)
 		long kt = mmk_pt_table_pages(&k);
 		struct mmk_pt_batch b2;
 		mmk_pt_batch_init(&b2, &cpu0, 0);
-		assert_int_equal(mmk_pt_unmap_region(&k, hi, 64 * ps, &b2, NULL,
-						     NULL),
-				 0);
+		assert_int_equal(
+			mmk_pt_unmap_region(&k, hi, 64 * ps, &b2, NULL, NULL),
+			0);
 		mmk_pt_batch_finish(&b2);
-		assert_int_equal(mmk_pt_query(&u, hi + 3 * ps, NULL, NULL, NULL),
-				 MMK_ENOENT);
+		assert_int_equal(
+			mmk_pt_query(&u, hi + 3 * ps, NULL, NULL, NULL),
+			MMK_ENOENT);
 		assert_true(mmk_pt_table_pages(&k) >= 2);
 		assert_int_equal(mmk_pt_map(&k, hi + 3 * ps, mmk_pa(3 * ps), ps,
 					    MMK_PT_RW, NULL),
@@ -494,7 +502,8 @@ static void copy_from_shares_the_upper_half(void **state)
 		kt = mmk_pt_table_pages(&k);
 		mmk_pt_destroy(&u);
 		assert_int_equal(mmk_pt_table_pages(&k), kt);
-		assert_int_equal(mmk_pt_query(&k, hi + 3 * ps, &pa, NULL, NULL), 0);
+		assert_int_equal(mmk_pt_query(&k, hi + 3 * ps, &pa, NULL, NULL),
+				 0);
 		if (id == MMK_PT_X86_64_4L) {
 			struct mmk_pt other;
 			assert_true(pt_new(&other, MMK_PT_RISCV_SV48));
@@ -502,8 +511,8 @@ static void copy_from_shares_the_upper_half(void **state)
 					 MMK_EINVAL);
 			mmk_pt_destroy(&other);
 		}
-		assert_int_equal(mmk_pt_unmap_region(&k, hi, hsz, &b, NULL, NULL),
-				 0);
+		assert_int_equal(
+			mmk_pt_unmap_region(&k, hi, hsz, &b, NULL, NULL), 0);
 		mmk_pt_batch_finish(&b);
 		mmk_pt_destroy(&k);
 		assert_int_equal(mmk_hosted_live_frames(), live);
@@ -526,22 +535,22 @@ static void every_error_code_is_produced(void **state)
 		assert_int_equal(mmk_pt_map_region(&pt, ps, mmk_pa(0), 0,
 						   MMK_PT_READ, 0, &b),
 				 MMK_EWRAP);
-		assert_int_equal(mmk_pt_unmap_region(&pt, -ps, 2 * ps, &b, NULL,
-						     NULL),
-				 MMK_EWRAP);
+		assert_int_equal(
+			mmk_pt_unmap_region(&pt, -ps, 2 * ps, &b, NULL, NULL),
+			MMK_EWRAP);
 		/* EALIGN: va, pa, size */
 		assert_int_equal(mmk_pt_map(&pt, ps + 1, mmk_pa(0), ps,
 					    MMK_PT_READ, NULL),
 				 MMK_EALIGN);
-		assert_int_equal(mmk_pt_map(&pt, ps, mmk_pa(8), ps, MMK_PT_READ,
-					    NULL),
-				 MMK_EALIGN);
-		assert_int_equal(mmk_pt_map(&pt, ps, mmk_pa(ps), p1, MMK_PT_READ,
-					    NULL),
-				 MMK_EALIGN);
-		assert_int_equal(mmk_pt_protect_region(&pt, 0, ps + 1,
-						       MMK_PT_READ, &b),
-				 MMK_EALIGN);
+		assert_int_equal(
+			mmk_pt_map(&pt, ps, mmk_pa(8), ps, MMK_PT_READ, NULL),
+			MMK_EALIGN);
+		assert_int_equal(
+			mmk_pt_map(&pt, ps, mmk_pa(ps), p1, MMK_PT_READ, NULL),
+			MMK_EALIGN);
+		assert_int_equal(
+			mmk_pt_protect_region(&pt, 0, ps + 1, MMK_PT_READ, &b),
+			MMK_EALIGN);
 		/* ENONCANON */
 		uint64_t bad = in.low_end ? in.low_end : in.high_start - ps;
 		assert_int_equal(mmk_pt_map_region(&pt, bad, mmk_pa(0), ps,
@@ -549,15 +558,15 @@ static void every_error_code_is_produced(void **state)
 				 MMK_ENONCANON);
 		/* ERANGE: physical address beyond the format */
 		if (in.pa_bits < 64)
-			assert_int_equal(mmk_pt_map(&pt, ps,
-						    mmk_pa((uint64_t)1
-							   << in.pa_bits),
-						    ps, MMK_PT_READ, NULL),
-					 MMK_ERANGE);
+			assert_int_equal(
+				mmk_pt_map(&pt, ps,
+					   mmk_pa((uint64_t)1 << in.pa_bits),
+					   ps, MMK_PT_READ, NULL),
+				MMK_ERANGE);
 		/* ENOTSUP: unknown bits, unsupported page size, W-only */
-		assert_int_equal(mmk_pt_map(&pt, ps, mmk_pa(0), ps, 1u << 20,
-					    NULL),
-				 MMK_ENOTSUP);
+		assert_int_equal(
+			mmk_pt_map(&pt, ps, mmk_pa(0), ps, 1u << 20, NULL),
+			MMK_ENOTSUP);
 		assert_int_equal(mmk_pt_map(&pt, ps, mmk_pa(0), 2 * ps,
 					    MMK_PT_READ, NULL),
 				 MMK_ENOTSUP);
@@ -576,18 +585,18 @@ static void every_error_code_is_produced(void **state)
 		assert_int_equal(mmk_pt_query(&pt, ps, NULL, NULL, NULL),
 				 MMK_ENOENT);
 		/* EEXIST: page over page, region over page, huge over table */
-		assert_int_equal(mmk_pt_map(&pt, ps, mmk_pa(0), ps, MMK_PT_READ,
-					    NULL),
-				 0);
-		assert_int_equal(mmk_pt_map(&pt, ps, mmk_pa(0), ps, MMK_PT_READ,
-					    NULL),
-				 MMK_EEXIST);
+		assert_int_equal(
+			mmk_pt_map(&pt, ps, mmk_pa(0), ps, MMK_PT_READ, NULL),
+			0);
+		assert_int_equal(
+			mmk_pt_map(&pt, ps, mmk_pa(0), ps, MMK_PT_READ, NULL),
+			MMK_EEXIST);
 		assert_int_equal(mmk_pt_map_region(&pt, 0, mmk_pa(0), 4 * ps,
 						   MMK_PT_READ, 0, &b),
 				 MMK_EEXIST);
-		assert_int_equal(mmk_pt_map(&pt, 0, mmk_pa(0), p1, MMK_PT_READ,
-					    NULL),
-				 MMK_EEXIST);
+		assert_int_equal(
+			mmk_pt_map(&pt, 0, mmk_pa(0), p1, MMK_PT_READ, NULL),
+			MMK_EEXIST);
 		assert_int_equal(mmk_pt_query(&pt, 0, NULL, NULL, NULL),
 				 MMK_ENOENT);
 		/* EALIGN: unmap inside a huge page */
@@ -609,17 +618,16 @@ static void every_error_code_is_produced(void **state)
 		assert_int_equal(mmk_pt_map_region(&pt, 8 * p1, mmk_pa(0), ps,
 						   MMK_PT_READ, 0x80, &b),
 				 MMK_EINVAL);
-		assert_int_equal(mmk_pt_unmap_region(&pt, 0, 4 * p1, &b, NULL,
-						     NULL),
-				 0);
+		assert_int_equal(
+			mmk_pt_unmap_region(&pt, 0, 4 * p1, &b, NULL, NULL), 0);
 		mmk_pt_batch_finish(&b);
 		mmk_pt_destroy(&pt);
 	}
 	assert_int_equal(mmk_pt_create(&pt, MMK_PT_FORMAT_COUNT, 0, fa),
 			 MMK_EINVAL);
-	assert_int_equal(mmk_pt_create(&pt, MMK_PT_X86_64_4L,
-				       MMK_PT_OPT_SVPBMT, fa),
-			 MMK_ENOTSUP);
+	assert_int_equal(
+		mmk_pt_create(&pt, MMK_PT_X86_64_4L, MMK_PT_OPT_SVPBMT, fa),
+		MMK_ENOTSUP);
 	struct mmk_pt_info in;
 	assert_int_equal(mmk_pt_format_info(MMK_PT_FORMAT_COUNT, &in),
 			 MMK_EINVAL);
@@ -638,8 +646,8 @@ static void populate(struct mmk_pt *pt)
 	uint64_t p0 = leaf_size(pt, 0), p1 = leaf_size(pt, 1);
 	struct mmk_pt_batch b;
 	mmk_pt_batch_init(&b, NULL, 0);
-	assert_int_equal(mmk_pt_map_region(pt, p1 - 4 * p0, mmk_pa(p0),
-					   8 * p0, MMK_PT_RW, 0, &b),
+	assert_int_equal(mmk_pt_map_region(pt, p1 - 4 * p0, mmk_pa(p0), 8 * p0,
+					   MMK_PT_RW, 0, &b),
 			 0);
 	assert_int_equal(mmk_pt_map_region(pt, 4 * p1, mmk_pa(p1), 2 * p1,
 					   MMK_PT_RX, MMK_PT_MAP_HUGE, &b),
@@ -724,8 +732,8 @@ static int op_map_single_far(struct mmk_pt *pt, struct mmk_pt_batch *b)
 	struct mmk_pt_info in;
 	mmk_pt_info(pt, &in);
 	uint64_t p0 = leaf_size(pt, 0);
-	return mmk_pt_map(pt, 3 * span(&in, in.levels - 1) + 77 * p0,
-			  mmk_pa(0), p0, MMK_PT_READ, NULL);
+	return mmk_pt_map(pt, 3 * span(&in, in.levels - 1) + 77 * p0, mmk_pa(0),
+			  p0, MMK_PT_READ, NULL);
 }
 
 static void injected_failures_change_nothing(void **state)
@@ -765,9 +773,9 @@ static void injected_failures_change_nothing(void **state)
 #define WIN_PAGES 2048
 
 struct mpage {
-	uint64_t pa;     /* 0: unmapped (test pas start above 0) */
-	uint32_t flags;  /* as the table should read back */
-	uint8_t level;   /* leaf level */
+	uint64_t pa;	/* 0: unmapped (test pas start above 0) */
+	uint32_t flags; /* as the table should read back */
+	uint8_t level;	/* leaf level */
 };
 
 struct model {
@@ -836,10 +844,12 @@ static int walk_check_fn(void *ctx, const struct mmk_pt_leaf *lf)
 			continue;
 		while (w->next < i)
 			if (m->pg[w->next++].pa)
-				w->bad = true; /* model has a page the table lacks */
+				w->bad = true; /* model has a page the table
+						  lacks */
 		const struct mpage *p = &m->pg[i];
 		if (p->pa != lf->pa.v + (uint64_t)k * m->ps ||
-		    p->flags != lf->flags || m->sizes[p->level] != lf->page_size)
+		    p->flags != lf->flags ||
+		    m->sizes[p->level] != lf->page_size)
 			w->bad = true;
 		w->next = i + 1;
 	}
@@ -890,8 +900,8 @@ static long model_tables(struct model *m)
 static uint32_t rand_flags(uint64_t *seed)
 {
 	static const uint32_t acc[] = {
-		MMK_PT_READ, MMK_PT_RW, MMK_PT_RX, MMK_PT_RWX, 0,
-		MMK_PT_EXEC, MMK_PT_WRITE, MMK_PT_READ,
+		MMK_PT_READ, MMK_PT_RW,	  MMK_PT_RX,	MMK_PT_RWX,
+		0,	     MMK_PT_EXEC, MMK_PT_WRITE, MMK_PT_READ,
 	};
 	uint64_t r = mmk_test_rand(seed);
 	uint32_t f = acc[r % 8];
@@ -939,10 +949,12 @@ static void run_random(struct mmk_pt *pt, long ops, uint64_t seed)
 			n = WIN_PAGES - i;
 		if (n <= 0)
 			continue;
-		uint64_t va = m.base + (uint64_t)i * m.ps, size = (uint64_t)n * m.ps;
+		uint64_t va = m.base + (uint64_t)i * m.ps,
+			 size = (uint64_t)n * m.ps;
 		uint32_t f = rand_flags(&seed);
 		uint64_t tmp;
-		bool expressible = mmk_pt_encode_leaf(pt, 0, mmk_pa(0), f, &tmp) == 0;
+		bool expressible =
+			mmk_pt_encode_leaf(pt, 0, mmk_pa(0), f, &tmp) == 0;
 		struct mmk_pt_batch b;
 		mmk_pt_batch_init(&b, &cpu0, 3);
 		unsigned kind = (unsigned)((r >> 4) % 20);
@@ -959,7 +971,8 @@ static void run_random(struct mmk_pt *pt, long ops, uint64_t seed)
 			bool busy = false;
 			for (long k = i; k < i + n; k++)
 				busy |= m.pg[k].pa != 0;
-			err = mmk_pt_map_region(pt, va, mmk_pa(pa), size, f, opt, &b);
+			err = mmk_pt_map_region(pt, va, mmk_pa(pa), size, f,
+						opt, &b);
 			if (!expressible) {
 				assert_int_equal(err, MMK_ENOTSUP);
 			} else if (busy) {
@@ -967,8 +980,10 @@ static void run_random(struct mmk_pt *pt, long ops, uint64_t seed)
 			} else {
 				assert_int_equal(err, 0);
 				for (long k = i; k < i + n;) {
-					uint64_t kva = m.base + (uint64_t)k * m.ps;
-					uint64_t kpa = pa + (uint64_t)(k - i) * m.ps;
+					uint64_t kva =
+						m.base + (uint64_t)k * m.ps;
+					uint64_t kpa =
+						pa + (uint64_t)(k - i) * m.ps;
 					unsigned lv = 0;
 					for (unsigned l = m.in.levels - 1;
 					     opt && l > 0; l--) {
@@ -976,15 +991,20 @@ static void run_random(struct mmk_pt *pt, long ops, uint64_t seed)
 						if ((m.in.page_sizes & sz) &&
 						    !(kva & (sz - 1)) &&
 						    !(kpa & (sz - 1)) &&
-						    (uint64_t)(i + n - k) * m.ps >= sz) {
+						    (uint64_t)(i + n - k) *
+								    m.ps >=
+							    sz) {
 							lv = l;
 							break;
 						}
 					}
 					long np = (long)(m.sizes[lv] / m.ps);
 					for (long q = 0; q < np; q++) {
-						m.pg[k + q].pa = kpa + (uint64_t)q * m.ps;
-						m.pg[k + q].flags = preset(pt, f);
+						m.pg[k + q].pa =
+							kpa +
+							(uint64_t)q * m.ps;
+						m.pg[k + q].flags =
+							preset(pt, f);
 						m.pg[k + q].level = (uint8_t)lv;
 					}
 					k += np;
@@ -998,7 +1018,8 @@ static void run_random(struct mmk_pt *pt, long ops, uint64_t seed)
 			for (long k = i; k < i + n; k++)
 				expect += m.pg[k].pa != 0;
 			mmk_hosted_flush_reset();
-			err = mmk_pt_unmap_region(pt, va, size, &b, unmap_seen_fn, &u);
+			err = mmk_pt_unmap_region(pt, va, size, &b,
+						  unmap_seen_fn, &u);
 			assert_int_equal(err, 0);
 			assert_false(u.bad);
 			assert_int_equal(u.pages, expect);
@@ -1027,16 +1048,17 @@ static void run_random(struct mmk_pt *pt, long ops, uint64_t seed)
 							    MMK_PT_DIRTY);
 					m.pg[k].flags = preset(pt, f) | hw;
 					if ((of & ~f & MMK_PT_RWX) ||
-					    ((of ^ f) & (MMK_PT_USER |
-							 MMK_PT_GLOBAL |
-							 MMK_PT_MT_MASK)))
+					    ((of ^ f) &
+					     (MMK_PT_USER | MMK_PT_GLOBAL |
+					      MMK_PT_MT_MASK)))
 						assert_true(mmk_hosted_flushed(
 							m.base +
 							(uint64_t)k * m.ps));
 				}
 			}
 		} else if (kind < 19) {
-			uint64_t pa = (1 + mmk_test_rand(&seed) % 100000) * m.ps;
+			uint64_t pa =
+				(1 + mmk_test_rand(&seed) % 100000) * m.ps;
 			if (r & 0x40000)
 				err = mmk_pt_map_cursor(&cur, va, mmk_pa(pa), f,
 							NULL);
@@ -1078,10 +1100,12 @@ static void run_random(struct mmk_pt *pt, long ops, uint64_t seed)
 		if ((op & 15) == 0 || op == ops - 1)
 			model_check(&m, 0, WIN_PAGES);
 		else
-			model_check(&m, MMK_MAX(0, i - (long)pp1),
-				    MMK_MIN((long)WIN_PAGES, i + n + (long)pp1));
+			model_check(
+				&m, MMK_MAX(0, i - (long)pp1),
+				MMK_MIN((long)WIN_PAGES, i + n + (long)pp1));
 		if ((op & 255) == 0)
-			assert_int_equal(mmk_pt_table_pages(pt), model_tables(&m));
+			assert_int_equal(mmk_pt_table_pages(pt),
+					 model_tables(&m));
 	}
 	struct mmk_pt_batch b;
 	mmk_pt_batch_init(&b, &cpu0, 0);
@@ -1106,7 +1130,8 @@ static void random_region_ops_match_a_page_model(void **state)
 	FOR_EACH_FORMAT(pt, id)
 	{
 		long live = live0;
-		run_random(&pt, random_ops(), mmk_test_seed(0x9e3779b97f4a7c15ull + (uint64_t)id));
+		run_random(&pt, random_ops(),
+			   mmk_test_seed(0x9e3779b97f4a7c15ull + (uint64_t)id));
 		mmk_pt_destroy(&pt);
 		assert_int_equal(mmk_hosted_live_frames(), live);
 	}
@@ -1133,13 +1158,14 @@ static void *racer_main(void *arg)
 	for (long k = 0; k < 4096; k++) {
 		long i = (k * 7 + r->id * 131) % 4096;
 		uint64_t va = r->base + (uint64_t)i * 513 * r->ps;
-		int err = (r->id & 1)
-				  ? mmk_pt_map_cursor(&cur, va,
-						      mmk_pa((uint64_t)i * r->ps),
-						      MMK_PT_RW, &b)
-				  : mmk_pt_map(r->pt, va,
-					       mmk_pa((uint64_t)i * r->ps), r->ps,
-					       MMK_PT_RW, &b);
+		int err =
+			(r->id & 1)
+				? mmk_pt_map_cursor(&cur, va,
+						    mmk_pa((uint64_t)i * r->ps),
+						    MMK_PT_RW, &b)
+				: mmk_pt_map(r->pt, va,
+					     mmk_pa((uint64_t)i * r->ps), r->ps,
+					     MMK_PT_RW, &b);
 		if (err == 0)
 			r->ok++;
 		else if (err == MMK_EEXIST)
@@ -1161,11 +1187,14 @@ static void concurrent_single_maps_install_each_page_once(void **state)
 		struct racer r[T];
 		uint64_t ps = leaf_size(&pt, 0);
 		for (int t = 0; t < T; t++) {
-			r[t] = (struct racer){.pt = &pt, .base = 0, .ps = ps,
-					      .id = t, .nthreads = T};
-			assert_int_equal(pthread_create(&th[t], NULL, racer_main,
-							&r[t]),
-					 0);
+			r[t] = (struct racer){.pt = &pt,
+					      .base = 0,
+					      .ps = ps,
+					      .id = t,
+					      .nthreads = T};
+			assert_int_equal(
+				pthread_create(&th[t], NULL, racer_main, &r[t]),
+				0);
 		}
 		long ok = 0, exist = 0;
 		for (int t = 0; t < T; t++) {
@@ -1177,7 +1206,8 @@ static void concurrent_single_maps_install_each_page_once(void **state)
 		assert_int_equal(exist, 4096 * (T - 1));
 		for (long i = 0; i < 4096; i++) {
 			mmk_paddr_t pa;
-			assert_int_equal(mmk_pt_query(&pt, (uint64_t)i * 513 * ps,
+			assert_int_equal(mmk_pt_query(&pt,
+						      (uint64_t)i * 513 * ps,
 						      &pa, NULL, NULL),
 					 0);
 			assert_int_equal(pa.v, (uint64_t)i * ps);
@@ -1189,9 +1219,10 @@ static void concurrent_single_maps_install_each_page_once(void **state)
 		struct mmk_pt_batch rb;
 		mmk_pt_batch_init(&rb, NULL, 0);
 		for (long i = 0; i < 4096; i++)
-			assert_int_equal(mmk_pt_map(&ref, (uint64_t)i * 513 * ps,
-						    mmk_pa(0), ps, MMK_PT_RW, &rb),
-					 0);
+			assert_int_equal(
+				mmk_pt_map(&ref, (uint64_t)i * 513 * ps,
+					   mmk_pa(0), ps, MMK_PT_RW, &rb),
+				0);
 		mmk_pt_batch_finish(&rb);
 		assert_int_equal(mmk_pt_table_pages(&ref), tables);
 		mmk_pt_destroy(&ref);
@@ -1218,13 +1249,12 @@ static void cursor_maps_survive_tables_being_freed(void **state)
 							   mmk_pa(i * ps),
 							   MMK_PT_RW, &b),
 					 0);
-		assert_int_equal(mmk_pt_map_cursor(&c, p1, mmk_pa(0), MMK_PT_RW,
-						   &b),
-				 MMK_EEXIST);
+		assert_int_equal(
+			mmk_pt_map_cursor(&c, p1, mmk_pa(0), MMK_PT_RW, &b),
+			MMK_EEXIST);
 		/* Free the cached table; the cursor must notice. */
-		assert_int_equal(mmk_pt_unmap_region(&pt, 0, 4 * p1, &b, NULL,
-						     NULL),
-				 0);
+		assert_int_equal(
+			mmk_pt_unmap_region(&pt, 0, 4 * p1, &b, NULL, NULL), 0);
 		mmk_pt_batch_finish(&b);
 		assert_int_equal(mmk_pt_table_pages(&pt), 1);
 		assert_int_equal(mmk_pt_map_cursor(&c, p1 + ps, mmk_pa(ps),
@@ -1287,13 +1317,14 @@ static void dumps_follow_qemu_formats(void **state)
 	l.len = 0;
 	l.buf[0] = 0;
 	assert_int_equal(mmk_pt_create(&pt, MMK_PT_X86_64_4L, 0, fa), 0);
-	assert_int_equal(mmk_pt_map(&pt, 0xffff800000200000ull, mmk_pa(0x200000),
-				    2 * MMK_MIB, MMK_PT_RWX | MMK_PT_GLOBAL, NULL),
+	assert_int_equal(mmk_pt_map(&pt, 0xffff800000200000ull,
+				    mmk_pa(0x200000), 2 * MMK_MIB,
+				    MMK_PT_RWX | MMK_PT_GLOBAL, NULL),
 			 0);
-	assert_int_equal(mmk_pt_map(&pt, 0x400000, mmk_pa(0x1000), 4096,
-				    MMK_PT_READ | MMK_PT_USER | MMK_PT_MT_DEVICE,
-				    NULL),
-			 0);
+	assert_int_equal(
+		mmk_pt_map(&pt, 0x400000, mmk_pa(0x1000), 4096,
+			   MMK_PT_READ | MMK_PT_USER | MMK_PT_MT_DEVICE, NULL),
+		0);
 	assert_int_equal(mmk_pt_dump(&pt, 0, 1ull << 47, MMK_PT_DUMP_QEMU_TLB,
 				     collect, &l),
 			 0);
@@ -1314,17 +1345,33 @@ static void dumps_follow_qemu_formats(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(every_page_size_round_trips_in_both_halves, setup, teardown),
-		cmocka_unit_test_setup_teardown(prot_none_is_a_mapping_that_can_be_restored, setup, teardown),
-		cmocka_unit_test_setup_teardown(partial_unmap_and_protect_split_huge_pages, setup, teardown),
-		cmocka_unit_test_setup_teardown(canonical_rules_follow_the_va_width, setup, teardown),
-		cmocka_unit_test_setup_teardown(copy_from_shares_the_upper_half, setup, teardown),
-		cmocka_unit_test_setup_teardown(every_error_code_is_produced, setup, teardown),
-		cmocka_unit_test_setup_teardown(injected_failures_change_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(concurrent_single_maps_install_each_page_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(dumps_follow_qemu_formats, setup, teardown),
-		cmocka_unit_test_setup_teardown(cursor_maps_survive_tables_being_freed, setup, teardown),
-		cmocka_unit_test_setup_teardown(random_region_ops_match_a_page_model, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			every_page_size_round_trips_in_both_halves, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			prot_none_is_a_mapping_that_can_be_restored, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			partial_unmap_and_protect_split_huge_pages, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			canonical_rules_follow_the_va_width, setup, teardown),
+		cmocka_unit_test_setup_teardown(copy_from_shares_the_upper_half,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(every_error_code_is_produced,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			injected_failures_change_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			concurrent_single_maps_install_each_page_once, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(dumps_follow_qemu_formats,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			cursor_maps_survive_tables_being_freed, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			random_region_ops_match_a_page_model, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("pt", tests, NULL, NULL);
 }

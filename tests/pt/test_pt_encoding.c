@@ -63,8 +63,7 @@ static void x86_64_hand_worked_entries_match_the_sdm(void **state)
 	assert_int_equal(enc(&pt, 1, 0x200000, MMK_PT_RWX | MMK_PT_GLOBAL),
 			 0x0000000000200183ull);
 	/* 1 GiB device RW: P|RW|PWT|PCD|PS (PAT index 3 = UC), XD. */
-	assert_int_equal(enc(&pt, 2, 0xc0000000,
-			     MMK_PT_RW | MMK_PT_MT_DEVICE),
+	assert_int_equal(enc(&pt, 2, 0xc0000000, MMK_PT_RW | MMK_PT_MT_DEVICE),
 			 0x80000000c000009bull);
 	/* 4 KiB write-combining: PAT bit 7 (PAT index 4). */
 	assert_int_equal(enc(&pt, 0, 0x1000, MMK_PT_RW | MMK_PT_MT_WC),
@@ -78,9 +77,9 @@ static void x86_64_hand_worked_entries_match_the_sdm(void **state)
 	/* PROT_NONE: P clear, software bit 9, address kept, XD. */
 	assert_int_equal(enc(&pt, 0, 0x7000, 0), 0x8000000000007200ull);
 	/* Accessed and dirty asked for: A 5, D 6. */
-	assert_int_equal(enc(&pt, 0, 0x7000,
-			     MMK_PT_RW | MMK_PT_ACCESSED | MMK_PT_DIRTY),
-			 0x8000000000007063ull);
+	assert_int_equal(
+		enc(&pt, 0, 0x7000, MMK_PT_RW | MMK_PT_ACCESSED | MMK_PT_DIRTY),
+		0x8000000000007063ull);
 	/* Highest physical address the format encodes (bits 51:12). */
 	assert_int_equal(enc(&pt, 0, 0x000ffffffffff000ull, MMK_PT_RWX),
 			 0x000ffffffffff003ull);
@@ -88,9 +87,9 @@ static void x86_64_hand_worked_entries_match_the_sdm(void **state)
 	/* A table entry: P|RW|US|A, so the leaf alone decides access. */
 	struct mmk_pt_batch b;
 	mmk_pt_batch_init(&b, NULL, 0);
-	assert_int_equal(mmk_pt_map(&pt, 0x1000, mmk_pa(0x5000), 4096,
-				    MMK_PT_RW, NULL),
-			 0);
+	assert_int_equal(
+		mmk_pt_map(&pt, 0x1000, mmk_pa(0x5000), 4096, MMK_PT_RW, NULL),
+		0);
 	uint64_t e;
 	assert_int_equal(mmk_pt_raw_entry(&pt, 0x1000, 3, &e), 0);
 	assert_int_equal(e & 0xfff, 0x27);
@@ -153,16 +152,17 @@ static void x86_64_every_flag_combination_is_bit_exact(void **state)
 				uint64_t pa = 0x0000004c40000000ull, want = 0,
 					 got = 0;
 				int we = x86_expected(level, pa, f, &want);
-				int ge = mmk_pt_encode_leaf(&pt, level,
-							    mmk_pa(pa), f, &got);
+				int ge = mmk_pt_encode_leaf(
+					&pt, level, mmk_pa(pa), f, &got);
 				assert_int_equal(ge, we);
 				if (we)
 					continue;
 				assert_int_equal(got, want);
 				mmk_paddr_t dpa;
 				uint32_t df;
-				assert_int_equal(mmk_pt_decode_leaf(&pt, level, got,
-								    &dpa, &df),
+				assert_int_equal(mmk_pt_decode_leaf(&pt, level,
+								    got, &dpa,
+								    &df),
 						 0);
 				assert_int_equal(dpa.v, pa);
 				assert_int_equal(df, f); /* no A/D preset */
@@ -170,9 +170,9 @@ static void x86_64_every_flag_combination_is_bit_exact(void **state)
 		}
 		/* No 512 GiB leaves on x86_64. */
 		uint64_t pte;
-		assert_int_equal(mmk_pt_encode_leaf(&pt, 3, mmk_pa(0), MMK_PT_RW,
-						    &pte),
-				 MMK_ENOTSUP);
+		assert_int_equal(
+			mmk_pt_encode_leaf(&pt, 3, mmk_pa(0), MMK_PT_RW, &pte),
+			MMK_ENOTSUP);
 		mmk_pt_destroy(&pt);
 	}
 }
@@ -182,9 +182,9 @@ static void riscv64_hand_worked_entries_match_the_spec(void **state)
 {
 	(void)state;
 	struct mmk_pt pt;
-	assert_int_equal(mmk_pt_create(&pt, MMK_PT_RISCV_SV39,
-				       MMK_PT_OPT_SVPBMT, fa),
-			 0);
+	assert_int_equal(
+		mmk_pt_create(&pt, MMK_PT_RISCV_SV39, MMK_PT_OPT_SVPBMT, fa),
+		0);
 	/* 4 KiB kernel RW at 0x8020_0000: PPN 0x80200 << 10, V|R|W|A|D. */
 	assert_int_equal(enc(&pt, 0, 0x80200000, MMK_PT_RW), 0x200800c7ull);
 	/* User RX: V|R|X|U|A. */
@@ -199,9 +199,9 @@ static void riscv64_hand_worked_entries_match_the_spec(void **state)
 	assert_int_equal(enc(&pt, 0, 0x10000000, MMK_PT_RW | MMK_PT_MT_DEVICE),
 			 0x40000000040000c7ull);
 	/* Svpbmt NC (1 << 61) for UNCACHED; WC adds RSW bit 9. */
-	assert_int_equal(enc(&pt, 0, 0x10000000,
-			     MMK_PT_READ | MMK_PT_MT_UNCACHED),
-			 0x2000000004000043ull);
+	assert_int_equal(
+		enc(&pt, 0, 0x10000000, MMK_PT_READ | MMK_PT_MT_UNCACHED),
+		0x2000000004000043ull);
 	assert_int_equal(enc(&pt, 0, 0x10000000, MMK_PT_RW | MMK_PT_MT_WC),
 			 0x20000000040002c7ull);
 	/* PROT_NONE: V clear, RSW bit 8, A preset, PPN kept. */
@@ -211,13 +211,13 @@ static void riscv64_hand_worked_entries_match_the_spec(void **state)
 			 0x003ffffff0000043ull);
 	/* W without R is reserved. */
 	uint64_t pte;
-	assert_int_equal(mmk_pt_encode_leaf(&pt, 0, mmk_pa(0), MMK_PT_WRITE,
-					    &pte),
-			 MMK_ENOTSUP);
+	assert_int_equal(
+		mmk_pt_encode_leaf(&pt, 0, mmk_pa(0), MMK_PT_WRITE, &pte),
+		MMK_ENOTSUP);
 	/* Pointer to the next level: V only, PPN of the table. */
-	assert_int_equal(mmk_pt_map(&pt, 0x1000, mmk_pa(0x5000), 4096,
-				    MMK_PT_RW, NULL),
-			 0);
+	assert_int_equal(
+		mmk_pt_map(&pt, 0x1000, mmk_pa(0x5000), 4096, MMK_PT_RW, NULL),
+		0);
 	uint64_t e, l1;
 	assert_int_equal(mmk_pt_raw_entry(&pt, 0x1000, 2, &e), 0);
 	assert_int_equal(e & 0x3ff, 0x1);
@@ -278,10 +278,10 @@ static void riscv64_every_flag_combination_is_bit_exact(void **state)
 	for (int id = MMK_PT_RISCV_SV39; id <= MMK_PT_RISCV_SV57; id++) {
 		for (int pb = 0; pb < 2; pb++) {
 			struct mmk_pt pt;
-			assert_int_equal(mmk_pt_create(&pt, id,
-						       pb ? MMK_PT_OPT_SVPBMT : 0,
-						       fa),
-					 0);
+			assert_int_equal(
+				mmk_pt_create(&pt, id,
+					      pb ? MMK_PT_OPT_SVPBMT : 0, fa),
+				0);
 			struct mmk_pt_info info;
 			mmk_pt_info(&pt, &info);
 			for (unsigned level = 0; level < info.levels; level++) {
@@ -291,8 +291,9 @@ static void riscv64_every_flag_combination_is_bit_exact(void **state)
 					uint64_t pa = 0x0001000000000000ull,
 						 want = 0, got = 0;
 					int we = rv_expected(pb, pa, f, &want);
-					int ge = mmk_pt_encode_leaf(
-						&pt, level, mmk_pa(pa), f, &got);
+					int ge = mmk_pt_encode_leaf(&pt, level,
+								    mmk_pa(pa),
+								    f, &got);
 					assert_int_equal(ge, we);
 					if (we)
 						continue;
@@ -300,14 +301,15 @@ static void riscv64_every_flag_combination_is_bit_exact(void **state)
 					mmk_paddr_t dpa;
 					uint32_t df;
 					assert_int_equal(
-						mmk_pt_decode_leaf(&pt, level, got,
-								   &dpa, &df),
+						mmk_pt_decode_leaf(&pt, level,
+								   got, &dpa,
+								   &df),
 						0);
 					assert_int_equal(dpa.v, pa);
-					uint32_t pre = MMK_PT_ACCESSED |
-						       (f & MMK_PT_WRITE
-								? MMK_PT_DIRTY
-								: 0);
+					uint32_t pre =
+						MMK_PT_ACCESSED |
+						(f & MMK_PT_WRITE ? MMK_PT_DIRTY
+								  : 0);
 					assert_int_equal(df, f | pre);
 				}
 			}
@@ -319,10 +321,18 @@ static void riscv64_every_flag_combination_is_bit_exact(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(x86_64_hand_worked_entries_match_the_sdm, setup, teardown),
-		cmocka_unit_test_setup_teardown(x86_64_every_flag_combination_is_bit_exact, setup, teardown),
-		cmocka_unit_test_setup_teardown(riscv64_hand_worked_entries_match_the_spec, setup, teardown),
-		cmocka_unit_test_setup_teardown(riscv64_every_flag_combination_is_bit_exact, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			x86_64_hand_worked_entries_match_the_sdm, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			x86_64_every_flag_combination_is_bit_exact, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			riscv64_hand_worked_entries_match_the_spec, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			riscv64_every_flag_combination_is_bit_exact, setup,
+			teardown),
 	};
 	return cmocka_run_group_tests_name("pt_encoding", tests, NULL, NULL);
 }

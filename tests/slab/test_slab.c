@@ -90,8 +90,8 @@ static void assert_disjoint(struct live *v, size_t n, size_t (*span)(void *))
 	qsort(s, n, sizeof(*s), cmp_live);
 	for (size_t i = 1; i < n; i++)
 		if (s[i - 1].p + span(s[i - 1].p) > s[i].p)
-			fail_msg("objects %p and %p overlap", (void *)s[i - 1].p,
-				 (void *)s[i].p);
+			fail_msg("objects %p and %p overlap",
+				 (void *)s[i - 1].p, (void *)s[i].p);
 	free(s);
 }
 
@@ -126,8 +126,8 @@ static void kmalloc_model_run(uint64_t seed, size_t (*pick)(uint64_t *),
 			size_t size = pick(&seed);
 			unsigned char *p = mmk_kmalloc(size);
 			assert_non_null(p);
-			assert_true(((uintptr_t)p & (kmalloc_align(size) - 1)) ==
-				    0);
+			assert_true(((uintptr_t)p &
+				     (kmalloc_align(size) - 1)) == 0);
 			assert_true(mmk_ksize(p) >= size);
 			v[n] = (struct live){p, size, (unsigned char)r};
 			fill(&v[n]);
@@ -149,8 +149,8 @@ static void kmalloc_model_run(uint64_t seed, size_t (*pick)(uint64_t *),
 	free(v);
 }
 
-static const size_t classes[] = {8,   16,   32,   48,   64,   96,   128,
-				 192, 256,  384,  512,  768,  1024, 1536,
+static const size_t classes[] = {8,    16,   32,   48,	 64,  96,   128,
+				 192,  256,  384,  512,	 768, 1024, 1536,
 				 2048, 3072, 4096, 6144, 8192};
 static size_t cur_class;
 
@@ -169,7 +169,8 @@ static void kmalloc_every_size_class_matches_model(void **state)
 		size_t maxlive = classes[cur_class] <= 512 ? 3000 : 300;
 		kmalloc_model_run(mmk_test_seed(77) + cur_class, pick_in_class,
 				  20000, maxlive);
-		struct mmk_slab_cache *c = mmk_kmalloc_cache(classes[cur_class]);
+		struct mmk_slab_cache *c =
+			mmk_kmalloc_cache(classes[cur_class]);
 		assert_int_equal(mmk_slab_check(c), 0);
 		struct mmk_slab_stats st;
 		mmk_slab_stats(c, &st);
@@ -277,14 +278,15 @@ static void ctor_stamp(void *obj)
 static void caches_of_odd_sizes_and_alignments_match_model(void **state)
 {
 	(void)state;
-	static const size_t sizes[] = {1, 3, 7, 8, 12, 24, 40, 100, 264,
-				       1000, 3000, 5000, 12000, 70000};
+	static const size_t sizes[] = {1,    3,	   7,	  8,	12,
+				       24,   40,   100,	  264,	1000,
+				       3000, 5000, 12000, 70000};
 	static const size_t aligns[] = {0, 1, 4, 16, 64, 256, 4096};
 	uint64_t seed = mmk_test_seed(9);
 	for (size_t si = 0; si < MMK_ARRAY_SIZE(sizes); si++) {
 		size_t size = sizes[si];
-		size_t align = aligns[mmk_test_rand(&seed) %
-				      MMK_ARRAY_SIZE(aligns)];
+		size_t align =
+			aligns[mmk_test_rand(&seed) % MMK_ARRAY_SIZE(aligns)];
 		struct mmk_slab_cache *c =
 			mmk_slab_create(fa, "odd", size, align, NULL);
 		assert_non_null(c);
@@ -659,20 +661,42 @@ static void out_of_memory_returns_null_then_recovers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(kmalloc_every_size_class_matches_model, setup, teardown),
-		cmocka_unit_test_setup_teardown(kmalloc_mixed_sizes_match_model, setup, teardown),
-		cmocka_unit_test_setup_teardown(kmalloc_aligned_honours_alignment, setup, teardown),
-		cmocka_unit_test_setup_teardown(kzalloc_zeroes_and_large_blocks_are_page_aligned, setup, teardown),
-		cmocka_unit_test_setup_teardown(caches_of_odd_sizes_and_alignments_match_model, setup, teardown),
-		cmocka_unit_test_setup_teardown(constructor_runs_once_per_object_not_per_alloc, setup, teardown),
-		cmocka_unit_test_setup_teardown(create_rejects_bad_arguments, setup, teardown),
-		cmocka_unit_test_setup_teardown(destroy_reports_live_objects_and_keeps_the_cache, setup, teardown),
-		cmocka_unit_test_setup_teardown(kmalloc_fini_reports_leaks, setup, teardown),
-		cmocka_unit_test_setup_teardown(empty_slabs_go_back_beyond_a_reserve, setup, teardown),
-		cmocka_unit_test_setup_teardown(double_free_is_reported_in_normal_mode, setup, teardown),
-		cmocka_unit_test_setup_teardown(bad_pointers_are_reported_not_freed, setup, teardown),
-		cmocka_unit_test_setup_teardown(frame_failure_at_every_point_leaves_caches_consistent, setup, teardown),
-		cmocka_unit_test_setup_teardown(out_of_memory_returns_null_then_recovers, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			kmalloc_every_size_class_matches_model, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(kmalloc_mixed_sizes_match_model,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			kmalloc_aligned_honours_alignment, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			kzalloc_zeroes_and_large_blocks_are_page_aligned, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			caches_of_odd_sizes_and_alignments_match_model, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			constructor_runs_once_per_object_not_per_alloc, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(create_rejects_bad_arguments,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			destroy_reports_live_objects_and_keeps_the_cache, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(kmalloc_fini_reports_leaks,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			empty_slabs_go_back_beyond_a_reserve, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			double_free_is_reported_in_normal_mode, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			bad_pointers_are_reported_not_freed, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			frame_failure_at_every_point_leaves_caches_consistent,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			out_of_memory_returns_null_then_recovers, setup,
+			teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -77,7 +77,7 @@ static void write_after_free_is_reported(void **state)
 	struct mmk_slab_cache *c = mmk_slab_create(fa, "dbguaf", 128, 0, NULL);
 	unsigned char *p = mmk_slab_alloc(c);
 	mmk_slab_free(c, p);
-	p[77] = 0; /* too late */
+	p[77] = 0;			      /* too late */
 	unsigned char *q = mmk_slab_alloc(c); /* the same object, LIFO */
 	assert_ptr_equal(p, q);
 	assert_reported(1, "write after free", "dbguaf", p);
@@ -184,11 +184,16 @@ static void constructed_objects_are_not_poisoned(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(one_byte_overrun_is_reported, setup, teardown),
-		cmocka_unit_test_setup_teardown(write_after_free_is_reported, setup, teardown),
-		cmocka_unit_test_setup_teardown(double_free_is_reported, setup, teardown),
-		cmocka_unit_test_setup_teardown(clean_use_reports_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(constructed_objects_are_not_poisoned, setup, teardown),
+		cmocka_unit_test_setup_teardown(one_byte_overrun_is_reported,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(write_after_free_is_reported,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(double_free_is_reported, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(clean_use_reports_nothing,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			constructed_objects_are_not_poisoned, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

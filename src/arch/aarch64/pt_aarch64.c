@@ -66,22 +66,22 @@
 
 #include "arch/aarch64/pt_aarch64.h"
 
-#define A64_VALID        (1ull << 0)
-#define A64_TYPE         (1ull << 1) /* table / page; 0 = block */
+#define A64_VALID	  (1ull << 0)
+#define A64_TYPE	  (1ull << 1) /* table / page; 0 = block */
 #define A64_ATTRIDX_SHIFT 2
-#define A64_ATTRIDX      (7ull << 2)
-#define A64_AP_EL0       (1ull << 6) /* AP[1]: EL0 may access */
-#define A64_AP_RO        (1ull << 7) /* AP[2]: read-only */
-#define A64_SH_INNER     (3ull << 8)
-#define A64_SH           (3ull << 8)
-#define A64_AF           (1ull << 10)
-#define A64_NG           (1ull << 11)
-#define A64_OA           0x0000fffffffff000ull /* OA[47:12] */
-#define A64_CONT         (1ull << 52)
-#define A64_PXN          (1ull << 53)
-#define A64_UXN          (1ull << 54)
-#define A64_SW_DIRTY     (1ull << 55) /* software: written to */
-#define A64_SW_PROTNONE  (1ull << 58) /* software: mapped, no access */
+#define A64_ATTRIDX	  (7ull << 2)
+#define A64_AP_EL0	  (1ull << 6) /* AP[1]: EL0 may access */
+#define A64_AP_RO	  (1ull << 7) /* AP[2]: read-only */
+#define A64_SH_INNER	  (3ull << 8)
+#define A64_SH		  (3ull << 8)
+#define A64_AF		  (1ull << 10)
+#define A64_NG		  (1ull << 11)
+#define A64_OA		  0x0000fffffffff000ull /* OA[47:12] */
+#define A64_CONT	  (1ull << 52)
+#define A64_PXN		  (1ull << 53)
+#define A64_UXN		  (1ull << 54)
+#define A64_SW_DIRTY	  (1ull << 55) /* software: written to */
+#define A64_SW_PROTNONE	  (1ull << 58) /* software: mapped, no access */
 
 static inline bool fmt_empty_is_zero(void)
 {
@@ -97,8 +97,8 @@ static inline mmk__pte_t fmt_empty(const struct mmk_pt *pt, unsigned level)
 
 static inline bool fmt_is_table(mmk__pte_t e, unsigned level)
 {
-	return level > 0 && (e & (A64_VALID | A64_TYPE)) ==
-				    (A64_VALID | A64_TYPE);
+	return level > 0 &&
+	       (e & (A64_VALID | A64_TYPE)) == (A64_VALID | A64_TYPE);
 }
 
 static inline bool fmt_is_leaf(mmk__pte_t e, unsigned level)
@@ -196,8 +196,7 @@ static inline mmk__pte_t fmt_leaf_hw_bits(mmk__pte_t e, unsigned level)
 	return e & (A64_AF | A64_SW_DIRTY);
 }
 
-static inline bool fmt_needs_bbm(mmk__pte_t old, mmk__pte_t nw,
-				 unsigned level)
+static inline bool fmt_needs_bbm(mmk__pte_t old, mmk__pte_t nw, unsigned level)
 {
 	(void)level;
 	/* With one side invalid no two TLB entries can conflict. */
@@ -235,21 +234,20 @@ static uint64_t aarch64_root_regval(const struct mmk_pt *pt, uint32_t asid)
 	return (uint64_t)(asid & 0xffffu) << 48 | (pt->root.v & A64_OA);
 }
 
-#define A64_FORMAT(ID, NAME, LEVELS, VA, CANON)                               \
-	{                                                                     \
-		.id = ID, .name = NAME, .arch = "aarch64", .levels = LEVELS,  \
-		.page_shift = 12, .va_bits = VA, .pa_bits = 48,               \
-		.bits = {9, 9, 9, 9}, .canon = CANON,                         \
-		.leaf_levels = 0x7u, .caps = 0,                               \
-		.ad_preset = MMK_PT_ACCESSED | MMK_PT_DIRTY,                  \
-		.opts_ok = MMK_PT_OPT_HIGH_HALF, .ops = &aarch64_ops,         \
-		.init = aarch64_init, .root_regval = aarch64_root_regval,     \
+#define A64_FORMAT(ID, NAME, LEVELS, VA, CANON)                                \
+	{                                                                      \
+		.id = ID, .name = NAME, .arch = "aarch64", .levels = LEVELS,   \
+		.page_shift = 12, .va_bits = VA, .pa_bits = 48,                \
+		.bits = {9, 9, 9, 9}, .canon = CANON, .leaf_levels = 0x7u,     \
+		.caps = 0, .ad_preset = MMK_PT_ACCESSED | MMK_PT_DIRTY,        \
+		.opts_ok = MMK_PT_OPT_HIGH_HALF, .ops = &aarch64_ops,          \
+		.init = aarch64_init, .root_regval = aarch64_root_regval,      \
 	}
 
-const struct mmk__pt_format mmk__pt_aarch64_39 = A64_FORMAT(
-	MMK_PT_AARCH64_39, "aarch64-39bit", 3, 39, MMK__CANON_LOW);
-const struct mmk__pt_format mmk__pt_aarch64_48 = A64_FORMAT(
-	MMK_PT_AARCH64_48, "aarch64-48bit", 4, 48, MMK__CANON_LOW);
+const struct mmk__pt_format mmk__pt_aarch64_39 =
+	A64_FORMAT(MMK_PT_AARCH64_39, "aarch64-39bit", 3, 39, MMK__CANON_LOW);
+const struct mmk__pt_format mmk__pt_aarch64_48 =
+	A64_FORMAT(MMK_PT_AARCH64_48, "aarch64-48bit", 4, 48, MMK__CANON_LOW);
 const struct mmk__pt_format mmk__pt_aarch64_39_high = A64_FORMAT(
 	MMK_PT_AARCH64_39, "aarch64-39bit-ttbr1", 3, 39, MMK__CANON_HIGH);
 const struct mmk__pt_format mmk__pt_aarch64_48_high = A64_FORMAT(

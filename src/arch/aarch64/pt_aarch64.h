@@ -15,8 +15,8 @@ extern const struct mmk__pt_format mmk__pt_aarch64_48;
 extern const struct mmk__pt_format mmk__pt_aarch64_39_high;
 extern const struct mmk__pt_format mmk__pt_aarch64_48_high;
 
-#define MMK_PT_FORMATS_AARCH64                                                \
-	[MMK_PT_AARCH64_39] = &mmk__pt_aarch64_39,                            \
+#define MMK_PT_FORMATS_AARCH64                                                 \
+	[MMK_PT_AARCH64_39] = &mmk__pt_aarch64_39,                             \
 	[MMK_PT_AARCH64_48] = &mmk__pt_aarch64_48,
 
 /*
@@ -34,11 +34,11 @@ extern const struct mmk__pt_format mmk__pt_aarch64_48_high;
 /* Fields of TCR_EL1 for the half a table serves (4 KiB granule, inner
  * shareable, inner/outer write-back walks).  The kernel ORs in IPS, AS,
  * A1, TBI and EPD for the half it leaves unused. */
-#define MMK_AARCH64_TCR_T0(va_bits)                                           \
-	((uint64_t)(64 - (va_bits)) | 1ull << 8 | 1ull << 10 | 3ull << 12 |   \
+#define MMK_AARCH64_TCR_T0(va_bits)                                            \
+	((uint64_t)(64 - (va_bits)) | 1ull << 8 | 1ull << 10 | 3ull << 12 |    \
 	 0ull << 14)
-#define MMK_AARCH64_TCR_T1(va_bits)                                           \
-	((uint64_t)(64 - (va_bits)) << 16 | 1ull << 24 | 1ull << 26 |         \
+#define MMK_AARCH64_TCR_T1(va_bits)                                            \
+	((uint64_t)(64 - (va_bits)) << 16 | 1ull << 24 | 1ull << 26 |          \
 	 3ull << 28 | 2ull << 30)
 
 #endif

@@ -71,27 +71,27 @@
 
 #include "arch/loongarch64/pt_loongarch64.h"
 
-#define LA_V           (1ull << 0)
-#define LA_D           (1ull << 1)
-#define LA_PLV3        (3ull << 2)
-#define LA_PLV         (3ull << 2)
+#define LA_V	       (1ull << 0)
+#define LA_D	       (1ull << 1)
+#define LA_PLV3	       (3ull << 2)
+#define LA_PLV	       (3ull << 2)
 #define LA_MAT_SHIFT   4
-#define LA_MAT         (3ull << 4)
+#define LA_MAT	       (3ull << 4)
 #define LA_MAT_SUC     0ull
 #define LA_MAT_CC      1ull
 #define LA_MAT_WUC     2ull
-#define LA_G           (1ull << 6)  /* common page */
-#define LA_H           (1ull << 6)  /* directory entry: huge page */
-#define LA_P           (1ull << 7)
-#define LA_W           (1ull << 8)
+#define LA_G	       (1ull << 6) /* common page */
+#define LA_H	       (1ull << 6) /* directory entry: huge page */
+#define LA_P	       (1ull << 7)
+#define LA_W	       (1ull << 8)
 #define LA_SW_DIRTY    (1ull << 9)
 #define LA_SW_PROTNONE (1ull << 10)
 #define LA_SW_UC       (1ull << 11)
-#define LA_HG          (1ull << 12) /* huge page: global */
-#define LA_PA          0x0000fffffffff000ull /* PALEN 48 */
-#define LA_NR          (1ull << 61)
-#define LA_NX          (1ull << 62)
-#define LA_RPLV        (1ull << 63)
+#define LA_HG	       (1ull << 12)	     /* huge page: global */
+#define LA_PA	       0x0000fffffffff000ull /* PALEN 48 */
+#define LA_NR	       (1ull << 61)
+#define LA_NX	       (1ull << 62)
+#define LA_RPLV	       (1ull << 63)
 
 mmk__pte_t mmk__la64_invalid_16k[2][2048] __attribute__((aligned(16384)));
 mmk__pte_t mmk__la64_invalid_4k[3][512] __attribute__((aligned(4096)));
@@ -224,8 +224,7 @@ static inline mmk__pte_t fmt_leaf_hw_bits(mmk__pte_t e, unsigned level)
 	return e & LA_SW_DIRTY;
 }
 
-static inline bool fmt_needs_bbm(mmk__pte_t old, mmk__pte_t nw,
-				 unsigned level)
+static inline bool fmt_needs_bbm(mmk__pte_t old, mmk__pte_t nw, unsigned level)
 {
 	(void)old;
 	(void)nw;
@@ -328,8 +327,8 @@ uint64_t mmk_arch_loongarch64_pwch(const struct mmk_pt *pt)
 	const struct mmk__pt_format *f = pt->fmt;
 	unsigned root = f->levels - 1u;
 	/* Dir3 base 5:0 width 11:6 (Dir4 17:12 / 23:18 unused). */
-	return (uint64_t)mmk__level_shift(f, root) |
-	       (uint64_t)f->bits[root] << 6;
+	return (uint64_t)mmk__level_shift(f, root) | (uint64_t)f->bits[root]
+							     << 6;
 }
 
 uint64_t mmk_arch_loongarch64_stlbps(const struct mmk_pt *pt)
@@ -337,20 +336,20 @@ uint64_t mmk_arch_loongarch64_stlbps(const struct mmk_pt *pt)
 	return pt->fmt->page_shift;
 }
 
-#define LA64_FORMAT(ID, NAME, LEVELS, PSHIFT, B, VA, CANON, OPTS)             \
-	{                                                                     \
-		.id = ID, .name = NAME, .arch = "loongarch64",                \
-		.levels = LEVELS, .page_shift = PSHIFT, .va_bits = VA,        \
-		.pa_bits = 48, .bits = {B, B, B, B}, .canon = CANON,          \
-		.leaf_levels = 0x7u, .caps = MMK__FMT_MAP_NEEDS_FLUSH,        \
-		.ad_preset = MMK_PT_ACCESSED | MMK_PT_DIRTY,                  \
-		.opts_ok = OPTS, .ops = &loongarch64_ops, .init = la64_init,  \
-		.root_regval = la64_root_regval,                              \
+#define LA64_FORMAT(ID, NAME, LEVELS, PSHIFT, B, VA, CANON, OPTS)              \
+	{                                                                      \
+		.id = ID, .name = NAME, .arch = "loongarch64",                 \
+		.levels = LEVELS, .page_shift = PSHIFT, .va_bits = VA,         \
+		.pa_bits = 48, .bits = {B, B, B, B}, .canon = CANON,           \
+		.leaf_levels = 0x7u, .caps = MMK__FMT_MAP_NEEDS_FLUSH,         \
+		.ad_preset = MMK_PT_ACCESSED | MMK_PT_DIRTY, .opts_ok = OPTS,  \
+		.ops = &loongarch64_ops, .init = la64_init,                    \
+		.root_regval = la64_root_regval,                               \
 	}
 
 const struct mmk__pt_format mmk__pt_la64_16k_3l =
-	LA64_FORMAT(MMK_PT_LA64_16K_3L, "loongarch64-16k-3level", 3, 14, 11,
-		    47, MMK__CANON_LOW, MMK_PT_OPT_HIGH_HALF);
+	LA64_FORMAT(MMK_PT_LA64_16K_3L, "loongarch64-16k-3level", 3, 14, 11, 47,
+		    MMK__CANON_LOW, MMK_PT_OPT_HIGH_HALF);
 const struct mmk__pt_format mmk__pt_la64_16k_3l_high =
 	LA64_FORMAT(MMK_PT_LA64_16K_3L, "loongarch64-16k-3level-pgdh", 3, 14,
 		    11, 47, MMK__CANON_HIGH, MMK_PT_OPT_HIGH_HALF);

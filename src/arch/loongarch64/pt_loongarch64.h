@@ -15,8 +15,8 @@ extern const struct mmk__pt_format mmk__pt_la64_16k_3l;
 extern const struct mmk__pt_format mmk__pt_la64_16k_3l_high;
 extern const struct mmk__pt_format mmk__pt_la64_4k_4l;
 
-#define MMK_PT_FORMATS_LOONGARCH64                                            \
-	[MMK_PT_LA64_16K_3L] = &mmk__pt_la64_16k_3l,                          \
+#define MMK_PT_FORMATS_LOONGARCH64                                             \
+	[MMK_PT_LA64_16K_3L] = &mmk__pt_la64_16k_3l,                           \
 	[MMK_PT_LA64_4K_4L] = &mmk__pt_la64_4k_4l,
 
 /*

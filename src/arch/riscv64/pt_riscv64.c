@@ -32,21 +32,21 @@
 
 #include "arch/riscv64/pt_riscv64.h"
 
-#define RV_V        (1ull << 0)
-#define RV_R        (1ull << 1)
-#define RV_W        (1ull << 2)
-#define RV_X        (1ull << 3)
-#define RV_U        (1ull << 4)
-#define RV_G        (1ull << 5)
-#define RV_A        (1ull << 6)
-#define RV_D        (1ull << 7)
-#define RV_PROTNONE (1ull << 8) /* RSW: mapped, no access (V=0) */
-#define RV_WC       (1ull << 9) /* RSW: NC mapping asked as WC */
+#define RV_V	     (1ull << 0)
+#define RV_R	     (1ull << 1)
+#define RV_W	     (1ull << 2)
+#define RV_X	     (1ull << 3)
+#define RV_U	     (1ull << 4)
+#define RV_G	     (1ull << 5)
+#define RV_A	     (1ull << 6)
+#define RV_D	     (1ull << 7)
+#define RV_PROTNONE  (1ull << 8) /* RSW: mapped, no access (V=0) */
+#define RV_WC	     (1ull << 9) /* RSW: NC mapping asked as WC */
 #define RV_PPN_SHIFT 10
 #define RV_PPN_MASK  ((1ull << 44) - 1)
-#define RV_PBMT_NC  (1ull << 61)
-#define RV_PBMT_IO  (2ull << 61)
-#define RV_PBMT     (3ull << 61)
+#define RV_PBMT_NC   (1ull << 61)
+#define RV_PBMT_IO   (2ull << 61)
+#define RV_PBMT	     (3ull << 61)
 
 static inline bool fmt_empty_is_zero(void)
 {
@@ -176,8 +176,7 @@ static inline mmk__pte_t fmt_leaf_hw_bits(mmk__pte_t e, unsigned level)
 	return e & (RV_A | RV_D);
 }
 
-static inline bool fmt_needs_bbm(mmk__pte_t old, mmk__pte_t nw,
-				 unsigned level)
+static inline bool fmt_needs_bbm(mmk__pte_t old, mmk__pte_t nw, unsigned level)
 {
 	(void)old;
 	(void)nw;
@@ -207,16 +206,16 @@ static uint64_t riscv64_root_regval(const struct mmk_pt *pt, uint32_t asid)
 	       (pt->root.v >> 12);
 }
 
-#define RV_FORMAT(ID, NAME, LEVELS, VA)                                       \
-	{                                                                     \
-		.id = ID, .name = NAME, .arch = "riscv64", .levels = LEVELS,  \
-		.page_shift = 12, .va_bits = VA, .pa_bits = 56,               \
-		.bits = {9, 9, 9, 9, 9}, .canon = MMK__CANON_SIGNEXT,         \
-		.leaf_levels = (1u << (LEVELS)) - 1,                          \
-		.caps = MMK__FMT_TABLE_FREE_FULL,                             \
-		.ad_preset = MMK_PT_ACCESSED | MMK_PT_DIRTY,                  \
-		.opts_ok = MMK_PT_OPT_SVPBMT, .ops = &riscv64_ops,            \
-		.root_regval = riscv64_root_regval,                           \
+#define RV_FORMAT(ID, NAME, LEVELS, VA)                                        \
+	{                                                                      \
+		.id = ID, .name = NAME, .arch = "riscv64", .levels = LEVELS,   \
+		.page_shift = 12, .va_bits = VA, .pa_bits = 56,                \
+		.bits = {9, 9, 9, 9, 9}, .canon = MMK__CANON_SIGNEXT,          \
+		.leaf_levels = (1u << (LEVELS)) - 1,                           \
+		.caps = MMK__FMT_TABLE_FREE_FULL,                              \
+		.ad_preset = MMK_PT_ACCESSED | MMK_PT_DIRTY,                   \
+		.opts_ok = MMK_PT_OPT_SVPBMT, .ops = &riscv64_ops,             \
+		.root_regval = riscv64_root_regval,                            \
 	}
 
 const struct mmk__pt_format mmk__pt_riscv_sv39 =

@@ -9,9 +9,9 @@ extern const struct mmk__pt_format mmk__pt_riscv_sv39;
 extern const struct mmk__pt_format mmk__pt_riscv_sv48;
 extern const struct mmk__pt_format mmk__pt_riscv_sv57;
 
-#define MMK_PT_FORMATS_RISCV64                                                \
-	[MMK_PT_RISCV_SV39] = &mmk__pt_riscv_sv39,                           \
-	[MMK_PT_RISCV_SV48] = &mmk__pt_riscv_sv48,                           \
+#define MMK_PT_FORMATS_RISCV64                                                 \
+	[MMK_PT_RISCV_SV39] = &mmk__pt_riscv_sv39,                             \
+	[MMK_PT_RISCV_SV48] = &mmk__pt_riscv_sv48,                             \
 	[MMK_PT_RISCV_SV57] = &mmk__pt_riscv_sv57,
 
 #endif

@@ -6,7 +6,8 @@
  *
  *   63  62:59  58:52  51:12 (M-1:12)      11:9  8  7     6  5  4   3   2  1  0
  *  +--+------+------+--------------------+----+--+-----+--+--+---+---+--+--+--+
- *  |XD| PKEY | ign  | physical address   | sw |G |PS/PAT|D |A |PCD|PWT|US|RW|P |
+ *  |XD| PKEY | ign  | physical address   | sw |G |PS/PAT|D |A |PCD|PWT|US|RW|P
+ * |
  *  +--+------+------+--------------------+----+--+-----+--+--+---+---+--+--+--+
  *  Bit 7 is PS in a PDPTE/PDE (1 GiB / 2 MiB leaf) and PAT in a 4 KiB PTE;
  *  a huge leaf keeps its PAT bit in bit 12.
@@ -31,19 +32,19 @@
 
 #include "arch/x86_64/pt_x86_64.h"
 
-#define X86_P        (1ull << 0)
-#define X86_RW       (1ull << 1)
-#define X86_US       (1ull << 2)
-#define X86_PWT      (1ull << 3)
-#define X86_PCD      (1ull << 4)
-#define X86_A        (1ull << 5)
-#define X86_D        (1ull << 6)
-#define X86_PS       (1ull << 7) /* PDPTE / PDE */
+#define X86_P	     (1ull << 0)
+#define X86_RW	     (1ull << 1)
+#define X86_US	     (1ull << 2)
+#define X86_PWT	     (1ull << 3)
+#define X86_PCD	     (1ull << 4)
+#define X86_A	     (1ull << 5)
+#define X86_D	     (1ull << 6)
+#define X86_PS	     (1ull << 7) /* PDPTE / PDE */
 #define X86_PAT4K    (1ull << 7) /* PTE */
-#define X86_G        (1ull << 8)
+#define X86_G	     (1ull << 8)
 #define X86_PROTNONE (1ull << 9) /* software: mapped, no access (P=0) */
 #define X86_PATHUGE  (1ull << 12)
-#define X86_NX       (1ull << 63)
+#define X86_NX	     (1ull << 63)
 #define X86_ADDR     0x000ffffffffff000ull /* bits 51:12 */
 
 static inline bool fmt_empty_is_zero(void)
@@ -92,10 +93,8 @@ static inline mmk__pte_t x86_pat_bit(unsigned level)
 /* Access bits for R/W/X (index = flags & MMK_PT_RWX); 0 = inexpressible
  * (a present entry is always readable). */
 static const mmk__pte_t x86_acc[8] = {
-	[0] = X86_PROTNONE | X86_NX,
-	[MMK_PT_READ] = X86_P | X86_NX,
-	[MMK_PT_RW] = X86_P | X86_RW | X86_NX,
-	[MMK_PT_RX] = X86_P,
+	[0] = X86_PROTNONE | X86_NX,	       [MMK_PT_READ] = X86_P | X86_NX,
+	[MMK_PT_RW] = X86_P | X86_RW | X86_NX, [MMK_PT_RX] = X86_P,
 	[MMK_PT_RWX] = X86_P | X86_RW,
 };
 
@@ -113,8 +112,8 @@ static inline int fmt_leaf_template(const struct mmk_pt *pt, uint32_t flags,
 	mmk__pte_t e = x86_acc[flags & MMK_PT_RWX];
 	if (MMK_UNLIKELY((flags & ~MMK_PT_FLAGS_ALL) || !e))
 		return MMK_ENOTSUP;
-	e |= (mmk__pte_t)(flags & MMK_PT_USER) >> 1;            /* bit 3 -> 2 */
-	e |= (mmk__pte_t)(flags & MMK_PT_GLOBAL) << 4;          /* bit 4 -> 8 */
+	e |= (mmk__pte_t)(flags & MMK_PT_USER) >> 1;   /* bit 3 -> 2 */
+	e |= (mmk__pte_t)(flags & MMK_PT_GLOBAL) << 4; /* bit 4 -> 8 */
 	e |= (mmk__pte_t)(flags & (MMK_PT_ACCESSED | MMK_PT_DIRTY)); /* 5, 6 */
 	e |= x86_mt[level != 0][(flags & MMK_PT_MT_MASK) >> MMK_PT_MT_SHIFT];
 	e |= level ? X86_PS : 0;
@@ -172,8 +171,7 @@ static inline mmk__pte_t fmt_leaf_hw_bits(mmk__pte_t e, unsigned level)
 	return e & (X86_A | X86_D);
 }
 
-static inline bool fmt_needs_bbm(mmk__pte_t old, mmk__pte_t nw,
-				 unsigned level)
+static inline bool fmt_needs_bbm(mmk__pte_t old, mmk__pte_t nw, unsigned level)
 {
 	(void)old;
 	(void)nw;

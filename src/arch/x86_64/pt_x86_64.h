@@ -8,8 +8,8 @@
 extern const struct mmk__pt_format mmk__pt_x86_64_4l;
 extern const struct mmk__pt_format mmk__pt_x86_64_5l;
 
-#define MMK_PT_FORMATS_X86_64                                                 \
-	[MMK_PT_X86_64_4L] = &mmk__pt_x86_64_4l,                             \
+#define MMK_PT_FORMATS_X86_64                                                  \
+	[MMK_PT_X86_64_4L] = &mmk__pt_x86_64_4l,                               \
 	[MMK_PT_X86_64_5L] = &mmk__pt_x86_64_5l,
 
 #endif

@@ -197,6 +197,7 @@ void mmk_frames_stats(struct mmk_frames *fa, struct mmk_frame_stats *st);
  * Check the allocator's invariants (lists well formed, states and orders
  * consistent, no two free buddies left uncoalesced, counts add up).
  * Returns MMK_OK or MMK_EINVAL, logging the first violation.  O(pages).
+ * Exact only while no other CPU allocates or frees.
  */
 int mmk_frames_check(struct mmk_frames *fa);
 

@@ -440,11 +440,8 @@ void mmk_frames_stats(struct mmk_frames *fa, struct mmk_frame_stats *st)
 {
 	unsigned long irq = mmk_spin_lock(&fa->lock);
 	int64_t alloc = 0;
-	uint64_t cached = 0;
-	for (unsigned c = 0; c < MMK_CFG_MAX_CPUS; c++) {
+	for (unsigned c = 0; c < MMK_CFG_MAX_CPUS; c++)
 		alloc += fa->pcp[c].allocated;
-		cached += fa->pcp[c].count;
-	}
 	st->total_pages = fa->total_pages;
 	st->allocated_pages = (uint64_t)alloc;
 	st->free_pages = fa->total_pages - (uint64_t)alloc;
@@ -453,7 +450,6 @@ void mmk_frames_stats(struct mmk_frames *fa, struct mmk_frame_stats *st)
 		for (unsigned i = 0; i < fa->nregions; i++)
 			st->free_blocks[k] += fa->region[i].nfree[k];
 	}
-	(void)cached;
 	mmk_spin_unlock(&fa->lock, irq);
 }
 
@@ -510,12 +506,15 @@ static int check_region(struct mmk_frame_region *r, uint64_t *free_pages)
 int mmk_frames_check(struct mmk_frames *fa)
 {
 	unsigned long irq = mmk_spin_lock(&fa->lock);
-	uint64_t free_pages = 0, cached = 0;
+	uint64_t free_pages = 0;
+	int64_t cached = 0, handed_out = 0;
 	int err = MMK_OK;
 	for (unsigned i = 0; i < fa->nregions && !err; i++)
 		err = check_region(&fa->region[i], &free_pages);
-	for (unsigned c = 0; c < MMK_CFG_MAX_CPUS; c++)
+	for (unsigned c = 0; c < MMK_CFG_MAX_CPUS; c++) {
 		cached += fa->pcp[c].count;
+		handed_out += fa->pcp[c].allocated;
+	}
 	if (!err &&
 	    free_pages + (uint64_t)fa->buddy_allocated != fa->total_pages) {
 		mmk_log(MMK_LOG_ERROR,
@@ -526,7 +525,15 @@ int mmk_frames_check(struct mmk_frames *fa)
 			(unsigned long long)fa->total_pages);
 		err = MMK_EINVAL;
 	}
-	(void)cached;
+	/* What left the buddy lists is either with its owner or cached. */
+	if (!err && fa->buddy_allocated != handed_out + cached) {
+		mmk_log(MMK_LOG_ERROR,
+			"frames check: buddy allocated %lld != handed out %lld "
+			"+ cached %lld",
+			(long long)fa->buddy_allocated, (long long)handed_out,
+			(long long)cached);
+		err = MMK_EINVAL;
+	}
 	mmk_spin_unlock(&fa->lock, irq);
 	return err;
 }

@@ -126,6 +126,49 @@ static void bootmem_leftover_goes_to_buddy_and_closes(void **state)
 	assert_int_equal(mmk_frame_free(fa, early), MMK_EBADFREE);
 }
 
+/* Tables that fill up, and allocators built from unusable input: refused
+ * with their own code, nothing half done. */
+static void bootmem_limits_and_bad_init_are_refused(void **state)
+{
+	(void)state;
+	struct mmk_bootmem bm;
+	mmk_paddr_t p;
+	mmk_bootmem_init(&bm);
+	assert_int_equal(mmk_frames_init(fa, &bm), MMK_EINVAL); /* no RAM */
+	for (unsigned i = 0; i < MMK_FRAME_MAX_REGIONS; i++)
+		assert_int_equal(mmk_bootmem_add_ram(
+					 &bm, mmk_pa(BASE + i * 2 * MIB), MIB),
+				 0);
+	assert_int_equal(mmk_bootmem_add_ram(&bm, mmk_pa(BASE + GIB), MIB),
+			 MMK_ERANGE);
+	/* every other page of region 0 reserved: the list fills up */
+	unsigned n = 0;
+	int err;
+	while ((err = mmk_bootmem_reserve(&bm, mmk_pa(BASE + n * 8192),
+					  4096)) == 0)
+		n++;
+	assert_int_equal(err, MMK_ENOMEM);
+	assert_int_equal(n, MMK_BOOTMEM_MAX_RANGES);
+	uint64_t free_before = mmk_bootmem_free_bytes(&bm);
+	/* an allocation would need a new reserved range: refused, and the
+	 * free space is unchanged */
+	assert_int_equal(mmk_bootmem_alloc(&bm, 4096, 2 * MIB, &p), MMK_ENOMEM);
+	assert_int_equal(mmk_bootmem_free_bytes(&bm), free_before);
+	/* merging into an existing range still works when full */
+	assert_int_equal(mmk_bootmem_reserve(&bm, mmk_pa(BASE + 4096), 4096),
+			 0);
+	assert_int_equal(mmk_bootmem_free_bytes(&bm), free_before - 4096);
+
+	/* closed (already taken over) bootmem cannot build a second one */
+	mmk_hosted_bootmem(&bm);
+	assert_int_equal(mmk_frames_init(fa, &bm), 0);
+	assert_int_equal(mmk_frames_init(fa, &bm), MMK_EINVAL);
+	/* queries on addresses that are not allocated blocks */
+	assert_int_equal(mmk_frame_refcount(fa, mmk_pa(0x1000)), MMK_EBADFREE);
+	assert_int_equal(mmk_frame_order(fa, mmk_pa(BASE + 8)), MMK_EBADFREE);
+	assert_null(mmk_frame_meta(fa, mmk_pa(0x1000)));
+}
+
 /* -------------------------------------------------------------- buddy */
 
 static void exhaustion_hands_out_only_ram_and_recovers(void **state)
@@ -435,6 +478,9 @@ int main(void)
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			bootmem_leftover_goes_to_buddy_and_closes, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			bootmem_limits_and_bad_init_are_refused, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			exhaustion_hands_out_only_ram_and_recovers, setup,

@@ -9,7 +9,7 @@
 CMAKE_GEN := -G Ninja
 JOBS ?= $(shell nproc)
 
-.PHONY: all build test test-normal test-asan test-tsan test-gcc demo bench lint clean deps-%
+.PHONY: all build test test-normal test-asan test-tsan test-clang demo bench lint clean deps-%
 
 all: build
 
@@ -32,13 +32,12 @@ test-asan: build-asan/build.ninja
 	cmake --build build-asan -j $(JOBS)
 	ctest --test-dir build-asan --output-on-failure -j $(JOBS) --timeout 900 -LE "build|qemu|bench"
 
-# clang builds the normal tree above under the sanitizers; this proves gcc too
-# builds everything warning-free (gcc is the compiler of the normal build, so
-# this one builds with clang without sanitizers).
+# gcc builds the normal tree and clang the sanitizer trees; this proves clang
+# also builds everything warning-free without sanitizers.
 build-clang/build.ninja: | deps-test
 	cmake -S . -B build-clang $(CMAKE_GEN) -DCMAKE_C_COMPILER=clang
 
-test-gcc: build-clang/build.ninja
+test-clang: build-clang/build.ninja
 	cmake --build build-clang -j $(JOBS)
 
 # Tests labelled `tsan` (threads playing CPUs) again under ThreadSanitizer.
@@ -49,7 +48,7 @@ test-tsan: build-tsan/build.ninja
 	cmake --build build-tsan -j $(JOBS)
 	ctest --test-dir build-tsan --output-on-failure -j $(JOBS) --timeout 900 -L tsan
 
-test: test-normal test-asan test-tsan test-gcc
+test: test-normal test-asan test-tsan test-clang
 	@echo "make test: all builds and suites passed"
 
 # ARCH=riscv64 (default) | aarch64 | x86_64 | loongarch64 boots that QEMU

@@ -227,7 +227,7 @@ void mmk_hal_irq_restore(unsigned long flags)
  */
 void mmk_hal_cpu_relax(void)
 {
-	sched_yield();
+	mmk_hosted_relax();
 }
 
 void mmk_hosted_relax(void)

@@ -20,7 +20,15 @@
  *   MMK_EALIGN  start or size (or pa) not a multiple of the base page
  *   MMK_ERANGE  [start, start + size) not inside [base, end)
  *   MMK_EINVAL  flags with bits outside MMK_ASPACE_FLAGS, NULL backend
- *   MMK_ENOTSUP flags the page-table format cannot express
+ *   MMK_ENOTSUP a protection the format cannot map even as a superset
+ *               (a memory type without Svpbmt, ...)
+ *
+ * Protection and page flags: an area keeps the protection it was given
+ * (what the dump shows, what faults and copies are checked against); its
+ * pages are mapped with what the backend decides, fitted to the format
+ * (mmk_pt_fit_flags: EXEC alone is mapped READ|EXEC on x86_64 and
+ * aarch64, whose hardware cannot do without READ; the area still says
+ * --x).  include/mmkit/backend.h describes backends.
  *
  * All or nothing: map, populate, unmap, protect and a page fault either
  * succeed or leave the areas, every page-table entry, the reference count
@@ -48,10 +56,11 @@
 #include <mmkit/lock.h>
 #include <mmkit/mset.h>
 #include <mmkit/pt.h>
+#include <mmkit/tlb.h>
 
 /* ------------------------------------------------------------- flags */
 /**
- * Flags of an area: the MMK_PT_* bits an area may carry (READ, WRITE,
+ * Protection of an area: the MMK_PT_* bits an area may carry (READ, WRITE,
  * EXEC, USER, GLOBAL and a memory type).  No READ/WRITE/EXEC is PROT_NONE:
  * an area nobody may access, whose pages (if any) stay allocated.
  */
@@ -80,6 +89,9 @@ struct mmk_aspace {
 	unsigned page_shift;
 	bool map_flushes;	   /* mmk_pt_map_needs_flush(&pt) */
 	uint32_t asid;		   /* tag for flushes and activation */
+	/* page flags of each READ/WRITE/EXEC combination, fitted to the
+	 * format (mmk_pt_fit_flags); MMK__AS_NOFIT where it has none */
+	uint8_t fit[8];
 	struct mmk_frames *frames; /* leaf frames and table pages */
 	struct mmk_mset areas;
 	struct mmk_pt pt;
@@ -89,9 +101,9 @@ struct mmk_aspace {
 	mmk_spinlock_t wlock;
 	_Atomic uint32_t writer __attribute__((aligned(64)));
 	struct mmk__aspace_rcount readers[MMK_CFG_MAX_CPUS];
-	/* a writer's operation in progress (for backends' split hooks) */
-	struct mmk_aspace_op *op;
 };
+
+#define MMK__AS_NOFIT 0xffu
 
 /**
  * Make @as an empty space for [base, base + size) over a new page table of
@@ -154,7 +166,7 @@ struct mmk_backend;
 /** A copy of one area, as the query calls give it. */
 struct mmk_aspace_area {
 	mmk_vaddr_t start, end;
-	uint32_t flags;	 /* MMK_ASPACE_FLAGS */
+	uint32_t flags;	 /* protection, MMK_ASPACE_FLAGS, as asked */
 	uint64_t offset; /* backend offset of start */
 	const struct mmk_backend *backend;
 	void *priv;
@@ -279,118 +291,5 @@ int mmk_aspace_fault(struct mmk_aspace *as, mmk_vaddr_t addr, uint32_t access);
 /** ArceOS's handle_page_fault: mmk_aspace_fault(...) == 0. */
 bool mmk_aspace_handle_page_fault(struct mmk_aspace *as, mmk_vaddr_t addr,
 				  uint32_t access);
-
-/* ============================================================ backends
- *
- * A backend is a const ops table.  Its first member is the memory set's
- * table (struct mmk_mset_ops), whose callbacks mset calls while the space
- * holds its lock exclusive, with ctx = the struct mmk_aspace_op of the call
- * in progress.  The rest is called by the address-space layer.  Any
- * callback may be NULL (see each).  docs/PORTING.md, "Adding your own
- * backend", walks through one.
- *
- * What each mset callback must do for an address space:
- *   map       only when op->populate: fill [start, end) of the new area
- *             (nothing is mapped there yet); all or nothing: on failure
- *             undo what it mapped and return the error.  NULL: nothing.
- *   unmap     remove the mappings of [start, end) with
- *             mmk_pt_unmap_region(&op->as->pt, ..., op->batch, ...) and
- *             hand frames back with mmk_backend_defer_put (never before
- *             the flush).  Must not fail.
- *   protect   mmk_pt_protect_region(&op->as->pt, a->start, size,
- *             new_flags, op->batch), unless op->cutting or op->pt_done
- *             (then nothing).  Must not fail.
- *   split, can_merge, release: as mset.h says.
- */
-struct mmk_aspace_op;
-
-/** What a page fault is about, handed down the fault path. */
-struct mmk_fault {
-	struct mmk_aspace *as;
-	struct mmk_mset_area *area; /* the area holding addr */
-	mmk_vaddr_t addr;	    /* the faulting address */
-	mmk_vaddr_t page;	    /* addr rounded down to page_size */
-	uint64_t page_size;	    /* the backend's page size there */
-	uint32_t access;	    /* MMK_ACCESS_* asked */
-	uint32_t flags;		    /* the area's flags (the new leaf's) */
-};
-
-struct mmk_backend {
-	struct mmk_mset_ops mset;
-
-	/**
-	 * Fill the holes of [start, end), a part of area @a with no page
-	 * mapped in it yet.  Called by: mmk_aspace_populate (once per hole
-	 * of the range), exclusive lock.  All or nothing for its range: undo
-	 * its own mappings before returning an error.  NULL: the backend
-	 * maps everything at map time (populate is then a no-op).
-	 */
-	int (*populate)(struct mmk_aspace_op *op, struct mmk_mset_area *a,
-			mmk_vaddr_t start, mmk_vaddr_t end);
-
-	/**
-	 * Map f->page.  Called by: the fault path, lock held *shared*, after
-	 * the area's flags were found to allow f->access and the page found
-	 * unmapped.  Other CPUs may fault the same page at the same moment:
-	 * map with the single-page mmk_pt_map, and treat MMK_EEXIST as
-	 * success after giving back what was prepared.  Returns 0 or
-	 * MMK_ENOMEM (nothing changed).  NULL: the backend never faults (the
-	 * fault is a real one, MMK_EFAULT).
-	 */
-	int (*fault)(struct mmk_fault *f);
-
-	/** Page size used in @a (NULL: the format's base page). */
-	uint64_t (*page_size)(const struct mmk_aspace *as,
-			      const struct mmk_mset_area *a);
-
-	/** 's' in dumps: the memory is shared, not private to the space. */
-	bool shared;
-	/** The dump shows the area's offset (else 0). */
-	bool show_offset;
-};
-
-/**
- * The operation in progress, given to mset callbacks as ctx.  Backends
- * read @as, @batch, @populate, @cutting and @pt_done, and call the helpers
- * below.  Lives on the writer's stack for one call; exclusive lock held.
- */
-struct mmk_aspace_op {
-	struct mmk_aspace *as;
-	struct mmk_pt_batch *batch;
-	bool populate;	    /* map: fill the new area now */
-	bool cutting;	    /* protect: areas are only being cut at an
-			       edge (flags gain a private bit); leave
-			       the page table alone */
-	bool pt_done;	    /* unmap/protect: the page table was edited
-			       for the whole range already (built-in
-			       backends only); leave it alone */
-	mmk_cpumask_t cpus; /* snapshot of as->active for the batch */
-	/* frames to put once the batch is finished (via frame metadata) */
-	uint64_t put_head; /* frame number + 1, 0 = empty */
-	unsigned long nput;
-};
-
-/**
- * Hand the frame block at @pa back (one reference) once op's batch has
- * been flushed.  Uses the block's metadata next/prev (the owner's while
- * allocated): no memory needed, cannot fail.
- */
-void mmk_backend_defer_put(struct mmk_aspace_op *op, mmk_paddr_t pa);
-
-/** mmk_pt_unmap_fn that defers a put of every leaf page it is told of. */
-void mmk_backend_put_run(void *op, const struct mmk_pt_leaf *run);
-
-/**
- * Allocate one zeroed frame block of @as's base page size (the frame
- * allocator's ZERO: no stale data reaches a space).  MMK_ENOMEM.
- */
-int mmk_backend_alloc_page(struct mmk_aspace *as, mmk_paddr_t *pa);
-
-/** Give back a block from mmk_backend_alloc_page that was never mapped. */
-void mmk_backend_free_page(struct mmk_aspace *as, mmk_paddr_t pa);
-
-/** The two built-in backends. */
-extern const struct mmk_backend mmk_backend_linear;
-extern const struct mmk_backend mmk_backend_alloc;
 
 #endif /* MMKIT_ASPACE_H */

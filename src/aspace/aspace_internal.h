@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Internals shared by the files of src/aspace: the space's lock and the
- * life cycle of a writer's operation (batch, deferred frame puts).
+ * Internals shared by the files of src/aspace: the space's lock, the life
+ * cycle of an exclusive operation, argument checks and area helpers.
  *
  * The lock.  Readers (page faults, read/write, queries) each count
  * themselves on their own CPU's cache line, so two CPUs faulting in one
@@ -22,8 +22,10 @@
 #define MMK_ASPACE_INTERNAL_H
 
 #include <mmkit/aspace.h>
+#include <mmkit/backend.h>
 #include <mmkit/log.h>
 
+/* ------------------------------------------------------------- lock */
 static inline _Atomic long *mmk__as_read_lock(struct mmk_aspace *as)
 {
 	_Atomic long *n = &as->readers[mmk_hal_cpu_id()].n;
@@ -46,26 +48,61 @@ static inline void mmk__as_read_unlock(_Atomic long *n)
 void mmk__as_write_lock(struct mmk_aspace *as);
 void mmk__as_write_unlock(struct mmk_aspace *as);
 
-/* Start a writer's operation (lock held): empty batch and put list. */
-void mmk__op_begin(struct mmk_aspace_op *op, struct mmk_pt_batch *b,
-		   struct mmk_aspace *as);
-/* Flush on the CPUs where @as is active (none: no flush), free unhooked
- * tables, then put the deferred frames.  Lock still held. */
-void mmk__op_finish(struct mmk_aspace_op *op);
+/* -------------------------------------------------- operation life */
+/*
+ * Every changing call: check, mmk__op_begin (takes the exclusive lock,
+ * empty gather), prepare what may fail, commit what cannot, mmk__op_end
+ * (flush where the space is active, then put the gathered frames, then
+ * unlock).  One pair, so no call forgets a step.
+ */
+struct mmk__op {
+	struct mmk_aspace_op op;
+	struct mmk_tlb_gather gather;
+};
 
-static inline const struct mmk_backend *
-mmk__backend_of(const struct mmk_mset_area *a)
+void mmk__op_begin(struct mmk__op *o, struct mmk_aspace *as);
+void mmk__op_end(struct mmk__op *o);
+
+/* The CPUs @as is active on, now (seq_cst: after the caller's edits). */
+void mmk__as_snapshot_cpus(const struct mmk_aspace *as, mmk_cpumask_t *out);
+
+/* ------------------------------------------------------------ checks */
+int mmk__as_check_range(const struct mmk_aspace *as, mmk_vaddr_t start,
+			uint64_t size);
+int mmk__as_check_prot(const struct mmk_aspace *as, uint32_t prot);
+
+static inline int mmk__as_check_access(uint32_t access)
 {
-	/* struct mmk_backend starts with its struct mmk_mset_ops */
-	return (const struct mmk_backend *)(const void *)a->ops;
+	return access == 0 || (access & ~MMK_PT_RWX) ? MMK_EINVAL : 0;
 }
 
+/* The READ/WRITE/EXEC rights pages of protection @prot really give. */
+static inline uint32_t mmk__as_rights(const struct mmk_aspace *as,
+				      uint32_t prot)
+{
+	uint8_t f = as->fit[prot & MMK_PT_RWX];
+	return f == MMK__AS_NOFIT ? (prot & MMK_PT_RWX) : f;
+}
+
+/* ------------------------------------------------------- areas */
 static inline uint64_t mmk__area_page_size(const struct mmk_aspace *as,
 					   const struct mmk_mset_area *a)
 {
-	const struct mmk_backend *b = mmk__backend_of(a);
+	const struct mmk_backend *b = mmk_backend_of(a);
 	return b->page_size ? b->page_size(as, a) : as->page_size;
 }
+
+/* Release the privs of t's dead areas and free the objects. */
+void mmk__as_bury(struct mmk_aspace *as, struct mmk_mset_txn *t);
+/* Undo the split hooks run on t's pieces, then abort t. */
+void mmk__as_abort(struct mmk_aspace *as, struct mmk_mset_txn *t,
+		   unsigned nsplit);
+/* Run the split hooks of t's pieces; on failure undo and abort t. */
+int mmk__as_split_pieces(struct mmk_aspace *as, struct mmk_mset_txn *t);
+
+/* Zap [start, end) of @a through its backend (exclusive). */
+void mmk__as_zap(struct mmk_aspace_op *op, const struct mmk_mset_area *a,
+		 mmk_vaddr_t start, mmk_vaddr_t end);
 
 /* The fault path with the lock held shared (fault.c). */
 int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,

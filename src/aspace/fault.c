@@ -5,17 +5,60 @@
  * (and copies) proceed in parallel; the page table's compare-and-swap
  * installs settle two CPUs faulting the same page.
  *
- * The fault path is one decision tree over struct mmk_fault:
+ * The fault path is one decision tree over struct mmk_fault, reading the
+ * page's entry once (mmk_pt_lookup):
  *
  *   addr outside the space, or in no area ........... MMK_EFAULT (real)
- *   the area's flags do not allow the access ........ MMK_EACCES (real)
- *   backend has no fault hook (linear) ....
- *       page mapped and allowing the access ......... 0 (stale TLB)
- *       otherwise .................................... MMK_EFAULT
- *   backend fault hook (alloc): map the page ........ 0, or MMK_ENOMEM
- *       (a page another CPU mapped first counts as 0)
+ *   the area's protection does not allow it ......... MMK_EACCES (real)
+ *   entry present and allowing the access ........... 0 (another CPU was
+ *                                                      first, stale TLB)
+ *   no fault hook (linear) ........................... MMK_EFAULT
+ *   absent: hook says what to map -> mmk_pt_map (CAS)
+ *   present, lacking the access (copy-on-write): hook says what to map
+ *                                 -> mmk_pt_replace (CAS on the old entry)
+ *   lost a race (EEXIST / EAGAIN): read the entry again
+ *
+ * Files, in order: fault.c (this), the backend's fault hook
+ * (src/backend/alloc.c), src/pt (mmk_pt_map / mmk_pt_replace), the format.
  */
 #include "aspace_internal.h"
+
+/* Races lost in a row before the access is simply retried by the CPU
+ * (returning 0 refaults if the page is still not there). */
+#define FAULT_TRIES 4
+
+/* A gather for a fault's flush: the CPUs the space is active on. */
+static void fault_gather(struct mmk_aspace *as, struct mmk_tlb_gather *g,
+			 mmk_cpumask_t *cpus)
+{
+	mmk__as_snapshot_cpus(as, cpus);
+	mmk_tlb_gather_init(g, mmk_cpumask_empty(cpus) ? NULL : cpus,
+			    as->asid);
+}
+
+/* Install what the hook answered; 0, or MMK_EEXIST / MMK_EAGAIN (lost a
+ * race: nothing changed), or MMK_ENOMEM. */
+static int fault_install(struct mmk_fault *f, struct mmk_fault_page *pg)
+{
+	struct mmk_aspace *as = f->as;
+	uint32_t flags = mmk_backend_page_flags(as, pg->flags);
+	if (!f->present && MMK_LIKELY(!as->map_flushes))
+		return mmk_pt_map(&as->pt, f->page, pg->pa, f->page_size, flags,
+				  NULL);
+	/* A replace, or a format whose TLB may cache the invalid entry:
+	 * flush, and put the old frame only after the flush. */
+	struct mmk_tlb_gather g;
+	mmk_cpumask_t cpus;
+	fault_gather(as, &g, &cpus);
+	int err = f->present
+			  ? mmk_pt_replace(&as->pt, &f->leaf, pg->pa, flags, &g)
+			  : mmk_pt_map(&as->pt, f->page, pg->pa, f->page_size,
+				       flags, &g);
+	if (!err && f->present && pg->put_old)
+		mmk_tlb_gather_put(&g, as->frames, f->leaf.pa);
+	mmk_tlb_gather_finish(&g);
+	return err;
+}
 
 int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
 			 uint32_t access)
@@ -26,20 +69,33 @@ int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
 	f.area = mmk_mset_find(&as->areas, addr);
 	if (!f.area)
 		return MMK_EFAULT;
-	f.flags = f.area->flags;
-	if ((f.flags & access) != access)
+	f.prot = f.area->flags;
+	if ((mmk__as_rights(as, f.prot) & access) != access)
 		return MMK_EACCES;
-	const struct mmk_backend *b = mmk__backend_of(f.area);
-	if (!b->fault) {
-		uint32_t have;
-		if (mmk_pt_query(&as->pt, addr, NULL, &have, NULL) == 0 &&
-		    (have & access) == access)
-			return 0;
-		return MMK_EFAULT;
-	}
-	f.page_size = b->page_size ? b->page_size(as, f.area) : as->page_size;
+	const struct mmk_backend *b = mmk_backend_of(f.area);
+	f.page_size = mmk__area_page_size(as, f.area);
 	f.page = MMK_ALIGN_DOWN(addr, f.page_size);
-	return b->fault(&f);
+	for (unsigned tries = 0; tries < FAULT_TRIES; tries++) {
+		f.present = mmk_pt_lookup(&as->pt, addr, &f.leaf) == 0;
+		if (f.present && (f.leaf.flags & access) == access)
+			return 0; /* another CPU was first, or a stale TLB */
+		if (!b->fault)
+			return MMK_EFAULT; /* nobody can map it */
+		struct mmk_fault_page pg = {.owned = false};
+		int err = b->fault(&f, &pg);
+		if (err == MMK_FAULT_RETRY)
+			continue;
+		if (err)
+			return err < 0 ? err : MMK_EINVAL;
+		err = fault_install(&f, &pg);
+		if (err && pg.owned) {
+			int r = mmk_frame_put(as->frames, pg.pa);
+			MMK_ASSERT(r >= 0); /* never visible to anyone */
+		}
+		if (err != MMK_EEXIST && err != MMK_EAGAIN)
+			return err;
+	}
+	return 0;
 }
 
 int mmk_aspace_fault(struct mmk_aspace *as, mmk_vaddr_t addr, uint32_t access)

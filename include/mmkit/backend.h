@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mmkit — backends: where an area's pages come from.
+ *
+ * A backend is a const ops table; every area names one (struct
+ * mmk_mset_area.kind points at it).  The address space drives it: it asks
+ * the memory set which area parts an operation touches, reserves what the
+ * operation may need, then calls these hooks and edits the page table.  A
+ * backend never calls the address-space layer (mmk_aspace_*); it edits the
+ * page table only through the mmk_pt_* calls and helpers declared here.
+ *
+ *   hook        called by                  lock       may fail
+ *   populate    map(populate), populate    exclusive  yes, all or nothing
+ *   fault       a page fault, read/write   shared     yes (nothing changed)
+ *   zap         unmap, clear, destroy      exclusive  no
+ *   protect     protect                    exclusive  no
+ *   clone       fork (issue of its own)    exclusive  no (a decision)
+ *   split       unmap/protect cutting      exclusive  yes (nothing changed)
+ *   release     an area object goes        exclusive  no
+ *
+ * Every hook may be NULL; each says what NULL means.  Adding a backend is
+ * one file: fill this table (docs/PORTING.md, "Adding your own backend").
+ *
+ * Area protection and page flags are apart: an area keeps the protection
+ * it was given (MMK_PT_READ/WRITE/EXEC, USER, GLOBAL, memory type: what
+ * mprotect asked); each page is mapped with what its backend decides (its
+ * fault hook may return less, e.g. read-only pages of a copy-on-write
+ * area), fitted to what the format can express
+ * (mmk_backend_page_flags: EXEC alone becomes READ|EXEC on x86_64).
+ */
+#ifndef MMKIT_BACKEND_H
+#define MMKIT_BACKEND_H
+
+#include <mmkit/aspace.h>
+
+/* ------------------------------------------------------------- faults */
+/** What a page fault asks of the area's backend (read-only for it). */
+struct mmk_fault {
+	struct mmk_aspace *as;
+	const struct mmk_mset_area *area; /* the area holding addr */
+	mmk_vaddr_t addr;		  /* the faulting address */
+	mmk_vaddr_t page;		  /* addr rounded down to page_size */
+	uint64_t page_size;		  /* the backend's page size there */
+	uint32_t access;		  /* MMK_ACCESS_* asked */
+	uint32_t prot;			  /* the area's protection */
+	/* A leaf is mapped at page but lacks @access (a write to a read-only
+	 * page of a writable area: copy-on-write).  @leaf is that leaf, as
+	 * read once by the fault path. */
+	bool present;
+	struct mmk_pt_leaf leaf;
+};
+
+/** The page a fault hook asks the core to map. */
+struct mmk_fault_page {
+	mmk_paddr_t pa; /* a block of page_size bytes */
+	uint32_t flags; /* MMK_PT_* flags the page gets (fitted by the core) */
+	/* pa is a new reference (a fresh frame): the core puts it if it
+	 * cannot install it (another CPU was first). */
+	bool owned;
+	/* present faults: the old leaf's frame loses one reference once the
+	 * new leaf is in and the old one flushed. */
+	bool put_old;
+};
+
+/** Fault hook results besides 0 (map *out) and negative errors. */
+#define MMK_FAULT_RETRY 1 /* nothing to map now: look at the entry again */
+
+/** What fork does with an area (mmk_backend.clone). */
+enum mmk_clone_mode {
+	MMK_CLONE_SHARE, /* the child maps the same pages (linear, shared) */
+	MMK_CLONE_COW,	 /* both map the pages read-only; writes copy */
+	MMK_CLONE_COPY,	 /* the child gets copies now */
+	MMK_CLONE_DROP,	 /* the child does not get the area (DONTFORK) */
+};
+
+/*
+ * The exclusive operation in progress, given to the hooks that run under
+ * the exclusive lock.  Lives on the writer's stack for one call.
+ */
+struct mmk_aspace_op {
+	struct mmk_aspace *as;
+	/* Flushes of the call and the frames to put after them. */
+	struct mmk_tlb_gather *gather;
+	/* The CPUs the gather flushes (a snapshot of the space's mask). */
+	mmk_cpumask_t cpus;
+};
+
+/* Backend properties (mmk_backend.props). */
+#define MMK_BACKEND_SHARED	0x1u /* 's' in dumps: not private memory */
+#define MMK_BACKEND_SHOW_OFFSET 0x2u /* dumps show the area's offset */
+#define MMK_BACKEND_OWNS_FRAMES 0x4u /* the default zap puts mapped frames */
+
+struct mmk_backend {
+	/** Short name for dumps ("alloc", "linear"). */
+	const char *name;
+	/** MMK_BACKEND_* */
+	uint32_t props;
+
+	/**
+	 * Fill [start, end), a part of area @a in which nothing is mapped.
+	 * Called by mmk_aspace_map with populate (before @a is visible) and
+	 * mmk_aspace_populate (once per hole), exclusive lock.  All or
+	 * nothing for its range: undo its own mappings before returning an
+	 * error.  NULL: the backend's pages come only through @fault, and
+	 * mmk_aspace_populate leaves its areas as they are.
+	 */
+	int (*populate)(struct mmk_aspace_op *op, const struct mmk_mset_area *a,
+			mmk_vaddr_t start, mmk_vaddr_t end);
+
+	/**
+	 * Say what to map for fault @f: fill @out and return 0, return
+	 * MMK_FAULT_RETRY, or an error (MMK_ENOMEM, ...: the fault fails
+	 * with it, nothing changed).  The core maps @out (a single-page
+	 * compare-and-swap, or a leaf replace when f->present), so several
+	 * CPUs may ask for one page at once; the loser's owned page is put.
+	 * Shared lock.  NULL: the backend never faults (a fault on an
+	 * unmapped page of the area is a real one, MMK_EFAULT).
+	 */
+	int (*fault)(const struct mmk_fault *f, struct mmk_fault_page *out);
+
+	/**
+	 * Drop the pages of [start, end), a part of area @a; the area stays
+	 * (unmap removes the area afterwards; madvise(DONTNEED) keeps it).
+	 * Frames may be handed back only through op->gather (after the
+	 * flush).  Must not fail.  NULL: mmk_backend_zap_pages, putting the
+	 * frames if props has MMK_BACKEND_OWNS_FRAMES.
+	 */
+	void (*zap)(struct mmk_aspace_op *op, const struct mmk_mset_area *a,
+		    mmk_vaddr_t start, mmk_vaddr_t end);
+
+	/**
+	 * [start, end), a part of area @a, changes its protection from
+	 * a->flags to @prot: adjust the pages mapped there.  Must not fail
+	 * (the core cut huge pages at the edges beforehand).  NULL: every
+	 * mapped page gets mmk_backend_page_flags(@prot).
+	 */
+	void (*protect)(struct mmk_aspace_op *op, const struct mmk_mset_area *a,
+			mmk_vaddr_t start, mmk_vaddr_t end, uint32_t prot);
+
+	/** What fork does with @a.  NULL: MMK_CLONE_COPY. */
+	enum mmk_clone_mode (*clone)(const struct mmk_mset_area *a);
+
+	/**
+	 * @piece (not visible yet) is the part of @orig above a cut; on entry
+	 * it is a copy of @orig with its own start/end/offset and orig's priv.
+	 * Give it its own private data.  May fail (the operation fails with
+	 * the error, nothing changed; release(piece) undoes a successful
+	 * split if a later step fails).  NULL: priv is shared as is.
+	 */
+	int (*split)(const struct mmk_mset_area *orig,
+		     struct mmk_mset_area *piece);
+
+	/**
+	 * The area object @a leaves the set for good (unmapped whole, merged
+	 * into a neighbour with the same priv, or a piece of a failed call):
+	 * drop what priv holds.  Must not fail.  NULL: nothing to drop.
+	 */
+	void (*release)(const struct mmk_mset_area *a);
+
+	/** Page size used in @a (NULL: the format's base page). */
+	uint64_t (*page_size)(const struct mmk_aspace *as,
+			      const struct mmk_mset_area *a);
+};
+
+/** The backend of area @a. */
+static inline const struct mmk_backend *
+mmk_backend_of(const struct mmk_mset_area *a)
+{
+	return (const struct mmk_backend *)a->kind;
+}
+
+/* ------------------------------------------------------------ helpers */
+/**
+ * The page-table flags of a page of @as whose area has protection @prot:
+ * @prot fitted to the format (mmk_pt_fit_flags), with READ added where the
+ * hardware cannot do without it.  @prot was checked at map/protect time.
+ */
+uint32_t mmk_backend_page_flags(const struct mmk_aspace *as, uint32_t prot);
+
+/**
+ * Allocate one zeroed frame block of @as's base page size (the frame
+ * allocator's ZERO: no stale data reaches a space).  MMK_ENOMEM.
+ */
+int mmk_backend_alloc_page(struct mmk_aspace *as, mmk_paddr_t *pa);
+
+/**
+ * Give back a block from mmk_backend_alloc_page that was never mapped.
+ * MMK_EBADFREE / MMK_EDOUBLEFREE for an address that is not such a block.
+ */
+int mmk_backend_free_page(struct mmk_aspace *as, mmk_paddr_t pa);
+
+/** Drop one reference to the frame block at @pa after op's flush. */
+void mmk_backend_put(struct mmk_aspace_op *op, mmk_paddr_t pa);
+
+/**
+ * The default zap: remove the mappings of [start, end) (page table, then
+ * the flush recorded in op->gather) and, with @put, hand every mapped
+ * frame back through the gather.  Cannot fail: no huge page straddles
+ * start or end (the core cut them).
+ */
+void mmk_backend_zap_pages(struct mmk_aspace_op *op, mmk_vaddr_t start,
+			   mmk_vaddr_t end, bool put);
+
+/** The two built-in backends (src/backend/linear.c, alloc.c). */
+extern const struct mmk_backend mmk_backend_linear;
+extern const struct mmk_backend mmk_backend_alloc;
+
+#endif /* MMKIT_BACKEND_H */

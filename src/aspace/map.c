@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * New areas.  The memory set prepares the insert (its nodes and the area
+ * object), the backend fills the area if asked (the area is not visible
+ * yet, and the backend's populate is all or nothing), and only then does
+ * the set commit, which cannot fail.
+ */
+#include "aspace_internal.h"
+
+int mmk_aspace_map(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
+		   uint32_t flags, bool populate, const struct mmk_backend *b,
+		   uint64_t offset, void *priv)
+{
+	int err = mmk__as_check_range(as, start, size);
+	if (err)
+		return err;
+	if (!b)
+		return MMK_EINVAL;
+	err = mmk__as_check_prot(as, flags);
+	if (err)
+		return err;
+	struct mmk_mset_area tmpl = {
+		.start = start,
+		.end = start + size,
+		.offset = offset,
+		.flags = flags,
+		.kind = b,
+		.priv = priv,
+	};
+	struct mmk__op o;
+	struct mmk_mset_txn t;
+	mmk__op_begin(&o, as);
+	err = mmk_mset_prepare_insert(&as->areas, &tmpl, 0, &t);
+	if (!err && populate && b->populate) {
+		err = b->populate(&o.op, t.area, start, start + size);
+		if (err)
+			mmk_mset_abort(&as->areas, &t); /* priv stays the caller's */
+	}
+	if (!err) {
+		mmk_mset_commit(&as->areas, &t);
+		mmk__as_bury(as, &t);
+	}
+	mmk__op_end(&o);
+	return err;
+}
+
+int mmk_aspace_map_linear(struct mmk_aspace *as, mmk_vaddr_t va, mmk_paddr_t pa,
+			  uint64_t size, uint32_t flags)
+{
+	int err = mmk__as_check_range(as, va, size);
+	if (err)
+		return err;
+	if (pa.v & (as->page_size - 1))
+		return MMK_EALIGN;
+	if (pa.v + size < pa.v)
+		return MMK_ERANGE;
+	return mmk_aspace_map(as, va, size, flags, true, &mmk_backend_linear,
+			      pa.v, NULL);
+}
+
+int mmk_aspace_map_alloc(struct mmk_aspace *as, mmk_vaddr_t start,
+			 uint64_t size, uint32_t flags, bool populate)
+{
+	/* offset = start: neighbouring alloc areas with equal flags merge */
+	return mmk_aspace_map(as, start, size, flags, populate,
+			      &mmk_backend_alloc, start, NULL);
+}

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/* Queries of a space's areas: all under the shared lock, changing nothing. */
+#include "aspace_internal.h"
+
+static void area_copy(const struct mmk_mset_area *a, struct mmk_aspace_area *o)
+{
+	o->start = a->start;
+	o->end = a->end;
+	o->flags = a->flags;
+	o->offset = a->offset;
+	o->backend = mmk_backend_of(a);
+	o->priv = a->priv;
+}
+
+bool mmk_aspace_find_area(struct mmk_aspace *as, mmk_vaddr_t addr,
+			  struct mmk_aspace_area *out)
+{
+	_Atomic long *rl = mmk__as_read_lock(as);
+	const struct mmk_mset_area *a = mmk_mset_find(&as->areas, addr);
+	if (a && out)
+		area_copy(a, out);
+	mmk__as_read_unlock(rl);
+	return a != NULL;
+}
+
+struct foreach_ctx {
+	int (*fn)(const struct mmk_aspace_area *a, void *arg);
+	void *arg;
+};
+
+static int foreach_one(struct mmk_mset_area *a, void *arg)
+{
+	struct foreach_ctx *c = arg;
+	struct mmk_aspace_area copy;
+	area_copy(a, &copy);
+	return c->fn(&copy, c->arg);
+}
+
+int mmk_aspace_foreach_area(struct mmk_aspace *as, mmk_vaddr_t from,
+			    int (*fn)(const struct mmk_aspace_area *a,
+				      void *arg),
+			    void *arg)
+{
+	struct foreach_ctx c = {fn, arg};
+	_Atomic long *rl = mmk__as_read_lock(as);
+	int r = mmk_mset_foreach(&as->areas, from, foreach_one, &c);
+	mmk__as_read_unlock(rl);
+	return r;
+}
+
+size_t mmk_aspace_area_count(struct mmk_aspace *as)
+{
+	_Atomic long *rl = mmk__as_read_lock(as);
+	size_t n = mmk_mset_count(&as->areas);
+	mmk__as_read_unlock(rl);
+	return n;
+}
+
+int mmk_aspace_find_free_area(struct mmk_aspace *as, mmk_vaddr_t hint,
+			      uint64_t size, mmk_vaddr_t lo, mmk_vaddr_t hi,
+			      uint64_t align, mmk_vaddr_t *out)
+{
+	if (align == 0)
+		align = as->page_size;
+	if (!MMK_IS_POW2(align) || align < as->page_size)
+		return MMK_EALIGN;
+	if (size == 0)
+		return MMK_EWRAP;
+	if (size & (as->page_size - 1))
+		return MMK_EALIGN;
+	lo = MMK_MAX(lo, as->base);
+	hi = MMK_MIN(hi, as->end);
+	if (lo >= hi)
+		return MMK_ENOMEM;
+	hint = MMK_MIN(MMK_MAX(hint, lo), hi);
+	_Atomic long *rl = mmk__as_read_lock(as);
+	int err = mmk_mset_find_free(&as->areas, hint, size, lo, hi, align,
+				     MMK_MSET_BOTTOM_UP, out);
+	mmk__as_read_unlock(rl);
+	return err;
+}
+
+struct dump_ctx {
+	mmk_pt_line_fn out;
+	void *ctx;
+};
+
+/* The protection shown is the one asked for (--x on x86_64 too, whose
+ * pages are mapped readable), as /proc/PID/maps shows it. */
+static int dump_one(struct mmk_mset_area *a, void *arg)
+{
+	struct dump_ctx *d = arg;
+	const struct mmk_backend *b = mmk_backend_of(a);
+	char line[160];
+	uint32_t f = a->flags;
+	mmk_snprintf(line, sizeof(line),
+		     "%08llx-%08llx %c%c%c%c %08llx 00:00 0 %s",
+		     (unsigned long long)a->start, (unsigned long long)a->end,
+		     f & MMK_PT_READ ? 'r' : '-', f & MMK_PT_WRITE ? 'w' : '-',
+		     f & MMK_PT_EXEC ? 'x' : '-',
+		     b->props & MMK_BACKEND_SHARED ? 's' : 'p',
+		     (unsigned long long)(b->props & MMK_BACKEND_SHOW_OFFSET
+						  ? a->offset
+						  : 0),
+		     b->name ? b->name : "");
+	d->out(d->ctx, line);
+	return 0;
+}
+
+int mmk_aspace_dump_maps(struct mmk_aspace *as, mmk_pt_line_fn out, void *ctx)
+{
+	struct dump_ctx d = {out, ctx};
+	_Atomic long *rl = mmk__as_read_lock(as);
+	int r = mmk_mset_foreach(&as->areas, 0, dump_one, &d);
+	mmk__as_read_unlock(rl);
+	return r;
+}
+
+bool mmk__as_can_access_locked(struct mmk_aspace *as, mmk_vaddr_t start,
+			       uint64_t size, uint32_t access)
+{
+	if (size == 0)
+		return true;
+	mmk_vaddr_t end = start + size;
+	if (end < start)
+		return false;
+	const struct mmk_mset_area *a = mmk_mset_find(&as->areas, start);
+	mmk_vaddr_t cur = start;
+	while (a && a->start <= cur) {
+		if ((mmk__as_rights(as, a->flags) & access) != access)
+			return false;
+		if (a->end >= end)
+			return true;
+		cur = a->end;
+		a = mmk_mset_next(&as->areas, a);
+	}
+	return false;
+}
+
+bool mmk_aspace_can_access_range(struct mmk_aspace *as, mmk_vaddr_t start,
+				 uint64_t size, uint32_t access)
+{
+	if (mmk__as_check_access(access))
+		return false;
+	_Atomic long *rl = mmk__as_read_lock(as);
+	bool ok = mmk__as_can_access_locked(as, start, size, access);
+	mmk__as_read_unlock(rl);
+	return ok;
+}

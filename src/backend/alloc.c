@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The alloc backend: zero-filled frames from the space's frame allocator,
+ * one base page each, mapped at map time (populate) or on first touch
+ * (fault).  offset = start, so neighbours merge.  Frames go back on zap,
+ * after the flush (MMK_BACKEND_OWNS_FRAMES, the default zap).
+ */
+#include <mmkit/backend.h>
+
+/* Frames are taken and mapped this many pages at a time. */
+#define ALLOC_CHUNK 64
+
+struct chunk {
+	mmk_vaddr_t start;
+	unsigned shift;
+	mmk_paddr_t pa[ALLOC_CHUNK];
+};
+
+static mmk_paddr_t chunk_pa(void *ctx, mmk_vaddr_t va)
+{
+	struct chunk *c = ctx;
+	return c->pa[(va - c->start) >> c->shift];
+}
+
+/*
+ * Fill [start, end), where nothing is mapped: ALLOC_CHUNK zeroed frames,
+ * then one region map of them, chunk after chunk.  On failure the chunk's
+ * frames go straight back (never mapped) and the chunks before it are
+ * zapped again (their frames after the flush), so nothing changed.
+ */
+static int alloc_populate(struct mmk_aspace_op *op,
+			  const struct mmk_mset_area *a, mmk_vaddr_t start,
+			  mmk_vaddr_t end)
+{
+	struct mmk_aspace *as = op->as;
+	uint32_t flags = mmk_backend_page_flags(as, a->flags);
+	struct chunk c;
+	c.shift = as->page_shift;
+	int err = 0;
+	mmk_vaddr_t va = start;
+	while (va < end) {
+		uint64_t n = MMK_MIN((end - va) >> c.shift, ALLOC_CHUNK);
+		uint64_t got = 0;
+		c.start = va;
+		while (got < n && !err)
+			err = mmk_backend_alloc_page(as, &c.pa[got++]);
+		if (err)
+			got--;
+		else
+			err = mmk_pt_map_region_fn(&as->pt, va, n << c.shift,
+						   flags, 0, chunk_pa, &c,
+						   op->gather);
+		if (err) {
+			for (uint64_t i = 0; i < got; i++)
+				(void)mmk_backend_free_page(as, c.pa[i]);
+			if (va > start)
+				mmk_backend_zap_pages(op, start, va, true);
+			return err;
+		}
+		va += n << c.shift;
+	}
+	return 0;
+}
+
+/* One zeroed page on first touch; the core installs it (and puts it if
+ * another CPU was first). */
+static int alloc_fault(const struct mmk_fault *f, struct mmk_fault_page *out)
+{
+	if (f->present)
+		return MMK_EFAULT; /* its pages always have the area's rights */
+	int err = mmk_backend_alloc_page(f->as, &out->pa);
+	if (err)
+		return err;
+	out->flags = f->prot;
+	out->owned = true;
+	return 0;
+}
+
+const struct mmk_backend mmk_backend_alloc = {
+	.name = "alloc",
+	.props = MMK_BACKEND_OWNS_FRAMES,
+	.populate = alloc_populate,
+	.fault = alloc_fault,
+};

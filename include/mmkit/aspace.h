@@ -260,18 +260,40 @@ int mmk_aspace_protect(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
 
 /* --------------------------------------------- access and faults */
 /**
- * Copy @len bytes at @va of the space into @buf (read) or from @buf into
- * the space (write), through the page table (phys_to_virt of each page),
- * faulting lazily mapped pages in, as copy_from_user / copy_to_user would.
- * MMK_EFAULT, copying nothing, if a byte lies outside every area or in an
- * area without READ (read) / WRITE (write) permission; MMK_ENOMEM if a
- * page could not be faulted in (bytes before it may have been copied).
- * @len 0 succeeds.  Shared lock.
+ * copy_from_user / copy_to_user: copy @len bytes at @va of the space into
+ * @buf (read) or from @buf into the space (write), through the page table
+ * (phys_to_virt of each page), faulting lazily mapped pages in (and
+ * copy-on-write pages, for write).  Every byte must lie in an area with
+ * USER whose pages give READ (read) / WRITE (write): else MMK_EFAULT,
+ * copying nothing.  MMK_ENOMEM if a page could not be faulted in, and
+ * MMK_EFAULT if its backend refused it (bytes before it may have been
+ * copied).  @len 0 succeeds.  Shared lock.
  */
 int mmk_aspace_read(struct mmk_aspace *as, mmk_vaddr_t va, void *buf,
 		    size_t len);
 int mmk_aspace_write(struct mmk_aspace *as, mmk_vaddr_t va, const void *buf,
 		     size_t len);
+
+/**
+ * The kernel's own access to a space's memory (its own areas, a kernel
+ * space, or a user space's kernel-only areas): as mmk_aspace_read/write
+ * but USER is not required (READ / WRITE still are).
+ */
+int mmk_aspace_read_kernel(struct mmk_aspace *as, mmk_vaddr_t va, void *buf,
+			   size_t len);
+int mmk_aspace_write_kernel(struct mmk_aspace *as, mmk_vaddr_t va,
+			    const void *buf, size_t len);
+
+/**
+ * strncpy_from_user: copy the NUL-terminated string at @va into @buf (at
+ * most @size bytes, the NUL included) and set *@len to its length.  Pages
+ * are checked (USER, READ) and faulted in only as the copy reaches them.
+ * MMK_ERANGE if no NUL lies within @size bytes (@buf then holds them),
+ * MMK_EFAULT at a byte outside such areas (or past the top of the address
+ * space), MMK_ENOMEM, MMK_EINVAL for a NULL @buf / @len or @size 0.
+ */
+int mmk_aspace_read_string(struct mmk_aspace *as, mmk_vaddr_t va, char *buf,
+			   size_t size, size_t *len);
 
 /** True only if every byte of the range lies in areas allowing @access. */
 bool mmk_aspace_can_access_range(struct mmk_aspace *as, mmk_vaddr_t start,

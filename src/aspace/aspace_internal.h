@@ -107,8 +107,9 @@ void mmk__as_zap(struct mmk_aspace_op *op, const struct mmk_mset_area *a,
 /* The fault path with the lock held shared (fault.c). */
 int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
 			 uint32_t access);
-/* can_access_range with the lock held (either way). */
+/* can_access_range with the lock held (either way); every area must also
+ * carry the bits of @need (MMK_PT_USER for user copies). */
 bool mmk__as_can_access_locked(struct mmk_aspace *as, mmk_vaddr_t start,
-			       uint64_t size, uint32_t access);
+			       uint64_t size, uint32_t access, uint32_t need);
 
 #endif /* MMK_ASPACE_INTERNAL_H */

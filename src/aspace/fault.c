@@ -115,31 +115,37 @@ bool mmk_aspace_handle_page_fault(struct mmk_aspace *as, mmk_vaddr_t addr,
 }
 
 /*
- * Copy between @buf and the space, leaf by leaf: one walk per leaf, then a
- * memcpy through the kernel's view of the frame.  A missing page (lazy) or
- * one not allowing the access (a stale mapping cannot exist here: the area
- * was checked) goes through the fault path and is looked up again.
+ * Copy between @buf and the space, leaf by leaf: one lookup per leaf, then
+ * a memcpy through the kernel's view of the frame.  A missing page (lazy)
+ * or one not allowing the access (copy-on-write) goes through the fault
+ * path and is looked up again; a fault that maps nothing usable (a hook
+ * that gives up, or a lost race) twice in a row on one page is EFAULT.
+ * @need is the rights every byte's area must give: READ or WRITE, plus
+ * USER for the user copies.
  */
 static int copy_locked(struct mmk_aspace *as, mmk_vaddr_t va, char *buf,
-		       size_t len, bool write)
+		       size_t len, bool write, uint32_t need)
 {
 	uint32_t access = write ? MMK_PT_WRITE : MMK_PT_READ;
-	if (!mmk__as_can_access_locked(as, va, len, access))
+	if (!mmk__as_can_access_locked(as, va, len, access, need))
 		return MMK_EFAULT;
+	unsigned refaults = 0;
 	while (len) {
-		mmk_paddr_t pa;
-		uint32_t fl;
-		uint64_t psz;
-		int err = mmk_pt_query(&as->pt, va, &pa, &fl, &psz);
-		if (err || !(fl & access)) {
+		struct mmk_pt_leaf lf;
+		int err = mmk_pt_lookup(&as->pt, va, &lf);
+		if (err || !(lf.flags & access)) {
+			if (refaults++ == 2)
+				return MMK_EFAULT;
 			err = mmk__as_fault_locked(as, va, access);
 			if (err)
 				return err == MMK_ENOMEM ? err : MMK_EFAULT;
 			continue;
 		}
-		uint64_t left = psz - (va & (psz - 1));
+		refaults = 0;
+		uint64_t off = va - lf.va;
+		uint64_t left = lf.page_size - off;
 		size_t n = left < len ? (size_t)left : len;
-		void *p = mmk_phys_to_virt(pa);
+		void *p = mmk_phys_to_virt(mmk_pa_add(lf.pa, off));
 		if (write)
 			__builtin_memcpy(p, buf, n);
 		else
@@ -151,24 +157,76 @@ static int copy_locked(struct mmk_aspace *as, mmk_vaddr_t va, char *buf,
 	return 0;
 }
 
-int mmk_aspace_read(struct mmk_aspace *as, mmk_vaddr_t va, void *buf,
-		    size_t len)
+static int copy(struct mmk_aspace *as, mmk_vaddr_t va, void *buf, size_t len,
+		bool write, uint32_t need)
 {
 	if (len == 0)
 		return 0;
 	_Atomic long *rl = mmk__as_read_lock(as);
-	int err = copy_locked(as, va, buf, len, false);
+	int err = copy_locked(as, va, buf, len, write, need);
 	mmk__as_read_unlock(rl);
 	return err;
+}
+
+int mmk_aspace_read(struct mmk_aspace *as, mmk_vaddr_t va, void *buf,
+		    size_t len)
+{
+	return copy(as, va, buf, len, false, MMK_PT_USER);
 }
 
 int mmk_aspace_write(struct mmk_aspace *as, mmk_vaddr_t va, const void *buf,
 		     size_t len)
 {
-	if (len == 0)
-		return 0;
+	return copy(as, va, (char *)(uintptr_t)buf, len, true, MMK_PT_USER);
+}
+
+int mmk_aspace_read_kernel(struct mmk_aspace *as, mmk_vaddr_t va, void *buf,
+			   size_t len)
+{
+	return copy(as, va, buf, len, false, 0);
+}
+
+int mmk_aspace_write_kernel(struct mmk_aspace *as, mmk_vaddr_t va,
+			    const void *buf, size_t len)
+{
+	return copy(as, va, (char *)(uintptr_t)buf, len, true, 0);
+}
+
+/*
+ * strncpy_from_user: page by page, each page's area checked (USER, READ)
+ * only when the copy reaches it, so a string that ends before a bad page
+ * is fine, as on Linux.
+ */
+int mmk_aspace_read_string(struct mmk_aspace *as, mmk_vaddr_t va, char *buf,
+			   size_t size, size_t *len)
+{
+	if (!buf || !len || size == 0)
+		return MMK_EINVAL;
 	_Atomic long *rl = mmk__as_read_lock(as);
-	int err = copy_locked(as, va, (char *)(uintptr_t)buf, len, true);
+	int err = MMK_ERANGE;
+	size_t done = 0;
+	while (done < size) {
+		mmk_vaddr_t at = va + done;
+		if (at < va) {
+			err = MMK_EFAULT; /* wrapped past the top */
+			break;
+		}
+		uint64_t left = as->page_size - (at & (as->page_size - 1));
+		size_t n = left < size - done ? (size_t)left : size - done;
+		err = copy_locked(as, at, buf + done, n, false, MMK_PT_USER);
+		if (err)
+			break;
+		size_t k = 0;
+		while (k < n && buf[done + k]) /* no memchr: freestanding */
+			k++;
+		if (k < n) {
+			*len = done + k;
+			err = 0;
+			break;
+		}
+		done += n;
+		err = MMK_ERANGE;
+	}
 	mmk__as_read_unlock(rl);
 	return err;
 }

@@ -117,7 +117,7 @@ int mmk_aspace_dump_maps(struct mmk_aspace *as, mmk_pt_line_fn out, void *ctx)
 }
 
 bool mmk__as_can_access_locked(struct mmk_aspace *as, mmk_vaddr_t start,
-			       uint64_t size, uint32_t access)
+			       uint64_t size, uint32_t access, uint32_t need)
 {
 	if (size == 0)
 		return true;
@@ -127,7 +127,8 @@ bool mmk__as_can_access_locked(struct mmk_aspace *as, mmk_vaddr_t start,
 	const struct mmk_mset_area *a = mmk_mset_find(&as->areas, start);
 	mmk_vaddr_t cur = start;
 	while (a && a->start <= cur) {
-		if ((mmk__as_rights(as, a->flags) & access) != access)
+		if ((mmk__as_rights(as, a->flags) & access) != access ||
+		    (a->flags & need) != need)
 			return false;
 		if (a->end >= end)
 			return true;
@@ -143,7 +144,7 @@ bool mmk_aspace_can_access_range(struct mmk_aspace *as, mmk_vaddr_t start,
 	if (mmk__as_check_access(access))
 		return false;
 	_Atomic long *rl = mmk__as_read_lock(as);
-	bool ok = mmk__as_can_access_locked(as, start, size, access);
+	bool ok = mmk__as_can_access_locked(as, start, size, access, 0);
 	mmk__as_read_unlock(rl);
 	return ok;
 }

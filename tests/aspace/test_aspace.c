@@ -81,7 +81,7 @@ static void lazy_area_maps_a_zeroed_page_on_first_touch_only(void **state)
 						 MMK_ACCESS_READ));
 	assert_int_equal(mmk_hosted_live_frames(), f1);
 	char buf[PG];
-	assert_int_equal(mmk_aspace_read(&as, BASE + 3 * PG, buf, PG), 0);
+	assert_int_equal(mmk_aspace_read_kernel(&as, BASE + 3 * PG, buf, PG), 0);
 	for (size_t i = 0; i < PG; i++)
 		assert_int_equal(buf[i], 0);
 }
@@ -106,7 +106,9 @@ static void read_write_cross_pages_and_fault_lazily(void **state)
 {
 	(void)state;
 	assert_int_equal(
-		mmk_aspace_map_alloc(&as, BASE, 8 * PG, MMK_PT_RW, false), 0);
+		mmk_aspace_map_alloc(&as, BASE, 8 * PG,
+				     MMK_PT_RW | MMK_PT_USER, false),
+		0);
 	static char in[3 * PG + 100], out[3 * PG + 100];
 	for (size_t i = 0; i < sizeof(in); i++)
 		in[i] = (char)(i * 7 + 3);
@@ -133,13 +135,84 @@ static void read_write_cross_pages_and_fault_lazily(void **state)
 			 MMK_EFAULT);
 	assert_false(mapped(BASE + 7 * PG));
 	/* write needs WRITE */
-	assert_int_equal(mmk_aspace_protect(&as, BASE, 8 * PG, MMK_PT_READ), 0);
+	assert_int_equal(mmk_aspace_protect(&as, BASE, 8 * PG,
+					    MMK_PT_READ | MMK_PT_USER),
+			 0);
 	assert_int_equal(mmk_aspace_write(&as, BASE, in, 1), MMK_EFAULT);
 	assert_int_equal(mmk_aspace_read(&as, BASE + PG - 50, out, 10), 0);
 	assert_memory_equal(in, out, 10);
 	assert_int_equal(mmk_aspace_read(&as, BASE, out, 0), 0);
 	assert_int_equal(mmk_aspace_read(&as, ~0ull - 10, out, 100),
 			 MMK_EFAULT);
+	/* user copies need USER: a kernel-only area refuses them, whole,
+	 * and only the kernel's own calls reach it */
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 8 * PG, 2 * PG,
+					      MMK_PT_RW, false),
+			 0);
+	memset(out, 0x55, sizeof(out));
+	assert_int_equal(mmk_aspace_read(&as, BASE + 8 * PG, out, 8),
+			 MMK_EFAULT);
+	assert_int_equal(out[0], 0x55);
+	assert_int_equal(mmk_aspace_read(&as, BASE + 8 * PG - 4, out, 8),
+			 MMK_EFAULT);
+	assert_int_equal(mmk_aspace_write(&as, BASE + 8 * PG, in, 8),
+			 MMK_EFAULT);
+	assert_false(mapped(BASE + 8 * PG));
+	assert_int_equal(mmk_aspace_write_kernel(&as, BASE + 8 * PG, in, 8), 0);
+	assert_int_equal(mmk_aspace_read_kernel(&as, BASE + 8 * PG, out, 8), 0);
+	assert_memory_equal(in, out, 8);
+	/* but the kernel's copies still need READ / WRITE */
+	assert_int_equal(mmk_aspace_write_kernel(&as, BASE, in, 1), MMK_EFAULT);
+}
+
+static void string_copy_stops_at_the_terminator_and_faults_lazily(void **st)
+{
+	(void)st;
+	/* [BASE, BASE+2P) user, lazy; [BASE+2P, BASE+3P) kernel-only */
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 2 * PG,
+					      MMK_PT_RW | MMK_PT_USER, false),
+			 0);
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 2 * PG, PG,
+					      MMK_PT_RW, false),
+			 0);
+	char buf[64];
+	size_t len = 99;
+	/* an untouched page reads as the empty string and is faulted in */
+	assert_int_equal(mmk_aspace_read_string(&as, BASE + PG, buf,
+						sizeof(buf), &len),
+			 0);
+	assert_int_equal(len, 0);
+	assert_true(mapped(BASE + PG));
+	assert_false(mapped(BASE));
+	/* a string across the page boundary, ending before a bad page */
+	assert_int_equal(mmk_aspace_write(&as, BASE + PG - 3, "abcdef", 7), 0);
+	assert_int_equal(mmk_aspace_read_string(&as, BASE + PG - 3, buf,
+						sizeof(buf), &len),
+			 0);
+	assert_int_equal(len, 6);
+	assert_string_equal(buf, "abcdef");
+	/* ending exactly at the last user byte, next to kernel-only memory */
+	assert_int_equal(mmk_aspace_write(&as, BASE + 2 * PG - 2, "z", 2), 0);
+	assert_int_equal(mmk_aspace_read_string(&as, BASE + 2 * PG - 2, buf,
+						sizeof(buf), &len),
+			 0);
+	assert_int_equal(len, 1);
+	/* running into it: EFAULT; too long for the buffer: ERANGE */
+	memset(buf, 'q', sizeof(buf));
+	assert_int_equal(mmk_aspace_write(&as, BASE + 2 * PG - 4, "qqqq", 4), 0);
+	assert_int_equal(mmk_aspace_read_string(&as, BASE + 2 * PG - 4, buf,
+						sizeof(buf), &len),
+			 MMK_EFAULT);
+	assert_int_equal(mmk_aspace_read_string(&as, BASE + 2 * PG - 4, buf, 3,
+						&len),
+			 MMK_ERANGE);
+	assert_int_equal(mmk_aspace_read_string(&as, BASE + 3 * PG, buf,
+						sizeof(buf), &len),
+			 MMK_EFAULT);
+	assert_int_equal(mmk_aspace_read_string(&as, BASE, NULL, 4, &len),
+			 MMK_EINVAL);
+	assert_int_equal(mmk_aspace_read_string(&as, BASE, buf, 0, &len),
+			 MMK_EINVAL);
 }
 
 static void linear_maps_at_once_with_memory_types(void **state)
@@ -164,7 +237,7 @@ static void linear_maps_at_once_with_memory_types(void **state)
 				 0);
 		assert_int_equal(got.v, pa.v + i * PG);
 	}
-	assert_int_equal(mmk_aspace_write(&as, BASE + 17 * PG + 1, "hi", 2), 0);
+	assert_int_equal(mmk_aspace_write_kernel(&as, BASE + 17 * PG + 1, "hi", 2), 0);
 	assert_memory_equal((char *)mmk_phys_to_virt(pa) + PG + 1, "hi", 2);
 	/* linear pages never fault: a fault on one is a stale TLB entry */
 	assert_true(mmk_aspace_handle_page_fault(&as, BASE + 16 * PG,
@@ -218,7 +291,7 @@ static void populate_fills_holes_and_needs_areas_everywhere(void **state)
 	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 8 * PG, 8 * PG,
 					      MMK_PT_READ, false),
 			 0);
-	assert_int_equal(mmk_aspace_write(&as, BASE + 2 * PG, "x", 1), 0);
+	assert_int_equal(mmk_aspace_write_kernel(&as, BASE + 2 * PG, "x", 1), 0);
 	mmk_paddr_t keep;
 	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&as), BASE + 2 * PG, &keep,
 				      NULL, NULL),
@@ -243,7 +316,7 @@ static void populate_fills_holes_and_needs_areas_everywhere(void **state)
 			 0);
 	assert_int_equal(now.v, keep.v);
 	char c;
-	assert_int_equal(mmk_aspace_read(&as, BASE + 2 * PG, &c, 1), 0);
+	assert_int_equal(mmk_aspace_read_kernel(&as, BASE + 2 * PG, &c, 1), 0);
 	assert_int_equal(c, 'x');
 	/* populated at map time */
 	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 32 * PG, 100 * PG,
@@ -685,7 +758,7 @@ static int op_write(void)
 	static const char msg[] = "all or nothing";
 	/* one lazy page: the fault is all or nothing (a copy across
 	 * several lazy pages may stop after faulting some in) */
-	return mmk_aspace_write(&as, BASE + 12 * PG + 9, msg, sizeof(msg));
+	return mmk_aspace_write_kernel(&as, BASE + 12 * PG + 9, msg, sizeof(msg));
 }
 
 static void sweep(const char *name, sweep_fn fn, void (*prep)(void))
@@ -974,9 +1047,9 @@ static void upper_half_spaces_work_on_every_format(void **state)
 		for (int i = 0; i < 64; i++)
 			in[i] = (char)(i + 1);
 		assert_int_equal(
-			mmk_aspace_write(&k, base + 2 * ps - 32, in, 64), 0);
+			mmk_aspace_write_kernel(&k, base + 2 * ps - 32, in, 64), 0);
 		assert_int_equal(
-			mmk_aspace_read(&k, base + 2 * ps - 32, out, 64), 0);
+			mmk_aspace_read_kernel(&k, base + 2 * ps - 32, out, 64), 0);
 		assert_memory_equal(in, out, 64);
 		mmk_hosted_flush_reset();
 		assert_int_equal(
@@ -984,7 +1057,7 @@ static void upper_half_spaces_work_on_every_format(void **state)
 					   MMK_PT_READ | MMK_PT_GLOBAL),
 			0);
 		assert_true(mmk_hosted_flushed(base + 3 * ps));
-		assert_int_equal(mmk_aspace_write(&k, base, in, 1), MMK_EFAULT);
+		assert_int_equal(mmk_aspace_write_kernel(&k, base, in, 1), MMK_EFAULT);
 		assert_int_equal(mmk_aspace_unmap(&k, base, 16 * ps), 0);
 		assert_int_equal(mmk_aspace_area_count(&k), 0);
 		mmk_aspace_destroy(&k);
@@ -1028,7 +1101,7 @@ static void copy_mappings_shares_the_kernel_half(void **state)
 	assert_int_equal(mmk_aspace_map_alloc(&k, KB, 4 * PG,
 					      MMK_PT_RW | MMK_PT_GLOBAL, true),
 			 0);
-	assert_int_equal(mmk_aspace_write(&k, KB + 5, "kernel", 6), 0);
+	assert_int_equal(mmk_aspace_write_kernel(&k, KB + 5, "kernel", 6), 0);
 	assert_int_equal(mmk_aspace_copy_mappings_from(&u, &k), 0);
 	mmk_paddr_t a, b;
 	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&k), KB, &a, NULL, NULL),
@@ -1137,6 +1210,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			read_write_cross_pages_and_fault_lazily, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			string_copy_stops_at_the_terminator_and_faults_lazily,
+			setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			linear_maps_at_once_with_memory_types, setup, teardown),
 		cmocka_unit_test_setup_teardown(

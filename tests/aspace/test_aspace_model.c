@@ -329,10 +329,10 @@ static void op_copy(struct model *m, bool write)
 	if (write) {
 		for (uint64_t i = 0; i < len; i++)
 			buf[i] = (uint8_t)mmk_test_rand(&m->rng);
-		got = mmk_aspace_write(&m->as, BASE + off, buf, len);
+		got = mmk_aspace_write_kernel(&m->as, BASE + off, buf, len);
 	} else {
 		memset(buf, 0xa5, len);
-		got = mmk_aspace_read(&m->as, BASE + off, buf, len);
+		got = mmk_aspace_read_kernel(&m->as, BASE + off, buf, len);
 	}
 	if (got != want)
 		fail_msg("%s off %#llx len %llu: %s, want %s",

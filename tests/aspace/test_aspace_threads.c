@@ -96,7 +96,7 @@ static void own_op(struct thr *me)
 	case 3: {
 		uint64_t v = mmk_test_rand(&me->rng);
 		bool ok = me->pg[p].area && (me->pg[p].flags & MMK_PT_WRITE);
-		int err = mmk_aspace_write(&as, rva(me, p) + 16, &v, 8);
+		int err = mmk_aspace_write_kernel(&as, rva(me, p) + 16, &v, 8);
 		assert_int_equal(err, ok ? 0 : MMK_EFAULT);
 		if (ok)
 			me->pg[p].val = v;
@@ -105,7 +105,7 @@ static void own_op(struct thr *me)
 	case 4: {
 		uint64_t v = 0;
 		bool ok = me->pg[p].area && (me->pg[p].flags & MMK_PT_READ);
-		int err = mmk_aspace_read(&as, rva(me, p) + 16, &v, 8);
+		int err = mmk_aspace_read_kernel(&as, rva(me, p) + 16, &v, 8);
 		assert_int_equal(err, ok ? 0 : MMK_EFAULT);
 		if (ok)
 			assert_int_equal(v, me->pg[p].val);
@@ -142,7 +142,7 @@ static void shared_op(struct thr *me)
 		break;
 	case 1: {
 		uint64_t v = mmk_test_rand(&me->rng) | 1;
-		assert_int_equal(mmk_aspace_write(&as, va + me->t * 8, &v, 8),
+		assert_int_equal(mmk_aspace_write_kernel(&as, va + me->t * 8, &v, 8),
 				 0);
 		me->slot[p] = v;
 		me->shared_writes++;
@@ -150,7 +150,7 @@ static void shared_op(struct thr *me)
 	}
 	default: {
 		uint64_t v;
-		assert_int_equal(mmk_aspace_read(&as, va + me->t * 8, &v, 8),
+		assert_int_equal(mmk_aspace_read_kernel(&as, va + me->t * 8, &v, 8),
 				 0);
 		assert_int_equal(v, me->slot[p]);
 		break;

@@ -227,6 +227,17 @@ int mmk_aspace_map_alloc(struct mmk_aspace *as, mmk_vaddr_t start,
 			 uint64_t size, uint32_t flags, bool populate);
 
 /**
+ * Reserve [start, start + size) as a guard gap: an area of its own with no
+ * access and no pages (every fault there is MMK_EACCES, every copy
+ * MMK_EFAULT).  Mapped beside a stack when the stack is made, it costs no
+ * split later, unlike protecting a page of the stack to PROT_NONE (which
+ * splits the area and may fail with MMK_ENOMEM).  Unmap removes it.
+ * Errors as mmk_aspace_map.  Exclusive.
+ */
+int mmk_aspace_map_guard(struct mmk_aspace *as, mmk_vaddr_t start,
+			 uint64_t size);
+
+/**
  * The general form: a new area [start, start + size) with backend @b,
  * backend offset @offset and private data @priv.  With @populate the
  * backend fills the whole area before the call returns.  Exclusive.

@@ -201,8 +201,10 @@ void mmk_backend_put(struct mmk_aspace_op *op, mmk_paddr_t pa);
 void mmk_backend_zap_pages(struct mmk_aspace_op *op, mmk_vaddr_t start,
 			   mmk_vaddr_t end, bool put);
 
-/** The two built-in backends (src/backend/linear.c, alloc.c). */
+/** The built-in backends (src/backend/linear.c, alloc.c). */
 extern const struct mmk_backend mmk_backend_linear;
 extern const struct mmk_backend mmk_backend_alloc;
+/** No pages, no hooks: a reserved gap (mmk_aspace_map_guard). */
+extern const struct mmk_backend mmk_backend_guard;
 
 #endif /* MMKIT_BACKEND_H */

@@ -65,3 +65,10 @@ int mmk_aspace_map_alloc(struct mmk_aspace *as, mmk_vaddr_t start,
 	return mmk_aspace_map(as, start, size, flags, populate,
 			      &mmk_backend_alloc, start, NULL);
 }
+
+int mmk_aspace_map_guard(struct mmk_aspace *as, mmk_vaddr_t start,
+			 uint64_t size)
+{
+	return mmk_aspace_map(as, start, size, 0, false, &mmk_backend_guard,
+			      start, NULL);
+}

@@ -31,3 +31,12 @@ const struct mmk_backend mmk_backend_linear = {
 	.populate = linear_populate,
 	.clone = linear_clone,
 };
+
+/*
+ * The guard backend: address space reserved with no pages and no access
+ * (PROT_NONE), so a guard gap beside a stack or between kernel stacks is
+ * an area of its own from the start and never needs a split later.
+ */
+const struct mmk_backend mmk_backend_guard = {
+	.name = "guard",
+};

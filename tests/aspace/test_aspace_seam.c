@@ -456,7 +456,7 @@ static void write_fault_on_present_read_only_page_ends(void **st)
 			 0);
 	/* the kernel's copy of such a page fails too, instead of looping */
 	char c = 1;
-	assert_int_equal(mmk_aspace_write(&as, BASE + 8 * PG, &c, 1),
+	assert_int_equal(mmk_aspace_write_kernel(&as, BASE + 8 * PG, &c, 1),
 			 MMK_EFAULT);
 
 	/* copy on write through the core's leaf replace */
@@ -551,6 +551,38 @@ static void exec_only_area_keeps_its_protection(void **st)
 	mmk_pt_destroy(&pt);
 }
 
+/* A stack with a guard gap below it: made once, never split. */
+static void guard_gap_needs_no_split(void **st)
+{
+	(void)st;
+	assert_int_equal(
+		mmk_aspace_create(&as, BASE, SPACE, MMK_PT_X86_64_4L, 0, fa), 0);
+	assert_int_equal(mmk_aspace_map_guard(&as, BASE, PG), 0);
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + PG, 8 * PG,
+					      MMK_PT_RW | MMK_PT_USER, false),
+			 0);
+	assert_int_equal(mmk_aspace_area_count(&as), 2);
+	assert_int_equal(mmk_aspace_fault(&as, BASE + 8, MMK_ACCESS_READ),
+			 MMK_EACCES);
+	assert_int_equal(mmk_aspace_fault(&as, BASE + PG, MMK_ACCESS_WRITE), 0);
+	char c = 0;
+	assert_int_equal(mmk_aspace_read_kernel(&as, BASE, &c, 1), MMK_EFAULT);
+	assert_int_equal(mmk_aspace_populate(&as, BASE, 9 * PG, MMK_ACCESS_READ),
+			 MMK_EACCES);
+	/* with every allocation failing, the stack still faults in */
+	mmk_hosted_fail_after(MMK_FAIL_OBJ, 0);
+	assert_int_equal(mmk_aspace_fault(&as, BASE + 2 * PG, MMK_ACCESS_WRITE),
+			 0);
+	mmk_hosted_fail_off();
+	struct lines l = {0};
+	assert_int_equal(mmk_aspace_dump_maps(&as, take_line, &l), 0);
+	assert_string_equal(l.l[0], "40000000-40001000 ---p 00000000 00:00 0 "
+				    "guard");
+	assert_int_equal(mmk_aspace_unmap(&as, BASE, 9 * PG), 0);
+	assert_int_equal(mmk_aspace_area_count(&as), 0);
+	mmk_aspace_destroy(&as);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -565,6 +597,8 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			exec_only_area_keeps_its_protection, setup, teardown),
+		cmocka_unit_test_setup_teardown(guard_gap_needs_no_split,
+						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -356,7 +356,7 @@ struct mmk_backend {
  */
 struct mmk_aspace_op {
 	struct mmk_aspace *as;
-	struct mmk_pt_batch *batch;
+	struct mmk_tlb_gather *batch;
 	bool populate;	    /* map: fill the new area now */
 	bool cutting;	    /* protect: areas are only being cut at an
 			       edge (flags gain a private bit); leave

@@ -25,15 +25,16 @@
  *   MMK_EEXIST / MMK_ENOENT / MMK_ENOMEM as each call says.
  *
  * All or nothing: every call either succeeds or returns an error having
- * changed nothing (no entry, no table page, nothing in the batch).  Table
+ * changed nothing (no entry, no table page, nothing in the gather).  Table
  * pages every call needs are allocated (and huge pages split into prepared
  * tables) before the first entry visible to the hardware is written; the
  * commit that follows cannot fail.
  *
  * TLB: edits never flush by themselves.  Each edit that removes or reduces
- * a translation records it in a struct mmk_pt_batch, together with the
- * table pages it unhooked; the caller finishes the batch once, which
- * flushes through the HAL and only then frees those table pages (unhook,
+ * a translation records it in a struct mmk_tlb_gather (include/mmkit/tlb.h),
+ * together with the table pages it unhooked (queued with
+ * mmk_tlb_gather_put); the caller finishes the gather once, which flushes
+ * through the HAL and only then frees those table pages (unhook,
  * invalidate, free: the order of Linux's mmu_gather).  Adding a mapping
  * where there was none records nothing, unless the format says otherwise
  * (mmk_pt_map_needs_flush; see docs/ARCHITECTURE.md for each architecture).
@@ -58,6 +59,7 @@
 
 #include <mmkit/frame.h>
 #include <mmkit/hal.h>
+#include <mmkit/tlb.h>
 
 /* ------------------------------------------------------------ formats */
 /** Every format mmkit defines.  A build may compile in a subset. */
@@ -220,50 +222,6 @@ uint64_t mmk_pt_root_regval(const struct mmk_pt *pt, uint32_t asid);
 /** mmk_hal_write_root(root, asid, mmk_pt_root_regval(pt, asid)). */
 void mmk_pt_activate(const struct mmk_pt *pt, uint32_t asid);
 
-/* --------------------------------------------------------- TLB batches */
-#define MMK_PT_BATCH_RANGES 16
-/** Past this many pages one full flush replaces the ranges. */
-#define MMK_PT_BATCH_FLUSH_ALL_PAGES 64
-
-/**
- * What must be flushed after some edits, and the table pages to free after
- * the flush.  On the caller's stack; initialise, pass to edits (one table
- * or several sharing a cpumask/asid), finish once.
- */
-struct mmk_pt_batch {
-	const mmk_cpumask_t *cpus; /* where the table may be cached */
-	uint32_t asid;
-	bool all;    /* flush everything of @asid (or all if global) */
-	bool global; /* a global translation was removed/reduced */
-	unsigned nranges;
-	uint64_t npages; /* pages recorded in ranges */
-	struct {
-		mmk_vaddr_t start, end;
-	} range[MMK_PT_BATCH_RANGES];
-	struct mmk_frames *frames; /* where freed table pages go */
-	uint64_t free_head;	   /* list of table pages (see pt.c) */
-	unsigned long nfree;
-};
-
-/**
- * Start a batch for tables cached on @cpus with @asid.  @cpus is kept by
- * pointer until mmk_pt_batch_finish.  NULL @cpus means "the table is active
- * nowhere": finish then frees the table pages without flushing.
- */
-void mmk_pt_batch_init(struct mmk_pt_batch *b, const mmk_cpumask_t *cpus,
-		       uint32_t asid);
-
-/** True if the batch holds nothing to flush and nothing to free. */
-bool mmk_pt_batch_empty(const struct mmk_pt_batch *b);
-
-/**
- * Flush what the batch recorded through mmk_hal_tlb_flush_range (one call
- * per range) or mmk_hal_tlb_flush_all (past the threshold, or where the
- * format requires it after freeing tables), then free the unhooked table
- * pages.  The batch is empty afterwards and may be reused.
- */
-void mmk_pt_batch_finish(struct mmk_pt_batch *b);
-
 /* ------------------------------------------------------ single pages */
 /**
  * Map the page of @page_size bytes at @va to @pa (both aligned to it).
@@ -271,11 +229,11 @@ void mmk_pt_batch_finish(struct mmk_pt_batch *b);
  * MMK_EEXIST if anything is mapped in [va, va + page_size) (a page, a huge
  * page covering it, or a table holding mappings where a huge page was
  * asked).  MMK_ENOMEM if a table page could not be allocated.
- * Safe against concurrent single maps (see Locking).  @b may be NULL when
+ * Safe against concurrent single maps (see Locking).  @g may be NULL when
  * !mmk_pt_map_needs_flush(pt).
  */
 int mmk_pt_map(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
-	       uint64_t page_size, uint32_t flags, struct mmk_pt_batch *b);
+	       uint64_t page_size, uint32_t flags, struct mmk_tlb_gather *g);
 
 /**
  * A map cursor: remembers the last leaf table a thread mapped into (and the
@@ -302,7 +260,7 @@ void mmk_pt_cursor_init(struct mmk_pt_cursor *c, struct mmk_pt *pt);
  * the CAS.
  */
 int mmk_pt_map_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
-		      uint32_t flags, struct mmk_pt_batch *b);
+		      uint32_t flags, struct mmk_tlb_gather *g);
 
 /** True if adding a mapping where there was none needs a TLB flush. */
 bool mmk_pt_map_needs_flush(const struct mmk_pt *pt);
@@ -321,9 +279,9 @@ struct mmk_pt_leaf {
  * Remove the leaf whose first byte is @va (va must be aligned to that
  * leaf's size, else MMK_EALIGN) and describe it in @out (may be NULL).
  * MMK_ENOENT if nothing is mapped at @va.  Tables that become empty are
- * unhooked and freed when @b is finished.
+ * unhooked and freed when @g is finished.
  */
-int mmk_pt_unmap(struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_pt_batch *b,
+int mmk_pt_unmap(struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_tlb_gather *g,
 		 struct mmk_pt_leaf *out);
 
 /**
@@ -337,10 +295,10 @@ int mmk_pt_query(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
 /**
  * Give the leaf whose first byte is @va new @flags (ACCESSED/DIRTY of the
  * old leaf are kept).  MMK_ENOENT, MMK_EALIGN as mmk_pt_unmap.  Records the
- * page in @b if it lost a permission, or changed memory type or globality.
+ * page in @g if it lost a permission, or changed memory type or globality.
  */
 int mmk_pt_protect(struct mmk_pt *pt, mmk_vaddr_t va, uint32_t flags,
-		   struct mmk_pt_batch *b);
+		   struct mmk_tlb_gather *g);
 
 /* ------------------------------------------------------------ regions */
 /** map_region options. */
@@ -358,7 +316,7 @@ typedef mmk_paddr_t (*mmk_pt_pa_fn)(void *ctx, mmk_vaddr_t va);
  */
 int mmk_pt_map_region(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 		      uint64_t size, uint32_t flags, unsigned opts,
-		      struct mmk_pt_batch *b);
+		      struct mmk_tlb_gather *g);
 
 /**
  * As mmk_pt_map_region, the physical address of each leaf from @fn(@ctx,
@@ -370,12 +328,12 @@ int mmk_pt_map_region(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
  */
 int mmk_pt_map_region_fn(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 			 uint32_t flags, unsigned opts, mmk_pt_pa_fn fn,
-			 void *ctx, struct mmk_pt_batch *b);
+			 void *ctx, struct mmk_tlb_gather *g);
 
 /**
  * Told of what unmap_region removed, in address order, after the entries
  * are cleared but before the flush: the frames may be handed back only
- * once @b is finished.  Consecutive leaves of one size with contiguous
+ * once @g is finished.  Consecutive leaves of one size with contiguous
  * physical addresses and the same flags come as one run.
  */
 typedef void (*mmk_pt_unmap_fn)(void *ctx, const struct mmk_pt_leaf *run);
@@ -384,11 +342,12 @@ typedef void (*mmk_pt_unmap_fn)(void *ctx, const struct mmk_pt_leaf *run);
  * Remove every mapping in [va, va + size) (holes are skipped).  A huge
  * page straddling an end of the range is split first, so the part outside
  * stays mapped (MMK_ENOMEM, nothing changed, if the split's tables cannot
- * be allocated).  Tables that become empty are unhooked and freed when @b is
+ * be allocated).  Tables that become empty are unhooked and freed when @g is
  * finished.  @fn may be NULL.  Exclusive access.
  */
 int mmk_pt_unmap_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
-			struct mmk_pt_batch *b, mmk_pt_unmap_fn fn, void *ctx);
+			struct mmk_tlb_gather *g, mmk_pt_unmap_fn fn,
+			void *ctx);
 
 /**
  * Give every leaf in [va, va + size) @flags (holes are skipped, old
@@ -396,7 +355,7 @@ int mmk_pt_unmap_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
  * the pages that lost a permission, memory type or globality.  Exclusive.
  */
 int mmk_pt_protect_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
-			  uint32_t flags, struct mmk_pt_batch *b);
+			  uint32_t flags, struct mmk_tlb_gather *g);
 
 /**
  * Make @dst's root slots covering [va, va + size) point at @src's tables

@@ -50,7 +50,7 @@ static void snapshot_active(struct mmk_aspace_op *op)
 						   __ATOMIC_RELAXED);
 }
 
-void mmk__op_begin(struct mmk_aspace_op *op, struct mmk_pt_batch *b,
+void mmk__op_begin(struct mmk_aspace_op *op, struct mmk_tlb_gather *b,
 		   struct mmk_aspace *as)
 {
 	op->as = as;
@@ -63,7 +63,7 @@ void mmk__op_begin(struct mmk_aspace_op *op, struct mmk_pt_batch *b,
 	/* A snapshot now serves break-before-make flushes during the edits;
 	 * the one taken at finish (after the edits) decides the real flush. */
 	snapshot_active(op);
-	mmk_pt_batch_init(b, &op->cpus, as->asid);
+	mmk_tlb_gather_init(b, &op->cpus, as->asid);
 	as->op = op;
 }
 
@@ -75,8 +75,8 @@ void mmk__op_finish(struct mmk_aspace_op *op)
 	snapshot_active(op);
 	if (mmk_cpumask_empty(&op->cpus))
 		op->batch->cpus = NULL; /* active nowhere: no flush */
-	if (!mmk_pt_batch_empty(op->batch))
-		mmk_pt_batch_finish(op->batch);
+	if (!mmk_tlb_gather_empty(op->batch))
+		mmk_tlb_gather_finish(op->batch);
 	/* Only now, after the flush, may the frames be reused. */
 	uint64_t head = op->put_head;
 	while (head) {
@@ -181,8 +181,8 @@ int mmk_aspace_create(struct mmk_aspace *as, mmk_vaddr_t base, uint64_t size,
 		return err;
 	/* The empty table validates the range for us: canonical, not
 	 * across the hole, encodable.  Nothing is mapped, so nothing moves. */
-	struct mmk_pt_batch b;
-	mmk_pt_batch_init(&b, NULL, 0);
+	struct mmk_tlb_gather b;
+	mmk_tlb_gather_init(&b, NULL, 0);
 	err = mmk_pt_unmap_region(&as->pt, base, size, &b, NULL, NULL);
 	if (err) {
 		mmk_pt_destroy(&as->pt);
@@ -195,7 +195,7 @@ int mmk_aspace_create(struct mmk_aspace *as, mmk_vaddr_t base, uint64_t size,
 void mmk_aspace_clear(struct mmk_aspace *as)
 {
 	struct mmk_aspace_op op;
-	struct mmk_pt_batch b;
+	struct mmk_tlb_gather b;
 	mmk__as_write_lock(as);
 	mmk__op_begin(&op, &b, as);
 	mmk_mset_clear(&as->areas, &op);
@@ -430,7 +430,7 @@ int mmk_aspace_map(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
 		.priv = priv,
 	};
 	struct mmk_aspace_op op;
-	struct mmk_pt_batch batch;
+	struct mmk_tlb_gather batch;
 	mmk__as_write_lock(as);
 	mmk__op_begin(&op, &batch, as);
 	op.populate = populate;
@@ -542,7 +542,7 @@ static void uncut_area(struct mmk_aspace_op *op, struct cut *c)
 }
 
 static int split_edge(struct mmk_aspace *as, mmk_vaddr_t x,
-		      struct mmk_pt_batch *b)
+		      struct mmk_tlb_gather *b)
 {
 	mmk_paddr_t pa;
 	uint32_t fl;
@@ -626,7 +626,7 @@ int mmk_aspace_unmap(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size)
 	if (err)
 		return err;
 	struct mmk_aspace_op op;
-	struct mmk_pt_batch batch;
+	struct mmk_tlb_gather batch;
 	mmk__as_write_lock(as);
 	mmk__op_begin(&op, &batch, as);
 	err = prepare_cuts(&op, start, start + size, true, 0);
@@ -647,7 +647,7 @@ int mmk_aspace_protect(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
 	if (err)
 		return err;
 	struct mmk_aspace_op op;
-	struct mmk_pt_batch batch;
+	struct mmk_tlb_gather batch;
 	mmk__as_write_lock(as);
 	mmk__op_begin(&op, &batch, as);
 	err = prepare_cuts(&op, start, start + size, false, flags);
@@ -794,7 +794,7 @@ int mmk_aspace_populate(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
 		return err;
 	mmk_vaddr_t end = start + size;
 	struct mmk_aspace_op op;
-	struct mmk_pt_batch batch;
+	struct mmk_tlb_gather batch;
 	struct runlog log = {.as = as};
 	mmk__as_write_lock(as);
 	mmk__op_begin(&op, &batch, as);

@@ -47,7 +47,7 @@ void mmk__as_write_lock(struct mmk_aspace *as);
 void mmk__as_write_unlock(struct mmk_aspace *as);
 
 /* Start a writer's operation (lock held): empty batch and put list. */
-void mmk__op_begin(struct mmk_aspace_op *op, struct mmk_pt_batch *b,
+void mmk__op_begin(struct mmk_aspace_op *op, struct mmk_tlb_gather *b,
 		   struct mmk_aspace *as);
 /* Flush on the CPUs where @as is active (none: no flush), free unhooked
  * tables, then put the deferred frames.  Lock still held. */

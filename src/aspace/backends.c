@@ -164,16 +164,16 @@ static int alloc_fault(struct mmk_fault *f)
 	} else {
 		/* The format's TLB may cache the invalid entry: flush it. */
 		struct mmk_aspace_op op = {.as = as};
-		struct mmk_pt_batch b;
+		struct mmk_tlb_gather b;
 		for (size_t i = 0; i < MMK_ARRAY_SIZE(op.cpus.bits); i++)
 			op.cpus.bits[i] = __atomic_load_n(&as->active.bits[i],
 							  __ATOMIC_SEQ_CST);
-		mmk_pt_batch_init(&b,
-				  mmk_cpumask_empty(&op.cpus) ? NULL : &op.cpus,
-				  as->asid);
+		mmk_tlb_gather_init(
+			&b, mmk_cpumask_empty(&op.cpus) ? NULL : &op.cpus,
+			as->asid);
 		err = mmk_pt_map(&as->pt, f->page, pa, f->page_size, f->flags,
 				 &b);
-		mmk_pt_batch_finish(&b);
+		mmk_tlb_gather_finish(&b);
 	}
 	if (err) {
 		mmk_backend_free_page(as, pa);

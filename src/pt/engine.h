@@ -164,10 +164,10 @@ static uint64_t eng_pool_pop(struct mmk_pt *pt, struct eng_pool *p)
  */
 static int eng_map_slow(struct mmk_pt *pt, uint64_t ia, unsigned tl,
 			mmk__pte_t leaf, unsigned l, mmk__pte_t *p,
-			mmk__pte_t e, bool global, struct mmk_pt_batch *b);
+			mmk__pte_t e, bool global, struct mmk_tlb_gather *b);
 
 static int eng_map(struct mmk_pt *pt, uint64_t ia, uint64_t pa, unsigned tl,
-		   uint32_t flags, struct mmk_pt_batch *b)
+		   uint32_t flags, struct mmk_tlb_gather *b)
 {
 	mmk__pte_t tmpl;
 	int err = fmt_leaf_template(pt, flags, tl, &tmpl);
@@ -194,8 +194,8 @@ static int eng_map(struct mmk_pt *pt, uint64_t ia, uint64_t pa, unsigned tl,
 	if (MMK_UNLIKELY(e != expect || !eng_cas(p, &expect, leaf)))
 		return MMK_EEXIST;
 	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
-		mmk__pt_batch_add(b, pt, ia, eng_span(pt, tl),
-				  flags & MMK_PT_GLOBAL);
+		mmk__pt_gather_range(b, pt, ia, eng_span(pt, tl),
+				     flags & MMK_PT_GLOBAL);
 	fmt_sync();
 	return MMK_OK;
 }
@@ -204,7 +204,7 @@ static int eng_map(struct mmk_pt *pt, uint64_t ia, uint64_t pa, unsigned tl,
 __attribute__((noinline)) static int
 eng_map_slow(struct mmk_pt *pt, uint64_t ia, unsigned tl, mmk__pte_t leaf,
 	     unsigned l, mmk__pte_t *p, mmk__pte_t e, bool global,
-	     struct mmk_pt_batch *b)
+	     struct mmk_tlb_gather *b)
 {
 
 	/* Tables for levels l-1 .. tl, chained privately. */
@@ -248,7 +248,7 @@ eng_map_slow(struct mmk_pt *pt, uint64_t ia, unsigned tl, mmk__pte_t leaf,
 		e = eng_ld_acq(p);
 	}
 	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
-		mmk__pt_batch_add(b, pt, ia, eng_span(pt, tl), global);
+		mmk__pt_gather_range(b, pt, ia, eng_span(pt, tl), global);
 	fmt_sync();
 	return MMK_OK;
 }
@@ -260,10 +260,10 @@ eng_map_slow(struct mmk_pt *pt, uint64_t ia, unsigned tl, mmk__pte_t leaf,
  */
 static int eng_map_cursor_miss(struct mmk_pt_cursor *c, uint64_t ia,
 			       uint64_t pa, uint32_t flags,
-			       struct mmk_pt_batch *b);
+			       struct mmk_tlb_gather *b);
 
 static int eng_map_cursor(struct mmk_pt_cursor *c, uint64_t ia, uint64_t pa,
-			  uint32_t flags, struct mmk_pt_batch *b)
+			  uint32_t flags, struct mmk_tlb_gather *b)
 {
 	struct mmk_pt *pt = c->pt;
 	uint64_t tag = ia >> pt->shift[1];
@@ -277,8 +277,8 @@ static int eng_map_cursor(struct mmk_pt_cursor *c, uint64_t ia, uint64_t pa,
 					  fmt_make_leaf(c->tmpl, pa, 0))))
 			return MMK_EEXIST;
 		if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
-			mmk__pt_batch_add(b, pt, ia, eng_span(pt, 0),
-					  flags & MMK_PT_GLOBAL);
+			mmk__pt_gather_range(b, pt, ia, eng_span(pt, 0),
+					     flags & MMK_PT_GLOBAL);
 		fmt_sync();
 		return MMK_OK;
 	}
@@ -288,7 +288,7 @@ static int eng_map_cursor(struct mmk_pt_cursor *c, uint64_t ia, uint64_t pa,
 /* Out of line, so the hit path above needs no stack frame. */
 __attribute__((noinline)) static int
 eng_map_cursor_miss(struct mmk_pt_cursor *c, uint64_t ia, uint64_t pa,
-		    uint32_t flags, struct mmk_pt_batch *b)
+		    uint32_t flags, struct mmk_tlb_gather *b)
 {
 	struct mmk_pt *pt = c->pt;
 	uint64_t tag = ia >> pt->shift[1];
@@ -411,7 +411,7 @@ static inline bool eng_pinned(const struct mmk_pt *pt, unsigned l, uint64_t ia)
 }
 
 static void eng_prune(struct mmk_pt *pt, uint64_t ia, unsigned l,
-		      const uint64_t *path, struct mmk_pt_batch *b)
+		      const uint64_t *path, struct mmk_tlb_gather *b)
 {
 	for (; l + 1 < pt->fmt->levels; l++) {
 		if (eng_pinned(pt, l + 1, ia) ||
@@ -420,12 +420,12 @@ static void eng_prune(struct mmk_pt *pt, uint64_t ia, unsigned l,
 		mmk__pte_t *p = eng_tbl(path[l + 1]) + eng_idx(pt, ia, l + 1);
 		eng_st(p, fmt_empty(pt, l + 1));
 		atomic_fetch_add_explicit(&pt->gen, 1, memory_order_relaxed);
-		mmk__pt_batch_free_table(b, pt, l, path[l]);
+		mmk__pt_gather_table(b, pt, path[l]);
 		atomic_fetch_sub_explicit(&pt->tables, 1, memory_order_relaxed);
 	}
 }
 
-static int eng_unmap(struct mmk_pt *pt, uint64_t ia, struct mmk_pt_batch *b,
+static int eng_unmap(struct mmk_pt *pt, uint64_t ia, struct mmk_tlb_gather *b,
 		     struct mmk_pt_leaf *out)
 {
 	uint64_t path[MMK_PT_MAX_LEVELS];
@@ -446,7 +446,7 @@ static int eng_unmap(struct mmk_pt *pt, uint64_t ia, struct mmk_pt_batch *b,
 		out->level = l;
 	}
 	eng_st(p, fmt_empty(pt, l));
-	mmk__pt_batch_add(b, pt, ia, span, f & MMK_PT_GLOBAL);
+	mmk__pt_gather_range(b, pt, ia, span, f & MMK_PT_GLOBAL);
 	eng_prune(pt, ia, l, path, b);
 	fmt_sync();
 	return MMK_OK;
@@ -463,7 +463,7 @@ static inline bool eng_protect_loses(uint32_t of, uint32_t nf)
 /* Replace live leaf *p (@old) by @new, with break-before-make if needed. */
 static inline void eng_replace(struct mmk_pt *pt, mmk__pte_t *p, mmk__pte_t old,
 			       mmk__pte_t nw, unsigned l, uint64_t ia,
-			       struct mmk_pt_batch *b)
+			       struct mmk_tlb_gather *b)
 {
 	if (fmt_needs_bbm(old, nw, l)) {
 		eng_st(p, fmt_empty(pt, l));
@@ -475,7 +475,7 @@ static inline void eng_replace(struct mmk_pt *pt, mmk__pte_t *p, mmk__pte_t old,
 }
 
 static int eng_protect(struct mmk_pt *pt, uint64_t ia, uint32_t flags,
-		       struct mmk_pt_batch *b)
+		       struct mmk_tlb_gather *b)
 {
 	unsigned l;
 	mmk__pte_t *p = eng_lookup(pt, ia, &l, NULL);
@@ -494,8 +494,8 @@ static int eng_protect(struct mmk_pt *pt, uint64_t ia, uint32_t flags,
 	if (nw != e) {
 		eng_replace(pt, p, e, nw, l, ia, b);
 		if (eng_protect_loses(of, flags))
-			mmk__pt_batch_add(b, pt, ia, eng_span(pt, l),
-					  of & MMK_PT_GLOBAL);
+			mmk__pt_gather_range(b, pt, ia, eng_span(pt, l),
+					     of & MMK_PT_GLOBAL);
 		fmt_sync();
 	}
 	return MMK_OK;
@@ -641,7 +641,7 @@ static void eng_map_commit(struct mmk_pt *pt, struct eng_map_ctx *c,
 
 static int eng_map_region(struct mmk_pt *pt, uint64_t ia, uint64_t pa,
 			  uint64_t size, uint32_t flags, unsigned opts,
-			  mmk_pt_pa_fn fn, void *ctx, struct mmk_pt_batch *b)
+			  mmk_pt_pa_fn fn, void *ctx, struct mmk_tlb_gather *b)
 {
 	struct eng_map_ctx c;
 	c.delta = pa - ia;
@@ -667,7 +667,7 @@ static int eng_map_region(struct mmk_pt *pt, uint64_t ia, uint64_t pa,
 	eng_map_commit(pt, &c, pt->root.v, top, ia, ia + size);
 	MMK_ASSERT_INTERNAL(c.pool.n == 0);
 	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
-		mmk__pt_batch_add(b, pt, ia, size, flags & MMK_PT_GLOBAL);
+		mmk__pt_gather_range(b, pt, ia, size, flags & MMK_PT_GLOBAL);
 	fmt_sync();
 	return MMK_OK;
 }
@@ -712,7 +712,7 @@ static long eng_split_count(const struct mmk_pt *pt, uint64_t s, uint64_t e)
 
 /* Split the huge leaves @x falls inside until @x is a leaf boundary. */
 static void eng_split_at(struct mmk_pt *pt, uint64_t x, struct eng_pool *pool,
-			 struct mmk_pt_batch *b)
+			 struct mmk_tlb_gather *b)
 {
 	if (x >> pt->fmt->va_bits)
 		return;
@@ -749,7 +749,7 @@ static void eng_split_at(struct mmk_pt *pt, uint64_t x, struct eng_pool *pool,
 }
 
 static int eng_prepare_splits(struct mmk_pt *pt, uint64_t s, uint64_t e,
-			      struct mmk_pt_batch *b)
+			      struct mmk_tlb_gather *b)
 {
 	long n = eng_split_count(pt, s, e);
 	if (n == 0)
@@ -765,7 +765,7 @@ static int eng_prepare_splits(struct mmk_pt *pt, uint64_t s, uint64_t e,
 
 /* ------------------------------------------------------ unmap_region */
 struct eng_unmap_ctx {
-	struct mmk_pt_batch *b;
+	struct mmk_tlb_gather *b;
 	mmk_pt_unmap_fn fn;
 	void *fctx;
 	bool have_run, have_fl, fl_global;
@@ -781,8 +781,8 @@ struct eng_unmap_ctx {
 static void eng_unmap_flush_pending(struct mmk_pt *pt, struct eng_unmap_ctx *c)
 {
 	if (c->have_fl)
-		mmk__pt_batch_add(c->b, pt, c->fl_s, c->fl_e - c->fl_s,
-				  c->fl_global);
+		mmk__pt_gather_range(c->b, pt, c->fl_s, c->fl_e - c->fl_s,
+				     c->fl_global);
 	c->have_fl = false;
 	c->fl_global = false;
 	if (c->have_run)
@@ -806,8 +806,8 @@ static inline void eng_unmap_note(struct mmk_pt *pt, struct eng_unmap_ctx *c,
 		c->fl_e += span;
 	} else {
 		if (c->have_fl)
-			mmk__pt_batch_add(c->b, pt, c->fl_s, c->fl_e - c->fl_s,
-					  c->fl_global);
+			mmk__pt_gather_range(c->b, pt, c->fl_s,
+					     c->fl_e - c->fl_s, c->fl_global);
 		c->have_fl = true;
 		c->fl_global = false;
 		c->fl_s = a;
@@ -882,9 +882,9 @@ static bool eng_unmap_commit(struct mmk_pt *pt, struct eng_unmap_ctx *c,
 				c->fl_e = re;
 			} else {
 				if (c->have_fl)
-					mmk__pt_batch_add(c->b, pt, c->fl_s,
-							  c->fl_e - c->fl_s,
-							  c->fl_global);
+					mmk__pt_gather_range(c->b, pt, c->fl_s,
+							     c->fl_e - c->fl_s,
+							     c->fl_global);
 				c->have_fl = true; /* fl_global stays: the
 						      batch ORs it anyway */
 				c->fl_s = rs;
@@ -910,8 +910,7 @@ static bool eng_unmap_commit(struct mmk_pt *pt, struct eng_unmap_ctx *c,
 					atomic_fetch_add_explicit(
 						&pt->gen, 1,
 						memory_order_relaxed);
-					mmk__pt_batch_free_table(c->b, pt,
-								 l - 1, child);
+					mmk__pt_gather_table(c->b, pt, child);
 					atomic_fetch_sub_explicit(
 						&pt->tables, 1,
 						memory_order_relaxed);
@@ -926,7 +925,7 @@ static bool eng_unmap_commit(struct mmk_pt *pt, struct eng_unmap_ctx *c,
 }
 
 static int eng_unmap_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
-			    struct mmk_pt_batch *b, mmk_pt_unmap_fn fn,
+			    struct mmk_tlb_gather *b, mmk_pt_unmap_fn fn,
 			    void *ctx)
 {
 	int err = eng_prepare_splits(pt, ia, ia + size, b);
@@ -943,7 +942,7 @@ static int eng_unmap_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
 
 /* ---------------------------------------------------- protect_region */
 struct eng_prot_ctx {
-	struct mmk_pt_batch *b;
+	struct mmk_tlb_gather *b;
 	uint32_t flags;
 	mmk__pte_t tmpl[MMK_PT_MAX_LEVELS];
 	bool have_fl, fl_global;
@@ -963,8 +962,8 @@ static inline void eng_prot_note(struct mmk_pt *pt, struct eng_prot_ctx *c,
 		c->fl_e += size;
 	} else {
 		if (c->have_fl)
-			mmk__pt_batch_add(c->b, pt, c->fl_s, c->fl_e - c->fl_s,
-					  c->fl_global);
+			mmk__pt_gather_range(c->b, pt, c->fl_s,
+					     c->fl_e - c->fl_s, c->fl_global);
 		c->have_fl = true;
 		c->fl_s = a;
 		c->fl_e = a + size;
@@ -1091,7 +1090,7 @@ static void eng_protect_commit(struct mmk_pt *pt, struct eng_prot_ctx *c,
 }
 
 static int eng_protect_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
-			      uint32_t flags, struct mmk_pt_batch *b)
+			      uint32_t flags, struct mmk_tlb_gather *b)
 {
 	struct eng_prot_ctx c = {
 		.b = b, .flags = flags, .last_attr = ~(mmk__pte_t)0};
@@ -1108,7 +1107,8 @@ static int eng_protect_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
 	eng_protect_commit(pt, &c, pt->root.v, pt->fmt->levels - 1, ia,
 			   ia + size);
 	if (c.have_fl)
-		mmk__pt_batch_add(b, pt, c.fl_s, c.fl_e - c.fl_s, c.fl_global);
+		mmk__pt_gather_range(b, pt, c.fl_s, c.fl_e - c.fl_s,
+				     c.fl_global);
 	fmt_sync();
 	return MMK_OK;
 }

@@ -6,7 +6,7 @@
  * (wrap, alignment, canonical form, physical width, borrowed root slots),
  * converts canonical addresses to index addresses (the low va_bits bits),
  * and calls the format's instantiated engine (pt/engine.h) once per
- * operation.  It also owns TLB batches and table-page allocation.
+ * operation.  It also owns table-page allocation.
  */
 #include <mmkit/log.h>
 #include <mmkit/pt.h>
@@ -40,21 +40,6 @@ void mmk__pt_free_table(const struct mmk_pt *pt, unsigned level, uint64_t pa)
 	(void)level;
 	int r = mmk_frame_free(pt->frames, mmk_pa(pa));
 	MMK_ASSERT(r >= 0);
-}
-
-mmk_vaddr_t mmk__pt_va(const struct mmk_pt *pt, uint64_t ia)
-{
-	unsigned vb = pt->fmt->va_bits;
-	switch (pt->fmt->canon) {
-	case MMK__CANON_LOW:
-		return ia;
-	case MMK__CANON_HIGH:
-		return ia | ~(((uint64_t)1 << vb) - 1);
-	default:
-		if (ia >> (vb - 1) & 1)
-			return ia | ~(((uint64_t)1 << vb) - 1);
-		return ia;
-	}
 }
 
 static inline uint64_t pt_ia(const struct mmk_pt *pt, mmk_vaddr_t va)
@@ -282,107 +267,9 @@ bool mmk_pt_map_needs_flush(const struct mmk_pt *pt)
 	return (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH) != 0;
 }
 
-/* --------------------------------------------------------- batches */
-void mmk_pt_batch_init(struct mmk_pt_batch *b, const mmk_cpumask_t *cpus,
-		       uint32_t asid)
-{
-	__builtin_memset(b, 0, sizeof(*b));
-	b->cpus = cpus;
-	b->asid = asid;
-	b->free_head = UINT64_MAX;
-}
-
-bool mmk_pt_batch_empty(const struct mmk_pt_batch *b)
-{
-	return !b->all && b->nranges == 0 && b->nfree == 0;
-}
-
-void mmk__pt_batch_add(struct mmk_pt_batch *b, const struct mmk_pt *pt,
-		       uint64_t ia, uint64_t size, bool global)
-{
-	if (!b)
-		return; /* only map of a no-flush format passes NULL */
-	b->global |= global;
-	if (b->all)
-		return;
-	mmk_vaddr_t va = mmk__pt_va(pt, ia), end = va + size;
-	b->npages += size >> MMK_PAGE_SHIFT;
-	if (b->npages > MMK_PT_BATCH_FLUSH_ALL_PAGES) {
-		b->all = true;
-		return;
-	}
-	if (b->nranges && b->range[b->nranges - 1].end == va) {
-		b->range[b->nranges - 1].end = end;
-		return;
-	}
-	if (b->nranges == MMK_PT_BATCH_RANGES) {
-		b->all = true;
-		return;
-	}
-	b->range[b->nranges].start = va;
-	b->range[b->nranges].end = end;
-	b->nranges++;
-}
-
-/*
- * Unhooked table pages wait in a list linked through their frame metadata
- * (next/prev belong to the owner of an allocated block), not through the
- * pages themselves: a hardware walker may still read them until the flush.
- */
-void mmk__pt_batch_free_table(struct mmk_pt_batch *b, const struct mmk_pt *pt,
-			      unsigned level, uint64_t pa)
-{
-	(void)level;
-	struct mmk_frame *m = mmk_frame_meta(pt->frames, mmk_pa(pa));
-	MMK_ASSERT(m != NULL && b != NULL);
-	uint64_t next = b->free_head;
-	m->next = (uint32_t)next;
-	m->prev = (uint32_t)(next >> 32);
-	b->free_head = pa;
-	b->frames = pt->frames;
-	b->nfree++;
-	if (pt->fmt->caps & MMK__FMT_TABLE_FREE_FULL)
-		b->all = true;
-}
-
-void mmk__pt_flush_now(struct mmk_pt_batch *b, const struct mmk_pt *pt,
-		       uint64_t ia, uint64_t size)
-{
-	if (!b || !b->cpus)
-		return;
-	mmk_vaddr_t va = mmk__pt_va(pt, ia);
-	mmk_hal_tlb_flush_range(b->cpus, b->asid, va, va + size, true);
-}
-
-void mmk_pt_batch_finish(struct mmk_pt_batch *b)
-{
-	if (b->cpus) {
-		if (b->all) {
-			mmk_hal_tlb_flush_all(b->cpus, b->global ? MMK_ASID_ALL
-								 : b->asid);
-		} else {
-			for (unsigned i = 0; i < b->nranges; i++)
-				mmk_hal_tlb_flush_range(
-					b->cpus, b->asid, b->range[i].start,
-					b->range[i].end, b->global);
-		}
-	}
-	while (b->free_head != UINT64_MAX) {
-		uint64_t pa = b->free_head;
-		struct mmk_frame *m = mmk_frame_meta(b->frames, mmk_pa(pa));
-		b->free_head = (uint64_t)m->next | (uint64_t)m->prev << 32;
-		m->next = m->prev = 0;
-		int r = mmk_frame_free(b->frames, mmk_pa(pa));
-		MMK_ASSERT(r >= 0);
-	}
-	const mmk_cpumask_t *cpus = b->cpus;
-	uint32_t asid = b->asid;
-	mmk_pt_batch_init(b, cpus, asid);
-}
-
 /* ------------------------------------------------------ single pages */
 int mmk_pt_map(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
-	       uint64_t page_size, uint32_t flags, struct mmk_pt_batch *b)
+	       uint64_t page_size, uint32_t flags, struct mmk_tlb_gather *b)
 {
 	uint64_t ia, base = (uint64_t)1 << pt->shift[0];
 	/* The fault path: a base page, every check in a few instructions. */
@@ -413,13 +300,13 @@ void mmk_pt_cursor_init(struct mmk_pt_cursor *c, struct mmk_pt *pt)
 
 __attribute__((noinline)) static int
 pt_map_cursor_slow(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
-		   uint32_t flags, struct mmk_pt_batch *b)
+		   uint32_t flags, struct mmk_tlb_gather *b)
 {
 	return mmk_pt_map(pt, va, pa, (uint64_t)1 << pt->shift[0], flags, b);
 }
 
 int mmk_pt_map_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
-		      uint32_t flags, struct mmk_pt_batch *b)
+		      uint32_t flags, struct mmk_tlb_gather *b)
 {
 	struct mmk_pt *pt = c->pt;
 	uint64_t base = (uint64_t)1 << pt->shift[0];
@@ -431,7 +318,7 @@ int mmk_pt_map_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
 	return pt_map_cursor_slow(pt, va, pa, flags, b);
 }
 
-int mmk_pt_unmap(struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_pt_batch *b,
+int mmk_pt_unmap(struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_tlb_gather *b,
 		 struct mmk_pt_leaf *out)
 {
 	uint64_t ia;
@@ -460,7 +347,7 @@ int mmk_pt_query(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
 }
 
 int mmk_pt_protect(struct mmk_pt *pt, mmk_vaddr_t va, uint32_t flags,
-		   struct mmk_pt_batch *b)
+		   struct mmk_tlb_gather *b)
 {
 	uint64_t ia;
 	int err = pt_check_range(pt, va, (uint64_t)1 << pt->fmt->page_shift,
@@ -475,7 +362,7 @@ int mmk_pt_protect(struct mmk_pt *pt, mmk_vaddr_t va, uint32_t flags,
 /* ------------------------------------------------------------ regions */
 int mmk_pt_map_region(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 		      uint64_t size, uint32_t flags, unsigned opts,
-		      struct mmk_pt_batch *b)
+		      struct mmk_tlb_gather *b)
 {
 	uint64_t ia, page = (uint64_t)1 << pt->fmt->page_shift;
 	int err = pt_check_range(pt, va, size, page, true, &ia);
@@ -493,7 +380,7 @@ int mmk_pt_map_region(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 
 int mmk_pt_map_region_fn(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 			 uint32_t flags, unsigned opts, mmk_pt_pa_fn fn,
-			 void *ctx, struct mmk_pt_batch *b)
+			 void *ctx, struct mmk_tlb_gather *b)
 {
 	uint64_t ia, page = (uint64_t)1 << pt->fmt->page_shift;
 	int err = pt_check_range(pt, va, size, page, true, &ia);
@@ -508,7 +395,7 @@ int mmk_pt_map_region_fn(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 }
 
 int mmk_pt_unmap_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
-			struct mmk_pt_batch *b, mmk_pt_unmap_fn fn, void *ctx)
+			struct mmk_tlb_gather *b, mmk_pt_unmap_fn fn, void *ctx)
 {
 	uint64_t ia, page = (uint64_t)1 << pt->fmt->page_shift;
 	int err = pt_check_range(pt, va, size, page, true, &ia);
@@ -518,7 +405,7 @@ int mmk_pt_unmap_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 }
 
 int mmk_pt_protect_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
-			  uint32_t flags, struct mmk_pt_batch *b)
+			  uint32_t flags, struct mmk_tlb_gather *b)
 {
 	uint64_t ia, page = (uint64_t)1 << pt->fmt->page_shift;
 	int err = pt_check_range(pt, va, size, page, true, &ia);

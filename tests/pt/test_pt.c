@@ -123,8 +123,8 @@ static void unmap_all(struct mmk_pt *pt)
 {
 	struct mmk_pt_info in;
 	mmk_pt_info(pt, &in);
-	struct mmk_pt_batch b;
-	mmk_pt_batch_init(&b, NULL, 0);
+	struct mmk_tlb_gather b;
+	mmk_tlb_gather_init(&b, NULL, 0);
 	if (in.low_end)
 		assert_int_equal(
 			mmk_pt_unmap_region(pt, 0, in.low_end, &b, NULL, NULL),
@@ -134,7 +134,7 @@ static void unmap_all(struct mmk_pt *pt)
 						     -in.high_start, &b, NULL,
 						     NULL),
 				 0);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 }
 
 /* --------------------------------------------------- leaf snapshots */
@@ -225,9 +225,9 @@ static void every_page_size_round_trips_in_both_halves(void **state)
 				assert_int_equal(s.v[0].va, va);
 				assert_int_equal(s.v[0].level, level);
 				free(s.v);
-				struct mmk_pt_batch b;
+				struct mmk_tlb_gather b;
 				struct mmk_pt_leaf out;
-				mmk_pt_batch_init(&b, &cpu0, 1);
+				mmk_tlb_gather_init(&b, &cpu0, 1);
 				mmk_hosted_flush_reset();
 				assert_int_equal(
 					mmk_pt_unmap(&pt, va, &b, &out), 0);
@@ -237,7 +237,7 @@ static void every_page_size_round_trips_in_both_halves(void **state)
 				assert_int_equal(
 					mmk_pt_query(&pt, va, NULL, NULL, NULL),
 					MMK_ENOENT);
-				mmk_pt_batch_finish(&b);
+				mmk_tlb_gather_finish(&b);
 				assert_true(mmk_hosted_flushed(va));
 				assert_int_equal(mmk_pt_table_pages(&pt), 1);
 			}
@@ -254,8 +254,8 @@ static void prot_none_is_a_mapping_that_can_be_restored(void **state)
 	FOR_EACH_FORMAT(pt, id)
 	{
 		uint64_t ps = leaf_size(&pt, 0);
-		struct mmk_pt_batch b;
-		mmk_pt_batch_init(&b, &cpu0, 0);
+		struct mmk_tlb_gather b;
+		mmk_tlb_gather_init(&b, &cpu0, 0);
 		assert_int_equal(
 			mmk_pt_map(&pt, ps, mmk_pa(9 * ps), ps, 0, NULL), 0);
 		mmk_paddr_t pa;
@@ -270,7 +270,7 @@ static void prot_none_is_a_mapping_that_can_be_restored(void **state)
 		struct mmk_pt_leaf out;
 		assert_int_equal(mmk_pt_unmap(&pt, ps, &b, &out), 0);
 		assert_int_equal(out.pa.v, 9 * ps);
-		mmk_pt_batch_finish(&b);
+		mmk_tlb_gather_finish(&b);
 		mmk_pt_destroy(&pt);
 	}
 }
@@ -285,8 +285,8 @@ static void partial_unmap_and_protect_split_huge_pages(void **state)
 		long live = live0;
 		uint64_t p0 = leaf_size(&pt, 0), p1 = leaf_size(&pt, 1),
 			 p2 = leaf_size(&pt, 2);
-		struct mmk_pt_batch b;
-		mmk_pt_batch_init(&b, &cpu0, 0);
+		struct mmk_tlb_gather b;
+		mmk_tlb_gather_init(&b, &cpu0, 0);
 		/* Two level-1 leaves, and one level-2 leaf if the format has
 		 * them. */
 		assert_int_equal(mmk_pt_map_region(&pt, 4 * p1, mmk_pa(8 * p1),
@@ -354,7 +354,7 @@ static void partial_unmap_and_protect_split_huge_pages(void **state)
 		}
 		assert_int_equal(
 			mmk_pt_unmap_region(&pt, 0, 8 * p1, &b, NULL, NULL), 0);
-		mmk_pt_batch_finish(&b);
+		mmk_tlb_gather_finish(&b);
 		assert_int_equal(mmk_pt_table_pages(&pt), 1);
 		mmk_pt_destroy(&pt);
 		assert_int_equal(mmk_hosted_live_frames(), live);
@@ -372,8 +372,8 @@ static void canonical_rules_follow_the_va_width(void **state)
 		mmk_pt_info(&pt, &in);
 		uint64_t ps = leaf_size(&pt, 0);
 		uint64_t low_end = in.low_end, hi = in.high_start;
-		struct mmk_pt_batch b;
-		mmk_pt_batch_init(&b, &cpu0, 0);
+		struct mmk_tlb_gather b;
+		mmk_tlb_gather_init(&b, &cpu0, 0);
 		size_t leaves = 0;
 		if (low_end) {
 			/* Last page of the lower range: fine; next: not. */
@@ -427,7 +427,7 @@ static void canonical_rules_follow_the_va_width(void **state)
 		if (hi)
 			assert_int_equal(s.v[leaves - 1].va, -ps);
 		free(s.v);
-		mmk_pt_batch_finish(&b);
+		mmk_tlb_gather_finish(&b);
 		unmap_all(&pt);
 		assert_int_equal(mmk_pt_table_pages(&pt), 1);
 		mmk_pt_destroy(&pt);
@@ -447,8 +447,8 @@ static void copy_from_shares_the_upper_half(void **state)
 		mmk_pt_info(&k, &in);
 		uint64_t hi = far_base(&k), hsz = far_size(&k),
 			 ps = leaf_size(&k, 0);
-		struct mmk_pt_batch b;
-		mmk_pt_batch_init(&b, &cpu0, 0);
+		struct mmk_tlb_gather b;
+		mmk_tlb_gather_init(&b, &cpu0, 0);
 		assert_int_equal(mmk_pt_map_region(&k, hi, mmk_pa(0), 16 * ps,
 						   MMK_PT_RW | MMK_PT_GLOBAL, 0,
 						   &b),
@@ -483,12 +483,12 @@ static void copy_from_shares_the_upper_half(void **state)
 		/* Emptying a shared slot in the source keeps its table: the
 		 * user table still points there. */
 		long kt = mmk_pt_table_pages(&k);
-		struct mmk_pt_batch b2;
-		mmk_pt_batch_init(&b2, &cpu0, 0);
+		struct mmk_tlb_gather b2;
+		mmk_tlb_gather_init(&b2, &cpu0, 0);
 		assert_int_equal(
 			mmk_pt_unmap_region(&k, hi, 64 * ps, &b2, NULL, NULL),
 			0);
-		mmk_pt_batch_finish(&b2);
+		mmk_tlb_gather_finish(&b2);
 		assert_int_equal(
 			mmk_pt_query(&u, hi + 3 * ps, NULL, NULL, NULL),
 			MMK_ENOENT);
@@ -513,7 +513,7 @@ static void copy_from_shares_the_upper_half(void **state)
 		}
 		assert_int_equal(
 			mmk_pt_unmap_region(&k, hi, hsz, &b, NULL, NULL), 0);
-		mmk_pt_batch_finish(&b);
+		mmk_tlb_gather_finish(&b);
 		mmk_pt_destroy(&k);
 		assert_int_equal(mmk_hosted_live_frames(), live);
 	}
@@ -529,8 +529,8 @@ static void every_error_code_is_produced(void **state)
 		struct mmk_pt_info in;
 		mmk_pt_info(&pt, &in);
 		uint64_t ps = leaf_size(&pt, 0), p1 = leaf_size(&pt, 1);
-		struct mmk_pt_batch b;
-		mmk_pt_batch_init(&b, &cpu0, 0);
+		struct mmk_tlb_gather b;
+		mmk_tlb_gather_init(&b, &cpu0, 0);
 		/* EWRAP */
 		assert_int_equal(mmk_pt_map_region(&pt, ps, mmk_pa(0), 0,
 						   MMK_PT_READ, 0, &b),
@@ -620,7 +620,7 @@ static void every_error_code_is_produced(void **state)
 				 MMK_EINVAL);
 		assert_int_equal(
 			mmk_pt_unmap_region(&pt, 0, 4 * p1, &b, NULL, NULL), 0);
-		mmk_pt_batch_finish(&b);
+		mmk_tlb_gather_finish(&b);
 		mmk_pt_destroy(&pt);
 	}
 	assert_int_equal(mmk_pt_create(&pt, MMK_PT_FORMAT_COUNT, 0, fa),
@@ -644,18 +644,18 @@ static void every_error_code_is_produced(void **state)
 static void populate(struct mmk_pt *pt)
 {
 	uint64_t p0 = leaf_size(pt, 0), p1 = leaf_size(pt, 1);
-	struct mmk_pt_batch b;
-	mmk_pt_batch_init(&b, NULL, 0);
+	struct mmk_tlb_gather b;
+	mmk_tlb_gather_init(&b, NULL, 0);
 	assert_int_equal(mmk_pt_map_region(pt, p1 - 4 * p0, mmk_pa(p0), 8 * p0,
 					   MMK_PT_RW, 0, &b),
 			 0);
 	assert_int_equal(mmk_pt_map_region(pt, 4 * p1, mmk_pa(p1), 2 * p1,
 					   MMK_PT_RX, MMK_PT_MAP_HUGE, &b),
 			 0);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 }
 
-typedef int (*op_fn)(struct mmk_pt *pt, struct mmk_pt_batch *b);
+typedef int (*op_fn)(struct mmk_pt *pt, struct mmk_tlb_gather *b);
 
 /* Fail the 1st, 2nd, ... frame allocation of @op until it succeeds;
  * after each failure the table and the live frames must be unchanged. */
@@ -667,17 +667,17 @@ static void sweep(struct mmk_pt *pt, op_fn op, long min_failures)
 		snapshot(pt, &before);
 		long live = mmk_hosted_live_frames();
 		long tables = mmk_pt_table_pages(pt);
-		struct mmk_pt_batch b;
-		mmk_pt_batch_init(&b, &cpu0, 0);
+		struct mmk_tlb_gather b;
+		mmk_tlb_gather_init(&b, &cpu0, 0);
 		mmk_hosted_fail_nth(MMK_FAIL_FRAME, n);
 		int err = op(pt, &b);
 		mmk_hosted_fail_off();
 		if (err == 0) {
-			mmk_pt_batch_finish(&b);
+			mmk_tlb_gather_finish(&b);
 			break;
 		}
 		assert_int_equal(err, MMK_ENOMEM);
-		assert_true(mmk_pt_batch_empty(&b));
+		assert_true(mmk_tlb_gather_empty(&b));
 		snapshot(pt, &after);
 		assert_same(&before, &after);
 		assert_int_equal(mmk_hosted_live_frames(), live);
@@ -689,7 +689,7 @@ static void sweep(struct mmk_pt *pt, op_fn op, long min_failures)
 	free(after.v);
 }
 
-static int op_map_region_far(struct mmk_pt *pt, struct mmk_pt_batch *b)
+static int op_map_region_far(struct mmk_pt *pt, struct mmk_tlb_gather *b)
 {
 	/* Needs a table at every level below the root, several leaf
 	 * tables, and crosses into existing ones. */
@@ -699,34 +699,34 @@ static int op_map_region_far(struct mmk_pt *pt, struct mmk_pt_batch *b)
 				 b);
 }
 
-static int op_map_region_near(struct mmk_pt *pt, struct mmk_pt_batch *b)
+static int op_map_region_near(struct mmk_pt *pt, struct mmk_tlb_gather *b)
 {
 	uint64_t p0 = leaf_size(pt, 0), p1 = leaf_size(pt, 1);
 	return mmk_pt_map_region(pt, p1 + 4 * p0, mmk_pa(0), 2 * p1,
 				 MMK_PT_READ, 0, b);
 }
 
-static int op_unmap_split(struct mmk_pt *pt, struct mmk_pt_batch *b)
+static int op_unmap_split(struct mmk_pt *pt, struct mmk_tlb_gather *b)
 {
 	uint64_t p0 = leaf_size(pt, 0), p1 = leaf_size(pt, 1);
 	return mmk_pt_unmap_region(pt, 4 * p1 + 5 * p0, p0, b, NULL, NULL);
 }
 
-static int op_protect_split(struct mmk_pt *pt, struct mmk_pt_batch *b)
+static int op_protect_split(struct mmk_pt *pt, struct mmk_tlb_gather *b)
 {
 	uint64_t p0 = leaf_size(pt, 0), p1 = leaf_size(pt, 1);
 	return mmk_pt_protect_region(pt, 5 * p1 + 9 * p0, 2 * p0, MMK_PT_READ,
 				     b);
 }
 
-static int op_unmap_split_2(struct mmk_pt *pt, struct mmk_pt_batch *b)
+static int op_unmap_split_2(struct mmk_pt *pt, struct mmk_tlb_gather *b)
 {
 	uint64_t p0 = leaf_size(pt, 0), p1 = leaf_size(pt, 1),
 		 p2 = leaf_size(pt, 2);
 	return mmk_pt_unmap_region(pt, 2 * p2 + p1 + p0, p0, b, NULL, NULL);
 }
 
-static int op_map_single_far(struct mmk_pt *pt, struct mmk_pt_batch *b)
+static int op_map_single_far(struct mmk_pt *pt, struct mmk_tlb_gather *b)
 {
 	(void)b;
 	struct mmk_pt_info in;
@@ -753,8 +753,8 @@ static void injected_failures_change_nothing(void **state)
 		sweep(&pt, op_map_single_far, in.levels - 1);
 		if (leaf_size(&pt, 2)) {
 			uint64_t p2 = leaf_size(&pt, 2);
-			struct mmk_pt_batch b;
-			mmk_pt_batch_init(&b, NULL, 0);
+			struct mmk_tlb_gather b;
+			mmk_tlb_gather_init(&b, NULL, 0);
 			assert_int_equal(mmk_pt_map_region(&pt, 2 * p2,
 							   mmk_pa(p2), p2,
 							   MMK_PT_RW,
@@ -955,8 +955,8 @@ static void run_random(struct mmk_pt *pt, long ops, uint64_t seed)
 		uint64_t tmp;
 		bool expressible =
 			mmk_pt_encode_leaf(pt, 0, mmk_pa(0), f, &tmp) == 0;
-		struct mmk_pt_batch b;
-		mmk_pt_batch_init(&b, &cpu0, 3);
+		struct mmk_tlb_gather b;
+		mmk_tlb_gather_init(&b, &cpu0, 3);
 		unsigned kind = (unsigned)((r >> 4) % 20);
 		int err;
 		if (kind < 7) {
@@ -1023,7 +1023,7 @@ static void run_random(struct mmk_pt *pt, long ops, uint64_t seed)
 			assert_int_equal(err, 0);
 			assert_false(u.bad);
 			assert_int_equal(u.pages, expect);
-			mmk_pt_batch_finish(&b);
+			mmk_tlb_gather_finish(&b);
 			for (long k = i; k < i + n; k++) {
 				if (m.pg[k].pa)
 					assert_true(mmk_hosted_flushed(
@@ -1039,7 +1039,7 @@ static void run_random(struct mmk_pt *pt, long ops, uint64_t seed)
 				model_split_at(&m, i);
 				model_split_at(&m, i + n);
 				mmk_hosted_flush_reset();
-				mmk_pt_batch_finish(&b);
+				mmk_tlb_gather_finish(&b);
 				for (long k = i; k < i + n; k++) {
 					if (!m.pg[k].pa)
 						continue;
@@ -1090,10 +1090,10 @@ static void run_random(struct mmk_pt *pt, long ops, uint64_t seed)
 				for (long q = 0; q < np; q++)
 					m.pg[i + q].pa = 0;
 			}
-			mmk_pt_batch_finish(&b);
+			mmk_tlb_gather_finish(&b);
 		}
-		if (!mmk_pt_batch_empty(&b))
-			mmk_pt_batch_finish(&b);
+		if (!mmk_tlb_gather_empty(&b))
+			mmk_tlb_gather_finish(&b);
 		/* Every step: the range touched and the huge pages around its
 		 * ends (the only places a split can reach); every 16 steps and
 		 * at the end: the whole window. */
@@ -1107,12 +1107,12 @@ static void run_random(struct mmk_pt *pt, long ops, uint64_t seed)
 			assert_int_equal(mmk_pt_table_pages(pt),
 					 model_tables(&m));
 	}
-	struct mmk_pt_batch b;
-	mmk_pt_batch_init(&b, &cpu0, 0);
+	struct mmk_tlb_gather b;
+	mmk_tlb_gather_init(&b, &cpu0, 0);
 	assert_int_equal(mmk_pt_unmap_region(pt, m.base, WIN_PAGES * m.ps, &b,
 					     NULL, NULL),
 			 0);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	assert_int_equal(mmk_pt_table_pages(pt), 1);
 	(void)live;
 }
@@ -1152,9 +1152,9 @@ static void *racer_main(void *arg)
 	/* Every thread maps every page; exactly one wins each.  Odd
 	 * threads go through a cursor. */
 	struct mmk_pt_cursor cur;
-	struct mmk_pt_batch b; /* formats whose new mappings need a flush */
+	struct mmk_tlb_gather b; /* formats whose new mappings need a flush */
 	mmk_pt_cursor_init(&cur, r->pt);
-	mmk_pt_batch_init(&b, NULL, 0);
+	mmk_tlb_gather_init(&b, NULL, 0);
 	for (long k = 0; k < 4096; k++) {
 		long i = (k * 7 + r->id * 131) % 4096;
 		uint64_t va = r->base + (uint64_t)i * 513 * r->ps;
@@ -1171,7 +1171,7 @@ static void *racer_main(void *arg)
 		else if (err == MMK_EEXIST)
 			r->exist++;
 	}
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	return NULL;
 }
 
@@ -1216,14 +1216,14 @@ static void concurrent_single_maps_install_each_page_once(void **state)
 		long tables = mmk_pt_table_pages(&pt);
 		struct mmk_pt ref;
 		assert_true(pt_new(&ref, id));
-		struct mmk_pt_batch rb;
-		mmk_pt_batch_init(&rb, NULL, 0);
+		struct mmk_tlb_gather rb;
+		mmk_tlb_gather_init(&rb, NULL, 0);
 		for (long i = 0; i < 4096; i++)
 			assert_int_equal(
 				mmk_pt_map(&ref, (uint64_t)i * 513 * ps,
 					   mmk_pa(0), ps, MMK_PT_RW, &rb),
 				0);
-		mmk_pt_batch_finish(&rb);
+		mmk_tlb_gather_finish(&rb);
 		assert_int_equal(mmk_pt_table_pages(&ref), tables);
 		mmk_pt_destroy(&ref);
 		mmk_pt_destroy(&pt);
@@ -1241,9 +1241,9 @@ static void cursor_maps_survive_tables_being_freed(void **state)
 		long live = live0;
 		uint64_t ps = leaf_size(&pt, 0), p1 = leaf_size(&pt, 1);
 		struct mmk_pt_cursor c;
-		struct mmk_pt_batch b;
+		struct mmk_tlb_gather b;
 		mmk_pt_cursor_init(&c, &pt);
-		mmk_pt_batch_init(&b, &cpu0, 0);
+		mmk_tlb_gather_init(&b, &cpu0, 0);
 		for (uint64_t i = 0; i < 600; i++)
 			assert_int_equal(mmk_pt_map_cursor(&c, p1 + i * ps,
 							   mmk_pa(i * ps),
@@ -1255,7 +1255,7 @@ static void cursor_maps_survive_tables_being_freed(void **state)
 		/* Free the cached table; the cursor must notice. */
 		assert_int_equal(
 			mmk_pt_unmap_region(&pt, 0, 4 * p1, &b, NULL, NULL), 0);
-		mmk_pt_batch_finish(&b);
+		mmk_tlb_gather_finish(&b);
 		assert_int_equal(mmk_pt_table_pages(&pt), 1);
 		assert_int_equal(mmk_pt_map_cursor(&c, p1 + ps, mmk_pa(ps),
 						   MMK_PT_READ, &b),
@@ -1292,8 +1292,8 @@ static void dumps_follow_qemu_formats(void **state)
 {
 	(void)state;
 	struct mmk_pt pt;
-	struct mmk_pt_batch b;
-	mmk_pt_batch_init(&b, NULL, 0);
+	struct mmk_tlb_gather b;
+	mmk_tlb_gather_init(&b, NULL, 0);
 	struct lines l = {0};
 	assert_int_equal(mmk_pt_create(&pt, MMK_PT_RISCV_SV39, 0, fa), 0);
 	assert_int_equal(mmk_pt_map_region(&pt, 0xffffffc080200000ull,

@@ -85,8 +85,8 @@ static void x86_64_hand_worked_entries_match_the_sdm(void **state)
 			 0x000ffffffffff003ull);
 
 	/* A table entry: P|RW|US|A, so the leaf alone decides access. */
-	struct mmk_pt_batch b;
-	mmk_pt_batch_init(&b, NULL, 0);
+	struct mmk_tlb_gather b;
+	mmk_tlb_gather_init(&b, NULL, 0);
 	assert_int_equal(
 		mmk_pt_map(&pt, 0x1000, mmk_pa(0x5000), 4096, MMK_PT_RW, NULL),
 		0);
@@ -98,7 +98,7 @@ static void x86_64_hand_worked_entries_match_the_sdm(void **state)
 	assert_int_equal(mmk_pt_root_regval(&pt, 7), pt.root.v | 7);
 	assert_int_equal(mmk_pt_unmap_region(&pt, 0, MMK_GIB, &b, NULL, NULL),
 			 0);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	mmk_pt_destroy(&pt);
 }
 
@@ -226,10 +226,10 @@ static void riscv64_hand_worked_entries_match_the_spec(void **state)
 	/* satp: MODE 8 (Sv39) in 63:60, ASID in 59:44, root PPN in 43:0. */
 	assert_int_equal(mmk_pt_root_regval(&pt, 5),
 			 (8ull << 60) | (5ull << 44) | (pt.root.v >> 12));
-	struct mmk_pt_batch b;
-	mmk_pt_batch_init(&b, NULL, 0);
+	struct mmk_tlb_gather b;
+	mmk_tlb_gather_init(&b, NULL, 0);
 	assert_int_equal(mmk_pt_unmap(&pt, 0x1000, &b, NULL), 0);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	mmk_pt_destroy(&pt);
 
 	for (int id = MMK_PT_RISCV_SV48; id <= MMK_PT_RISCV_SV57; id++) {

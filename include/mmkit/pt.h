@@ -273,7 +273,55 @@ struct mmk_pt_leaf {
 	uint64_t page_size; /* size of each leaf */
 	uint32_t flags;	    /* MMK_PT_* including ACCESSED/DIRTY */
 	unsigned level;	    /* level the leaves sit at */
+	uint64_t raw;	    /* the entry as read (mmk_pt_lookup only; 0 in
+			       walks and unmap reports) */
 };
+
+/**
+ * Read the leaf holding @va once: @out gets the leaf's first byte (va, pa),
+ * size = page_size, flags, level and the raw entry.  MMK_ENONCANON,
+ * MMK_ENOENT if nothing is mapped (PROT_NONE leaves are found).  May run
+ * alongside single maps and replaces (the fault path's first step).
+ */
+int mmk_pt_lookup(const struct mmk_pt *pt, mmk_vaddr_t va,
+		  struct mmk_pt_leaf *out);
+
+/**
+ * Replace the leaf @old (as read by mmk_pt_lookup) by one mapping @pa with
+ * @flags, same page size, with a compare-and-swap against old->raw:
+ * MMK_EAGAIN if the entry changed meanwhile (another CPU was first),
+ * nothing changed then.  @pa must be aligned to old->page_size (MMK_EALIGN)
+ * and encodable (MMK_ERANGE); MMK_ENOTSUP for @flags the format cannot
+ * express.  When @pa is the old address the hardware accessed/dirty bits
+ * of the old entry are kept.  Safe alongside single maps, lookups and
+ * other replaces (the fault path runs under a shared lock).  Records in
+ * @g the flush the change needs: a changed address of an accessible leaf,
+ * or a lost permission / changed memory type, user or global bit (and any
+ * change on formats that cache invalid entries, mmk_pt_map_needs_flush).
+ * Where the format needs break-before-make (aarch64: a changed address),
+ * the entry goes through its PROT_NONE form (a leaf, so single maps keep
+ * out; a racing lookup sees a leaf without access and its replace races
+ * on that value), that page is flushed at once through @g, and the new
+ * entry is installed with a second compare-and-swap; if a racing replace
+ * won that one, MMK_EAGAIN and the racer's entry stays.
+ */
+int mmk_pt_replace(struct mmk_pt *pt, const struct mmk_pt_leaf *old,
+		   mmk_paddr_t pa, uint32_t flags, struct mmk_tlb_gather *g);
+
+/**
+ * The flags a page asked to have @want is mapped with on this format:
+ * @want itself when the format expresses it exactly (returns 0, *have ==
+ * want), else the smallest superset the hardware forces, adding only
+ * READ/WRITE/EXEC (EXEC alone on x86_64 and aarch64 -> READ|EXEC; WRITE
+ * alone -> READ|WRITE where W-without-R is reserved or impossible), 0 as
+ * well.  MMK_ENOTSUP if no superset helps (a memory type without Svpbmt,
+ * ...), MMK_EINVAL for unknown bits.  Derived from the format's encoder,
+ * for base pages.
+ */
+int mmk_pt_fit_flags(const struct mmk_pt *pt, uint32_t want, uint32_t *have);
+
+/** True if @flags map exactly as asked (mmk_pt_fit_flags gives them back). */
+bool mmk_pt_can_express(const struct mmk_pt *pt, uint32_t flags);
 
 /**
  * Remove the leaf whose first byte is @va (va must be aligned to that
@@ -303,6 +351,12 @@ int mmk_pt_protect(struct mmk_pt *pt, mmk_vaddr_t va, uint32_t flags,
 /* ------------------------------------------------------------ regions */
 /** map_region options. */
 #define MMK_PT_MAP_HUGE (1u << 0) /* use the largest page alignment allows */
+/* mmk_pt_reserve_map / mmk_pt_map_reserved only: the caller empties the
+ * range (mmk_pt_unmap_region) between the reserve and the commit.  Present
+ * entries are then no conflict (no MMK_EEXIST), and the tables are counted
+ * as if the range held none, so the commit cannot run short whatever the
+ * unmap frees. */
+#define MMK_PT_MAP_WILL_UNMAP (1u << 1)
 
 /** Gives the physical address for @va (see mmk_pt_map_region_fn). */
 typedef mmk_paddr_t (*mmk_pt_pa_fn)(void *ctx, mmk_vaddr_t va);
@@ -344,6 +398,9 @@ typedef void (*mmk_pt_unmap_fn)(void *ctx, const struct mmk_pt_leaf *run);
  * stays mapped (MMK_ENOMEM, nothing changed, if the split's tables cannot
  * be allocated).  Tables that become empty are unhooked and freed when @g is
  * finished.  @fn may be NULL.  Exclusive access.
+ * Cannot fail once neither end of the range falls strictly inside a huge
+ * page (e.g. after mmk_pt_cut at both ends) and the arguments pass the
+ * checks: the address space relies on it.
  */
 int mmk_pt_unmap_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 			struct mmk_tlb_gather *g, mmk_pt_unmap_fn fn,
@@ -353,6 +410,8 @@ int mmk_pt_unmap_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
  * Give every leaf in [va, va + size) @flags (holes are skipped, old
  * ACCESSED/DIRTY kept), splitting huge pages that straddle an end.  Records
  * the pages that lost a permission, memory type or globality.  Exclusive.
+ * As unmap_region, cannot fail once neither end cuts a huge page and the
+ * arguments (flags included) pass the checks.
  */
 int mmk_pt_protect_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 			  uint32_t flags, struct mmk_tlb_gather *g);
@@ -371,6 +430,71 @@ int mmk_pt_protect_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
  */
 int mmk_pt_copy_from(struct mmk_pt *dst, const struct mmk_pt *src,
 		     mmk_vaddr_t va, uint64_t size);
+
+/* ------------------------------------------------ two-step edits */
+/*
+ * Reserve, then commit.  An address-space operation that edits the table
+ * in several steps (cut both ends of a range, unmap or protect it, map
+ * something else) first reserves every table page all the steps need --
+ * the only point that can fail -- then commits each step, none of which
+ * can fail.  A reservation is a pool of table pages on the caller's
+ * stack; reservations accumulate in it; what is left is freed by
+ * mmk_pt_resv_release.
+ *
+ * The counts are taken against the table as it is at reserve time and are
+ * upper bounds as long as nothing but the commits of this reservation,
+ * unmap_region / protect_region of ranges whose ends cut no huge page, and
+ * single maps change the table in between, except that an unmap_region
+ * that frees tables a reserved map would reuse needs MMK_PT_MAP_WILL_UNMAP
+ * on that map.  Exclusive access throughout (as the region calls).
+ */
+struct mmk_pt_resv {
+	struct mmk_pt *pt;
+	uint64_t head; /* private: reserved table pages, linked */
+	long n;	       /* table pages held (a statistic) */
+};
+
+/** Start an empty reservation for @pt. */
+void mmk_pt_resv_init(struct mmk_pt_resv *r, struct mmk_pt *pt);
+
+/** Free the table pages @r still holds; idempotent, @r empty afterwards. */
+void mmk_pt_resv_release(struct mmk_pt_resv *r);
+
+/**
+ * Reserve the tables that splitting the leaf straddling @va needs (a leaf
+ * larger than the base page with @va strictly inside it), down to where
+ * @va is a leaf boundary.  0 and nothing reserved if none (@va on a
+ * boundary, in a hole, or at the end of the address space).  Never changes
+ * the table.  Checks: EALIGN (base page), ENONCANON, EBUSY; ENOMEM with @r
+ * as it was.  Two cuts in the same huge page are both committable.
+ */
+int mmk_pt_reserve_cut(struct mmk_pt *pt, struct mmk_pt_resv *r,
+		       mmk_vaddr_t va);
+
+/**
+ * Commit a cut: split the leaves around @va so that @va becomes a leaf
+ * boundary, with the same translations.  Cannot fail (asserts on a missing
+ * reservation).  Records only the break-before-make flushes some formats
+ * need (done at once through @g); the table is otherwise unchanged for
+ * the hardware, so nothing else needs flushing.
+ */
+void mmk_pt_cut(struct mmk_pt *pt, struct mmk_pt_resv *r, mmk_vaddr_t va,
+		struct mmk_tlb_gather *g);
+
+/**
+ * Reserve what mmk_pt_map_region(pt, va, pa, size, flags, opts) needs,
+ * with all its checks (EEXIST etc.; @opts may add MMK_PT_MAP_WILL_UNMAP).
+ * Nothing changes; ENOMEM with @r as it was.
+ */
+int mmk_pt_reserve_map(struct mmk_pt *pt, struct mmk_pt_resv *r, mmk_vaddr_t va,
+		       mmk_paddr_t pa, uint64_t size, uint32_t flags,
+		       unsigned opts);
+
+/** Commit a reserved map (same arguments as the reserve): cannot fail. */
+void mmk_pt_map_reserved(struct mmk_pt *pt, struct mmk_pt_resv *r,
+			 mmk_vaddr_t va, mmk_paddr_t pa, uint64_t size,
+			 uint32_t flags, unsigned opts,
+			 struct mmk_tlb_gather *g);
 
 /* --------------------------------------------------------- walk, dump */
 /**

@@ -221,6 +221,25 @@ struct mmk__pt_ops {
 			    void *ctx);
 	int (*protect_region)(struct mmk_pt *pt, uint64_t ia, uint64_t size,
 			      uint32_t flags, struct mmk_tlb_gather *b);
+	int (*map_reserve)(struct mmk_pt *pt, struct mmk_pt_resv *r,
+			   uint64_t ia, uint64_t pa, uint64_t size,
+			   uint32_t flags, unsigned opts, mmk_pt_pa_fn fn,
+			   void *ctx);
+	void (*map_reserved)(struct mmk_pt *pt, struct mmk_pt_resv *r,
+			     uint64_t ia, uint64_t pa, uint64_t size,
+			     uint32_t flags, unsigned opts, mmk_pt_pa_fn fn,
+			     void *ctx, struct mmk_tlb_gather *g);
+	int (*reserve_cut)(struct mmk_pt *pt, struct mmk_pt_resv *r,
+			   uint64_t ia);
+	void (*cut)(struct mmk_pt *pt, struct mmk_pt_resv *r, uint64_t ia,
+		    struct mmk_tlb_gather *g);
+	void (*resv_release)(struct mmk_pt *pt, struct mmk_pt_resv *r);
+	/* @out->va is left to the caller (canonical form). */
+	int (*lookup)(const struct mmk_pt *pt, uint64_t ia,
+		      struct mmk_pt_leaf *out);
+	int (*replace)(struct mmk_pt *pt, uint64_t ia,
+		       const struct mmk_pt_leaf *old, uint64_t pa,
+		       uint32_t flags, struct mmk_tlb_gather *g);
 	int (*walk)(const struct mmk_pt *pt, uint64_t ia, uint64_t size,
 		    mmk_pt_walk_fn fn, void *ctx);
 	/** Free every owned table below the root (not the root itself). */

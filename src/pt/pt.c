@@ -360,18 +360,28 @@ int mmk_pt_protect(struct mmk_pt *pt, mmk_vaddr_t va, uint32_t flags,
 }
 
 /* ------------------------------------------------------------ regions */
-int mmk_pt_map_region(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
-		      uint64_t size, uint32_t flags, unsigned opts,
-		      struct mmk_tlb_gather *b)
+static int pt_check_map_region(const struct mmk_pt *pt, mmk_vaddr_t va,
+			       mmk_paddr_t pa, uint64_t size, uint32_t flags,
+			       unsigned opts, unsigned opts_ok, uint64_t *ia)
 {
-	uint64_t ia, page = (uint64_t)1 << pt->fmt->page_shift;
-	int err = pt_check_range(pt, va, size, page, true, &ia);
+	uint64_t page = (uint64_t)1 << pt->fmt->page_shift;
+	int err = pt_check_range(pt, va, size, page, true, ia);
 	if (!err)
 		err = pt_check_pa(pt, pa, size, page);
 	if (!err)
 		err = pt_check_flags(flags);
-	if (!err && (opts & ~MMK_PT_MAP_HUGE))
+	if (!err && (opts & ~opts_ok))
 		err = MMK_EINVAL;
+	return err;
+}
+
+int mmk_pt_map_region(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
+		      uint64_t size, uint32_t flags, unsigned opts,
+		      struct mmk_tlb_gather *b)
+{
+	uint64_t ia;
+	int err = pt_check_map_region(pt, va, pa, size, flags, opts,
+				      MMK_PT_MAP_HUGE, &ia);
 	if (err)
 		return err;
 	return pt->fmt->ops->map_region(pt, ia, pa.v, size, flags, opts, NULL,
@@ -414,6 +424,165 @@ int mmk_pt_protect_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 	if (err)
 		return err;
 	return pt->fmt->ops->protect_region(pt, ia, size, flags, b);
+}
+
+/* ------------------------------------------------ two-step edits */
+void mmk_pt_resv_init(struct mmk_pt_resv *r, struct mmk_pt *pt)
+{
+	r->pt = pt;
+	r->head = UINT64_MAX; /* the engine's "empty pool" */
+	r->n = 0;
+}
+
+void mmk_pt_resv_release(struct mmk_pt_resv *r)
+{
+	if (r->n)
+		r->pt->fmt->ops->resv_release(r->pt, r);
+}
+
+/* A cut point: base-page aligned, canonical or the very end of a half
+ * (a range may end at 2^64 or at the end of the lower half). */
+static int pt_check_cut(const struct mmk_pt *pt, mmk_vaddr_t va, uint64_t *ia)
+{
+	uint64_t page = (uint64_t)1 << pt->fmt->page_shift;
+	if (va & (page - 1))
+		return MMK_EALIGN;
+	if (!pt_canonical(pt, va)) {
+		if (!pt_canonical(pt, va - page))
+			return MMK_ENONCANON;
+		*ia = UINT64_MAX; /* one past a half: never inside a leaf */
+		return MMK_OK;
+	}
+	return pt_check_range(pt, va, page, page, true, ia);
+}
+
+int mmk_pt_reserve_cut(struct mmk_pt *pt, struct mmk_pt_resv *r, mmk_vaddr_t va)
+{
+	MMK_ASSERT(r->pt == pt);
+	uint64_t ia;
+	int err = pt_check_cut(pt, va, &ia);
+	if (err || ia == UINT64_MAX)
+		return err;
+	return pt->fmt->ops->reserve_cut(pt, r, ia);
+}
+
+void mmk_pt_cut(struct mmk_pt *pt, struct mmk_pt_resv *r, mmk_vaddr_t va,
+		struct mmk_tlb_gather *g)
+{
+	MMK_ASSERT(r->pt == pt);
+	uint64_t ia;
+	int err = pt_check_cut(pt, va, &ia);
+	MMK_ASSERT(err == 0); /* mmk_pt_reserve_cut accepted it */
+	if (ia != UINT64_MAX)
+		pt->fmt->ops->cut(pt, r, ia, g);
+}
+
+int mmk_pt_reserve_map(struct mmk_pt *pt, struct mmk_pt_resv *r, mmk_vaddr_t va,
+		       mmk_paddr_t pa, uint64_t size, uint32_t flags,
+		       unsigned opts)
+{
+	MMK_ASSERT(r->pt == pt);
+	uint64_t ia;
+	int err = pt_check_map_region(pt, va, pa, size, flags, opts,
+				      MMK_PT_MAP_HUGE | MMK_PT_MAP_WILL_UNMAP,
+				      &ia);
+	if (err)
+		return err;
+	return pt->fmt->ops->map_reserve(pt, r, ia, pa.v, size, flags, opts,
+					 NULL, NULL);
+}
+
+void mmk_pt_map_reserved(struct mmk_pt *pt, struct mmk_pt_resv *r,
+			 mmk_vaddr_t va, mmk_paddr_t pa, uint64_t size,
+			 uint32_t flags, unsigned opts,
+			 struct mmk_tlb_gather *g)
+{
+	MMK_ASSERT(r->pt == pt);
+	uint64_t ia;
+	int err = pt_check_map_region(pt, va, pa, size, flags, opts,
+				      MMK_PT_MAP_HUGE | MMK_PT_MAP_WILL_UNMAP,
+				      &ia);
+	MMK_ASSERT(err == 0); /* mmk_pt_reserve_map accepted it */
+	pt->fmt->ops->map_reserved(pt, r, ia, pa.v, size, flags, opts, NULL,
+				   NULL, g);
+}
+
+/* ------------------------------------------------- the fault path */
+int mmk_pt_lookup(const struct mmk_pt *pt, mmk_vaddr_t va,
+		  struct mmk_pt_leaf *out)
+{
+	if (!pt_canonical(pt, va))
+		return MMK_ENONCANON;
+	int err = pt->fmt->ops->lookup(pt, pt_ia(pt, va), out);
+	if (!err)
+		out->va = va & ~(out->page_size - 1);
+	return err;
+}
+
+int mmk_pt_replace(struct mmk_pt *pt, const struct mmk_pt_leaf *old,
+		   mmk_paddr_t pa, uint32_t flags, struct mmk_tlb_gather *g)
+{
+	uint64_t ia;
+	int err = pt_check_range(pt, old->va, old->page_size, old->page_size,
+				 true, &ia);
+	if (!err && (old->level >= pt->fmt->levels ||
+		     old->page_size != (uint64_t)1 << pt->shift[old->level]))
+		err = MMK_EINVAL;
+	if (!err)
+		err = pt_check_pa(pt, pa, old->page_size, old->page_size);
+	if (!err)
+		err = pt_check_flags(flags);
+	if (err)
+		return err;
+	return pt->fmt->ops->replace(pt, ia, old, pa.v, flags, g);
+}
+
+/* ------------------------------------------------- fitting flags */
+/* Does the encoder take @f and give exactly @f back (A/D presets aside)? */
+static bool pt_exact(const struct mmk_pt *pt, uint32_t f)
+{
+	uint64_t pte;
+	mmk_paddr_t pa;
+	uint32_t back;
+	if (pt->fmt->ops->encode_leaf(pt, 0, 0, f, &pte) != 0)
+		return false;
+	if (pt->fmt->ops->decode_leaf(pt, 0, pte, &pa.v, &back) != 0)
+		return false;
+	uint32_t ad = MMK_PT_ACCESSED | MMK_PT_DIRTY;
+	return ((back ^ f) & ~ad) == 0;
+}
+
+int mmk_pt_fit_flags(const struct mmk_pt *pt, uint32_t want, uint32_t *have)
+{
+	if (want & ~MMK_PT_FLAGS_ALL)
+		return MMK_EINVAL;
+	/* The access bits to add, fewest first (then READ before WRITE
+	 * before EXEC): the smallest superset the hardware forces. */
+	static const uint32_t add[] = {
+		0,
+		MMK_PT_READ,
+		MMK_PT_WRITE,
+		MMK_PT_EXEC,
+		MMK_PT_READ | MMK_PT_WRITE,
+		MMK_PT_READ | MMK_PT_EXEC,
+		MMK_PT_WRITE | MMK_PT_EXEC,
+		MMK_PT_RWX,
+	};
+	for (unsigned i = 0; i < MMK_ARRAY_SIZE(add); i++) {
+		if (add[i] & want)
+			continue;
+		if (pt_exact(pt, want | add[i])) {
+			*have = want | add[i];
+			return MMK_OK;
+		}
+	}
+	return MMK_ENOTSUP;
+}
+
+bool mmk_pt_can_express(const struct mmk_pt *pt, uint32_t flags)
+{
+	uint32_t have;
+	return mmk_pt_fit_flags(pt, flags, &have) == 0 && have == flags;
 }
 
 int mmk_pt_copy_from(struct mmk_pt *dst, const struct mmk_pt *src,

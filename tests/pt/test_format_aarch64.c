@@ -25,37 +25,10 @@
  *
  * mmkit level L = Arm level 3 - L (level 0 holds the 4 KiB pages).
  */
-#include "mmk_test.h"
+#include "pt_fixture.h"
 
-#include <mmkit/pt.h>
-
-static struct mmk_frames *fa;
-static mmk_cpumask_t cpu0 = {{1}};
-
-static int setup(void **state)
-{
-	(void)state;
-	mmk_hosted_init(MMK_GIB);
-	mmk_hosted_fail_off();
-	fa = mmk_hosted_frames_new();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	mmk_hosted_frames_destroy(fa);
-	return 0;
-}
-
-static uint64_t enc(struct mmk_pt *pt, unsigned level, uint64_t pa,
-		    uint32_t flags)
-{
-	uint64_t pte = 0;
-	assert_int_equal(mmk_pt_encode_leaf(pt, level, mmk_pa(pa), flags, &pte),
-			 0);
-	return pte;
-}
+#define setup	 pt_fixture_setup
+#define teardown pt_fixture_teardown
 
 static void unmap_all_and_destroy(struct mmk_pt *pt)
 {

@@ -25,9 +25,7 @@
  * Software bits (ignored by LDDIR/LDPTE): 9 dirty, 10 PROT_NONE, 11
  * UNCACHED (SUC asked as UNCACHED rather than DEVICE).
  */
-#include "mmk_test.h"
-
-#include <mmkit/pt.h>
+#include "pt_fixture.h"
 
 #include <pthread.h>
 
@@ -37,33 +35,8 @@ uint64_t mmk_arch_loongarch64_pwcl(const struct mmk_pt *pt);
 uint64_t mmk_arch_loongarch64_pwch(const struct mmk_pt *pt);
 uint64_t mmk_arch_loongarch64_stlbps(const struct mmk_pt *pt);
 
-static struct mmk_frames *fa;
-static mmk_cpumask_t cpu0 = {{1}};
-
-static int setup(void **state)
-{
-	(void)state;
-	mmk_hosted_init(MMK_GIB);
-	mmk_hosted_fail_off();
-	fa = mmk_hosted_frames_new();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	mmk_hosted_frames_destroy(fa);
-	return 0;
-}
-
-static uint64_t enc(struct mmk_pt *pt, unsigned level, uint64_t pa,
-		    uint32_t flags)
-{
-	uint64_t pte = 0;
-	assert_int_equal(mmk_pt_encode_leaf(pt, level, mmk_pa(pa), flags, &pte),
-			 0);
-	return pte;
-}
+#define setup	 pt_fixture_setup
+#define teardown pt_fixture_teardown
 
 static const uint64_t *table(uint64_t pa)
 {

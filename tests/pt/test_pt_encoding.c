@@ -16,36 +16,10 @@
  *   the Svpbmt chapter (PBMT 62:61: 1 NC, 2 IO).
  *   Bits: V 0, R 1, W 2, X 3, U 4, G 5, A 6, D 7, RSW 9:8.
  */
-#include "mmk_test.h"
+#include "pt_fixture.h"
 
-#include <mmkit/pt.h>
-
-static struct mmk_frames *fa;
-
-static int setup(void **state)
-{
-	(void)state;
-	mmk_hosted_init(MMK_GIB);
-	mmk_hosted_fail_off();
-	fa = mmk_hosted_frames_new();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	mmk_hosted_frames_destroy(fa);
-	return 0;
-}
-
-static uint64_t enc(struct mmk_pt *pt, unsigned level, uint64_t pa,
-		    uint32_t flags)
-{
-	uint64_t pte = 0;
-	assert_int_equal(mmk_pt_encode_leaf(pt, level, mmk_pa(pa), flags, &pte),
-			 0);
-	return pte;
-}
+#define setup	 pt_fixture_setup
+#define teardown pt_fixture_teardown
 
 /* ------------------------------------------------------------ x86_64 */
 static void x86_64_hand_worked_entries_match_the_sdm(void **state)

@@ -527,7 +527,8 @@ enum mmk_pt_dump_style {
 	MMK_PT_DUMP_QEMU_TLB,
 };
 
-/** Dump the leaves of [va, va + size) as text lines to @out. */
+/** Dump the leaves of [va, va + size) as text lines to @out.  MMK_EINVAL
+ *  for an unknown @style; the range errors of mmk_pt_walk. */
 int mmk_pt_dump(const struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 		enum mmk_pt_dump_style style, mmk_pt_line_fn out, void *ctx);
 
@@ -540,7 +541,9 @@ int mmk_pt_dump(const struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 int mmk_pt_encode_leaf(const struct mmk_pt *pt, unsigned level, mmk_paddr_t pa,
 		       uint32_t flags, uint64_t *pte);
 
-/** Decode a raw leaf entry at @level.  MMK_ENOENT if it is not a leaf. */
+/** Decode a raw leaf entry at @level.  MMK_ENOENT if it is not a leaf,
+ *  including at a level that cannot hold leaves (where mmk_pt_encode_leaf
+ *  says MMK_ENOTSUP); MMK_EINVAL for a level the format does not have. */
 int mmk_pt_decode_leaf(const struct mmk_pt *pt, unsigned level, uint64_t pte,
 		       mmk_paddr_t *pa, uint32_t *flags);
 

@@ -12,7 +12,8 @@
  *
  *  2. The entry encoding, as static inline functions with the fixed names
  *     listed under "Encoding hooks" below, defined in the format's .c file
- *     before it includes "pt/engine.h".  That header is a template: it
+ *     before it includes "pt/engine.h".  That header is a template (its
+ *     fragments in pt/engine/: core.h, single.h, region.h, walk.h): it
  *     expands the whole engine (walks, map, unmap, protect, regions, walk,
  *     copy) against these inlines, so the per-entry hot paths contain no
  *     indirect call, and it defines one `struct mmk__pt_ops` whose name is
@@ -52,6 +53,10 @@
  *
  * ---------------------------------------------------------------------
  * Encoding hooks (static inline, in the format's .c, before the include).
+ * Three have defaults in pt/engine/core.h, taken unless the format defines
+ * the macro named: fmt_empty_is_zero + fmt_empty (FMT_HAS_EMPTY; default:
+ * every empty entry is 0), fmt_needs_bbm (FMT_HAS_BBM; default: never),
+ * fmt_sync (FMT_HAS_SYNC; default: a compiler barrier).
  * `pt` gives access to pt->opts and pt->fmt_data (e.g. loongarch's shared
  * invalid tables); `level` is the level of the table holding the entry.
  * Entries are uint64_t values (mmk__pte_t).  Physical addresses are plain
@@ -155,6 +160,14 @@ enum mmk__canon {
 
 struct mmk__pt_ops;
 
+/** Which QEMU `info mem` layout mmk_pt_dump(MMK_PT_DUMP_QEMU_MEM) writes
+ *  for a format (QEMU has one for some architectures only). */
+enum mmk__qemu_mem {
+	MMK__QEMU_MEM_NONE,  /* none: MMK_PT_DUMP_RUNS instead */
+	MMK__QEMU_MEM_X86,   /* target/i386/monitor.c mem_print */
+	MMK__QEMU_MEM_RISCV, /* target/riscv/monitor.c print_pte */
+};
+
 /** A paging mode: geometry and hooks.  One const instance per mode. */
 struct mmk__pt_format {
 	enum mmk_pt_format_id id;
@@ -171,6 +184,7 @@ struct mmk__pt_format {
 	uint32_t ad_preset;   /* MMK_PT_ACCESSED | MMK_PT_DIRTY: always set A,
 				 and D in writable leaves (document why) */
 	unsigned opts_ok;     /* MMK_PT_OPT_* the format accepts */
+	uint8_t qemu_mem;     /* enum mmk__qemu_mem (0: none) */
 	const struct mmk__pt_ops *ops; /* the engine instantiated for it */
 
 	/**

@@ -4,6 +4,44 @@
  * Included by pt/engine.h only (after the fragments before it); every
  * function is static, instantiated once per format.
  */
+/*
+ * Defaults for the hooks most formats would write the same way; a format
+ * with its own defines FMT_HAS_<NAME> before including pt/engine.h.
+ */
+#ifndef FMT_HAS_EMPTY
+/* Every empty entry is 0. */
+static inline bool fmt_empty_is_zero(void)
+{
+	return true;
+}
+
+static inline mmk__pte_t fmt_empty(const struct mmk_pt *pt, unsigned level)
+{
+	(void)pt;
+	(void)level;
+	return 0;
+}
+#endif
+
+#ifndef FMT_HAS_BBM
+/* No change of a live entry needs break-before-make. */
+static inline bool fmt_needs_bbm(mmk__pte_t old, mmk__pte_t nw, unsigned level)
+{
+	(void)old;
+	(void)nw;
+	(void)level;
+	return false;
+}
+#endif
+
+#ifndef FMT_HAS_SYNC
+/* Stores reach the walker in program order; the flush orders the rest. */
+static inline void fmt_sync(void)
+{
+	__asm__ volatile("" ::: "memory");
+}
+#endif
+
 #define ENG_NONE UINT64_MAX /* "no table" in prepare, "empty" pool */
 
 /* ---------------------------------------------------------- basics */

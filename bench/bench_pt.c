@@ -82,10 +82,10 @@ static void one_rep(struct mmk_frames *fa, enum mmk_pt_format_id id,
 		    struct pt_figs *f)
 {
 	struct mmk_pt pt;
-	struct mmk_pt_batch b;
+	struct mmk_tlb_gather b;
 	if (mmk_pt_create(&pt, id, 0, fa) != 0)
 		abort();
-	mmk_pt_batch_init(&b, &bench_cpus, 1);
+	mmk_tlb_gather_init(&b, &bench_cpus, 1);
 
 	f->bound = region_bound_ns(fa);
 
@@ -113,13 +113,13 @@ static void one_rep(struct mmk_frames *fa, enum mmk_pt_format_id id,
 	t0 = mmk_bench_now_ns();
 	if (mmk_pt_protect_region(&pt, VA_BASE, MMK_GIB, MMK_PT_READ, &b) != 0)
 		abort();
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	f->protect = (double)(mmk_bench_now_ns() - t0) / NPAGES;
 
 	t0 = mmk_bench_now_ns();
 	if (mmk_pt_unmap_region(&pt, VA_BASE, MMK_GIB, &b, NULL, NULL) != 0)
 		abort();
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	f->unmap = (double)(mmk_bench_now_ns() - t0) / NPAGES;
 	f->tables_after = mmk_pt_table_pages(&pt);
 
@@ -136,7 +136,7 @@ static void one_rep(struct mmk_frames *fa, enum mmk_pt_format_id id,
 	f->single = (double)(mmk_bench_now_ns() - t0) / NPAGES;
 	if (mmk_pt_unmap_region(&pt, VA_BASE, MMK_GIB, &b, NULL, NULL) != 0)
 		abort();
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	t0 = mmk_bench_now_ns();
 	for (unsigned i = 0; i < NPAGES; i++)
 		if (mmk_pt_map(&pt, VA_BASE + (uint64_t)i * 4096,
@@ -146,7 +146,7 @@ static void one_rep(struct mmk_frames *fa, enum mmk_pt_format_id id,
 	f->single_nc = (double)(mmk_bench_now_ns() - t0) / NPAGES;
 	if (mmk_pt_unmap_region(&pt, VA_BASE, MMK_GIB, &b, NULL, NULL) != 0)
 		abort();
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 
 	/* 2 MiB aligned but not 1 GiB aligned: 512 leaves of 2 MiB. */
 	t0 = mmk_bench_now_ns();
@@ -157,7 +157,7 @@ static void one_rep(struct mmk_frames *fa, enum mmk_pt_format_id id,
 	f->huge = (double)(mmk_bench_now_ns() - t0) / 512;
 	if (mmk_pt_unmap_region(&pt, VA_BASE, 2 * MMK_GIB, &b, NULL, NULL) != 0)
 		abort();
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	mmk_pt_destroy(&pt);
 }
 

@@ -56,17 +56,17 @@ static uint64_t alloc_pages(unsigned shift)
 	return pa.v;
 }
 
-static void finish(struct mmk_pt_batch *b)
+static void finish(struct mmk_tlb_gather *b)
 {
-	mmk_pt_batch_finish(b);
+	mmk_tlb_gather_finish(b);
 }
 
 /* mmk_pt_map, flushing afterwards where the format says the TLB may hold
  * an invalid entry for the page (LoongArch's even/odd pairs). */
 static int map_page(uint64_t va, uint64_t pa, uint64_t size, uint32_t flags)
 {
-	struct mmk_pt_batch b;
-	mmk_pt_batch_init(&b, &this_cpu, 0);
+	struct mmk_tlb_gather b;
+	mmk_tlb_gather_init(&b, &this_cpu, 0);
 	int err = mmk_pt_map(&kpt, va, mmk_pa(pa), size, flags, &b);
 	finish(&b);
 	return err;
@@ -117,8 +117,8 @@ static int map_identity(uint64_t start, uint64_t end, uint32_t flags,
 	end = MMK_ALIGN_UP(end, pg);
 	if (start >= end)
 		return MMK_OK;
-	struct mmk_pt_batch b;
-	mmk_pt_batch_init(&b, &this_cpu, 0);
+	struct mmk_tlb_gather b;
+	mmk_tlb_gather_init(&b, &this_cpu, 0);
 	int err = mmk_pt_map_region(&kpt, start, mmk_pa(start), end - start,
 				    flags, opts, &b);
 	finish(&b);
@@ -322,9 +322,9 @@ static const char *check_unmap(void)
 	if (demo_probe_read((void *)(uintptr_t)va) != 7)
 		FAIL("mapped page reads wrong data");
 	CHECK(no_trap(n, "access before unmap"));
-	struct mmk_pt_batch b;
+	struct mmk_tlb_gather b;
 	struct mmk_pt_leaf leaf;
-	mmk_pt_batch_init(&b, &this_cpu, 0);
+	mmk_tlb_gather_init(&b, &this_cpu, 0);
 	TRY(mmk_pt_unmap(&kpt, va, &b, &leaf));
 	finish(&b);
 	if (leaf.pa.v != pa)
@@ -347,8 +347,8 @@ static const char *check_protect(void)
 	unsigned long n = demo_ts.faults;
 	demo_probe_write((void *)(uintptr_t)va, 0x1111); /* writable in TLB */
 	CHECK(no_trap(n, "write before protect"));
-	struct mmk_pt_batch b;
-	mmk_pt_batch_init(&b, &this_cpu, 0);
+	struct mmk_tlb_gather b;
+	mmk_tlb_gather_init(&b, &this_cpu, 0);
 	TRY(mmk_pt_protect(&kpt, va, MMK_PT_READ, &b));
 	finish(&b);
 	demo_probe_write((void *)(uintptr_t)va, 0x2222);

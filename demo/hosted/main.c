@@ -99,8 +99,8 @@ static void demo_page_tables(void)
 		mmk_vaddr_t va = (1ull << 30) + (2ull << 20) * 4 - 4 * ps;
 		mmk_paddr_t pa =
 			mmk_pa(0x40000000ull + (2ull << 20) * 4 - 4 * ps);
-		struct mmk_pt_batch b;
-		mmk_pt_batch_init(&b, NULL, 0);
+		struct mmk_tlb_gather b;
+		mmk_tlb_gather_init(&b, NULL, 0);
 		int err = mmk_pt_map_region(&pt, va, pa, 8 * MMK_MIB, MMK_PT_RW,
 					    MMK_PT_MAP_HUGE, &b);
 		long tables = mmk_pt_table_pages(&pt);
@@ -116,7 +116,7 @@ static void demo_page_tables(void)
 			mmk_pt_dump(&pt, va, 8 * MMK_MIB, MMK_PT_DUMP_RUNS,
 				    print_line, "");
 		err = mmk_pt_unmap_region(&pt, va, 8 * MMK_MIB, &b, NULL, NULL);
-		mmk_pt_batch_finish(&b);
+		mmk_tlb_gather_finish(&b);
 		STEP(err == 0 && mmk_pt_table_pages(&pt) == 1,
 		     "%-18s unmap: emptied tables freed, root alone left",
 		     info.name);

@@ -25,15 +25,16 @@
  *   MMK_EEXIST / MMK_ENOENT / MMK_ENOMEM as each call says.
  *
  * All or nothing: every call either succeeds or returns an error having
- * changed nothing (no entry, no table page, nothing in the batch).  Table
+ * changed nothing (no entry, no table page, nothing in the gather).  Table
  * pages every call needs are allocated (and huge pages split into prepared
  * tables) before the first entry visible to the hardware is written; the
  * commit that follows cannot fail.
  *
  * TLB: edits never flush by themselves.  Each edit that removes or reduces
- * a translation records it in a struct mmk_pt_batch, together with the
- * table pages it unhooked; the caller finishes the batch once, which
- * flushes through the HAL and only then frees those table pages (unhook,
+ * a translation records it in a struct mmk_tlb_gather (include/mmkit/tlb.h),
+ * together with the table pages it unhooked (queued with
+ * mmk_tlb_gather_put); the caller finishes the gather once, which flushes
+ * through the HAL and only then frees those table pages (unhook,
  * invalidate, free: the order of Linux's mmu_gather).  Adding a mapping
  * where there was none records nothing, unless the format says otherwise
  * (mmk_pt_map_needs_flush; see docs/ARCHITECTURE.md for each architecture).
@@ -58,6 +59,7 @@
 
 #include <mmkit/frame.h>
 #include <mmkit/hal.h>
+#include <mmkit/tlb.h>
 
 /* ------------------------------------------------------------ formats */
 /** Every format mmkit defines.  A build may compile in a subset. */
@@ -220,50 +222,6 @@ uint64_t mmk_pt_root_regval(const struct mmk_pt *pt, uint32_t asid);
 /** mmk_hal_write_root(root, asid, mmk_pt_root_regval(pt, asid)). */
 void mmk_pt_activate(const struct mmk_pt *pt, uint32_t asid);
 
-/* --------------------------------------------------------- TLB batches */
-#define MMK_PT_BATCH_RANGES 16
-/** Past this many pages one full flush replaces the ranges. */
-#define MMK_PT_BATCH_FLUSH_ALL_PAGES 64
-
-/**
- * What must be flushed after some edits, and the table pages to free after
- * the flush.  On the caller's stack; initialise, pass to edits (one table
- * or several sharing a cpumask/asid), finish once.
- */
-struct mmk_pt_batch {
-	const mmk_cpumask_t *cpus; /* where the table may be cached */
-	uint32_t asid;
-	bool all;    /* flush everything of @asid (or all if global) */
-	bool global; /* a global translation was removed/reduced */
-	unsigned nranges;
-	uint64_t npages; /* pages recorded in ranges */
-	struct {
-		mmk_vaddr_t start, end;
-	} range[MMK_PT_BATCH_RANGES];
-	struct mmk_frames *frames; /* where freed table pages go */
-	uint64_t free_head;	   /* list of table pages (see pt.c) */
-	unsigned long nfree;
-};
-
-/**
- * Start a batch for tables cached on @cpus with @asid.  @cpus is kept by
- * pointer until mmk_pt_batch_finish.  NULL @cpus means "the table is active
- * nowhere": finish then frees the table pages without flushing.
- */
-void mmk_pt_batch_init(struct mmk_pt_batch *b, const mmk_cpumask_t *cpus,
-		       uint32_t asid);
-
-/** True if the batch holds nothing to flush and nothing to free. */
-bool mmk_pt_batch_empty(const struct mmk_pt_batch *b);
-
-/**
- * Flush what the batch recorded through mmk_hal_tlb_flush_range (one call
- * per range) or mmk_hal_tlb_flush_all (past the threshold, or where the
- * format requires it after freeing tables), then free the unhooked table
- * pages.  The batch is empty afterwards and may be reused.
- */
-void mmk_pt_batch_finish(struct mmk_pt_batch *b);
-
 /* ------------------------------------------------------ single pages */
 /**
  * Map the page of @page_size bytes at @va to @pa (both aligned to it).
@@ -271,11 +229,11 @@ void mmk_pt_batch_finish(struct mmk_pt_batch *b);
  * MMK_EEXIST if anything is mapped in [va, va + page_size) (a page, a huge
  * page covering it, or a table holding mappings where a huge page was
  * asked).  MMK_ENOMEM if a table page could not be allocated.
- * Safe against concurrent single maps (see Locking).  @b may be NULL when
+ * Safe against concurrent single maps (see Locking).  @g may be NULL when
  * !mmk_pt_map_needs_flush(pt).
  */
 int mmk_pt_map(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
-	       uint64_t page_size, uint32_t flags, struct mmk_pt_batch *b);
+	       uint64_t page_size, uint32_t flags, struct mmk_tlb_gather *g);
 
 /**
  * A map cursor: remembers the last leaf table a thread mapped into (and the
@@ -302,7 +260,7 @@ void mmk_pt_cursor_init(struct mmk_pt_cursor *c, struct mmk_pt *pt);
  * the CAS.
  */
 int mmk_pt_map_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
-		      uint32_t flags, struct mmk_pt_batch *b);
+		      uint32_t flags, struct mmk_tlb_gather *g);
 
 /** True if adding a mapping where there was none needs a TLB flush. */
 bool mmk_pt_map_needs_flush(const struct mmk_pt *pt);
@@ -315,15 +273,63 @@ struct mmk_pt_leaf {
 	uint64_t page_size; /* size of each leaf */
 	uint32_t flags;	    /* MMK_PT_* including ACCESSED/DIRTY */
 	unsigned level;	    /* level the leaves sit at */
+	uint64_t raw;	    /* the entry as read (mmk_pt_lookup only; 0 in
+			       walks and unmap reports) */
 };
+
+/**
+ * Read the leaf holding @va once: @out gets the leaf's first byte (va, pa),
+ * size = page_size, flags, level and the raw entry.  MMK_ENONCANON,
+ * MMK_ENOENT if nothing is mapped (PROT_NONE leaves are found).  May run
+ * alongside single maps and replaces (the fault path's first step).
+ */
+int mmk_pt_lookup(const struct mmk_pt *pt, mmk_vaddr_t va,
+		  struct mmk_pt_leaf *out);
+
+/**
+ * Replace the leaf @old (as read by mmk_pt_lookup) by one mapping @pa with
+ * @flags, same page size, with a compare-and-swap against old->raw:
+ * MMK_EAGAIN if the entry changed meanwhile (another CPU was first),
+ * nothing changed then.  @pa must be aligned to old->page_size (MMK_EALIGN)
+ * and encodable (MMK_ERANGE); MMK_ENOTSUP for @flags the format cannot
+ * express.  When @pa is the old address the hardware accessed/dirty bits
+ * of the old entry are kept.  Safe alongside single maps, lookups and
+ * other replaces (the fault path runs under a shared lock).  Records in
+ * @g the flush the change needs: a changed address of an accessible leaf,
+ * or a lost permission / changed memory type, user or global bit (and any
+ * change on formats that cache invalid entries, mmk_pt_map_needs_flush).
+ * Where the format needs break-before-make (aarch64: a changed address),
+ * the entry goes through its PROT_NONE form (a leaf, so single maps keep
+ * out; a racing lookup sees a leaf without access and its replace races
+ * on that value), that page is flushed at once through @g, and the new
+ * entry is installed with a second compare-and-swap; if a racing replace
+ * won that one, MMK_EAGAIN and the racer's entry stays.
+ */
+int mmk_pt_replace(struct mmk_pt *pt, const struct mmk_pt_leaf *old,
+		   mmk_paddr_t pa, uint32_t flags, struct mmk_tlb_gather *g);
+
+/**
+ * The flags a page asked to have @want is mapped with on this format:
+ * @want itself when the format expresses it exactly (returns 0, *have ==
+ * want), else the smallest superset the hardware forces, adding only
+ * READ/WRITE/EXEC (EXEC alone on x86_64 and aarch64 -> READ|EXEC; WRITE
+ * alone -> READ|WRITE where W-without-R is reserved or impossible), 0 as
+ * well.  MMK_ENOTSUP if no superset helps (a memory type without Svpbmt,
+ * ...), MMK_EINVAL for unknown bits.  Derived from the format's encoder,
+ * for base pages.
+ */
+int mmk_pt_fit_flags(const struct mmk_pt *pt, uint32_t want, uint32_t *have);
+
+/** True if @flags map exactly as asked (mmk_pt_fit_flags gives them back). */
+bool mmk_pt_can_express(const struct mmk_pt *pt, uint32_t flags);
 
 /**
  * Remove the leaf whose first byte is @va (va must be aligned to that
  * leaf's size, else MMK_EALIGN) and describe it in @out (may be NULL).
  * MMK_ENOENT if nothing is mapped at @va.  Tables that become empty are
- * unhooked and freed when @b is finished.
+ * unhooked and freed when @g is finished.
  */
-int mmk_pt_unmap(struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_pt_batch *b,
+int mmk_pt_unmap(struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_tlb_gather *g,
 		 struct mmk_pt_leaf *out);
 
 /**
@@ -337,14 +343,20 @@ int mmk_pt_query(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
 /**
  * Give the leaf whose first byte is @va new @flags (ACCESSED/DIRTY of the
  * old leaf are kept).  MMK_ENOENT, MMK_EALIGN as mmk_pt_unmap.  Records the
- * page in @b if it lost a permission, or changed memory type or globality.
+ * page in @g if it lost a permission, or changed memory type or globality.
  */
 int mmk_pt_protect(struct mmk_pt *pt, mmk_vaddr_t va, uint32_t flags,
-		   struct mmk_pt_batch *b);
+		   struct mmk_tlb_gather *g);
 
 /* ------------------------------------------------------------ regions */
 /** map_region options. */
 #define MMK_PT_MAP_HUGE (1u << 0) /* use the largest page alignment allows */
+/* mmk_pt_reserve_map / mmk_pt_map_reserved only: the caller empties the
+ * range (mmk_pt_unmap_region) between the reserve and the commit.  Present
+ * entries are then no conflict (no MMK_EEXIST), and the tables are counted
+ * as if the range held none, so the commit cannot run short whatever the
+ * unmap frees. */
+#define MMK_PT_MAP_WILL_UNMAP (1u << 1)
 
 /** Gives the physical address for @va (see mmk_pt_map_region_fn). */
 typedef mmk_paddr_t (*mmk_pt_pa_fn)(void *ctx, mmk_vaddr_t va);
@@ -358,7 +370,7 @@ typedef mmk_paddr_t (*mmk_pt_pa_fn)(void *ctx, mmk_vaddr_t va);
  */
 int mmk_pt_map_region(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 		      uint64_t size, uint32_t flags, unsigned opts,
-		      struct mmk_pt_batch *b);
+		      struct mmk_tlb_gather *g);
 
 /**
  * As mmk_pt_map_region, the physical address of each leaf from @fn(@ctx,
@@ -370,12 +382,12 @@ int mmk_pt_map_region(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
  */
 int mmk_pt_map_region_fn(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 			 uint32_t flags, unsigned opts, mmk_pt_pa_fn fn,
-			 void *ctx, struct mmk_pt_batch *b);
+			 void *ctx, struct mmk_tlb_gather *g);
 
 /**
  * Told of what unmap_region removed, in address order, after the entries
  * are cleared but before the flush: the frames may be handed back only
- * once @b is finished.  Consecutive leaves of one size with contiguous
+ * once @g is finished.  Consecutive leaves of one size with contiguous
  * physical addresses and the same flags come as one run.
  */
 typedef void (*mmk_pt_unmap_fn)(void *ctx, const struct mmk_pt_leaf *run);
@@ -384,19 +396,25 @@ typedef void (*mmk_pt_unmap_fn)(void *ctx, const struct mmk_pt_leaf *run);
  * Remove every mapping in [va, va + size) (holes are skipped).  A huge
  * page straddling an end of the range is split first, so the part outside
  * stays mapped (MMK_ENOMEM, nothing changed, if the split's tables cannot
- * be allocated).  Tables that become empty are unhooked and freed when @b is
+ * be allocated).  Tables that become empty are unhooked and freed when @g is
  * finished.  @fn may be NULL.  Exclusive access.
+ * Cannot fail once neither end of the range falls strictly inside a huge
+ * page (e.g. after mmk_pt_cut at both ends) and the arguments pass the
+ * checks: the address space relies on it.
  */
 int mmk_pt_unmap_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
-			struct mmk_pt_batch *b, mmk_pt_unmap_fn fn, void *ctx);
+			struct mmk_tlb_gather *g, mmk_pt_unmap_fn fn,
+			void *ctx);
 
 /**
  * Give every leaf in [va, va + size) @flags (holes are skipped, old
  * ACCESSED/DIRTY kept), splitting huge pages that straddle an end.  Records
  * the pages that lost a permission, memory type or globality.  Exclusive.
+ * As unmap_region, cannot fail once neither end cuts a huge page and the
+ * arguments (flags included) pass the checks.
  */
 int mmk_pt_protect_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
-			  uint32_t flags, struct mmk_pt_batch *b);
+			  uint32_t flags, struct mmk_tlb_gather *g);
 
 /**
  * Make @dst's root slots covering [va, va + size) point at @src's tables
@@ -412,6 +430,71 @@ int mmk_pt_protect_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
  */
 int mmk_pt_copy_from(struct mmk_pt *dst, const struct mmk_pt *src,
 		     mmk_vaddr_t va, uint64_t size);
+
+/* ------------------------------------------------ two-step edits */
+/*
+ * Reserve, then commit.  An address-space operation that edits the table
+ * in several steps (cut both ends of a range, unmap or protect it, map
+ * something else) first reserves every table page all the steps need --
+ * the only point that can fail -- then commits each step, none of which
+ * can fail.  A reservation is a pool of table pages on the caller's
+ * stack; reservations accumulate in it; what is left is freed by
+ * mmk_pt_resv_release.
+ *
+ * The counts are taken against the table as it is at reserve time and are
+ * upper bounds as long as nothing but the commits of this reservation,
+ * unmap_region / protect_region of ranges whose ends cut no huge page, and
+ * single maps change the table in between, except that an unmap_region
+ * that frees tables a reserved map would reuse needs MMK_PT_MAP_WILL_UNMAP
+ * on that map.  Exclusive access throughout (as the region calls).
+ */
+struct mmk_pt_resv {
+	struct mmk_pt *pt;
+	uint64_t head; /* private: reserved table pages, linked */
+	long n;	       /* table pages held (a statistic) */
+};
+
+/** Start an empty reservation for @pt. */
+void mmk_pt_resv_init(struct mmk_pt_resv *r, struct mmk_pt *pt);
+
+/** Free the table pages @r still holds; idempotent, @r empty afterwards. */
+void mmk_pt_resv_release(struct mmk_pt_resv *r);
+
+/**
+ * Reserve the tables that splitting the leaf straddling @va needs (a leaf
+ * larger than the base page with @va strictly inside it), down to where
+ * @va is a leaf boundary.  0 and nothing reserved if none (@va on a
+ * boundary, in a hole, or at the end of the address space).  Never changes
+ * the table.  Checks: EALIGN (base page), ENONCANON, EBUSY; ENOMEM with @r
+ * as it was.  Two cuts in the same huge page are both committable.
+ */
+int mmk_pt_reserve_cut(struct mmk_pt *pt, struct mmk_pt_resv *r,
+		       mmk_vaddr_t va);
+
+/**
+ * Commit a cut: split the leaves around @va so that @va becomes a leaf
+ * boundary, with the same translations.  Cannot fail (asserts on a missing
+ * reservation).  Records only the break-before-make flushes some formats
+ * need (done at once through @g); the table is otherwise unchanged for
+ * the hardware, so nothing else needs flushing.
+ */
+void mmk_pt_cut(struct mmk_pt *pt, struct mmk_pt_resv *r, mmk_vaddr_t va,
+		struct mmk_tlb_gather *g);
+
+/**
+ * Reserve what mmk_pt_map_region(pt, va, pa, size, flags, opts) needs,
+ * with all its checks (EEXIST etc.; @opts may add MMK_PT_MAP_WILL_UNMAP).
+ * Nothing changes; ENOMEM with @r as it was.
+ */
+int mmk_pt_reserve_map(struct mmk_pt *pt, struct mmk_pt_resv *r, mmk_vaddr_t va,
+		       mmk_paddr_t pa, uint64_t size, uint32_t flags,
+		       unsigned opts);
+
+/** Commit a reserved map (same arguments as the reserve): cannot fail. */
+void mmk_pt_map_reserved(struct mmk_pt *pt, struct mmk_pt_resv *r,
+			 mmk_vaddr_t va, mmk_paddr_t pa, uint64_t size,
+			 uint32_t flags, unsigned opts,
+			 struct mmk_tlb_gather *g);
 
 /* --------------------------------------------------------- walk, dump */
 /**
@@ -444,7 +527,8 @@ enum mmk_pt_dump_style {
 	MMK_PT_DUMP_QEMU_TLB,
 };
 
-/** Dump the leaves of [va, va + size) as text lines to @out. */
+/** Dump the leaves of [va, va + size) as text lines to @out.  MMK_EINVAL
+ *  for an unknown @style; the range errors of mmk_pt_walk. */
 int mmk_pt_dump(const struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 		enum mmk_pt_dump_style style, mmk_pt_line_fn out, void *ctx);
 
@@ -457,7 +541,9 @@ int mmk_pt_dump(const struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 int mmk_pt_encode_leaf(const struct mmk_pt *pt, unsigned level, mmk_paddr_t pa,
 		       uint32_t flags, uint64_t *pte);
 
-/** Decode a raw leaf entry at @level.  MMK_ENOENT if it is not a leaf. */
+/** Decode a raw leaf entry at @level.  MMK_ENOENT if it is not a leaf,
+ *  including at a level that cannot hold leaves (where mmk_pt_encode_leaf
+ *  says MMK_ENOTSUP); MMK_EINVAL for a level the format does not have. */
 int mmk_pt_decode_leaf(const struct mmk_pt *pt, unsigned level, uint64_t pte,
 		       mmk_paddr_t *pa, uint32_t *flags);
 

@@ -74,7 +74,8 @@ enum mmk_err {
 	MMK_EREFCOUNT = -13,   /* a reference count would go below zero */
 	MMK_EBUSY = -14,  /* resource in use (e.g. destroy with live objects) */
 	MMK_EACCES = -15, /* access not permitted by the area */
-	MMK_ERR_COUNT_ = 16
+	MMK_EAGAIN = -16, /* lost a race (the entry changed): read again */
+	MMK_ERR_COUNT_ = 17
 };
 
 /** A short constant name for an error code ("MMK_ENOMEM"), never NULL. */

@@ -143,7 +143,7 @@ const char *mmk_strerror(int err)
 		"MMK_ENONCANON", "MMK_EEXIST",	  "MMK_ENOENT",
 		"MMK_ENOTSUP",	 "MMK_EFAULT",	  "MMK_EDOUBLEFREE",
 		"MMK_EBADFREE",	 "MMK_EREFCOUNT", "MMK_EBUSY",
-		"MMK_EACCES",
+		"MMK_EACCES",	 "MMK_EAGAIN",
 	};
 	_Static_assert(MMK_ARRAY_SIZE(names) == MMK_ERR_COUNT_,
 		       "one name per error code");

@@ -12,7 +12,8 @@
  *
  *  2. The entry encoding, as static inline functions with the fixed names
  *     listed under "Encoding hooks" below, defined in the format's .c file
- *     before it includes "pt/engine.h".  That header is a template: it
+ *     before it includes "pt/engine.h".  That header is a template (its
+ *     fragments in pt/engine/: core.h, single.h, region.h, walk.h): it
  *     expands the whole engine (walks, map, unmap, protect, regions, walk,
  *     copy) against these inlines, so the per-entry hot paths contain no
  *     indirect call, and it defines one `struct mmk__pt_ops` whose name is
@@ -52,6 +53,10 @@
  *
  * ---------------------------------------------------------------------
  * Encoding hooks (static inline, in the format's .c, before the include).
+ * Three have defaults in pt/engine/core.h, taken unless the format defines
+ * the macro named: fmt_empty_is_zero + fmt_empty (FMT_HAS_EMPTY; default:
+ * every empty entry is 0), fmt_needs_bbm (FMT_HAS_BBM; default: never),
+ * fmt_sync (FMT_HAS_SYNC; default: a compiler barrier).
  * `pt` gives access to pt->opts and pt->fmt_data (e.g. loongarch's shared
  * invalid tables); `level` is the level of the table holding the entry.
  * Entries are uint64_t values (mmk__pte_t).  Physical addresses are plain
@@ -133,6 +138,7 @@
 #ifndef MMK_PT_FORMAT_H
 #define MMK_PT_FORMAT_H
 
+#include <mmkit/log.h>
 #include <mmkit/pt.h>
 
 typedef uint64_t mmk__pte_t;
@@ -154,6 +160,14 @@ enum mmk__canon {
 
 struct mmk__pt_ops;
 
+/** Which QEMU `info mem` layout mmk_pt_dump(MMK_PT_DUMP_QEMU_MEM) writes
+ *  for a format (QEMU has one for some architectures only). */
+enum mmk__qemu_mem {
+	MMK__QEMU_MEM_NONE,  /* none: MMK_PT_DUMP_RUNS instead */
+	MMK__QEMU_MEM_X86,   /* target/i386/monitor.c mem_print */
+	MMK__QEMU_MEM_RISCV, /* target/riscv/monitor.c print_pte */
+};
+
 /** A paging mode: geometry and hooks.  One const instance per mode. */
 struct mmk__pt_format {
 	enum mmk_pt_format_id id;
@@ -170,6 +184,7 @@ struct mmk__pt_format {
 	uint32_t ad_preset;   /* MMK_PT_ACCESSED | MMK_PT_DIRTY: always set A,
 				 and D in writable leaves (document why) */
 	unsigned opts_ok;     /* MMK_PT_OPT_* the format accepts */
+	uint8_t qemu_mem;     /* enum mmk__qemu_mem (0: none) */
 	const struct mmk__pt_ops *ops; /* the engine instantiated for it */
 
 	/**
@@ -202,24 +217,43 @@ struct mmk__pt_format {
  */
 struct mmk__pt_ops {
 	int (*map)(struct mmk_pt *pt, uint64_t ia, uint64_t pa, unsigned level,
-		   uint32_t flags, struct mmk_pt_batch *b);
+		   uint32_t flags, struct mmk_tlb_gather *b);
 	int (*map_cursor)(struct mmk_pt_cursor *c, uint64_t ia, uint64_t pa,
-			  uint32_t flags, struct mmk_pt_batch *b);
-	int (*unmap)(struct mmk_pt *pt, uint64_t ia, struct mmk_pt_batch *b,
+			  uint32_t flags, struct mmk_tlb_gather *b);
+	int (*unmap)(struct mmk_pt *pt, uint64_t ia, struct mmk_tlb_gather *b,
 		     struct mmk_pt_leaf *out);
 	/* @flags may be NULL (not decoded then). */
 	int (*query)(const struct mmk_pt *pt, uint64_t ia, uint64_t *pa,
 		     uint32_t *flags, unsigned *level);
 	int (*protect)(struct mmk_pt *pt, uint64_t ia, uint32_t flags,
-		       struct mmk_pt_batch *b);
+		       struct mmk_tlb_gather *b);
 	int (*map_region)(struct mmk_pt *pt, uint64_t ia, uint64_t pa,
 			  uint64_t size, uint32_t flags, unsigned opts,
-			  mmk_pt_pa_fn fn, void *ctx, struct mmk_pt_batch *b);
+			  mmk_pt_pa_fn fn, void *ctx, struct mmk_tlb_gather *b);
 	int (*unmap_region)(struct mmk_pt *pt, uint64_t ia, uint64_t size,
-			    struct mmk_pt_batch *b, mmk_pt_unmap_fn fn,
+			    struct mmk_tlb_gather *b, mmk_pt_unmap_fn fn,
 			    void *ctx);
 	int (*protect_region)(struct mmk_pt *pt, uint64_t ia, uint64_t size,
-			      uint32_t flags, struct mmk_pt_batch *b);
+			      uint32_t flags, struct mmk_tlb_gather *b);
+	int (*map_reserve)(struct mmk_pt *pt, struct mmk_pt_resv *r,
+			   uint64_t ia, uint64_t pa, uint64_t size,
+			   uint32_t flags, unsigned opts, mmk_pt_pa_fn fn,
+			   void *ctx);
+	void (*map_reserved)(struct mmk_pt *pt, struct mmk_pt_resv *r,
+			     uint64_t ia, uint64_t pa, uint64_t size,
+			     uint32_t flags, unsigned opts, mmk_pt_pa_fn fn,
+			     void *ctx, struct mmk_tlb_gather *g);
+	int (*reserve_cut)(struct mmk_pt *pt, struct mmk_pt_resv *r,
+			   uint64_t ia);
+	void (*cut)(struct mmk_pt *pt, struct mmk_pt_resv *r, uint64_t ia,
+		    struct mmk_tlb_gather *g);
+	void (*resv_release)(struct mmk_pt *pt, struct mmk_pt_resv *r);
+	/* @out->va is left to the caller (canonical form). */
+	int (*lookup)(const struct mmk_pt *pt, uint64_t ia,
+		      struct mmk_pt_leaf *out);
+	int (*replace)(struct mmk_pt *pt, uint64_t ia,
+		       const struct mmk_pt_leaf *old, uint64_t pa,
+		       uint32_t flags, struct mmk_tlb_gather *g);
 	int (*walk)(const struct mmk_pt *pt, uint64_t ia, uint64_t size,
 		    mmk_pt_walk_fn fn, void *ctx);
 	/** Free every owned table below the root (not the root itself). */
@@ -254,16 +288,54 @@ int mmk__pt_alloc_table(const struct mmk_pt *pt, unsigned level, uint64_t *pa);
 void mmk__pt_free_table(const struct mmk_pt *pt, unsigned level, uint64_t pa);
 /** Frame order of a table page of @level. */
 unsigned mmk__pt_table_order(const struct mmk__pt_format *f, unsigned level);
-/** Queue an unhooked table page for freeing after the flush. */
-void mmk__pt_batch_free_table(struct mmk_pt_batch *b, const struct mmk_pt *pt,
-			      unsigned level, uint64_t pa);
-/** Record [va, va + size) (index addresses) in @b to be flushed. */
-void mmk__pt_batch_add(struct mmk_pt_batch *b, const struct mmk_pt *pt,
-		       uint64_t ia, uint64_t size, bool global);
-/** Flush [ia, ia + size) now (break-before-make). */
-void mmk__pt_flush_now(struct mmk_pt_batch *b, const struct mmk_pt *pt,
-		       uint64_t ia, uint64_t size);
 /** Index address back to a canonical virtual address. */
-mmk_vaddr_t mmk__pt_va(const struct mmk_pt *pt, uint64_t ia);
+static inline mmk_vaddr_t mmk__pt_va(const struct mmk_pt *pt, uint64_t ia)
+{
+	unsigned vb = pt->fmt->va_bits;
+	uint64_t high = ~(((uint64_t)1 << vb) - 1);
+	switch (pt->fmt->canon) {
+	case MMK__CANON_LOW:
+		return ia;
+	case MMK__CANON_HIGH:
+		return ia | high;
+	default:
+		return (ia >> (vb - 1) & 1) ? ia | high : ia;
+	}
+}
+
+/** Record [ia, ia + size) (index addresses) in @g to be flushed.  @g may be
+ *  NULL only for a map on a format that needs no flush after a map. */
+static inline void mmk__pt_gather_range(struct mmk_tlb_gather *g,
+					const struct mmk_pt *pt, uint64_t ia,
+					uint64_t size, bool global)
+{
+	if (!g)
+		return;
+	mmk_vaddr_t va = mmk__pt_va(pt, ia);
+	mmk_tlb_gather_range(g, va, va + size, global);
+}
+
+/** Queue the unhooked table page at @pa to be freed after the flush (a
+ *  table page is a block with one reference); a format whose range flush
+ *  keeps cached table entries turns the flush into a full one. */
+static inline void mmk__pt_gather_table(struct mmk_tlb_gather *g,
+					const struct mmk_pt *pt, uint64_t pa)
+{
+	MMK_ASSERT(g != NULL);
+	mmk_tlb_gather_put(g, pt->frames, mmk_pa(pa));
+	if (pt->fmt->caps & MMK__FMT_TABLE_FREE_FULL)
+		mmk_tlb_gather_all(g, false);
+}
+
+/** Break-before-make: flush [ia, ia + size) on @g's CPUs at once. */
+static inline void mmk__pt_flush_now(struct mmk_tlb_gather *g,
+				     const struct mmk_pt *pt, uint64_t ia,
+				     uint64_t size)
+{
+	if (!g)
+		return;
+	mmk_vaddr_t va = mmk__pt_va(pt, ia);
+	mmk__tlb_flush_range_now(g, va, va + size);
+}
 
 #endif /* MMK_PT_FORMAT_H */

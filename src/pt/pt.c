@@ -6,11 +6,12 @@
  * (wrap, alignment, canonical form, physical width, borrowed root slots),
  * converts canonical addresses to index addresses (the low va_bits bits),
  * and calls the format's instantiated engine (pt/engine.h) once per
- * operation.  It also owns TLB batches and table-page allocation.
+ * operation.  It also owns table-page allocation.
  */
 #include <mmkit/log.h>
 #include <mmkit/pt.h>
 
+#include "pt/checks.h"
 #include "pt/format.h"
 #include "pt/formats.h"
 
@@ -40,103 +41,6 @@ void mmk__pt_free_table(const struct mmk_pt *pt, unsigned level, uint64_t pa)
 	(void)level;
 	int r = mmk_frame_free(pt->frames, mmk_pa(pa));
 	MMK_ASSERT(r >= 0);
-}
-
-mmk_vaddr_t mmk__pt_va(const struct mmk_pt *pt, uint64_t ia)
-{
-	unsigned vb = pt->fmt->va_bits;
-	switch (pt->fmt->canon) {
-	case MMK__CANON_LOW:
-		return ia;
-	case MMK__CANON_HIGH:
-		return ia | ~(((uint64_t)1 << vb) - 1);
-	default:
-		if (ia >> (vb - 1) & 1)
-			return ia | ~(((uint64_t)1 << vb) - 1);
-		return ia;
-	}
-}
-
-static inline uint64_t pt_ia(const struct mmk_pt *pt, mmk_vaddr_t va)
-{
-	return va & (((uint64_t)1 << pt->fmt->va_bits) - 1);
-}
-
-/*
- * Adding canon_add moves the canonical range(s) onto [0, 2^va_bits):
- * 2^(va_bits-1) for sign-extended formats (the upper half wraps to the
- * bottom), 0 for a lower-only table, 2^va_bits for an upper-only one.
- */
-static inline bool pt_canonical(const struct mmk_pt *pt, mmk_vaddr_t va)
-{
-	return ((va + pt->canon_add) >> pt->fmt->va_bits) == 0;
-}
-
-static uint64_t pt_canon_add(const struct mmk__pt_format *f)
-{
-	switch (f->canon) {
-	case MMK__CANON_LOW:
-		return 0;
-	case MMK__CANON_HIGH:
-		return (uint64_t)1 << f->va_bits;
-	default:
-		return (uint64_t)1 << (f->va_bits - 1);
-	}
-}
-
-/*
- * The checks shared by every range: EWRAP, EALIGN (to @align), ENONCANON,
- * ERANGE (crossing the hole), EBUSY (borrowed root slots, if @edit).
- */
-static int pt_check_range(const struct mmk_pt *pt, mmk_vaddr_t va,
-			  uint64_t size, uint64_t align, bool edit,
-			  uint64_t *ia)
-{
-	if (size == 0 || va + (size - 1) < va)
-		return MMK_EWRAP;
-	if ((va | size) & (align - 1))
-		return MMK_EALIGN;
-	mmk_vaddr_t last = va + (size - 1);
-	if (!pt_canonical(pt, va) || !pt_canonical(pt, last))
-		return MMK_ENONCANON;
-	*ia = pt_ia(pt, va);
-	if (pt->fmt->canon == MMK__CANON_SIGNEXT &&
-	    ((*ia ^ pt_ia(pt, last)) >> (pt->fmt->va_bits - 1)))
-		return MMK_ERANGE; /* from the lower half into the upper */
-	if (edit && pt->nborrowed) {
-		unsigned top = pt->fmt->levels - 1, sh = pt->shift[top];
-		for (uint64_t i = *ia >> sh; i <= pt_ia(pt, last) >> sh; i++)
-			if (pt->borrowed[i / 64] >> (i % 64) & 1)
-				return MMK_EBUSY;
-	}
-	return MMK_OK;
-}
-
-static int pt_check_pa(const struct mmk_pt *pt, mmk_paddr_t pa, uint64_t size,
-		       uint64_t align)
-{
-	if (pa.v & (align - 1))
-		return MMK_EALIGN;
-	if (pa.v + (size - 1) < pa.v)
-		return MMK_ERANGE;
-	if (pt->fmt->pa_bits < 64 && (pa.v + (size - 1)) >> pt->fmt->pa_bits)
-		return MMK_ERANGE;
-	return MMK_OK;
-}
-
-/* Level whose leaves are @page_size bytes, or -1. */
-static int pt_level_of(const struct mmk_pt *pt, uint64_t page_size)
-{
-	for (unsigned l = 0; l < pt->fmt->levels; l++)
-		if ((pt->fmt->leaf_levels >> l & 1) &&
-		    page_size == (uint64_t)1 << pt->shift[l])
-			return (int)l;
-	return -1;
-}
-
-static int pt_check_flags(uint32_t flags)
-{
-	return (flags & ~MMK_PT_FLAGS_ALL) ? MMK_ENOTSUP : MMK_OK;
 }
 
 /* ------------------------------------------------------------ formats */
@@ -282,107 +186,9 @@ bool mmk_pt_map_needs_flush(const struct mmk_pt *pt)
 	return (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH) != 0;
 }
 
-/* --------------------------------------------------------- batches */
-void mmk_pt_batch_init(struct mmk_pt_batch *b, const mmk_cpumask_t *cpus,
-		       uint32_t asid)
-{
-	__builtin_memset(b, 0, sizeof(*b));
-	b->cpus = cpus;
-	b->asid = asid;
-	b->free_head = UINT64_MAX;
-}
-
-bool mmk_pt_batch_empty(const struct mmk_pt_batch *b)
-{
-	return !b->all && b->nranges == 0 && b->nfree == 0;
-}
-
-void mmk__pt_batch_add(struct mmk_pt_batch *b, const struct mmk_pt *pt,
-		       uint64_t ia, uint64_t size, bool global)
-{
-	if (!b)
-		return; /* only map of a no-flush format passes NULL */
-	b->global |= global;
-	if (b->all)
-		return;
-	mmk_vaddr_t va = mmk__pt_va(pt, ia), end = va + size;
-	b->npages += size >> MMK_PAGE_SHIFT;
-	if (b->npages > MMK_PT_BATCH_FLUSH_ALL_PAGES) {
-		b->all = true;
-		return;
-	}
-	if (b->nranges && b->range[b->nranges - 1].end == va) {
-		b->range[b->nranges - 1].end = end;
-		return;
-	}
-	if (b->nranges == MMK_PT_BATCH_RANGES) {
-		b->all = true;
-		return;
-	}
-	b->range[b->nranges].start = va;
-	b->range[b->nranges].end = end;
-	b->nranges++;
-}
-
-/*
- * Unhooked table pages wait in a list linked through their frame metadata
- * (next/prev belong to the owner of an allocated block), not through the
- * pages themselves: a hardware walker may still read them until the flush.
- */
-void mmk__pt_batch_free_table(struct mmk_pt_batch *b, const struct mmk_pt *pt,
-			      unsigned level, uint64_t pa)
-{
-	(void)level;
-	struct mmk_frame *m = mmk_frame_meta(pt->frames, mmk_pa(pa));
-	MMK_ASSERT(m != NULL && b != NULL);
-	uint64_t next = b->free_head;
-	m->next = (uint32_t)next;
-	m->prev = (uint32_t)(next >> 32);
-	b->free_head = pa;
-	b->frames = pt->frames;
-	b->nfree++;
-	if (pt->fmt->caps & MMK__FMT_TABLE_FREE_FULL)
-		b->all = true;
-}
-
-void mmk__pt_flush_now(struct mmk_pt_batch *b, const struct mmk_pt *pt,
-		       uint64_t ia, uint64_t size)
-{
-	if (!b || !b->cpus)
-		return;
-	mmk_vaddr_t va = mmk__pt_va(pt, ia);
-	mmk_hal_tlb_flush_range(b->cpus, b->asid, va, va + size, true);
-}
-
-void mmk_pt_batch_finish(struct mmk_pt_batch *b)
-{
-	if (b->cpus) {
-		if (b->all) {
-			mmk_hal_tlb_flush_all(b->cpus, b->global ? MMK_ASID_ALL
-								 : b->asid);
-		} else {
-			for (unsigned i = 0; i < b->nranges; i++)
-				mmk_hal_tlb_flush_range(
-					b->cpus, b->asid, b->range[i].start,
-					b->range[i].end, b->global);
-		}
-	}
-	while (b->free_head != UINT64_MAX) {
-		uint64_t pa = b->free_head;
-		struct mmk_frame *m = mmk_frame_meta(b->frames, mmk_pa(pa));
-		b->free_head = (uint64_t)m->next | (uint64_t)m->prev << 32;
-		m->next = m->prev = 0;
-		int r = mmk_frame_free(b->frames, mmk_pa(pa));
-		MMK_ASSERT(r >= 0);
-	}
-	const mmk_cpumask_t *cpus = b->cpus;
-	uint32_t asid = b->asid;
-	mmk_pt_batch_init(b, cpus, asid);
-}
-
 /* ------------------------------------------------------ single pages */
 int mmk_pt_map(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
-	       uint64_t page_size, uint32_t flags, struct mmk_pt_batch *b)
+	       uint64_t page_size, uint32_t flags, struct mmk_tlb_gather *b)
 {
 	uint64_t ia, base = (uint64_t)1 << pt->shift[0];
 	/* The fault path: a base page, every check in a few instructions. */
@@ -413,13 +219,13 @@ void mmk_pt_cursor_init(struct mmk_pt_cursor *c, struct mmk_pt *pt)
 
 __attribute__((noinline)) static int
 pt_map_cursor_slow(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
-		   uint32_t flags, struct mmk_pt_batch *b)
+		   uint32_t flags, struct mmk_tlb_gather *b)
 {
 	return mmk_pt_map(pt, va, pa, (uint64_t)1 << pt->shift[0], flags, b);
 }
 
 int mmk_pt_map_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
-		      uint32_t flags, struct mmk_pt_batch *b)
+		      uint32_t flags, struct mmk_tlb_gather *b)
 {
 	struct mmk_pt *pt = c->pt;
 	uint64_t base = (uint64_t)1 << pt->shift[0];
@@ -431,7 +237,7 @@ int mmk_pt_map_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
 	return pt_map_cursor_slow(pt, va, pa, flags, b);
 }
 
-int mmk_pt_unmap(struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_pt_batch *b,
+int mmk_pt_unmap(struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_tlb_gather *b,
 		 struct mmk_pt_leaf *out)
 {
 	uint64_t ia;
@@ -460,7 +266,7 @@ int mmk_pt_query(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
 }
 
 int mmk_pt_protect(struct mmk_pt *pt, mmk_vaddr_t va, uint32_t flags,
-		   struct mmk_pt_batch *b)
+		   struct mmk_tlb_gather *b)
 {
 	uint64_t ia;
 	int err = pt_check_range(pt, va, (uint64_t)1 << pt->fmt->page_shift,
@@ -473,18 +279,28 @@ int mmk_pt_protect(struct mmk_pt *pt, mmk_vaddr_t va, uint32_t flags,
 }
 
 /* ------------------------------------------------------------ regions */
-int mmk_pt_map_region(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
-		      uint64_t size, uint32_t flags, unsigned opts,
-		      struct mmk_pt_batch *b)
+static int pt_check_map_region(const struct mmk_pt *pt, mmk_vaddr_t va,
+			       mmk_paddr_t pa, uint64_t size, uint32_t flags,
+			       unsigned opts, unsigned opts_ok, uint64_t *ia)
 {
-	uint64_t ia, page = (uint64_t)1 << pt->fmt->page_shift;
-	int err = pt_check_range(pt, va, size, page, true, &ia);
+	uint64_t page = (uint64_t)1 << pt->fmt->page_shift;
+	int err = pt_check_range(pt, va, size, page, true, ia);
 	if (!err)
 		err = pt_check_pa(pt, pa, size, page);
 	if (!err)
 		err = pt_check_flags(flags);
-	if (!err && (opts & ~MMK_PT_MAP_HUGE))
+	if (!err && (opts & ~opts_ok))
 		err = MMK_EINVAL;
+	return err;
+}
+
+int mmk_pt_map_region(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
+		      uint64_t size, uint32_t flags, unsigned opts,
+		      struct mmk_tlb_gather *b)
+{
+	uint64_t ia;
+	int err = pt_check_map_region(pt, va, pa, size, flags, opts,
+				      MMK_PT_MAP_HUGE, &ia);
 	if (err)
 		return err;
 	return pt->fmt->ops->map_region(pt, ia, pa.v, size, flags, opts, NULL,
@@ -493,7 +309,7 @@ int mmk_pt_map_region(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 
 int mmk_pt_map_region_fn(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 			 uint32_t flags, unsigned opts, mmk_pt_pa_fn fn,
-			 void *ctx, struct mmk_pt_batch *b)
+			 void *ctx, struct mmk_tlb_gather *b)
 {
 	uint64_t ia, page = (uint64_t)1 << pt->fmt->page_shift;
 	int err = pt_check_range(pt, va, size, page, true, &ia);
@@ -508,7 +324,7 @@ int mmk_pt_map_region_fn(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 }
 
 int mmk_pt_unmap_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
-			struct mmk_pt_batch *b, mmk_pt_unmap_fn fn, void *ctx)
+			struct mmk_tlb_gather *b, mmk_pt_unmap_fn fn, void *ctx)
 {
 	uint64_t ia, page = (uint64_t)1 << pt->fmt->page_shift;
 	int err = pt_check_range(pt, va, size, page, true, &ia);
@@ -518,7 +334,7 @@ int mmk_pt_unmap_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 }
 
 int mmk_pt_protect_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
-			  uint32_t flags, struct mmk_pt_batch *b)
+			  uint32_t flags, struct mmk_tlb_gather *b)
 {
 	uint64_t ia, page = (uint64_t)1 << pt->fmt->page_shift;
 	int err = pt_check_range(pt, va, size, page, true, &ia);
@@ -527,6 +343,117 @@ int mmk_pt_protect_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 	if (err)
 		return err;
 	return pt->fmt->ops->protect_region(pt, ia, size, flags, b);
+}
+
+/* ------------------------------------------------ two-step edits */
+void mmk_pt_resv_init(struct mmk_pt_resv *r, struct mmk_pt *pt)
+{
+	r->pt = pt;
+	r->head = UINT64_MAX; /* the engine's "empty pool" */
+	r->n = 0;
+}
+
+void mmk_pt_resv_release(struct mmk_pt_resv *r)
+{
+	if (r->n)
+		r->pt->fmt->ops->resv_release(r->pt, r);
+}
+
+/* A cut point: base-page aligned, canonical or the very end of a half
+ * (a range may end at 2^64 or at the end of the lower half). */
+static int pt_check_cut(const struct mmk_pt *pt, mmk_vaddr_t va, uint64_t *ia)
+{
+	uint64_t page = (uint64_t)1 << pt->fmt->page_shift;
+	if (va & (page - 1))
+		return MMK_EALIGN;
+	if (!pt_canonical(pt, va)) {
+		if (!pt_canonical(pt, va - page))
+			return MMK_ENONCANON;
+		*ia = UINT64_MAX; /* one past a half: never inside a leaf */
+		return MMK_OK;
+	}
+	return pt_check_range(pt, va, page, page, true, ia);
+}
+
+int mmk_pt_reserve_cut(struct mmk_pt *pt, struct mmk_pt_resv *r, mmk_vaddr_t va)
+{
+	MMK_ASSERT(r->pt == pt);
+	uint64_t ia;
+	int err = pt_check_cut(pt, va, &ia);
+	if (err || ia == UINT64_MAX)
+		return err;
+	return pt->fmt->ops->reserve_cut(pt, r, ia);
+}
+
+void mmk_pt_cut(struct mmk_pt *pt, struct mmk_pt_resv *r, mmk_vaddr_t va,
+		struct mmk_tlb_gather *g)
+{
+	MMK_ASSERT(r->pt == pt);
+	uint64_t ia;
+	int err = pt_check_cut(pt, va, &ia);
+	MMK_ASSERT(err == 0); /* mmk_pt_reserve_cut accepted it */
+	if (ia != UINT64_MAX)
+		pt->fmt->ops->cut(pt, r, ia, g);
+}
+
+int mmk_pt_reserve_map(struct mmk_pt *pt, struct mmk_pt_resv *r, mmk_vaddr_t va,
+		       mmk_paddr_t pa, uint64_t size, uint32_t flags,
+		       unsigned opts)
+{
+	MMK_ASSERT(r->pt == pt);
+	uint64_t ia;
+	int err = pt_check_map_region(pt, va, pa, size, flags, opts,
+				      MMK_PT_MAP_HUGE | MMK_PT_MAP_WILL_UNMAP,
+				      &ia);
+	if (err)
+		return err;
+	return pt->fmt->ops->map_reserve(pt, r, ia, pa.v, size, flags, opts,
+					 NULL, NULL);
+}
+
+void mmk_pt_map_reserved(struct mmk_pt *pt, struct mmk_pt_resv *r,
+			 mmk_vaddr_t va, mmk_paddr_t pa, uint64_t size,
+			 uint32_t flags, unsigned opts,
+			 struct mmk_tlb_gather *g)
+{
+	MMK_ASSERT(r->pt == pt);
+	uint64_t ia;
+	int err = pt_check_map_region(pt, va, pa, size, flags, opts,
+				      MMK_PT_MAP_HUGE | MMK_PT_MAP_WILL_UNMAP,
+				      &ia);
+	MMK_ASSERT(err == 0); /* mmk_pt_reserve_map accepted it */
+	pt->fmt->ops->map_reserved(pt, r, ia, pa.v, size, flags, opts, NULL,
+				   NULL, g);
+}
+
+/* ------------------------------------------------- the fault path */
+int mmk_pt_lookup(const struct mmk_pt *pt, mmk_vaddr_t va,
+		  struct mmk_pt_leaf *out)
+{
+	if (!pt_canonical(pt, va))
+		return MMK_ENONCANON;
+	int err = pt->fmt->ops->lookup(pt, pt_ia(pt, va), out);
+	if (!err)
+		out->va = va & ~(out->page_size - 1);
+	return err;
+}
+
+int mmk_pt_replace(struct mmk_pt *pt, const struct mmk_pt_leaf *old,
+		   mmk_paddr_t pa, uint32_t flags, struct mmk_tlb_gather *g)
+{
+	uint64_t ia;
+	int err = pt_check_range(pt, old->va, old->page_size, old->page_size,
+				 true, &ia);
+	if (!err && (old->level >= pt->fmt->levels ||
+		     old->page_size != (uint64_t)1 << pt->shift[old->level]))
+		err = MMK_EINVAL;
+	if (!err)
+		err = pt_check_pa(pt, pa, old->page_size, old->page_size);
+	if (!err)
+		err = pt_check_flags(flags);
+	if (err)
+		return err;
+	return pt->fmt->ops->replace(pt, ia, old, pa.v, flags, g);
 }
 
 int mmk_pt_copy_from(struct mmk_pt *dst, const struct mmk_pt *src,
@@ -571,181 +498,4 @@ int mmk_pt_walk(const struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 	if (err)
 		return err;
 	return pt->fmt->ops->walk(pt, ia, size, fn, ctx);
-}
-
-struct pt_dump {
-	const struct mmk_pt *pt;
-	enum mmk_pt_dump_style style;
-	mmk_pt_line_fn out;
-	void *ctx;
-	bool have;
-	struct mmk_pt_leaf run;
-	uint32_t key; /* what must match to extend the run */
-	bool want_pa; /* run needs contiguous physical addresses */
-};
-
-static bool pt_arch_is(const struct mmk_pt *pt, const char *arch)
-{
-	const char *a = pt->fmt->arch;
-	while (*a && *a == *arch) {
-		a++;
-		arch++;
-	}
-	return *a == *arch;
-}
-
-static uint32_t pt_dump_key(const struct pt_dump *d,
-			    const struct mmk_pt_leaf *lf)
-{
-	if (d->style == MMK_PT_DUMP_QEMU_MEM && pt_arch_is(d->pt, "x86_64"))
-		return lf->flags & (MMK_PT_USER | MMK_PT_WRITE);
-	if (d->style == MMK_PT_DUMP_QEMU_MEM && pt_arch_is(d->pt, "riscv64"))
-		return lf->flags & (MMK_PT_RWX | MMK_PT_USER | MMK_PT_GLOBAL |
-				    MMK_PT_ACCESSED | MMK_PT_DIRTY);
-	return lf->flags;
-}
-
-static void pt_dump_emit(struct pt_dump *d)
-{
-	char line[160];
-	const struct mmk_pt_leaf *r = &d->run;
-	uint32_t f = r->flags;
-	bool x86 = pt_arch_is(d->pt, "x86_64");
-	bool rv = pt_arch_is(d->pt, "riscv64");
-	if (d->style == MMK_PT_DUMP_QEMU_MEM && x86) {
-		/* target/i386/monitor.c mem_print: start-end size prot */
-		if (!(f & MMK_PT_RWX))
-			return; /* not present: QEMU shows nothing */
-		mmk_snprintf(line, sizeof(line),
-			     "%016llx-%016llx %016llx %c%c%c",
-			     (unsigned long long)r->va,
-			     (unsigned long long)(r->va + r->size),
-			     (unsigned long long)r->size,
-			     f & MMK_PT_USER ? 'u' : '-', 'r',
-			     f & MMK_PT_WRITE ? 'w' : '-');
-	} else if (d->style == MMK_PT_DUMP_QEMU_MEM && rv) {
-		/* target/riscv/monitor.c print_pte: va pa size rwxugad */
-		if (!(f & MMK_PT_RWX))
-			return; /* V=0: QEMU shows nothing */
-		mmk_snprintf(line, sizeof(line),
-			     "%016llx %016llx %016llx %c%c%c%c%c%c%c",
-			     (unsigned long long)r->va,
-			     (unsigned long long)r->pa.v,
-			     (unsigned long long)r->size,
-			     f & MMK_PT_READ ? 'r' : '-',
-			     f & MMK_PT_WRITE ? 'w' : '-',
-			     f & MMK_PT_EXEC ? 'x' : '-',
-			     f & MMK_PT_USER ? 'u' : '-',
-			     f & MMK_PT_GLOBAL ? 'g' : '-',
-			     f & MMK_PT_ACCESSED ? 'a' : '-',
-			     f & MMK_PT_DIRTY ? 'd' : '-');
-	} else {
-		static const char *const mt[] = {"normal", "device", "uncached",
-						 "wc"};
-		mmk_snprintf(line, sizeof(line),
-			     "%016llx-%016llx %016llx %llx %c%c%c%c%c%c%c %s",
-			     (unsigned long long)r->va,
-			     (unsigned long long)(r->va + r->size),
-			     (unsigned long long)r->pa.v,
-			     (unsigned long long)r->page_size,
-			     f & MMK_PT_READ ? 'r' : '-',
-			     f & MMK_PT_WRITE ? 'w' : '-',
-			     f & MMK_PT_EXEC ? 'x' : '-',
-			     f & MMK_PT_USER ? 'u' : '-',
-			     f & MMK_PT_GLOBAL ? 'g' : '-',
-			     f & MMK_PT_ACCESSED ? 'a' : '-',
-			     f & MMK_PT_DIRTY ? 'd' : '-',
-			     mt[(f & MMK_PT_MT_MASK) >> MMK_PT_MT_SHIFT]);
-	}
-	d->out(d->ctx, line);
-}
-
-static int pt_dump_leaf(void *ctx, const struct mmk_pt_leaf *lf)
-{
-	struct pt_dump *d = ctx;
-	if (d->style == MMK_PT_DUMP_QEMU_TLB) {
-		char line[160];
-		uint64_t pte = 0;
-		if (d->pt->fmt->dump_tlb_line &&
-		    d->pt->fmt->ops->raw_entry(
-			    d->pt,
-			    lf->va & (((uint64_t)1 << d->pt->fmt->va_bits) - 1),
-			    lf->level, &pte) == 0 &&
-		    d->pt->fmt->dump_tlb_line(d->pt, lf->va, pte, lf->level,
-					      line, sizeof(line)) == 0)
-			d->out(d->ctx, line);
-		return 0;
-	}
-	uint32_t key = pt_dump_key(d, lf);
-	if (d->have && d->key == key && d->run.va + d->run.size == lf->va &&
-	    (!d->want_pa || d->run.pa.v + d->run.size == lf->pa.v) &&
-	    (d->style != MMK_PT_DUMP_RUNS ||
-	     d->run.page_size == lf->page_size)) {
-		d->run.size += lf->size;
-		return 0;
-	}
-	if (d->have)
-		pt_dump_emit(d);
-	d->have = true;
-	d->run = *lf;
-	d->key = key;
-	return 0;
-}
-
-int mmk_pt_dump(const struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
-		enum mmk_pt_dump_style style, mmk_pt_line_fn out, void *ctx)
-{
-	struct pt_dump d = {.pt = pt, .style = style, .out = out, .ctx = ctx};
-	bool x86 = pt_arch_is(pt, "x86_64");
-	bool rv = pt_arch_is(pt, "riscv64");
-	if (style == MMK_PT_DUMP_QEMU_MEM && !x86 && !rv)
-		d.style = MMK_PT_DUMP_RUNS;
-	d.want_pa = !(d.style == MMK_PT_DUMP_QEMU_MEM && x86);
-	if (d.style == MMK_PT_DUMP_QEMU_MEM && rv) {
-		out(ctx,
-		    "vaddr            paddr            size             attr");
-		out(ctx, "---------------- ---------------- ---------------- "
-			 "-------");
-	}
-	int r = mmk_pt_walk(pt, va, size, pt_dump_leaf, &d);
-	if (r >= 0 && d.have)
-		pt_dump_emit(&d);
-	return r < 0 ? r : 0;
-}
-
-/* ------------------------------------------------ encodings (tests) */
-int mmk_pt_encode_leaf(const struct mmk_pt *pt, unsigned level, mmk_paddr_t pa,
-		       uint32_t flags, uint64_t *pte)
-{
-	if (level >= pt->fmt->levels || !(pt->fmt->leaf_levels >> level & 1))
-		return MMK_ENOTSUP;
-	int err = pt_check_flags(flags);
-	if (!err)
-		err = pt_check_pa(pt, pa, (uint64_t)1 << pt->shift[level],
-				  (uint64_t)1 << pt->shift[level]);
-	if (err)
-		return err;
-	return pt->fmt->ops->encode_leaf(pt, level, pa.v, flags, pte);
-}
-
-int mmk_pt_decode_leaf(const struct mmk_pt *pt, unsigned level, uint64_t pte,
-		       mmk_paddr_t *pa, uint32_t *flags)
-{
-	if (level >= pt->fmt->levels)
-		return MMK_EINVAL;
-	uint64_t p;
-	int err = pt->fmt->ops->decode_leaf(pt, level, pte, &p, flags);
-	if (!err)
-		*pa = mmk_pa(p);
-	return err;
-}
-
-int mmk_pt_raw_entry(const struct mmk_pt *pt, mmk_vaddr_t va, unsigned level,
-		     uint64_t *pte)
-{
-	if (!pt_canonical(pt, va))
-		return MMK_ENONCANON;
-	if (level >= pt->fmt->levels)
-		return MMK_EINVAL;
-	return pt->fmt->ops->raw_entry(pt, pt_ia(pt, va), level, pte);
 }

@@ -25,44 +25,17 @@
  *
  * mmkit level L = Arm level 3 - L (level 0 holds the 4 KiB pages).
  */
-#include "mmk_test.h"
+#include "pt_fixture.h"
 
-#include <mmkit/pt.h>
-
-static struct mmk_frames *fa;
-static mmk_cpumask_t cpu0 = {{1}};
-
-static int setup(void **state)
-{
-	(void)state;
-	mmk_hosted_init(MMK_GIB);
-	mmk_hosted_fail_off();
-	fa = mmk_hosted_frames_new();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	mmk_hosted_frames_destroy(fa);
-	return 0;
-}
-
-static uint64_t enc(struct mmk_pt *pt, unsigned level, uint64_t pa,
-		    uint32_t flags)
-{
-	uint64_t pte = 0;
-	assert_int_equal(mmk_pt_encode_leaf(pt, level, mmk_pa(pa), flags, &pte),
-			 0);
-	return pte;
-}
+#define setup	 pt_fixture_setup
+#define teardown pt_fixture_teardown
 
 static void unmap_all_and_destroy(struct mmk_pt *pt)
 {
 	struct mmk_pt_info info;
-	struct mmk_pt_batch b;
+	struct mmk_tlb_gather b;
 	mmk_pt_info(pt, &info);
-	mmk_pt_batch_init(&b, NULL, 0);
+	mmk_tlb_gather_init(&b, NULL, 0);
 	mmk_vaddr_t lo = 0;
 	if (!__builtin_strcmp(info.name + __builtin_strlen(info.name) - 5,
 			      "ttbr1"))
@@ -70,7 +43,7 @@ static void unmap_all_and_destroy(struct mmk_pt *pt)
 	assert_int_equal(mmk_pt_unmap_region(pt, lo, 1ull << info.va_bits, &b,
 					     NULL, NULL),
 			 0);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	assert_int_equal(mmk_pt_table_pages(pt), 1);
 	mmk_pt_destroy(pt);
 }
@@ -433,7 +406,7 @@ static void round_trip_at_every_level(void **state)
 	(void)state;
 	for (int id = MMK_PT_AARCH64_39; id <= MMK_PT_AARCH64_48; id++) {
 		struct mmk_pt pt;
-		struct mmk_pt_batch b;
+		struct mmk_tlb_gather b;
 		assert_int_equal(mmk_pt_create(&pt, id, 0, fa), 0);
 		long frames0 = mmk_hosted_live_frames();
 		static const struct {
@@ -479,7 +452,7 @@ static void round_trip_at_every_level(void **state)
 				0);
 			assert_int_equal(e & 3, m[i].type);
 		}
-		mmk_pt_batch_init(&b, NULL, 0);
+		mmk_tlb_gather_init(&b, NULL, 0);
 		for (size_t i = 0; i < MMK_ARRAY_SIZE(m); i++) {
 			struct mmk_pt_leaf out;
 			assert_int_equal(mmk_pt_unmap(&pt, m[i].va, &b, &out),
@@ -487,7 +460,7 @@ static void round_trip_at_every_level(void **state)
 			assert_int_equal(out.pa.v, m[i].pa);
 			assert_int_equal(out.page_size, m[i].size);
 		}
-		mmk_pt_batch_finish(&b);
+		mmk_tlb_gather_finish(&b);
 		/* Emptied tables are freed: the root alone is left. */
 		assert_int_equal(mmk_pt_table_pages(&pt), 1);
 		assert_int_equal(mmk_hosted_live_frames(), frames0);
@@ -512,10 +485,10 @@ static void splitting_a_block_breaks_before_make(void **state)
 {
 	(void)state;
 	struct mmk_pt pt;
-	struct mmk_pt_batch b;
+	struct mmk_tlb_gather b;
 	uint64_t e;
 	assert_int_equal(mmk_pt_create(&pt, MMK_PT_AARCH64_39, 0, fa), 0);
-	mmk_pt_batch_init(&b, &cpu0, 7);
+	mmk_tlb_gather_init(&b, &cpu0, 7);
 	assert_int_equal(mmk_pt_map(&pt, 0x40200000, mmk_pa(0x80200000),
 				    2 * MMK_MIB, MMK_PT_RWX, NULL),
 			 0);
@@ -534,15 +507,15 @@ static void splitting_a_block_breaks_before_make(void **state)
 	assert_int_equal(e, 0x00c0000080200f03ull); /* RWX: UXN, dirty */
 	assert_int_equal(mmk_pt_raw_entry(&pt, 0x40201000, 0, &e), 0);
 	assert_int_equal(e, 0x00e0000080201f83ull); /* R, dirty kept */
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 
 	/* A permission change alone needs no break-before-make: nothing is
 	 * flushed until the batch is finished. */
 	mmk_hosted_flush_reset();
 	assert_int_equal(mmk_pt_protect(&pt, 0x40202000, MMK_PT_READ, &b), 0);
 	assert_int_equal(mmk_hosted_flush_count(), 0);
-	assert_false(mmk_pt_batch_empty(&b));
-	mmk_pt_batch_finish(&b);
+	assert_false(mmk_tlb_gather_empty(&b));
+	mmk_tlb_gather_finish(&b);
 	assert_true(mmk_hosted_flushed(0x40202000));
 
 	/* Changing the memory type (AttrIndx) or nG of a live page does. */
@@ -563,12 +536,12 @@ static void splitting_a_block_breaks_before_make(void **state)
 					MMK_PT_RW | MMK_PT_MT_DEVICE, &b),
 			 0);
 	assert_int_equal(mmk_hosted_flush_count(), 0);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 
-	mmk_pt_batch_init(&b, NULL, 0);
+	mmk_tlb_gather_init(&b, NULL, 0);
 	assert_int_equal(
 		mmk_pt_unmap_region(&pt, 0, 1ull << 39, &b, NULL, NULL), 0);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	assert_int_equal(mmk_pt_table_pages(&pt), 1);
 	mmk_pt_destroy(&pt);
 }
@@ -578,12 +551,12 @@ static void prot_none_is_a_queryable_mapping(void **state)
 {
 	(void)state;
 	struct mmk_pt pt;
-	struct mmk_pt_batch b;
+	struct mmk_tlb_gather b;
 	mmk_paddr_t pa;
 	uint32_t f;
 	uint64_t e;
 	assert_int_equal(mmk_pt_create(&pt, MMK_PT_AARCH64_48, 0, fa), 0);
-	mmk_pt_batch_init(&b, NULL, 0);
+	mmk_tlb_gather_init(&b, NULL, 0);
 	assert_int_equal(mmk_pt_map(&pt, 0x7000, mmk_pa(0x9000), 4096,
 				    MMK_PT_USER | MMK_PT_MT_WC, NULL),
 			 0);
@@ -606,7 +579,7 @@ static void prot_none_is_a_queryable_mapping(void **state)
 	assert_int_equal(out.pa.v, 0x9000);
 	/* The dirty bit written while it was RW survived the round trip. */
 	assert_int_equal(out.flags, MMK_PT_ACCESSED | MMK_PT_DIRTY);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	assert_int_equal(mmk_pt_table_pages(&pt), 1);
 	mmk_pt_destroy(&pt);
 }

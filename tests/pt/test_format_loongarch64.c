@@ -25,9 +25,7 @@
  * Software bits (ignored by LDDIR/LDPTE): 9 dirty, 10 PROT_NONE, 11
  * UNCACHED (SUC asked as UNCACHED rather than DEVICE).
  */
-#include "mmk_test.h"
-
-#include <mmkit/pt.h>
+#include "pt_fixture.h"
 
 #include <pthread.h>
 
@@ -37,33 +35,8 @@ uint64_t mmk_arch_loongarch64_pwcl(const struct mmk_pt *pt);
 uint64_t mmk_arch_loongarch64_pwch(const struct mmk_pt *pt);
 uint64_t mmk_arch_loongarch64_stlbps(const struct mmk_pt *pt);
 
-static struct mmk_frames *fa;
-static mmk_cpumask_t cpu0 = {{1}};
-
-static int setup(void **state)
-{
-	(void)state;
-	mmk_hosted_init(MMK_GIB);
-	mmk_hosted_fail_off();
-	fa = mmk_hosted_frames_new();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	mmk_hosted_frames_destroy(fa);
-	return 0;
-}
-
-static uint64_t enc(struct mmk_pt *pt, unsigned level, uint64_t pa,
-		    uint32_t flags)
-{
-	uint64_t pte = 0;
-	assert_int_equal(mmk_pt_encode_leaf(pt, level, mmk_pa(pa), flags, &pte),
-			 0);
-	return pte;
-}
+#define setup	 pt_fixture_setup
+#define teardown pt_fixture_teardown
 
 static const uint64_t *table(uint64_t pa)
 {
@@ -220,9 +193,9 @@ static void only_unknown_bits_and_sizes_are_enotsup(void **state)
 {
 	(void)state;
 	struct mmk_pt pt;
-	struct mmk_pt_batch b;
+	struct mmk_tlb_gather b;
 	uint64_t pte;
-	mmk_pt_batch_init(&b, NULL, 0);
+	mmk_tlb_gather_init(&b, NULL, 0);
 	assert_int_equal(mmk_pt_create(&pt, MMK_PT_LA64_4K_4L, 0, fa), 0);
 	/* NR and NX make write-only and execute-only expressible. */
 	assert_int_equal(
@@ -252,7 +225,7 @@ static void only_unknown_bits_and_sizes_are_enotsup(void **state)
 			 MMK_ENOTSUP);
 	assert_int_equal(
 		mmk_pt_unmap_region(&pt, 0, 1ull << 47, &b, NULL, NULL), 0);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	mmk_pt_destroy(&pt);
 
 	/* 16 KiB pages: 4 KiB alignment is not enough. */
@@ -302,10 +275,10 @@ static void empty_directory_entries_point_at_invalid_tables(void **state)
 {
 	(void)state;
 	struct mmk_pt pt, pt2;
-	struct mmk_pt_batch b;
+	struct mmk_tlb_gather b;
 	uint64_t e;
 
-	mmk_pt_batch_init(&b, NULL, 0);
+	mmk_tlb_gather_init(&b, NULL, 0);
 	assert_int_equal(mmk_pt_create(&pt, MMK_PT_LA64_16K_3L, 0, fa), 0);
 	check_invalid_chain(&pt, 3, 2048, 0x4000, &mmk__la64_invalid_16k[0][0]);
 	uint64_t empty2 = table(pt.root.v)[0];
@@ -336,7 +309,7 @@ static void empty_directory_entries_point_at_invalid_tables(void **state)
 	assert_int_equal(mmk_pt_table_pages(&pt), 3);
 	/* Unmapping puts the invalid table's address back, not zero. */
 	assert_int_equal(mmk_pt_unmap(&pt, 0x4000, &b, NULL), 0);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	assert_int_equal(mmk_pt_table_pages(&pt), 1);
 	check_invalid_chain(&pt, 3, 2048, 0x4000, &mmk__la64_invalid_16k[0][0]);
 	/* Huge pages sit in directory slots and go back to the same. */
@@ -346,7 +319,7 @@ static void empty_directory_entries_point_at_invalid_tables(void **state)
 	assert_int_equal(mmk_pt_raw_entry(&pt, 0x2000000, 1, &e), 0);
 	assert_int_equal(e, 0x40000000020003d3ull);
 	assert_int_equal(mmk_pt_unmap(&pt, 0x2000000, &b, NULL), 0);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	check_invalid_chain(&pt, 3, 2048, 0x4000, &mmk__la64_invalid_16k[0][0]);
 	mmk_pt_destroy(&pt);
 
@@ -359,9 +332,9 @@ static void copy_from_leaves_empty_slots_empty(void **state)
 {
 	(void)state;
 	struct mmk_pt kern, user;
-	struct mmk_pt_batch b;
+	struct mmk_tlb_gather b;
 	const uint64_t top = 0xffff800000000000ull; /* slot 256 */
-	mmk_pt_batch_init(&b, NULL, 0);
+	mmk_tlb_gather_init(&b, NULL, 0);
 	assert_int_equal(mmk_pt_create(&kern, MMK_PT_LA64_4K_4L, 0, fa), 0);
 	assert_int_equal(mmk_pt_create(&user, MMK_PT_LA64_4K_4L, 0, fa), 0);
 	assert_int_equal(mmk_pt_map(&kern, top, mmk_pa(0x200000), 0x200000,
@@ -382,7 +355,7 @@ static void copy_from_leaves_empty_slots_empty(void **state)
 			 MMK_EBUSY);
 	assert_int_equal(mmk_pt_unmap(&user, top + (1ull << 39), &b, NULL), 0);
 	assert_int_equal(mmk_pt_unmap(&kern, top, &b, NULL), 0);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	mmk_pt_destroy(&user);
 	mmk_pt_destroy(&kern);
 }
@@ -465,8 +438,8 @@ static void canonical_rules_follow_pgdl_and_pgdh(void **state)
 {
 	(void)state;
 	struct mmk_pt pt;
-	struct mmk_pt_batch b;
-	mmk_pt_batch_init(&b, NULL, 0);
+	struct mmk_tlb_gather b;
+	mmk_tlb_gather_init(&b, NULL, 0);
 	/* 16 KiB, 47 bits: a PGDL table covers [0, 2^47). */
 	assert_int_equal(mmk_pt_create(&pt, MMK_PT_LA64_16K_3L, 0, fa), 0);
 	assert_int_equal(mmk_pt_map(&pt, 0x7fffffffc000ull, mmk_pa(0x4000),
@@ -479,7 +452,7 @@ static void canonical_rules_follow_pgdl_and_pgdh(void **state)
 				    0x4000, MMK_PT_RW, &b),
 			 MMK_ENONCANON);
 	assert_int_equal(mmk_pt_unmap(&pt, 0x7fffffffc000ull, &b, NULL), 0);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	mmk_pt_destroy(&pt);
 
 	/* With MMK_PT_OPT_HIGH_HALF, a PGDH table: [2^64 - 2^47, 2^64). */
@@ -497,7 +470,7 @@ static void canonical_rules_follow_pgdl_and_pgdh(void **state)
 		mmk_pt_query(&pt, 0xffff800000001234ull, &pa, NULL, NULL), 0);
 	assert_int_equal(pa.v, 0x5234);
 	assert_int_equal(mmk_pt_unmap(&pt, 0xffff800000000000ull, &b, NULL), 0);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	mmk_pt_destroy(&pt);
 
 	/* 4 KiB, 48 bits: sign-extended from bit 47, as VALEN = 48 demands;
@@ -518,7 +491,7 @@ static void canonical_rules_follow_pgdl_and_pgdh(void **state)
 	assert_int_equal(root[254], root[0]);
 	assert_int_equal(mmk_pt_unmap(&pt, 0x00007ffffffff000ull, &b, NULL), 0);
 	assert_int_equal(mmk_pt_unmap(&pt, 0xffff800000000000ull, &b, NULL), 0);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	assert_int_equal(mmk_pt_table_pages(&pt), 1);
 	mmk_pt_destroy(&pt);
 }
@@ -530,7 +503,7 @@ static void every_page_size_round_trips(void **state)
 	for (int id = MMK_PT_LA64_16K_3L; id <= MMK_PT_LA64_4K_4L; id++) {
 		struct mmk_pt pt;
 		struct mmk_pt_info info;
-		struct mmk_pt_batch b;
+		struct mmk_tlb_gather b;
 		assert_int_equal(mmk_pt_create(&pt, id, 0, fa), 0);
 		mmk_pt_info(&pt, &info);
 		long frames0 = mmk_hosted_live_frames();
@@ -543,7 +516,7 @@ static void every_page_size_round_trips(void **state)
 			MMK_PT_RX | MMK_PT_GLOBAL | MMK_PT_MT_WC,
 			MMK_PT_READ | MMK_PT_MT_UNCACHED,
 		};
-		mmk_pt_batch_init(&b, &cpu0, 1);
+		mmk_tlb_gather_init(&b, &cpu0, 1);
 		for (unsigned l = 0; l < 3; l++) {
 			va = sz[l] * 3;
 			uint64_t pa = sz[l] * 5;
@@ -552,9 +525,9 @@ static void every_page_size_round_trips(void **state)
 					 0);
 			/* The even/odd TLB pair may hold an invalid half:
 			 * a new mapping is recorded for flushing. */
-			assert_false(mmk_pt_batch_empty(&b));
+			assert_false(mmk_tlb_gather_empty(&b));
 			mmk_hosted_flush_reset();
-			mmk_pt_batch_finish(&b);
+			mmk_tlb_gather_finish(&b);
 			assert_true(mmk_hosted_flushed(va));
 			mmk_paddr_t qpa;
 			uint32_t f;
@@ -572,7 +545,7 @@ static void every_page_size_round_trips(void **state)
 			assert_int_equal(mmk_pt_unmap(&pt, va, &b, &out), 0);
 			assert_int_equal(out.pa.v, pa);
 			assert_int_equal(out.flags, want);
-			mmk_pt_batch_finish(&b);
+			mmk_tlb_gather_finish(&b);
 			assert_int_equal(mmk_pt_table_pages(&pt), 1);
 		}
 		assert_int_equal(mmk_hosted_live_frames(), frames0);
@@ -584,24 +557,24 @@ static void splitting_a_huge_page_moves_hg_to_g(void **state)
 {
 	(void)state;
 	struct mmk_pt pt;
-	struct mmk_pt_batch b;
+	struct mmk_tlb_gather b;
 	uint64_t e;
 	const uint64_t huge = 0x2000000; /* 32 MiB */
 	assert_int_equal(mmk_pt_create(&pt, MMK_PT_LA64_16K_3L, 0, fa), 0);
-	mmk_pt_batch_init(&b, &cpu0, 0);
+	mmk_tlb_gather_init(&b, &cpu0, 0);
 	assert_int_equal(mmk_pt_map_region(&pt, huge, mmk_pa(4 * huge), huge,
 					   MMK_PT_RW | MMK_PT_GLOBAL,
 					   MMK_PT_MAP_HUGE, &b),
 			 0);
 	assert_int_equal(mmk_pt_raw_entry(&pt, huge, 1, &e), 0);
 	assert_int_equal(e, 0x40000000080013d3ull); /* H|HG at Dir1 */
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	/* Unmap one 16 KiB page in the middle: the rest stays mapped, now
 	 * as common pages with G in bit 6 and no H. */
 	assert_int_equal(mmk_pt_unmap_region(&pt, huge + 0x100000, 0x4000, &b,
 					     NULL, NULL),
 			 0);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	assert_int_equal(mmk_pt_raw_entry(&pt, huge, 0, &e), 0);
 	assert_int_equal(e, 0x40000000080003d3ull);
 	assert_int_equal(mmk_pt_raw_entry(&pt, huge + 0x1ffc000, 0, &e), 0);
@@ -616,7 +589,7 @@ static void splitting_a_huge_page_moves_hg_to_g(void **state)
 	assert_int_equal(ps, 0x4000);
 	assert_int_equal(mmk_pt_unmap_region(&pt, huge, huge, &b, NULL, NULL),
 			 0);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	assert_int_equal(mmk_pt_table_pages(&pt), 1);
 	check_invalid_chain(&pt, 3, 2048, 0x4000, &mmk__la64_invalid_16k[0][0]);
 	mmk_pt_destroy(&pt);
@@ -626,12 +599,12 @@ static void prot_none_is_a_queryable_mapping(void **state)
 {
 	(void)state;
 	struct mmk_pt pt;
-	struct mmk_pt_batch b;
+	struct mmk_tlb_gather b;
 	mmk_paddr_t pa;
 	uint32_t f;
 	uint64_t e;
 	assert_int_equal(mmk_pt_create(&pt, MMK_PT_LA64_16K_3L, 0, fa), 0);
-	mmk_pt_batch_init(&b, NULL, 0);
+	mmk_tlb_gather_init(&b, NULL, 0);
 	assert_int_equal(mmk_pt_map(&pt, 0x8000, mmk_pa(0xc000), 0x4000,
 				    MMK_PT_RW | MMK_PT_USER | MMK_PT_MT_DEVICE,
 				    &b),
@@ -658,7 +631,7 @@ static void prot_none_is_a_queryable_mapping(void **state)
 	struct mmk_pt_leaf out;
 	assert_int_equal(mmk_pt_unmap(&pt, 0x8000, &b, &out), 0);
 	assert_int_equal(out.pa.v, 0xc000);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	assert_int_equal(mmk_pt_table_pages(&pt), 1);
 	mmk_pt_destroy(&pt);
 }
@@ -679,9 +652,9 @@ struct racer {
 static void *racer_main(void *arg)
 {
 	struct racer *r = arg;
-	struct mmk_pt_batch b;
+	struct mmk_tlb_gather b;
 	mmk_hosted_register_cpu();
-	mmk_pt_batch_init(&b, NULL, 0);
+	mmk_tlb_gather_init(&b, NULL, 0);
 	for (long k = 0; k < 4096; k++) {
 		long i = (k * 7 + r->id * 131) % 4096;
 		int err = mmk_pt_map(r->pt, (uint64_t)i * 513 * r->ps,
@@ -692,7 +665,7 @@ static void *racer_main(void *arg)
 		else if (err == MMK_EEXIST)
 			r->exist++;
 	}
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	return NULL;
 }
 
@@ -733,8 +706,8 @@ static void concurrent_single_maps_install_each_page_once(void **state)
 		}
 		/* Losers freed their tables: as many as one thread needs. */
 		struct mmk_pt ref;
-		struct mmk_pt_batch b;
-		mmk_pt_batch_init(&b, NULL, 0);
+		struct mmk_tlb_gather b;
+		mmk_tlb_gather_init(&b, NULL, 0);
 		assert_int_equal(mmk_pt_create(&ref, id, 0, fa), 0);
 		for (long i = 0; i < 4096; i++)
 			assert_int_equal(
@@ -743,7 +716,7 @@ static void concurrent_single_maps_install_each_page_once(void **state)
 				0);
 		assert_int_equal(mmk_pt_table_pages(&ref),
 				 mmk_pt_table_pages(&pt));
-		mmk_pt_batch_finish(&b);
+		mmk_tlb_gather_finish(&b);
 		mmk_pt_destroy(&ref);
 		mmk_pt_destroy(&pt);
 		assert_int_equal(mmk_hosted_live_frames(), live);

@@ -10,55 +10,20 @@
  *        ^ level-2 slot n            ^ level-2 slot n+1
  * so tables at every level below the root are created and freed.
  */
-#include "mmk_test.h"
-
-#include <mmkit/pt.h>
+#include "pt_fixture.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
-static struct mmk_frames *fa;
-static mmk_cpumask_t cpu0;
-
 static int setup(void **state)
 {
-	(void)state;
-	mmk_hosted_init(MMK_GIB);
-	mmk_hosted_fail_off();
+	pt_fixture_setup(state);
 	mmk_hosted_log_reset(true);
-	fa = mmk_hosted_frames_new();
-	mmk_cpumask_clear(&cpu0);
-	mmk_cpumask_set(&cpu0, 0);
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	(void)state;
-	mmk_hosted_frames_destroy(fa);
-	return 0;
-}
-
-/* Create a table of format @id; false if the format is not compiled in.
- * riscv64 gets Svpbmt so that memory types are exercised too. */
-static bool pt_new(struct mmk_pt *pt, int id)
-{
-	int err = mmk_pt_create(pt, id, MMK_PT_OPT_SVPBMT, fa);
-	if (err == MMK_ENOTSUP)
-		err = mmk_pt_create(pt, id, 0, fa);
-	if (err == MMK_ENOTSUP)
-		return false;
-	assert_int_equal(err, 0);
-	return true;
-}
-
-/* Live frames before the current format's table was created. */
-static long live0;
-
-#define FOR_EACH_FORMAT(pt, id)                                                \
-	for (int id = 0; id < MMK_PT_FORMAT_COUNT; id++)                       \
-		if ((live0 = mmk_hosted_live_frames()), pt_new(&(pt), id))
+#define teardown pt_fixture_teardown
 
 static uint64_t span(const struct mmk_pt_info *in, unsigned level)
 {
@@ -66,21 +31,6 @@ static uint64_t span(const struct mmk_pt_info *in, unsigned level)
 	for (unsigned l = 0; l < level; l++)
 		s += (in->va_bits - in->page_shift) / in->levels;
 	return (uint64_t)1 << s;
-}
-
-/* Size of the leaves of @level (geometry from the format itself). */
-static uint64_t leaf_size(const struct mmk_pt *pt, unsigned level)
-{
-	struct mmk_pt_info in;
-	mmk_pt_info(pt, &in);
-	uint64_t sizes = in.page_sizes;
-	for (unsigned l = 0; sizes; l++) {
-		uint64_t s = sizes & -sizes;
-		if (l == level)
-			return s;
-		sizes &= sizes - 1;
-	}
-	return 0;
 }
 
 static uint32_t preset(const struct mmk_pt *pt, uint32_t f)
@@ -117,66 +67,6 @@ static uint64_t far_size(const struct mmk_pt *pt)
 	struct mmk_pt_info in;
 	mmk_pt_info(pt, &in);
 	return in.high_start ? -in.high_start : in.low_end / 2;
-}
-
-static void unmap_all(struct mmk_pt *pt)
-{
-	struct mmk_pt_info in;
-	mmk_pt_info(pt, &in);
-	struct mmk_pt_batch b;
-	mmk_pt_batch_init(&b, NULL, 0);
-	if (in.low_end)
-		assert_int_equal(
-			mmk_pt_unmap_region(pt, 0, in.low_end, &b, NULL, NULL),
-			0);
-	if (in.high_start)
-		assert_int_equal(mmk_pt_unmap_region(pt, in.high_start,
-						     -in.high_start, &b, NULL,
-						     NULL),
-				 0);
-	mmk_pt_batch_finish(&b);
-}
-
-/* --------------------------------------------------- leaf snapshots */
-struct snap {
-	struct mmk_pt_leaf *v;
-	size_t n, cap;
-};
-
-static int snap_leaf(void *ctx, const struct mmk_pt_leaf *lf)
-{
-	struct snap *s = ctx;
-	if (s->n == s->cap) {
-		s->cap = s->cap ? 2 * s->cap : 64;
-		s->v = realloc(s->v, s->cap * sizeof(*s->v));
-	}
-	s->v[s->n++] = *lf;
-	return 0;
-}
-
-static void snapshot(const struct mmk_pt *pt, struct snap *s)
-{
-	struct mmk_pt_info in;
-	mmk_pt_info(pt, &in);
-	s->n = 0;
-	if (in.low_end)
-		assert_int_equal(mmk_pt_walk(pt, 0, in.low_end, snap_leaf, s),
-				 0);
-	if (in.high_start)
-		assert_int_equal(mmk_pt_walk(pt, in.high_start, -in.high_start,
-					     snap_leaf, s),
-				 0);
-}
-
-static void assert_same(const struct snap *a, const struct snap *b)
-{
-	assert_int_equal(a->n, b->n);
-	for (size_t i = 0; i < a->n; i++) {
-		assert_int_equal(a->v[i].va, b->v[i].va);
-		assert_int_equal(a->v[i].pa.v, b->v[i].pa.v);
-		assert_int_equal(a->v[i].page_size, b->v[i].page_size);
-		assert_int_equal(a->v[i].flags, b->v[i].flags);
-	}
 }
 
 /* ------------------------------------------------------- round trips */
@@ -225,9 +115,9 @@ static void every_page_size_round_trips_in_both_halves(void **state)
 				assert_int_equal(s.v[0].va, va);
 				assert_int_equal(s.v[0].level, level);
 				free(s.v);
-				struct mmk_pt_batch b;
+				struct mmk_tlb_gather b;
 				struct mmk_pt_leaf out;
-				mmk_pt_batch_init(&b, &cpu0, 1);
+				mmk_tlb_gather_init(&b, &cpu0, 1);
 				mmk_hosted_flush_reset();
 				assert_int_equal(
 					mmk_pt_unmap(&pt, va, &b, &out), 0);
@@ -237,7 +127,7 @@ static void every_page_size_round_trips_in_both_halves(void **state)
 				assert_int_equal(
 					mmk_pt_query(&pt, va, NULL, NULL, NULL),
 					MMK_ENOENT);
-				mmk_pt_batch_finish(&b);
+				mmk_tlb_gather_finish(&b);
 				assert_true(mmk_hosted_flushed(va));
 				assert_int_equal(mmk_pt_table_pages(&pt), 1);
 			}
@@ -254,8 +144,8 @@ static void prot_none_is_a_mapping_that_can_be_restored(void **state)
 	FOR_EACH_FORMAT(pt, id)
 	{
 		uint64_t ps = leaf_size(&pt, 0);
-		struct mmk_pt_batch b;
-		mmk_pt_batch_init(&b, &cpu0, 0);
+		struct mmk_tlb_gather b;
+		mmk_tlb_gather_init(&b, &cpu0, 0);
 		assert_int_equal(
 			mmk_pt_map(&pt, ps, mmk_pa(9 * ps), ps, 0, NULL), 0);
 		mmk_paddr_t pa;
@@ -270,7 +160,7 @@ static void prot_none_is_a_mapping_that_can_be_restored(void **state)
 		struct mmk_pt_leaf out;
 		assert_int_equal(mmk_pt_unmap(&pt, ps, &b, &out), 0);
 		assert_int_equal(out.pa.v, 9 * ps);
-		mmk_pt_batch_finish(&b);
+		mmk_tlb_gather_finish(&b);
 		mmk_pt_destroy(&pt);
 	}
 }
@@ -285,8 +175,8 @@ static void partial_unmap_and_protect_split_huge_pages(void **state)
 		long live = live0;
 		uint64_t p0 = leaf_size(&pt, 0), p1 = leaf_size(&pt, 1),
 			 p2 = leaf_size(&pt, 2);
-		struct mmk_pt_batch b;
-		mmk_pt_batch_init(&b, &cpu0, 0);
+		struct mmk_tlb_gather b;
+		mmk_tlb_gather_init(&b, &cpu0, 0);
 		/* Two level-1 leaves, and one level-2 leaf if the format has
 		 * them. */
 		assert_int_equal(mmk_pt_map_region(&pt, 4 * p1, mmk_pa(8 * p1),
@@ -354,7 +244,7 @@ static void partial_unmap_and_protect_split_huge_pages(void **state)
 		}
 		assert_int_equal(
 			mmk_pt_unmap_region(&pt, 0, 8 * p1, &b, NULL, NULL), 0);
-		mmk_pt_batch_finish(&b);
+		mmk_tlb_gather_finish(&b);
 		assert_int_equal(mmk_pt_table_pages(&pt), 1);
 		mmk_pt_destroy(&pt);
 		assert_int_equal(mmk_hosted_live_frames(), live);
@@ -372,8 +262,8 @@ static void canonical_rules_follow_the_va_width(void **state)
 		mmk_pt_info(&pt, &in);
 		uint64_t ps = leaf_size(&pt, 0);
 		uint64_t low_end = in.low_end, hi = in.high_start;
-		struct mmk_pt_batch b;
-		mmk_pt_batch_init(&b, &cpu0, 0);
+		struct mmk_tlb_gather b;
+		mmk_tlb_gather_init(&b, &cpu0, 0);
 		size_t leaves = 0;
 		if (low_end) {
 			/* Last page of the lower range: fine; next: not. */
@@ -427,7 +317,7 @@ static void canonical_rules_follow_the_va_width(void **state)
 		if (hi)
 			assert_int_equal(s.v[leaves - 1].va, -ps);
 		free(s.v);
-		mmk_pt_batch_finish(&b);
+		mmk_tlb_gather_finish(&b);
 		unmap_all(&pt);
 		assert_int_equal(mmk_pt_table_pages(&pt), 1);
 		mmk_pt_destroy(&pt);
@@ -447,8 +337,8 @@ static void copy_from_shares_the_upper_half(void **state)
 		mmk_pt_info(&k, &in);
 		uint64_t hi = far_base(&k), hsz = far_size(&k),
 			 ps = leaf_size(&k, 0);
-		struct mmk_pt_batch b;
-		mmk_pt_batch_init(&b, &cpu0, 0);
+		struct mmk_tlb_gather b;
+		mmk_tlb_gather_init(&b, &cpu0, 0);
 		assert_int_equal(mmk_pt_map_region(&k, hi, mmk_pa(0), 16 * ps,
 						   MMK_PT_RW | MMK_PT_GLOBAL, 0,
 						   &b),
@@ -483,12 +373,12 @@ static void copy_from_shares_the_upper_half(void **state)
 		/* Emptying a shared slot in the source keeps its table: the
 		 * user table still points there. */
 		long kt = mmk_pt_table_pages(&k);
-		struct mmk_pt_batch b2;
-		mmk_pt_batch_init(&b2, &cpu0, 0);
+		struct mmk_tlb_gather b2;
+		mmk_tlb_gather_init(&b2, &cpu0, 0);
 		assert_int_equal(
 			mmk_pt_unmap_region(&k, hi, 64 * ps, &b2, NULL, NULL),
 			0);
-		mmk_pt_batch_finish(&b2);
+		mmk_tlb_gather_finish(&b2);
 		assert_int_equal(
 			mmk_pt_query(&u, hi + 3 * ps, NULL, NULL, NULL),
 			MMK_ENOENT);
@@ -513,7 +403,7 @@ static void copy_from_shares_the_upper_half(void **state)
 		}
 		assert_int_equal(
 			mmk_pt_unmap_region(&k, hi, hsz, &b, NULL, NULL), 0);
-		mmk_pt_batch_finish(&b);
+		mmk_tlb_gather_finish(&b);
 		mmk_pt_destroy(&k);
 		assert_int_equal(mmk_hosted_live_frames(), live);
 	}
@@ -529,8 +419,8 @@ static void every_error_code_is_produced(void **state)
 		struct mmk_pt_info in;
 		mmk_pt_info(&pt, &in);
 		uint64_t ps = leaf_size(&pt, 0), p1 = leaf_size(&pt, 1);
-		struct mmk_pt_batch b;
-		mmk_pt_batch_init(&b, &cpu0, 0);
+		struct mmk_tlb_gather b;
+		mmk_tlb_gather_init(&b, &cpu0, 0);
 		/* EWRAP */
 		assert_int_equal(mmk_pt_map_region(&pt, ps, mmk_pa(0), 0,
 						   MMK_PT_READ, 0, &b),
@@ -620,7 +510,7 @@ static void every_error_code_is_produced(void **state)
 				 MMK_EINVAL);
 		assert_int_equal(
 			mmk_pt_unmap_region(&pt, 0, 4 * p1, &b, NULL, NULL), 0);
-		mmk_pt_batch_finish(&b);
+		mmk_tlb_gather_finish(&b);
 		mmk_pt_destroy(&pt);
 	}
 	assert_int_equal(mmk_pt_create(&pt, MMK_PT_FORMAT_COUNT, 0, fa),
@@ -644,18 +534,18 @@ static void every_error_code_is_produced(void **state)
 static void populate(struct mmk_pt *pt)
 {
 	uint64_t p0 = leaf_size(pt, 0), p1 = leaf_size(pt, 1);
-	struct mmk_pt_batch b;
-	mmk_pt_batch_init(&b, NULL, 0);
+	struct mmk_tlb_gather b;
+	mmk_tlb_gather_init(&b, NULL, 0);
 	assert_int_equal(mmk_pt_map_region(pt, p1 - 4 * p0, mmk_pa(p0), 8 * p0,
 					   MMK_PT_RW, 0, &b),
 			 0);
 	assert_int_equal(mmk_pt_map_region(pt, 4 * p1, mmk_pa(p1), 2 * p1,
 					   MMK_PT_RX, MMK_PT_MAP_HUGE, &b),
 			 0);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 }
 
-typedef int (*op_fn)(struct mmk_pt *pt, struct mmk_pt_batch *b);
+typedef int (*op_fn)(struct mmk_pt *pt, struct mmk_tlb_gather *b);
 
 /* Fail the 1st, 2nd, ... frame allocation of @op until it succeeds;
  * after each failure the table and the live frames must be unchanged. */
@@ -667,17 +557,17 @@ static void sweep(struct mmk_pt *pt, op_fn op, long min_failures)
 		snapshot(pt, &before);
 		long live = mmk_hosted_live_frames();
 		long tables = mmk_pt_table_pages(pt);
-		struct mmk_pt_batch b;
-		mmk_pt_batch_init(&b, &cpu0, 0);
+		struct mmk_tlb_gather b;
+		mmk_tlb_gather_init(&b, &cpu0, 0);
 		mmk_hosted_fail_nth(MMK_FAIL_FRAME, n);
 		int err = op(pt, &b);
 		mmk_hosted_fail_off();
 		if (err == 0) {
-			mmk_pt_batch_finish(&b);
+			mmk_tlb_gather_finish(&b);
 			break;
 		}
 		assert_int_equal(err, MMK_ENOMEM);
-		assert_true(mmk_pt_batch_empty(&b));
+		assert_true(mmk_tlb_gather_empty(&b));
 		snapshot(pt, &after);
 		assert_same(&before, &after);
 		assert_int_equal(mmk_hosted_live_frames(), live);
@@ -689,7 +579,7 @@ static void sweep(struct mmk_pt *pt, op_fn op, long min_failures)
 	free(after.v);
 }
 
-static int op_map_region_far(struct mmk_pt *pt, struct mmk_pt_batch *b)
+static int op_map_region_far(struct mmk_pt *pt, struct mmk_tlb_gather *b)
 {
 	/* Needs a table at every level below the root, several leaf
 	 * tables, and crosses into existing ones. */
@@ -699,34 +589,34 @@ static int op_map_region_far(struct mmk_pt *pt, struct mmk_pt_batch *b)
 				 b);
 }
 
-static int op_map_region_near(struct mmk_pt *pt, struct mmk_pt_batch *b)
+static int op_map_region_near(struct mmk_pt *pt, struct mmk_tlb_gather *b)
 {
 	uint64_t p0 = leaf_size(pt, 0), p1 = leaf_size(pt, 1);
 	return mmk_pt_map_region(pt, p1 + 4 * p0, mmk_pa(0), 2 * p1,
 				 MMK_PT_READ, 0, b);
 }
 
-static int op_unmap_split(struct mmk_pt *pt, struct mmk_pt_batch *b)
+static int op_unmap_split(struct mmk_pt *pt, struct mmk_tlb_gather *b)
 {
 	uint64_t p0 = leaf_size(pt, 0), p1 = leaf_size(pt, 1);
 	return mmk_pt_unmap_region(pt, 4 * p1 + 5 * p0, p0, b, NULL, NULL);
 }
 
-static int op_protect_split(struct mmk_pt *pt, struct mmk_pt_batch *b)
+static int op_protect_split(struct mmk_pt *pt, struct mmk_tlb_gather *b)
 {
 	uint64_t p0 = leaf_size(pt, 0), p1 = leaf_size(pt, 1);
 	return mmk_pt_protect_region(pt, 5 * p1 + 9 * p0, 2 * p0, MMK_PT_READ,
 				     b);
 }
 
-static int op_unmap_split_2(struct mmk_pt *pt, struct mmk_pt_batch *b)
+static int op_unmap_split_2(struct mmk_pt *pt, struct mmk_tlb_gather *b)
 {
 	uint64_t p0 = leaf_size(pt, 0), p1 = leaf_size(pt, 1),
 		 p2 = leaf_size(pt, 2);
 	return mmk_pt_unmap_region(pt, 2 * p2 + p1 + p0, p0, b, NULL, NULL);
 }
 
-static int op_map_single_far(struct mmk_pt *pt, struct mmk_pt_batch *b)
+static int op_map_single_far(struct mmk_pt *pt, struct mmk_tlb_gather *b)
 {
 	(void)b;
 	struct mmk_pt_info in;
@@ -753,8 +643,8 @@ static void injected_failures_change_nothing(void **state)
 		sweep(&pt, op_map_single_far, in.levels - 1);
 		if (leaf_size(&pt, 2)) {
 			uint64_t p2 = leaf_size(&pt, 2);
-			struct mmk_pt_batch b;
-			mmk_pt_batch_init(&b, NULL, 0);
+			struct mmk_tlb_gather b;
+			mmk_tlb_gather_init(&b, NULL, 0);
 			assert_int_equal(mmk_pt_map_region(&pt, 2 * p2,
 							   mmk_pa(p2), p2,
 							   MMK_PT_RW,
@@ -955,8 +845,8 @@ static void run_random(struct mmk_pt *pt, long ops, uint64_t seed)
 		uint64_t tmp;
 		bool expressible =
 			mmk_pt_encode_leaf(pt, 0, mmk_pa(0), f, &tmp) == 0;
-		struct mmk_pt_batch b;
-		mmk_pt_batch_init(&b, &cpu0, 3);
+		struct mmk_tlb_gather b;
+		mmk_tlb_gather_init(&b, &cpu0, 3);
 		unsigned kind = (unsigned)((r >> 4) % 20);
 		int err;
 		if (kind < 7) {
@@ -1023,7 +913,7 @@ static void run_random(struct mmk_pt *pt, long ops, uint64_t seed)
 			assert_int_equal(err, 0);
 			assert_false(u.bad);
 			assert_int_equal(u.pages, expect);
-			mmk_pt_batch_finish(&b);
+			mmk_tlb_gather_finish(&b);
 			for (long k = i; k < i + n; k++) {
 				if (m.pg[k].pa)
 					assert_true(mmk_hosted_flushed(
@@ -1039,7 +929,7 @@ static void run_random(struct mmk_pt *pt, long ops, uint64_t seed)
 				model_split_at(&m, i);
 				model_split_at(&m, i + n);
 				mmk_hosted_flush_reset();
-				mmk_pt_batch_finish(&b);
+				mmk_tlb_gather_finish(&b);
 				for (long k = i; k < i + n; k++) {
 					if (!m.pg[k].pa)
 						continue;
@@ -1090,10 +980,10 @@ static void run_random(struct mmk_pt *pt, long ops, uint64_t seed)
 				for (long q = 0; q < np; q++)
 					m.pg[i + q].pa = 0;
 			}
-			mmk_pt_batch_finish(&b);
+			mmk_tlb_gather_finish(&b);
 		}
-		if (!mmk_pt_batch_empty(&b))
-			mmk_pt_batch_finish(&b);
+		if (!mmk_tlb_gather_empty(&b))
+			mmk_tlb_gather_finish(&b);
 		/* Every step: the range touched and the huge pages around its
 		 * ends (the only places a split can reach); every 16 steps and
 		 * at the end: the whole window. */
@@ -1107,12 +997,12 @@ static void run_random(struct mmk_pt *pt, long ops, uint64_t seed)
 			assert_int_equal(mmk_pt_table_pages(pt),
 					 model_tables(&m));
 	}
-	struct mmk_pt_batch b;
-	mmk_pt_batch_init(&b, &cpu0, 0);
+	struct mmk_tlb_gather b;
+	mmk_tlb_gather_init(&b, &cpu0, 0);
 	assert_int_equal(mmk_pt_unmap_region(pt, m.base, WIN_PAGES * m.ps, &b,
 					     NULL, NULL),
 			 0);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	assert_int_equal(mmk_pt_table_pages(pt), 1);
 	(void)live;
 }
@@ -1152,9 +1042,9 @@ static void *racer_main(void *arg)
 	/* Every thread maps every page; exactly one wins each.  Odd
 	 * threads go through a cursor. */
 	struct mmk_pt_cursor cur;
-	struct mmk_pt_batch b; /* formats whose new mappings need a flush */
+	struct mmk_tlb_gather b; /* formats whose new mappings need a flush */
 	mmk_pt_cursor_init(&cur, r->pt);
-	mmk_pt_batch_init(&b, NULL, 0);
+	mmk_tlb_gather_init(&b, NULL, 0);
 	for (long k = 0; k < 4096; k++) {
 		long i = (k * 7 + r->id * 131) % 4096;
 		uint64_t va = r->base + (uint64_t)i * 513 * r->ps;
@@ -1171,7 +1061,7 @@ static void *racer_main(void *arg)
 		else if (err == MMK_EEXIST)
 			r->exist++;
 	}
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	return NULL;
 }
 
@@ -1216,14 +1106,14 @@ static void concurrent_single_maps_install_each_page_once(void **state)
 		long tables = mmk_pt_table_pages(&pt);
 		struct mmk_pt ref;
 		assert_true(pt_new(&ref, id));
-		struct mmk_pt_batch rb;
-		mmk_pt_batch_init(&rb, NULL, 0);
+		struct mmk_tlb_gather rb;
+		mmk_tlb_gather_init(&rb, NULL, 0);
 		for (long i = 0; i < 4096; i++)
 			assert_int_equal(
 				mmk_pt_map(&ref, (uint64_t)i * 513 * ps,
 					   mmk_pa(0), ps, MMK_PT_RW, &rb),
 				0);
-		mmk_pt_batch_finish(&rb);
+		mmk_tlb_gather_finish(&rb);
 		assert_int_equal(mmk_pt_table_pages(&ref), tables);
 		mmk_pt_destroy(&ref);
 		mmk_pt_destroy(&pt);
@@ -1241,9 +1131,9 @@ static void cursor_maps_survive_tables_being_freed(void **state)
 		long live = live0;
 		uint64_t ps = leaf_size(&pt, 0), p1 = leaf_size(&pt, 1);
 		struct mmk_pt_cursor c;
-		struct mmk_pt_batch b;
+		struct mmk_tlb_gather b;
 		mmk_pt_cursor_init(&c, &pt);
-		mmk_pt_batch_init(&b, &cpu0, 0);
+		mmk_tlb_gather_init(&b, &cpu0, 0);
 		for (uint64_t i = 0; i < 600; i++)
 			assert_int_equal(mmk_pt_map_cursor(&c, p1 + i * ps,
 							   mmk_pa(i * ps),
@@ -1255,7 +1145,7 @@ static void cursor_maps_survive_tables_being_freed(void **state)
 		/* Free the cached table; the cursor must notice. */
 		assert_int_equal(
 			mmk_pt_unmap_region(&pt, 0, 4 * p1, &b, NULL, NULL), 0);
-		mmk_pt_batch_finish(&b);
+		mmk_tlb_gather_finish(&b);
 		assert_int_equal(mmk_pt_table_pages(&pt), 1);
 		assert_int_equal(mmk_pt_map_cursor(&c, p1 + ps, mmk_pa(ps),
 						   MMK_PT_READ, &b),
@@ -1292,8 +1182,8 @@ static void dumps_follow_qemu_formats(void **state)
 {
 	(void)state;
 	struct mmk_pt pt;
-	struct mmk_pt_batch b;
-	mmk_pt_batch_init(&b, NULL, 0);
+	struct mmk_tlb_gather b;
+	mmk_tlb_gather_init(&b, NULL, 0);
 	struct lines l = {0};
 	assert_int_equal(mmk_pt_create(&pt, MMK_PT_RISCV_SV39, 0, fa), 0);
 	assert_int_equal(mmk_pt_map_region(&pt, 0xffffffc080200000ull,

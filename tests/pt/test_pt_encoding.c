@@ -16,36 +16,10 @@
  *   the Svpbmt chapter (PBMT 62:61: 1 NC, 2 IO).
  *   Bits: V 0, R 1, W 2, X 3, U 4, G 5, A 6, D 7, RSW 9:8.
  */
-#include "mmk_test.h"
+#include "pt_fixture.h"
 
-#include <mmkit/pt.h>
-
-static struct mmk_frames *fa;
-
-static int setup(void **state)
-{
-	(void)state;
-	mmk_hosted_init(MMK_GIB);
-	mmk_hosted_fail_off();
-	fa = mmk_hosted_frames_new();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	mmk_hosted_frames_destroy(fa);
-	return 0;
-}
-
-static uint64_t enc(struct mmk_pt *pt, unsigned level, uint64_t pa,
-		    uint32_t flags)
-{
-	uint64_t pte = 0;
-	assert_int_equal(mmk_pt_encode_leaf(pt, level, mmk_pa(pa), flags, &pte),
-			 0);
-	return pte;
-}
+#define setup	 pt_fixture_setup
+#define teardown pt_fixture_teardown
 
 /* ------------------------------------------------------------ x86_64 */
 static void x86_64_hand_worked_entries_match_the_sdm(void **state)
@@ -85,8 +59,8 @@ static void x86_64_hand_worked_entries_match_the_sdm(void **state)
 			 0x000ffffffffff003ull);
 
 	/* A table entry: P|RW|US|A, so the leaf alone decides access. */
-	struct mmk_pt_batch b;
-	mmk_pt_batch_init(&b, NULL, 0);
+	struct mmk_tlb_gather b;
+	mmk_tlb_gather_init(&b, NULL, 0);
 	assert_int_equal(
 		mmk_pt_map(&pt, 0x1000, mmk_pa(0x5000), 4096, MMK_PT_RW, NULL),
 		0);
@@ -98,7 +72,7 @@ static void x86_64_hand_worked_entries_match_the_sdm(void **state)
 	assert_int_equal(mmk_pt_root_regval(&pt, 7), pt.root.v | 7);
 	assert_int_equal(mmk_pt_unmap_region(&pt, 0, MMK_GIB, &b, NULL, NULL),
 			 0);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	mmk_pt_destroy(&pt);
 }
 
@@ -226,10 +200,10 @@ static void riscv64_hand_worked_entries_match_the_spec(void **state)
 	/* satp: MODE 8 (Sv39) in 63:60, ASID in 59:44, root PPN in 43:0. */
 	assert_int_equal(mmk_pt_root_regval(&pt, 5),
 			 (8ull << 60) | (5ull << 44) | (pt.root.v >> 12));
-	struct mmk_pt_batch b;
-	mmk_pt_batch_init(&b, NULL, 0);
+	struct mmk_tlb_gather b;
+	mmk_tlb_gather_init(&b, NULL, 0);
 	assert_int_equal(mmk_pt_unmap(&pt, 0x1000, &b, NULL), 0);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	mmk_pt_destroy(&pt);
 
 	for (int id = MMK_PT_RISCV_SV48; id <= MMK_PT_RISCV_SV57; id++) {
@@ -318,6 +292,132 @@ static void riscv64_every_flag_combination_is_bit_exact(void **state)
 	}
 }
 
+/* ------------------------------------------------- fitting flags */
+/* What each architecture's hardware makes of R/W/X asked alone or
+ * together (index: the asked R/W/X bits). */
+static const uint32_t fit_x86_a64[8] = {
+	0,	   MMK_PT_READ, MMK_PT_RW,  MMK_PT_RW,
+	MMK_PT_RX, MMK_PT_RX,	MMK_PT_RWX, MMK_PT_RWX,
+};
+static const uint32_t fit_riscv[8] = {
+	0,	     MMK_PT_READ, MMK_PT_RW,  MMK_PT_RW,
+	MMK_PT_EXEC, MMK_PT_RX,	  MMK_PT_RWX, MMK_PT_RWX,
+};
+static const uint32_t fit_exact[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+
+static const uint32_t *fit_table(const char *arch)
+{
+	if (!strcmp(arch, "x86_64") || !strcmp(arch, "aarch64"))
+		return fit_x86_a64;
+	if (!strcmp(arch, "riscv64"))
+		return fit_riscv;
+	assert_string_equal(arch, "loongarch64"); /* NR/NX/W independent */
+	return fit_exact;
+}
+
+static void
+fit_flags_gives_the_smallest_superset_the_hardware_forces(void **state)
+{
+	(void)state;
+	struct mmk_pt pt;
+	FOR_EACH_FORMAT(pt, id)
+	{
+		struct mmk_pt_info in;
+		mmk_pt_info(&pt, &in);
+		const uint32_t *want = fit_table(in.arch);
+		uint32_t extra[] = {0, MMK_PT_USER,
+				    MMK_PT_GLOBAL | MMK_PT_DIRTY,
+				    MMK_PT_MT_UNCACHED};
+		for (unsigned k = 0; k < 4; k++) {
+			for (uint32_t rwx = 0; rwx < 8; rwx++) {
+				uint32_t f = rwx | extra[k], have = 0;
+				int err = mmk_pt_fit_flags(&pt, f, &have);
+				assert_int_equal(err, 0);
+				assert_int_equal(have, want[rwx] | extra[k]);
+				assert_int_equal(mmk_pt_can_express(&pt, f),
+						 want[rwx] == rwx);
+				/* What fit gives back maps. */
+				uint64_t pte;
+				assert_int_equal(mmk_pt_encode_leaf(&pt, 0,
+								    mmk_pa(0),
+								    have, &pte),
+						 0);
+			}
+		}
+		uint32_t have = 0xdead;
+		assert_int_equal(mmk_pt_fit_flags(&pt, 1u << 20, &have),
+				 MMK_EINVAL);
+		assert_int_equal(have, 0xdead);
+		assert_false(mmk_pt_can_express(&pt, 1u << 20));
+		mmk_pt_destroy(&pt);
+	}
+	/* A memory type without Svpbmt: no superset helps. */
+	assert_int_equal(mmk_pt_create(&pt, MMK_PT_RISCV_SV39, 0, fa), 0);
+	uint32_t have;
+	assert_int_equal(
+		mmk_pt_fit_flags(&pt, MMK_PT_RW | MMK_PT_MT_DEVICE, &have),
+		MMK_ENOTSUP);
+	assert_false(mmk_pt_can_express(&pt, MMK_PT_RW | MMK_PT_MT_DEVICE));
+	mmk_pt_destroy(&pt);
+}
+
+/* ------------------------------------------------- refusals */
+static void count_line(void *ctx, const char *line)
+{
+	(void)line;
+	++*(int *)ctx;
+}
+
+static void decode_and_dump_refuse_what_cannot_be(void **state)
+{
+	(void)state;
+	struct mmk_pt pt;
+	FOR_EACH_FORMAT(pt, id)
+	{
+		struct mmk_pt_info in;
+		mmk_pt_info(&pt, &in);
+		uint64_t base = in.low_end ? 0 : in.high_start;
+		/* A level that holds no leaves (the root of most formats;
+		 * Sv39 has none): encode says ENOTSUP, decode of a
+		 * leaf-looking entry ENOENT. */
+		unsigned top = in.levels - 1;
+		uint64_t pte, leaf1 = enc(&pt, 1, 0, MMK_PT_RW);
+		mmk_paddr_t pa;
+		uint32_t f;
+		bool root_leaf = leaf_size(&pt, top) != 0;
+		if (!root_leaf) {
+			assert_int_equal(mmk_pt_encode_leaf(&pt, top, mmk_pa(0),
+							    MMK_PT_RW, &pte),
+					 MMK_ENOTSUP);
+			assert_int_equal(
+				mmk_pt_decode_leaf(&pt, top, leaf1, &pa, &f),
+				MMK_ENOENT);
+		}
+		assert_int_equal(mmk_pt_decode_leaf(&pt, 1, leaf1, &pa, &f), 0);
+		assert_int_equal(
+			mmk_pt_decode_leaf(&pt, in.levels, leaf1, &pa, &f),
+			MMK_EINVAL);
+		/* An unknown dump style: EINVAL, nothing written. */
+		assert_int_equal(mmk_pt_map(&pt, base, mmk_pa(0),
+					    leaf_size(&pt, 0), MMK_PT_READ,
+					    NULL),
+				 0);
+		int lines = 0;
+		assert_int_equal(mmk_pt_dump(&pt, base, leaf_size(&pt, 0),
+					     (enum mmk_pt_dump_style)7,
+					     count_line, &lines),
+				 MMK_EINVAL);
+		assert_int_equal(lines, 0);
+		assert_int_equal(mmk_pt_dump(&pt, base, leaf_size(&pt, 0),
+					     MMK_PT_DUMP_RUNS, count_line,
+					     &lines),
+				 0);
+		assert_int_equal(lines, 1);
+		unmap_all(&pt);
+		mmk_pt_destroy(&pt);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -333,6 +433,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			riscv64_every_flag_combination_is_bit_exact, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			fit_flags_gives_the_smallest_superset_the_hardware_forces,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			decode_and_dump_refuse_what_cannot_be, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("pt_encoding", tests, NULL, NULL);
 }

@@ -87,8 +87,8 @@ static void hi_random(int id, const uint32_t *acc, unsigned nacc, long ops,
 		if (a >> 9 & 1)
 			f |= MMK_PT_GLOBAL;
 		f |= (uint32_t)(a >> 10 & 3) << MMK_PT_MT_SHIFT;
-		struct mmk_pt_batch b;
-		mmk_pt_batch_init(&b, &cpu0, 1);
+		struct mmk_tlb_gather b;
+		mmk_tlb_gather_init(&b, &cpu0, 1);
 		mmk_vaddr_t va = base + i * ps;
 		switch (r >> 32 & 3) {
 		case 0:
@@ -124,7 +124,7 @@ static void hi_random(int id, const uint32_t *acc, unsigned nacc, long ops,
 						f, pg[i + k].flags);
 			break;
 		}
-		mmk_pt_batch_finish(&b);
+		mmk_tlb_gather_finish(&b);
 		hi_check(&pt, pg, base, ps);
 	}
 
@@ -136,18 +136,18 @@ static void hi_random(int id, const uint32_t *acc, unsigned nacc, long ops,
 	for (long k = 1;; k++) {
 		long frames = mmk_hosted_live_frames();
 		long tables = mmk_pt_table_pages(&pt);
-		struct mmk_pt_batch b;
-		mmk_pt_batch_init(&b, &cpu0, 1);
+		struct mmk_tlb_gather b;
+		mmk_tlb_gather_init(&b, &cpu0, 1);
 		mmk_hosted_fail_nth(MMK_FAIL_FRAME, k);
 		int err = mmk_pt_map_region(&pt, far, mmk_pa(ps), 3 * ps,
 					    MMK_PT_RW, 0, &b);
 		mmk_hosted_fail_off();
 		if (err == 0) {
-			mmk_pt_batch_finish(&b);
+			mmk_tlb_gather_finish(&b);
 			break;
 		}
 		assert_int_equal(err, MMK_ENOMEM);
-		assert_true(mmk_pt_batch_empty(&b));
+		assert_true(mmk_tlb_gather_empty(&b));
 		assert_int_equal(mmk_hosted_live_frames(), frames);
 		assert_int_equal(mmk_pt_table_pages(&pt), tables);
 		assert_int_equal(mmk_pt_query(&pt, far, NULL, NULL, NULL),
@@ -157,14 +157,14 @@ static void hi_random(int id, const uint32_t *acc, unsigned nacc, long ops,
 	}
 	assert_true(failures >= 2);
 
-	struct mmk_pt_batch b;
-	mmk_pt_batch_init(&b, &cpu0, 1);
+	struct mmk_tlb_gather b;
+	mmk_tlb_gather_init(&b, &cpu0, 1);
 	assert_int_equal(mmk_pt_unmap_region(&pt, far, 3 * ps, &b, NULL, NULL),
 			 0);
 	assert_int_equal(
 		mmk_pt_unmap_region(&pt, base, HW_PAGES * ps, &b, NULL, NULL),
 		0);
-	mmk_pt_batch_finish(&b);
+	mmk_tlb_gather_finish(&b);
 	assert_int_equal(mmk_pt_table_pages(&pt), 1);
 	mmk_pt_destroy(&pt);
 	assert_int_equal(mmk_hosted_live_frames(), live);

@@ -83,18 +83,6 @@
 #define A64_SW_DIRTY	  (1ull << 55) /* software: written to */
 #define A64_SW_PROTNONE	  (1ull << 58) /* software: mapped, no access */
 
-static inline bool fmt_empty_is_zero(void)
-{
-	return true;
-}
-
-static inline mmk__pte_t fmt_empty(const struct mmk_pt *pt, unsigned level)
-{
-	(void)pt;
-	(void)level;
-	return 0;
-}
-
 static inline bool fmt_is_table(mmk__pte_t e, unsigned level)
 {
 	return level > 0 &&
@@ -217,6 +205,10 @@ static inline void fmt_sync(void)
 #endif
 }
 
+/* Empty entries are 0 (the engine's default); the two hooks above are
+ * the format's own. */
+#define FMT_HAS_BBM
+#define FMT_HAS_SYNC
 #define MMK_ENGINE_OPS aarch64_ops
 #include "pt/engine.h"
 

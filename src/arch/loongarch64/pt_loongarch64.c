@@ -224,14 +224,6 @@ static inline mmk__pte_t fmt_leaf_hw_bits(mmk__pte_t e, unsigned level)
 	return e & LA_SW_DIRTY;
 }
 
-static inline bool fmt_needs_bbm(mmk__pte_t old, mmk__pte_t nw, unsigned level)
-{
-	(void)old;
-	(void)nw;
-	(void)level;
-	return false;
-}
-
 static inline void fmt_sync(void)
 {
 	/* Order the table stores before the refill handler's (or the
@@ -243,6 +235,11 @@ static inline void fmt_sync(void)
 #endif
 }
 
+/* Empty directory entries point at the shared invalid tables and the
+ * stores need a barrier (the format's own); no change needs
+ * break-before-make (the engine's default). */
+#define FMT_HAS_EMPTY
+#define FMT_HAS_SYNC
 #define MMK_ENGINE_OPS loongarch64_ops
 #include "pt/engine.h"
 

@@ -48,18 +48,6 @@
 #define RV_PBMT_IO   (2ull << 61)
 #define RV_PBMT	     (3ull << 61)
 
-static inline bool fmt_empty_is_zero(void)
-{
-	return true;
-}
-
-static inline mmk__pte_t fmt_empty(const struct mmk_pt *pt, unsigned level)
-{
-	(void)pt;
-	(void)level;
-	return 0;
-}
-
 static inline bool fmt_is_table(mmk__pte_t e, unsigned level)
 {
 	(void)level;
@@ -176,22 +164,10 @@ static inline mmk__pte_t fmt_leaf_hw_bits(mmk__pte_t e, unsigned level)
 	return e & (RV_A | RV_D);
 }
 
-static inline bool fmt_needs_bbm(mmk__pte_t old, mmk__pte_t nw, unsigned level)
-{
-	(void)old;
-	(void)nw;
-	(void)level;
-	return false;
-}
-
-static inline void fmt_sync(void)
-{
-	/* The SFENCE.VMA of the flush (or of the fault path) orders the
-	 * stores for the walker. */
-	__asm__ volatile("" ::: "memory");
-}
-
-/* Every level: 9 index bits over 4 KiB pages (constant shifts in the
+/* Empty entries are 0 and no change needs break-before-make (the engine's
+ * defaults); fmt_sync is the default compiler barrier: the SFENCE.VMA of
+ * the flush (or of the fault path) orders the stores for the walker.
+ * Every level: 9 index bits over 4 KiB pages (constant shifts in the
  * query walk). */
 #define FMT_PAGE_SHIFT 12
 #define FMT_BITS       9
@@ -214,8 +190,8 @@ static uint64_t riscv64_root_regval(const struct mmk_pt *pt, uint32_t asid)
 		.leaf_levels = (1u << (LEVELS)) - 1,                           \
 		.caps = MMK__FMT_TABLE_FREE_FULL,                              \
 		.ad_preset = MMK_PT_ACCESSED | MMK_PT_DIRTY,                   \
-		.opts_ok = MMK_PT_OPT_SVPBMT, .ops = &riscv64_ops,             \
-		.root_regval = riscv64_root_regval,                            \
+		.opts_ok = MMK_PT_OPT_SVPBMT, .qemu_mem = MMK__QEMU_MEM_RISCV, \
+		.ops = &riscv64_ops, .root_regval = riscv64_root_regval,       \
 	}
 
 const struct mmk__pt_format mmk__pt_riscv_sv39 =

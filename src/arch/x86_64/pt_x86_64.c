@@ -47,18 +47,6 @@
 #define X86_NX	     (1ull << 63)
 #define X86_ADDR     0x000ffffffffff000ull /* bits 51:12 */
 
-static inline bool fmt_empty_is_zero(void)
-{
-	return true;
-}
-
-static inline mmk__pte_t fmt_empty(const struct mmk_pt *pt, unsigned level)
-{
-	(void)pt;
-	(void)level;
-	return 0;
-}
-
 static inline bool fmt_is_table(mmk__pte_t e, unsigned level)
 {
 	return level > 0 && (e & X86_P) && !(e & X86_PS);
@@ -171,22 +159,10 @@ static inline mmk__pte_t fmt_leaf_hw_bits(mmk__pte_t e, unsigned level)
 	return e & (X86_A | X86_D);
 }
 
-static inline bool fmt_needs_bbm(mmk__pte_t old, mmk__pte_t nw, unsigned level)
-{
-	(void)old;
-	(void)nw;
-	(void)level;
-	return false;
-}
-
-static inline void fmt_sync(void)
-{
-	/* x86 stores are seen by the walker in program order. */
-	__asm__ volatile("" ::: "memory");
-}
-
-/* Every level: 9 index bits over 4 KiB pages (constant shifts in the
- * query walk). */
+/* Empty entries are 0, no change needs break-before-make, and x86 stores
+ * are seen by the walker in program order: the engine's defaults for
+ * fmt_empty*, fmt_needs_bbm and fmt_sync.  Every level: 9 index bits over
+ * 4 KiB pages (constant shifts in the query walk). */
 #define FMT_PAGE_SHIFT 12
 #define FMT_BITS       9
 #define MMK_ENGINE_OPS x86_64_ops
@@ -233,6 +209,7 @@ const struct mmk__pt_format mmk__pt_x86_64_4l = {
 	.caps = 0,
 	.ad_preset = 0,
 	.opts_ok = 0,
+	.qemu_mem = MMK__QEMU_MEM_X86,
 	.ops = &x86_64_ops,
 	.root_regval = x86_64_root_regval,
 	.dump_tlb_line = x86_64_dump_tlb_line,
@@ -252,6 +229,7 @@ const struct mmk__pt_format mmk__pt_x86_64_5l = {
 	.caps = 0,
 	.ad_preset = 0,
 	.opts_ok = 0,
+	.qemu_mem = MMK__QEMU_MEM_X86,
 	.ops = &x86_64_ops,
 	.root_regval = x86_64_root_regval,
 	.dump_tlb_line = x86_64_dump_tlb_line,

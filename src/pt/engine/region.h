@@ -1,0 +1,685 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mmkit — engine fragment: region edits (map, unmap, protect over a range),
+ * splits of huge pages, and the reservations behind them.
+ * Included by pt/engine.h only (after the fragments before it); every
+ * function is static, instantiated once per format.
+ */
+/* ------------------------------------------------------- map_region */
+struct eng_map_ctx {
+	uint64_t delta; /* pa = ia + delta (mod 2^64) when !fn */
+	mmk_pt_pa_fn fn;
+	void *fctx;
+	bool huge;
+	int err;
+	mmk__pte_t tmpl[MMK_PT_MAX_LEVELS];
+	bool tmpl_ok[MMK_PT_MAX_LEVELS];
+	bool unmapping; /* MMK_PT_MAP_WILL_UNMAP: count as if empty */
+	struct mmk_pt_resv *pool;
+};
+
+static inline uint64_t eng_map_pa(const struct mmk_pt *pt,
+				  const struct eng_map_ctx *c, uint64_t ia)
+{
+	if (!c->fn)
+		return ia + c->delta;
+	return c->fn(c->fctx, mmk__pt_va(pt, ia)).v;
+}
+
+/* May [a, se) (one slot of level l) be mapped by one leaf?  *pa gets its
+ * physical address when true. */
+static inline bool eng_map_leaf_here(const struct mmk_pt *pt,
+				     const struct eng_map_ctx *c, unsigned l,
+				     uint64_t a, uint64_t se, uint64_t *pa)
+{
+	uint64_t span = eng_span(pt, l);
+	if (!c->huge || !c->tmpl_ok[l] || se - a != span)
+		return false;
+	*pa = eng_map_pa(pt, c, a);
+	return (*pa & (span - 1)) == 0;
+}
+
+/* Check a callback's addresses for [s, e) at level 0. */
+static int eng_map_check_fn(const struct mmk_pt *pt,
+			    const struct eng_map_ctx *c, uint64_t s, uint64_t e)
+{
+	uint64_t step = eng_span(pt, 0);
+	for (uint64_t a = s; a < e; a += step) {
+		uint64_t pa = eng_map_pa(pt, c, a);
+		if (pa & (step - 1))
+			return MMK_EALIGN;
+		if (pt->fmt->pa_bits < 64 &&
+		    (pa + step - 1) >> pt->fmt->pa_bits)
+			return MMK_ERANGE;
+	}
+	return MMK_OK;
+}
+
+/* Prepare: conflicts, and the number of tables needed below @table (or
+ * below an empty slot when table == ENG_NONE) for [s, e) at level @l. */
+static long eng_map_count(const struct mmk_pt *pt, struct eng_map_ctx *c,
+			  uint64_t table, unsigned l, uint64_t s, uint64_t e)
+{
+	const mmk__pte_t *t = table == ENG_NONE ? NULL : eng_tbl(table);
+	if (l == 0) {
+		if (t) {
+			unsigned i = eng_idx(pt, s, 0);
+			unsigned n = (unsigned)((e - s) >> pt->shift[0]);
+			for (unsigned k = 0; k < n; k++)
+				if (!eng_is_empty(pt, eng_ld(&t[i + k]), 0))
+					return MMK_EEXIST;
+		}
+		return c->fn ? eng_map_check_fn(pt, c, s, e) : 0;
+	}
+	long n = 0;
+	uint64_t span = eng_span(pt, l);
+	for (uint64_t a = s; a < e;) {
+		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e), pa;
+		mmk__pte_t ent =
+			t ? eng_ld(&t[eng_idx(pt, a, l)]) : fmt_empty(pt, l);
+		long r;
+		if (!eng_is_empty(pt, ent, l)) {
+			if (!fmt_is_table(ent, l))
+				return MMK_EEXIST;
+			r = eng_map_count(pt, c, fmt_table_pa(ent, l), l - 1, a,
+					  se);
+		} else if (eng_map_leaf_here(pt, c, l, a, se, &pa)) {
+			r = 0;
+			if (pt->fmt->pa_bits < 64 &&
+			    (pa + span - 1) >> pt->fmt->pa_bits)
+				return MMK_ERANGE;
+		} else {
+			r = eng_map_count(pt, c, ENG_NONE, l - 1, a, se);
+			if (r >= 0)
+				r++;
+		}
+		if (r < 0)
+			return r;
+		n += r;
+		a = se;
+	}
+	return n;
+}
+
+static void eng_map_commit(struct mmk_pt *pt, struct eng_map_ctx *c,
+			   uint64_t table, unsigned l, uint64_t s, uint64_t e)
+{
+	mmk__pte_t *t = eng_tbl(table);
+	if (l == 0) {
+		mmk__pte_t *p = t + eng_idx(pt, s, 0);
+		size_t n = (size_t)((e - s) >> pt->shift[0]);
+		uint64_t step = eng_span(pt, 0);
+		mmk__pte_t tmpl = c->tmpl[0];
+		if (!c->fn) {
+			uint64_t pa = s + c->delta;
+			for (size_t k = 0; k < n; k++, pa += step)
+				p[k] = fmt_make_leaf(tmpl, pa, 0);
+		} else {
+			for (size_t k = 0; k < n; k++)
+				p[k] = fmt_make_leaf(
+					tmpl, eng_map_pa(pt, c, s + k * step),
+					0);
+		}
+		return;
+	}
+	uint64_t span = eng_span(pt, l);
+	for (uint64_t a = s; a < e;) {
+		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e), pa;
+		mmk__pte_t *p = &t[eng_idx(pt, a, l)];
+		mmk__pte_t ent = *p;
+		if (!eng_is_empty(pt, ent, l)) {
+			eng_map_commit(pt, c, fmt_table_pa(ent, l), l - 1, a,
+				       se);
+		} else if (eng_map_leaf_here(pt, c, l, a, se, &pa)) {
+			*p = fmt_make_leaf(c->tmpl[l], pa, l);
+		} else {
+			uint64_t child = eng_pool_pop(pt, c->pool);
+			/* A leaf table written whole needs no clearing. */
+			if (!(l == 1 && se - a == span))
+				eng_init_table(pt, eng_tbl(child), l - 1);
+			eng_map_commit(pt, c, child, l - 1, a, se);
+			eng_st_rel(p, fmt_make_table(pt, child, l));
+		}
+		a = se;
+	}
+}
+
+/* The context of one map: templates per level; ENOTSUP if level 0 cannot
+ * encode @flags (levels above that cannot just take no huge pages). */
+static int eng_map_setup(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
+			 uint64_t pa, uint32_t flags, unsigned opts,
+			 mmk_pt_pa_fn fn, void *ctx, struct mmk_pt_resv *r)
+{
+	c->delta = pa - ia;
+	c->fn = fn;
+	c->fctx = ctx;
+	c->huge = (opts & MMK_PT_MAP_HUGE) != 0;
+	c->unmapping = (opts & MMK_PT_MAP_WILL_UNMAP) != 0;
+	c->err = 0;
+	c->pool = r;
+	for (unsigned l = 0; l < pt->fmt->levels; l++) {
+		c->tmpl_ok[l] = false;
+		if (!eng_leaf_ok(pt, l))
+			continue;
+		int err = fmt_leaf_template(pt, flags, l, &c->tmpl[l]);
+		if (err && l == 0)
+			return err;
+		c->tmpl_ok[l] = err == 0;
+	}
+	return MMK_OK;
+}
+
+/* Prepare: every check, then the table pages into @r.  Changes nothing. */
+static int eng_map_reserve(struct mmk_pt *pt, struct mmk_pt_resv *r,
+			   uint64_t ia, uint64_t pa, uint64_t size,
+			   uint32_t flags, unsigned opts, mmk_pt_pa_fn fn,
+			   void *ctx)
+{
+	struct eng_map_ctx c;
+	int err = eng_map_setup(pt, &c, ia, pa, flags, opts, fn, ctx, r);
+	if (err)
+		return err;
+	unsigned top = pt->fmt->levels - 1;
+	/* A range that will be emptied first is counted as if nothing were
+	 * there, root slots included: an upper bound whatever the unmap
+	 * frees. */
+	long n = eng_map_count(pt, &c, c.unmapping ? ENG_NONE : pt->root.v, top,
+			       ia, ia + size);
+	if (n < 0)
+		return (int)n;
+	return eng_pool_add(pt, r, n);
+}
+
+/* Commit: cannot fail (the tables come from @r). */
+static void eng_map_reserved(struct mmk_pt *pt, struct mmk_pt_resv *r,
+			     uint64_t ia, uint64_t pa, uint64_t size,
+			     uint32_t flags, unsigned opts, mmk_pt_pa_fn fn,
+			     void *ctx, struct mmk_tlb_gather *b)
+{
+	struct eng_map_ctx c;
+	int err = eng_map_setup(pt, &c, ia, pa, flags, opts, fn, ctx, r);
+	MMK_ASSERT(err == 0); /* the reserve checked the same */
+	eng_map_commit(pt, &c, pt->root.v, pt->fmt->levels - 1, ia, ia + size);
+	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
+		mmk__pt_gather_range(b, pt, ia, size, flags & MMK_PT_GLOBAL);
+	fmt_sync();
+}
+
+static int eng_map_region(struct mmk_pt *pt, uint64_t ia, uint64_t pa,
+			  uint64_t size, uint32_t flags, unsigned opts,
+			  mmk_pt_pa_fn fn, void *ctx, struct mmk_tlb_gather *b)
+{
+	struct mmk_pt_resv r = {.pt = pt, .head = ENG_NONE, .n = 0};
+	int err = eng_map_reserve(pt, &r, ia, pa, size, flags, opts, fn, ctx);
+	if (err)
+		return err;
+	eng_map_reserved(pt, &r, ia, pa, size, flags, opts, fn, ctx, b);
+	MMK_ASSERT_INTERNAL(r.n == 0);
+	return MMK_OK;
+}
+
+/* ------------------------------------------------------------ splits */
+/* Level of the huge leaf that @x falls strictly inside, or -1. */
+static int eng_straddle(const struct mmk_pt *pt, uint64_t x)
+{
+	unsigned l;
+	if (x >> pt->fmt->va_bits)
+		return -1; /* the end of the index space */
+	mmk__pte_t e = eng_ld(eng_lookup(pt, x, &l, NULL));
+	if (l == 0 || !fmt_is_leaf(e, l) || !(x & (eng_span(pt, l) - 1)))
+		return -1;
+	return (int)l;
+}
+
+/* Tables needed to split the leaves straddling @s and @e down to where the
+ * boundaries fall between leaves; shared ones counted once. */
+static long eng_split_count(const struct mmk_pt *pt, uint64_t s, uint64_t e)
+{
+	uint64_t key[2 * MMK_PT_MAX_LEVELS];
+	unsigned nk = 0;
+	uint64_t xs[2] = {s, e};
+	for (int j = 0; j < 2; j++) {
+		int L = eng_straddle(pt, xs[j]);
+		if (L < 0)
+			continue;
+		for (unsigned l = (unsigned)L; l > 0; l--) {
+			uint64_t k = (xs[j] & ~(eng_span(pt, l) - 1)) | l;
+			bool dup = false;
+			for (unsigned i = 0; i < nk; i++)
+				dup |= key[i] == k;
+			if (!dup)
+				key[nk++] = k;
+			if (!(xs[j] & (eng_span(pt, l - 1) - 1)))
+				break;
+		}
+	}
+	return nk;
+}
+
+/* Split the huge leaves @x falls inside until @x is a leaf boundary. */
+static void eng_split_at(struct mmk_pt *pt, uint64_t x,
+			 struct mmk_pt_resv *pool, struct mmk_tlb_gather *b)
+{
+	if (x >> pt->fmt->va_bits)
+		return;
+	unsigned l = pt->fmt->levels - 1;
+	mmk__pte_t *p = eng_tbl(pt->root.v) + eng_idx(pt, x, l);
+	for (;;) {
+		mmk__pte_t e = eng_ld(p);
+		if (eng_is_empty(pt, e, l))
+			return;
+		if (fmt_is_leaf(e, l)) {
+			if (l == 0 || !(x & (eng_span(pt, l) - 1)))
+				return;
+			uint64_t child = eng_pool_pop(pt, pool);
+			mmk__pte_t *ct = eng_tbl(child), tmpl = 0;
+			uint64_t pa = fmt_leaf_pa(e, l),
+				 step = eng_span(pt, l - 1);
+			mmk__pte_t hw = fmt_leaf_hw_bits(e, l);
+			/* Flags of a leaf the format wrote re-encode at any
+			 * leaf level: the template cannot fail here. */
+			(void)fmt_leaf_template(pt, fmt_leaf_flags(pt, e, l),
+						l - 1, &tmpl);
+			size_t n = (size_t)1 << pt->fmt->bits[l - 1];
+			for (size_t i = 0; i < n; i++)
+				ct[i] = fmt_make_leaf(tmpl, pa + i * step,
+						      l - 1) |
+					hw;
+			eng_replace(pt, p, e, fmt_make_table(pt, child, l), l,
+				    x, b);
+			e = eng_ld(p);
+		}
+		l--;
+		p = eng_tbl(fmt_table_pa(e, l + 1)) + eng_idx(pt, x, l);
+	}
+}
+
+/*
+ * Split the huge pages straddling @s and @e.  The only failure of
+ * unmap_region and protect_region: when neither end falls strictly inside
+ * a huge page nothing is allocated and this cannot fail (the address space
+ * relies on it after mmk_pt_cut at both ends).
+ */
+static int eng_prepare_splits(struct mmk_pt *pt, uint64_t s, uint64_t e,
+			      struct mmk_tlb_gather *b)
+{
+	long n = eng_split_count(pt, s, e);
+	if (n == 0)
+		return MMK_OK;
+	struct mmk_pt_resv pool = {.pt = pt, .head = ENG_NONE, .n = 0};
+	if (eng_pool_add(pt, &pool, n) != 0)
+		return MMK_ENOMEM;
+	eng_split_at(pt, s, &pool, b);
+	eng_split_at(pt, e, &pool, b);
+	MMK_ASSERT_INTERNAL(pool.n == 0);
+	return MMK_OK;
+}
+
+/* Reserve the tables a cut at @x needs (an upper bound however many other
+ * cuts commit before it: earlier splits only remove needs). */
+static int eng_reserve_cut(struct mmk_pt *pt, struct mmk_pt_resv *r, uint64_t x)
+{
+	return eng_pool_add(pt, r, eng_split_count(pt, x, x));
+}
+
+static void eng_cut(struct mmk_pt *pt, struct mmk_pt_resv *r, uint64_t x,
+		    struct mmk_tlb_gather *b)
+{
+	eng_split_at(pt, x, r, b);
+	fmt_sync();
+}
+
+static void eng_resv_release(struct mmk_pt *pt, struct mmk_pt_resv *r)
+{
+	eng_pool_release(pt, r);
+}
+
+/* ------------------------------------------------------ unmap_region */
+struct eng_unmap_ctx {
+	struct mmk_tlb_gather *b;
+	mmk_pt_unmap_fn fn;
+	void *fctx;
+	bool have_run, have_fl, fl_global;
+	struct mmk_pt_leaf run;
+	uint64_t fl_s, fl_e;
+	/* Decoded flags of the last attribute bits seen: consecutive leaves
+	 * almost always share them, so each leaf costs a compare. */
+	mmk__pte_t last_attr;
+	unsigned last_level;
+	uint32_t last_flags;
+};
+
+static void eng_unmap_flush_pending(struct mmk_pt *pt, struct eng_unmap_ctx *c)
+{
+	if (c->have_fl)
+		mmk__pt_gather_range(c->b, pt, c->fl_s, c->fl_e - c->fl_s,
+				     c->fl_global);
+	c->have_fl = false;
+	c->fl_global = false;
+	if (c->have_run)
+		c->fn(c->fctx, &c->run);
+	c->have_run = false;
+}
+
+static inline void eng_unmap_note(struct mmk_pt *pt, struct eng_unmap_ctx *c,
+				  uint64_t a, mmk__pte_t e, unsigned l)
+{
+	uint64_t span = eng_span(pt, l);
+	uint64_t pa = fmt_leaf_pa(e, l);
+	mmk__pte_t attr = e ^ fmt_make_leaf(0, pa, l);
+	if (MMK_UNLIKELY(attr != c->last_attr || l != c->last_level)) {
+		c->last_attr = attr;
+		c->last_level = l;
+		c->last_flags = fmt_leaf_flags(pt, e, l);
+	}
+	uint32_t f = c->last_flags;
+	if (c->have_fl && c->fl_e == a) {
+		c->fl_e += span;
+	} else {
+		if (c->have_fl)
+			mmk__pt_gather_range(c->b, pt, c->fl_s,
+					     c->fl_e - c->fl_s, c->fl_global);
+		c->have_fl = true;
+		c->fl_global = false;
+		c->fl_s = a;
+		c->fl_e = a + span;
+	}
+	c->fl_global |= (f & MMK_PT_GLOBAL) != 0;
+	if (!c->fn)
+		return;
+	mmk_vaddr_t va = mmk__pt_va(pt, a);
+	if (c->have_run && c->run.page_size == span && c->run.flags == f &&
+	    c->run.va + c->run.size == va && c->run.pa.v + c->run.size == pa) {
+		c->run.size += span;
+		return;
+	}
+	if (c->have_run)
+		c->fn(c->fctx, &c->run);
+	c->have_run = true;
+	c->run.va = va;
+	c->run.pa = mmk_pa(pa);
+	c->run.size = c->run.page_size = span;
+	c->run.flags = f;
+	c->run.level = l;
+}
+
+/* Clear [s, e) below @table (level l); true if the table is now empty. */
+static bool eng_unmap_commit(struct mmk_pt *pt, struct eng_unmap_ctx *c,
+			     uint64_t table, unsigned l, uint64_t s, uint64_t e)
+{
+	mmk__pte_t *t = eng_tbl(table);
+	uint64_t span = eng_span(pt, l);
+	mmk__pte_t empty = fmt_empty(pt, l);
+	if (l == 0 && c->fn) {
+		unsigned i = eng_idx(pt, s, 0);
+		size_t n = (size_t)((e - s) >> pt->shift[0]);
+		for (size_t k = 0; k < n; k++) {
+			mmk__pte_t ent = t[i + k];
+			if (ent == empty)
+				continue;
+			eng_unmap_note(pt, c, s + k * span, ent, 0);
+			t[i + k] = empty;
+		}
+	} else if (l == 0) {
+		/* Runs of leaves: one flush range per run, the attribute
+		 * decision cached, a load, a compare and a store per entry. */
+		mmk__pte_t *q = t + eng_idx(pt, s, 0);
+		size_t n = (size_t)((e - s) >> pt->shift[0]), k = 0;
+		while (k < n) {
+			while (k < n && q[k] == empty)
+				k++;
+			if (k == n)
+				break;
+			size_t k0 = k;
+			for (; k < n && q[k] != empty; k++) {
+				mmk__pte_t ent = q[k];
+				mmk__pte_t attr =
+					ent ^ fmt_make_leaf(0,
+							    fmt_leaf_pa(ent, 0),
+							    0);
+				if (MMK_UNLIKELY(attr != c->last_attr ||
+						 c->last_level != 0)) {
+					c->last_attr = attr;
+					c->last_level = 0;
+					c->last_flags =
+						fmt_leaf_flags(pt, ent, 0);
+					c->fl_global |= (c->last_flags &
+							 MMK_PT_GLOBAL) != 0;
+				}
+				q[k] = empty;
+			}
+			uint64_t rs = s + k0 * span, re = s + k * span;
+			if (c->have_fl && c->fl_e == rs) {
+				c->fl_e = re;
+			} else {
+				if (c->have_fl)
+					mmk__pt_gather_range(c->b, pt, c->fl_s,
+							     c->fl_e - c->fl_s,
+							     c->fl_global);
+				c->have_fl = true; /* fl_global stays: the
+						      batch ORs it anyway */
+				c->fl_s = rs;
+				c->fl_e = re;
+			}
+		}
+	} else {
+		for (uint64_t a = s; a < e;) {
+			uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
+			mmk__pte_t *p = &t[eng_idx(pt, a, l)];
+			mmk__pte_t ent = *p;
+			if (ent == empty) {
+				/* nothing */
+			} else if (fmt_is_leaf(ent, l)) {
+				eng_unmap_note(pt, c, a, ent, l);
+				eng_st(p, empty);
+			} else {
+				uint64_t child = fmt_table_pa(ent, l);
+				if (eng_unmap_commit(pt, c, child, l - 1, a,
+						     se) &&
+				    !eng_pinned(pt, l, a)) {
+					eng_st(p, empty);
+					atomic_fetch_add_explicit(
+						&pt->gen, 1,
+						memory_order_relaxed);
+					mmk__pt_gather_table(c->b, pt, child);
+					atomic_fetch_sub_explicit(
+						&pt->tables, 1,
+						memory_order_relaxed);
+				}
+			}
+			a = se;
+		}
+	}
+	if (e - s == (uint64_t)1 << pt->shift[l + 1])
+		return true;
+	return eng_table_empty(pt, t, l);
+}
+
+static int eng_unmap_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
+			    struct mmk_tlb_gather *b, mmk_pt_unmap_fn fn,
+			    void *ctx)
+{
+	int err = eng_prepare_splits(pt, ia, ia + size, b);
+	if (err)
+		return err;
+	struct eng_unmap_ctx c = {
+		.b = b, .fn = fn, .fctx = ctx, .last_attr = ~(mmk__pte_t)0};
+	eng_unmap_commit(pt, &c, pt->root.v, pt->fmt->levels - 1, ia,
+			 ia + size);
+	eng_unmap_flush_pending(pt, &c);
+	fmt_sync();
+	return MMK_OK;
+}
+
+/* ---------------------------------------------------- protect_region */
+struct eng_prot_ctx {
+	struct mmk_tlb_gather *b;
+	uint32_t flags;
+	mmk__pte_t tmpl[MMK_PT_MAX_LEVELS];
+	bool have_fl, fl_global;
+	uint64_t fl_s, fl_e;
+	/* The decision for the last attribute bits seen (see unmap). */
+	mmk__pte_t last_attr, last_new;
+	unsigned last_level;
+	bool last_loses, last_global;
+};
+
+/* Record [a, a + size) to be flushed (global is sticky: the batch ORs it
+ * anyway). */
+static inline void eng_prot_note(struct mmk_pt *pt, struct eng_prot_ctx *c,
+				 uint64_t a, uint64_t size, bool global)
+{
+	if (c->have_fl && c->fl_e == a) {
+		c->fl_e += size;
+	} else {
+		if (c->have_fl)
+			mmk__pt_gather_range(c->b, pt, c->fl_s,
+					     c->fl_e - c->fl_s, c->fl_global);
+		c->have_fl = true;
+		c->fl_s = a;
+		c->fl_e = a + size;
+	}
+	c->fl_global |= global;
+}
+
+static inline void eng_prot_one(struct mmk_pt *pt, struct eng_prot_ctx *c,
+				mmk__pte_t *p, mmk__pte_t old, unsigned l,
+				uint64_t a)
+{
+	mmk__pte_t addr = fmt_make_leaf(0, fmt_leaf_pa(old, l), l);
+	mmk__pte_t attr = old ^ addr;
+	if (MMK_UNLIKELY(attr != c->last_attr || l != c->last_level)) {
+		uint32_t of = fmt_leaf_flags(pt, old, l);
+		c->last_attr = attr;
+		c->last_level = l;
+		c->last_new = c->tmpl[l] | fmt_leaf_hw_bits(old, l);
+		c->last_loses = eng_protect_loses(of, c->flags);
+		c->last_global = (of & MMK_PT_GLOBAL) != 0;
+	}
+	mmk__pte_t nw = addr | c->last_new;
+	if (nw == old)
+		return;
+	eng_replace(pt, p, old, nw, l, a, c->b);
+	if (c->last_loses)
+		eng_prot_note(pt, c, a, eng_span(pt, l), c->last_global);
+}
+
+static void eng_protect_commit(struct mmk_pt *pt, struct eng_prot_ctx *c,
+			       uint64_t table, unsigned l, uint64_t s,
+			       uint64_t e)
+{
+	mmk__pte_t *t = eng_tbl(table);
+	uint64_t span = eng_span(pt, l);
+	mmk__pte_t empty = fmt_empty(pt, l);
+	if (l == 0) {
+		/* The decision cache lives in locals here: the table stores
+		 * would otherwise force it back to memory every entry.  A run
+		 * of leaves sharing the cached attributes is rewritten by a
+		 * tight loop (address bits | new attributes); whether the run
+		 * needs break-before-make or a flush is decided once for it,
+		 * since both depend only on the attributes. */
+		mmk__pte_t *q = t + eng_idx(pt, s, 0);
+		size_t n = (size_t)((e - s) >> pt->shift[0]), run = SIZE_MAX;
+		mmk__pte_t last_attr = c->last_attr, last_new = c->last_new;
+		bool loses = c->last_loses, glob = c->last_global;
+		if (c->last_level != 0)
+			last_attr = ~(mmk__pte_t)0;
+		for (size_t k = 0; k < n;) {
+			mmk__pte_t ent = q[k];
+			size_t k0 = k;
+			bool lost = false;
+			if (ent != empty) {
+				mmk__pte_t addr = fmt_make_leaf(
+					0, fmt_leaf_pa(ent, 0), 0);
+				if (MMK_UNLIKELY((ent ^ addr) != last_attr)) {
+					uint32_t of =
+						fmt_leaf_flags(pt, ent, 0);
+					last_attr = ent ^ addr;
+					last_new = c->tmpl[0] |
+						   fmt_leaf_hw_bits(ent, 0);
+					loses = eng_protect_loses(of, c->flags);
+					glob = (of & MMK_PT_GLOBAL) != 0;
+				}
+				mmk__pte_t nw = addr | last_new;
+				if (nw == ent) {
+					k++; /* unchanged: no write, no flush */
+				} else if (fmt_needs_bbm(ent, nw, 0)) {
+					eng_replace(pt, &q[k], ent, nw, 0,
+						    s + k * span, c->b);
+					lost = loses;
+					k++;
+				} else {
+					q[k++] = nw;
+					for (; k < n; k++) {
+						mmk__pte_t e2 = q[k];
+						mmk__pte_t a2 = fmt_make_leaf(
+							0, fmt_leaf_pa(e2, 0),
+							0);
+						if ((e2 ^ a2) != last_attr)
+							break;
+						q[k] = a2 | last_new;
+					}
+					lost = loses;
+				}
+			} else {
+				k++;
+			}
+			if (lost) {
+				if (run == SIZE_MAX)
+					run = k0;
+				c->fl_global |= glob;
+			} else if (run != SIZE_MAX) {
+				eng_prot_note(pt, c, s + run * span,
+					      (k0 - run) * span, false);
+				run = SIZE_MAX;
+			}
+		}
+		if (run != SIZE_MAX)
+			eng_prot_note(pt, c, s + run * span, (n - run) * span,
+				      false);
+		c->last_attr = last_attr;
+		c->last_new = last_new;
+		c->last_loses = loses;
+		c->last_global = glob;
+		c->last_level = 0;
+		return;
+	}
+	for (uint64_t a = s; a < e;) {
+		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
+		mmk__pte_t *p = &t[eng_idx(pt, a, l)];
+		mmk__pte_t ent = *p;
+		if (ent == empty) {
+			/* hole */
+		} else if (fmt_is_leaf(ent, l)) {
+			eng_prot_one(pt, c, p, ent, l, a);
+		} else {
+			eng_protect_commit(pt, c, fmt_table_pa(ent, l), l - 1,
+					   a, se);
+		}
+		a = se;
+	}
+}
+
+static int eng_protect_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
+			      uint32_t flags, struct mmk_tlb_gather *b)
+{
+	struct eng_prot_ctx c = {
+		.b = b, .flags = flags, .last_attr = ~(mmk__pte_t)0};
+	for (unsigned l = 0; l < pt->fmt->levels; l++) {
+		if (!eng_leaf_ok(pt, l))
+			continue;
+		int err = fmt_leaf_template(pt, flags, l, &c.tmpl[l]);
+		if (err)
+			return err;
+	}
+	int err = eng_prepare_splits(pt, ia, ia + size, b);
+	if (err)
+		return err;
+	eng_protect_commit(pt, &c, pt->root.v, pt->fmt->levels - 1, ia,
+			   ia + size);
+	if (c.have_fl)
+		mmk__pt_gather_range(b, pt, c.fl_s, c.fl_e - c.fl_s,
+				     c.fl_global);
+	fmt_sync();
+	return MMK_OK;
+}

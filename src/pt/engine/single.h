@@ -1,0 +1,456 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mmkit — engine fragment: single-page edits (map, cursor, lookup, query,
+ * unmap, protect, replace), the concurrent ones.
+ * Included by pt/engine.h only (after the fragments before it); every
+ * function is static, instantiated once per format.
+ */
+/* ------------------------------------------------------ single pages */
+/*
+ * Map one leaf at level @tl.  Safe against concurrent eng_map calls: the
+ * descent reads with acquire, missing tables are allocated first (tables
+ * are only ever added while single maps run, so the count found can only
+ * shrink), built into a private chain, and published with one CAS on the
+ * empty entry; losing a CAS means descending into the winner's table and
+ * freeing our page for that level.
+ */
+static int eng_map_slow(struct mmk_pt *pt, uint64_t ia, unsigned tl,
+			mmk__pte_t leaf, unsigned l, mmk__pte_t *p,
+			mmk__pte_t e, bool global, struct mmk_tlb_gather *b);
+
+static int eng_map(struct mmk_pt *pt, uint64_t ia, uint64_t pa, unsigned tl,
+		   uint32_t flags, struct mmk_tlb_gather *b)
+{
+	mmk__pte_t tmpl;
+	int err = fmt_leaf_template(pt, flags, tl, &tmpl);
+	if (MMK_UNLIKELY(err))
+		return err;
+	mmk__pte_t leaf = fmt_make_leaf(tmpl, pa, tl);
+
+	unsigned l = pt->fmt->levels - 1;
+	mmk__pte_t *p = eng_tbl(pt->root.v) + eng_idx(pt, ia, l);
+	mmk__pte_t e;
+	for (;;) {
+		e = eng_ld_acq(p);
+		if (l == tl)
+			break;
+		if (MMK_UNLIKELY(eng_is_empty(pt, e, l)))
+			return eng_map_slow(pt, ia, tl, leaf, l, p, e,
+					    flags & MMK_PT_GLOBAL, b);
+		if (MMK_UNLIKELY(!fmt_is_table(e, l)))
+			return MMK_EEXIST;
+		l--;
+		p = eng_tbl(fmt_table_pa(e, l + 1)) + eng_idx(pt, ia, l);
+	}
+	mmk__pte_t expect = fmt_empty(pt, l);
+	if (MMK_UNLIKELY(e != expect || !eng_cas(p, &expect, leaf)))
+		return MMK_EEXIST;
+	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
+		mmk__pt_gather_range(b, pt, ia, eng_span(pt, tl),
+				     flags & MMK_PT_GLOBAL);
+	fmt_sync();
+	return MMK_OK;
+}
+
+/* eng_map when tables are missing below level @l (entry *p == e, empty). */
+__attribute__((noinline)) static int
+eng_map_slow(struct mmk_pt *pt, uint64_t ia, unsigned tl, mmk__pte_t leaf,
+	     unsigned l, mmk__pte_t *p, mmk__pte_t e, bool global,
+	     struct mmk_tlb_gather *b)
+{
+
+	/* Tables for levels l-1 .. tl, chained privately. */
+	uint64_t chain[MMK_PT_MAX_LEVELS];
+	unsigned n = l - tl, k = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (mmk__pt_alloc_table(pt, l - 1 - i, &chain[i]) != 0) {
+			while (i--)
+				mmk__pt_free_table(pt, l - 1 - i, chain[i]);
+			return MMK_ENOMEM;
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		unsigned cl = l - 1 - i;
+		eng_tbl(chain[i])[eng_idx(pt, ia, cl)] =
+			i + 1 < n ? fmt_make_table(pt, chain[i + 1], cl) : leaf;
+	}
+
+	for (;;) {
+		mmk__pte_t want =
+			k < n ? fmt_make_table(pt, chain[k], l) : leaf;
+		mmk__pte_t expect = fmt_empty(pt, l);
+		if (eng_is_empty(pt, e, l) && eng_cas(p, &expect, want)) {
+			atomic_fetch_add_explicit(&pt->tables, (long)(n - k),
+						  memory_order_relaxed);
+			break;
+		}
+		/* Lost, or the slot was already taken. */
+		if (!eng_is_empty(pt, expect, l))
+			e = expect;
+		if (k == n || !fmt_is_table(e, l)) {
+			for (; k < n; k++)
+				mmk__pt_free_table(pt, l - 1 - k, chain[k]);
+			return MMK_EEXIST;
+		}
+		/* Another CPU installed the table this level needed. */
+		mmk__pt_free_table(pt, l - 1 - k, chain[k]);
+		k++;
+		l--;
+		p = eng_tbl(fmt_table_pa(e, l + 1)) + eng_idx(pt, ia, l);
+		e = eng_ld_acq(p);
+	}
+	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
+		mmk__pt_gather_range(b, pt, ia, eng_span(pt, tl), global);
+	fmt_sync();
+	return MMK_OK;
+}
+
+/*
+ * Single map through a cursor.  The cached level-0 table is still the one
+ * hooked at its slot as long as pt->gen has not moved (only exclusive
+ * operations unhook tables, and they bump gen).
+ */
+static int eng_map_cursor_miss(struct mmk_pt_cursor *c, uint64_t ia,
+			       uint64_t pa, uint32_t flags,
+			       struct mmk_tlb_gather *b);
+
+static int eng_map_cursor(struct mmk_pt_cursor *c, uint64_t ia, uint64_t pa,
+			  uint32_t flags, struct mmk_tlb_gather *b)
+{
+	struct mmk_pt *pt = c->pt;
+	uint64_t tag = ia >> pt->shift[1];
+	if (MMK_LIKELY(c->table && c->tag == tag && c->flags == flags &&
+		       c->gen == atomic_load_explicit(&pt->gen,
+						      memory_order_relaxed))) {
+		mmk__pte_t *p = (mmk__pte_t *)c->table + eng_idx(pt, ia, 0);
+		mmk__pte_t expect = fmt_empty(pt, 0);
+		if (MMK_UNLIKELY(eng_ld(p) != expect ||
+				 !eng_cas(p, &expect,
+					  fmt_make_leaf(c->tmpl, pa, 0))))
+			return MMK_EEXIST;
+		if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
+			mmk__pt_gather_range(b, pt, ia, eng_span(pt, 0),
+					     flags & MMK_PT_GLOBAL);
+		fmt_sync();
+		return MMK_OK;
+	}
+	return eng_map_cursor_miss(c, ia, pa, flags, b);
+}
+
+/* Out of line, so the hit path above needs no stack frame. */
+__attribute__((noinline)) static int
+eng_map_cursor_miss(struct mmk_pt_cursor *c, uint64_t ia, uint64_t pa,
+		    uint32_t flags, struct mmk_tlb_gather *b)
+{
+	struct mmk_pt *pt = c->pt;
+	uint64_t tag = ia >> pt->shift[1];
+	int err = eng_map(pt, ia, pa, 0, flags, b);
+	if (err)
+		return err;
+	/* Refill: find the leaf table now holding ia. */
+	unsigned l = pt->fmt->levels - 1;
+	uint64_t table = pt->root.v;
+	c->table = NULL;
+	for (; l > 0; l--) {
+		mmk__pte_t e = eng_ld_acq(eng_tbl(table) + eng_idx(pt, ia, l));
+		if (eng_is_empty(pt, e, l) || !fmt_is_table(e, l))
+			return MMK_OK;
+		table = fmt_table_pa(e, l);
+	}
+	mmk__pte_t tmpl;
+	if (fmt_leaf_template(pt, flags, 0, &tmpl) != 0)
+		return MMK_OK;
+	c->table = eng_tbl(table);
+	c->tag = tag;
+	c->flags = flags;
+	c->tmpl = tmpl;
+	c->gen = atomic_load_explicit(&pt->gen, memory_order_relaxed);
+	return MMK_OK;
+}
+
+/* Descend to the entry that ends the walk of @ia (a leaf or an empty
+ * entry); fills the table addresses on the way in @path[level]. */
+static mmk__pte_t *eng_lookup(const struct mmk_pt *pt, uint64_t ia,
+			      unsigned *level, uint64_t *path)
+{
+	unsigned l = pt->fmt->levels - 1;
+	uint64_t table = pt->root.v;
+	for (;;) {
+		mmk__pte_t *p = eng_tbl(table) + eng_idx(pt, ia, l);
+		mmk__pte_t e = eng_ld_acq(p);
+		if (path)
+			path[l] = table;
+		if (l == 0 || eng_is_empty(pt, e, l) || !fmt_is_table(e, l)) {
+			*level = l;
+			return p;
+		}
+		table = fmt_table_pa(e, l);
+		l--;
+	}
+}
+
+/*
+ * The hot read path: a few instructions per level, nothing stored, so that
+ * independent queries overlap their cache misses.  The walk is unrolled
+ * per level count; a format whose levels all have FMT_BITS index bits over
+ * FMT_PAGE_SHIFT-bit pages (it may #define both) gets constant shifts and
+ * masks as well.
+ */
+#if defined(FMT_BITS) && defined(FMT_PAGE_SHIFT)
+#define ENG_QSHIFT(pt, L) (FMT_PAGE_SHIFT + FMT_BITS * (L))
+#define ENG_QMASK(pt, L)  ((1u << FMT_BITS) - 1)
+#else
+#define ENG_QSHIFT(pt, L) ((pt)->shift[L])
+#define ENG_QMASK(pt, L)  ((pt)->idx_mask[L])
+#endif
+
+static inline __attribute__((always_inline)) int
+eng_query_leaf(const struct mmk_pt *pt, uint64_t ia, mmk__pte_t e,
+	       const unsigned l, uint64_t *pa, uint32_t *flags, unsigned *level)
+{
+	if (MMK_UNLIKELY(!fmt_is_leaf(e, l)))
+		return MMK_ENOENT;
+	*pa = fmt_leaf_pa(e, l) +
+	      (ia & (((uint64_t)1 << ENG_QSHIFT(pt, l)) - 1));
+	if (flags)
+		*flags = fmt_leaf_flags(pt, e, l);
+	*level = l;
+	return MMK_OK;
+}
+
+#define ENG_QSTEP(L)                                                           \
+	do {                                                                   \
+		e = eng_ld_acq(eng_tbl(table) + ((ia >> ENG_QSHIFT(pt, L)) &   \
+						 ENG_QMASK(pt, L)));           \
+		if (MMK_UNLIKELY(eng_is_empty(pt, e, L)))                      \
+			return MMK_ENOENT;                                     \
+		if ((L) == 0 || !fmt_is_table(e, L))                           \
+			return eng_query_leaf(pt, ia, e, L, pa, flags, level); \
+		table = fmt_table_pa(e, L);                                    \
+	} while (0)
+
+static int eng_query(const struct mmk_pt *pt, uint64_t ia, uint64_t *pa,
+		     uint32_t *flags, unsigned *level)
+{
+	uint64_t table = pt->root.v;
+	mmk__pte_t e;
+	switch (pt->fmt->levels) {
+	case 5:
+		ENG_QSTEP(4);
+		/* fall through */
+	case 4:
+		ENG_QSTEP(3);
+		/* fall through */
+	case 3:
+		ENG_QSTEP(2);
+		/* fall through */
+	case 2:
+		ENG_QSTEP(1);
+		/* fall through */
+	default:
+		ENG_QSTEP(0);
+	}
+	return MMK_ENOENT; /* not reached: level 0 always returns */
+}
+
+/* Unhook and queue every table on @path above @l that is now empty. */
+static inline bool eng_pinned(const struct mmk_pt *pt, unsigned l, uint64_t ia)
+{
+	if (l + 1 != pt->fmt->levels)
+		return false;
+	unsigned i = eng_idx(pt, ia, l);
+	return (pt->pinned[i / 64] >> (i % 64)) & 1;
+}
+
+static void eng_prune(struct mmk_pt *pt, uint64_t ia, unsigned l,
+		      const uint64_t *path, struct mmk_tlb_gather *b)
+{
+	for (; l + 1 < pt->fmt->levels; l++) {
+		if (eng_pinned(pt, l + 1, ia) ||
+		    !eng_table_empty(pt, eng_tbl(path[l]), l))
+			return;
+		mmk__pte_t *p = eng_tbl(path[l + 1]) + eng_idx(pt, ia, l + 1);
+		eng_st(p, fmt_empty(pt, l + 1));
+		atomic_fetch_add_explicit(&pt->gen, 1, memory_order_relaxed);
+		mmk__pt_gather_table(b, pt, path[l]);
+		atomic_fetch_sub_explicit(&pt->tables, 1, memory_order_relaxed);
+	}
+}
+
+static int eng_unmap(struct mmk_pt *pt, uint64_t ia, struct mmk_tlb_gather *b,
+		     struct mmk_pt_leaf *out)
+{
+	uint64_t path[MMK_PT_MAX_LEVELS];
+	unsigned l;
+	mmk__pte_t *p = eng_lookup(pt, ia, &l, path);
+	mmk__pte_t e = eng_ld(p);
+	if (!fmt_is_leaf(e, l))
+		return MMK_ENOENT;
+	uint64_t span = eng_span(pt, l);
+	if (ia & (span - 1))
+		return MMK_EALIGN;
+	uint32_t f = fmt_leaf_flags(pt, e, l);
+	if (out) {
+		out->va = mmk__pt_va(pt, ia);
+		out->pa = mmk_pa(fmt_leaf_pa(e, l));
+		out->size = out->page_size = span;
+		out->flags = f;
+		out->level = l;
+	}
+	eng_st(p, fmt_empty(pt, l));
+	mmk__pt_gather_range(b, pt, ia, span, f & MMK_PT_GLOBAL);
+	eng_prune(pt, ia, l, path, b);
+	fmt_sync();
+	return MMK_OK;
+}
+
+/* Must the change from @of to @nf be flushed? (lost access, or changed
+ * user/global/memory type) */
+static inline bool eng_protect_loses(uint32_t of, uint32_t nf)
+{
+	return (of & ~nf & MMK_PT_RWX) ||
+	       ((of ^ nf) & (MMK_PT_USER | MMK_PT_GLOBAL | MMK_PT_MT_MASK));
+}
+
+/* Replace live leaf *p (@old) by @new, with break-before-make if needed. */
+static inline void eng_replace(struct mmk_pt *pt, mmk__pte_t *p, mmk__pte_t old,
+			       mmk__pte_t nw, unsigned l, uint64_t ia,
+			       struct mmk_tlb_gather *b)
+{
+	if (fmt_needs_bbm(old, nw, l)) {
+		eng_st(p, fmt_empty(pt, l));
+		fmt_sync();
+		mmk__pt_flush_now(b, pt, ia & ~(eng_span(pt, l) - 1),
+				  eng_span(pt, l));
+	}
+	eng_st_rel(p, nw);
+}
+
+static int eng_protect(struct mmk_pt *pt, uint64_t ia, uint32_t flags,
+		       struct mmk_tlb_gather *b)
+{
+	unsigned l;
+	mmk__pte_t *p = eng_lookup(pt, ia, &l, NULL);
+	mmk__pte_t e = eng_ld(p);
+	if (!fmt_is_leaf(e, l))
+		return MMK_ENOENT;
+	if (ia & (eng_span(pt, l) - 1))
+		return MMK_EALIGN;
+	mmk__pte_t tmpl;
+	int err = fmt_leaf_template(pt, flags, l, &tmpl);
+	if (err)
+		return err;
+	mmk__pte_t nw = fmt_make_leaf(tmpl, fmt_leaf_pa(e, l), l) |
+			fmt_leaf_hw_bits(e, l);
+	uint32_t of = fmt_leaf_flags(pt, e, l);
+	if (nw != e) {
+		eng_replace(pt, p, e, nw, l, ia, b);
+		if (eng_protect_loses(of, flags))
+			mmk__pt_gather_range(b, pt, ia, eng_span(pt, l),
+					     of & MMK_PT_GLOBAL);
+		fmt_sync();
+	}
+	return MMK_OK;
+}
+
+/* ---------------------------------------------- the fault path's pair */
+/*
+ * Read the leaf holding @ia with one load per level (the last one is the
+ * entry reported, so the caller's compare-and-swap is against what it
+ * decided on).  Safe alongside single maps and replaces.
+ */
+static int eng_lookup_leaf(const struct mmk_pt *pt, uint64_t ia,
+			   struct mmk_pt_leaf *out)
+{
+	unsigned l = pt->fmt->levels - 1;
+	uint64_t table = pt->root.v;
+	mmk__pte_t e;
+	for (;;) {
+		e = eng_ld_acq(eng_tbl(table) + eng_idx(pt, ia, l));
+		if (eng_is_empty(pt, e, l))
+			return MMK_ENOENT;
+		if (l == 0 || !fmt_is_table(e, l))
+			break;
+		table = fmt_table_pa(e, l);
+		l--;
+	}
+	if (!fmt_is_leaf(e, l))
+		return MMK_ENOENT;
+	out->pa = mmk_pa(fmt_leaf_pa(e, l));
+	out->size = out->page_size = eng_span(pt, l);
+	out->flags = fmt_leaf_flags(pt, e, l);
+	out->level = l;
+	out->raw = e;
+	return MMK_OK;
+}
+
+/* The slot at level @tl on the path of @ia, or NULL if the path no longer
+ * reaches that level (a table was unhooked or a huge page sits above). */
+static mmk__pte_t *eng_slot(const struct mmk_pt *pt, uint64_t ia, unsigned tl)
+{
+	unsigned l = pt->fmt->levels - 1;
+	uint64_t table = pt->root.v;
+	for (; l > tl; l--) {
+		mmk__pte_t e = eng_ld_acq(eng_tbl(table) + eng_idx(pt, ia, l));
+		if (eng_is_empty(pt, e, l) || !fmt_is_table(e, l))
+			return NULL;
+		table = fmt_table_pa(e, l);
+	}
+	return eng_tbl(table) + eng_idx(pt, ia, tl);
+}
+
+/*
+ * Replace the leaf @old by one for @pa, @flags (see mmk_pt_replace).  Every
+ * write is a compare-and-swap on the entry, so two CPUs replacing (or one
+ * mapping into a hole and one replacing) never both win.
+ */
+static int eng_replace_leaf(struct mmk_pt *pt, uint64_t ia,
+			    const struct mmk_pt_leaf *old, uint64_t pa,
+			    uint32_t flags, struct mmk_tlb_gather *b)
+{
+	unsigned l = old->level;
+	uint64_t span = eng_span(pt, l);
+	mmk__pte_t tmpl, raw = old->raw;
+	int err = fmt_leaf_template(pt, flags, l, &tmpl);
+	if (err)
+		return err;
+	uint64_t opa = fmt_leaf_pa(raw, l);
+	mmk__pte_t nw = fmt_make_leaf(tmpl, pa, l);
+	if (pa == opa)
+		nw |= fmt_leaf_hw_bits(raw, l);
+	ia &= ~(span - 1);
+	mmk__pte_t *p = eng_slot(pt, ia, l);
+	if (!p || eng_ld(p) != raw)
+		return MMK_EAGAIN;
+	if (nw == raw)
+		return MMK_OK;
+	uint32_t of = fmt_leaf_flags(pt, raw, l);
+	bool global = ((of | flags) & MMK_PT_GLOBAL) != 0;
+	mmk__pte_t expect = raw;
+	if (fmt_needs_bbm(raw, nw, l)) {
+		/* Break: the PROT_NONE form of the old leaf keeps single maps
+		 * out (it is a leaf) while the hardware sees nothing. */
+		mmk__pte_t none;
+		uint32_t nf =
+			of & ~(MMK_PT_RWX | MMK_PT_ACCESSED | MMK_PT_DIRTY);
+		if (fmt_leaf_template(pt, nf, l, &none) != 0)
+			return MMK_ENOTSUP; /* not on any format today */
+		none = fmt_make_leaf(none, opa, l);
+		if (!eng_cas(p, &expect, none))
+			return MMK_EAGAIN;
+		fmt_sync();
+		mmk__pt_flush_now(b, pt, ia, span);
+		/* Make: a racing replace may have taken the broken entry. */
+		expect = none;
+		bool won = eng_cas(p, &expect, nw);
+		fmt_sync();
+		return won ? MMK_OK : MMK_EAGAIN;
+	}
+	if (!eng_cas(p, &expect, nw))
+		return MMK_EAGAIN;
+	if ((pa != opa && (of & MMK_PT_RWX)) || eng_protect_loses(of, flags) ||
+	    (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH))
+		mmk__pt_gather_range(b, pt, ia, span, global);
+	fmt_sync();
+	return MMK_OK;
+}

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mmkit — the TLB gather (include/mmkit/tlb.h): ranges coalesced once,
+ * here, for every caller; the flush; the deferred puts.
+ */
+#include <mmkit/log.h>
+#include <mmkit/tlb.h>
+
+void mmk_tlb_gather_init(struct mmk_tlb_gather *g, const mmk_cpumask_t *cpus,
+			 uint32_t asid)
+{
+	__builtin_memset(g, 0, sizeof(*g));
+	g->cpus = cpus;
+	g->asid = asid;
+}
+
+void mmk__tlb_gather_range_slow(struct mmk_tlb_gather *g, mmk_vaddr_t start,
+				mmk_vaddr_t end, bool global)
+{
+	(void)global; /* already ORed in by the inline part */
+	g->npages += (end - start) >> MMK_PAGE_SHIFT;
+	if (g->npages > MMK_TLB_GATHER_FLUSH_ALL_PAGES ||
+	    g->nranges == MMK_TLB_GATHER_RANGES) {
+		g->all = true;
+		return;
+	}
+	g->range[g->nranges].start = start;
+	g->range[g->nranges].end = end;
+	g->nranges++;
+}
+
+void mmk_tlb_gather_all(struct mmk_tlb_gather *g, bool global)
+{
+	g->global |= global;
+	g->all = true;
+}
+
+bool mmk_tlb_gather_empty(const struct mmk_tlb_gather *g)
+{
+	return !g->all && g->nranges == 0 && g->put_head == 0;
+}
+
+/* Link field of a queued frame: its metadata's next/prev, 64 bits. */
+static inline uint64_t tlb_link(const struct mmk_frame *m)
+{
+	return (uint64_t)m->next | (uint64_t)m->prev << 32;
+}
+
+static inline void tlb_set_link(struct mmk_frame *m, uint64_t v)
+{
+	m->next = (uint32_t)v;
+	m->prev = (uint32_t)(v >> 32);
+}
+
+static inline mmk_paddr_t tlb_pa(uint64_t link)
+{
+	return mmk_pa((link - 1) << MMK_PAGE_SHIFT);
+}
+
+void mmk_tlb_gather_put(struct mmk_tlb_gather *g, struct mmk_frames *frames,
+			mmk_paddr_t pa)
+{
+	struct mmk_frame *m = mmk_frame_meta(frames, pa);
+	MMK_ASSERT(m != NULL);
+	MMK_ASSERT(g->frames == NULL || g->frames == frames);
+	g->frames = frames;
+	uint64_t link = (pa.v >> MMK_PAGE_SHIFT) + 1;
+	tlb_set_link(m, 0);
+	if (g->put_tail)
+		tlb_set_link(mmk_frame_meta(frames, tlb_pa(g->put_tail)), link);
+	else
+		g->put_head = link;
+	g->put_tail = link;
+	g->nput++;
+}
+
+/*
+ * With mmk__tlb_flush_range_now, the one place mmkit invalidates TLBs.  Today:
+ * the HAL's flush for @cpus (which may include other CPUs; the hosted HAL
+ * records it).  A shootdown (issue 13) replaces this body: everything it needs
+ * is in @g.
+ */
+static void tlb_flush_now(const struct mmk_tlb_gather *g)
+{
+	if (!g->cpus)
+		return; /* active nowhere: nothing can be cached */
+	if (g->all) {
+		mmk_hal_tlb_flush_all(g->cpus,
+				      g->global ? MMK_ASID_ALL : g->asid);
+		return;
+	}
+	for (unsigned i = 0; i < g->nranges; i++)
+		mmk_hal_tlb_flush_range(g->cpus, g->asid, g->range[i].start,
+					g->range[i].end, g->global);
+}
+
+void mmk__tlb_flush_range_now(const struct mmk_tlb_gather *g, mmk_vaddr_t start,
+			      mmk_vaddr_t end)
+{
+	if (g->cpus)
+		mmk_hal_tlb_flush_range(g->cpus, g->asid, start, end, true);
+}
+
+void mmk_tlb_gather_flush(struct mmk_tlb_gather *g)
+{
+	tlb_flush_now(g);
+	g->all = false;
+	g->global = false;
+	g->nranges = 0;
+	g->npages = 0;
+}
+
+void mmk_tlb_gather_finish(struct mmk_tlb_gather *g)
+{
+	mmk_tlb_gather_flush(g);
+	uint64_t link = g->put_head;
+	while (link) {
+		mmk_paddr_t pa = tlb_pa(link);
+		struct mmk_frame *m = mmk_frame_meta(g->frames, pa);
+		link = tlb_link(m);
+		tlb_set_link(m, 0);
+		int r = mmk_frame_put(g->frames, pa);
+		MMK_ASSERT(r >= 0);
+	}
+	g->put_head = g->put_tail = 0;
+	g->nput = 0;
+	g->frames = NULL;
+}

@@ -1260,6 +1260,335 @@ static void allocation_failure_in_any_split_changes_nothing(void **st)
 	assert_true(maxfails >= 1);
 }
 
+/* ------------------------------------------------- the transaction */
+
+/*
+ * Every kind of prepare, relative to a target area [base, base + 3) in the
+ * layout of the failure tests ([aaa].[bbb].[aaa]. ..., tags alternating):
+ * what it asks, and the same change applied to the model.
+ */
+enum { T_INSERT, T_REPLACE, T_UNMAP, T_PROTECT };
+
+struct txkind {
+	const char *name;
+	int op;
+	int s, e; /* pages from base */
+	uint32_t flags;
+	uintptr_t tag; /* 0: the target's tag (so that it merges) */
+};
+
+static const struct txkind txkinds[] = {
+	{"insert into a gap", T_INSERT, 3, 4, 9, 3},
+	{"insert merging left", T_INSERT, 3, 4, 1, 0},
+	{"replace a hole", T_REPLACE, 1, 2, 7, 3},
+	{"replace across two areas", T_REPLACE, 2, 5, 7, 3},
+	{"replace merging both ways", T_REPLACE, 1, 2, 1, 0},
+	{"unmap a hole", T_UNMAP, 1, 2, 0, 0},
+	{"unmap across three areas", T_UNMAP, -2, 6, 0, 0},
+	{"unmap nothing", T_UNMAP, 3, 4, 0, 0},
+	{"protect the left edge", T_PROTECT, 1, 4, 5, 0},
+	{"protect the right edge", T_PROTECT, -1, 1, 5, 0},
+	{"protect both edges", T_PROTECT, 1, 2, 5, 0},
+	{"protect two areas", T_PROTECT, 1, 5, 5, 0},
+	{"protect to the same flags", T_PROTECT, 0, 2, 1, 0},
+};
+
+static uint64_t tx_base(int n)
+{
+	return (uint64_t)(n / 2) * 4 * PG + 16 * PG;
+}
+
+static void tx_layout(int n)
+{
+	drv_clear();
+	for (int i = 0; i < n; i++)
+		assert_int_equal(ins((uint64_t)i * 4 * PG + PG * 16,
+				     (uint64_t)i * 4 * PG + PG * 19, 1,
+				     1 + (i & 1), 0),
+				 0);
+}
+
+static struct mmk_mset_area tx_tmpl(const struct txkind *k, int n)
+{
+	uint64_t base = tx_base(n);
+	uintptr_t tag = k->tag ? k->tag : (uintptr_t)(1 + ((n / 2) & 1));
+	return tmpl(base + (uint64_t)k->s * PG, base + (uint64_t)k->e * PG,
+		    k->flags, tag);
+}
+
+static int tx_prepare(const struct txkind *k, int n, struct mmk_mset_txn *t)
+{
+	uint64_t base = tx_base(n);
+	uint64_t s = base + (uint64_t)k->s * PG,
+		 len = (uint64_t)(k->e - k->s) * PG;
+	struct mmk_mset_area tm = tx_tmpl(k, n);
+	switch (k->op) {
+	case T_INSERT:
+		return mmk_mset_prepare_insert(&set, &tm, 0, t);
+	case T_REPLACE:
+		return mmk_mset_prepare_insert(&set, &tm, MMK_MSET_REPLACE, t);
+	case T_UNMAP:
+		return mmk_mset_prepare_unmap(&set, s, len, t);
+	default:
+		return mmk_mset_prepare_protect(&set, s, len, k->flags, t);
+	}
+}
+
+/* The model (loaded from the set) after the same change. */
+static void tx_model(const struct txkind *k, int n)
+{
+	static struct ev ex[MAXEV];
+	int nex = 0;
+	struct mmk_mset_area tm = tx_tmpl(k, n);
+	model_from_set();
+	switch (k->op) {
+	case T_INSERT:
+	case T_REPLACE:
+		m_unmap(tm.start, tm.end, ex, &nex);
+		m_insert_at(m_pos(tm.start),
+			    (struct marea){tm.start, tm.end, tm.offset,
+					   tm.flags, (uintptr_t)tm.priv,
+					   tm.kind});
+		m_normalize();
+		break;
+	case T_UNMAP:
+		m_unmap(tm.start, tm.end, ex, &nex);
+		break;
+	default:
+		m_protect(tm.start, tm.end, k->flags, ex, &nex);
+		break;
+	}
+}
+
+/* A prepared txn's objects now have a priv to release later. */
+static void tx_count_made(const struct mmk_mset_txn *t)
+{
+	made += (long)t->npieces + (t->area ? 1 : 0);
+}
+
+static const int tx_sizes[] = {0, 1, 15, 16, 17, 255, 256, 257, 4096};
+
+static void
+every_allocation_of_every_prepare_failed_in_turn_changes_nothing(void **st)
+{
+	(void)st;
+	for (size_t ki = 0; ki < MMK_ARRAY_SIZE(txkinds); ki++) {
+		const struct txkind *k = &txkinds[ki];
+		for (size_t si = 0; si < MMK_ARRAY_SIZE(tx_sizes); si++) {
+			int n = tx_sizes[si];
+			tx_layout(n);
+			struct mmk_mset_txn t;
+			int rc, fails = 0;
+			for (long nth = 1;; nth++) {
+				take_snapshot();
+				long objs = mmk_hosted_live_objs();
+				mmk_hosted_fail_nth(MMK_FAIL_OBJ, nth);
+				rc = tx_prepare(k, n, &t);
+				mmk_hosted_fail_off();
+				if (rc != MMK_ENOMEM)
+					break;
+				fails++;
+				assert_int_equal(mmk_hosted_live_objs(), objs);
+				assert_unchanged();
+				/* An abort after a failed prepare is a no-op.
+				 */
+				mmk_mset_abort(&set, &t);
+				assert_int_equal(mmk_hosted_live_objs(), objs);
+				assert_unchanged();
+				assert_true(nth < 64);
+			}
+			if (rc)
+				fprintf(stderr, "%s at %d areas: %d\n", k->name,
+					n, rc);
+			assert_int_equal(rc, 0);
+			/* What allocates: a new area, a piece, a first leaf. */
+			if (t.area || t.npieces)
+				assert_true(fails >= 1);
+			tx_count_made(&t);
+			tx_model(k, n);
+			/* The commit with every allocation failing. */
+			struct mmk_mset_area tm = tx_tmpl(k, n), *newa = t.area;
+			mmk_hosted_fail_after(MMK_FAIL_OBJ, 0);
+			nwin_before = window(tm.start, tm.end, win_before);
+			mmk_mset_commit(&set, &t);
+			assert_int_equal(mmk_hosted_attempts(MMK_FAIL_OBJ), 0);
+			mmk_hosted_fail_off();
+			check_dead(&t, tm.start, tm.end, newa);
+			release_dead(&t);
+			snprintf(opdesc, sizeof(opdesc), "%s at %d areas",
+				 k->name, n);
+			compare_model();
+		}
+	}
+}
+
+static void abort_after_prepare_changes_nothing(void **st)
+{
+	(void)st;
+	static const int sizes[] = {1, 17, 257};
+	for (size_t ki = 0; ki < MMK_ARRAY_SIZE(txkinds); ki++) {
+		for (size_t si = 0; si < MMK_ARRAY_SIZE(sizes); si++) {
+			int n = sizes[si];
+			tx_layout(n);
+			take_snapshot();
+			long objs = mmk_hosted_live_objs();
+			struct mmk_mset_txn t;
+			assert_int_equal(tx_prepare(&txkinds[ki], n, &t), 0);
+			/* The caller's split hook ran, and is undone. */
+			for (unsigned i = 0; i < t.npieces; i++) {
+				assert_ptr_equal(t.piece[i]->kind,
+						 t.orig[i]->kind);
+				assert_ptr_equal(t.piece[i]->priv,
+						 t.orig[i]->priv);
+				assert_int_equal(t.piece[i]->offset,
+						 t.orig[i]->offset +
+							 (t.piece[i]->start -
+							  t.orig[i]->start));
+				/* not visible */
+				assert_true(mmk_mset_find(&set,
+							  t.piece[i]->start) !=
+					    t.piece[i]);
+				t.piece[i]->priv = (void *)0xdead;
+			}
+			for (unsigned i = 0; i < t.npieces; i++)
+				t.piece[i]->priv = (void *)t.orig[i]->priv;
+			assert_unchanged();
+			mmk_mset_abort(&set, &t);
+			assert_int_equal(mmk_hosted_live_objs(), objs);
+			assert_unchanged();
+		}
+	}
+}
+
+static bool dead_is(const struct mmk_mset_txn *t,
+		    const struct mmk_mset_area *const *want, int n)
+{
+	int k = 0;
+	for (const struct mmk_mset_area *d = t->dead; d; d = d->link) {
+		if (!in_list(d, want, n))
+			return false;
+		k++;
+	}
+	return k == n;
+}
+
+static struct mmk_mset_area *plain(uint64_t s, uint64_t e, uint32_t f)
+{
+	struct mmk_mset_area t = tmpl(s * PG, e * PG, f, 1), *out = NULL;
+	t.kind = NULL; /* no backend: nothing to release */
+	assert_int_equal(mmk_mset_insert(&set, &t, 0, &out), 0);
+	return out;
+}
+
+static void the_dead_list_holds_exactly_the_objects_that_left(void **st)
+{
+	(void)st;
+	struct mmk_mset_txn t;
+	/* [aaaa][bbbb][cc]  unmap [0x12, 0x19): b goes, a and c trimmed. */
+	struct mmk_mset_area *a = plain(0x10, 0x14, 1),
+			     *b = plain(0x14, 0x18, 2);
+	struct mmk_mset_area *c = plain(0x18, 0x1a, 3);
+	assert_int_equal(mmk_mset_prepare_unmap(&set, 0x12 * PG, 7 * PG, &t),
+			 0);
+	mmk_mset_commit(&set, &t);
+	const struct mmk_mset_area *w1[] = {b};
+	assert_true(dead_is(&t, w1, 1));
+	assert_int_equal(b->start, 0x14 * PG); /* as it was */
+	assert_int_equal(b->end, 0x18 * PG);
+	assert_int_equal(b->flags, 2);
+	assert_ptr_equal(mmk_mset_find(&set, 0x11 * PG), a);
+	assert_ptr_equal(mmk_mset_find(&set, 0x19 * PG), c);
+	release_dead(&t);
+	assert_int_equal(mmk_mset_unmap(&set, 0, 0x100 * PG), 0);
+
+	/* [aaaa][BBBB][aaaa]  protect B to a's flags: one area, b and c
+	 * absorbed into a. */
+	a = plain(0x10, 0x14, 1);
+	b = plain(0x14, 0x18, 2);
+	c = plain(0x18, 0x1c, 1);
+	assert_int_equal(
+		mmk_mset_prepare_protect(&set, 0x14 * PG, 4 * PG, 1, &t), 0);
+	assert_int_equal(t.npieces, 0);
+	mmk_mset_commit(&set, &t);
+	const struct mmk_mset_area *w2[] = {b, c};
+	assert_true(dead_is(&t, w2, 2));
+	assert_int_equal(b->start, 0x14 * PG);
+	assert_int_equal(b->end, 0x18 * PG);
+	assert_int_equal(b->flags, 1); /* protected, then absorbed */
+	assert_int_equal(c->start, 0x18 * PG);
+	assert_int_equal(c->end, 0x1c * PG);
+	assert_ptr_equal(mmk_mset_find(&set, 0x1b * PG), a);
+	assert_int_equal(a->end, 0x1c * PG);
+	assert_int_equal(mmk_mset_count(&set), 1);
+	release_dead(&t);
+
+	/* [aa].[cc]  insert into the hole: the new object and c go. */
+	c = plain(0x1d, 0x1f, 1);
+	struct mmk_mset_area tm = tmpl(0x1c * PG, 0x1d * PG, 1, 1);
+	tm.kind = NULL;
+	assert_int_equal(mmk_mset_prepare_insert(&set, &tm, 0, &t), 0);
+	struct mmk_mset_area *na = t.area;
+	assert_null(mmk_mset_find(&set, 0x1c * PG)); /* not visible yet */
+	mmk_mset_commit(&set, &t);
+	const struct mmk_mset_area *w3[] = {na, c};
+	assert_true(dead_is(&t, w3, 2));
+	assert_ptr_equal(t.area, a);
+	assert_int_equal(a->end, 0x1f * PG);
+	release_dead(&t);
+
+	/* .[dd]  insert just below d: d goes, the new area takes over. */
+	struct mmk_mset_area *d = plain(0x31, 0x33, 1);
+	tm = tmpl(0x30 * PG, 0x31 * PG, 1, 1);
+	tm.kind = NULL;
+	assert_int_equal(mmk_mset_prepare_insert(&set, &tm, 0, &t), 0);
+	na = t.area;
+	mmk_mset_commit(&set, &t);
+	const struct mmk_mset_area *w4[] = {d};
+	assert_true(dead_is(&t, w4, 1));
+	assert_ptr_equal(t.area, na);
+	assert_int_equal(na->end, 0x33 * PG);
+	release_dead(&t);
+
+	/* Nothing to do: no allocation, no change, nothing dead. */
+	take_snapshot();
+	long objs = mmk_hosted_live_objs();
+	mmk_hosted_fail_after(MMK_FAIL_OBJ, 0);
+	assert_int_equal(mmk_mset_prepare_unmap(&set, 0x40 * PG, PG, &t), 0);
+	assert_int_equal(t.npieces, 0);
+	mmk_mset_commit(&set, &t);
+	assert_null(t.dead);
+	assert_int_equal(
+		mmk_mset_prepare_protect(&set, 0x10 * PG, 2 * PG, 1, &t), 0);
+	assert_int_equal(t.npieces, 0);
+	mmk_mset_commit(&set, &t);
+	assert_null(t.dead);
+	assert_int_equal(mmk_hosted_attempts(MMK_FAIL_OBJ), 0);
+	mmk_hosted_fail_off();
+	assert_int_equal(mmk_hosted_live_objs(), objs);
+	assert_unchanged();
+
+	/* Replace a page of a with the same attributes: a is cut, the new
+	 * area and the piece both merge back, and both are dead. */
+	tm = tmpl(0x12 * PG, 0x13 * PG, 1, 1);
+	tm.kind = NULL;
+	assert_int_equal(
+		mmk_mset_prepare_insert(&set, &tm, MMK_MSET_REPLACE, &t), 0);
+	assert_int_equal(t.npieces, 1);
+	assert_ptr_equal(t.orig[0], a);
+	struct mmk_mset_area *pc = t.piece[0];
+	assert_int_equal(pc->start, 0x13 * PG);
+	assert_int_equal(pc->end, 0x1f * PG);
+	na = t.area;
+	mmk_mset_commit(&set, &t);
+	const struct mmk_mset_area *w5[] = {na, pc};
+	assert_true(dead_is(&t, w5, 2));
+	assert_ptr_equal(t.area, a);
+	assert_int_equal(a->start, 0x10 * PG);
+	assert_int_equal(a->end, 0x1f * PG);
+	release_dead(&t);
+	CHECK_SET();
+}
+
 static void clear_returns_every_object_and_the_set_is_reusable(void **st)
 {
 	(void)st;
@@ -1346,6 +1675,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			allocation_failure_in_any_split_changes_nothing, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			every_allocation_of_every_prepare_failed_in_turn_changes_nothing,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			abort_after_prepare_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			the_dead_list_holds_exactly_the_objects_that_left,
+			setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			clear_returns_every_object_and_the_set_is_reusable,
 			setup, teardown),

@@ -2,7 +2,10 @@
 /*
  * The memory set: a model-based random test against a sorted array, the
  * edges of the address space and of the arguments, injected allocation
- * failure in every kind of split, and the exact backend callbacks.
+ * failure in every kind of split and at every allocation of every
+ * prepare, commits that allocate nothing, aborts, the dead list, and the
+ * exact backend calls a driver makes from the transactions (what the
+ * address space does with its backends).
  *
  * Pictures use one character per page:  [aaaa]  an area,  .  free.
  */

@@ -9,8 +9,9 @@
  * binary search (upper bound) over a sorted array of the same n area
  * starts, run over the same random addresses, right after it in the same
  * repetition.  Modifying operations are timed in batches on distinct areas
- * or gaps; each batch is undone untimed (the hole re-inserted and merged
- * back, the flags protected back), so n stays the same.
+ * or gaps, through the transaction calls (prepare, commit, free what left);
+ * each batch is undone untimed (the hole re-inserted and merged back, the
+ * flags protected back), so n stays the same.
  */
 #include "bench.h"
 
@@ -62,7 +63,7 @@ static void build(struct mmk_mset *s, const struct layout *L)
 		t.end = L->st[i] + L->sz[i];
 		t.offset = t.start;
 		t.flags = 1;
-		if (mmk_mset_insert(s, &t, 0, NULL, NULL) != 0) {
+		if (mmk_mset_insert(s, &t, 0, NULL) != 0) {
 			fprintf(stderr, "bench_mset: build failed\n");
 			exit(1);
 		}
@@ -127,6 +128,47 @@ static void pick(long *out, long k, long n)
 	}
 }
 
+/*
+ * The timed changes go through a transaction as the address space drives
+ * it: prepare, commit, free the dead objects (no backend work between).
+ */
+static void txn_finish(struct mmk_mset *s, struct mmk_mset_txn *t)
+{
+	mmk_mset_commit(s, t);
+	for (struct mmk_mset_area *a = t->dead, *next; a; a = next) {
+		next = a->link;
+		mmk_mset_area_free(s, a);
+	}
+}
+
+static int txn_insert(struct mmk_mset *s, const struct mmk_mset_area *tmpl)
+{
+	struct mmk_mset_txn t;
+	int rc = mmk_mset_prepare_insert(s, tmpl, 0, &t);
+	if (!rc)
+		txn_finish(s, &t);
+	return rc;
+}
+
+static int txn_unmap(struct mmk_mset *s, uint64_t start, uint64_t size)
+{
+	struct mmk_mset_txn t;
+	int rc = mmk_mset_prepare_unmap(s, start, size, &t);
+	if (!rc)
+		txn_finish(s, &t);
+	return rc;
+}
+
+static int txn_protect(struct mmk_mset *s, uint64_t start, uint64_t size,
+		       uint32_t flags)
+{
+	struct mmk_mset_txn t;
+	int rc = mmk_mset_prepare_protect(s, start, size, flags, &t);
+	if (!rc)
+		txn_finish(s, &t);
+	return rc;
+}
+
 enum op { OP_FIND, OP_INSERT, OP_UNMAP, OP_PROTECT, OP_FREE, OP_COUNT };
 
 static const char *names[OP_COUNT] = {"mset.find", "mset.insert",
@@ -182,17 +224,16 @@ static void run(enum op op, struct mmk_mset *s, const struct layout *L,
 				t.end = addr[i] + PG;
 				t.offset = t.start;
 				t.flags = 2;
-				sink += mmk_mset_insert(s, &t, 0, NULL, NULL);
+				sink += txn_insert(s, &t);
 			}
 			break;
 		case OP_UNMAP:
 			for (long i = 0; i < batch; i++)
-				sink += mmk_mset_unmap(s, addr[i], PG, NULL);
+				sink += txn_unmap(s, addr[i], PG);
 			break;
 		case OP_PROTECT:
 			for (long i = 0; i < batch; i++)
-				sink += mmk_mset_protect(s, addr[i], PG, 2,
-							 NULL);
+				sink += txn_protect(s, addr[i], PG, 2);
 			break;
 		case OP_FREE:
 			for (long i = 0; i < batch; i++) {
@@ -213,16 +254,16 @@ static void run(enum op op, struct mmk_mset *s, const struct layout *L,
 		/* Undo, untimed. */
 		for (long i = 0; i < batch; i++) {
 			if (op == OP_INSERT) {
-				mmk_mset_unmap(s, addr[i], PG, NULL);
+				mmk_mset_unmap(s, addr[i], PG);
 			} else if (op == OP_UNMAP) {
 				struct mmk_mset_area t = {0};
 				t.start = addr[i];
 				t.end = addr[i] + PG;
 				t.offset = t.start;
 				t.flags = 1;
-				mmk_mset_insert(s, &t, 0, NULL, NULL);
+				mmk_mset_insert(s, &t, 0, NULL);
 			} else if (op == OP_PROTECT) {
-				mmk_mset_protect(s, addr[i], PG, 1, NULL);
+				mmk_mset_protect(s, addr[i], PG, 1);
 			}
 		}
 		done += batch;
@@ -259,7 +300,7 @@ MMK_BENCH(bench_mset, 40)
 			report(names[op], n, mmk_bench_median(v, reps),
 			       mmk_bench_median(b, reps), goals[op]);
 		}
-		mmk_mset_destroy(&s, NULL);
+		mmk_mset_destroy(&s);
 		free(L.st);
 		free(L.sz);
 	}

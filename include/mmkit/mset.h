@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mmkit — the memory set: an ordered set of non-overlapping areas
- * [start, end) of one address space, each with flags, a backend (an ops
- * table), a backend offset and private data.
+ * [start, end) of one address space, each with flags, a kind (opaque: the
+ * address space stores its backend there), a backend offset and private
+ * data.  A data structure only: it never calls anyone.
  *
  * The areas live in a B+tree with wide nodes (see docs/ARCHITECTURE.md for
  * the measurement behind that choice).  Every internal node keeps, for each
@@ -18,115 +19,84 @@
  * part of an area.  A range given as (start, size) with size 0, or with
  * start + size past 2^64 - 1, is refused with MMK_EWRAP.
  *
+ * Changes go through a transaction on the caller's stack (STYLE point 4):
+ *
+ *   struct mmk_mset_txn t;
+ *   rc = mmk_mset_prepare_unmap(set, start, size, &t);  may fail, changes
+ *   if (rc) return rc;                                   nothing visible
+ *   ...walk the areas of the range (find_first / next), which are exactly
+ *   as before; set the priv of t.piece[i] (a backend's split hook); reserve
+ *   page-table pages; if any of that fails: undo it, mmk_mset_abort...
+ *   mmk_mset_commit(set, &t);                            cannot fail
+ *   for (a = t.dead; a; a = next) { next = a->link; release a->priv;
+ *                                   mmk_mset_area_free(set, a); }
+ *
  * Locking (the caller's, e.g. the address space's reader-writer lock):
  *  - Read-only calls (mmk_mset_find, mmk_mset_find_first, mmk_mset_find_free,
- *    mmk_mset_next, mmk_mset_foreach, mmk_mset_check) write nothing, not even
- *    a cursor cache, so any number may run concurrently with each other
- *    under a shared (read) lock.
- *  - Every other call modifies the set and must be serialized by the caller
- *    against every other call on the same set (an exclusive/write lock).
- *  - Backend callbacks run inside the modifying call, under whatever the
- *    caller holds; they must not call back into the same set.
+ *    mmk_mset_next, mmk_mset_covers, mmk_mset_foreach, mmk_mset_check) write
+ *    nothing, not even a cursor cache, so any number may run concurrently
+ *    with each other under a shared (read) lock.
+ *  - Every other call modifies the set (a prepare fills the set's node
+ *    reserve) and must be serialized by the caller against every other call
+ *    on the same set (an exclusive/write lock), from the prepare to the
+ *    commit or abort of its transaction.  One transaction per set at a
+ *    time; between its prepare and its commit or abort only read-only calls
+ *    may run on the set.
  *
- * All or nothing: a modifying call first allocates everything it may need
- * (tree nodes, area objects for split pieces, the backend's split hook),
- * then commits, and the commit cannot fail.  When an allocation fails the
- * set is exactly as it was, no backend callback other than split/release of
- * a piece that never became visible has run, and MMK_ENOMEM is returned.
+ * All or nothing: a prepare does every allocation the commit needs (tree
+ * nodes into the set's reserve, area objects for split pieces and the new
+ * area) and every check, and changes nothing visible; the commit cannot
+ * fail; an abort leaves the set and the live-object count as before the
+ * prepare.  A failed prepare has already undone itself (an abort after it
+ * is allowed and does nothing).
+ *
+ * MMK_CFG_MSET_FANOUT (slots per node, a power of two from 4 to 64;
+ * default 16) sizes struct mmk_mset_txn: every file that includes this
+ * header must see the same value.
  */
 #ifndef MMKIT_MSET_H
 #define MMKIT_MSET_H
 
 #include <mmkit/types.h>
 
-struct mmk_mset_area;
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef MMK_CFG_MSET_FANOUT
+#define MMK_CFG_MSET_FANOUT 16
+#endif
 
 /*
- * A backend's ops table.  Const, shared by every area of that backend.  An
- * address-space layer that needs more operations (populate, fault, ...)
- * embeds this struct as the first member of its own ops table and recovers
- * it with a cast or container_of.  Every field may be NULL (= do nothing /
- * allowed).
- *
- * @ctx is the pointer the caller passed to the mset call that triggers the
- * callback (a page table, a TLB batch, ...); mset never looks at it.
+ * The deepest tree the set builds (levels, leaf included).  A tree grows a
+ * level only when its root is full, and every node but the two at the
+ * edges of its level is at least half full, so reaching height H needs at
+ * least (F - 2) * (F / 2)^(H - 2) areas at that moment (F = the fanout).
+ * Beyond 2^32 areas (256 GiB of area objects alone) no address space
+ * goes; below that F = 16 reaches at most H = 11 (14 * 8^9 < 2^32 <
+ * 14 * 8^10), so 12 levels leave one to spare.  The same rule gives the
+ * other fanouts.  A prepare that could grow the tree past it fails with
+ * MMK_ENOMEM (never seen in practice).
  */
-struct mmk_mset_ops {
-	/** Short name for dumps ("anon", "linear"); may be NULL. */
-	const char *name;
-
-	/**
-	 * Bring [start, end) of the new area @a into existence.
-	 * Called by: mmk_mset_insert, once, after mset's own allocations
-	 * succeeded and before @a becomes visible in the set (@a is fully
-	 * initialised; start == a->start, end == a->end).
-	 * May fail: returns 0 or a negative mmk_err; on failure the insert
-	 * fails with that code and (without MMK_MSET_REPLACE) nothing changed.
-	 * On success @a may at once be merged into a neighbour (then the
-	 * neighbour grows over [start, end) and @a is released).
-	 */
-	int (*map)(struct mmk_mset_area *a, mmk_vaddr_t start, mmk_vaddr_t end,
-		   void *ctx);
-
-	/**
-	 * [start, end), a non-empty part of @a, goes away.
-	 * Called by: mmk_mset_unmap, mmk_mset_insert with MMK_MSET_REPLACE,
-	 * mmk_mset_clear, once per area touched, in address order, during the
-	 * commit, *before* @a is trimmed, split or freed (a->start, a->end and
-	 * a->offset still describe the whole area, so the backend offset of
-	 * @start is a->offset + (start - a->start)).
-	 * Must not fail: a backend that needs memory to unmap (splitting a
-	 * huge page) reserves it before the caller enters the mset.
-	 */
-	void (*unmap)(struct mmk_mset_area *a, mmk_vaddr_t start,
-		      mmk_vaddr_t end, void *ctx);
-
-	/**
-	 * Area @a, whole, changes its flags from a->flags to @new_flags.
-	 * Called by: mmk_mset_protect during the commit, after any split at
-	 * the range's edges (so [a->start, a->end) lies inside the range) and
-	 * before a->flags is updated; not called for areas whose flags already
-	 * equal @new_flags.  Must not fail (reserve beforehand, as for unmap).
-	 */
-	void (*protect)(struct mmk_mset_area *a, uint32_t new_flags, void *ctx);
-
-	/**
-	 * @piece, a new area object, receives the part of @orig above a split
-	 * point; give it its own private data (e.g. take a reference).  On
-	 * entry *piece is a copy of *orig with start/end/offset already set to
-	 * the piece's values and priv copied.  NULL: priv is shared as is.
-	 * Called by: any call that splits an area, in the prepare phase (the
-	 * piece is not visible yet; @orig is not changed yet).
-	 * May fail (negative mmk_err): the call fails with it, nothing changed.
-	 * If the call fails later, release(piece) undoes it.
-	 */
-	int (*split)(const struct mmk_mset_area *orig,
-		     struct mmk_mset_area *piece);
-
-	/**
-	 * Say whether @lo and @hi (same ops, same flags, lo->end == hi->start,
-	 * offsets contiguous) may become one area; @hi would be absorbed into
-	 * @lo and released.  Called by: mmk_mset_insert and mmk_mset_protect
-	 * (commit phase).  Must not fail or change anything.  NULL: they may.
-	 */
-	bool (*can_merge)(const struct mmk_mset_area *lo,
-			  const struct mmk_mset_area *hi);
-
-	/**
-	 * The area object @a is about to be freed: it was unmapped whole,
-	 * absorbed by a merge, or a split piece whose call failed.  Drop what
-	 * priv holds.  Called by every modifying call, commit phase (or its
-	 * failure path); must not fail.
-	 */
-	void (*release)(struct mmk_mset_area *a);
-};
+#if MMK_CFG_MSET_FANOUT >= 64
+#define MMK__MSET_MAXH 8
+#elif MMK_CFG_MSET_FANOUT >= 32
+#define MMK__MSET_MAXH 9
+#elif MMK_CFG_MSET_FANOUT >= 16
+#define MMK__MSET_MAXH 12
+#elif MMK_CFG_MSET_FANOUT >= 8
+#define MMK__MSET_MAXH 17
+#else
+#define MMK__MSET_MAXH 34
+#endif
 
 /*
  * One area.  mset owns the object (allocated from the HAL's object memory);
- * pointers to it stay valid until it is unmapped whole, merged away or the
- * set is cleared.  Callers read every field; they may write only @priv (and
- * only under the exclusive lock).  start/end/offset/flags change only
- * through mmk_mset_* calls.
+ * pointers to it stay valid until it leaves the set in a commit (then it is
+ * on the transaction's dead list until the caller frees it) or the set is
+ * cleared.  Callers read every field; they may write only @priv (and only
+ * under the exclusive lock).  start/end/offset/flags change only through
+ * mmk_mset_* calls.
  */
 struct mmk_mset_area {
 	mmk_vaddr_t start; /* first byte */
@@ -141,9 +111,20 @@ struct mmk_mset_area {
 	uint64_t offset;
 	uint32_t flags;	    /* opaque to mset: compared for equality only */
 	uint32_t reserved_; /* zero */
-	const struct mmk_mset_ops *ops;
-	void *priv;
+	const void *kind;   /* opaque to mset: compared for equality only */
+	void *priv;	    /* the caller's; compared for equality only */
+	/* Dead list of a transaction (mset's while the area is in the set). */
+	struct mmk_mset_area *link;
 };
+
+/*
+ * Two neighbours merge into one area (the lower object survives, the upper
+ * one goes on the dead list) exactly when
+ *   lo->end == hi->start, same kind, same flags, same priv, and
+ *   lo->offset + (lo->end - lo->start) == hi->offset.
+ * Insert (unless MMK_MSET_NOMERGE) and protect merge around what they
+ * changed, so no two mergeable neighbours are left side by side.
+ */
 
 struct mmk__mset_node;
 
@@ -153,76 +134,157 @@ struct mmk_mset {
 	unsigned height;	     /* levels; 0 when empty, 1 = a leaf */
 	size_t count;		     /* number of areas */
 	/* Spare nodes kept between calls so most splits allocate no node
-	 * (at most 24 of each kind; freed by mmk_mset_clear). */
+	 * (at most 24 of each kind kept after a commit; freed by
+	 * mmk_mset_clear). */
 	struct mmk__mset_node *spare_leaf, *spare_inner;
 	unsigned nspare_leaf, nspare_inner;
+};
+
+/* A root-to-leaf position in the tree (mset's; index by level, 0 = leaf). */
+struct mmk__mset_path {
+	struct {
+		struct mmk__mset_node *node;
+		unsigned idx;
+	} lv[MMK__MSET_MAXH];
+};
+
+/*
+ * A transaction: one insert, unmap or protect, prepared then committed or
+ * aborted.  Lives on the caller's stack; needs no initialisation before
+ * the prepare.
+ */
+struct mmk_mset_txn {
+	/*
+	 * Filled by the prepare, for the caller.  piece[i] (i < npieces, in
+	 * address order) is a new area object cut from orig[i], not yet
+	 * visible: a copy of *orig[i] with start/end/offset set to the
+	 * piece's (priv copied).  Between prepare and commit the caller may
+	 * set a piece's priv (a backend's split hook); before an abort it
+	 * undoes that.  orig[i] itself is unchanged until the commit.
+	 */
+	struct mmk_mset_area *piece[2];
+	const struct mmk_mset_area *orig[2];
+	unsigned npieces;
+	/*
+	 * Insert: the new area object (a copy of the template, not yet
+	 * visible) from prepare to commit; after the commit the area now
+	 * holding [start, end) (the new one, or the neighbour it merged
+	 * into).  Unmap and protect: NULL.
+	 */
+	struct mmk_mset_area *area;
+	/*
+	 * After the commit: every area object that left the set (removed
+	 * whole, absorbed by a merge, a new area or piece merged into a
+	 * neighbour), linked through ->link, in no particular order, with
+	 * its fields as they were when it left.  mset never frees them: the
+	 * caller releases each one's priv and calls mmk_mset_area_free.
+	 */
+	struct mmk_mset_area *dead;
+
+	/* Private to mset. */
+	mmk_vaddr_t start_, end_;
+	uint32_t flags_;
+	uint8_t op_, mode_, split_, pad_;
+	unsigned mark_leaf_, mark_inner_; /* the reserve before the prepare */
+	struct mmk__mset_path path_;	  /* where the commit starts */
 };
 
 /** Initialise an empty set.  Cannot fail, allocates nothing. */
 void mmk_mset_init(struct mmk_mset *set);
 
 /**
- * Unmap every area (ops->unmap on each, whole, in order; then release) and
- * free every object the set holds, spare nodes included.  The set is empty
- * and reusable afterwards.  Writer.  Cannot fail.  O(n).
+ * Free every area object and node the set holds, spare nodes included; no
+ * callbacks (a caller that keeps something in priv releases it first, by
+ * iterating).  The set is empty and reusable afterwards.  Writer.  Cannot
+ * fail.  O(n).
  */
-void mmk_mset_clear(struct mmk_mset *set, void *ctx);
+void mmk_mset_clear(struct mmk_mset *set);
 
 /** Same as mmk_mset_clear; named for the end of a set's life. */
-void mmk_mset_destroy(struct mmk_mset *set, void *ctx);
+void mmk_mset_destroy(struct mmk_mset *set);
 
 static inline size_t mmk_mset_count(const struct mmk_mset *set)
 {
 	return set->count;
 }
 
-/* Modes of mmk_mset_insert (OR them). */
-#define MMK_MSET_REPLACE 0x1u /* unmap what the new area overlaps first */
+/* Modes of an insert (OR them). */
+#define MMK_MSET_REPLACE 0x1u /* remove what the new area overlaps first */
 #define MMK_MSET_NOMERGE 0x2u /* do not merge the new area with neighbours */
 
 /**
- * Insert a new area described by @tmpl (start, end, offset, flags, ops,
- * priv; the object itself is allocated by mset).  Writer.
+ * Prepare the insert of a new area described by @tmpl (start, end, offset,
+ * flags, kind, priv; the object is allocated here: t->area).  Writer.
  *
- * Without MMK_MSET_REPLACE an overlap is refused with MMK_EEXIST.  With it,
- * [start, end) is first unmapped as by mmk_mset_unmap (areas cut at the
- * edges); this part is committed before ops->map runs, so if map fails the
- * old areas of the range are gone (as with Linux's MAP_FIXED) and the new
- * one is not inserted.  Allocation failure still changes nothing.
+ * Without MMK_MSET_REPLACE an overlap is refused with MMK_EEXIST.  With it
+ * the commit removes what [start, end) overlaps (areas cut at the edges,
+ * as by an unmap: t->piece[0] is the upper part when one area holds the
+ * whole range) and inserts, in one commit.  Unless MMK_MSET_NOMERGE the
+ * commit merges the new area with mergeable neighbours.
  *
- * Unless MMK_MSET_NOMERGE, the new area is merged with contiguous
- * neighbours (same ops and flags, contiguous offsets, can_merge agrees).
- * On success *@out (if not NULL) is the area now holding [start, end).
+ * tmpl->priv belongs to the new area once committed; after a failed
+ * prepare or an abort it is still the caller's.
  *
- * tmpl->ops may be NULL (an area without a backend: no callbacks).  On
- * failure tmpl->priv is still the caller's; on success it belongs to the
- * area (ops->release drops it when the area goes).
- *
- * Errors: MMK_EWRAP (start >= end), MMK_EINVAL (tmpl NULL), MMK_EEXIST,
- * MMK_ENOMEM, or what ops->split / ops->map returned.
+ * Errors: MMK_EINVAL (tmpl NULL), MMK_EWRAP (start >= end), MMK_EEXIST,
+ * MMK_ENOMEM.  On error nothing changed and nothing is held.
  */
+int mmk_mset_prepare_insert(struct mmk_mset *set,
+			    const struct mmk_mset_area *tmpl, unsigned mode,
+			    struct mmk_mset_txn *t);
+
+/**
+ * Prepare the removal of [start, start + size): areas inside it go (dead
+ * list), areas across an edge are trimmed, an area holding the whole range
+ * with room on both sides is split (t->piece[0], one allocation).  Holes
+ * are fine; a range of holes only prepares a no-op.  Writer.
+ * Errors: MMK_EWRAP, MMK_ENOMEM.
+ */
+int mmk_mset_prepare_unmap(struct mmk_mset *set, mmk_vaddr_t start,
+			   uint64_t size, struct mmk_mset_txn *t);
+
+/**
+ * Prepare setting @flags on every part of [start, start + size) covered by
+ * areas; holes are skipped (use mmk_mset_covers first for mprotect's
+ * ENOMEM).  Areas across an edge are split (up to two pieces) unless their
+ * flags already equal @flags; the commit sets the flags, then merges
+ * neighbours that became mergeable.  Writer.
+ * Errors: MMK_EWRAP, MMK_ENOMEM.
+ */
+int mmk_mset_prepare_protect(struct mmk_mset *set, mmk_vaddr_t start,
+			     uint64_t size, uint32_t flags,
+			     struct mmk_mset_txn *t);
+
+/**
+ * Make a prepared transaction visible.  Cannot fail, allocates nothing.
+ * Afterwards t->dead lists the objects that left the set and t->area (an
+ * insert) the area holding the inserted range.  Writer.
+ */
+void mmk_mset_commit(struct mmk_mset *set, struct mmk_mset_txn *t);
+
+/**
+ * Drop a prepared transaction: frees its pieces and new area object (their
+ * priv untouched) and the nodes its prepare reserved.  Nothing changed,
+ * nothing leaked.  Writer.  Cannot fail.
+ */
+void mmk_mset_abort(struct mmk_mset *set, struct mmk_mset_txn *t);
+
+/** Free a dead area object (once the caller has released its priv). */
+void mmk_mset_area_free(struct mmk_mset *set, struct mmk_mset_area *a);
+
+/*
+ * Conveniences for users without backends: prepare + commit, then the dead
+ * objects are freed (their priv is not looked at).  Same errors as the
+ * prepare; on error nothing changed.
+ */
+
+/** Insert; *@out (if not NULL) is the area now holding [start, end). */
 int mmk_mset_insert(struct mmk_mset *set, const struct mmk_mset_area *tmpl,
-		    unsigned mode, void *ctx, struct mmk_mset_area **out);
+		    unsigned mode, struct mmk_mset_area **out);
 
-/**
- * Remove [start, start + size) from the set: areas inside it go (ops->unmap
- * then release), areas across an edge are trimmed, an area containing the
- * whole range is split in two (one allocation).  Holes are fine.  Writer.
- * Errors: MMK_EWRAP, MMK_ENOMEM, or what ops->split returned.
- */
-int mmk_mset_unmap(struct mmk_mset *set, mmk_vaddr_t start, uint64_t size,
-		   void *ctx);
+int mmk_mset_unmap(struct mmk_mset *set, mmk_vaddr_t start, uint64_t size);
 
-/**
- * Set @flags on every part of [start, start + size) covered by areas;
- * holes are skipped (use mmk_mset_covers first for mprotect's ENOMEM).
- * Areas across an edge are split (up to two allocations) unless their flags
- * already equal @flags; ops->protect is called per changing area; then
- * neighbours are merged.  Writer.
- * Errors: MMK_EWRAP, MMK_ENOMEM, or what ops->split returned.
- */
 int mmk_mset_protect(struct mmk_mset *set, mmk_vaddr_t start, uint64_t size,
-		     uint32_t flags, void *ctx);
+		     uint32_t flags);
 
 /** The area containing @addr, or NULL.  Reader.  O(log n). */
 struct mmk_mset_area *mmk_mset_find(const struct mmk_mset *set,
@@ -282,5 +344,9 @@ int mmk_mset_find_free(const struct mmk_mset *set, mmk_vaddr_t hint,
  * broken rule (its source line) for tests.  Reader.  O(n).
  */
 int mmk_mset_check(const struct mmk_mset *set);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* MMKIT_MSET_H */

@@ -62,7 +62,7 @@ static void readers_share_the_set_without_writing(void **state)
 		t.end = at + (1 + mmk_test_rand(&s) % 4) * PG;
 		t.offset = t.start;
 		t.flags = (uint32_t)(i & 1);
-		assert_int_equal(mmk_mset_insert(&set, &t, 0, NULL, NULL), 0);
+		assert_int_equal(mmk_mset_insert(&set, &t, 0, NULL), 0);
 		at = t.end + (mmk_test_rand(&s) % 6) * PG;
 	}
 	for (int i = 0; i < NQ; i++) {
@@ -83,7 +83,7 @@ static void readers_share_the_set_without_writing(void **state)
 		assert_int_equal((long)bad, 0);
 	}
 	assert_int_equal(mmk_mset_check(&set), 0);
-	mmk_mset_destroy(&set, NULL);
+	mmk_mset_destroy(&set);
 	assert_int_equal(mmk_hosted_live_objs(), 0);
 }
 

@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The memory set's read-only side: find, find_first, next, covers,
+ * foreach and the free-area search.  Nothing here writes to the set (not
+ * even a cursor cache), so any number of these run at once under a shared
+ * lock (tests/mset/test_mset_readers.c, also under ThreadSanitizer).
+ */
+#include "mset_internal.h"
+
+struct mmk_mset_area *mmk_mset_find(const struct mmk_mset *set,
+				    mmk_vaddr_t addr)
+{
+	const node_t *x = set->root;
+	if (!x || addr == UINT64_MAX)
+		return NULL;
+	/* The height, not x->level, says when to stop: one line fewer. */
+	for (unsigned h = set->height; --h > 0;) {
+		unsigned c = mmk__mset_count_le(x, addr);
+		x = x->e[c ? c - 1 : 0].ptr;
+		mmk__mset_prefetch_ents(x);
+	}
+	unsigned c = mmk__mset_count_le(x, addr);
+	if (c == 0 || addr >= x->e[c - 1].end)
+		return NULL;
+	return x->e[c - 1].ptr;
+}
+
+struct mmk_mset_area *mmk_mset_find_first(const struct mmk_mset *set,
+					  mmk_vaddr_t start, mmk_vaddr_t end)
+{
+	struct mmk__mset_path p;
+	if (start >= end || !mmk__mset_seek(set, start, &p))
+		return NULL;
+	area_t *a = mmk__mset_path_area(&p);
+	return a->start < end ? a : NULL;
+}
+
+struct mmk_mset_area *mmk_mset_next(const struct mmk_mset *set,
+				    const struct mmk_mset_area *a)
+{
+	if (a->end == UINT64_MAX)
+		return NULL;
+	return mmk_mset_find_first(set, a->end, UINT64_MAX);
+}
+
+bool mmk_mset_covers(const struct mmk_mset *set, mmk_vaddr_t start,
+		     uint64_t size)
+{
+	if (size == 0 || size > UINT64_MAX - start)
+		return false;
+	uint64_t end = start + size;
+	struct mmk__mset_path p;
+	if (!mmk__mset_seek(set, start, &p))
+		return false;
+	uint64_t at = start;
+	for (;;) {
+		const area_t *a = mmk__mset_path_area(&p);
+		if (a->start > at)
+			return false;
+		at = a->end;
+		if (at >= end)
+			return true;
+		if (!mmk__mset_path_next(set, &p))
+			return false;
+	}
+}
+
+int mmk_mset_foreach(const struct mmk_mset *set, mmk_vaddr_t from,
+		     int (*fn)(struct mmk_mset_area *a, void *arg), void *arg)
+{
+	struct mmk__mset_path p;
+	if (!mmk__mset_seek(set, from, &p))
+		return 0;
+	do {
+		int rc = fn(mmk__mset_path_area(&p), arg);
+		if (rc)
+			return rc;
+	} while (mmk__mset_path_next(set, &p));
+	return 0;
+}
+
+/* ------------------------------------------------------ free-area search */
+
+/* The whole node (keys, entries, header, gaps of an inner node). */
+static inline void prefetch_node(const node_t *x, unsigned level)
+{
+#ifndef MMK_CFG_MSET_NO_PREFETCH
+	size_t size = level ? INNER_SIZE : LEAF_SIZE;
+	for (size_t off = 0; off < size; off += 64)
+		__builtin_prefetch((const char *)x + off);
+#else
+	(void)x;
+	(void)level;
+#endif
+}
+
+struct ffs {
+	uint64_t lo, hi; /* the window: [lo, hi) */
+	uint64_t size, align;
+	uint64_t x; /* the answer */
+};
+
+/* Lowest aligned fit of the search inside free range [gs, ge). */
+static bool fit_up(struct ffs *f, uint64_t gs, uint64_t ge)
+{
+	uint64_t lo = MMK_MAX(gs, f->lo), hi = MMK_MIN(ge, f->hi);
+	if (lo >= hi || hi - lo < f->size)
+		return false;
+	if (lo > UINT64_MAX - (f->align - 1))
+		return false;
+	uint64_t x = MMK_ALIGN_UP(lo, f->align);
+	if (x > hi || hi - x < f->size)
+		return false;
+	f->x = x;
+	return true;
+}
+
+/* Highest aligned fit of the search inside free range [gs, ge). */
+static bool fit_down(struct ffs *f, uint64_t gs, uint64_t ge)
+{
+	uint64_t lo = MMK_MAX(gs, f->lo), hi = MMK_MIN(ge, f->hi);
+	if (lo >= hi || hi - lo < f->size)
+		return false;
+	uint64_t x = MMK_ALIGN_DOWN(hi - f->size, f->align);
+	if (x < lo)
+		return false;
+	f->x = x;
+	return true;
+}
+
+/*
+ * Search the gaps inside the subtree of @x in ascending order.  A child is
+ * entered only if its largest gap could hold the size and its span meets
+ * the window, so apart from the children straddling the window's edges
+ * (two per level) every child entered holds a fit when alignment does not
+ * get in the way: O(FANOUT * height).  Recursive, one small frame per
+ * level.
+ */
+static bool search_up(const node_t *x, struct ffs *f)
+{
+	/* Children before the one holding lo end at or below lo. */
+	unsigned i = mmk__mset_count_le(x, f->lo);
+	i = i > x->n ? x->n - 1 : (i ? i - 1 : 0);
+	for (; i < x->n; i++) {
+		if (i > 0) {
+			if (x->e[i - 1].end >= f->hi)
+				return false;
+			if (x->start[i] > f->lo &&
+			    fit_up(f, x->e[i - 1].end, x->start[i]))
+				return true;
+		}
+		if (x->level && x->gap[i] >= f->size && x->e[i].end > f->lo &&
+		    x->start[i] < f->hi) {
+			prefetch_node(x->e[i].ptr, x->level - 1);
+			if (search_up(x->e[i].ptr, f))
+				return true;
+		}
+	}
+	return false;
+}
+
+static bool search_down(const node_t *x, struct ffs *f)
+{
+	/* Children after the first one starting at or above hi hold
+	 * nothing below hi; that one still bounds the gap before it. */
+	unsigned i = mmk__mset_count_le(x, f->hi - 1) + 1;
+	if (i > x->n)
+		i = x->n;
+	while (i-- > 0) {
+		if (x->level && x->gap[i] >= f->size && x->e[i].end > f->lo &&
+		    x->start[i] < f->hi) {
+			prefetch_node(x->e[i].ptr, x->level - 1);
+			if (search_down(x->e[i].ptr, f))
+				return true;
+		}
+		if (i > 0) {
+			if (x->start[i] <= f->lo)
+				return false;
+			if (x->e[i - 1].end < f->hi &&
+			    fit_down(f, x->e[i - 1].end, x->start[i]))
+				return true;
+		}
+	}
+	return false;
+}
+
+int mmk_mset_find_free(const struct mmk_mset *set, mmk_vaddr_t hint,
+		       uint64_t size, mmk_vaddr_t lo, mmk_vaddr_t hi,
+		       uint64_t align, unsigned dir, mmk_vaddr_t *out)
+{
+	if (!MMK_IS_POW2(align))
+		return MMK_EALIGN;
+	if (size == 0)
+		return MMK_EWRAP;
+	if (lo >= hi)
+		return MMK_EINVAL;
+	if (hint < lo || hint > hi)
+		return MMK_ERANGE;
+	struct ffs f = {.lo = lo, .hi = hi, .size = size, .align = align};
+	if (dir == MMK_MSET_TOP_DOWN)
+		f.hi = hint;
+	else
+		f.lo = hint;
+	if (f.lo >= f.hi || f.hi - f.lo < size)
+		return MMK_ENOMEM;
+
+	const node_t *r = set->root;
+	bool ok;
+	if (!r) {
+		ok = dir == MMK_MSET_TOP_DOWN ? fit_down(&f, 0, UINT64_MAX)
+					      : fit_up(&f, 0, UINT64_MAX);
+	} else {
+		uint64_t first = r->start[0], last = r->e[r->n - 1].end;
+		uint64_t g = mmk__mset_node_gap(r);
+		if (dir == MMK_MSET_TOP_DOWN)
+			ok = fit_down(&f, last, UINT64_MAX) ||
+			     (g >= size && search_down(r, &f)) ||
+			     fit_down(&f, 0, first);
+		else
+			ok = fit_up(&f, 0, first) ||
+			     (g >= size && search_up(r, &f)) ||
+			     fit_up(&f, last, UINT64_MAX);
+	}
+	if (!ok)
+		return MMK_ENOMEM;
+	*out = f.x;
+	return 0;
+}

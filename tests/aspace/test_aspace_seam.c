@@ -95,10 +95,9 @@ static int w_populate(struct mmk_aspace_op *op, const struct mmk_mset_area *a,
 		      mmk_vaddr_t start, mmk_vaddr_t end)
 {
 	uint64_t pa = a->offset + (start - a->start);
-	return mmk_pt_map_region(mmk_aspace_pt(op->as), start, mmk_pa(pa),
-				 end - start,
-				 mmk_backend_page_flags(op->as, a->flags), 0,
-				 op->gather);
+	return mmk_pt_map_region(
+		mmk_aspace_pt(op->as), start, mmk_pa(pa), end - start,
+		mmk_backend_page_flags(op->as, a->flags), 0, op->gather);
 }
 
 static int w_split(const struct mmk_mset_area *orig,
@@ -139,12 +138,12 @@ static int build_layout(enum mmk_pt_format_id id)
 	mmk_aspace_activate(&as);
 	struct wpriv *p = wpriv_new();
 	assert_non_null(p);
-	assert_int_equal(
-		mmk_aspace_map_alloc(&as, BASE + 1 * M, 16 * PG, MMK_PT_RW, true),
-		0);
-	assert_int_equal(
-		mmk_aspace_map_linear(&as, BASE + 4 * M, lin1, 4 * M, MMK_PT_RW),
-		0);
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 1 * M, 16 * PG,
+					      MMK_PT_RW, true),
+			 0);
+	assert_int_equal(mmk_aspace_map_linear(&as, BASE + 4 * M, lin1, 4 * M,
+					       MMK_PT_RW),
+			 0);
 	assert_int_equal(mmk_aspace_map(&as, BASE + 8 * M, 64 * PG, MMK_PT_RW,
 					true, &window, 0xfd000000ull, p),
 			 0);
@@ -178,10 +177,12 @@ static void read_pages(struct page *pg)
 	for (unsigned i = 0; i < NPG; i++) {
 		mmk_paddr_t pa;
 		uint32_t f;
-		pg[i].mapped = mmk_pt_query(&as.pt, BASE + i * PG, &pa, &f,
-					    NULL) == 0;
+		pg[i].mapped =
+			mmk_pt_query(&as.pt, BASE + i * PG, &pa, &f, NULL) == 0;
 		pg[i].pa = pg[i].mapped ? pa.v : 0;
-		pg[i].flags = f & ~(MMK_PT_ACCESSED | MMK_PT_DIRTY);
+		pg[i].flags = pg[i].mapped
+				      ? f & ~(MMK_PT_ACCESSED | MMK_PT_DIRTY)
+				      : 0;
 	}
 }
 
@@ -265,7 +266,8 @@ static void sweep_range(enum mmk_pt_format_id id, const char *fmt,
 				for (mmk_vaddr_t x = r->start; x < r->end;
 				     x += M)
 					assert_int_equal(
-						mmk_aspace_unmap(&as, x, PG), 0);
+						mmk_aspace_unmap(&as, x, PG),
+						0);
 				mmk_aspace_destroy(&as);
 				assert_int_equal(wprivs, 0);
 				break;
@@ -322,7 +324,8 @@ static void protect_splitting_alloc_and_cutting_huge_fails_cleanly(void **st)
 						   (enum mmk_pt_format_id)id, 0,
 						   fa),
 				 0);
-		assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 2 * M - 8 * PG,
+		assert_int_equal(mmk_aspace_map_alloc(&as,
+						      BASE + 2 * M - 8 * PG,
 						      8 * PG, MMK_PT_RW, true),
 				 0);
 		assert_int_equal(mmk_aspace_map_linear(&as, BASE + 2 * M, lin1,
@@ -330,8 +333,8 @@ static void protect_splitting_alloc_and_cutting_huge_fails_cleanly(void **st)
 				 0);
 		as_snapshot(&as, fa, &s0);
 		mmk_hosted_fail_nth(MMK_FAIL_OBJ, 2);
-		int err = mmk_aspace_protect(&as, BASE + 2 * M - 4 * PG,
-					     M, MMK_PT_READ);
+		int err = mmk_aspace_protect(&as, BASE + 2 * M - 4 * PG, M,
+					     MMK_PT_READ);
 		mmk_hosted_fail_off();
 		if (err == MMK_ENOMEM) {
 			as_snapshot(&as, fa, &s1);
@@ -344,10 +347,11 @@ static void protect_splitting_alloc_and_cutting_huge_fails_cleanly(void **st)
 		assert_int_equal(a.flags & ~MMK_ASPACE_FLAGS, 0);
 		assert_int_equal(mmk_aspace_unmap(&as, BASE + 2 * M + PG, PG),
 				 0);
-		assert_int_equal(
-			mmk_pt_query(&as.pt, BASE + 2 * M + PG, NULL, NULL, NULL),
-			MMK_ENOENT);
-		assert_false(mmk_aspace_find_area(&as, BASE + 2 * M + PG, NULL));
+		assert_int_equal(mmk_pt_query(&as.pt, BASE + 2 * M + PG, NULL,
+					      NULL, NULL),
+				 MMK_ENOENT);
+		assert_false(
+			mmk_aspace_find_area(&as, BASE + 2 * M + PG, NULL));
 		assert_int_equal(mmk_pt_query(&as.pt, BASE + 2 * M + 2 * PG,
 					      NULL, NULL, NULL),
 				 0);
@@ -431,7 +435,8 @@ static void write_fault_on_present_read_only_page_ends(void **st)
 	assert_int_equal(mmk_frame_alloc(fa, 0, MMK_FRAME_ZERO, &shared_pa), 0);
 	memset(mmk_phys_to_virt(shared_pa), 0x5a, PG);
 	assert_int_equal(
-		mmk_aspace_create(&as, BASE, SPACE, MMK_PT_X86_64_4L, 0, fa), 0);
+		mmk_aspace_create(&as, BASE, SPACE, MMK_PT_X86_64_4L, 0, fa),
+		0);
 	mmk_aspace_activate(&as);
 	assert_int_equal(mmk_aspace_map(&as, BASE, 4 * PG, MMK_PT_RW, false,
 					&rdonly, 0, NULL),
@@ -513,9 +518,9 @@ static void exec_only_area_keeps_its_protection(void **st)
 						   fa),
 				 0);
 		uint32_t want = MMK_PT_EXEC | MMK_PT_USER;
-		assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 4 * ps, want,
-						      false),
-				 0);
+		assert_int_equal(
+			mmk_aspace_map_alloc(&as, BASE, 4 * ps, want, false),
+			0);
 		struct mmk_aspace_area a;
 		assert_true(mmk_aspace_find_area(&as, BASE, &a));
 		assert_int_equal(a.flags, want);
@@ -530,9 +535,9 @@ static void exec_only_area_keeps_its_protection(void **st)
 		else
 			assert_int_equal(f, want | MMK_PT_READ);
 		/* a write is refused on every format */
-		assert_int_equal(mmk_aspace_fault(&as, BASE + ps,
-						  MMK_ACCESS_WRITE),
-				 MMK_EACCES);
+		assert_int_equal(
+			mmk_aspace_fault(&as, BASE + ps, MMK_ACCESS_WRITE),
+			MMK_EACCES);
 		/* the dump says what was asked */
 		char line[200] = "";
 		struct lines l = {0};
@@ -556,7 +561,8 @@ static void guard_gap_needs_no_split(void **st)
 {
 	(void)st;
 	assert_int_equal(
-		mmk_aspace_create(&as, BASE, SPACE, MMK_PT_X86_64_4L, 0, fa), 0);
+		mmk_aspace_create(&as, BASE, SPACE, MMK_PT_X86_64_4L, 0, fa),
+		0);
 	assert_int_equal(mmk_aspace_map_guard(&as, BASE, PG), 0);
 	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + PG, 8 * PG,
 					      MMK_PT_RW | MMK_PT_USER, false),
@@ -567,8 +573,9 @@ static void guard_gap_needs_no_split(void **st)
 	assert_int_equal(mmk_aspace_fault(&as, BASE + PG, MMK_ACCESS_WRITE), 0);
 	char c = 0;
 	assert_int_equal(mmk_aspace_read_kernel(&as, BASE, &c, 1), MMK_EFAULT);
-	assert_int_equal(mmk_aspace_populate(&as, BASE, 9 * PG, MMK_ACCESS_READ),
-			 MMK_EACCES);
+	assert_int_equal(
+		mmk_aspace_populate(&as, BASE, 9 * PG, MMK_ACCESS_READ),
+		MMK_EACCES);
 	/* with every allocation failing, the stack still faults in */
 	mmk_hosted_fail_after(MMK_FAIL_OBJ, 0);
 	assert_int_equal(mmk_aspace_fault(&as, BASE + 2 * PG, MMK_ACCESS_WRITE),
@@ -597,8 +604,8 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			exec_only_area_keeps_its_protection, setup, teardown),
-		cmocka_unit_test_setup_teardown(guard_gap_needs_no_split,
-						setup, teardown),
+		cmocka_unit_test_setup_teardown(guard_gap_needs_no_split, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

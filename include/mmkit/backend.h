@@ -175,7 +175,16 @@ mmk_backend_of(const struct mmk_mset_area *a)
  * @prot fitted to the format (mmk_pt_fit_flags), with READ added where the
  * hardware cannot do without it.  @prot was checked at map/protect time.
  */
-uint32_t mmk_backend_page_flags(const struct mmk_aspace *as, uint32_t prot);
+static inline uint32_t mmk_backend_page_flags(const struct mmk_aspace *as,
+					      uint32_t prot)
+{
+	uint8_t rwx = as->fit[prot & MMK_PT_RWX];
+	/* prot passed the check at map/protect time, so it fits; keep the
+	 * asked bits should it somehow not (the format then refuses). */
+	if (rwx == MMK__AS_NOFIT)
+		return prot;
+	return (prot & ~(uint32_t)MMK_PT_RWX) | rwx;
+}
 
 /**
  * Allocate one zeroed frame block of @as's base page size (the frame

@@ -36,17 +36,14 @@ static void fault_gather(struct mmk_aspace *as, struct mmk_tlb_gather *g,
 			    as->asid);
 }
 
-/* Install what the hook answered; 0, or MMK_EEXIST / MMK_EAGAIN (lost a
- * race: nothing changed), or MMK_ENOMEM. */
-static int fault_install(struct mmk_fault *f, struct mmk_fault_page *pg)
+/* A replace, or a map on a format whose TLB may cache the invalid entry:
+ * flush, and put the old frame only after the flush.  Out of line: the
+ * gather is big and the common fault needs none. */
+static __attribute__((noinline)) int
+fault_install_flushed(struct mmk_fault *f, struct mmk_fault_page *pg,
+		      uint32_t flags)
 {
 	struct mmk_aspace *as = f->as;
-	uint32_t flags = mmk_backend_page_flags(as, pg->flags);
-	if (!f->present && MMK_LIKELY(!as->map_flushes))
-		return mmk_pt_map(&as->pt, f->page, pg->pa, f->page_size, flags,
-				  NULL);
-	/* A replace, or a format whose TLB may cache the invalid entry:
-	 * flush, and put the old frame only after the flush. */
 	struct mmk_tlb_gather g;
 	mmk_cpumask_t cpus;
 	fault_gather(as, &g, &cpus);
@@ -60,10 +57,25 @@ static int fault_install(struct mmk_fault *f, struct mmk_fault_page *pg)
 	return err;
 }
 
+/* Install what the hook answered; 0, or MMK_EEXIST / MMK_EAGAIN (lost a
+ * race: nothing changed), or MMK_ENOMEM. */
+static inline int fault_install(struct mmk_fault *f, struct mmk_fault_page *pg)
+{
+	struct mmk_aspace *as = f->as;
+	uint32_t flags = mmk_backend_page_flags(as, pg->flags);
+	if (MMK_LIKELY(!f->present && !as->map_flushes))
+		return mmk_pt_map(&as->pt, f->page, pg->pa, f->page_size, flags,
+				  NULL);
+	return fault_install_flushed(f, pg, flags);
+}
+
 int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
 			 uint32_t access)
 {
-	struct mmk_fault f = {.as = as, .addr = addr, .access = access};
+	struct mmk_fault f; /* every field set below (no zeroing: hot path) */
+	f.as = as;
+	f.addr = addr;
+	f.access = access;
 	if (addr < as->base || addr >= as->end)
 		return MMK_EFAULT;
 	f.area = mmk_mset_find(&as->areas, addr);
@@ -81,7 +93,8 @@ int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
 			return 0; /* another CPU was first, or a stale TLB */
 		if (!b->fault)
 			return MMK_EFAULT; /* nobody can map it */
-		struct mmk_fault_page pg = {.owned = false};
+		struct mmk_fault_page pg;
+		pg.owned = pg.put_old = false;
 		int err = b->fault(&f, &pg);
 		if (err == MMK_FAULT_RETRY)
 			continue;

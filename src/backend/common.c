@@ -7,16 +7,6 @@
 #include <mmkit/backend.h>
 #include <mmkit/log.h>
 
-uint32_t mmk_backend_page_flags(const struct mmk_aspace *as, uint32_t prot)
-{
-	uint8_t rwx = as->fit[prot & MMK_PT_RWX];
-	/* prot passed the check at map/protect time, so it fits; keep the
-	 * asked bits should it somehow not (the format then refuses). */
-	if (rwx == MMK__AS_NOFIT)
-		return prot;
-	return (prot & ~MMK_PT_RWX) | rwx;
-}
-
 int mmk_backend_alloc_page(struct mmk_aspace *as, mmk_paddr_t *pa)
 {
 	return mmk_frame_alloc(as->frames, as->page_shift - MMK_PAGE_SHIFT,

@@ -656,6 +656,11 @@ static void reference_errors_are_the_documented_ones(void **state)
 			 MMK_EBADFREE);
 	assert_int_equal(mmk_frame_refcount(fa, mmk_pa_add(p, 8)),
 			 MMK_EBADFREE);
+	/* get: what put refuses, get refuses */
+	assert_int_equal(mmk_frame_get(fa, mmk_pa(BASE + 200 * MIB)),
+			 MMK_EBADFREE);
+	assert_int_equal(mmk_frame_get(fa, mmk_pa_add(p, 4096)), MMK_EBADFREE);
+	assert_int_equal(mmk_frame_refcount(fa, p), 1);
 	/* order */
 	assert_int_equal(mmk_frame_order(fa, p), 1);
 	assert_int_equal(mmk_frame_order(fa, mmk_pa_add(p, 4096)),
@@ -680,6 +685,24 @@ static void reference_errors_are_the_documented_ones(void **state)
 	assert_int_equal(mmk_frame_get(fa, q), MMK_EDOUBLEFREE); /* cached */
 	assert_int_equal(mmk_frame_order(fa, q), MMK_EDOUBLEFREE);
 	assert_int_equal(mmk_frames_check(fa), 0);
+}
+
+/* The checker reports a broken invariant (EINVAL) and passes once it is
+ * repaired. */
+static void check_catches_a_broken_free_list(void **state)
+{
+	(void)state;
+	init_layout();
+	/* region 2 starts 1 GiB-aligned: one free block of the top order */
+	struct mmk_frame *m = mmk_frame_meta(fa, mmk_pa(BASE + 2 * GIB));
+	assert_int_equal(m->state, MMK_FS_FREE);
+	assert_int_equal(m->order, MMK_FRAME_MAX_ORDER);
+	long errs = mmk_hosted_log_errors();
+	m->order = MMK_FRAME_MAX_ORDER - 1;
+	assert_int_equal(mmk_frames_check(fa), MMK_EINVAL);
+	assert_true(mmk_hosted_log_errors() > errs);
+	m->order = MMK_FRAME_MAX_ORDER;
+	assert_int_equal(mmk_frames_check(fa), MMK_OK);
 }
 
 /* Draining one CPU's cache: what it held, once; a bad CPU id refused. */
@@ -1010,6 +1033,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			reference_errors_are_the_documented_ones, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			check_catches_a_broken_free_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			drain_cpu_returns_what_the_cache_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(

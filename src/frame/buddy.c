@@ -492,15 +492,16 @@ __attribute__((noinline)) static int not_alloc(struct mmk_frames *fa,
 					       uint64_t idx, bool *is_free)
 {
 	uint8_t st = st_get(f);
-	bool free = st == MMK_FS_FREE || st == MMK_FS_CACHED, before = free;
+	bool in_free = st == MMK_FS_FREE || st == MMK_FS_CACHED,
+	     before = in_free;
 	if (st == MMK_FS_TAIL) {
 		unsigned long irq = mmk_spin_lock(&fa->lock);
-		free = in_free_block_locked(r, idx);
-		before = free && f->priv == PRIV_FREED;
+		in_free = in_free_block_locked(r, idx);
+		before = in_free && f->priv == PRIV_FREED;
 		mmk_spin_unlock(&fa->lock, irq);
 	}
 	if (is_free)
-		*is_free = free;
+		*is_free = in_free;
 	return before ? MMK_EDOUBLEFREE : MMK_EBADFREE;
 }
 

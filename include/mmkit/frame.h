@@ -146,9 +146,10 @@ struct mmk_frame_region {
 	uint64_t nfree[MMK_FRAME_ORDERS]; /* free blocks per order */
 };
 
-/* A CPU's cache; every field is guarded by @lock. */
+/* A CPU's cache; every field is guarded by @lock (taken through the atomic
+ * builtins only: 0 free, 1 held). */
 struct mmk_frame_pcp {
-	mmk_spinlock_t lock;
+	uint32_t lock;
 	unsigned count;
 	int64_t allocated; /* pages this CPU handed out minus freed */
 	uint64_t pa[MMK_FRAME_PCP_SIZE];

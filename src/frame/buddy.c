@@ -20,13 +20,13 @@
  *
  *   pcp[c].lock   (ascending c when several)  ->  fa->lock
  *
- * A CPU's cache is guarded by its own lock, which its CPU takes on every
- * alloc and free of a page: uncontended, it costs one atomic add and a
- * release store, the price of letting any other CPU take the cache's frames
- * when memory runs short (mmk_frames_drain_cpu, and the slow path of an
- * allocation that finds the lists empty).  The alternatives cost as much on
- * the fast path or more: an atomic exchange of the cache's contents needs
- * an atomic read-modify-write per operation too, and a "drain me" flag
+ * A CPU's cache is guarded by its own lock (pcp_lock), which its CPU takes
+ * on every alloc and free of a page: uncontended, it costs one atomic
+ * exchange and a plain store, the price of letting any other CPU take the
+ * cache's frames when memory runs short (mmk_frames_drain_cpu, and the slow
+ * path of an allocation that finds the lists empty).  The alternatives cost as
+ * much on the fast path or more: an atomic exchange of the cache's contents
+ * needs an atomic read-modify-write per operation too, and a "drain me" flag
  * served by the owner never reaches an idle CPU, which is exactly the one
  * whose frames are needed.
  *
@@ -65,6 +65,33 @@ static inline void st_set(struct mmk_frame *f, uint8_t st)
 }
 
 /* ------------------------------------------------------------ helpers */
+
+/*
+ * A cache's lock: test-and-set on a plain word through the atomic
+ * builtins.  Its CPU takes it on every page alloc and free, uncontended
+ * (one atomic exchange, one plain store to release); another CPU takes it
+ * only to drain the cache, briefly.  Fairness does not matter with one
+ * owner and rare visitors, so the waiting loop lives out of line and the
+ * fast path keeps its registers.  Callers have interrupts disabled.
+ */
+__attribute__((noinline)) static void pcp_lock_wait(struct mmk_frame_pcp *pcp)
+{
+	do {
+		while (__atomic_load_n(&pcp->lock, __ATOMIC_RELAXED))
+			mmk_hal_cpu_relax();
+	} while (__atomic_exchange_n(&pcp->lock, 1, __ATOMIC_ACQUIRE));
+}
+
+static inline void pcp_lock(struct mmk_frame_pcp *pcp)
+{
+	if (MMK_UNLIKELY(__atomic_exchange_n(&pcp->lock, 1, __ATOMIC_ACQUIRE)))
+		pcp_lock_wait(pcp);
+}
+
+static inline void pcp_unlock(struct mmk_frame_pcp *pcp)
+{
+	__atomic_store_n(&pcp->lock, 0, __ATOMIC_RELEASE);
+}
 
 static struct mmk_frame_region *region_of(struct mmk_frames *fa, uint64_t pfn)
 {
@@ -253,7 +280,7 @@ int mmk_frames_init(struct mmk_frames *fa, struct mmk_bootmem *bm)
 	fa->total_pages = 0;
 	fa->buddy_allocated = 0;
 	for (unsigned c = 0; c < MMK_CFG_MAX_CPUS; c++) {
-		mmk_spin_init(&fa->pcp[c].lock);
+		fa->pcp[c].lock = 0;
 		fa->pcp[c].count = 0;
 		fa->pcp[c].allocated = 0;
 	}
@@ -358,7 +385,8 @@ static bool alloc_reclaiming(struct mmk_frames *fa, unsigned order,
 		struct mmk_frame_pcp *pcp =
 			&fa->pcp[(self + i) % MMK_CFG_MAX_CPUS];
 		bool last = i == MMK_CFG_MAX_CPUS, ok = false;
-		irq = mmk_spin_lock(&pcp->lock);
+		irq = mmk_hal_irq_save();
+		pcp_lock(pcp);
 		if (pcp->count || last) {
 			mmk_spin_lock_noirq(&fa->lock);
 			pcp_give_locked(fa, pcp, pcp->count);
@@ -367,7 +395,8 @@ static bool alloc_reclaiming(struct mmk_frames *fa, unsigned order,
 			if (ok)
 				pcp_account(pcp, (int64_t)1 << order);
 		}
-		mmk_spin_unlock(&pcp->lock, irq);
+		pcp_unlock(pcp);
+		mmk_hal_irq_restore(irq);
 		if (ok)
 			return true;
 	}
@@ -399,7 +428,7 @@ __attribute__((noinline)) static uint64_t alloc_slow(struct mmk_frames *fa,
 	bool ok;
 	unsigned long irq = mmk_hal_irq_save();
 	struct mmk_frame_pcp *pcp = &fa->pcp[mmk_hal_cpu_id()];
-	mmk_spin_lock_noirq(&pcp->lock);
+	pcp_lock(pcp);
 	if (order == 0) {
 		ok = pcp->count != 0 || pcp_refill(fa, pcp);
 		if (ok)
@@ -411,7 +440,7 @@ __attribute__((noinline)) static uint64_t alloc_slow(struct mmk_frames *fa,
 	}
 	if (ok)
 		pcp_account(pcp, (int64_t)1 << order);
-	mmk_spin_unlock_noirq(&pcp->lock);
+	pcp_unlock(pcp);
 	mmk_hal_irq_restore(irq);
 	if (!ok && !alloc_reclaiming(fa, order, &pfn))
 		return NO_PFN;
@@ -428,7 +457,7 @@ int mmk_frame_alloc(struct mmk_frames *fa, unsigned order, unsigned flags,
 	uint64_t pfn = NO_PFN;
 	unsigned long irq = mmk_hal_irq_save();
 	struct mmk_frame_pcp *pcp = &fa->pcp[mmk_hal_cpu_id()];
-	mmk_spin_lock_noirq(&pcp->lock);
+	pcp_lock(pcp);
 	unsigned n = pcp->count;
 	bool hit = order == 0 && n != 0;
 	if (MMK_LIKELY(hit)) {
@@ -436,7 +465,7 @@ int mmk_frame_alloc(struct mmk_frames *fa, unsigned order, unsigned flags,
 		pfn = pcp->pa[n - 1] >> MMK_PAGE_SHIFT;
 		pcp_account(pcp, 1);
 	}
-	mmk_spin_unlock_noirq(&pcp->lock);
+	pcp_unlock(pcp);
 	mmk_hal_irq_restore(irq);
 	if (MMK_UNLIKELY(!hit)) {
 		pfn = alloc_slow(fa, order);
@@ -546,7 +575,7 @@ __attribute__((noinline)) static void release_slow(struct mmk_frames *fa,
 {
 	unsigned long irq = mmk_hal_irq_save();
 	struct mmk_frame_pcp *pcp = &fa->pcp[mmk_hal_cpu_id()];
-	mmk_spin_lock_noirq(&pcp->lock);
+	pcp_lock(pcp);
 	pcp_account(pcp, -((int64_t)1 << order));
 	if (order == 0) {
 		if (pcp->count == MMK_FRAME_PCP_SIZE)
@@ -561,7 +590,7 @@ __attribute__((noinline)) static void release_slow(struct mmk_frames *fa,
 		fa->buddy_allocated -= (int64_t)1 << order;
 		mmk_spin_unlock_noirq(&fa->lock);
 	}
-	mmk_spin_unlock_noirq(&pcp->lock);
+	pcp_unlock(pcp);
 	mmk_hal_irq_restore(irq);
 }
 
@@ -574,7 +603,7 @@ static inline void release(struct mmk_frames *fa, struct mmk_frame_region *r,
 	mmk_hal_frame_note(mmk_pa(pa), order, false);
 	unsigned long irq = mmk_hal_irq_save();
 	struct mmk_frame_pcp *pcp = &fa->pcp[mmk_hal_cpu_id()];
-	mmk_spin_lock_noirq(&pcp->lock);
+	pcp_lock(pcp);
 	unsigned n = pcp->count;
 	bool room = order == 0 && n < MMK_FRAME_PCP_SIZE;
 	if (MMK_LIKELY(room)) {
@@ -583,7 +612,7 @@ static inline void release(struct mmk_frames *fa, struct mmk_frame_region *r,
 		pcp->pa[n] = pa;
 		pcp->count = n + 1;
 	}
-	mmk_spin_unlock_noirq(&pcp->lock);
+	pcp_unlock(pcp);
 	mmk_hal_irq_restore(irq);
 	if (MMK_UNLIKELY(!room))
 		release_slow(fa, r, f, pa, order);
@@ -680,11 +709,13 @@ int mmk_frames_drain_cpu(struct mmk_frames *fa, unsigned cpu)
 	if (cpu >= MMK_CFG_MAX_CPUS)
 		return MMK_EINVAL;
 	struct mmk_frame_pcp *pcp = &fa->pcp[cpu];
-	unsigned long irq = mmk_spin_lock(&pcp->lock);
+	unsigned long irq = mmk_hal_irq_save();
+	pcp_lock(pcp);
 	unsigned n = pcp->count;
 	if (n)
 		pcp_drain(fa, pcp, n);
-	mmk_spin_unlock(&pcp->lock, irq);
+	pcp_unlock(pcp);
+	mmk_hal_irq_restore(irq);
 	return (int)n;
 }
 
@@ -775,7 +806,7 @@ int mmk_frames_check(struct mmk_frames *fa)
 	 * in which the counts of caches and lists agree. */
 	unsigned long irq = mmk_hal_irq_save();
 	for (unsigned c = 0; c < MMK_CFG_MAX_CPUS; c++)
-		mmk_spin_lock_noirq(&fa->pcp[c].lock);
+		pcp_lock(&fa->pcp[c]);
 	mmk_spin_lock_noirq(&fa->lock);
 	uint64_t free_pages = 0;
 	int64_t cached = 0, handed_out = 0;
@@ -807,7 +838,7 @@ int mmk_frames_check(struct mmk_frames *fa)
 	}
 	mmk_spin_unlock_noirq(&fa->lock);
 	for (unsigned c = MMK_CFG_MAX_CPUS; c-- > 0;)
-		mmk_spin_unlock_noirq(&fa->pcp[c].lock);
+		pcp_unlock(&fa->pcp[c]);
 	mmk_hal_irq_restore(irq);
 	return err;
 }

@@ -27,8 +27,10 @@
  * cache of order-0 frames with a lock of its own, which its CPU takes
  * uncontended, so that the common alloc/free of one page touches no shared
  * cache line; another CPU takes it only to drain the cache (memory
- * pressure, mmk_frames_drain_cpu).  Every function here may be called from
- * any CPU at any time, with interrupts in any state; none sleeps.
+ * pressure, mmk_frames_drain_cpu).  After mmk_frames_init, every mmk_frame_*
+ * and mmk_frames_* function may be called from any CPU at any time, with
+ * interrupts in any state, and none sleeps; the mmk_bootmem_* functions and
+ * mmk_frames_init run at boot, on one CPU.
  *
  * Memory pressure: an allocation fails only after it has taken back the
  * frames every CPU's cache holds (docs/PORTING.md, "Memory pressure").

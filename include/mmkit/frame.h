@@ -24,8 +24,16 @@
  * Per-frame metadata is 16 bytes (struct mmk_frame, layout below).
  *
  * Locking: one spinlock per allocator for the buddy lists, plus a per-CPU
- * cache of order-0 frames taken with interrupts disabled only, so that the
- * common alloc/free of one page touches no shared lock.
+ * cache of order-0 frames with a lock of its own, which its CPU takes
+ * uncontended, so that the common alloc/free of one page touches no shared
+ * cache line; another CPU takes it only to drain the cache (memory
+ * pressure, mmk_frames_drain_cpu).  After mmk_frames_init, every mmk_frame_*
+ * and mmk_frames_* function may be called from any CPU at any time, with
+ * interrupts in any state, and none sleeps; the mmk_bootmem_* functions and
+ * mmk_frames_init run at boot, on one CPU.
+ *
+ * Memory pressure: an allocation fails only after it has taken back the
+ * frames every CPU's cache holds (docs/PORTING.md, "Memory pressure").
  */
 #ifndef MMKIT_FRAME_H
 #define MMKIT_FRAME_H
@@ -57,20 +65,31 @@ void mmk_bootmem_init(struct mmk_bootmem *bm);
 
 /**
  * Declare [start, start+size) as RAM.  Ranges must not overlap.  Partial
- * pages at the edges are ignored.  EINVAL/EWRAP on bad ranges, ERANGE when
- * full, EBUSY after mmk_frames_init.
+ * pages at the edges are ignored.  Errors, each leaving @bm unchanged:
+ * EWRAP (size zero or start + size wraps), EINVAL (less than one whole
+ * page), EEXIST (overlaps a range declared before), ERANGE (already
+ * MMK_FRAME_MAX_REGIONS ranges), EBUSY (after mmk_frames_init).
  */
 int mmk_bootmem_add_ram(struct mmk_bootmem *bm, mmk_paddr_t start,
 			uint64_t size);
 
-/** Mark [start, start+size) as in use: never handed out.  May overlap. */
+/**
+ * Mark [start, start+size) as in use, widened to whole pages: never handed
+ * out.  May overlap RAM, holes and other reserved ranges.  Errors, each
+ * leaving @bm unchanged: EWRAP (size zero or start + size wraps), ENOMEM
+ * (the reserved table is full and the range touches none in it), EBUSY
+ * (after mmk_frames_init).
+ */
 int mmk_bootmem_reserve(struct mmk_bootmem *bm, mmk_paddr_t start,
 			uint64_t size);
 
 /**
- * Take @size bytes aligned to @align (power of two, >= 1) from free RAM,
- * lowest address first.  The memory is not zeroed.  ENOMEM when nothing
- * fits, EBUSY after mmk_frames_init.
+ * Take @size bytes (rounded up to whole pages) aligned to @align (power of
+ * two, >= 1; at least a page is used) from free RAM, lowest address first,
+ * and record them as reserved.  The memory is not zeroed.  Errors, each
+ * leaving @bm unchanged: EWRAP (size zero, or so large that rounding it up
+ * wraps), EINVAL (@align not a power of two), ENOMEM (nothing fits, or the
+ * reserved table is full), EBUSY (after mmk_frames_init).
  */
 int mmk_bootmem_alloc(struct mmk_bootmem *bm, uint64_t size, uint64_t align,
 		      mmk_paddr_t *out);
@@ -95,7 +114,10 @@ uint64_t mmk_bootmem_free_bytes(const struct mmk_bootmem *bm);
  * state  MMK_FS_*: only the head frame of a block carries a state; every
  *        other frame of a block reads MMK_FS_TAIL, so freeing an address
  *        inside a block is detected in O(1).
- * priv   16 bits for the owner of an allocated block.
+ * priv   16 bits for the owner of an allocated block (0 on allocation).
+ *        While a frame is not allocated the allocator keeps a note there
+ *        (whether it was ever handed out: a double free is then told from a
+ *        free of a page never handed out, even after a merge).
  */
 struct mmk_frame {
 	_Atomic uint32_t ref;
@@ -126,7 +148,10 @@ struct mmk_frame_region {
 	uint64_t nfree[MMK_FRAME_ORDERS]; /* free blocks per order */
 };
 
+/* A CPU's cache; every field is guarded by @lock (taken through the atomic
+ * builtins only: 0 free, 1 held). */
 struct mmk_frame_pcp {
+	uint32_t lock;
 	unsigned count;
 	int64_t allocated; /* pages this CPU handed out minus freed */
 	uint64_t pa[MMK_FRAME_PCP_SIZE];
@@ -146,42 +171,83 @@ struct mmk_frames {
 
 /**
  * Build the buddy allocator from @bm: metadata first (from @bm), then every
- * free page.  @bm is closed afterwards.  ENOMEM if the metadata does not fit.
+ * free page.  @bm is closed afterwards.  Errors, each leaving @bm exactly as
+ * it was (metadata already carved for earlier regions is given back; @fa is
+ * not usable): EINVAL (@bm has no RAM or was taken over already, or
+ * mmk_hal_pv_offset is not page-aligned), ERANGE (a region of 2^32 pages or
+ * more), ENOMEM (the metadata does not fit in @bm's free RAM, or its
+ * reserved table is full).
  */
 int mmk_frames_init(struct mmk_frames *fa, struct mmk_bootmem *bm);
 
 /**
  * Allocate a block of 2^@order frames, naturally aligned, reference count 1.
- * ENOMEM when no block is free, EINVAL for a bad order or flag.
+ * EINVAL for an order above MMK_FRAME_MAX_ORDER or an unknown flag; ENOMEM
+ * when no block is free, only after the frames cached by every CPU have
+ * been taken back and the lists tried again.
  */
 int mmk_frame_alloc(struct mmk_frames *fa, unsigned order, unsigned flags,
 		    mmk_paddr_t *out);
 
 /**
  * Drop a reference to the block whose head is @pa; free it on the last.
- * Returns 1 if the block was freed, 0 if references remain, or an error:
- * EBADFREE (not the head of an allocated block: a hole, a reserved frame, an
- * address inside a block, unaligned), EDOUBLEFREE (already free).
- * Nothing changes on error.
+ * Returns 1 if the block was freed, 0 if references remain, or an error,
+ * logged, that changes nothing:
+ * EBADFREE (not the head of an allocated block: outside RAM, a hole, a
+ * reserved frame, an address inside a block, unaligned, or a free page
+ * never handed out), EDOUBLEFREE (already free, also once merged into a
+ * larger free block), EREFCOUNT (the count is already zero: a racing put
+ * freed the block first).
  */
 int mmk_frame_put(struct mmk_frames *fa, mmk_paddr_t pa);
 
-/** Same as mmk_frame_put: the allocating owner's reference. */
+/**
+ * The allocating owner's put: MMK_OK (0) whether or not other references
+ * remain, or mmk_frame_put's errors.
+ */
 int mmk_frame_free(struct mmk_frames *fa, mmk_paddr_t pa);
 
-/** Add a reference to an allocated block.  EBADFREE/EDOUBLEFREE as put. */
+/**
+ * Add a reference to an allocated block: MMK_OK, EBADFREE or EDOUBLEFREE as
+ * mmk_frame_put, EREFCOUNT when the count is zero (a racing last put) or
+ * would overflow 32 bits.  Logged; nothing changes on error.
+ */
 int mmk_frame_get(struct mmk_frames *fa, mmk_paddr_t pa);
 
-/** Reference count of the block at @pa (0 if free), or an error. */
+/**
+ * Reference count of the block whose head is @pa; 0 for any free frame (a
+ * free block's head or a page inside one, cached or not); EBADFREE for an
+ * address that is neither free nor an allocated block's head (outside RAM,
+ * unaligned, reserved, inside an allocated block).
+ */
 int64_t mmk_frame_refcount(struct mmk_frames *fa, mmk_paddr_t pa);
 
-/** Order of the allocated block at @pa, or an error. */
+/** Order of the allocated block whose head is @pa, or EBADFREE or
+ *  EDOUBLEFREE as mmk_frame_put (the frame is not allocated). */
 int mmk_frame_order(struct mmk_frames *fa, mmk_paddr_t pa);
 
 /** Metadata of the frame at @pa, NULL if @pa is not in a region. */
 struct mmk_frame *mmk_frame_meta(struct mmk_frames *fa, mmk_paddr_t pa);
 
-/** Return every per-CPU cached frame to the buddy lists. */
+/**
+ * Return the frames CPU @cpu's cache holds to the buddy lists, where they
+ * merge into larger blocks.  Safe from any CPU while @cpu runs (it waits at
+ * most for one cache operation of @cpu).  Returns how many frames it
+ * returned, or EINVAL for @cpu >= MMK_CFG_MAX_CPUS.
+ */
+int mmk_frames_drain_cpu(struct mmk_frames *fa, unsigned cpu);
+
+/**
+ * The reclaim entry for a kernel under memory pressure: return every CPU's
+ * cached frames to the buddy lists (mmk_frames_drain_cpu for each CPU in
+ * turn) and return how many that was.  mmk_frame_alloc does this itself
+ * before it fails; call it to make large blocks whole before a burst of
+ * large allocations, or from a low-memory handler.  Safe while other CPUs
+ * run.
+ */
+uint64_t mmk_frames_reclaim(struct mmk_frames *fa);
+
+/** mmk_frames_reclaim without the count.  Safe while other CPUs run. */
 void mmk_frames_drain(struct mmk_frames *fa);
 
 struct mmk_frame_stats {

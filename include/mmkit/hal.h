@@ -59,6 +59,9 @@
 /**
  * virt = phys + mmk_hal_pv_offset for all RAM.  Set once by the kernel before
  * mmkit is used (hosted: set by the arena setup).  Never changes afterwards.
+ * Must be a multiple of MMK_PAGE_SIZE, so that page-aligned physical memory
+ * is page-aligned where mmkit touches it (frames, tables, slabs):
+ * mmk_frames_init refuses another offset with MMK_EINVAL.
  */
 extern uintptr_t mmk_hal_pv_offset;
 

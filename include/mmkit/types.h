@@ -71,14 +71,24 @@ enum mmk_err {
 	MMK_EFAULT = -10,   /* access to unmapped or forbidden memory */
 	MMK_EDOUBLEFREE = -11, /* freeing something already free */
 	MMK_EBADFREE = -12,    /* freeing an address never handed out */
-	MMK_EREFCOUNT = -13,   /* a reference count would go below zero */
+	MMK_EREFCOUNT = -13,   /* a reference count would leave its range */
 	MMK_EBUSY = -14,  /* resource in use (e.g. destroy with live objects) */
 	MMK_EACCES = -15, /* access not permitted by the area */
 	MMK_EAGAIN = -16, /* lost a race (the entry changed): read again */
 	MMK_ERR_COUNT_ = 17
 };
 
-/** A short constant name for an error code ("MMK_ENOMEM"), never NULL. */
+/**
+ * A short message for an error code ("out of memory"), never NULL; "success"
+ * for MMK_OK and any non-negative result, "unknown error" for a negative
+ * value that is no code.
+ */
 const char *mmk_strerror(int err);
+
+/**
+ * The code's name ("MMK_ENOMEM"), never NULL: "MMK_OK" for 0, "MMK_E?" for
+ * a value that is no code (a positive result is not one).
+ */
+const char *mmk_strerror_name(int err);
 
 #endif /* MMKIT_TYPES_H */

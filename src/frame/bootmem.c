@@ -4,7 +4,9 @@
  * allocation takes the lowest fitting free piece and becomes a reserved
  * range itself, so mmk_frames_init later sees exactly what is left.
  */
-#include <mmkit/frame.h>
+#include "frame_internal.h"
+
+#include <mmkit/log.h>
 
 void mmk_bootmem_init(struct mmk_bootmem *bm)
 {
@@ -92,7 +94,8 @@ int mmk_bootmem_alloc(struct mmk_bootmem *bm, uint64_t size, uint64_t align,
 {
 	if (bm->closed)
 		return MMK_EBUSY;
-	if (size == 0)
+	/* Zero, or so large that rounding up to pages wraps to zero. */
+	if (size == 0 || size > UINT64_MAX - (MMK_PAGE_SIZE - 1))
 		return MMK_EWRAP;
 	if (!MMK_IS_POW2(align))
 		return MMK_EINVAL;
@@ -118,6 +121,33 @@ int mmk_bootmem_alloc(struct mmk_bootmem *bm, uint64_t size, uint64_t align,
 		}
 	}
 	return MMK_ENOMEM;
+}
+
+void mmk__bootmem_unalloc(struct mmk_bootmem *bm, mmk_paddr_t pa, uint64_t size)
+{
+	uint64_t s = pa.v, e = pa.v + MMK_ALIGN_UP(size, MMK_PAGE_SIZE);
+	unsigned k = 0;
+	while (k < bm->nresv && bm->resv[k].end < e)
+		k++;
+	/* The allocation became part of exactly one reserved range. */
+	MMK_ASSERT(k < bm->nresv && bm->resv[k].start <= s);
+	struct mmk_prange *r = &bm->resv[k];
+	if (r->start == s && r->end == e) { /* it was a range of its own */
+		for (unsigned i = k; i + 1 < bm->nresv; i++)
+			bm->resv[i] = bm->resv[i + 1];
+		bm->nresv--;
+	} else if (r->start == s) {
+		r->start = e;
+	} else if (r->end == e) {
+		r->end = s;
+	} else { /* it joined the ranges on both sides: split them again */
+		MMK_ASSERT(bm->nresv < MMK_BOOTMEM_MAX_RANGES);
+		for (unsigned i = bm->nresv; i > k + 1; i--)
+			bm->resv[i] = bm->resv[i - 1];
+		bm->nresv++;
+		bm->resv[k + 1] = (struct mmk_prange){e, r->end};
+		r->end = s;
+	}
 }
 
 uint64_t mmk_bootmem_free_bytes(const struct mmk_bootmem *bm)

@@ -135,19 +135,42 @@ _Noreturn void mmk_panic(const char *file, int line, const char *what)
 	__builtin_trap();
 }
 
+/* One line per code, in code order: its name, then a short message. */
+static const char *const err_text[][2] = {
+	{"MMK_OK", "success"},
+	{"MMK_ENOMEM", "out of memory"},
+	{"MMK_EINVAL", "invalid argument"},
+	{"MMK_EALIGN", "address or size not aligned"},
+	{"MMK_ERANGE", "out of range"},
+	{"MMK_EWRAP", "size zero or range wraps around"},
+	{"MMK_ENONCANON", "virtual address not canonical"},
+	{"MMK_EEXIST", "already mapped or overlapping"},
+	{"MMK_ENOENT", "not mapped or no such area"},
+	{"MMK_ENOTSUP", "not supported by the format"},
+	{"MMK_EFAULT", "bad address"},
+	{"MMK_EDOUBLEFREE", "already free"},
+	{"MMK_EBADFREE", "not an allocated block"},
+	{"MMK_EREFCOUNT", "reference count out of range"},
+	{"MMK_EBUSY", "resource busy"},
+	{"MMK_EACCES", "access not permitted"},
+	{"MMK_EAGAIN", "changed meanwhile, try again"},
+};
+_Static_assert(MMK_ARRAY_SIZE(err_text) == MMK_ERR_COUNT_,
+	       "one name and message per error code");
+
+static bool is_code(int err)
+{
+	return err <= 0 && err > -MMK_ERR_COUNT_;
+}
+
 const char *mmk_strerror(int err)
 {
-	static const char *const names[] = {
-		"MMK_OK",	 "MMK_ENOMEM",	  "MMK_EINVAL",
-		"MMK_EALIGN",	 "MMK_ERANGE",	  "MMK_EWRAP",
-		"MMK_ENONCANON", "MMK_EEXIST",	  "MMK_ENOENT",
-		"MMK_ENOTSUP",	 "MMK_EFAULT",	  "MMK_EDOUBLEFREE",
-		"MMK_EBADFREE",	 "MMK_EREFCOUNT", "MMK_EBUSY",
-		"MMK_EACCES",	 "MMK_EAGAIN",
-	};
-	_Static_assert(MMK_ARRAY_SIZE(names) == MMK_ERR_COUNT_,
-		       "one name per error code");
-	if (err > 0 || err <= -MMK_ERR_COUNT_)
-		return "MMK_E?";
-	return names[-err];
+	if (err >= 0)
+		return err_text[0][1];
+	return is_code(err) ? err_text[-err][1] : "unknown error";
+}
+
+const char *mmk_strerror_name(int err)
+{
+	return is_code(err) ? err_text[-err][0] : "MMK_E?";
 }

@@ -207,7 +207,7 @@ static void slab_release(struct mmk_slab_cache *c, struct mmk__slab *s)
 	s->check = 0; /* a late free of one of its objects is then caught */
 	mmk_frame_meta(c->fa, pa)->priv = 0;
 	int err = mmk_frame_free(c->fa, pa);
-	MMK_ASSERT(err == 1);
+	MMK_ASSERT(err == MMK_OK);
 }
 
 /* ------------------------------------------------- refill and drain */
@@ -520,7 +520,7 @@ int mmk_slab_destroy(struct mmk_slab_cache *c)
 	release_empty(c);
 	mmk_spin_unlock(&c->lock, irq);
 	int err = mmk_frame_free(c->fa, mmk_virt_to_phys(c));
-	MMK_ASSERT(err == 1);
+	MMK_ASSERT(err == MMK_OK);
 	return MMK_OK;
 }
 

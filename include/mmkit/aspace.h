@@ -49,6 +49,10 @@
 #include <mmkit/mset.h>
 #include <mmkit/pt.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ------------------------------------------------------------- flags */
 /**
  * Flags of an area: the MMK_PT_* bits an area may carry (READ, WRITE,
@@ -66,7 +70,7 @@
 /* ------------------------------------------------------- the space */
 /* One reader count per CPU, each on its own cache line. */
 struct mmk__aspace_rcount {
-	_Atomic long n;
+	MMK_ATOMIC(long) n;
 } __attribute__((aligned(64)));
 
 /**
@@ -87,7 +91,7 @@ struct mmk_aspace {
 	mmk_cpumask_t active;
 	/* writers: a spinlock among themselves, then the flag readers see */
 	mmk_spinlock_t wlock;
-	_Atomic uint32_t writer __attribute__((aligned(64)));
+	MMK_ATOMIC(uint32_t) writer __attribute__((aligned(64)));
 	struct mmk__aspace_rcount readers[MMK_CFG_MAX_CPUS];
 	/* a writer's operation in progress (for backends' split hooks) */
 	struct mmk_aspace_op *op;
@@ -392,5 +396,9 @@ void mmk_backend_free_page(struct mmk_aspace *as, mmk_paddr_t pa);
 /** The two built-in backends. */
 extern const struct mmk_backend mmk_backend_linear;
 extern const struct mmk_backend mmk_backend_alloc;
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* MMKIT_ASPACE_H */

@@ -39,6 +39,10 @@
 
 #include <mmkit/types.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct mmk_mset_area;
 
 /*
@@ -282,5 +286,9 @@ int mmk_mset_find_free(const struct mmk_mset *set, mmk_vaddr_t hint,
  * broken rule (its source line) for tests.  Reader.  O(n).
  */
 int mmk_mset_check(const struct mmk_mset *set);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* MMKIT_MSET_H */

@@ -20,6 +20,13 @@
 #define MMKIT_ATOMIC_H
 
 #include <mmkit/types.h>
+#ifndef __cplusplus
+#include <stdatomic.h>
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #ifdef __cplusplus
 
@@ -44,8 +51,6 @@
 
 #else /* C11 */
 
-#include <stdatomic.h>
-
 #define MMK_ATOMIC(T) _Atomic T
 
 #define MMK_MO_RELAXED memory_order_relaxed
@@ -64,6 +69,10 @@
 #define mmk_atomic_cas_weak(p, exp, v, mo_ok, mo_fail)                         \
 	atomic_compare_exchange_weak_explicit(p, exp, v, mo_ok, mo_fail)
 
+#endif
+
+#ifdef __cplusplus
+}
 #endif
 
 #endif /* MMKIT_ATOMIC_H */

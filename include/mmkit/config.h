@@ -103,9 +103,13 @@
 	MMK__CFG_CAT(MMK_CFG_MAX_CPUS, MMK__CFG_HOOKS, MMK__CFG_DBG,           \
 		     MMK__CFG_LIN)
 
-/* `retain` keeps the reference alive under the linker's --gc-sections. */
-#if defined(__ELF__) && defined(__has_attribute)
-#if __has_attribute(retain)
+/*
+ * `retain` keeps the reference alive under the linker's --gc-sections.
+ * clang takes it on every target (a no-op where it means nothing, and
+ * x86_64-unknown-elf does not define __ELF__); GCC warns outside ELF.
+ */
+#if defined(__has_attribute)
+#if __has_attribute(retain) && (defined(__clang__) || defined(__ELF__))
 #define MMK__CFG_KEEP __attribute__((used, retain))
 #endif
 #endif

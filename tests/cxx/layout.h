@@ -10,7 +10,8 @@
  * Every struct of the public headers is listed; fields are listed where C
  * and C++ spell the type differently (MMK_ATOMIC) and for the field that
  * follows each, so a difference in size or alignment of an atomic shows.
- * A new public struct gets a MMK_L_TYPE line here.
+ * A new public struct gets a MMK_L_TYPE line here.  cross-layout.sh
+ * compares the same list for each target, without the hosted HAL's struct.
  */
 MMK_L_TYPE(paddr, mmk_paddr_t)
 MMK_L_TYPE(spinlock, mmk_spinlock_t)
@@ -50,4 +51,6 @@ MMK_L_TYPE(aspace_area, struct mmk_aspace_area)
 MMK_L_TYPE(fault, struct mmk_fault)
 MMK_L_TYPE(backend, struct mmk_backend)
 MMK_L_TYPE(aspace_op_, struct mmk_aspace_op)
+#ifndef MMK_LAYOUT_NO_HOSTED
 MMK_L_TYPE(hosted_flush, struct mmk_hosted_flush)
+#endif

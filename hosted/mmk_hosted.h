@@ -17,6 +17,10 @@
 
 #include <stdlib.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define MMK_HOSTED_PHYS_BASE	 0x80000000ull
 #define MMK_HOSTED_DEFAULT_ARENA (1ull << 30)
 
@@ -113,8 +117,12 @@ mmk_paddr_t mmk_hosted_current_root(uint32_t *asid);
 /** Make the calling thread a CPU; returns its id (idempotent per thread). */
 unsigned mmk_hosted_register_cpu(void);
 
-/** The calling thread's CPU id, -1 until registered (mmk_hosted_inline.h). */
-extern _Thread_local int mmk_hosted_cpu;
+/**
+ * The calling thread's CPU id, -1 until registered (mmk_hosted_inline.h).
+ * __thread, not _Thread_local: C++ reads it too, and its thread_local
+ * would go through an initialisation wrapper the C definition lacks.
+ */
+extern __thread int mmk_hosted_cpu;
 /** What mmk_hal_cpu_relax does here: yield the host CPU. */
 void mmk_hosted_relax(void);
 
@@ -125,5 +133,9 @@ long mmk_hosted_log_errors(void);
 const char *mmk_hosted_last_log(void);
 /** Reset the error count and last line; @quiet hides lines from stderr. */
 void mmk_hosted_log_reset(bool quiet);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* MMK_HOSTED_H */

@@ -8,7 +8,7 @@
 #ifndef MMK_HOSTED_INLINE_H
 #define MMK_HOSTED_INLINE_H
 
-extern _Thread_local int mmk_hosted_cpu; /* -1 until registered */
+extern __thread int mmk_hosted_cpu; /* -1 until registered (see mmk_hosted.h) */
 unsigned mmk_hosted_register_cpu(void);
 void mmk_hosted_relax(void);
 

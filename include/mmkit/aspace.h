@@ -58,6 +58,10 @@
 #include <mmkit/pt.h>
 #include <mmkit/tlb.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ------------------------------------------------------------- flags */
 /**
  * Protection of an area: the MMK_PT_* bits an area may carry (READ, WRITE,
@@ -75,7 +79,7 @@
 /* ------------------------------------------------------- the space */
 /* One reader count per CPU, each on its own cache line. */
 struct mmk__aspace_rcount {
-	_Atomic long n;
+	MMK_ATOMIC(long) n;
 } __attribute__((aligned(64)));
 
 /**
@@ -99,7 +103,7 @@ struct mmk_aspace {
 	mmk_cpumask_t active;
 	/* writers: a spinlock among themselves, then the flag readers see */
 	mmk_spinlock_t wlock;
-	_Atomic uint32_t writer __attribute__((aligned(64)));
+	MMK_ATOMIC(uint32_t) writer __attribute__((aligned(64)));
 	struct mmk__aspace_rcount readers[MMK_CFG_MAX_CPUS];
 };
 
@@ -324,5 +328,9 @@ int mmk_aspace_fault(struct mmk_aspace *as, mmk_vaddr_t addr, uint32_t access);
 /** ArceOS's handle_page_fault: mmk_aspace_fault(...) == 0. */
 bool mmk_aspace_handle_page_fault(struct mmk_aspace *as, mmk_vaddr_t addr,
 				  uint32_t access);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* MMKIT_ASPACE_H */

@@ -33,6 +33,10 @@
 
 #include <mmkit/aspace.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ------------------------------------------------------------- faults */
 /** What a page fault asks of the area's backend (read-only for it). */
 struct mmk_fault {
@@ -215,5 +219,9 @@ extern const struct mmk_backend mmk_backend_linear;
 extern const struct mmk_backend mmk_backend_alloc;
 /** No pages, no hooks: a reserved gap (mmk_aspace_map_guard). */
 extern const struct mmk_backend mmk_backend_guard;
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* MMKIT_BACKEND_H */

@@ -40,6 +40,10 @@
 
 #include <mmkit/lock.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define MMK_FRAME_MAX_ORDER    18
 #define MMK_FRAME_ORDERS       (MMK_FRAME_MAX_ORDER + 1)
 #define MMK_FRAME_MAX_REGIONS  32
@@ -120,7 +124,7 @@ uint64_t mmk_bootmem_free_bytes(const struct mmk_bootmem *bm);
  *        free of a page never handed out, even after a merge).
  */
 struct mmk_frame {
-	_Atomic uint32_t ref;
+	MMK_ATOMIC(uint32_t) ref;
 	uint32_t next;
 	uint32_t prev;
 	uint8_t order;
@@ -128,8 +132,8 @@ struct mmk_frame {
 	uint16_t priv;
 };
 
-_Static_assert(sizeof(struct mmk_frame) == 16,
-	       "frame metadata must stay 16 bytes per 4 KiB frame");
+MMK_STATIC_ASSERT(sizeof(struct mmk_frame) == 16,
+		  "frame metadata must stay 16 bytes per 4 KiB frame");
 
 enum mmk_frame_state {
 	MMK_FS_TAIL = 0,     /* not the head of any block (or a hole) */
@@ -266,5 +270,9 @@ void mmk_frames_stats(struct mmk_frames *fa, struct mmk_frame_stats *st);
  * Exact only while no other CPU allocates or frees.
  */
 int mmk_frames_check(struct mmk_frames *fa);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* MMKIT_FRAME_H */

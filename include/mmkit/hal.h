@@ -13,7 +13,8 @@
  *    hook says otherwise: hooks must not sleep.
  *  - Hooks never call back into mmkit.
  *
- * Build-time options (define before including, or on the command line):
+ * Build-time options (include/mmkit/config.h says how to give them, the
+ * same to the core and to the kernel):
  *  MMK_CFG_HAL_LINEAR_MAP  (default 1) the kernel maps all RAM at a constant
  *        offset: phys<->virt is an add of mmk_hal_pv_offset, inlined.  With 0
  *        the kernel provides mmk_hal_phys_to_virt / mmk_hal_virt_to_phys.
@@ -30,14 +31,8 @@
 
 #include <mmkit/types.h>
 
-#ifndef MMK_CFG_HAL_LINEAR_MAP
-#define MMK_CFG_HAL_LINEAR_MAP 1
-#endif
-#ifndef MMK_CFG_DEBUG_HOOKS
-#define MMK_CFG_DEBUG_HOOKS 0
-#endif
-#ifndef MMK_CFG_MAX_CPUS
-#define MMK_CFG_MAX_CPUS 64
+#ifdef __cplusplus
+extern "C" {
 #endif
 
 /* ------------------------------------------------------------------------
@@ -205,6 +200,10 @@ static inline void mmk_hal_frame_note(mmk_paddr_t pa, unsigned order,
 	(void)pa;
 	(void)order;
 	(void)alloc;
+}
+#endif
+
+#ifdef __cplusplus
 }
 #endif
 

@@ -12,12 +12,16 @@
 #ifndef MMKIT_LOCK_H
 #define MMKIT_LOCK_H
 
+#include <mmkit/atomic.h>
 #include <mmkit/hal.h>
-#include <stdatomic.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct {
-	_Atomic uint32_t next;
-	_Atomic uint32_t owner;
+	MMK_ATOMIC(uint32_t) next;
+	MMK_ATOMIC(uint32_t) owner;
 } mmk_spinlock_t;
 
 #define MMK_SPINLOCK_INIT                                                      \
@@ -27,23 +31,22 @@ typedef struct {
 
 static inline void mmk_spin_init(mmk_spinlock_t *l)
 {
-	atomic_init(&l->next, 0);
-	atomic_init(&l->owner, 0);
+	mmk_atomic_init(&l->next, 0);
+	mmk_atomic_init(&l->owner, 0);
 }
 
 /** Take @l without touching interrupts (caller has them off already). */
 static inline void mmk_spin_lock_noirq(mmk_spinlock_t *l)
 {
-	uint32_t me =
-		atomic_fetch_add_explicit(&l->next, 1, memory_order_relaxed);
-	while (atomic_load_explicit(&l->owner, memory_order_acquire) != me)
+	uint32_t me = mmk_atomic_fetch_add(&l->next, 1, MMK_MO_RELAXED);
+	while (mmk_atomic_load(&l->owner, MMK_MO_ACQUIRE) != me)
 		mmk_hal_cpu_relax();
 }
 
 static inline void mmk_spin_unlock_noirq(mmk_spinlock_t *l)
 {
-	uint32_t o = atomic_load_explicit(&l->owner, memory_order_relaxed);
-	atomic_store_explicit(&l->owner, o + 1, memory_order_release);
+	uint32_t o = mmk_atomic_load(&l->owner, MMK_MO_RELAXED);
+	mmk_atomic_store(&l->owner, o + 1, MMK_MO_RELEASE);
 }
 
 /** Disable interrupts, take @l; returns the interrupt state to restore. */
@@ -65,7 +68,7 @@ static inline void mmk_spin_unlock(mmk_spinlock_t *l, unsigned long f)
  * waiting, bits 29..0 = reader count.
  */
 typedef struct {
-	_Atomic uint32_t state;
+	MMK_ATOMIC(uint32_t) state;
 } mmk_rwlock_t;
 
 #define MMK_RW_WRITER  0x80000000u
@@ -74,18 +77,16 @@ typedef struct {
 
 static inline void mmk_rw_init(mmk_rwlock_t *l)
 {
-	atomic_init(&l->state, 0);
+	mmk_atomic_init(&l->state, 0);
 }
 
 static inline void mmk_rw_read_lock(mmk_rwlock_t *l)
 {
 	for (;;) {
-		uint32_t s =
-			atomic_load_explicit(&l->state, memory_order_relaxed);
+		uint32_t s = mmk_atomic_load(&l->state, MMK_MO_RELAXED);
 		if (!(s & (MMK_RW_WRITER | MMK_RW_WAITING)) &&
-		    atomic_compare_exchange_weak_explicit(&l->state, &s, s + 1,
-							  memory_order_acquire,
-							  memory_order_relaxed))
+		    mmk_atomic_cas_weak(&l->state, &s, s + 1, MMK_MO_ACQUIRE,
+					MMK_MO_RELAXED))
 			return;
 		mmk_hal_cpu_relax();
 	}
@@ -93,31 +94,29 @@ static inline void mmk_rw_read_lock(mmk_rwlock_t *l)
 
 static inline void mmk_rw_read_unlock(mmk_rwlock_t *l)
 {
-	atomic_fetch_sub_explicit(&l->state, 1, memory_order_release);
+	mmk_atomic_fetch_sub(&l->state, 1, MMK_MO_RELEASE);
 }
 
 static inline void mmk_rw_write_lock(mmk_rwlock_t *l)
 {
 	for (;;) {
-		uint32_t s =
-			atomic_load_explicit(&l->state, memory_order_relaxed);
+		uint32_t s = mmk_atomic_load(&l->state, MMK_MO_RELAXED);
 		if ((s & ~MMK_RW_WAITING) == 0) {
-			if (atomic_compare_exchange_weak_explicit(
-				    &l->state, &s, MMK_RW_WRITER,
-				    memory_order_acquire, memory_order_relaxed))
+			if (mmk_atomic_cas_weak(&l->state, &s, MMK_RW_WRITER,
+						MMK_MO_ACQUIRE, MMK_MO_RELAXED))
 				return;
 			continue;
 		}
 		if (!(s & MMK_RW_WAITING))
-			atomic_fetch_or_explicit(&l->state, MMK_RW_WAITING,
-						 memory_order_relaxed);
+			mmk_atomic_fetch_or(&l->state, MMK_RW_WAITING,
+					    MMK_MO_RELAXED);
 		mmk_hal_cpu_relax();
 	}
 }
 
 static inline void mmk_rw_write_unlock(mmk_rwlock_t *l)
 {
-	atomic_store_explicit(&l->state, 0, memory_order_release);
+	mmk_atomic_store(&l->state, 0, MMK_MO_RELEASE);
 }
 
 /* CPU masks. */
@@ -144,5 +143,9 @@ static inline bool mmk_cpumask_empty(const mmk_cpumask_t *m)
 			return false;
 	return true;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* MMKIT_LOCK_H */

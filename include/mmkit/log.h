@@ -17,6 +17,10 @@
 #include <mmkit/hal.h>
 #include <stdarg.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 void mmk_log(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -26,7 +30,7 @@ size_t mmk_snprintf(char *buf, size_t size, const char *fmt, ...)
 size_t mmk_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 
 /** Log the failed condition and stop (calls __builtin_trap). */
-_Noreturn void mmk_panic(const char *file, int line, const char *what);
+MMK_NORETURN void mmk_panic(const char *file, int line, const char *what);
 
 #define MMK_ASSERT(c)                                                          \
 	do {                                                                   \
@@ -34,16 +38,20 @@ _Noreturn void mmk_panic(const char *file, int line, const char *what);
 			mmk_panic(__FILE__, __LINE__, #c);                     \
 	} while (0)
 
-#ifdef MMK_CFG_DEBUG
+#if MMK_CFG_DEBUG
 #define MMK_ASSERT_INTERNAL(c) MMK_ASSERT(c)
 #else
 #define MMK_ASSERT_INTERNAL(c) ((void)0)
 #endif
 
-#if defined(MMK_CFG_DEBUG) && defined(MMK_CFG_EXPENSIVE_CHECKS)
+#if MMK_CFG_DEBUG && MMK_CFG_EXPENSIVE_CHECKS
 #define MMK_ASSERT_EXPENSIVE(c) MMK_ASSERT(c)
 #else
 #define MMK_ASSERT_EXPENSIVE(c) ((void)0)
+#endif
+
+#ifdef __cplusplus
+}
 #endif
 
 #endif /* MMKIT_LOG_H */

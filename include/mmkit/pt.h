@@ -61,6 +61,10 @@
 #include <mmkit/hal.h>
 #include <mmkit/tlb.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ------------------------------------------------------------ formats */
 /** Every format mmkit defines.  A build may compile in a subset. */
 enum mmk_pt_format_id {
@@ -172,14 +176,14 @@ struct mmk_pt {
 	struct mmk_frames *frames; /* table pages come from here */
 	mmk_paddr_t root;	   /* physical address of the root table */
 	unsigned opts;		   /* MMK_PT_OPT_* */
-	_Atomic long tables;	   /* table pages owned, root included */
+	MMK_ATOMIC(long) tables;   /* table pages owned, root included */
 	uint8_t shift[MMK_PT_MAX_LEVELS + 1]; /* span shift of each level */
 	uint32_t idx_mask[MMK_PT_MAX_LEVELS]; /* entries per table - 1 */
 	uint64_t canon_add; /* va canonical iff ((va + canon_add) >> va_bits) ==
 			       0 */
-	_Atomic uint64_t gen; /* bumped whenever a table page is unhooked */
-	unsigned nborrowed;   /* root slots borrowed (copy_from) */
-	uint64_t fmt_data[4]; /* private to the format */
+	MMK_ATOMIC(uint64_t) gen; /* bumped whenever a table page is unhooked */
+	unsigned nborrowed;	  /* root slots borrowed (copy_from) */
+	uint64_t fmt_data[4];	  /* private to the format */
 	/* root slots that point at another table's tables (copy_from) */
 	uint64_t borrowed[MMK_PT_MAX_ROOT_ENTRIES / 64];
 	/* root slots another table borrowed: their tables are never freed
@@ -551,5 +555,9 @@ int mmk_pt_decode_leaf(const struct mmk_pt *pt, unsigned level, uint64_t pte,
  *  is not reached: a leaf or an empty entry above it). */
 int mmk_pt_raw_entry(const struct mmk_pt *pt, mmk_vaddr_t va, unsigned level,
 		     uint64_t *pte);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* MMKIT_PT_H */

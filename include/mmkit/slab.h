@@ -33,13 +33,12 @@
 
 #include <mmkit/frame.h>
 
-#ifndef MMK_CFG_SLAB_DEBUG
-#define MMK_CFG_SLAB_DEBUG 0
+#ifdef __cplusplus
+extern "C" {
 #endif
-/** Objects a CPU keeps cached per cache (for objects up to 1 KiB). */
-#ifndef MMK_CFG_SLAB_MAG
-#define MMK_CFG_SLAB_MAG 64
-#endif
+
+/* MMK_CFG_SLAB_DEBUG (0) and MMK_CFG_SLAB_MAG (64: objects a CPU keeps
+ * cached per cache, for objects up to 1 KiB) are set in config.h. */
 
 /** Largest kmalloc size class; larger requests are buddy blocks. */
 #define MMK_KMALLOC_MAX_CLASS 8192
@@ -154,5 +153,9 @@ size_t mmk_ksize(const void *p);
 
 /** The kmalloc cache serving @size (NULL if served by the buddy). */
 struct mmk_slab_cache *mmk_kmalloc_cache(size_t size);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* MMKIT_SLAB_H */

@@ -12,9 +12,15 @@
 #ifndef MMKIT_TYPES_H
 #define MMKIT_TYPES_H
 
+#include <mmkit/config.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /** A physical address.  Build with mmk_pa(), read with .v. */
 typedef struct {
@@ -53,6 +59,15 @@ static inline mmk_paddr_t mmk_pa_add(mmk_paddr_t p, uint64_t off)
 #define MMK_LIKELY(x)	__builtin_expect(!!(x), 1)
 #define MMK_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/* What C11 and C++ spell differently, for the headers both read. */
+#ifdef __cplusplus
+#define MMK_NORETURN		  [[noreturn]]
+#define MMK_STATIC_ASSERT(c, msg) static_assert(c, msg)
+#else
+#define MMK_NORETURN		  _Noreturn
+#define MMK_STATIC_ASSERT(c, msg) _Static_assert(c, msg)
+#endif
+
 /*
  * Error codes: one enum for every layer, negative values, 0 is success.
  * Each names one cause so that a caller (and a test) can tell them apart.
@@ -90,5 +105,9 @@ const char *mmk_strerror(int err);
  * a value that is no code (a positive result is not one).
  */
 const char *mmk_strerror_name(int err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* MMKIT_TYPES_H */

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The public structs whose layout C and C++ must agree on, as an X-macro
+ * list: layout_gen.c (C) prints what the C compiler makes of them and
+ * test_cxx.cpp asserts at compile time that C++ makes the same.
+ *
+ *   MMK_L_TYPE(name, type)          sizeof and alignof of @type
+ *   MMK_L_FIELD(name, type, field)  offsetof(@type, @field)
+ *
+ * Every struct of the public headers is listed; fields are listed where C
+ * and C++ spell the type differently (MMK_ATOMIC) and for the field that
+ * follows each, so a difference in size or alignment of an atomic shows.
+ * A new public struct gets a MMK_L_TYPE line here.  cross-layout.sh
+ * compares the same list for each target, without the hosted HAL's struct.
+ */
+MMK_L_TYPE(paddr, mmk_paddr_t)
+MMK_L_TYPE(spinlock, mmk_spinlock_t)
+MMK_L_FIELD(spinlock_owner, mmk_spinlock_t, owner)
+MMK_L_TYPE(rwlock, mmk_rwlock_t)
+MMK_L_TYPE(cpumask, mmk_cpumask_t)
+MMK_L_TYPE(prange, struct mmk_prange)
+MMK_L_TYPE(bootmem, struct mmk_bootmem)
+MMK_L_TYPE(frame, struct mmk_frame)
+MMK_L_FIELD(frame_next, struct mmk_frame, next)
+MMK_L_TYPE(frame_region, struct mmk_frame_region)
+MMK_L_TYPE(frame_pcp, struct mmk_frame_pcp)
+MMK_L_TYPE(frames, struct mmk_frames)
+MMK_L_FIELD(frames_nregions, struct mmk_frames, nregions)
+MMK_L_FIELD(frames_pcp, struct mmk_frames, pcp)
+MMK_L_TYPE(frame_stats, struct mmk_frame_stats)
+MMK_L_TYPE(slab_stats, struct mmk_slab_stats)
+MMK_L_TYPE(pt_info, struct mmk_pt_info)
+MMK_L_TYPE(pt, struct mmk_pt)
+MMK_L_FIELD(pt_tables, struct mmk_pt, tables)
+MMK_L_FIELD(pt_shift, struct mmk_pt, shift)
+MMK_L_FIELD(pt_gen, struct mmk_pt, gen)
+MMK_L_FIELD(pt_nborrowed, struct mmk_pt, nborrowed)
+MMK_L_TYPE(tlb_gather, struct mmk_tlb_gather)
+MMK_L_TYPE(pt_resv, struct mmk_pt_resv)
+MMK_L_TYPE(pt_cursor, struct mmk_pt_cursor)
+MMK_L_TYPE(pt_leaf, struct mmk_pt_leaf)
+MMK_L_TYPE(mset_txn, struct mmk_mset_txn)
+MMK_L_TYPE(mset_area, struct mmk_mset_area)
+MMK_L_TYPE(mset, struct mmk_mset)
+MMK_L_TYPE(aspace_rcount, struct mmk__aspace_rcount)
+MMK_L_TYPE(aspace, struct mmk_aspace)
+MMK_L_FIELD(aspace_wlock, struct mmk_aspace, wlock)
+MMK_L_FIELD(aspace_writer, struct mmk_aspace, writer)
+MMK_L_FIELD(aspace_readers, struct mmk_aspace, readers)
+MMK_L_FIELD(aspace_fit, struct mmk_aspace, fit)
+MMK_L_TYPE(aspace_area, struct mmk_aspace_area)
+MMK_L_TYPE(fault, struct mmk_fault)
+MMK_L_TYPE(backend, struct mmk_backend)
+MMK_L_TYPE(fault_page, struct mmk_fault_page)
+MMK_L_TYPE(aspace_op_, struct mmk_aspace_op)
+#ifndef MMK_LAYOUT_NO_HOSTED
+MMK_L_TYPE(hosted_flush, struct mmk_hosted_flush)
+#endif

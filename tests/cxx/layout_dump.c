@@ -5,6 +5,7 @@
  * compares the two arrays byte for byte (no need to run target code).
  */
 #include <mmkit/aspace.h>
+#include <mmkit/backend.h>
 #include <mmkit/log.h>
 #include <mmkit/slab.h>
 

@@ -7,6 +7,7 @@
  */
 #include <mmk_hosted.h>
 #include <mmkit/aspace.h>
+#include <mmkit/backend.h>
 #include <mmkit/slab.h>
 
 #include <stdio.h>

@@ -25,6 +25,7 @@ llvm:llvm-nm for the freestanding check
 gcc-riscv64-linux-gnu:the freestanding check with GCC for riscv64
 gcc-aarch64-linux-gnu:the freestanding check with GCC for aarch64
 pkg-config:the install test (a consumer built with pkg-config)
+meson:the Meson build test (mmkit as a Meson subproject)
 qemu-system-x86:the QEMU tests (x86_64 demo)
 qemu-system-arm:the QEMU tests (aarch64 demo)
 qemu-system-misc:the QEMU tests (riscv64 and loongarch64 demos)"

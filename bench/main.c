@@ -127,6 +127,15 @@ double mmk_bench_memcpy4k_ns(void)
 	return mmk_bench_median(v, reps);
 }
 
+/* Whether @r has a goal and met it (false when it has none). */
+static bool goal_missed(const struct mmk_bench_result *r)
+{
+	if (r->goal <= 0 || (!r->goal_abs && r->bound <= 0))
+		return false;
+	double x = r->goal_abs ? r->value : r->value / r->bound;
+	return r->goal_dir < 0 ? !(x <= r->goal) : !(x >= r->goal);
+}
+
 static const char *goal_text(const struct mmk_bench_result *r, char *buf,
 			     size_t n)
 {
@@ -134,12 +143,48 @@ static const char *goal_text(const struct mmk_bench_result *r, char *buf,
 		snprintf(buf, n, "-");
 		return buf;
 	}
-	double x = r->goal_abs ? r->value
-			       : (r->bound > 0 ? r->value / r->bound : NAN);
-	bool met = r->goal_dir < 0 ? x <= r->goal : x >= r->goal;
-	snprintf(buf, n, "%s %s %g%s", met ? "met " : "MISS",
+	snprintf(buf, n, "%s %s %g%s", goal_missed(r) ? "MISSED" : "met   ",
 		 r->goal_dir < 0 ? "<=" : ">=", r->goal,
-		 r->goal_abs ? "" : "x");
+		 r->goal_abs ? "" : "x bound");
+	return buf;
+}
+
+/*
+ * Is the machine busy with other work?  /proc/loadavg's fourth field counts
+ * the tasks runnable right now, this one included; sampled before every
+ * benchmark, the mean of the others per core says whether the figures were
+ * taken on a quiet machine.  The 1-minute averages before and after are
+ * printed beside it (they include the build that `make bench` ran first).
+ */
+static double load_others_sum;
+static int load_samples;
+
+static bool read_loadavg(double *avg1, int *running)
+{
+	FILE *f = fopen("/proc/loadavg", "r");
+	if (!f)
+		return false;
+	int ok = fscanf(f, "%lf %*f %*f %d/", avg1, running) == 2;
+	fclose(f);
+	return ok;
+}
+
+static void load_sample(void)
+{
+	double avg1;
+	int running;
+	if (!read_loadavg(&avg1, &running))
+		return;
+	load_others_sum += running > 1 ? running - 1 : 0;
+	load_samples++;
+}
+
+static const char *n_text(long n, char *buf, size_t len)
+{
+	if (n)
+		snprintf(buf, len, "%ld", n);
+	else
+		snprintf(buf, len, "-");
 	return buf;
 }
 
@@ -147,14 +192,16 @@ void mmk_bench_report(const struct mmk_bench_result *r)
 {
 	if (nresults < (int)(sizeof(results) / sizeof(results[0])))
 		results[nresults++] = *r;
-	char g[64], ratio[32] = "-";
-	if (r->bound > 0)
+	char g[64], ratio[32] = "-", bound[32] = "-", n[32];
+	if (r->bound > 0) {
 		snprintf(ratio, sizeof(ratio), "%.2f", r->value / r->bound);
+		snprintf(bound, sizeof(bound), "%.3f", r->bound);
+	}
 	if (isatty(2))
 		fprintf(stderr, "\r\033[K");
-	printf("%-26s %-12s %9ld %12.3f %-8s %10.3f %8s  %s\n", r->metric,
-	       r->arch ? r->arch : "-", r->n, r->value, r->unit, r->bound,
-	       ratio, goal_text(r, g, sizeof(g)));
+	printf("%-26s %-12s %9s %12.3f %-8s %10s %8s  %s\n", r->metric,
+	       r->arch ? r->arch : "-", n_text(r->n, n, sizeof(n)), r->value,
+	       r->unit, bound, ratio, goal_text(r, g, sizeof(g)));
 	fflush(stdout);
 	if (!json)
 		return;
@@ -215,20 +262,67 @@ int main(int argc, char **argv)
 	mmk_bench_progress("faulting in the arena and the cold buffer...");
 	mmk_hosted_prefault();
 	mmk_bench_cold(NULL);
+	double avg_before = 0, avg_after = 0;
+	int running;
+	read_loadavg(&avg_before, &running);
+	printf("bound:   the same work done at its physical limit, measured in "
+	       "this run beside the\n"
+	       "         metric (a 4 KiB memset per page, a plain loop writing "
+	       "entries, the fastest\n"
+	       "         of glibc/jemalloc/mimalloc, ...); docs/BENCHMARKS.md "
+	       "says which for each.\n"
+	       "v/bound: the ratio value / bound: times the limit for costs "
+	       "(lower is better),\n"
+	       "         the share of it for rates such as GB/s (higher is "
+	       "better).\n"
+	       "goal:    the ratio (\"x bound\") or value wanted; MISSED when "
+	       "this run did not reach it.\n"
+	       "-:       not applicable (no size n, no bound, no goal).\n\n");
 	printf("%-26s %-12s %9s %12s %-8s %10s %8s  %s\n", "metric", "arch",
 	       "n", "value", "unit", "bound", "v/bound", "goal");
 	uint64_t t0 = mmk_bench_now_ns();
 	for (int i = 0; i < nentries; i++) {
 		if (only && !strstr(entries[i].name, only))
 			continue;
+		load_sample();
 		mmk_bench_progress("[%d/%d] %s ...", i + 1, nentries,
 				   entries[i].name);
 		entries[i].fn();
 	}
 	if (isatty(2))
 		fprintf(stderr, "\r\033[K");
+	load_sample();
+	read_loadavg(&avg_after, &running);
 	printf("%d figures in %.1f s; JSON lines in %s\n", nresults,
 	       (double)(mmk_bench_now_ns() - t0) / 1e9, out);
+	int missed = 0;
+	for (int i = 0; i < nresults; i++)
+		missed += goal_missed(&results[i]);
+	if (missed) {
+		printf("%d goal%s MISSED:", missed, missed == 1 ? "" : "s");
+		for (int i = 0; i < nresults; i++)
+			if (goal_missed(&results[i]))
+				printf(" %s%s%s", results[i].metric,
+				       results[i].arch ? "/" : "",
+				       results[i].arch ? results[i].arch : "");
+		printf("\n");
+	}
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	double others = load_samples ? load_others_sum / load_samples : 0;
+	if (cores > 0 && others / (double)cores > 0.5)
+		printf("WARNING: the machine was busy: on average %.1f other "
+		       "tasks were runnable on %ld cores (%.2f per core > 0.5; "
+		       "load average %.2f before, %.2f after).  The figures, "
+		       "and any MISSED goal, are not reliable: rerun on an "
+		       "idle "
+		       "machine.\n",
+		       others, cores, others / (double)cores, avg_before,
+		       avg_after);
+	else
+		printf("load: %.1f other runnable tasks on %ld cores on "
+		       "average "
+		       "(load average %.2f before, %.2f after): quiet enough\n",
+		       others, cores, avg_before, avg_after);
 	fclose(json);
 	return 0;
 }

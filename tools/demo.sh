@@ -51,7 +51,7 @@ extra=()
 [ -n "$DEMO_QMP" ] && extra+=(-qmp "unix:$DEMO_QMP,server=on,wait=off")
 
 # Per arch: the QEMU command and the exit status meaning "pass"
-# (../shared/REFERENCES.md: riscv64 sifive_test, aarch64 semihosting,
+# (riscv64 sifive_test, aarch64 semihosting,
 # x86_64 isa-debug-exit gives (v << 1) | 1, loongarch64 GED S5).
 case "$arch" in
 riscv64)

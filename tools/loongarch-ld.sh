@@ -3,7 +3,7 @@
 #
 # Debian 12 has no LoongArch linker (lld-16 has no LoongArch backend), so we
 # build GNU ld from Debian's own binutils 2.40 source package, configured for
-# loongarch64-linux-gnu alone (../shared/REFERENCES.md 4b).  The result is
+# loongarch64-linux-gnu alone (binutils supports LoongArch since 2.38).  The result is
 # cached outside the build tree so later runs and clean clones reuse it:
 #   $MMKIT_CACHE (default /var/cache/mmkit)/binutils-loongarch64/bin/loongarch64-linux-gnu-ld
 # Takes about 1.5 minutes on a 2-core machine the first time; concurrent
@@ -24,6 +24,13 @@ if [ -x "$ld" ]; then
 	exit 0
 fi
 log() { echo "loongarch-ld: $*" >&2; }
+if [ "${MMK_NO_INSTALL:-0}" = 1 ]; then
+	log "MMK_NO_INSTALL=1: not building the LoongArch GNU ld ($ld missing);"
+	log "the loongarch64 demo and its QEMU test need it"
+	exit 1
+fi
+log "building a LoongArch GNU ld from Debian's binutils source into $prefix"
+log "(the loongarch64 demo kernel needs it; set MMK_NO_INSTALL=1 to skip)"
 if [ "$(id -u)" != 0 ]; then
 	log "need root to build the LoongArch linker into $prefix"
 	exit 1

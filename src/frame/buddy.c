@@ -36,6 +36,8 @@
 
 #include <mmkit/log.h>
 
+#include "lib/bits.h"
+
 #define NIL UINT32_MAX
 
 /*
@@ -151,7 +153,7 @@ static bool buddy_take(struct mmk_frame_region *r, unsigned order,
 	uint32_t avail = r->nonempty & ~((1u << order) - 1);
 	if (!avail)
 		return false;
-	unsigned k = (unsigned)__builtin_ctz(avail);
+	unsigned k = mmk__ctz64(avail);
 	uint32_t idx = r->free_head[k];
 	list_remove(r, idx);
 	while (k > order) { /* give back the upper halves */

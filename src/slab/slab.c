@@ -17,6 +17,7 @@
  * Lock order: c->lock, then the frame allocator's lock (taken inside
  * mmk_frame_alloc/free); nothing is taken while c->lock is held otherwise.
  */
+#include "lib/bits.h"
 #include "slab_internal.h"
 
 /* ------------------------------------------------------------ reports */
@@ -225,10 +226,10 @@ static uint32_t slab_take(struct mmk_slab_cache *c, struct mmk__slab *s,
 		while (bits && got < n) {
 			/* A run of free objects (a fresh slab is one) goes
 			 * out with one store and one add per object. */
-			uint32_t lo = (uint32_t)__builtin_ctzll(bits);
+			uint32_t lo = (uint32_t)mmk__ctz64(bits);
 			uint64_t rest = ~(bits >> lo);
-			uint32_t run = rest ? (uint32_t)__builtin_ctzll(rest)
-					    : 64 - lo;
+			uint32_t run =
+				rest ? (uint32_t)mmk__ctz64(rest) : 64 - lo;
 			if (run > n - got)
 				run = n - got;
 			uintptr_t a =
@@ -578,7 +579,7 @@ int mmk_slab_check(struct mmk_slab_cache *c)
 			uint64_t *map = bitmap_of(c, s);
 			uint32_t bits = 0, first = c->nwords;
 			for (uint32_t w = 0; w < c->nwords; w++) {
-				bits += (uint32_t)__builtin_popcountll(map[w]);
+				bits += (uint32_t)mmk__popcount64(map[w]);
 				if (map[w] && first == c->nwords)
 					first = w;
 			}

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Page-table figures for x86_64 (4-level) and riscv64 (Sv39), each beside
- * its bound measured in the same run (issue 4):
+ * its bound measured in the same run:
  *
  *  region bound  zero 512 fresh 4 KiB pages and write 262,144 8-byte
  *                entries into them in one plain loop, / 262,144 (ns/page):

@@ -77,6 +77,37 @@ extern "C" {
 #define MMK_ACCESS_EXEC	 MMK_PT_EXEC
 
 /* ------------------------------------------------------- the space */
+/*
+ * The exclusive operation in progress, given to the backend hooks that run
+ * under the exclusive lock (backend.h).
+ */
+struct mmk_aspace_op {
+	struct mmk_aspace *as;
+	/* Flushes of the call and the frames to put after them. */
+	struct mmk_tlb_gather *gather;
+	/* The CPUs the gather flushes (a snapshot of the space's mask). */
+	mmk_cpumask_t cpus;
+	/* Scratch memory a populate hook may use for the call's duration
+	 * (alloc: its batch of frame addresses). */
+	void *scratch;
+	size_t scratch_size;
+};
+
+#define MMK__AS_SCRATCH 512
+
+/*
+ * A writer's working state.  It lives in the space, not on the writer's
+ * stack: writers are exclusive, so one copy serves every call, and the
+ * deepest call path stays small enough for 4 KiB kernel stacks.
+ */
+struct mmk__aspace_work {
+	struct mmk_aspace_op op;
+	struct mmk_tlb_gather gather;
+	struct mmk_mset_txn txn;
+	struct mmk_pt_resv resv;
+	uint64_t scratch[MMK__AS_SCRATCH / 8];
+};
+
 /* One reader count per CPU, each on its own cache line. */
 struct mmk__aspace_rcount {
 	MMK_ATOMIC(long) n;
@@ -105,6 +136,8 @@ struct mmk_aspace {
 	mmk_spinlock_t wlock;
 	MMK_ATOMIC(uint32_t) writer __attribute__((aligned(64)));
 	struct mmk__aspace_rcount readers[MMK_CFG_MAX_CPUS];
+	/* the exclusive operation's state (write lock held) */
+	struct mmk__aspace_work work;
 };
 
 #define MMK__AS_NOFIT 0xffu

@@ -77,18 +77,6 @@ enum mmk_clone_mode {
 	MMK_CLONE_DROP,	 /* the child does not get the area (DONTFORK) */
 };
 
-/*
- * The exclusive operation in progress, given to the hooks that run under
- * the exclusive lock.  Lives on the writer's stack for one call.
- */
-struct mmk_aspace_op {
-	struct mmk_aspace *as;
-	/* Flushes of the call and the frames to put after them. */
-	struct mmk_tlb_gather *gather;
-	/* The CPUs the gather flushes (a snapshot of the space's mask). */
-	mmk_cpumask_t cpus;
-};
-
 /* Backend properties (mmk_backend.props). */
 #define MMK_BACKEND_SHARED	0x1u /* 's' in dumps: not private memory */
 #define MMK_BACKEND_SHOW_OFFSET 0x2u /* dumps show the area's offset */

@@ -55,13 +55,8 @@ void mmk__as_write_unlock(struct mmk_aspace *as);
  * (flush where the space is active, then put the gathered frames, then
  * unlock).  One pair, so no call forgets a step.
  */
-struct mmk__op {
-	struct mmk_aspace_op op;
-	struct mmk_tlb_gather gather;
-};
-
-void mmk__op_begin(struct mmk__op *o, struct mmk_aspace *as);
-void mmk__op_end(struct mmk__op *o);
+struct mmk__aspace_work *mmk__op_begin(struct mmk_aspace *as);
+void mmk__op_end(struct mmk_aspace *as);
 
 /* The CPUs @as is active on, now (seq_cst: after the caller's edits). */
 void mmk__as_snapshot_cpus(const struct mmk_aspace *as, mmk_cpumask_t *out);

@@ -73,26 +73,26 @@ int mmk_aspace_unmap(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size)
 	if (err)
 		return err;
 	mmk_vaddr_t end = start + size;
-	struct mmk__op o;
-	struct mmk_mset_txn t;
-	struct mmk_pt_resv r;
-	mmk__op_begin(&o, as);
-	err = mmk_mset_prepare_unmap(&as->areas, start, size, &t);
+	struct mmk__aspace_work *w = mmk__op_begin(as);
+	struct mmk_aspace_op *op = &w->op;
+	struct mmk_mset_txn *t = &w->txn;
+	struct mmk_pt_resv *r = &w->resv;
+	err = mmk_mset_prepare_unmap(&as->areas, start, size, t);
 	if (!err)
-		err = prepare_edges(as, &t, &r, start, end, true, true);
+		err = prepare_edges(as, t, r, start, end, true, true);
 	if (!err) {
-		cut(&o.op, &r, start);
-		cut(&o.op, &r, end);
+		cut(op, r, start);
+		cut(op, r, end);
 		for (const struct mmk_mset_area *a =
 			     mmk_mset_find_first(&as->areas, start, end);
 		     a && a->start < end; a = mmk_mset_next(&as->areas, a))
-			mmk__as_zap(&o.op, a, MMK_MAX(a->start, start),
+			mmk__as_zap(op, a, MMK_MAX(a->start, start),
 				    MMK_MIN(a->end, end));
-		mmk_mset_commit(&as->areas, &t);
-		mmk__as_bury(as, &t);
-		mmk_pt_resv_release(&r);
+		mmk_mset_commit(&as->areas, t);
+		mmk__as_bury(as, t);
+		mmk_pt_resv_release(r);
 	}
-	mmk__op_end(&o);
+	mmk__op_end(as);
 	return err;
 }
 
@@ -122,31 +122,31 @@ int mmk_aspace_protect(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
 	if (err)
 		return err;
 	mmk_vaddr_t end = start + size;
-	struct mmk__op o;
-	struct mmk_mset_txn t;
-	struct mmk_pt_resv r;
-	mmk__op_begin(&o, as);
+	struct mmk__aspace_work *w = mmk__op_begin(as);
+	struct mmk_aspace_op *op = &w->op;
+	struct mmk_mset_txn *t = &w->txn;
+	struct mmk_pt_resv *r = &w->resv;
 	/* Only edges whose area changes are edited in the page table. */
 	bool lo = changes_at(as, start, flags);
 	bool hi = changes_at(as, end - 1, flags);
-	err = mmk_mset_prepare_protect(&as->areas, start, size, flags, &t);
+	err = mmk_mset_prepare_protect(&as->areas, start, size, flags, t);
 	if (!err)
-		err = prepare_edges(as, &t, &r, start, end, lo, hi);
+		err = prepare_edges(as, t, r, start, end, lo, hi);
 	if (!err) {
 		if (lo)
-			cut(&o.op, &r, start);
+			cut(op, r, start);
 		if (hi)
-			cut(&o.op, &r, end);
+			cut(op, r, end);
 		for (const struct mmk_mset_area *a =
 			     mmk_mset_find_first(&as->areas, start, end);
 		     a && a->start < end; a = mmk_mset_next(&as->areas, a))
 			if (a->flags != flags)
-				protect_part(&o.op, a, MMK_MAX(a->start, start),
+				protect_part(op, a, MMK_MAX(a->start, start),
 					     MMK_MIN(a->end, end), flags);
-		mmk_mset_commit(&as->areas, &t);
-		mmk__as_bury(as, &t);
-		mmk_pt_resv_release(&r);
+		mmk_mset_commit(&as->areas, t);
+		mmk__as_bury(as, t);
+		mmk_pt_resv_release(r);
 	}
-	mmk__op_end(&o);
+	mmk__op_end(as);
 	return err;
 }

@@ -27,20 +27,19 @@ int mmk_aspace_map(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
 		.kind = b,
 		.priv = priv,
 	};
-	struct mmk__op o;
-	struct mmk_mset_txn t;
-	mmk__op_begin(&o, as);
-	err = mmk_mset_prepare_insert(&as->areas, &tmpl, 0, &t);
+	struct mmk__aspace_work *w = mmk__op_begin(as);
+	struct mmk_mset_txn *t = &w->txn;
+	err = mmk_mset_prepare_insert(&as->areas, &tmpl, 0, t);
 	if (!err && populate && b->populate) {
-		err = b->populate(&o.op, t.area, start, start + size);
+		err = b->populate(&w->op, t->area, start, start + size);
 		if (err)
-			mmk_mset_abort(&as->areas, &t); /* priv stays the caller's */
+			mmk_mset_abort(&as->areas, t); /* priv stays the caller's */
 	}
 	if (!err) {
-		mmk_mset_commit(&as->areas, &t);
-		mmk__as_bury(as, &t);
+		mmk_mset_commit(&as->areas, t);
+		mmk__as_bury(as, t);
 	}
-	mmk__op_end(&o);
+	mmk__op_end(as);
 	return err;
 }
 

@@ -8,7 +8,8 @@
  * may fail, then commit what cannot):
  *
  *   check arguments                         -> error, nothing touched
- *   mmk__op_begin    lock, empty gather
+ *   mmk__op_begin    lock, empty gather (the working state lives in the
+ *                    space, struct mmk__aspace_work: small stacks)
  *   prepare          mmk_mset_prepare_*, backend split hooks,
  *                    mmk_pt_reserve_* -- any failure: undo, abort, end
  *   commit           mmk_pt_cut, backend zap/protect/populate,
@@ -50,27 +51,31 @@ void mmk__as_snapshot_cpus(const struct mmk_aspace *as, mmk_cpumask_t *out)
 			__atomic_load_n(&as->active.bits[i], __ATOMIC_RELAXED);
 }
 
-void mmk__op_begin(struct mmk__op *o, struct mmk_aspace *as)
+struct mmk__aspace_work *mmk__op_begin(struct mmk_aspace *as)
 {
 	mmk__as_write_lock(as);
-	o->op.as = as;
-	o->op.gather = &o->gather;
+	struct mmk__aspace_work *w = &as->work;
+	w->op.as = as;
+	w->op.gather = &w->gather;
+	w->op.scratch = w->scratch;
+	w->op.scratch_size = sizeof(w->scratch);
 	/* A snapshot now serves break-before-make flushes during the edits;
 	 * the one taken at the end (after the edits) decides the real flush. */
-	mmk__as_snapshot_cpus(as, &o->op.cpus);
-	mmk_tlb_gather_init(&o->gather, &o->op.cpus, as->asid);
+	mmk__as_snapshot_cpus(as, &w->op.cpus);
+	mmk_tlb_gather_init(&w->gather, &w->op.cpus, as->asid);
+	return w;
 }
 
-void mmk__op_end(struct mmk__op *o)
+void mmk__op_end(struct mmk_aspace *as)
 {
-	struct mmk_aspace *as = o->op.as;
+	struct mmk__aspace_work *w = &as->work;
 	/* A CPU that activates the space after this snapshot loads the
 	 * edited entries fresh; one that was active before is in it. */
-	mmk__as_snapshot_cpus(as, &o->op.cpus);
-	if (mmk_cpumask_empty(&o->op.cpus))
-		o->gather.cpus = NULL; /* active nowhere: no flush */
+	mmk__as_snapshot_cpus(as, &w->op.cpus);
+	if (mmk_cpumask_empty(&w->op.cpus))
+		w->gather.cpus = NULL; /* active nowhere: no flush */
 	/* Unhook (done), flush, and only then free. */
-	mmk_tlb_gather_finish(&o->gather);
+	mmk_tlb_gather_finish(&w->gather);
 	mmk__as_write_unlock(as);
 }
 

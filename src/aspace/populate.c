@@ -14,7 +14,7 @@ struct run {
 	mmk_vaddr_t start, end;
 };
 
-#define RUNS_INLINE   16
+#define RUNS_INLINE   4 /* small stacks; more holes borrow a frame */
 #define RUNS_PER_PAGE ((MMK_PAGE_SIZE - 16) / sizeof(struct run))
 
 struct run_page {
@@ -135,9 +135,8 @@ int mmk_aspace_populate(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
 	if (err)
 		return err;
 	mmk_vaddr_t end = start + size;
-	struct mmk__op o;
 	struct runlog log = {.as = as};
-	mmk__op_begin(&o, as);
+	struct mmk__aspace_work *w = mmk__op_begin(as);
 	if (!mmk_mset_covers(&as->areas, start, size)) {
 		err = MMK_ENOMEM;
 		goto out;
@@ -163,13 +162,13 @@ int mmk_aspace_populate(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
 	if (err)
 		goto out;
 	/* Fill; on failure empty the holes filled so far again. */
-	struct fill_ctx f = {&o.op, 0, 0};
+	struct fill_ctx f = {&w->op, 0, 0};
 	runlog_each(&log, ~0ul, fill_run, &f);
 	err = f.err;
 	if (err)
-		runlog_each(&log, f.done, unfill_run, &o.op);
+		runlog_each(&log, f.done, unfill_run, &w->op);
 out:
-	mmk__op_end(&o);
+	mmk__op_end(as);
 	runlog_free(&log);
 	return err;
 }

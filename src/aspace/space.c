@@ -66,11 +66,10 @@ static int clear_one(struct mmk_mset_area *a, void *arg)
 
 void mmk_aspace_clear(struct mmk_aspace *as)
 {
-	struct mmk__op o;
-	mmk__op_begin(&o, as);
-	mmk_mset_foreach(&as->areas, 0, clear_one, &o.op);
+	struct mmk__aspace_work *w = mmk__op_begin(as);
+	mmk_mset_foreach(&as->areas, 0, clear_one, &w->op);
 	mmk_mset_clear(&as->areas);
-	mmk__op_end(&o);
+	mmk__op_end(as);
 }
 
 void mmk_aspace_destroy(struct mmk_aspace *as)

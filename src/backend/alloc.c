@@ -7,13 +7,14 @@
  */
 #include <mmkit/backend.h>
 
-/* Frames are taken and mapped this many pages at a time. */
+/* Frames are taken and mapped up to this many pages at a time, their
+ * addresses kept in the operation's scratch memory (not the stack). */
 #define ALLOC_CHUNK 64
 
 struct chunk {
 	mmk_vaddr_t start;
 	unsigned shift;
-	mmk_paddr_t pa[ALLOC_CHUNK];
+	mmk_paddr_t *pa;
 };
 
 static mmk_paddr_t chunk_pa(void *ctx, mmk_vaddr_t va)
@@ -35,11 +36,17 @@ static int alloc_populate(struct mmk_aspace_op *op,
 	struct mmk_aspace *as = op->as;
 	uint32_t flags = mmk_backend_page_flags(as, a->flags);
 	struct chunk c;
+	mmk_paddr_t one[1];
+	uint64_t max = MMK_MIN(op->scratch_size / sizeof(mmk_paddr_t),
+			       ALLOC_CHUNK);
+	c.pa = max ? (mmk_paddr_t *)op->scratch : one;
+	if (!max)
+		max = 1;
 	c.shift = as->page_shift;
 	int err = 0;
 	mmk_vaddr_t va = start;
 	while (va < end) {
-		uint64_t n = MMK_MIN((end - va) >> c.shift, ALLOC_CHUNK);
+		uint64_t n = MMK_MIN((end - va) >> c.shift, max);
 		uint64_t got = 0;
 		c.start = va;
 		while (got < n && !err)

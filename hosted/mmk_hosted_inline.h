@@ -8,7 +8,9 @@
 #ifndef MMK_HOSTED_INLINE_H
 #define MMK_HOSTED_INLINE_H
 
-extern _Thread_local int mmk_hosted_cpu; /* -1 until registered */
+/* Local-exec: the core is linked into the program, as in a kernel. */
+extern _Thread_local int mmk_hosted_cpu
+	__attribute__((tls_model("local-exec"))); /* -1 until registered */
 unsigned mmk_hosted_register_cpu(void);
 void mmk_hosted_relax(void);
 __attribute__((noreturn, cold)) void mmk_hosted_not_a_cpu(void);

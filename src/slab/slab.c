@@ -5,7 +5,11 @@
  * Three levels, fastest first:
  *
  *  1. The CPU's magazine (struct mmk__mag): alloc pops, free pushes, with
- *     interrupts disabled through the HAL and no lock.  A few instructions.
+ *     interrupts disabled through the HAL and no lock.  About 20 and 30
+ *     instructions (kmalloc, kfree); everything else is a tail call into
+ *     the slow paths below, so the fast paths save no registers.  Another
+ *     CPU's mmk_slab_shrink closes a magazine's bounds, and its owner gives
+ *     it back in the slow path its next call takes.
  *  2. The cache's slabs, under c->lock: a refill takes a batch of objects
  *     from the bitmaps of partial slabs (then empty ones, then a new slab);
  *     a drain puts the oldest batch of a full magazine back into their
@@ -775,6 +779,20 @@ int mmk_slab_check(struct mmk_slab_cache *c)
 	      total, c->nslabs);
 	CHECK(c->empty.n <= MMK__SLAB_RESERVE, "%s: %zu empty slabs kept",
 	      c->name, c->empty.n);
+	for (unsigned cpu = 0; cpu < MMK_CFG_MAX_CPUS; cpu++) {
+		struct mmk__mag *m = &c->mag[cpu];
+		uint32_t lo =
+			atomic_load_explicit(&m->lo, memory_order_relaxed);
+		uint32_t hi =
+			atomic_load_explicit(&m->hi, memory_order_relaxed);
+		CHECK((lo == 0 && hi == c->cap) ||
+			      (lo == MMK__MAG_DRAIN && hi == 0),
+		      "%s: CPU %u magazine bounds %u..%u", c->name, cpu, lo,
+		      hi);
+		CHECK(m->n <= c->cap && m->slot[0] == NULL,
+		      "%s: CPU %u magazine holds %u (cap %u)", c->name, cpu,
+		      m->n, c->cap);
+	}
 out:
 	mmk_spin_unlock(&c->lock, irq);
 	return err;

@@ -103,7 +103,8 @@ static void load_peers(void)
  * extra indirection the others do not.  Not inlined, so that callgrind
  * can count each one's instructions:
  *   MMK_BENCH_QUICK=1 MMK_BENCH_NO_REEXEC=1 valgrind --tool=callgrind \
- *     --toggle-collect='lifo_*' mmkit-bench -f slab_alloc_free_64_lifo
+ *     --toggle-collect=lifo_mmk --toggle-collect=lifo_glibc \
+ *     --toggle-collect=lifo_mi mmkit-bench -f slab_alloc_free_64_lifo
  *   callgrind_annotate --inclusive=yes callgrind.out.* | grep lifo_
  * gives each body's total over 4 rounds (warm-up + 3) of LIFO_ITERS pairs.
  */

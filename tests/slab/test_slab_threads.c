@@ -227,6 +227,7 @@ static void shrink_on_one_cpu_reaches_every_cpus_magazines(void **state)
 	assert_int_equal(skm.cached, 0);
 	assert_int_equal(skm.live, 0);
 	assert_int_equal(skm.slabs, 0);
+	mmk_frames_drain(fa); /* the other CPUs stopped: frame caches too */
 	assert_int_equal(mmk_hosted_live_frames(), descriptors);
 	assert_int_equal(mmk_slab_check(spread_cache), 0);
 	assert_int_equal(mmk_slab_check(km), 0);

@@ -297,6 +297,49 @@ static void an_allocation_answers_a_shrink_request(void **state)
 	mmk_hosted_frames_destroy(fa);
 }
 
+static void *shrink_from_elsewhere(void *arg)
+{
+	mmk_hosted_register_cpu();
+	mmk_slab_shrink(arg);
+	return NULL;
+}
+
+/* Another CPU's shrink asks for CPU 0's magazine; CPU 0's next allocation
+ * gives it back and then finds no frame for a new slab: NULL, nothing
+ * kept, and the next allocation works. */
+static void an_answer_that_runs_out_of_memory_keeps_nothing(void **state)
+{
+	(void)state;
+	mmk_hosted_init(0);
+	mmk_hosted_log_reset(true);
+	fa = mmk_hosted_frames_new();
+	long frames0 = mmk_hosted_live_frames();
+	struct mmk_slab_cache *c = mmk_slab_create(fa, "oom", 96, 0, NULL);
+	assert_non_null(c);
+	long descriptors = mmk_hosted_live_frames();
+	void *p = mmk_slab_alloc(c);
+	mmk_slab_free(c, p); /* the magazine holds the whole batch */
+	pthread_t t;
+	pthread_create(&t, NULL, shrink_from_elsewhere, c);
+	pthread_join(t, NULL);
+	mmk_hosted_fail_after(MMK_FAIL_FRAME, 0);
+	assert_null(mmk_slab_alloc(c));
+	mmk_hosted_fail_off();
+	struct mmk_slab_stats st;
+	mmk_slab_stats(c, &st);
+	assert_int_equal(st.slabs, 0);
+	assert_int_equal(st.cached, 0);
+	assert_int_equal(mmk_hosted_live_frames(), descriptors);
+	assert_int_equal(mmk_slab_check(c), 0);
+	p = mmk_slab_alloc(c);
+	assert_non_null(p);
+	mmk_slab_free(c, p);
+	assert_int_equal(mmk_slab_destroy(c), 0);
+	assert_int_equal(mmk_hosted_log_errors(), 0);
+	assert_int_equal(mmk_hosted_live_frames(), frames0);
+	mmk_hosted_frames_destroy(fa);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -304,6 +347,8 @@ int main(void)
 		cmocka_unit_test(
 			shrink_on_one_cpu_reaches_every_cpus_magazines),
 		cmocka_unit_test(an_allocation_answers_a_shrink_request),
+		cmocka_unit_test(
+			an_answer_that_runs_out_of_memory_keeps_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

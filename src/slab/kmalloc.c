@@ -88,9 +88,10 @@ int mmk_kmalloc_init(struct mmk_frames *fa)
 		MMK_ASSERT(!km.cache[i] ||
 			   km.cache[i]->order == MMK__SLAB_ORDER);
 		if (!km.cache[i]) {
-			/* EINVAL: virtual addresses do not keep the page
-			 * offsets of physical ones (mmk_hal_pv_offset not
-			 * page-aligned), so no alignment could be kept. */
+			/* MMK_ENOMEM, or MMK_EINVAL: virtual addresses do
+			 * not keep the page offsets of physical ones
+			 * (mmk_hal_pv_offset not page-aligned), so no
+			 * alignment could be kept. */
 			while (i--)
 				mmk_slab_destroy(km.cache[i]);
 			return err;

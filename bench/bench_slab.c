@@ -100,10 +100,16 @@ static void load_peers(void)
 
 /*
  * One body per allocator, with direct calls, so no allocator pays for an
- * extra indirection the others do not.
+ * extra indirection the others do not.  Not inlined, so that callgrind
+ * can count each one's instructions:
+ *   MMK_BENCH_QUICK=1 MMK_BENCH_NO_REEXEC=1 valgrind --tool=callgrind \
+ *     --toggle-collect=lifo_mmk --toggle-collect=lifo_glibc \
+ *     --toggle-collect=lifo_mi mmkit-bench -f slab_alloc_free_64_lifo
+ *   callgrind_annotate --inclusive=yes callgrind.out.* | grep lifo_
+ * gives each body's total over 4 rounds (warm-up + 3) of LIFO_ITERS pairs.
  */
 #define DEFINE_RUNS(tag, ALLOC, FREE)                                          \
-	static double lifo_##tag(size_t size)                                  \
+	static __attribute__((noinline)) double lifo_##tag(size_t size)        \
 	{                                                                      \
 		uint64_t t0 = mmk_bench_now_ns();                              \
 		for (long i = 0; i < LIFO_ITERS; i++) {                        \
@@ -113,7 +119,8 @@ static void load_peers(void)
 		}                                                              \
 		return (double)(mmk_bench_now_ns() - t0) / LIFO_ITERS;         \
 	}                                                                      \
-	static double random_##tag(size_t size, void **v, uint64_t seed)       \
+	static __attribute__((noinline)) double random_##tag(                  \
+		size_t size, void **v, uint64_t seed)                          \
 	{                                                                      \
 		uint64_t t0 = mmk_bench_now_ns();                              \
 		for (long i = 0; i < RANDOM_LIVE; i++) {                       \

@@ -203,6 +203,13 @@ unsigned mmk_hosted_register_cpu(void)
 	return (unsigned)mmk_hosted_cpu;
 }
 
+void mmk_hosted_not_a_cpu(void)
+{
+	fprintf(stderr, "mmk_hosted: a thread that is not a CPU called mmkit "
+			"(mmk_hosted_register_cpu first)\n");
+	abort();
+}
+
 unsigned mmk_hal_cpu_id(void)
 {
 	if (MMK_UNLIKELY(mmk_hosted_cpu < 0))

@@ -123,6 +123,8 @@ unsigned mmk_hosted_register_cpu(void);
  * would go through an initialisation wrapper the C definition lacks.
  */
 extern __thread int mmk_hosted_cpu;
+/** Stops the process: the inline mmk_hal_cpu_id on a thread not a CPU. */
+__attribute__((noreturn, cold)) void mmk_hosted_not_a_cpu(void);
 /** What mmk_hal_cpu_relax does here: yield the host CPU. */
 void mmk_hosted_relax(void);
 

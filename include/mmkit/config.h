@@ -32,7 +32,9 @@
  *   MMK_CFG_HAL_INLINE      (undefined) a header giving the CPU and IRQ hooks
  *        as static inline functions (hal.h).
  *   MMK_CFG_SLAB_DEBUG      (0) red zones and poisoning in slab caches (core).
- *   MMK_CFG_SLAB_MAG        (64) objects cached per CPU and cache (core).
+ *   MMK_CFG_SLAB_MAG        (64) words of one CPU's magazine of a cache: up to
+ *                           MMK_CFG_SLAB_MAG - 2 objects; a power of two,
+ *                           8 to 32768 (core).
  *   MMK_CFG_PT_ONLY_<ARCH>  compile in only that architecture's page-table
  *        formats (src/pt/formats.h; several may be given).
  *   MMK_CFG_MSET_FANOUT, MMK_CFG_MSET_NO_PREFETCH  area-tree tuning

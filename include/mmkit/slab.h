@@ -10,9 +10,11 @@
  * build).
  *
  * Every CPU keeps a magazine (an array of free object pointers) per cache:
- * alloc pops, free pushes, with interrupts disabled and no lock.  The cache
- * lock is taken only to refill an empty magazine or drain a full one.  An
- * object may be freed on any CPU, whichever one allocated it.
+ * alloc pops, free pushes, with interrupts disabled and no lock or atomic
+ * instruction.  The cache lock is taken only to refill an empty magazine,
+ * drain a full one, or give one back when mmk_slab_shrink on another CPU
+ * asked for it.  An object may be freed on any CPU, whichever one
+ * allocated it.
  *
  * kmalloc is a set of caches for size classes from 8 B to 8 KiB (powers of
  * two and the midpoints between them); anything larger is a buddy block.
@@ -37,8 +39,8 @@
 extern "C" {
 #endif
 
-/* MMK_CFG_SLAB_DEBUG (0) and MMK_CFG_SLAB_MAG (64: objects a CPU keeps
- * cached per cache, for objects up to 1 KiB) are set in config.h. */
+/* MMK_CFG_SLAB_DEBUG (0) and MMK_CFG_SLAB_MAG (64: words of a CPU's magazine,
+ * up to 62 objects per cache, for objects up to 1 KiB) are set in config.h. */
 
 /** Largest kmalloc size class; larger requests are buddy blocks. */
 #define MMK_KMALLOC_MAX_CLASS 8192
@@ -49,13 +51,14 @@ struct mmk_slab_cache;
 
 /**
  * Create a cache of objects of @size bytes aligned to @align (a power of
- * two up to 4096; 0 means 8), carving slabs from @fa.  @name (copied, up to
- * 23 characters kept) appears in reports.  @ctor, if not NULL, is called
- * once on each object when its slab is made, not at every allocation: the
- * caller must free objects in their constructed state (Bonwick's rule).  It
- * runs with the cache lock held and must not call the slab allocator.
- * Returns NULL if the arguments are bad or the descriptor's frames cannot
- * be allocated.
+ * two up to 4096; 0 means 8) in virtual addresses, carving slabs from @fa.
+ * @name (copied, up to 23 characters kept) appears in reports.  @ctor, if not
+ * NULL, is called once on each object when its slab is made, not at every
+ * allocation: the caller must free objects in their constructed state
+ * (Bonwick's rule).  It runs with the cache lock held and must not call the
+ * slab allocator. Returns NULL if the arguments are bad, if virtual addresses
+ * do not keep the page offsets of physical ones (mmk_hal_pv_offset not
+ * page-aligned), or if the descriptor's frames cannot be allocated.
  */
 struct mmk_slab_cache *mmk_slab_create(struct mmk_frames *fa, const char *name,
 				       size_t size, size_t align,
@@ -80,8 +83,17 @@ void *mmk_slab_alloc(struct mmk_slab_cache *c);
 void mmk_slab_free(struct mmk_slab_cache *c, void *p);
 
 /**
- * Drain the calling CPU's magazine of @c and release every empty slab.
- * For memory pressure; other CPUs keep their magazines.
+ * Give memory back under pressure; any CPU, at any time, also while other
+ * CPUs allocate from and free to @c.  The calling CPU's magazine of @c is
+ * drained at once and every empty slab goes back to the frame allocator.
+ * Every other CPU's magazine is asked back: that CPU's next call on @c
+ * (alloc or free) drains it whole and releases every empty slab again, in
+ * its slow path, and that call caches nothing (a free goes straight to the
+ * slab).  The fast paths pay nothing for this: they compare against bounds
+ * the request closes.  A CPU that does not call into @c keeps its magazine
+ * until it does; to have everything back at once, run mmk_slab_shrink on
+ * every CPU (as Linux's flush_all does), e.g. from the kernel's IPI or
+ * per-CPU work, then once more anywhere.
  */
 void mmk_slab_shrink(struct mmk_slab_cache *c);
 
@@ -113,9 +125,15 @@ const char *mmk_slab_name(const struct mmk_slab_cache *c);
 /**
  * Set up the kmalloc caches over @fa.  Must run before any other mmk_k*
  * call.  MMK_ENOMEM (nothing kept) if the descriptors cannot be allocated,
- * MMK_EBUSY if already set up.
+ * MMK_EBUSY if already set up, MMK_EINVAL (nothing kept) if virtual
+ * addresses do not keep the page offsets of physical ones
+ * (mmk_hal_pv_offset not a multiple of the page size): no alignment could
+ * be promised then.
  */
 int mmk_kmalloc_init(struct mmk_frames *fa);
+
+/** mmk_slab_shrink on every kmalloc cache (nothing if not set up). */
+void mmk_kmalloc_shrink(void);
 
 /**
  * Tear kmalloc down (no other CPU may use it).  Reports leaked objects as
@@ -135,10 +153,11 @@ void *mmk_kmalloc(size_t size);
 void *mmk_kzalloc(size_t size);
 
 /**
- * @size bytes aligned to @align (a power of two), or NULL on a bad @align
- * or out of memory.  Alignments up to a page always hold; larger ones hold
- * when the kernel's linear-map offset is a multiple of them (NULL if not).
- * Freed with mmk_kfree.
+ * @size bytes aligned to @align (a power of two) in virtual addresses, or
+ * NULL on a bad @align, @size 0 or out of memory.  Alignments up to a page
+ * always hold (kmalloc starts only if mmk_hal_pv_offset is page-aligned);
+ * larger ones hold when mmk_hal_pv_offset is a multiple of them (NULL if
+ * not).  Freed with mmk_kfree.
  */
 void *mmk_kmalloc_aligned(size_t size, size_t align);
 

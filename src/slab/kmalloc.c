@@ -37,19 +37,17 @@ static const char *const class_name[NCLASS] = {
 static struct {
 	struct mmk_frames *fa;
 	struct mmk_slab_cache *cache[NCLASS];
-	/* Class of a size: small[(size + 7) / 8] up to 1024 bytes, then
-	 * mid[(size + 511) / 512] up to 8192. */
-	uint8_t small[1024 / 8 + 1];
-	uint8_t mid[8192 / 512 + 1];
+	/* Class of a size: cls[(size + 7) / 8], one load for every size up
+	 * to the largest class (1 KiB of table). */
+	uint8_t cls[MMK_KMALLOC_MAX_CLASS / 8 + 1];
 	_Atomic long large_live;
 	bool ready;
 } km;
 
+/* Class of 0 < @size <= MMK_KMALLOC_MAX_CLASS. */
 static unsigned class_of(size_t size)
 {
-	if (MMK_LIKELY(size <= 1024))
-		return km.small[(size + 7) >> 3];
-	return km.mid[(size + 511) >> 9];
+	return km.cls[(size + 7) >> 3];
 }
 
 /* Largest power of two dividing @n. */
@@ -69,10 +67,9 @@ static inline struct mmk_slab_cache *slab_cache_of(const void *p)
 	if (MMK_UNLIKELY(!mmk__slab_valid(s)))
 		return NULL;
 	struct mmk_slab_cache *c = s->cache;
-	uintptr_t off = mmk__slab_off(a, KM_MASK);
-	uint64_t i = (off * c->recip) >> MMK__RECIP_SHIFT;
-	if (MMK_UNLIKELY(c->slab_mask != KM_MASK || i * c->stride != off ||
-			 i >= c->nobj))
+	/* km_nobj is 0 for caches of larger slabs: not found this way. */
+	if (MMK_UNLIKELY(mmk__slab_index(c, mmk__slab_off(a, KM_MASK)) >=
+			 c->km_nobj))
 		return NULL;
 	return c;
 }
@@ -84,28 +81,27 @@ int mmk_kmalloc_init(struct mmk_frames *fa)
 	for (unsigned i = 0; i < NCLASS; i++) {
 		size_t align =
 			MMK_MIN(natural_align(class_size[i]), MMK_PAGE_SIZE);
-		km.cache[i] = mmk_slab_create(fa, class_name[i], class_size[i],
-					      align, NULL);
+		int err;
+		km.cache[i] = mmk__slab_create(fa, class_name[i], class_size[i],
+					       align, NULL, &err);
 		/* Every kmalloc slab is 64 KiB: mmk_kfree depends on it. */
 		MMK_ASSERT(!km.cache[i] ||
 			   km.cache[i]->order == MMK__SLAB_ORDER);
 		if (!km.cache[i]) {
+			/* MMK_ENOMEM, or MMK_EINVAL: virtual addresses do
+			 * not keep the page offsets of physical ones
+			 * (mmk_hal_pv_offset not page-aligned), so no
+			 * alignment could be kept. */
 			while (i--)
 				mmk_slab_destroy(km.cache[i]);
-			return MMK_ENOMEM;
+			return err;
 		}
 	}
 	unsigned k = 0;
-	for (size_t s = 0; s <= 1024; s += 8) {
+	for (size_t s = 0; s <= MMK_KMALLOC_MAX_CLASS; s += 8) {
 		while (class_size[k] < s)
 			k++;
-		km.small[s / 8] = (uint8_t)k;
-	}
-	for (size_t s = 0; s <= 8192; s += 512) {
-		k = 0;
-		while (class_size[k] < s)
-			k++;
-		km.mid[s / 512] = (uint8_t)k;
+		km.cls[s / 8] = (uint8_t)k;
 	}
 	km.fa = fa;
 	atomic_store_explicit(&km.large_live, 0, memory_order_relaxed);
@@ -141,6 +137,14 @@ int mmk_kmalloc_fini(void)
 	return MMK_OK;
 }
 
+void mmk_kmalloc_shrink(void)
+{
+	if (!km.ready)
+		return;
+	for (unsigned i = 0; i < NCLASS; i++)
+		mmk_slab_shrink(km.cache[i]);
+}
+
 /* A buddy block of at least @size bytes, aligned to its own size. */
 static void *large_alloc(size_t size)
 {
@@ -157,10 +161,15 @@ static void *large_alloc(size_t size)
 	return mmk_phys_to_virt(pa);
 }
 
+static __attribute__((noinline)) void *kmalloc_large(size_t size)
+{
+	return size ? large_alloc(size) : NULL;
+}
+
 void *mmk_kmalloc(size_t size)
 {
 	if (MMK_UNLIKELY(size - 1 >= MMK_KMALLOC_MAX_CLASS))
-		return size ? large_alloc(size) : NULL;
+		return kmalloc_large(size);
 	return mmk__slab_alloc_req(km.cache[class_of(size)], size);
 }
 
@@ -176,15 +185,18 @@ void *mmk_kmalloc_aligned(size_t size, size_t align)
 {
 	if (!MMK_IS_POW2(align) || size == 0)
 		return NULL;
-	if (size <= MMK_KMALLOC_MAX_CLASS) {
-		for (unsigned k = class_of(size); k < NCLASS; k++)
-			if (km.cache[k]->align >= align)
-				return mmk__slab_alloc_req(km.cache[k], size);
-	}
-	void *p = large_alloc(MMK_MAX(size, align));
+	void *p = NULL;
+	unsigned k = size <= MMK_KMALLOC_MAX_CLASS ? class_of(size) : NCLASS;
+	while (k < NCLASS && km.cache[k]->align < align)
+		k++;
+	if (k < NCLASS)
+		p = mmk__slab_alloc_req(km.cache[k], size);
+	else
+		p = large_alloc(MMK_MAX(size, align));
 	if (p && !MMK_IS_ALIGNED((uintptr_t)p, align)) {
-		/* Physically aligned, but the linear map shifts it by less
-		 * than @align: cannot be honoured here. */
+		/* Physically aligned, but virtual addresses differ from
+		 * physical ones by less than @align (beyond a page: kmalloc
+		 * refuses to start unless they keep page offsets). */
 		mmk_kfree(p);
 		return NULL;
 	}
@@ -244,6 +256,11 @@ static inline bool page_aligned_in_slab(const void *p)
 	return pfn - r->pfn_base < r->npages && mmk__slab_valid(s);
 }
 
+static __attribute__((noinline, cold)) void kfree_not_ours(const void *p)
+{
+	bad_free("free of a pointer kmalloc did not return", p);
+}
+
 /* A page-aligned @p that is not a slab object by its header: ask the
  * frame metadata (large block, a slab elsewhere, or a bad free). */
 static __attribute__((noinline)) void kfree_by_frame(void *p)
@@ -259,22 +276,36 @@ static __attribute__((noinline)) void kfree_by_frame(void *p)
 		bad_free("free of a block not allocated (double free?)", p);
 }
 
+/* NULL, a large block, or a slab object on a page boundary. */
+static __attribute__((noinline)) void kfree_page_aligned(void *p)
+{
+	struct mmk_slab_cache *c;
+	if (!p)
+		return;
+	if (!page_aligned_in_slab(p))
+		kfree_by_frame(p);
+	else if ((c = slab_cache_of(p)) != NULL)
+		mmk__slab_free_obj(c, p);
+	else
+		kfree_not_ours(p);
+}
+
+/*
+ * The fast path: a pointer inside a page is a slab object or a bad free,
+ * told by the header at the end of its 64 KiB and the object index.
+ */
 void mmk_kfree(void *p)
 {
 	if (MMK_UNLIKELY(((uintptr_t)p & (MMK_PAGE_SIZE - 1)) == 0)) {
-		/* NULL, a large block, or a slab object on a page boundary */
-		if (!p)
-			return;
-		if (!page_aligned_in_slab(p)) {
-			kfree_by_frame(p);
-			return;
-		}
+		kfree_page_aligned(p);
+		return;
 	}
 	struct mmk_slab_cache *c = slab_cache_of(p);
-	if (MMK_LIKELY(c != NULL))
-		mmk__slab_free_obj(c, p);
-	else
-		bad_free("free of a pointer kmalloc did not return", p);
+	if (MMK_UNLIKELY(c == NULL)) {
+		kfree_not_ours(p);
+		return;
+	}
+	mmk__slab_free_obj(c, p);
 }
 
 size_t mmk_ksize(const void *p)

@@ -5,7 +5,11 @@
  * Three levels, fastest first:
  *
  *  1. The CPU's magazine (struct mmk__mag): alloc pops, free pushes, with
- *     interrupts disabled through the HAL and no lock.  A few instructions.
+ *     interrupts disabled through the HAL and no lock.  About 20 and 30
+ *     instructions (kmalloc, kfree); everything else is a tail call into
+ *     the slow paths below, so the fast paths save no registers.  Another
+ *     CPU's mmk_slab_shrink closes a magazine's bounds, and its owner gives
+ *     it back in the slow path its next call takes.
  *  2. The cache's slabs, under c->lock: a refill takes a batch of objects
  *     from the bitmaps of partial slabs (then empty ones, then a new slab);
  *     a drain puts the oldest batch of a full magazine back into their
@@ -273,64 +277,195 @@ static void slab_put(struct mmk_slab_cache *c, struct mmk__slab *s, uint32_t i,
 	}
 }
 
+/* Return the object @p (checked) to its slab.  c->lock held. */
+static void obj_put(struct mmk_slab_cache *c, void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	uintptr_t off = mmk__slab_off(a, c->slab_mask);
+	slab_put(c, mmk__slab_of(a, c->slab_mask),
+		 (uint32_t)mmk__slab_index(c, off), p);
+}
+
+/* Return slot[1..n] of @m to their slabs, emptying @m.  c->lock held. */
+static void mag_put_all(struct mmk_slab_cache *c, struct mmk__mag *m)
+{
+	for (uint32_t i = 1; i <= m->n; i++)
+		obj_put(c, m->slot[i]);
+	m->n = 0;
+}
+
+/* Release every empty slab.  c->lock held. */
+static void release_empty(struct mmk_slab_cache *c)
+{
+	while (c->empty.head)
+		slab_release(c, c->empty.head);
+}
+
+/*
+ * Has another CPU asked for @m back?  Either bound tells (the fast path
+ * that failed saw one of them; the owner alone resets them), and the
+ * answer is given under c->lock, after the asker's critical section.
+ */
+static bool mag_asked_back(struct mmk__mag *m)
+{
+	return atomic_load_explicit(&m->lo, memory_order_relaxed) ==
+		       MMK__MAG_DRAIN ||
+	       atomic_load_explicit(&m->hi, memory_order_relaxed) == 0;
+}
+
+/* Bounds of a magazine in use (also to answer a request).  c->lock held. */
+static void mag_open(struct mmk_slab_cache *c, struct mmk__mag *m)
+{
+	atomic_store_explicit(&m->lo, 0, memory_order_relaxed);
+	atomic_store_explicit(&m->hi, (uint16_t)c->cap, memory_order_relaxed);
+}
+
+/*
+ * The owner answers a request for its magazine @m (or empties its own in
+ * mmk_slab_shrink): everything back, every empty slab released, bounds
+ * restored.  Under c->lock, like the request, so a request made after the
+ * drain stays posted.  Interrupts off, c->lock held.
+ */
+static void mag_give_back(struct mmk_slab_cache *c, struct mmk__mag *m)
+{
+	mag_put_all(c, m);
+	release_empty(c);
+	mag_open(c, m);
+}
+
 /*
  * Drain the oldest @n objects of @m into their slabs; the newest (likely
  * still in this CPU's cache) stay.  Interrupts off, c->lock not held.
  */
-void mmk__mag_drain(struct mmk_slab_cache *c, struct mmk__mag *m, uint32_t n)
+static void mag_drain(struct mmk_slab_cache *c, struct mmk__mag *m, uint32_t n)
 {
-	struct mmk__slab *slab[MMK_CFG_SLAB_MAG];
-	uint32_t idx[MMK_CFG_SLAB_MAG];
+	struct mmk__slab *slab[MMK__MAG_CAP];
+	uint32_t idx[MMK__MAG_CAP];
+	void **obj = &m->slot[1];
 	/*
 	 * Objects freed in a random order sit in slabs all over memory: find
 	 * every slab and start every bitmap load (outside the lock) before
 	 * waiting for the first.  The headers were just read by the frees.
 	 */
 	for (uint32_t i = 0; i < n; i++) {
-		uintptr_t a = (uintptr_t)m->obj[i];
+		uintptr_t a = (uintptr_t)obj[i];
 		uintptr_t off = mmk__slab_off(a, c->slab_mask);
 		slab[i] = (struct mmk__slab *)(a - off + c->slab_mask + 1 -
 					       MMK__SLAB_HDR);
-		idx[i] = (uint32_t)((off * c->recip) >> MMK__RECIP_SHIFT);
+		idx[i] = (uint32_t)mmk__slab_index(c, off);
 		__builtin_prefetch(bitmap_of(c, slab[i]) + idx[i] / 64, 1);
 	}
 	mmk_spin_lock_noirq(&c->lock);
 	for (uint32_t i = 0; i < n; i++)
-		slab_put(c, slab[i], idx[i], m->obj[i]);
+		slab_put(c, slab[i], idx[i], obj[i]);
 	mmk_spin_unlock_noirq(&c->lock);
-	__builtin_memmove(&m->obj[0], &m->obj[n],
-			  (m->n - n) * sizeof(m->obj[0]));
+	__builtin_memmove(&obj[0], &obj[n], (m->n - n) * sizeof(obj[0]));
 	m->n -= n;
+}
+
+/* One free object from the slabs, or NULL (no frames).  c->lock held. */
+static void *take_one(struct mmk_slab_cache *c)
+{
+	void *p = NULL;
+	struct mmk__slab *s = c->partial.head;
+	if (!s)
+		s = c->empty.head;
+	if (!s)
+		s = slab_new(c);
+	if (s)
+		slab_take(c, s, &p, 1);
+	return p;
 }
 
 /*
  * Fill the empty magazine @m with a batch and pop one object from it, or
  * NULL if not a single object could be had (nothing changed then).
- * Interrupts off, c->lock not held.  Objects come out of a slab in
- * address order; the magazine hands them out from the top.
+ * c->lock held.  Objects come out of a slab in address order; the magazine
+ * hands them out from the top.
  */
-void *mmk__mag_refill(struct mmk_slab_cache *c, struct mmk__mag *m)
+static void *mag_refill(struct mmk_slab_cache *c, struct mmk__mag *m)
 {
 	uint32_t got = 0;
-	mmk_spin_lock_noirq(&c->lock);
+	void **obj = &m->slot[1];
 	while (got < c->batch) {
 		struct mmk__slab *s = c->partial.head;
 		if (!s)
 			s = c->empty.head;
 		if (!s && !(s = slab_new(c)))
 			break;
-		got += slab_take(c, s, m->obj + got, c->batch - got);
+		got += slab_take(c, s, obj + got, c->batch - got);
 	}
-	mmk_spin_unlock_noirq(&c->lock);
 	if (!got)
 		return NULL;
 	m->n = got - 1;
-	return m->obj[got - 1];
+	return obj[got - 1];
+}
+
+/*
+ * Alloc found n <= lo: the magazine is empty, or another CPU asked for it
+ * back (then it is given back and one object comes straight from a slab,
+ * so the magazine stays empty until the next allocation).
+ */
+void *mmk__mag_alloc_slow(struct mmk_slab_cache *c, struct mmk__mag *m,
+			  unsigned long irq, size_t req)
+{
+	void *p;
+	mmk_spin_lock_noirq(&c->lock);
+	if (mag_asked_back(m)) {
+		mag_give_back(c, m);
+		p = take_one(c);
+	} else {
+		p = mag_refill(c, m);
+	}
+	mmk_spin_unlock_noirq(&c->lock);
+	mmk_hal_irq_restore(irq);
+#if MMK_CFG_SLAB_DEBUG
+	if (p)
+		mmk__slab_dbg_alloc(c, p, req);
+#else
+	(void)req;
+#endif
+	return p;
+}
+
+/*
+ * Free found n >= hi or @p on top: a double free, a full magazine (drain
+ * its oldest batch, then push), or a request to give it back (then @p goes
+ * straight to its slab too).
+ */
+void mmk__mag_free_slow(struct mmk_slab_cache *c, struct mmk__mag *m,
+			unsigned long irq, void *p)
+{
+	uint32_t n = m->n;
+	if (m->slot[n] == p) {
+		mmk_hal_irq_restore(irq);
+		mmk__slab_report(c, "double free", p);
+		return;
+	}
+	if (mag_asked_back(m)) {
+		mmk_spin_lock_noirq(&c->lock);
+		obj_put(c, p);
+		mag_give_back(c, m);
+		mmk_spin_unlock_noirq(&c->lock);
+		mmk_hal_irq_restore(irq);
+		return;
+	}
+	mag_drain(c, m, c->batch);
+	n = m->n;
+	m->slot[n + 1] = p;
+	m->n = n + 1;
+	mmk_hal_irq_restore(irq);
 }
 
 void *mmk_slab_alloc(struct mmk_slab_cache *c)
 {
 	return mmk__slab_alloc_req(c, c->size);
+}
+
+static __attribute__((noinline, cold)) void
+not_an_object(const struct mmk_slab_cache *c, const void *p)
+{
+	mmk__slab_report(c, "free of a pointer that is not an object", p);
 }
 
 void mmk_slab_free(struct mmk_slab_cache *c, void *p)
@@ -340,11 +475,9 @@ void mmk_slab_free(struct mmk_slab_cache *c, void *p)
 	uintptr_t a = (uintptr_t)p;
 	struct mmk__slab *s = mmk__slab_of(a, c->slab_mask);
 	uintptr_t off = mmk__slab_off(a, c->slab_mask);
-	uint64_t i = (off * c->recip) >> MMK__RECIP_SHIFT;
 	if (MMK_UNLIKELY(!mmk__slab_valid(s) || s->cache != c ||
-			 i * c->stride != off || i >= c->nobj)) {
-		mmk__slab_report(c, "free of a pointer that is not an object",
-				 p);
+			 mmk__slab_index(c, off) >= c->nobj)) {
+		not_an_object(c, p);
 		return;
 	}
 	mmk__slab_free_obj(c, p);
@@ -371,15 +504,30 @@ static uint32_t objs_fitting(size_t slab_bytes, size_t stride)
 	return (uint32_t)n;
 }
 
-struct mmk_slab_cache *mmk_slab_create(struct mmk_frames *fa, const char *name,
-				       size_t size, size_t align,
-				       void (*ctor)(void *obj))
+/* d^-1 mod 2^64 for odd @d (Newton's iteration: 3, 6, ... 96 bits). */
+static uint64_t inverse_odd(uint64_t d)
 {
+	uint64_t x = d;
+	for (int i = 0; i < 5; i++)
+		x *= 2 - d * x;
+	return x;
+}
+
+struct mmk_slab_cache *mmk__slab_create(struct mmk_frames *fa, const char *name,
+					size_t size, size_t align,
+					void (*ctor)(void *obj), int *err)
+{
+	*err = MMK_EINVAL;
 	if (align == 0)
 		align = 8;
 	if (!fa || size == 0 || size > MMK_SLAB_MAX_OBJ ||
 	    !MMK_IS_POW2(align) || align > MMK_PAGE_SIZE)
 		return NULL;
+#if MMK_CFG_HAL_LINEAR_MAP
+	/* Alignment holds virtually only if virt - phys keeps page offsets. */
+	if (mmk_hal_pv_offset & (MMK_PAGE_SIZE - 1))
+		return NULL;
+#endif
 	size_t stride = MMK_ALIGN_UP(size, align);
 #if MMK_CFG_SLAB_DEBUG
 	/* Room for at least 8 bytes of red zone and the trailer. */
@@ -403,22 +551,32 @@ struct mmk_slab_cache *mmk_slab_create(struct mmk_frames *fa, const char *name,
 	while ((MMK_PAGE_SIZE << dorder) < sizeof(struct mmk_slab_cache))
 		dorder++;
 	mmk_paddr_t pa;
+	*err = MMK_ENOMEM;
 	if (mmk_frame_alloc(fa, dorder, 0, &pa) != MMK_OK)
 		return NULL;
 	struct mmk_slab_cache *c = mmk_phys_to_virt(pa);
+	if ((uintptr_t)c & (MMK_PAGE_SIZE - 1)) {
+		/* A translation that moves page offsets (checked above
+		 * with a linear map): objects could not be aligned. */
+		mmk_frame_free(fa, pa);
+		*err = MMK_EINVAL;
+		return NULL;
+	}
 	__builtin_memset(c, 0, sizeof(*c));
 	c->size = (uint32_t)size;
 	c->stride = (uint32_t)stride;
 	c->nobj = nobj;
 	c->nwords = (nobj + 63) / 64;
-	c->cap = MMK_CFG_SLAB_MAG;
+	c->cap = MMK__MAG_CAP;
 	if (stride > 1024)
-		c->cap = (uint32_t)MMK_MAX(4, MMK_CFG_SLAB_MAG * 1024 / stride);
+		c->cap = (uint32_t)MMK_MAX(4, MMK__MAG_CAP * 1024 / stride);
 	c->batch = MMK_MAX(1, c->cap / 2);
 	c->order = order;
 	c->desc_order = dorder;
 	c->slab_mask = (uintptr_t)(MMK_PAGE_SIZE << order) - 1;
-	c->recip = (((uint64_t)1 << MMK__RECIP_SHIFT) + stride - 1) / stride;
+	c->shift = (uint32_t)__builtin_ctzll(stride);
+	c->inv = inverse_odd((uint64_t)stride >> c->shift);
+	c->km_nobj = order == MMK__SLAB_ORDER ? nobj : 0;
 	c->align = align;
 	c->ctor = ctor;
 	c->fa = fa;
@@ -429,7 +587,18 @@ struct mmk_slab_cache *mmk_slab_create(struct mmk_frames *fa, const char *name,
 		c->name[k] = name[k];
 	c->name[k] = 0;
 	mmk_spin_init(&c->lock);
+	for (unsigned cpu = 0; cpu < MMK_CFG_MAX_CPUS; cpu++)
+		mag_open(c, &c->mag[cpu]);
+	*err = MMK_OK;
 	return c;
+}
+
+struct mmk_slab_cache *mmk_slab_create(struct mmk_frames *fa, const char *name,
+				       size_t size, size_t align,
+				       void (*ctor)(void *obj))
+{
+	int err;
+	return mmk__slab_create(fa, name, size, align, ctor, &err);
 }
 
 const char *mmk_slab_name(const struct mmk_slab_cache *c)
@@ -440,30 +609,38 @@ const char *mmk_slab_name(const struct mmk_slab_cache *c)
 /* Drain every CPU's magazine (the caller vouches they are quiescent). */
 static void drain_all(struct mmk_slab_cache *c)
 {
-	unsigned long irq = mmk_hal_irq_save();
-	for (unsigned cpu = 0; cpu < MMK_CFG_MAX_CPUS; cpu++)
-		if (c->mag[cpu].n)
-			mmk__mag_drain(c, &c->mag[cpu], c->mag[cpu].n);
-	mmk_hal_irq_restore(irq);
+	unsigned long irq = mmk_spin_lock(&c->lock);
+	for (unsigned cpu = 0; cpu < MMK_CFG_MAX_CPUS; cpu++) {
+		mag_put_all(c, &c->mag[cpu]);
+		mag_open(c, &c->mag[cpu]);
+	}
+	mmk_spin_unlock(&c->lock, irq);
 }
 
-/* Release every empty slab.  c->lock held. */
-static void release_empty(struct mmk_slab_cache *c)
-{
-	while (c->empty.head)
-		slab_release(c, c->empty.head);
-}
-
+/*
+ * The calling CPU's magazine goes back at once; every other CPU's is asked
+ * back (both bounds closed, under the lock), so that CPU's next call on @c
+ * gives it back in its slow path.  A CPU cannot be reached in the middle of
+ * its lock-free fast path any other way without making every fast path pay
+ * an atomic instruction.
+ */
 void mmk_slab_shrink(struct mmk_slab_cache *c)
 {
-	unsigned long irq = mmk_hal_irq_save();
-	struct mmk__mag *m = &c->mag[mmk_hal_cpu_id()];
-	if (m->n)
-		mmk__mag_drain(c, m, m->n);
-	mmk_spin_lock_noirq(&c->lock);
+	unsigned long irq = mmk_spin_lock(&c->lock);
+	unsigned self = mmk_hal_cpu_id();
+	for (unsigned cpu = 0; cpu < MMK_CFG_MAX_CPUS; cpu++) {
+		struct mmk__mag *m = &c->mag[cpu];
+		if (cpu == self) {
+			mag_put_all(c, m);
+			mag_open(c, m);
+		} else {
+			atomic_store_explicit(&m->lo, MMK__MAG_DRAIN,
+					      memory_order_relaxed);
+			atomic_store_explicit(&m->hi, 0, memory_order_relaxed);
+		}
+	}
 	release_empty(c);
-	mmk_spin_unlock_noirq(&c->lock);
-	mmk_hal_irq_restore(irq);
+	mmk_spin_unlock(&c->lock, irq);
 }
 
 /* Log up to @max live objects of the slabs on @l; returns how many left. */
@@ -603,6 +780,20 @@ int mmk_slab_check(struct mmk_slab_cache *c)
 	      total, c->nslabs);
 	CHECK(c->empty.n <= MMK__SLAB_RESERVE, "%s: %zu empty slabs kept",
 	      c->name, c->empty.n);
+	for (unsigned cpu = 0; cpu < MMK_CFG_MAX_CPUS; cpu++) {
+		struct mmk__mag *m = &c->mag[cpu];
+		uint32_t lo =
+			atomic_load_explicit(&m->lo, memory_order_relaxed);
+		uint32_t hi =
+			atomic_load_explicit(&m->hi, memory_order_relaxed);
+		CHECK((lo == 0 && hi == c->cap) ||
+			      (lo == MMK__MAG_DRAIN && hi == 0),
+		      "%s: CPU %u magazine bounds %u..%u", c->name, cpu, lo,
+		      hi);
+		CHECK(m->n <= c->cap && m->slot[0] == NULL,
+		      "%s: CPU %u magazine holds %u (cap %u)", c->name, cpu,
+		      m->n, c->cap);
+	}
 out:
 	mmk_spin_unlock(&c->lock, irq);
 	return err;

@@ -242,6 +242,41 @@ static void kmalloc_aligned_honours_alignment(void **state)
 	assert_frames_back();
 }
 
+/*
+ * Virtual addresses that do not keep the page offsets of physical ones
+ * (mmk_hal_pv_offset not page-aligned) would make slab alignment a
+ * physical fact only: kmalloc and slab caches refuse them, with nothing
+ * kept.  With a page-aligned offset, mmk_kmalloc_aligned(8192, 4096) and
+ * the other classes up to a page hold in virtual addresses.
+ */
+static void unaligned_linear_map_offset_is_refused(void **state)
+{
+	(void)state;
+	uintptr_t pv = mmk_hal_pv_offset;
+	long before = mmk_hosted_live_frames();
+	for (uintptr_t skew = 8; skew < MMK_PAGE_SIZE; skew *= 4) {
+		mmk_hal_pv_offset = pv + skew;
+		assert_int_equal(mmk_kmalloc_init(fa), MMK_EINVAL);
+		assert_null(mmk_slab_create(fa, "skewed", 64, 0, NULL));
+		assert_null(mmk_slab_create(fa, "skewed", 64, 4096, NULL));
+		mmk_hal_pv_offset = pv;
+		assert_int_equal(mmk_hosted_live_frames(), before);
+		assert_int_equal(mmk_frames_check(fa), 0);
+	}
+	assert_int_equal(mmk_kmalloc_init(fa), 0);
+	assert_null(mmk_kmalloc_cache(0));
+	for (size_t size = 4096; size <= 3 * 8192; size += 2048) {
+		void *p = mmk_kmalloc_aligned(size, 4096);
+		assert_non_null(p);
+		assert_true(((uintptr_t)p & 4095) == 0);
+		assert_true(mmk_ksize(p) >= size);
+		mmk_kfree(p);
+	}
+	assert_int_equal(mmk_hosted_log_errors(), 0);
+	assert_int_equal(mmk_kmalloc_fini(), 0);
+	assert_frames_back();
+}
+
 static void kzalloc_zeroes_and_large_blocks_are_page_aligned(void **state)
 {
 	(void)state;
@@ -668,6 +703,9 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			kmalloc_aligned_honours_alignment, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			unaligned_linear_map_offset_is_refused, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(
 			kzalloc_zeroes_and_large_blocks_are_page_aligned, setup,
 			teardown),

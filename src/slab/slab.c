@@ -574,7 +574,7 @@ struct mmk_slab_cache *mmk__slab_create(struct mmk_frames *fa, const char *name,
 	c->order = order;
 	c->desc_order = dorder;
 	c->slab_mask = (uintptr_t)(MMK_PAGE_SIZE << order) - 1;
-	c->shift = (uint32_t)__builtin_ctzll(stride);
+	c->shift = mmk__ctz64(stride);
 	c->inv = inverse_odd((uint64_t)stride >> c->shift);
 	c->km_nobj = order == MMK__SLAB_ORDER ? nobj : 0;
 	c->align = align;

@@ -6,7 +6,9 @@
 # Instructions per operation of the page-table hot paths at commits A and
 # B, counted by callgrind (exact where timing on a shared machine is not):
 # single map with and without a cursor, query, map/protect/unmap region
-# (and unmap with a callback, the address space's form), 16,384 pages each,
+# (and unmap with a callback, the address space's form), 16,384 pages each
+# (map1: 16,384 region maps of one page; huge: 32 maps of 512 huge pages,
+# counted per huge page... divided by 16,384 like the rest: x 512 / 16),
 # on x86_64-4level, riscv64-sv39, aarch64-48 and loongarch64-4k.  Reuses
 # the source and build folders of tools/bench-compare.sh (build-compare/).
 set -eu
@@ -38,7 +40,7 @@ b=$(git -C "$root" rev-parse --short=12 "$2^{commit}")
 prep "$a"
 prep "$b"
 printf '%-8s %-14s %10s %10s %7s\n' op format "$a" "$b" B/A
-for op in single cursor query map protect unmap unmapfn; do
+for op in ${MMK_CG_OPS:-single cursor query map map1 huge protect unmap unmapfn}; do
 	for id in 0:x86_64-4l 2:riscv-sv39 6:aarch64-48 8:la64-4k; do
 		line=""
 		for c in "$a" "$b"; do
@@ -106,6 +108,8 @@ int main(int argc, char **argv)
 	if (!strcmp(op, "map")) r = mmk_pt_map_region(&pt, va, mmk_pa(PA), size, MMK_PT_RW, 0, &b);
 	else if (!strcmp(op, "protect")) r = mmk_pt_protect_region(&pt, va, size, MMK_PT_READ, &b);
 	else if (!strcmp(op, "unmap")) r = mmk_pt_unmap_region(&pt, va, size, &b, NULL, NULL);
+	else if (!strcmp(op, "map1")) { for (unsigned i = 0; i < N; i++) r |= mmk_pt_map_region(&pt, va + 2 * i * page, mmk_pa(PA + i * page), page, MMK_PT_RW, 0, &b); }
+	else if (!strcmp(op, "huge")) { for (unsigned i = 0; i < N / 512; i++) r |= mmk_pt_map_region(&pt, va + (uint64_t)i * 1024 * 512 * page + 512 * page, mmk_pa(PA + 512 * page), 512 * 512 * page, MMK_PT_RW, MMK_PT_MAP_HUGE, &b); }
 	else if (!strcmp(op, "unmapfn")) r = mmk_pt_unmap_region(&pt, va, size, &b, note, NULL);
 	else if (!strcmp(op, "single")) { for (unsigned i = 0; i < N; i++) r |= mmk_pt_map(&pt, va + i * page, mmk_pa(PA + i * page), page, MMK_PT_RW, &b); }
 	else if (!strcmp(op, "cursor")) { for (unsigned i = 0; i < N; i++) r |= mmk_pt_map_cursor(&c, va + i * page, mmk_pa(PA + i * page), MMK_PT_RW, &b); }

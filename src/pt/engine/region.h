@@ -169,7 +169,33 @@ static int eng_map_setup(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
 	return MMK_OK;
 }
 
-/* Prepare: every check, then the table pages into @r.  Changes nothing. */
+/* Prepare with a set-up context: every check, then the table pages into
+ * c->pool.  Changes nothing. */
+static int eng_map_prepare(struct mmk_pt *pt, struct eng_map_ctx *c,
+			   uint64_t ia, uint64_t size)
+{
+	unsigned top = pt->fmt->levels - 1;
+	/* A range that will be emptied first is counted as if nothing were
+	 * there, root slots included: an upper bound whatever the unmap
+	 * frees. */
+	long n = eng_map_count(pt, c, c->unmapping ? ENG_NONE : pt->root.v, top,
+			       ia, ia + size);
+	if (n < 0)
+		return (int)n;
+	return eng_pool_add(pt, c->pool, n);
+}
+
+/* Commit with the context the prepare used: cannot fail. */
+static void eng_map_finish(struct mmk_pt *pt, struct eng_map_ctx *c,
+			   uint64_t ia, uint64_t size, uint32_t flags,
+			   struct mmk_tlb_gather *b)
+{
+	eng_map_commit(pt, c, pt->root.v, pt->fmt->levels - 1, ia, ia + size);
+	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
+		mmk__pt_gather_range(b, pt, ia, size, flags & MMK_PT_GLOBAL);
+	fmt_sync();
+}
+
 static int eng_map_reserve(struct mmk_pt *pt, struct mmk_pt_resv *r,
 			   uint64_t ia, uint64_t pa, uint64_t size,
 			   uint32_t flags, unsigned opts, mmk_pt_pa_fn fn,
@@ -177,17 +203,7 @@ static int eng_map_reserve(struct mmk_pt *pt, struct mmk_pt_resv *r,
 {
 	struct eng_map_ctx c;
 	int err = eng_map_setup(pt, &c, ia, pa, flags, opts, fn, ctx, r);
-	if (err)
-		return err;
-	unsigned top = pt->fmt->levels - 1;
-	/* A range that will be emptied first is counted as if nothing were
-	 * there, root slots included: an upper bound whatever the unmap
-	 * frees. */
-	long n = eng_map_count(pt, &c, c.unmapping ? ENG_NONE : pt->root.v, top,
-			       ia, ia + size);
-	if (n < 0)
-		return (int)n;
-	return eng_pool_add(pt, r, n);
+	return err ? err : eng_map_prepare(pt, &c, ia, size);
 }
 
 /* Commit: cannot fail (the tables come from @r). */
@@ -199,21 +215,22 @@ static void eng_map_reserved(struct mmk_pt *pt, struct mmk_pt_resv *r,
 	struct eng_map_ctx c;
 	int err = eng_map_setup(pt, &c, ia, pa, flags, opts, fn, ctx, r);
 	MMK_ASSERT(err == 0); /* the reserve checked the same */
-	eng_map_commit(pt, &c, pt->root.v, pt->fmt->levels - 1, ia, ia + size);
-	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
-		mmk__pt_gather_range(b, pt, ia, size, flags & MMK_PT_GLOBAL);
-	fmt_sync();
+	eng_map_finish(pt, &c, ia, size, flags, b);
 }
 
+/* Both steps in a row, sharing one context (the region map of old). */
 static int eng_map_region(struct mmk_pt *pt, uint64_t ia, uint64_t pa,
 			  uint64_t size, uint32_t flags, unsigned opts,
 			  mmk_pt_pa_fn fn, void *ctx, struct mmk_tlb_gather *b)
 {
 	struct mmk_pt_resv r = {.pt = pt, .head = ENG_NONE, .n = 0};
-	int err = eng_map_reserve(pt, &r, ia, pa, size, flags, opts, fn, ctx);
+	struct eng_map_ctx c;
+	int err = eng_map_setup(pt, &c, ia, pa, flags, opts, fn, ctx, &r);
+	if (!err)
+		err = eng_map_prepare(pt, &c, ia, size);
 	if (err)
 		return err;
-	eng_map_reserved(pt, &r, ia, pa, size, flags, opts, fn, ctx, b);
+	eng_map_finish(pt, &c, ia, size, flags, b);
 	MMK_ASSERT_INTERNAL(r.n == 0);
 	return MMK_OK;
 }

@@ -146,9 +146,10 @@ static void eng_map_commit(struct mmk_pt *pt, struct eng_map_ctx *c,
 
 /* The context of one map: templates per level; ENOTSUP if level 0 cannot
  * encode @flags (levels above that cannot just take no huge pages). */
-static int eng_map_setup(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
-			 uint64_t pa, uint32_t flags, unsigned opts,
-			 mmk_pt_pa_fn fn, void *ctx, struct mmk_pt_resv *r)
+static inline __attribute__((always_inline)) int
+eng_map_setup(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
+	      uint64_t pa, uint32_t flags, unsigned opts, mmk_pt_pa_fn fn,
+	      void *ctx, struct mmk_pt_resv *r)
 {
 	c->delta = pa - ia;
 	c->fn = fn;
@@ -171,8 +172,9 @@ static int eng_map_setup(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
 
 /* Prepare with a set-up context: every check, then the table pages into
  * c->pool.  Changes nothing. */
-static int eng_map_prepare(struct mmk_pt *pt, struct eng_map_ctx *c,
-			   uint64_t ia, uint64_t size)
+static inline __attribute__((always_inline)) int
+eng_map_prepare(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
+		uint64_t size)
 {
 	unsigned top = pt->fmt->levels - 1;
 	/* A range that will be emptied first is counted as if nothing were
@@ -180,15 +182,15 @@ static int eng_map_prepare(struct mmk_pt *pt, struct eng_map_ctx *c,
 	 * frees. */
 	long n = eng_map_count(pt, c, c->unmapping ? ENG_NONE : pt->root.v, top,
 			       ia, ia + size);
-	if (n < 0)
-		return (int)n;
+	if (n <= 0)
+		return (int)n; /* an error, or nothing to allocate (common) */
 	return eng_pool_add(pt, c->pool, n);
 }
 
 /* Commit with the context the prepare used: cannot fail. */
-static void eng_map_finish(struct mmk_pt *pt, struct eng_map_ctx *c,
-			   uint64_t ia, uint64_t size, uint32_t flags,
-			   struct mmk_tlb_gather *b)
+static inline __attribute__((always_inline)) void
+eng_map_finish(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
+	       uint64_t size, uint32_t flags, struct mmk_tlb_gather *b)
 {
 	eng_map_commit(pt, c, pt->root.v, pt->fmt->levels - 1, ia, ia + size);
 	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)

@@ -12,8 +12,12 @@
 #
 # Lower is better for time units (ns/...), higher for rates (.../s); the
 # last column says "worse" where B loses more than $MMK_COMPARE_TOLERANCE
-# percent (default 5).  Each run's JSON lines stay in
-# build-compare/runs/<commit>-<round>.json.
+# percent (default 5) on the medians.  The minima are printed too: on a
+# shared machine the runs are often bimodal (a run that lost its CPU
+# half-way), and the fastest run of each side is then the steadier
+# comparison.  Each run's JSON lines stay in
+# build-compare/runs/<commit>-<round>.json; MMK_COMPARE_REPORT_ONLY=1
+# prints the table again from them without building or running.
 set -eu
 
 if [ $# -lt 2 ] || [ $# -gt 3 ]; then
@@ -41,6 +45,7 @@ build() { # commit -> path of its mmkit-bench
 	cmake --build "$bld" --target mmkit-bench >/dev/null
 }
 
+if [ "${MMK_COMPARE_REPORT_ONLY:-0}" != 1 ]; then
 echo "building $a and $b under $out" >&2
 build "$a"
 build "$b"
@@ -67,6 +72,7 @@ while [ "$r" -le "$rounds" ]; do
 	fi
 	r=$((r + 1))
 done
+fi
 
 python3 - "$out/runs" "$a" "$b" "$rounds" "$tol" <<'PY'
 import json, os, statistics, sys
@@ -89,7 +95,7 @@ def load(commit):
     return vals, units, order
 va, ua, oa = load(a)
 vb, ub, ob = load(b)
-print("%-28s %-12s %-10s %12s %12s %7s" % ("metric", "arch", "unit", a, b, "B/A"))
+print("%-26s %-8s %-8s %10s %10s %6s  %9s %9s %6s" % ("metric", "arch", "unit", "med " + a[:5], "med " + b[:5], "B/A", "min " + a[:5], "min " + b[:5], "B/A"))
 worse = 0
 for key in oa + [k for k in ob if k not in va]:
     ma = statistics.median(va[key]) if key in va else None
@@ -103,8 +109,12 @@ for key in oa + [k for k in ob if k not in va]:
         if loss * 100 > tol:
             note = "worse"
             worse += 1
-    fmt = lambda v: "%12.3f" % v if v is not None else "%12s" % "-"
-    print("%-28s %-12s %-10s %s %s %7s %s" % (key[0], key[1], unit, fmt(ma), fmt(mb),
-          "%.3f" % ratio if ratio is not None else "-", note))
+    mina = min(va[key]) if key in va else None
+    minb = min(vb[key]) if key in vb else None
+    rmin = minb / mina if mina and minb is not None else None
+    fmt = lambda v, w: ("%" + str(w) + ".3f") % v if v is not None else ("%" + str(w) + "s") % "-"
+    rat = lambda v: "%6.3f" % v if v is not None else "%6s" % "-"
+    print("%-26s %-8s %-8s %s %s %s  %s %s %s %s" % (key[0], key[1], unit, fmt(ma, 10), fmt(mb, 10),
+          rat(ratio), fmt(mina, 9), fmt(minb, 9), rat(rmin), note))
 print("%d metric(s) more than %g%% worse in %s than in %s (medians of %d rounds)" % (worse, tol, b, a, rounds))
 PY

@@ -195,42 +195,20 @@ static int x86_64_dump_tlb_line(const struct mmk_pt *pt, mmk_vaddr_t va,
 	return MMK_OK;
 }
 
-const struct mmk__pt_format mmk__pt_x86_64_4l = {
-	.id = MMK_PT_X86_64_4L,
-	.name = "x86_64-4level",
-	.arch = "x86_64",
-	.levels = 4,
-	.page_shift = 12,
-	.va_bits = 48,
-	.pa_bits = 52,
-	.bits = {9, 9, 9, 9},
-	.canon = MMK__CANON_SIGNEXT,
-	.leaf_levels = 0x7, /* 4 KiB, 2 MiB, 1 GiB */
-	.caps = 0,
-	.ad_preset = 0,
-	.opts_ok = 0,
-	.qemu_mem = MMK__QEMU_MEM_X86,
-	.ops = &x86_64_ops,
-	.root_regval = x86_64_root_regval,
-	.dump_tlb_line = x86_64_dump_tlb_line,
-};
+/* The two paging modes differ only in their number of levels; 4 KiB,
+ * 2 MiB and 1 GiB leaves in both. */
+#define X86_FORMAT(ID, NAME, LEVELS, VA)                                       \
+	{                                                                      \
+		.id = ID, .name = NAME, .arch = "x86_64", .levels = LEVELS,    \
+		.page_shift = 12, .va_bits = VA, .pa_bits = 52,                \
+		.bits = {9, 9, 9, 9, (LEVELS) == 5 ? 9 : 0},                   \
+		.canon = MMK__CANON_SIGNEXT, .leaf_levels = 0x7, .caps = 0,    \
+		.ad_preset = 0, .opts_ok = 0, .qemu_mem = MMK__QEMU_MEM_X86,   \
+		.ops = &x86_64_ops, .root_regval = x86_64_root_regval,         \
+		.dump_tlb_line = x86_64_dump_tlb_line,                         \
+	}
 
-const struct mmk__pt_format mmk__pt_x86_64_5l = {
-	.id = MMK_PT_X86_64_5L,
-	.name = "x86_64-5level",
-	.arch = "x86_64",
-	.levels = 5,
-	.page_shift = 12,
-	.va_bits = 57,
-	.pa_bits = 52,
-	.bits = {9, 9, 9, 9, 9},
-	.canon = MMK__CANON_SIGNEXT,
-	.leaf_levels = 0x7,
-	.caps = 0,
-	.ad_preset = 0,
-	.opts_ok = 0,
-	.qemu_mem = MMK__QEMU_MEM_X86,
-	.ops = &x86_64_ops,
-	.root_regval = x86_64_root_regval,
-	.dump_tlb_line = x86_64_dump_tlb_line,
-};
+const struct mmk__pt_format mmk__pt_x86_64_4l =
+	X86_FORMAT(MMK_PT_X86_64_4L, "x86_64-4level", 4, 48);
+const struct mmk__pt_format mmk__pt_x86_64_5l =
+	X86_FORMAT(MMK_PT_X86_64_5L, "x86_64-5level", 5, 57);

@@ -146,9 +146,10 @@ static void eng_map_commit(struct mmk_pt *pt, struct eng_map_ctx *c,
 
 /* The context of one map: templates per level; ENOTSUP if level 0 cannot
  * encode @flags (levels above that cannot just take no huge pages). */
-static int eng_map_setup(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
-			 uint64_t pa, uint32_t flags, unsigned opts,
-			 mmk_pt_pa_fn fn, void *ctx, struct mmk_pt_resv *r)
+static inline __attribute__((always_inline)) int
+eng_map_setup(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
+	      uint64_t pa, uint32_t flags, unsigned opts, mmk_pt_pa_fn fn,
+	      void *ctx, struct mmk_pt_resv *r)
 {
 	c->delta = pa - ia;
 	c->fn = fn;
@@ -169,7 +170,34 @@ static int eng_map_setup(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
 	return MMK_OK;
 }
 
-/* Prepare: every check, then the table pages into @r.  Changes nothing. */
+/* Prepare with a set-up context: every check, then the table pages into
+ * c->pool.  Changes nothing. */
+static inline __attribute__((always_inline)) int
+eng_map_prepare(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
+		uint64_t size)
+{
+	unsigned top = pt->fmt->levels - 1;
+	/* A range that will be emptied first is counted as if nothing were
+	 * there, root slots included: an upper bound whatever the unmap
+	 * frees. */
+	long n = eng_map_count(pt, c, c->unmapping ? ENG_NONE : pt->root.v, top,
+			       ia, ia + size);
+	if (n <= 0)
+		return (int)n; /* an error, or nothing to allocate (common) */
+	return eng_pool_add(pt, c->pool, n);
+}
+
+/* Commit with the context the prepare used: cannot fail. */
+static inline __attribute__((always_inline)) void
+eng_map_finish(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
+	       uint64_t size, uint32_t flags, struct mmk_tlb_gather *b)
+{
+	eng_map_commit(pt, c, pt->root.v, pt->fmt->levels - 1, ia, ia + size);
+	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
+		mmk__pt_gather_range(b, pt, ia, size, flags & MMK_PT_GLOBAL);
+	fmt_sync();
+}
+
 static int eng_map_reserve(struct mmk_pt *pt, struct mmk_pt_resv *r,
 			   uint64_t ia, uint64_t pa, uint64_t size,
 			   uint32_t flags, unsigned opts, mmk_pt_pa_fn fn,
@@ -177,17 +205,7 @@ static int eng_map_reserve(struct mmk_pt *pt, struct mmk_pt_resv *r,
 {
 	struct eng_map_ctx c;
 	int err = eng_map_setup(pt, &c, ia, pa, flags, opts, fn, ctx, r);
-	if (err)
-		return err;
-	unsigned top = pt->fmt->levels - 1;
-	/* A range that will be emptied first is counted as if nothing were
-	 * there, root slots included: an upper bound whatever the unmap
-	 * frees. */
-	long n = eng_map_count(pt, &c, c.unmapping ? ENG_NONE : pt->root.v, top,
-			       ia, ia + size);
-	if (n < 0)
-		return (int)n;
-	return eng_pool_add(pt, r, n);
+	return err ? err : eng_map_prepare(pt, &c, ia, size);
 }
 
 /* Commit: cannot fail (the tables come from @r). */
@@ -199,21 +217,22 @@ static void eng_map_reserved(struct mmk_pt *pt, struct mmk_pt_resv *r,
 	struct eng_map_ctx c;
 	int err = eng_map_setup(pt, &c, ia, pa, flags, opts, fn, ctx, r);
 	MMK_ASSERT(err == 0); /* the reserve checked the same */
-	eng_map_commit(pt, &c, pt->root.v, pt->fmt->levels - 1, ia, ia + size);
-	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
-		mmk__pt_gather_range(b, pt, ia, size, flags & MMK_PT_GLOBAL);
-	fmt_sync();
+	eng_map_finish(pt, &c, ia, size, flags, b);
 }
 
+/* Both steps in a row, sharing one context (the region map of old). */
 static int eng_map_region(struct mmk_pt *pt, uint64_t ia, uint64_t pa,
 			  uint64_t size, uint32_t flags, unsigned opts,
 			  mmk_pt_pa_fn fn, void *ctx, struct mmk_tlb_gather *b)
 {
 	struct mmk_pt_resv r = {.pt = pt, .head = ENG_NONE, .n = 0};
-	int err = eng_map_reserve(pt, &r, ia, pa, size, flags, opts, fn, ctx);
+	struct eng_map_ctx c;
+	int err = eng_map_setup(pt, &c, ia, pa, flags, opts, fn, ctx, &r);
+	if (!err)
+		err = eng_map_prepare(pt, &c, ia, size);
 	if (err)
 		return err;
-	eng_map_reserved(pt, &r, ia, pa, size, flags, opts, fn, ctx, b);
+	eng_map_finish(pt, &c, ia, size, flags, b);
 	MMK_ASSERT_INTERNAL(r.n == 0);
 	return MMK_OK;
 }
@@ -339,9 +358,9 @@ struct eng_unmap_ctx {
 	struct mmk_tlb_gather *b;
 	mmk_pt_unmap_fn fn;
 	void *fctx;
-	bool have_run, have_fl, fl_global;
+	bool have_run;
+	bool fl_global; /* a global leaf was seen (sticky: the gather ORs) */
 	struct mmk_pt_leaf run;
-	uint64_t fl_s, fl_e;
 	/* Decoded flags of the last attribute bits seen: consecutive leaves
 	 * almost always share them, so each leaf costs a compare. */
 	mmk__pte_t last_attr;
@@ -351,18 +370,15 @@ struct eng_unmap_ctx {
 
 static void eng_unmap_flush_pending(struct mmk_pt *pt, struct eng_unmap_ctx *c)
 {
-	if (c->have_fl)
-		mmk__pt_gather_range(c->b, pt, c->fl_s, c->fl_e - c->fl_s,
-				     c->fl_global);
-	c->have_fl = false;
-	c->fl_global = false;
 	if (c->have_run)
 		c->fn(c->fctx, &c->run);
 	c->have_run = false;
 }
 
-static inline void eng_unmap_note(struct mmk_pt *pt, struct eng_unmap_ctx *c,
-				  uint64_t a, mmk__pte_t e, unsigned l)
+/* Report the leaf @e at @va (index address @a) to the callback, merged
+ * into the current run where it continues it. */
+static inline void eng_unmap_report(struct mmk_pt *pt, struct eng_unmap_ctx *c,
+				    mmk_vaddr_t va, mmk__pte_t e, unsigned l)
 {
 	uint64_t span = eng_span(pt, l);
 	uint64_t pa = fmt_leaf_pa(e, l);
@@ -371,23 +387,11 @@ static inline void eng_unmap_note(struct mmk_pt *pt, struct eng_unmap_ctx *c,
 		c->last_attr = attr;
 		c->last_level = l;
 		c->last_flags = fmt_leaf_flags(pt, e, l);
+		c->fl_global |= (c->last_flags & MMK_PT_GLOBAL) != 0;
 	}
 	uint32_t f = c->last_flags;
-	if (c->have_fl && c->fl_e == a) {
-		c->fl_e += span;
-	} else {
-		if (c->have_fl)
-			mmk__pt_gather_range(c->b, pt, c->fl_s,
-					     c->fl_e - c->fl_s, c->fl_global);
-		c->have_fl = true;
-		c->fl_global = false;
-		c->fl_s = a;
-		c->fl_e = a + span;
-	}
-	c->fl_global |= (f & MMK_PT_GLOBAL) != 0;
 	if (!c->fn)
 		return;
-	mmk_vaddr_t va = mmk__pt_va(pt, a);
 	if (c->have_run && c->run.page_size == span && c->run.flags == f &&
 	    c->run.va + c->run.size == va && c->run.pa.v + c->run.size == pa) {
 		c->run.size += span;
@@ -403,6 +407,33 @@ static inline void eng_unmap_note(struct mmk_pt *pt, struct eng_unmap_ctx *c,
 	c->run.level = l;
 }
 
+/* A leaf table's [s, e) with every leaf reported: as the loop of
+ * eng_unmap_commit, out of line so that loop keeps its registers.  A leaf
+ * table lies on one side of the canonical hole: one conversion to va. */
+__attribute__((noinline)) static void
+eng_unmap_leaves_fn(struct mmk_pt *pt, struct eng_unmap_ctx *c, mmk__pte_t *t,
+		    uint64_t s, uint64_t e)
+{
+	uint64_t span = eng_span(pt, 0);
+	mmk__pte_t empty = fmt_empty(pt, 0);
+	mmk__pte_t *q = t + eng_idx(pt, s, 0);
+	size_t n = (size_t)((e - s) >> pt->shift[0]), k = 0;
+	mmk_vaddr_t va0 = mmk__pt_va(pt, s);
+	while (k < n) {
+		while (k < n && q[k] == empty)
+			k++;
+		if (k == n)
+			break;
+		size_t k0 = k;
+		for (; k < n && q[k] != empty; k++) {
+			eng_unmap_report(pt, c, va0 + k * span, q[k], 0);
+			q[k] = empty;
+		}
+		mmk__pt_gather_range(c->b, pt, s + k0 * span, (k - k0) * span,
+				     c->fl_global);
+	}
+}
+
 /* Clear [s, e) below @table (level l); true if the table is now empty. */
 static bool eng_unmap_commit(struct mmk_pt *pt, struct eng_unmap_ctx *c,
 			     uint64_t table, unsigned l, uint64_t s, uint64_t e)
@@ -411,15 +442,7 @@ static bool eng_unmap_commit(struct mmk_pt *pt, struct eng_unmap_ctx *c,
 	uint64_t span = eng_span(pt, l);
 	mmk__pte_t empty = fmt_empty(pt, l);
 	if (l == 0 && c->fn) {
-		unsigned i = eng_idx(pt, s, 0);
-		size_t n = (size_t)((e - s) >> pt->shift[0]);
-		for (size_t k = 0; k < n; k++) {
-			mmk__pte_t ent = t[i + k];
-			if (ent == empty)
-				continue;
-			eng_unmap_note(pt, c, s + k * span, ent, 0);
-			t[i + k] = empty;
-		}
+		eng_unmap_leaves_fn(pt, c, t, s, e);
 	} else if (l == 0) {
 		/* Runs of leaves: one flush range per run, the attribute
 		 * decision cached, a load, a compare and a store per entry. */
@@ -449,18 +472,8 @@ static bool eng_unmap_commit(struct mmk_pt *pt, struct eng_unmap_ctx *c,
 				q[k] = empty;
 			}
 			uint64_t rs = s + k0 * span, re = s + k * span;
-			if (c->have_fl && c->fl_e == rs) {
-				c->fl_e = re;
-			} else {
-				if (c->have_fl)
-					mmk__pt_gather_range(c->b, pt, c->fl_s,
-							     c->fl_e - c->fl_s,
-							     c->fl_global);
-				c->have_fl = true; /* fl_global stays: the
-						      batch ORs it anyway */
-				c->fl_s = rs;
-				c->fl_e = re;
-			}
+			mmk__pt_gather_range(c->b, pt, rs, re - rs,
+					     c->fl_global);
 		}
 	} else {
 		for (uint64_t a = s; a < e;) {
@@ -470,7 +483,10 @@ static bool eng_unmap_commit(struct mmk_pt *pt, struct eng_unmap_ctx *c,
 			if (ent == empty) {
 				/* nothing */
 			} else if (fmt_is_leaf(ent, l)) {
-				eng_unmap_note(pt, c, a, ent, l);
+				eng_unmap_report(pt, c, mmk__pt_va(pt, a), ent,
+						 l);
+				mmk__pt_gather_range(c->b, pt, a, span,
+						     c->fl_global);
 				eng_st(p, empty);
 			} else {
 				uint64_t child = fmt_table_pa(ent, l);
@@ -516,8 +532,7 @@ struct eng_prot_ctx {
 	struct mmk_tlb_gather *b;
 	uint32_t flags;
 	mmk__pte_t tmpl[MMK_PT_MAX_LEVELS];
-	bool have_fl, fl_global;
-	uint64_t fl_s, fl_e;
+	bool fl_global; /* sticky, as in unmap */
 	/* The decision for the last attribute bits seen (see unmap). */
 	mmk__pte_t last_attr, last_new;
 	unsigned last_level;
@@ -529,17 +544,8 @@ struct eng_prot_ctx {
 static inline void eng_prot_note(struct mmk_pt *pt, struct eng_prot_ctx *c,
 				 uint64_t a, uint64_t size, bool global)
 {
-	if (c->have_fl && c->fl_e == a) {
-		c->fl_e += size;
-	} else {
-		if (c->have_fl)
-			mmk__pt_gather_range(c->b, pt, c->fl_s,
-					     c->fl_e - c->fl_s, c->fl_global);
-		c->have_fl = true;
-		c->fl_s = a;
-		c->fl_e = a + size;
-	}
 	c->fl_global |= global;
+	mmk__pt_gather_range(c->b, pt, a, size, c->fl_global);
 }
 
 static inline void eng_prot_one(struct mmk_pt *pt, struct eng_prot_ctx *c,
@@ -677,9 +683,6 @@ static int eng_protect_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
 		return err;
 	eng_protect_commit(pt, &c, pt->root.v, pt->fmt->levels - 1, ia,
 			   ia + size);
-	if (c.have_fl)
-		mmk__pt_gather_range(b, pt, c.fl_s, c.fl_e - c.fl_s,
-				     c.fl_global);
 	fmt_sync();
 	return MMK_OK;
 }

@@ -106,7 +106,10 @@ struct mmk_backend {
 	 * compare-and-swap, or a leaf replace when f->present), so several
 	 * CPUs may ask for one page at once; the loser's owned page is put.
 	 * Shared lock.  NULL: the backend never faults (a fault on an
-	 * unmapped page of the area is a real one, MMK_EFAULT).
+	 * unmapped page of the area is a real one, MMK_EFAULT).  A page it
+	 * maps must keep some access (flags with READ, WRITE or EXEC) while
+	 * its area allows one: the core reads a leaf without any as another
+	 * CPU's replace between break and make, and looks again.
 	 */
 	int (*fault)(const struct mmk_fault *f, struct mmk_fault_page *out);
 

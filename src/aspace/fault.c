@@ -16,7 +16,8 @@
  *   absent: hook says what to map -> mmk_pt_map (CAS)
  *   present, lacking the access (copy-on-write): hook says what to map
  *                                 -> mmk_pt_replace (CAS on the old entry)
- *   lost a race (EEXIST / EAGAIN): read the entry again
+ *   lost a race (EEXIST / EAGAIN), or a replace between break and make
+ *   (a leaf with no access in an area allowing it): read the entry again
  *
  * Files, in order: fault.c (this), the backend's fault hook
  * (src/backend/alloc.c), src/pt (mmk_pt_map / mmk_pt_replace), the format.
@@ -91,6 +92,12 @@ int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
 		f.present = mmk_pt_lookup(&as->pt, addr, &f.leaf) == 0;
 		if (f.present && (f.leaf.flags & access) == access)
 			return 0; /* another CPU was first, or a stale TLB */
+		/* A leaf with no access at all in an area that allows this
+		 * one is another CPU's replace between break and make
+		 * (aarch64): look again.  (A PROT_NONE area never gets here:
+		 * its rights refused the access above.) */
+		if (f.present && !(f.leaf.flags & MMK_PT_RWX))
+			continue;
 		if (!b->fault)
 			return MMK_EFAULT; /* nobody can map it */
 		struct mmk_fault_page pg;

@@ -122,8 +122,8 @@ struct mmk_aspace {
 	mmk_vaddr_t base, end; /* the managed range [base, end) */
 	uint64_t page_size;    /* base page of the format */
 	unsigned page_shift;
-	bool map_flushes;	   /* mmk_pt_map_needs_flush(&pt) */
-	uint32_t asid;		   /* tag for flushes and activation */
+	bool map_flushes; /* mmk_pt_map_needs_flush(&pt) */
+	uint32_t asid;	  /* tag for flushes and activation */
 	/* page flags of each READ/WRITE/EXEC combination, fitted to the
 	 * format (mmk_pt_fit_flags); MMK__AS_NOFIT where it has none */
 	uint8_t fit[8];

@@ -67,35 +67,6 @@ static int prepare_edges(struct mmk_aspace *as, struct mmk_mset_txn *t,
 	return err;
 }
 
-int mmk_aspace_unmap(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size)
-{
-	int err = mmk__as_check_range(as, start, size);
-	if (err)
-		return err;
-	mmk_vaddr_t end = start + size;
-	struct mmk__aspace_work *w = mmk__op_begin(as);
-	struct mmk_aspace_op *op = &w->op;
-	struct mmk_mset_txn *t = &w->txn;
-	struct mmk_pt_resv *r = &w->resv;
-	err = mmk_mset_prepare_unmap(&as->areas, start, size, t);
-	if (!err)
-		err = prepare_edges(as, t, r, start, end, true, true);
-	if (!err) {
-		cut(op, r, start);
-		cut(op, r, end);
-		for (const struct mmk_mset_area *a =
-			     mmk_mset_find_first(&as->areas, start, end);
-		     a && a->start < end; a = mmk_mset_next(&as->areas, a))
-			mmk__as_zap(op, a, MMK_MAX(a->start, start),
-				    MMK_MIN(a->end, end));
-		mmk_mset_commit(&as->areas, t);
-		mmk__as_bury(as, t);
-		mmk_pt_resv_release(r);
-	}
-	mmk__op_end(as);
-	return err;
-}
-
 /* The page-table side of a protect of [start, end) of @a to @prot. */
 static void protect_part(struct mmk_aspace_op *op,
 			 const struct mmk_mset_area *a, mmk_vaddr_t start,
@@ -112,24 +83,25 @@ static void protect_part(struct mmk_aspace_op *op,
 	MMK_ASSERT(err == 0); /* the edges were cut */
 }
 
-int mmk_aspace_protect(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
-		       uint32_t flags)
+/*
+ * unmap (@unmap) or protect to @prot of [start, end), arguments checked:
+ * the prepare and commit of the file comment.  A protect edits the page
+ * table only for areas whose protection changes, and so cuts only at
+ * edges whose area changes.
+ */
+static int edit(struct mmk_aspace *as, mmk_vaddr_t start, mmk_vaddr_t end,
+		bool unmap, uint32_t prot)
 {
-	int err = mmk__as_check_range(as, start, size);
-	if (err)
-		return err;
-	err = mmk__as_check_prot(as, flags);
-	if (err)
-		return err;
-	mmk_vaddr_t end = start + size;
 	struct mmk__aspace_work *w = mmk__op_begin(as);
 	struct mmk_aspace_op *op = &w->op;
 	struct mmk_mset_txn *t = &w->txn;
 	struct mmk_pt_resv *r = &w->resv;
-	/* Only edges whose area changes are edited in the page table. */
-	bool lo = changes_at(as, start, flags);
-	bool hi = changes_at(as, end - 1, flags);
-	err = mmk_mset_prepare_protect(&as->areas, start, size, flags, t);
+	bool lo = unmap || changes_at(as, start, prot);
+	bool hi = unmap || changes_at(as, end - 1, prot);
+	int err = unmap ? mmk_mset_prepare_unmap(&as->areas, start, end - start,
+						 t)
+			: mmk_mset_prepare_protect(&as->areas, start,
+						   end - start, prot, t);
 	if (!err)
 		err = prepare_edges(as, t, r, start, end, lo, hi);
 	if (!err) {
@@ -139,14 +111,33 @@ int mmk_aspace_protect(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
 			cut(op, r, end);
 		for (const struct mmk_mset_area *a =
 			     mmk_mset_find_first(&as->areas, start, end);
-		     a && a->start < end; a = mmk_mset_next(&as->areas, a))
-			if (a->flags != flags)
-				protect_part(op, a, MMK_MAX(a->start, start),
-					     MMK_MIN(a->end, end), flags);
+		     a && a->start < end; a = mmk_mset_next(&as->areas, a)) {
+			mmk_vaddr_t s = MMK_MAX(a->start, start);
+			mmk_vaddr_t e = MMK_MIN(a->end, end);
+			if (unmap)
+				mmk__as_zap(op, a, s, e);
+			else if (a->flags != prot)
+				protect_part(op, a, s, e, prot);
+		}
 		mmk_mset_commit(&as->areas, t);
 		mmk__as_bury(as, t);
 		mmk_pt_resv_release(r);
 	}
 	mmk__op_end(as);
 	return err;
+}
+
+int mmk_aspace_unmap(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size)
+{
+	int err = mmk__as_check_range(as, start, size);
+	return err ? err : edit(as, start, start + size, true, 0);
+}
+
+int mmk_aspace_protect(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
+		       uint32_t flags)
+{
+	int err = mmk__as_check_range(as, start, size);
+	if (!err)
+		err = mmk__as_check_prot(as, flags);
+	return err ? err : edit(as, start, start + size, false, flags);
 }

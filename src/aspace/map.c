@@ -33,7 +33,8 @@ int mmk_aspace_map(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
 	if (!err && populate && b->populate) {
 		err = b->populate(&w->op, t->area, start, start + size);
 		if (err)
-			mmk_mset_abort(&as->areas, t); /* priv stays the caller's */
+			mmk_mset_abort(&as->areas,
+				       t); /* priv stays the caller's */
 	}
 	if (!err) {
 		mmk_mset_commit(&as->areas, t);

@@ -37,8 +37,8 @@ static int alloc_populate(struct mmk_aspace_op *op,
 	uint32_t flags = mmk_backend_page_flags(as, a->flags);
 	struct chunk c;
 	mmk_paddr_t one[1];
-	uint64_t max = MMK_MIN(op->scratch_size / sizeof(mmk_paddr_t),
-			       ALLOC_CHUNK);
+	uint64_t max =
+		MMK_MIN(op->scratch_size / sizeof(mmk_paddr_t), ALLOC_CHUNK);
 	c.pa = max ? (mmk_paddr_t *)op->scratch : one;
 	if (!max)
 		max = 1;

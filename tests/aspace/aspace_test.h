@@ -94,6 +94,19 @@ static inline void as_snap_equal(const struct as_snap *a,
 	}
 }
 
+/* Lines of a dump, kept for comparison. */
+struct lines {
+	int n;
+	char l[8][128];
+};
+
+static inline void take_line(void *ctx, const char *line)
+{
+	struct lines *d = ctx;
+	if (d->n < 8)
+		snprintf(d->l[d->n++], 128, "%s", line);
+}
+
 /* Valid area flag sets of the format of @as, from a fixed list. */
 static inline unsigned as_valid_flags(struct mmk_aspace *as, uint32_t *out)
 {

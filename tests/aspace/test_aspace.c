@@ -81,7 +81,8 @@ static void lazy_area_maps_a_zeroed_page_on_first_touch_only(void **state)
 						 MMK_ACCESS_READ));
 	assert_int_equal(mmk_hosted_live_frames(), f1);
 	char buf[PG];
-	assert_int_equal(mmk_aspace_read_kernel(&as, BASE + 3 * PG, buf, PG), 0);
+	assert_int_equal(mmk_aspace_read_kernel(&as, BASE + 3 * PG, buf, PG),
+			 0);
 	for (size_t i = 0; i < PG; i++)
 		assert_int_equal(buf[i], 0);
 }
@@ -105,10 +106,9 @@ static void real_faults_are_refused(void **state)
 static void read_write_cross_pages_and_fault_lazily(void **state)
 {
 	(void)state;
-	assert_int_equal(
-		mmk_aspace_map_alloc(&as, BASE, 8 * PG,
-				     MMK_PT_RW | MMK_PT_USER, false),
-		0);
+	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 8 * PG,
+					      MMK_PT_RW | MMK_PT_USER, false),
+			 0);
 	static char in[3 * PG + 100], out[3 * PG + 100];
 	for (size_t i = 0; i < sizeof(in); i++)
 		in[i] = (char)(i * 7 + 3);
@@ -172,15 +172,15 @@ static void string_copy_stops_at_the_terminator_and_faults_lazily(void **st)
 	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, 2 * PG,
 					      MMK_PT_RW | MMK_PT_USER, false),
 			 0);
-	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 2 * PG, PG,
-					      MMK_PT_RW, false),
-			 0);
+	assert_int_equal(
+		mmk_aspace_map_alloc(&as, BASE + 2 * PG, PG, MMK_PT_RW, false),
+		0);
 	char buf[64];
 	size_t len = 99;
 	/* an untouched page reads as the empty string and is faulted in */
-	assert_int_equal(mmk_aspace_read_string(&as, BASE + PG, buf,
-						sizeof(buf), &len),
-			 0);
+	assert_int_equal(
+		mmk_aspace_read_string(&as, BASE + PG, buf, sizeof(buf), &len),
+		0);
 	assert_int_equal(len, 0);
 	assert_true(mapped(BASE + PG));
 	assert_false(mapped(BASE));
@@ -199,13 +199,14 @@ static void string_copy_stops_at_the_terminator_and_faults_lazily(void **st)
 	assert_int_equal(len, 1);
 	/* running into it: EFAULT; too long for the buffer: ERANGE */
 	memset(buf, 'q', sizeof(buf));
-	assert_int_equal(mmk_aspace_write(&as, BASE + 2 * PG - 4, "qqqq", 4), 0);
+	assert_int_equal(mmk_aspace_write(&as, BASE + 2 * PG - 4, "qqqq", 4),
+			 0);
 	assert_int_equal(mmk_aspace_read_string(&as, BASE + 2 * PG - 4, buf,
 						sizeof(buf), &len),
 			 MMK_EFAULT);
-	assert_int_equal(mmk_aspace_read_string(&as, BASE + 2 * PG - 4, buf, 3,
-						&len),
-			 MMK_ERANGE);
+	assert_int_equal(
+		mmk_aspace_read_string(&as, BASE + 2 * PG - 4, buf, 3, &len),
+		MMK_ERANGE);
 	assert_int_equal(mmk_aspace_read_string(&as, BASE + 3 * PG, buf,
 						sizeof(buf), &len),
 			 MMK_EFAULT);
@@ -237,7 +238,8 @@ static void linear_maps_at_once_with_memory_types(void **state)
 				 0);
 		assert_int_equal(got.v, pa.v + i * PG);
 	}
-	assert_int_equal(mmk_aspace_write_kernel(&as, BASE + 17 * PG + 1, "hi", 2), 0);
+	assert_int_equal(
+		mmk_aspace_write_kernel(&as, BASE + 17 * PG + 1, "hi", 2), 0);
 	assert_memory_equal((char *)mmk_phys_to_virt(pa) + PG + 1, "hi", 2);
 	/* linear pages never fault: a fault on one is a stale TLB entry */
 	assert_true(mmk_aspace_handle_page_fault(&as, BASE + 16 * PG,
@@ -291,7 +293,8 @@ static void populate_fills_holes_and_needs_areas_everywhere(void **state)
 	assert_int_equal(mmk_aspace_map_alloc(&as, BASE + 8 * PG, 8 * PG,
 					      MMK_PT_READ, false),
 			 0);
-	assert_int_equal(mmk_aspace_write_kernel(&as, BASE + 2 * PG, "x", 1), 0);
+	assert_int_equal(mmk_aspace_write_kernel(&as, BASE + 2 * PG, "x", 1),
+			 0);
 	mmk_paddr_t keep;
 	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&as), BASE + 2 * PG, &keep,
 				      NULL, NULL),
@@ -382,18 +385,6 @@ static void areas_merge_split_find_and_dump(void **state)
 		MMK_EALIGN);
 }
 
-struct lines {
-	int n;
-	char l[8][128];
-};
-
-static void take_line(void *ctx, const char *line)
-{
-	struct lines *d = ctx;
-	if (d->n < 8)
-		snprintf(d->l[d->n++], 128, "%s", line);
-}
-
 static void dump_looks_like_proc_maps(void **state)
 {
 	(void)state;
@@ -473,9 +464,9 @@ static void bad_input_is_refused_and_changes_nothing(void **state)
 	 * keeps EXEC (test_aspace_seam.c); memory types a format lacks are
 	 * refused (riscv64 without Svpbmt, below). */
 	struct mmk_aspace rv;
-	assert_int_equal(mmk_aspace_create(&rv, BASE, SPACE, MMK_PT_RISCV_SV39,
-					   0, fa),
-			 0);
+	assert_int_equal(
+		mmk_aspace_create(&rv, BASE, SPACE, MMK_PT_RISCV_SV39, 0, fa),
+		0);
 	assert_int_equal(mmk_aspace_map_alloc(&rv, BASE + 8 * PG, PG,
 					      MMK_PT_RW | MMK_PT_MT_DEVICE,
 					      false),
@@ -758,7 +749,8 @@ static int op_write(void)
 	static const char msg[] = "all or nothing";
 	/* one lazy page: the fault is all or nothing (a copy across
 	 * several lazy pages may stop after faulting some in) */
-	return mmk_aspace_write_kernel(&as, BASE + 12 * PG + 9, msg, sizeof(msg));
+	return mmk_aspace_write_kernel(&as, BASE + 12 * PG + 9, msg,
+				       sizeof(msg));
 }
 
 static void sweep(const char *name, sweep_fn fn, void (*prep)(void))
@@ -1047,9 +1039,11 @@ static void upper_half_spaces_work_on_every_format(void **state)
 		for (int i = 0; i < 64; i++)
 			in[i] = (char)(i + 1);
 		assert_int_equal(
-			mmk_aspace_write_kernel(&k, base + 2 * ps - 32, in, 64), 0);
+			mmk_aspace_write_kernel(&k, base + 2 * ps - 32, in, 64),
+			0);
 		assert_int_equal(
-			mmk_aspace_read_kernel(&k, base + 2 * ps - 32, out, 64), 0);
+			mmk_aspace_read_kernel(&k, base + 2 * ps - 32, out, 64),
+			0);
 		assert_memory_equal(in, out, 64);
 		mmk_hosted_flush_reset();
 		assert_int_equal(
@@ -1057,7 +1051,8 @@ static void upper_half_spaces_work_on_every_format(void **state)
 					   MMK_PT_READ | MMK_PT_GLOBAL),
 			0);
 		assert_true(mmk_hosted_flushed(base + 3 * ps));
-		assert_int_equal(mmk_aspace_write_kernel(&k, base, in, 1), MMK_EFAULT);
+		assert_int_equal(mmk_aspace_write_kernel(&k, base, in, 1),
+				 MMK_EFAULT);
 		assert_int_equal(mmk_aspace_unmap(&k, base, 16 * ps), 0);
 		assert_int_equal(mmk_aspace_area_count(&k), 0);
 		mmk_aspace_destroy(&k);
@@ -1139,10 +1134,9 @@ static int window_populate(struct mmk_aspace_op *op,
 {
 	uint64_t pa = a->offset + (start - a->start);
 	/* all or nothing by itself */
-	return mmk_pt_map_region(mmk_aspace_pt(op->as), start, mmk_pa(pa),
-				 end - start,
-				 mmk_backend_page_flags(op->as, a->flags), 0,
-				 op->gather);
+	return mmk_pt_map_region(
+		mmk_aspace_pt(op->as), start, mmk_pa(pa), end - start,
+		mmk_backend_page_flags(op->as, a->flags), 0, op->gather);
 }
 
 static int window_fault(const struct mmk_fault *f, struct mmk_fault_page *out)

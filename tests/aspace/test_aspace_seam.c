@@ -27,18 +27,6 @@
 #define M     MMK_MIB
 #define NPG   (16 * M / PG) /* pages checked, from BASE */
 
-struct lines {
-	int n;
-	char l[8][128];
-};
-
-static void take_line(void *ctx, const char *line)
-{
-	struct lines *d = ctx;
-	if (d->n < 8)
-		snprintf(d->l[d->n++], 128, "%s", line);
-}
-
 static struct mmk_frames *fa;
 static struct mmk_aspace as;
 static struct as_snap s0, s1;

@@ -142,16 +142,16 @@ static void shared_op(struct thr *me)
 		break;
 	case 1: {
 		uint64_t v = mmk_test_rand(&me->rng) | 1;
-		assert_int_equal(mmk_aspace_write_kernel(&as, va + me->t * 8, &v, 8),
-				 0);
+		assert_int_equal(
+			mmk_aspace_write_kernel(&as, va + me->t * 8, &v, 8), 0);
 		me->slot[p] = v;
 		me->shared_writes++;
 		break;
 	}
 	default: {
 		uint64_t v;
-		assert_int_equal(mmk_aspace_read_kernel(&as, va + me->t * 8, &v, 8),
-				 0);
+		assert_int_equal(
+			mmk_aspace_read_kernel(&as, va + me->t * 8, &v, 8), 0);
 		assert_int_equal(v, me->slot[p]);
 		break;
 	}

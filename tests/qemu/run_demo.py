@@ -33,10 +33,10 @@ QEMU_TIMEOUT = 60
 
 
 def have_aspace():
-    r = subprocess.run(["git", "ls-files", "src/aspace/aspace.c"], cwd=ROOT,
+    r = subprocess.run(["git", "ls-files", "src/aspace/fault.c"], cwd=ROOT,
                        capture_output=True, text=True)
     if r.returncode != 0:
-        return os.path.exists(os.path.join(ROOT, "src/aspace/aspace.c"))
+        return os.path.exists(os.path.join(ROOT, "src/aspace/fault.c"))
     return bool(r.stdout.strip())
 
 

@@ -578,6 +578,24 @@ static void guard_gap_needs_no_split(void **st)
 	mmk_aspace_destroy(&as);
 }
 
+/* Bad addresses given to the backend helpers are errors, not a stop. */
+static void backend_free_page_refuses_bad_addresses(void **st)
+{
+	(void)st;
+	assert_int_equal(
+		mmk_aspace_create(&as, BASE, SPACE, MMK_PT_X86_64_4L, 0, fa),
+		0);
+	mmk_paddr_t pa;
+	assert_int_equal(mmk_backend_alloc_page(&as, &pa), 0);
+	assert_int_equal(mmk_backend_free_page(&as, mmk_pa_add(pa, 8)),
+			 MMK_EBADFREE);
+	assert_int_equal(mmk_backend_free_page(&as, mmk_pa(0x1000)),
+			 MMK_EBADFREE);
+	assert_int_equal(mmk_backend_free_page(&as, pa), 0);
+	assert_int_equal(mmk_backend_free_page(&as, pa), MMK_EDOUBLEFREE);
+	mmk_aspace_destroy(&as);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -594,6 +612,9 @@ int main(void)
 			exec_only_area_keeps_its_protection, setup, teardown),
 		cmocka_unit_test_setup_teardown(guard_gap_needs_no_split, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			backend_free_page_refuses_bad_addresses, setup,
+			teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -221,13 +221,13 @@ MMK_BENCH(bench_aspace_read_write, 41)
 		uint64_t t0 = mmk_bench_now_ns();
 		for (uint64_t off = 0; off < RW_SIZE; off += RW_CALL)
 			if (mmk_aspace_read_kernel(&as, BASE + off, buf + off,
-					    RW_CALL))
+						   RW_CALL))
 				abort();
 		rd[r] = (double)RW_SIZE / (double)(mmk_bench_now_ns() - t0);
 		t0 = mmk_bench_now_ns();
 		for (uint64_t off = 0; off < RW_SIZE; off += RW_CALL)
 			if (mmk_aspace_write_kernel(&as, BASE + off, buf + off,
-					     RW_CALL))
+						    RW_CALL))
 				abort();
 		wr[r] = (double)RW_SIZE / (double)(mmk_bench_now_ns() - t0);
 	}

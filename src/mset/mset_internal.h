@@ -53,14 +53,17 @@
 _Static_assert(FANOUT >= 4 && FANOUT <= 64 && (FANOUT & (FANOUT - 1)) == 0,
 	       "MMK_CFG_MSET_FANOUT: a power of two from 4 to 64");
 
-struct mmk__mset_ent {
-	uint64_t end;
-	void *ptr; /* leaf: struct mmk_mset_area *; inner: child node */
-};
-
+/*
+ * One array per field, in the order a descent reads them: the keys, then
+ * the pointers (an inner level of a lookup needs nothing else: two lines
+ * of keys and the one line of pointers holding the child), then the ends
+ * (the leaf's test, the free-area search, the summaries), the header,
+ * and the gaps (inner nodes only, the free-area search).
+ */
 struct mmk__mset_node {
 	uint64_t start[FANOUT];
-	struct mmk__mset_ent e[FANOUT];
+	void *ptr[FANOUT]; /* leaf: struct mmk_mset_area *; inner: child */
+	uint64_t end[FANOUT];
 	uint32_t n;
 	uint32_t level;	      /* 0 = leaf */
 	uint64_t gap[FANOUT]; /* inner nodes only: not allocated in leaves */
@@ -120,25 +123,45 @@ void mmk__mset_trim_insert_after(struct mmk_mset *s, struct mmk__mset_path *p,
 /* ---------------------------------------------------- hot, inline */
 
 /*
- * Ask for a node's {end, pointer} lines while its keys are being loaded:
- * which slot is needed is known only after the key scan, so without this
- * every level costs two misses in a row instead of two side by side.
+ * Ask for the lines of a node a descent will read after its key scan,
+ * while the keys load: which slot is needed is known only after the scan,
+ * so without this every level costs two misses in a row instead of two
+ * side by side.  An inner level reads one pointer; a leaf also its end
+ * and, for the callers that need it (@hdr), its count.
  */
-static inline void mmk__mset_prefetch_ents(const node_t *x)
+static inline void mmk__mset_prefetch_ptrs(const node_t *x)
 {
 #ifndef MMK_CFG_MSET_NO_PREFETCH
-	for (unsigned i = 0; i < FANOUT; i += 64 / sizeof(x->e[0]))
-		__builtin_prefetch(&x->e[i]);
-	__builtin_prefetch(&x->n); /* its own line at the end of the node */
+	for (unsigned i = 0; i < FANOUT; i += 64 / sizeof(x->ptr[0]))
+		__builtin_prefetch(&x->ptr[i]);
 #else
 	(void)x;
 #endif
 }
 
-/* Number of used slots with start <= addr (unused slots hold NONE). */
+static inline void mmk__mset_prefetch_leaf(const node_t *x, bool hdr)
+{
+#ifndef MMK_CFG_MSET_NO_PREFETCH
+	mmk__mset_prefetch_ptrs(x);
+	for (unsigned i = 0; i < FANOUT; i += 64 / sizeof(x->end[0]))
+		__builtin_prefetch(&x->end[i]);
+	if (hdr)
+		__builtin_prefetch(&x->n); /* its own line after end[] */
+#else
+	(void)x;
+	(void)hdr;
+#endif
+}
+
+/*
+ * Number of used slots with start <= addr (unused slots hold NONE).
+ * Unrolled: the compares are independent, so the whole scan is a couple
+ * of instructions per key with no loop branch (GCC -O2 keeps the loop).
+ */
 static inline unsigned mmk__mset_count_le(const node_t *x, uint64_t addr)
 {
 	unsigned c = 0;
+#pragma GCC unroll 64
 	for (unsigned i = 0; i < FANOUT; i++)
 		c += x->start[i] <= addr;
 	return c;
@@ -149,7 +172,7 @@ static inline uint64_t mmk__mset_node_gap(const node_t *x)
 {
 	uint64_t g = 0;
 	for (unsigned i = 1; i < x->n; i++) {
-		uint64_t d = x->start[i] - x->e[i - 1].end;
+		uint64_t d = x->start[i] - x->end[i - 1];
 		if (d > g)
 			g = d;
 	}
@@ -163,13 +186,13 @@ static inline uint64_t mmk__mset_node_gap(const node_t *x)
 /* Recompute slot @i of inner node @p from its child; true if it changed. */
 static inline bool mmk__mset_refresh_slot(node_t *p, unsigned i)
 {
-	const node_t *c = p->e[i].ptr;
-	uint64_t st = c->start[0], en = c->e[c->n - 1].end;
+	const node_t *c = p->ptr[i];
+	uint64_t st = c->start[0], en = c->end[c->n - 1];
 	uint64_t g = mmk__mset_node_gap(c);
-	if (p->start[i] == st && p->e[i].end == en && p->gap[i] == g)
+	if (p->start[i] == st && p->end[i] == en && p->gap[i] == g)
 		return false;
 	p->start[i] = st;
-	p->e[i].end = en;
+	p->end[i] = en;
 	p->gap[i] = g;
 	return true;
 }
@@ -212,8 +235,11 @@ static inline void mmk__mset_descend(const struct mmk_mset *s, uint64_t addr,
 			break;
 		}
 		p->lv[l].idx = c ? c - 1 : 0;
-		x = x->e[p->lv[l].idx].ptr;
-		mmk__mset_prefetch_ents(x);
+		x = x->ptr[p->lv[l].idx];
+		if (l == 1)
+			mmk__mset_prefetch_leaf(x, true);
+		else
+			mmk__mset_prefetch_ptrs(x);
 	}
 }
 
@@ -230,7 +256,7 @@ static inline bool mmk__mset_path_next(const struct mmk_mset *s,
 		return false;
 	p->lv[l].idx++;
 	for (; l > 0; l--) {
-		p->lv[l - 1].node = p->lv[l].node->e[p->lv[l].idx].ptr;
+		p->lv[l - 1].node = p->lv[l].node->ptr[p->lv[l].idx];
 		p->lv[l - 1].idx = 0;
 	}
 	return true;
@@ -245,7 +271,7 @@ static inline bool mmk__mset_seek(const struct mmk_mset *s, uint64_t addr,
 	mmk__mset_descend(s, addr, p);
 	node_t *x = p->lv[0].node;
 	unsigned c = p->lv[0].idx;
-	if (c > 0 && x->e[c - 1].end > addr) {
+	if (c > 0 && x->end[c - 1] > addr) {
 		p->lv[0].idx = c - 1;
 		return true;
 	}
@@ -257,7 +283,7 @@ static inline bool mmk__mset_seek(const struct mmk_mset *s, uint64_t addr,
 
 static inline area_t *mmk__mset_path_area(const struct mmk__mset_path *p)
 {
-	return p->lv[0].node->e[p->lv[0].idx].ptr;
+	return p->lv[0].node->ptr[p->lv[0].idx];
 }
 
 /* The path to area @a, which must be in the set. */
@@ -277,9 +303,9 @@ static inline void mmk__mset_locate(const struct mmk_mset *s, const area_t *a,
 static inline void mmk__mset_set_end_at(struct mmk_mset *s,
 					struct mmk__mset_path *p, uint64_t end)
 {
-	struct mmk__mset_ent *e = &p->lv[0].node->e[p->lv[0].idx];
-	((area_t *)e->ptr)->end = end;
-	e->end = end;
+	node_t *x = p->lv[0].node;
+	((area_t *)x->ptr[p->lv[0].idx])->end = end;
+	x->end[p->lv[0].idx] = end;
 	mmk__mset_fix_up(s, p, 0);
 }
 
@@ -289,7 +315,7 @@ static inline void mmk__mset_set_start_at(struct mmk_mset *s,
 					  uint64_t start)
 {
 	node_t *x = p->lv[0].node;
-	area_t *a = x->e[p->lv[0].idx].ptr;
+	area_t *a = x->ptr[p->lv[0].idx];
 	x->start[p->lv[0].idx] = start;
 	a->offset += start - a->start;
 	a->start = start;

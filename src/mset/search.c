@@ -16,13 +16,16 @@ struct mmk_mset_area *mmk_mset_find(const struct mmk_mset *set,
 	/* The height, not x->level, says when to stop: one line fewer. */
 	for (unsigned h = set->height; --h > 0;) {
 		unsigned c = mmk__mset_count_le(x, addr);
-		x = x->e[c ? c - 1 : 0].ptr;
-		mmk__mset_prefetch_ents(x);
+		x = x->ptr[c ? c - 1 : 0];
+		if (h == 1)
+			mmk__mset_prefetch_leaf(x, false);
+		else
+			mmk__mset_prefetch_ptrs(x);
 	}
 	unsigned c = mmk__mset_count_le(x, addr);
-	if (c == 0 || addr >= x->e[c - 1].end)
+	if (c == 0 || addr >= x->end[c - 1])
 		return NULL;
-	return x->e[c - 1].ptr;
+	return x->ptr[c - 1];
 }
 
 struct mmk_mset_area *mmk_mset_find_first(const struct mmk_mset *set,
@@ -81,13 +84,23 @@ int mmk_mset_foreach(const struct mmk_mset *set, mmk_vaddr_t from,
 
 /* ------------------------------------------------------ free-area search */
 
-/* The whole node (keys, entries, header, gaps of an inner node). */
+/*
+ * What the search reads of a node it enters: keys, ends and header; of an
+ * inner node also the gaps and the child pointers (a leaf's area pointers
+ * are never read here).
+ */
 static inline void prefetch_node(const node_t *x, unsigned level)
 {
 #ifndef MMK_CFG_MSET_NO_PREFETCH
-	size_t size = level ? INNER_SIZE : LEAF_SIZE;
-	for (size_t off = 0; off < size; off += 64)
-		__builtin_prefetch((const char *)x + off);
+	for (unsigned i = 0; i < FANOUT; i += 64 / sizeof(uint64_t)) {
+		__builtin_prefetch(&x->start[i]);
+		__builtin_prefetch(&x->end[i]);
+		if (level) {
+			__builtin_prefetch(&x->gap[i]);
+			__builtin_prefetch(&x->ptr[i]);
+		}
+	}
+	__builtin_prefetch(&x->n);
 #else
 	(void)x;
 	(void)level;
@@ -143,16 +156,16 @@ static bool search_up(const node_t *x, struct ffs *f)
 	i = i > x->n ? x->n - 1 : (i ? i - 1 : 0);
 	for (; i < x->n; i++) {
 		if (i > 0) {
-			if (x->e[i - 1].end >= f->hi)
+			if (x->end[i - 1] >= f->hi)
 				return false;
 			if (x->start[i] > f->lo &&
-			    fit_up(f, x->e[i - 1].end, x->start[i]))
+			    fit_up(f, x->end[i - 1], x->start[i]))
 				return true;
 		}
-		if (x->level && x->gap[i] >= f->size && x->e[i].end > f->lo &&
+		if (x->level && x->gap[i] >= f->size && x->end[i] > f->lo &&
 		    x->start[i] < f->hi) {
-			prefetch_node(x->e[i].ptr, x->level - 1);
-			if (search_up(x->e[i].ptr, f))
+			prefetch_node(x->ptr[i], x->level - 1);
+			if (search_up(x->ptr[i], f))
 				return true;
 		}
 	}
@@ -167,17 +180,17 @@ static bool search_down(const node_t *x, struct ffs *f)
 	if (i > x->n)
 		i = x->n;
 	while (i-- > 0) {
-		if (x->level && x->gap[i] >= f->size && x->e[i].end > f->lo &&
+		if (x->level && x->gap[i] >= f->size && x->end[i] > f->lo &&
 		    x->start[i] < f->hi) {
-			prefetch_node(x->e[i].ptr, x->level - 1);
-			if (search_down(x->e[i].ptr, f))
+			prefetch_node(x->ptr[i], x->level - 1);
+			if (search_down(x->ptr[i], f))
 				return true;
 		}
 		if (i > 0) {
 			if (x->start[i] <= f->lo)
 				return false;
-			if (x->e[i - 1].end < f->hi &&
-			    fit_down(f, x->e[i - 1].end, x->start[i]))
+			if (x->end[i - 1] < f->hi &&
+			    fit_down(f, x->end[i - 1], x->start[i]))
 				return true;
 		}
 	}
@@ -210,7 +223,7 @@ int mmk_mset_find_free(const struct mmk_mset *set, mmk_vaddr_t hint,
 		ok = dir == MMK_MSET_TOP_DOWN ? fit_down(&f, 0, UINT64_MAX)
 					      : fit_up(&f, 0, UINT64_MAX);
 	} else {
-		uint64_t first = r->start[0], last = r->e[r->n - 1].end;
+		uint64_t first = r->start[0], last = r->end[r->n - 1];
 		uint64_t g = mmk__mset_node_gap(r);
 		if (dir == MMK_MSET_TOP_DOWN)
 			ok = fit_down(&f, last, UINT64_MAX) ||

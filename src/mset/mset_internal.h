@@ -26,9 +26,10 @@
  * Balance: every leaf is at the same depth; every node holds at most FANOUT
  * entries and, unless it is the first or the last node of its level, at
  * least FANOUT / 2.  The edge nodes may be thinner because a split at the
- * very end (or start) of the set keeps the full node full: appending areas
- * in order, as a loader or a growing heap does, then packs leaves
- * completely instead of half (the lookup then touches fewer, denser nodes).
+ * very end (or start) of the set keeps the full node (nearly) full:
+ * appending areas in order, as a loader or a growing heap does, then packs
+ * inner nodes completely and leaves to FANOUT - LEAF_SLACK instead of half
+ * (the lookup touches fewer, denser nodes).
  *
  * Hot helpers (the descent, the cursor step, the summary fix-up) are
  * static inline here so every file gets them inlined.
@@ -50,8 +51,28 @@
 #define SPARE_CAP 24
 #define NONE	  UINT64_MAX
 
+/*
+ * MMK_CFG_MSET_LEAF_SLACK: slots an edge split (appending or prepending in
+ * address order) leaves free in the leaf it keeps; default a quarter.  A
+ * leaf packed full splits -- and takes a node from the allocator -- on the
+ * first area cut or added in its middle later (munmap or mprotect of a page
+ * inside an area adds one or two entries); a quarter free absorbs those.
+ * Measured at 1,000,000 areas in order (docs/ARCHITECTURE.md): insert,
+ * unmap_split and protect_split cost 0.6 - 0.8 of what they cost over
+ * packed leaves, find about the same.  0 packs leaves full (the tests run
+ * that way too, so that middle splits cascade).  At most FANOUT / 2, so
+ * the kept node, no longer at the edge, is at least half full.
+ */
+#ifndef MMK_CFG_MSET_LEAF_SLACK
+#define MMK_CFG_MSET_LEAF_SLACK (MMK_CFG_MSET_FANOUT / 4)
+#endif
+#define LEAF_SLACK ((unsigned)(MMK_CFG_MSET_LEAF_SLACK))
+
 _Static_assert(FANOUT >= 4 && FANOUT <= 64 && (FANOUT & (FANOUT - 1)) == 0,
 	       "MMK_CFG_MSET_FANOUT: a power of two from 4 to 64");
+_Static_assert(MMK_CFG_MSET_LEAF_SLACK >= 0 &&
+		       MMK_CFG_MSET_LEAF_SLACK <= MMK_CFG_MSET_FANOUT / 2,
+	       "MMK_CFG_MSET_LEAF_SLACK: from 0 to FANOUT / 2");
 
 /*
  * One array per field, in the order a descent reads them: the keys, then

@@ -215,6 +215,16 @@ static node_t *split_node(struct mmk_mset *s, node_t *x, unsigned level,
 }
 
 /*
+ * Slots an edge split leaves free in the node it keeps (see
+ * MMK_CFG_MSET_LEAF_SLACK in mset_internal.h): none in inner nodes, which
+ * pack full so the tree stays as low as it can.
+ */
+static unsigned edge_slack(unsigned level)
+{
+	return level == 0 ? LEAF_SLACK : 0;
+}
+
+/*
  * Insert entry (st, en, ptr, gap) at slot @i of the node at @level of @p,
  * splitting upwards as needed.  Takes nodes only from the reserve.  @p is
  * used up.
@@ -235,9 +245,9 @@ void mmk__mset_ins_at(struct mmk_mset *s, struct mmk__mset_path *p,
 		}
 		unsigned nl = (FANOUT + 1) / 2;
 		if (i == FANOUT && is_rightmost(s, p, level))
-			nl = FANOUT; /* appending: keep the full node full */
+			nl = FANOUT - edge_slack(level); /* appending */
 		else if (i == 0 && is_leftmost(s, p, level))
-			nl = 1; /* prepending: likewise */
+			nl = 1 + edge_slack(level); /* prepending: likewise */
 		node_t *y = split_node(s, x, level, nl, i, st, en, ptr, gap);
 		if (level + 1 == s->height) {
 			node_t *r = node_take(s, level + 1);

@@ -215,13 +215,24 @@ static node_t *split_node(struct mmk_mset *s, node_t *x, unsigned level,
 }
 
 /*
- * Slots an edge split leaves free in the node it keeps (see
- * MMK_CFG_MSET_LEAF_SLACK in mset_internal.h): none in inner nodes, which
- * pack full so the tree stays as low as it can.
+ * How many of the FANOUT + 1 entries a split of the full node at @level of
+ * @p (the new one going to slot @i) keeps in the old node: half, but at
+ * the edge of the set (appending or prepending in address order) all
+ * except LEAF_SLACK slots in a leaf (MMK_CFG_MSET_LEAF_SLACK in
+ * mset_internal.h) and every slot in an inner node, which packs full so
+ * the tree stays as low as it can.  Out of line: it keeps the surgery's
+ * frame as small as it was.
  */
-static unsigned edge_slack(unsigned level)
+__attribute__((noinline)) static unsigned
+split_point(const struct mmk_mset *s, const struct mmk__mset_path *p,
+	    unsigned level, unsigned i)
 {
-	return level == 0 ? LEAF_SLACK : 0;
+	unsigned slack = level == 0 ? LEAF_SLACK : 0;
+	if (i == FANOUT && is_rightmost(s, p, level))
+		return FANOUT - slack; /* appending */
+	if (i == 0 && is_leftmost(s, p, level))
+		return 1 + slack; /* prepending: likewise */
+	return (FANOUT + 1) / 2;
 }
 
 /*
@@ -243,11 +254,7 @@ void mmk__mset_ins_at(struct mmk_mset *s, struct mmk__mset_path *p,
 			mmk__mset_fix_up(s, p, level);
 			return;
 		}
-		unsigned nl = (FANOUT + 1) / 2;
-		if (i == FANOUT && is_rightmost(s, p, level))
-			nl = FANOUT - edge_slack(level); /* appending */
-		else if (i == 0 && is_leftmost(s, p, level))
-			nl = 1 + edge_slack(level); /* prepending: likewise */
+		unsigned nl = split_point(s, p, level, i);
 		node_t *y = split_node(s, x, level, nl, i, st, en, ptr, gap);
 		if (level + 1 == s->height) {
 			node_t *r = node_take(s, level + 1);

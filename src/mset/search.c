@@ -165,6 +165,9 @@ static bool search_up(const node_t *x, struct ffs *f)
 		if (x->level && x->gap[i] >= f->size && x->end[i] > f->lo &&
 		    x->start[i] < f->hi) {
 			prefetch_node(x->ptr[i], x->level - 1);
+			if (x->level == 1 && i + 1 < x->n &&
+			    x->gap[i + 1] >= f->size)
+				prefetch_node(x->ptr[i + 1], 0);
 			if (search_up(x->ptr[i], f))
 				return true;
 		}
@@ -183,6 +186,8 @@ static bool search_down(const node_t *x, struct ffs *f)
 		if (x->level && x->gap[i] >= f->size && x->end[i] > f->lo &&
 		    x->start[i] < f->hi) {
 			prefetch_node(x->ptr[i], x->level - 1);
+			if (x->level == 1 && i > 0 && x->gap[i - 1] >= f->size)
+				prefetch_node(x->ptr[i - 1], 0);
 			if (search_down(x->ptr[i], f))
 				return true;
 		}

@@ -85,9 +85,10 @@ int mmk_mset_foreach(const struct mmk_mset *set, mmk_vaddr_t from,
 /* ------------------------------------------------------ free-area search */
 
 /*
- * What the search reads of a node it enters: keys, ends and header; of an
- * inner node also the gaps and the child pointers (a leaf's area pointers
- * are never read here).
+ * What the search reads of a node it enters: keys and ends; of an inner
+ * node also the gaps and the child pointers (a leaf's area pointers are
+ * never read here, nor any header: the level comes down the recursion
+ * and the used slots end at the first unused key, NONE).
  */
 static inline void prefetch_node(const node_t *x, unsigned level)
 {
@@ -100,7 +101,6 @@ static inline void prefetch_node(const node_t *x, unsigned level)
 			__builtin_prefetch(&x->ptr[i]);
 		}
 	}
-	__builtin_prefetch(&x->n);
 #else
 	(void)x;
 	(void)level;
@@ -149,12 +149,18 @@ static bool fit_down(struct ffs *f, uint64_t gs, uint64_t ge)
  * get in the way: O(FANOUT * height).  Recursive, one small frame per
  * level.
  */
-static bool search_up(const node_t *x, struct ffs *f)
+static bool used(const node_t *x, unsigned i)
 {
-	/* Children before the one holding lo end at or below lo. */
+	return i < FANOUT && x->start[i] != NONE;
+}
+
+static bool search_up(const node_t *x, unsigned level, struct ffs *f)
+{
+	/* Children before the one holding lo end at or below lo (lo <
+	 * hi <= NONE, so the count never takes an unused slot). */
 	unsigned i = mmk__mset_count_le(x, f->lo);
-	i = i > x->n ? x->n - 1 : (i ? i - 1 : 0);
-	for (; i < x->n; i++) {
+	i = i ? i - 1 : 0;
+	for (; used(x, i); i++) {
 		if (i > 0) {
 			if (x->end[i - 1] >= f->hi)
 				return false;
@@ -162,33 +168,32 @@ static bool search_up(const node_t *x, struct ffs *f)
 			    fit_up(f, x->end[i - 1], x->start[i]))
 				return true;
 		}
-		if (x->level && x->gap[i] >= f->size && x->end[i] > f->lo &&
+		if (level && x->gap[i] >= f->size && x->end[i] > f->lo &&
 		    x->start[i] < f->hi) {
-			prefetch_node(x->ptr[i], x->level - 1);
-			if (x->level == 1 && i + 1 < x->n &&
+			prefetch_node(x->ptr[i], level - 1);
+			if (level == 1 && used(x, i + 1) &&
 			    x->gap[i + 1] >= f->size)
 				prefetch_node(x->ptr[i + 1], 0);
-			if (search_up(x->ptr[i], f))
+			if (search_up(x->ptr[i], level - 1, f))
 				return true;
 		}
 	}
 	return false;
 }
 
-static bool search_down(const node_t *x, struct ffs *f)
+static bool search_down(const node_t *x, unsigned level, struct ffs *f)
 {
 	/* Children after the first one starting at or above hi hold
 	 * nothing below hi; that one still bounds the gap before it. */
-	unsigned i = mmk__mset_count_le(x, f->hi - 1) + 1;
-	if (i > x->n)
-		i = x->n;
+	unsigned i = mmk__mset_count_le(x, f->hi - 1);
+	i += used(x, i);
 	while (i-- > 0) {
-		if (x->level && x->gap[i] >= f->size && x->end[i] > f->lo &&
+		if (level && x->gap[i] >= f->size && x->end[i] > f->lo &&
 		    x->start[i] < f->hi) {
-			prefetch_node(x->ptr[i], x->level - 1);
-			if (x->level == 1 && i > 0 && x->gap[i - 1] >= f->size)
+			prefetch_node(x->ptr[i], level - 1);
+			if (level == 1 && i > 0 && x->gap[i - 1] >= f->size)
 				prefetch_node(x->ptr[i - 1], 0);
-			if (search_down(x->ptr[i], f))
+			if (search_down(x->ptr[i], level - 1, f))
 				return true;
 		}
 		if (i > 0) {
@@ -230,13 +235,14 @@ int mmk_mset_find_free(const struct mmk_mset *set, mmk_vaddr_t hint,
 	} else {
 		uint64_t first = r->start[0], last = r->end[r->n - 1];
 		uint64_t g = mmk__mset_node_gap(r);
+		unsigned lv = set->height - 1;
 		if (dir == MMK_MSET_TOP_DOWN)
 			ok = fit_down(&f, last, UINT64_MAX) ||
-			     (g >= size && search_down(r, &f)) ||
+			     (g >= size && search_down(r, lv, &f)) ||
 			     fit_down(&f, 0, first);
 		else
 			ok = fit_up(&f, 0, first) ||
-			     (g >= size && search_up(r, &f)) ||
+			     (g >= size && search_up(r, lv, &f)) ||
 			     fit_up(&f, last, UINT64_MAX);
 	}
 	if (!ok)

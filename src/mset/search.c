@@ -108,9 +108,11 @@ static inline void prefetch_node(const node_t *x, unsigned level)
 }
 
 struct ffs {
-	uint64_t lo, hi; /* the window: [lo, hi) */
+	/* The window, [lo, hi); a fit found ends the search and leaves its
+	 * address in lo (nothing reads the window after that). */
+	uint64_t lo, hi;
 	uint64_t size, align;
-	uint64_t x; /* the answer */
+	unsigned level; /* of the node being searched */
 };
 
 /* Lowest aligned fit of the search inside free range [gs, ge). */
@@ -124,7 +126,7 @@ static bool fit_up(struct ffs *f, uint64_t gs, uint64_t ge)
 	uint64_t x = MMK_ALIGN_UP(lo, f->align);
 	if (x > hi || hi - x < f->size)
 		return false;
-	f->x = x;
+	f->lo = x;
 	return true;
 }
 
@@ -137,8 +139,30 @@ static bool fit_down(struct ffs *f, uint64_t gs, uint64_t ge)
 	uint64_t x = MMK_ALIGN_DOWN(hi - f->size, f->align);
 	if (x < lo)
 		return false;
-	f->x = x;
+	f->lo = x;
 	return true;
+}
+
+static bool used(const node_t *x, unsigned i)
+{
+	return i < FANOUT && x->start[i] != NONE;
+}
+
+/*
+ * Child @i of inner node @x (at f->level) is about to be searched: ask
+ * for it, and if it is a leaf also for its neighbour @j on the search's
+ * way (j may be out of range), whose gaps come next when an alignment
+ * finds no fit in the first.  Out of line: keeps the recursion's frames
+ * small (the empty asm keeps GCC from finding the function pure, which
+ * only prefetches, and dropping its calls).
+ */
+__attribute__((noinline)) static void
+prefetch_entry(const node_t *x, unsigned i, unsigned j, const struct ffs *f)
+{
+	prefetch_node(x->ptr[i], f->level - 1);
+	if (f->level == 1 && used(x, j) && x->gap[j] >= f->size)
+		prefetch_node(x->ptr[j], 0);
+	__asm__ volatile("");
 }
 
 /*
@@ -149,12 +173,7 @@ static bool fit_down(struct ffs *f, uint64_t gs, uint64_t ge)
  * get in the way: O(FANOUT * height).  Recursive, one small frame per
  * level.
  */
-static bool used(const node_t *x, unsigned i)
-{
-	return i < FANOUT && x->start[i] != NONE;
-}
-
-static bool search_up(const node_t *x, unsigned level, struct ffs *f)
+static bool search_up(const node_t *x, struct ffs *f)
 {
 	/* Children before the one holding lo end at or below lo (lo <
 	 * hi <= NONE, so the count never takes an unused slot). */
@@ -168,32 +187,33 @@ static bool search_up(const node_t *x, unsigned level, struct ffs *f)
 			    fit_up(f, x->end[i - 1], x->start[i]))
 				return true;
 		}
-		if (level && x->gap[i] >= f->size && x->end[i] > f->lo &&
+		if (f->level && x->gap[i] >= f->size && x->end[i] > f->lo &&
 		    x->start[i] < f->hi) {
-			prefetch_node(x->ptr[i], level - 1);
-			if (level == 1 && used(x, i + 1) &&
-			    x->gap[i + 1] >= f->size)
-				prefetch_node(x->ptr[i + 1], 0);
-			if (search_up(x->ptr[i], level - 1, f))
+			prefetch_entry(x, i, i + 1, f);
+			f->level--;
+			bool ok = search_up(x->ptr[i], f);
+			f->level++;
+			if (ok)
 				return true;
 		}
 	}
 	return false;
 }
 
-static bool search_down(const node_t *x, unsigned level, struct ffs *f)
+static bool search_down(const node_t *x, struct ffs *f)
 {
 	/* Children after the first one starting at or above hi hold
 	 * nothing below hi; that one still bounds the gap before it. */
 	unsigned i = mmk__mset_count_le(x, f->hi - 1);
 	i += used(x, i);
 	while (i-- > 0) {
-		if (level && x->gap[i] >= f->size && x->end[i] > f->lo &&
+		if (f->level && x->gap[i] >= f->size && x->end[i] > f->lo &&
 		    x->start[i] < f->hi) {
-			prefetch_node(x->ptr[i], level - 1);
-			if (level == 1 && i > 0 && x->gap[i - 1] >= f->size)
-				prefetch_node(x->ptr[i - 1], 0);
-			if (search_down(x->ptr[i], level - 1, f))
+			prefetch_entry(x, i, i - 1, f);
+			f->level--;
+			bool ok = search_down(x->ptr[i], f);
+			f->level++;
+			if (ok)
 				return true;
 		}
 		if (i > 0) {
@@ -235,18 +255,18 @@ int mmk_mset_find_free(const struct mmk_mset *set, mmk_vaddr_t hint,
 	} else {
 		uint64_t first = r->start[0], last = r->end[r->n - 1];
 		uint64_t g = mmk__mset_node_gap(r);
-		unsigned lv = set->height - 1;
+		f.level = set->height - 1;
 		if (dir == MMK_MSET_TOP_DOWN)
 			ok = fit_down(&f, last, UINT64_MAX) ||
-			     (g >= size && search_down(r, lv, &f)) ||
+			     (g >= size && search_down(r, &f)) ||
 			     fit_down(&f, 0, first);
 		else
 			ok = fit_up(&f, 0, first) ||
-			     (g >= size && search_up(r, lv, &f)) ||
+			     (g >= size && search_up(r, &f)) ||
 			     fit_up(&f, last, UINT64_MAX);
 	}
 	if (!ok)
 		return MMK_ENOMEM;
-	*out = f.x;
+	*out = f.lo;
 	return 0;
 }

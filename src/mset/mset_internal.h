@@ -13,14 +13,21 @@
  * A gap between two children is start[i] - end[i-1] in the parent, so the
  * largest gap of any subtree is a function of one node's arrays:
  *
- *   inner node (FANOUT slots)
- *   +-----------------+------------------------------+-----+-----------+
- *   | start[0..F-1]   | {end, child}[0..F-1]          | n,l | gap[0..F-1] |
- *   +-----------------+------------------------------+-----+-----------+
- *     2 cache lines     one line per two slots               inner only
+ *   node, F = FANOUT = 16 (bytes; 64-byte aligned, so each array is two
+ *   whole cache lines)
+ *   0          128        256        384   392          520
+ *   +----------+----------+----------+-----+------------+
+ *   | start[F] | ptr[F]   | end[F]   | n,l | gap[F]     |
+ *   +----------+----------+----------+-----+------------+
+ *     keys       child or   highest    hdr   inner only
+ *                area       end              (leaves stop at 392)
  *
- * Unused start[] slots hold UINT64_MAX, so a lookup counts "start <= addr"
- * over the whole array without reading n (one cache line fewer per level).
+ * One array per field, so a lookup reads only what it needs: an inner
+ * level two key lines and the pointer line of its child, a leaf also the
+ * end line; find_free keys, ends and (inner) gaps, never a leaf's
+ * pointers.  Unused start[] slots hold UINT64_MAX, so a lookup counts
+ * "start <= addr" over the whole array without reading n (the header's
+ * line is read only by the modifying paths and the cursor step).
  * Leaves are allocated without gap[].
  *
  * Balance: every leaf is at the same depth; every node holds at most FANOUT

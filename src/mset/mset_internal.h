@@ -27,7 +27,7 @@
  * end line; find_free keys, ends and (inner) gaps, never a leaf's
  * pointers.  Unused start[] slots hold UINT64_MAX, so a lookup counts
  * "start <= addr" over the whole array without reading n (the header's
- * line is read only by the modifying paths and the cursor step).
+ * line is read only by the modifying paths and the cursor: seek, step).
  * Leaves are allocated without gap[].
  *
  * Balance: every leaf is at the same depth; every node holds at most FANOUT

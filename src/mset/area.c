@@ -87,10 +87,10 @@ static area_t *next_leaf_first(const struct mmk_mset *s,
 		return NULL;
 	const node_t *x = p->lv[l].node;
 	*start = x->start[p->lv[l].idx + 1];
-	x = x->e[p->lv[l].idx + 1].ptr;
+	x = x->ptr[p->lv[l].idx + 1];
 	while (x->level)
-		x = x->e[0].ptr;
-	return x->e[0].ptr;
+		x = x->ptr[0];
+	return x->ptr[0];
 }
 
 /* --------------------------------------------------- the transaction */
@@ -171,7 +171,7 @@ static bool insert_find(const struct mmk_mset *s, uint64_t start, uint64_t end,
 	unsigned c = p->lv[0].idx;
 	/* prev is the last area starting at or below start (in this leaf,
 	 * or none: c == 0 only on the leftmost path), next the one after. */
-	if (c > 0 && x->e[c - 1].end > start) {
+	if (c > 0 && x->end[c - 1] > start) {
 		p->lv[0].idx = c - 1;
 		return true;
 	}
@@ -240,14 +240,14 @@ static void commit_insert(struct mmk_mset *s, struct mmk_mset_txn *t)
 	if (!(t->mode_ & MMK_MSET_NOMERGE)) {
 		/* Judge from the leaf's keys; read an area only if its
 		 * range touches. */
-		if (c > 0 && x->e[c - 1].end == start &&
-		    mergeable(x->e[c - 1].ptr, na))
-			prev = x->e[c - 1].ptr;
+		if (c > 0 && x->end[c - 1] == start &&
+		    mergeable(x->ptr[c - 1], na))
+			prev = x->ptr[c - 1];
 		uint64_t ns = 0;
 		area_t *n = NULL;
 		if (c < x->n) {
 			ns = x->start[c];
-			n = x->e[c].ptr;
+			n = x->ptr[c];
 		} else {
 			n = next_leaf_first(s, p, &ns);
 		}
@@ -274,7 +274,7 @@ static void commit_insert(struct mmk_mset *s, struct mmk_mset_txn *t)
 		}
 		x = p->lv[0].node;
 		x->start[p->lv[0].idx] = start;
-		x->e[p->lv[0].idx].ptr = na;
+		x->ptr[p->lv[0].idx] = na;
 		na->end = next->end;
 		mmk__mset_fix_up(s, p, 0);
 		dead_push(t, next);
@@ -374,10 +374,10 @@ static void protect_walk(struct mmk_mset *s, struct mmk_mset_txn *t,
 		 * cache miss) only when its flags or a merge are at stake. */
 		const node_t *x = p->lv[0].node;
 		unsigned i = p->lv[0].idx;
-		uint64_t as = x->start[i], ae = x->e[i].end;
+		uint64_t as = x->start[i], ae = x->end[i];
 		if (as > end)
 			return;
-		area_t *a = x->e[i].ptr;
+		area_t *a = x->ptr[i];
 		if (as < end && ae > start && a->flags != flags)
 			a->flags = flags;
 		if (prev && prev_end == as && mergeable(prev, a)) {
@@ -453,16 +453,17 @@ static void commit_protect(struct mmk_mset *s, struct mmk_mset_txn *t)
 		unsigned i = p->lv[0].idx;
 		for (unsigned j = x->n; j-- > i + 1;) {
 			x->start[j + 2] = x->start[j];
-			x->e[j + 2] = x->e[j];
+			x->end[j + 2] = x->end[j];
+			x->ptr[j + 2] = x->ptr[j];
 		}
-		((area_t *)x->e[i].ptr)->end = start;
-		x->e[i].end = start;
+		((area_t *)x->ptr[i])->end = start;
+		x->end[i] = start;
 		x->start[i + 1] = pl->start;
-		x->e[i + 1].end = pl->end;
-		x->e[i + 1].ptr = pl;
+		x->end[i + 1] = pl->end;
+		x->ptr[i + 1] = pl;
 		x->start[i + 2] = pr->start;
-		x->e[i + 2].end = pr->end;
-		x->e[i + 2].ptr = pr;
+		x->end[i + 2] = pr->end;
+		x->ptr[i + 2] = pr;
 		x->n += 2;
 		s->count += 2;
 		mmk__mset_fix_up(s, p, 0); /* once for the three changes */

@@ -30,26 +30,26 @@ static int check_node(struct chk *k, const node_t *x, unsigned level, bool root,
 		CHK(x->start[i] == NONE);
 	for (unsigned i = 0; i < x->n; i++) {
 		if (i > 0)
-			CHK(x->start[i] >= x->e[i - 1].end);
-		CHK(x->start[i] < x->e[i].end);
+			CHK(x->start[i] >= x->end[i - 1]);
+		CHK(x->start[i] < x->end[i]);
 		if (level == 0) {
-			const area_t *a = x->e[i].ptr;
+			const area_t *a = x->ptr[i];
 			CHK(a && a->start == x->start[i] &&
-			    a->end == x->e[i].end);
+			    a->end == x->end[i]);
 			CHK(!k->any || a->start >= k->prev_end);
 			k->prev_end = a->end;
 			k->any = true;
 			k->count++;
 			continue;
 		}
-		const node_t *c = x->e[i].ptr;
+		const node_t *c = x->ptr[i];
 		CHK(c != NULL);
 		int rc = check_node(k, c, level - 1, false, leftmost && i == 0,
 				    rightmost && i + 1 == x->n);
 		if (rc)
 			return rc;
 		CHK(x->start[i] == c->start[0]);
-		CHK(x->e[i].end == c->e[c->n - 1].end);
+		CHK(x->end[i] == c->end[c->n - 1]);
 		CHK(x->gap[i] == mmk__mset_node_gap(c));
 	}
 	return 0;

@@ -13,22 +13,30 @@
  * A gap between two children is start[i] - end[i-1] in the parent, so the
  * largest gap of any subtree is a function of one node's arrays:
  *
- *   inner node (FANOUT slots)
- *   +-----------------+------------------------------+-----+-----------+
- *   | start[0..F-1]   | {end, child}[0..F-1]          | n,l | gap[0..F-1] |
- *   +-----------------+------------------------------+-----+-----------+
- *     2 cache lines     one line per two slots               inner only
+ *   node, F = FANOUT = 16 (bytes; 64-byte aligned, so each array is two
+ *   whole cache lines)
+ *   0          128        256        384   392          520
+ *   +----------+----------+----------+-----+------------+
+ *   | start[F] | ptr[F]   | end[F]   | n,l | gap[F]     |
+ *   +----------+----------+----------+-----+------------+
+ *     keys       child or   highest    hdr   inner only
+ *                area       end              (leaves stop at 392)
  *
- * Unused start[] slots hold UINT64_MAX, so a lookup counts "start <= addr"
- * over the whole array without reading n (one cache line fewer per level).
+ * One array per field, so a lookup reads only what it needs: an inner
+ * level two key lines and the pointer line of its child, a leaf also the
+ * end line; find_free keys, ends and (inner) gaps, never a leaf's
+ * pointers.  Unused start[] slots hold UINT64_MAX, so a lookup counts
+ * "start <= addr" over the whole array without reading n (the header's
+ * line is read only by the modifying paths and the cursor: seek, step).
  * Leaves are allocated without gap[].
  *
  * Balance: every leaf is at the same depth; every node holds at most FANOUT
  * entries and, unless it is the first or the last node of its level, at
  * least FANOUT / 2.  The edge nodes may be thinner because a split at the
- * very end (or start) of the set keeps the full node full: appending areas
- * in order, as a loader or a growing heap does, then packs leaves
- * completely instead of half (the lookup then touches fewer, denser nodes).
+ * very end (or start) of the set keeps the full node (nearly) full:
+ * appending areas in order, as a loader or a growing heap does, then packs
+ * inner nodes completely and leaves to FANOUT - LEAF_SLACK instead of half
+ * (the lookup touches fewer, denser nodes).
  *
  * Hot helpers (the descent, the cursor step, the summary fix-up) are
  * static inline here so every file gets them inlined.
@@ -50,17 +58,40 @@
 #define SPARE_CAP 24
 #define NONE	  UINT64_MAX
 
+/*
+ * MMK_CFG_MSET_LEAF_SLACK: slots an edge split (appending or prepending in
+ * address order) leaves free in the leaf it keeps; default a quarter.  A
+ * leaf packed full splits -- and takes a node from the allocator -- on the
+ * first area cut or added in its middle later (munmap or mprotect of a page
+ * inside an area adds one or two entries); a quarter free absorbs those.
+ * Measured at 1,000,000 areas in order (docs/ARCHITECTURE.md): insert,
+ * unmap_split and protect_split cost 0.6 - 0.8 of what they cost over
+ * packed leaves, find about the same.  0 packs leaves full (the tests run
+ * that way too, so that middle splits cascade).  At most FANOUT / 2, so
+ * the kept node, no longer at the edge, is at least half full.
+ */
+#ifndef MMK_CFG_MSET_LEAF_SLACK
+#define MMK_CFG_MSET_LEAF_SLACK (MMK_CFG_MSET_FANOUT / 4)
+#endif
+#define LEAF_SLACK ((unsigned)(MMK_CFG_MSET_LEAF_SLACK))
+
 _Static_assert(FANOUT >= 4 && FANOUT <= 64 && (FANOUT & (FANOUT - 1)) == 0,
 	       "MMK_CFG_MSET_FANOUT: a power of two from 4 to 64");
+_Static_assert(MMK_CFG_MSET_LEAF_SLACK >= 0 &&
+		       MMK_CFG_MSET_LEAF_SLACK <= MMK_CFG_MSET_FANOUT / 2,
+	       "MMK_CFG_MSET_LEAF_SLACK: from 0 to FANOUT / 2");
 
-struct mmk__mset_ent {
-	uint64_t end;
-	void *ptr; /* leaf: struct mmk_mset_area *; inner: child node */
-};
-
+/*
+ * One array per field, in the order a descent reads them: the keys, then
+ * the pointers (an inner level of a lookup needs nothing else: two lines
+ * of keys and the one line of pointers holding the child), then the ends
+ * (the leaf's test, the free-area search, the summaries), the header,
+ * and the gaps (inner nodes only, the free-area search).
+ */
 struct mmk__mset_node {
 	uint64_t start[FANOUT];
-	struct mmk__mset_ent e[FANOUT];
+	void *ptr[FANOUT]; /* leaf: struct mmk_mset_area *; inner: child */
+	uint64_t end[FANOUT];
 	uint32_t n;
 	uint32_t level;	      /* 0 = leaf */
 	uint64_t gap[FANOUT]; /* inner nodes only: not allocated in leaves */
@@ -120,25 +151,45 @@ void mmk__mset_trim_insert_after(struct mmk_mset *s, struct mmk__mset_path *p,
 /* ---------------------------------------------------- hot, inline */
 
 /*
- * Ask for a node's {end, pointer} lines while its keys are being loaded:
- * which slot is needed is known only after the key scan, so without this
- * every level costs two misses in a row instead of two side by side.
+ * Ask for the lines of a node a descent will read after its key scan,
+ * while the keys load: which slot is needed is known only after the scan,
+ * so without this every level costs two misses in a row instead of two
+ * side by side.  An inner level reads one pointer; a leaf also its end
+ * and, for the callers that need it (@hdr), its count.
  */
-static inline void mmk__mset_prefetch_ents(const node_t *x)
+static inline void mmk__mset_prefetch_ptrs(const node_t *x)
 {
 #ifndef MMK_CFG_MSET_NO_PREFETCH
-	for (unsigned i = 0; i < FANOUT; i += 64 / sizeof(x->e[0]))
-		__builtin_prefetch(&x->e[i]);
-	__builtin_prefetch(&x->n); /* its own line at the end of the node */
+	for (unsigned i = 0; i < FANOUT; i += 64 / sizeof(x->ptr[0]))
+		__builtin_prefetch(&x->ptr[i]);
 #else
 	(void)x;
 #endif
 }
 
-/* Number of used slots with start <= addr (unused slots hold NONE). */
+static inline void mmk__mset_prefetch_leaf(const node_t *x, bool hdr)
+{
+#ifndef MMK_CFG_MSET_NO_PREFETCH
+	mmk__mset_prefetch_ptrs(x);
+	for (unsigned i = 0; i < FANOUT; i += 64 / sizeof(x->end[0]))
+		__builtin_prefetch(&x->end[i]);
+	if (hdr)
+		__builtin_prefetch(&x->n); /* its own line after end[] */
+#else
+	(void)x;
+	(void)hdr;
+#endif
+}
+
+/*
+ * Number of used slots with start <= addr (unused slots hold NONE).
+ * Unrolled: the compares are independent, so the whole scan is a couple
+ * of instructions per key with no loop branch (GCC -O2 keeps the loop).
+ */
 static inline unsigned mmk__mset_count_le(const node_t *x, uint64_t addr)
 {
 	unsigned c = 0;
+#pragma GCC unroll 64
 	for (unsigned i = 0; i < FANOUT; i++)
 		c += x->start[i] <= addr;
 	return c;
@@ -149,7 +200,7 @@ static inline uint64_t mmk__mset_node_gap(const node_t *x)
 {
 	uint64_t g = 0;
 	for (unsigned i = 1; i < x->n; i++) {
-		uint64_t d = x->start[i] - x->e[i - 1].end;
+		uint64_t d = x->start[i] - x->end[i - 1];
 		if (d > g)
 			g = d;
 	}
@@ -163,13 +214,13 @@ static inline uint64_t mmk__mset_node_gap(const node_t *x)
 /* Recompute slot @i of inner node @p from its child; true if it changed. */
 static inline bool mmk__mset_refresh_slot(node_t *p, unsigned i)
 {
-	const node_t *c = p->e[i].ptr;
-	uint64_t st = c->start[0], en = c->e[c->n - 1].end;
+	const node_t *c = p->ptr[i];
+	uint64_t st = c->start[0], en = c->end[c->n - 1];
 	uint64_t g = mmk__mset_node_gap(c);
-	if (p->start[i] == st && p->e[i].end == en && p->gap[i] == g)
+	if (p->start[i] == st && p->end[i] == en && p->gap[i] == g)
 		return false;
 	p->start[i] = st;
-	p->e[i].end = en;
+	p->end[i] = en;
 	p->gap[i] = g;
 	return true;
 }
@@ -212,8 +263,11 @@ static inline void mmk__mset_descend(const struct mmk_mset *s, uint64_t addr,
 			break;
 		}
 		p->lv[l].idx = c ? c - 1 : 0;
-		x = x->e[p->lv[l].idx].ptr;
-		mmk__mset_prefetch_ents(x);
+		x = x->ptr[p->lv[l].idx];
+		if (l == 1)
+			mmk__mset_prefetch_leaf(x, true);
+		else
+			mmk__mset_prefetch_ptrs(x);
 	}
 }
 
@@ -230,7 +284,7 @@ static inline bool mmk__mset_path_next(const struct mmk_mset *s,
 		return false;
 	p->lv[l].idx++;
 	for (; l > 0; l--) {
-		p->lv[l - 1].node = p->lv[l].node->e[p->lv[l].idx].ptr;
+		p->lv[l - 1].node = p->lv[l].node->ptr[p->lv[l].idx];
 		p->lv[l - 1].idx = 0;
 	}
 	return true;
@@ -245,7 +299,7 @@ static inline bool mmk__mset_seek(const struct mmk_mset *s, uint64_t addr,
 	mmk__mset_descend(s, addr, p);
 	node_t *x = p->lv[0].node;
 	unsigned c = p->lv[0].idx;
-	if (c > 0 && x->e[c - 1].end > addr) {
+	if (c > 0 && x->end[c - 1] > addr) {
 		p->lv[0].idx = c - 1;
 		return true;
 	}
@@ -257,7 +311,7 @@ static inline bool mmk__mset_seek(const struct mmk_mset *s, uint64_t addr,
 
 static inline area_t *mmk__mset_path_area(const struct mmk__mset_path *p)
 {
-	return p->lv[0].node->e[p->lv[0].idx].ptr;
+	return p->lv[0].node->ptr[p->lv[0].idx];
 }
 
 /* The path to area @a, which must be in the set. */
@@ -277,9 +331,9 @@ static inline void mmk__mset_locate(const struct mmk_mset *s, const area_t *a,
 static inline void mmk__mset_set_end_at(struct mmk_mset *s,
 					struct mmk__mset_path *p, uint64_t end)
 {
-	struct mmk__mset_ent *e = &p->lv[0].node->e[p->lv[0].idx];
-	((area_t *)e->ptr)->end = end;
-	e->end = end;
+	node_t *x = p->lv[0].node;
+	((area_t *)x->ptr[p->lv[0].idx])->end = end;
+	x->end[p->lv[0].idx] = end;
 	mmk__mset_fix_up(s, p, 0);
 }
 
@@ -289,7 +343,7 @@ static inline void mmk__mset_set_start_at(struct mmk_mset *s,
 					  uint64_t start)
 {
 	node_t *x = p->lv[0].node;
-	area_t *a = x->e[p->lv[0].idx].ptr;
+	area_t *a = x->ptr[p->lv[0].idx];
 	x->start[p->lv[0].idx] = start;
 	a->offset += start - a->start;
 	a->start = start;

@@ -16,13 +16,16 @@ struct mmk_mset_area *mmk_mset_find(const struct mmk_mset *set,
 	/* The height, not x->level, says when to stop: one line fewer. */
 	for (unsigned h = set->height; --h > 0;) {
 		unsigned c = mmk__mset_count_le(x, addr);
-		x = x->e[c ? c - 1 : 0].ptr;
-		mmk__mset_prefetch_ents(x);
+		x = x->ptr[c ? c - 1 : 0];
+		if (h == 1)
+			mmk__mset_prefetch_leaf(x, false);
+		else
+			mmk__mset_prefetch_ptrs(x);
 	}
 	unsigned c = mmk__mset_count_le(x, addr);
-	if (c == 0 || addr >= x->e[c - 1].end)
+	if (c == 0 || addr >= x->end[c - 1])
 		return NULL;
-	return x->e[c - 1].ptr;
+	return x->ptr[c - 1];
 }
 
 struct mmk_mset_area *mmk_mset_find_first(const struct mmk_mset *set,
@@ -81,13 +84,23 @@ int mmk_mset_foreach(const struct mmk_mset *set, mmk_vaddr_t from,
 
 /* ------------------------------------------------------ free-area search */
 
-/* The whole node (keys, entries, header, gaps of an inner node). */
+/*
+ * What the search reads of a node it enters: keys and ends; of an inner
+ * node also the gaps and the child pointers (a leaf's area pointers are
+ * never read here, nor any header: the level comes down the recursion
+ * and the used slots end at the first unused key, NONE).
+ */
 static inline void prefetch_node(const node_t *x, unsigned level)
 {
 #ifndef MMK_CFG_MSET_NO_PREFETCH
-	size_t size = level ? INNER_SIZE : LEAF_SIZE;
-	for (size_t off = 0; off < size; off += 64)
-		__builtin_prefetch((const char *)x + off);
+	for (unsigned i = 0; i < FANOUT; i += 64 / sizeof(uint64_t)) {
+		__builtin_prefetch(&x->start[i]);
+		__builtin_prefetch(&x->end[i]);
+		if (level) {
+			__builtin_prefetch(&x->gap[i]);
+			__builtin_prefetch(&x->ptr[i]);
+		}
+	}
 #else
 	(void)x;
 	(void)level;
@@ -95,9 +108,11 @@ static inline void prefetch_node(const node_t *x, unsigned level)
 }
 
 struct ffs {
-	uint64_t lo, hi; /* the window: [lo, hi) */
+	/* The window, [lo, hi); a fit found ends the search and leaves its
+	 * address in lo (nothing reads the window after that). */
+	uint64_t lo, hi;
 	uint64_t size, align;
-	uint64_t x; /* the answer */
+	unsigned level; /* of the node being searched */
 };
 
 /* Lowest aligned fit of the search inside free range [gs, ge). */
@@ -111,7 +126,7 @@ static bool fit_up(struct ffs *f, uint64_t gs, uint64_t ge)
 	uint64_t x = MMK_ALIGN_UP(lo, f->align);
 	if (x > hi || hi - x < f->size)
 		return false;
-	f->x = x;
+	f->lo = x;
 	return true;
 }
 
@@ -124,8 +139,30 @@ static bool fit_down(struct ffs *f, uint64_t gs, uint64_t ge)
 	uint64_t x = MMK_ALIGN_DOWN(hi - f->size, f->align);
 	if (x < lo)
 		return false;
-	f->x = x;
+	f->lo = x;
 	return true;
+}
+
+static bool used(const node_t *x, unsigned i)
+{
+	return i < FANOUT && x->start[i] != NONE;
+}
+
+/*
+ * Child @i of inner node @x (at f->level) is about to be searched: ask
+ * for it, and if it is a leaf also for its neighbour @j on the search's
+ * way (j may be out of range), whose gaps come next when an alignment
+ * finds no fit in the first.  Out of line: keeps the recursion's frames
+ * small (the empty asm keeps GCC from finding the function pure, which
+ * only prefetches, and dropping its calls).
+ */
+__attribute__((noinline)) static void
+prefetch_entry(const node_t *x, unsigned i, unsigned j, const struct ffs *f)
+{
+	prefetch_node(x->ptr[i], f->level - 1);
+	if (f->level == 1 && used(x, j) && x->gap[j] >= f->size)
+		prefetch_node(x->ptr[j], 0);
+	__asm__ volatile("");
 }
 
 /*
@@ -138,21 +175,25 @@ static bool fit_down(struct ffs *f, uint64_t gs, uint64_t ge)
  */
 static bool search_up(const node_t *x, struct ffs *f)
 {
-	/* Children before the one holding lo end at or below lo. */
+	/* Children before the one holding lo end at or below lo (lo <
+	 * hi <= NONE, so the count never takes an unused slot). */
 	unsigned i = mmk__mset_count_le(x, f->lo);
-	i = i > x->n ? x->n - 1 : (i ? i - 1 : 0);
-	for (; i < x->n; i++) {
+	i = i ? i - 1 : 0;
+	for (; used(x, i); i++) {
 		if (i > 0) {
-			if (x->e[i - 1].end >= f->hi)
+			if (x->end[i - 1] >= f->hi)
 				return false;
 			if (x->start[i] > f->lo &&
-			    fit_up(f, x->e[i - 1].end, x->start[i]))
+			    fit_up(f, x->end[i - 1], x->start[i]))
 				return true;
 		}
-		if (x->level && x->gap[i] >= f->size && x->e[i].end > f->lo &&
+		if (f->level && x->gap[i] >= f->size && x->end[i] > f->lo &&
 		    x->start[i] < f->hi) {
-			prefetch_node(x->e[i].ptr, x->level - 1);
-			if (search_up(x->e[i].ptr, f))
+			prefetch_entry(x, i, i + 1, f);
+			f->level--;
+			bool ok = search_up(x->ptr[i], f);
+			f->level++;
+			if (ok)
 				return true;
 		}
 	}
@@ -163,21 +204,23 @@ static bool search_down(const node_t *x, struct ffs *f)
 {
 	/* Children after the first one starting at or above hi hold
 	 * nothing below hi; that one still bounds the gap before it. */
-	unsigned i = mmk__mset_count_le(x, f->hi - 1) + 1;
-	if (i > x->n)
-		i = x->n;
+	unsigned i = mmk__mset_count_le(x, f->hi - 1);
+	i += used(x, i);
 	while (i-- > 0) {
-		if (x->level && x->gap[i] >= f->size && x->e[i].end > f->lo &&
+		if (f->level && x->gap[i] >= f->size && x->end[i] > f->lo &&
 		    x->start[i] < f->hi) {
-			prefetch_node(x->e[i].ptr, x->level - 1);
-			if (search_down(x->e[i].ptr, f))
+			prefetch_entry(x, i, i - 1, f);
+			f->level--;
+			bool ok = search_down(x->ptr[i], f);
+			f->level++;
+			if (ok)
 				return true;
 		}
 		if (i > 0) {
 			if (x->start[i] <= f->lo)
 				return false;
-			if (x->e[i - 1].end < f->hi &&
-			    fit_down(f, x->e[i - 1].end, x->start[i]))
+			if (x->end[i - 1] < f->hi &&
+			    fit_down(f, x->end[i - 1], x->start[i]))
 				return true;
 		}
 	}
@@ -210,8 +253,9 @@ int mmk_mset_find_free(const struct mmk_mset *set, mmk_vaddr_t hint,
 		ok = dir == MMK_MSET_TOP_DOWN ? fit_down(&f, 0, UINT64_MAX)
 					      : fit_up(&f, 0, UINT64_MAX);
 	} else {
-		uint64_t first = r->start[0], last = r->e[r->n - 1].end;
+		uint64_t first = r->start[0], last = r->end[r->n - 1];
 		uint64_t g = mmk__mset_node_gap(r);
+		f.level = set->height - 1;
 		if (dir == MMK_MSET_TOP_DOWN)
 			ok = fit_down(&f, last, UINT64_MAX) ||
 			     (g >= size && search_down(r, &f)) ||
@@ -223,6 +267,6 @@ int mmk_mset_find_free(const struct mmk_mset *set, mmk_vaddr_t hint,
 	}
 	if (!ok)
 		return MMK_ENOMEM;
-	*out = f.x;
+	*out = f.lo;
 	return 0;
 }

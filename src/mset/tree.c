@@ -27,7 +27,7 @@ static unsigned *spare_count(struct mmk_mset *s, bool leaf)
 
 static void spare_push(struct mmk_mset *s, node_t *x, bool leaf)
 {
-	x->e[0].ptr = *spare_head(s, leaf);
+	x->ptr[0] = *spare_head(s, leaf);
 	*spare_head(s, leaf) = x;
 	(*spare_count(s, leaf))++;
 }
@@ -37,7 +37,7 @@ static void spare_trim(struct mmk_mset *s, bool leaf, unsigned keep)
 {
 	while (*spare_count(s, leaf) > keep) {
 		node_t *x = *spare_head(s, leaf);
-		*spare_head(s, leaf) = x->e[0].ptr;
+		*spare_head(s, leaf) = x->ptr[0];
 		(*spare_count(s, leaf))--;
 		mmk_hal_obj_free(x, leaf ? LEAF_SIZE : INNER_SIZE);
 	}
@@ -102,7 +102,7 @@ static node_t *node_take(struct mmk_mset *s, unsigned level)
 	bool leaf = level == 0;
 	node_t *x = *spare_head(s, leaf);
 	MMK_ASSERT(x != NULL);
-	*spare_head(s, leaf) = x->e[0].ptr;
+	*spare_head(s, leaf) = x->ptr[0];
 	(*spare_count(s, leaf))--;
 	x->n = 0;
 	x->level = level;
@@ -128,9 +128,9 @@ void mmk__mset_free_subtree(node_t *x)
 {
 	for (unsigned i = 0; i < x->n; i++) {
 		if (x->level)
-			mmk__mset_free_subtree(x->e[i].ptr);
+			mmk__mset_free_subtree(x->ptr[i]);
 		else
-			mmk_hal_obj_free(x->e[i].ptr, sizeof(area_t));
+			mmk_hal_obj_free(x->ptr[i], sizeof(area_t));
 	}
 	mmk_hal_obj_free(x, x->level ? INNER_SIZE : LEAF_SIZE);
 }
@@ -161,7 +161,8 @@ static bool is_leftmost(const struct mmk_mset *s,
 static void ent_copy(node_t *dst, unsigned to, const node_t *src, unsigned from)
 {
 	dst->start[to] = src->start[from];
-	dst->e[to] = src->e[from];
+	dst->end[to] = src->end[from];
+	dst->ptr[to] = src->ptr[from];
 	if (src->level)
 		dst->gap[to] = src->gap[from];
 }
@@ -170,8 +171,8 @@ static void ent_put(node_t *x, unsigned i, uint64_t st, uint64_t en, void *ptr,
 		    uint64_t gap)
 {
 	x->start[i] = st;
-	x->e[i].end = en;
-	x->e[i].ptr = ptr;
+	x->end[i] = en;
+	x->ptr[i] = ptr;
 	if (x->level)
 		x->gap[i] = gap;
 }
@@ -214,6 +215,27 @@ static node_t *split_node(struct mmk_mset *s, node_t *x, unsigned level,
 }
 
 /*
+ * How many of the FANOUT + 1 entries a split of the full node at @level of
+ * @p (the new one going to slot @i) keeps in the old node: half, but at
+ * the edge of the set (appending or prepending in address order) all
+ * except LEAF_SLACK slots in a leaf (MMK_CFG_MSET_LEAF_SLACK in
+ * mset_internal.h) and every slot in an inner node, which packs full so
+ * the tree stays as low as it can.  Out of line: it keeps the surgery's
+ * frame as small as it was.
+ */
+__attribute__((noinline)) static unsigned
+split_point(const struct mmk_mset *s, const struct mmk__mset_path *p,
+	    unsigned level, unsigned i)
+{
+	unsigned slack = level == 0 ? LEAF_SLACK : 0;
+	if (i == FANOUT && is_rightmost(s, p, level))
+		return FANOUT - slack; /* appending */
+	if (i == 0 && is_leftmost(s, p, level))
+		return 1 + slack; /* prepending: likewise */
+	return (FANOUT + 1) / 2;
+}
+
+/*
  * Insert entry (st, en, ptr, gap) at slot @i of the node at @level of @p,
  * splitting upwards as needed.  Takes nodes only from the reserve.  @p is
  * used up.
@@ -232,16 +254,12 @@ void mmk__mset_ins_at(struct mmk_mset *s, struct mmk__mset_path *p,
 			mmk__mset_fix_up(s, p, level);
 			return;
 		}
-		unsigned nl = (FANOUT + 1) / 2;
-		if (i == FANOUT && is_rightmost(s, p, level))
-			nl = FANOUT; /* appending: keep the full node full */
-		else if (i == 0 && is_leftmost(s, p, level))
-			nl = 1; /* prepending: likewise */
+		unsigned nl = split_point(s, p, level, i);
 		node_t *y = split_node(s, x, level, nl, i, st, en, ptr, gap);
 		if (level + 1 == s->height) {
 			node_t *r = node_take(s, level + 1);
-			r->e[0].ptr = x;
-			r->e[1].ptr = y;
+			r->ptr[0] = x;
+			r->ptr[1] = y;
 			r->n = 2;
 			mmk__mset_refresh_slot(r, 0);
 			mmk__mset_refresh_slot(r, 1);
@@ -253,7 +271,7 @@ void mmk__mset_ins_at(struct mmk_mset *s, struct mmk__mset_path *p,
 		mmk__mset_refresh_slot(p->lv[level + 1].node, pi);
 		/* Now insert y into the parent, right after x. */
 		st = y->start[0];
-		en = y->e[y->n - 1].end;
+		en = y->end[y->n - 1];
 		ptr = y;
 		gap = mmk__mset_node_gap(y);
 		i = pi + 1;
@@ -273,7 +291,7 @@ static void root_shrink(struct mmk_mset *s, node_t *x)
 	 * child is an edge node and may be thin too). */
 	while (s->root && s->root->level && s->root->n == 1) {
 		node_t *old = s->root;
-		s->root = old->e[0].ptr;
+		s->root = old->ptr[0];
 		s->height--;
 		node_put(s, old);
 	}
@@ -328,7 +346,7 @@ void mmk__mset_del_at(struct mmk_mset *s, struct mmk__mset_path *p,
 			continue;
 		}
 		unsigned li = pi > 0 ? pi - 1 : pi; /* left of the pair */
-		node_t *l = par->e[li].ptr, *r = par->e[li + 1].ptr;
+		node_t *l = par->ptr[li], *r = par->ptr[li + 1];
 		node_t *sib = l == x ? r : l;
 		if (sib->n > MINFILL && x->n > 0) {
 			borrow(x, l, r);
@@ -401,10 +419,11 @@ void mmk__mset_trim_insert_after(struct mmk_mset *s, struct mmk__mset_path *p,
 	/* Room in the leaf: both changes, then the summaries once. */
 	for (unsigned j = x->n; j-- > i + 1;) {
 		x->start[j + 1] = x->start[j];
-		x->e[j + 1] = x->e[j];
+		x->end[j + 1] = x->end[j];
+		x->ptr[j + 1] = x->ptr[j];
 	}
-	((area_t *)x->e[i].ptr)->end = end;
-	x->e[i].end = end;
+	((area_t *)x->ptr[i])->end = end;
+	x->end[i] = end;
 	ent_put(x, i + 1, pc->start, pc->end, pc, 0);
 	x->n++;
 	mmk__mset_fix_up(s, p, 0);

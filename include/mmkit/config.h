@@ -37,8 +37,9 @@
  *                           8 to 32768 (core).
  *   MMK_CFG_PT_ONLY_<ARCH>  compile in only that architecture's page-table
  *        formats (src/pt/formats.h; several may be given).
- *   MMK_CFG_MSET_FANOUT, MMK_CFG_MSET_NO_PREFETCH  area-tree tuning
- *        (src/mset/mset.c).
+ *   MMK_CFG_MSET_FANOUT, MMK_CFG_MSET_NO_PREFETCH, MMK_CFG_MSET_LEAF_SLACK
+ *        area-tree tuning (src/mset/mset_internal.h; FANOUT also sizes
+ *        struct mmk_mset_txn in mset.h).
  *
  * The link-time check: this header makes every file that includes it refer
  * to a symbol whose name spells the layout options, e.g.

@@ -25,6 +25,8 @@
  *   MMK_CFG_DEBUG           (0) internal assertions (MMK_ASSERT_INTERNAL).
  *   MMK_CFG_HAL_LINEAR_MAP  (1) phys<->virt is an add of mmk_hal_pv_offset,
  *        inlined; with 0 the kernel gives mmk_hal_phys_to_virt/virt_to_phys.
+ *   MMK_CFG_MSET_FANOUT     (16) slots per area-tree node; sizes struct
+ *        mmk_mset_txn, which every struct mmk_aspace holds.
  *
  *  Options that change only the code of the file compiled (core or user may
  *  differ; keep them equal anyway):
@@ -37,13 +39,12 @@
  *                           8 to 32768 (core).
  *   MMK_CFG_PT_ONLY_<ARCH>  compile in only that architecture's page-table
  *        formats (src/pt/formats.h; several may be given).
- *   MMK_CFG_MSET_FANOUT, MMK_CFG_MSET_NO_PREFETCH, MMK_CFG_MSET_LEAF_SLACK
- *        area-tree tuning (src/mset/mset_internal.h; FANOUT also sizes
- *        struct mmk_mset_txn in mset.h).
+ *   MMK_CFG_MSET_NO_PREFETCH, MMK_CFG_MSET_LEAF_SLACK  area-tree tuning
+ *        (src/mset/mset_internal.h).
  *
  * The link-time check: this header makes every file that includes it refer
  * to a symbol whose name spells the layout options, e.g.
- * mmk__cfg_cpus64_hooks0_debug0_linmap1, and src/lib/config.c defines the one
+ * mmk__cfg_cpus64_hooks0_debug0_linmap1_fan16, and src/lib/config.c defines the one
  * symbol of the configuration the core was built with.  Code built with
  * other layout options fails to link with "undefined reference to
  * mmk__cfg_<its options>" instead of crashing at run time.  The reference is
@@ -99,12 +100,17 @@
 #else
 #define MMK__CFG_LIN linmap0
 #endif
-#define MMK__CFG_CAT2(c, h, d, l) mmk__cfg_cpus##c##_##h##_##d##_##l
-#define MMK__CFG_CAT(c, h, d, l)  MMK__CFG_CAT2(c, h, d, l)
+/* The memory set's fanout sizes struct mmk_mset_txn, which a space holds:
+ * layout-relevant like the rest. */
+#ifndef MMK_CFG_MSET_FANOUT
+#define MMK_CFG_MSET_FANOUT 16
+#endif
+#define MMK__CFG_CAT2(c, h, d, l, f) mmk__cfg_cpus##c##_##h##_##d##_##l##_fan##f
+#define MMK__CFG_CAT(c, h, d, l, f)  MMK__CFG_CAT2(c, h, d, l, f)
 /** The symbol naming this configuration (defined in src/lib/config.c). */
 #define MMK__CFG_SYMBOL                                                        \
 	MMK__CFG_CAT(MMK_CFG_MAX_CPUS, MMK__CFG_HOOKS, MMK__CFG_DBG,           \
-		     MMK__CFG_LIN)
+		     MMK__CFG_LIN, MMK_CFG_MSET_FANOUT)
 
 /*
  * `retain` keeps the reference alive under the linker's --gc-sections.

@@ -105,69 +105,6 @@ eng_map_slow(struct mmk_pt *pt, uint64_t ia, unsigned tl, mmk__pte_t leaf,
 	return MMK_OK;
 }
 
-/*
- * Single map through a cursor.  The cached level-0 table is still the one
- * hooked at its slot as long as pt->gen has not moved (only exclusive
- * operations unhook tables, and they bump gen).
- */
-static int eng_map_cursor_miss(struct mmk_pt_cursor *c, uint64_t ia,
-			       uint64_t pa, uint32_t flags,
-			       struct mmk_tlb_gather *b);
-
-static int eng_map_cursor(struct mmk_pt_cursor *c, uint64_t ia, uint64_t pa,
-			  uint32_t flags, struct mmk_tlb_gather *b)
-{
-	struct mmk_pt *pt = c->pt;
-	uint64_t tag = ia >> pt->shift[1];
-	if (MMK_LIKELY(c->table && c->tag == tag && c->flags == flags &&
-		       c->gen == atomic_load_explicit(&pt->gen,
-						      memory_order_relaxed))) {
-		mmk__pte_t *p = (mmk__pte_t *)c->table + eng_idx(pt, ia, 0);
-		mmk__pte_t expect = fmt_empty(pt, 0);
-		if (MMK_UNLIKELY(eng_ld(p) != expect ||
-				 !eng_cas(p, &expect,
-					  fmt_make_leaf(c->tmpl, pa, 0))))
-			return MMK_EEXIST;
-		if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
-			mmk__pt_gather_range(b, pt, ia, eng_span(pt, 0),
-					     flags & MMK_PT_GLOBAL);
-		fmt_sync();
-		return MMK_OK;
-	}
-	return eng_map_cursor_miss(c, ia, pa, flags, b);
-}
-
-/* Out of line, so the hit path above needs no stack frame. */
-__attribute__((noinline)) static int
-eng_map_cursor_miss(struct mmk_pt_cursor *c, uint64_t ia, uint64_t pa,
-		    uint32_t flags, struct mmk_tlb_gather *b)
-{
-	struct mmk_pt *pt = c->pt;
-	uint64_t tag = ia >> pt->shift[1];
-	int err = eng_map(pt, ia, pa, 0, flags, b);
-	if (err)
-		return err;
-	/* Refill: find the leaf table now holding ia. */
-	unsigned l = pt->fmt->levels - 1;
-	uint64_t table = pt->root.v;
-	c->table = NULL;
-	for (; l > 0; l--) {
-		mmk__pte_t e = eng_ld_acq(eng_tbl(table) + eng_idx(pt, ia, l));
-		if (eng_is_empty(pt, e, l) || !fmt_is_table(e, l))
-			return MMK_OK;
-		table = fmt_table_pa(e, l);
-	}
-	mmk__pte_t tmpl;
-	if (fmt_leaf_template(pt, flags, 0, &tmpl) != 0)
-		return MMK_OK;
-	c->table = eng_tbl(table);
-	c->tag = tag;
-	c->flags = flags;
-	c->tmpl = tmpl;
-	c->gen = atomic_load_explicit(&pt->gen, memory_order_relaxed);
-	return MMK_OK;
-}
-
 /* Descend to the entry that ends the walk of @ia (a leaf or an empty
  * entry); fills the table addresses on the way in @path[level]. */
 static mmk__pte_t *eng_lookup(const struct mmk_pt *pt, uint64_t ia,
@@ -190,11 +127,9 @@ static mmk__pte_t *eng_lookup(const struct mmk_pt *pt, uint64_t ia,
 }
 
 /*
- * The hot read path: a few instructions per level, nothing stored, so that
- * independent queries overlap their cache misses.  The walk is unrolled
- * per level count; a format whose levels all have FMT_BITS index bits over
- * FMT_PAGE_SHIFT-bit pages (it may #define both) gets constant shifts and
- * masks as well.
+ * Shifts and masks of the hot walks (pt/engine/fast.h): constants for a
+ * format whose levels all have FMT_BITS index bits over FMT_PAGE_SHIFT-bit
+ * pages (it may #define both), the table's own otherwise.
  */
 #if defined(FMT_BITS) && defined(FMT_PAGE_SHIFT)
 #define ENG_QSHIFT(pt, L) (FMT_PAGE_SHIFT + FMT_BITS * (L))
@@ -203,55 +138,6 @@ static mmk__pte_t *eng_lookup(const struct mmk_pt *pt, uint64_t ia,
 #define ENG_QSHIFT(pt, L) ((pt)->shift[L])
 #define ENG_QMASK(pt, L)  ((pt)->idx_mask[L])
 #endif
-
-static inline __attribute__((always_inline)) int
-eng_query_leaf(const struct mmk_pt *pt, uint64_t ia, mmk__pte_t e,
-	       const unsigned l, uint64_t *pa, uint32_t *flags, unsigned *level)
-{
-	if (MMK_UNLIKELY(!fmt_is_leaf(e, l)))
-		return MMK_ENOENT;
-	*pa = fmt_leaf_pa(e, l) +
-	      (ia & (((uint64_t)1 << ENG_QSHIFT(pt, l)) - 1));
-	if (flags)
-		*flags = fmt_leaf_flags(pt, e, l);
-	*level = l;
-	return MMK_OK;
-}
-
-#define ENG_QSTEP(L)                                                           \
-	do {                                                                   \
-		e = eng_ld_acq(eng_tbl(table) + ((ia >> ENG_QSHIFT(pt, L)) &   \
-						 ENG_QMASK(pt, L)));           \
-		if (MMK_UNLIKELY(eng_is_empty(pt, e, L)))                      \
-			return MMK_ENOENT;                                     \
-		if ((L) == 0 || !fmt_is_table(e, L))                           \
-			return eng_query_leaf(pt, ia, e, L, pa, flags, level); \
-		table = fmt_table_pa(e, L);                                    \
-	} while (0)
-
-static int eng_query(const struct mmk_pt *pt, uint64_t ia, uint64_t *pa,
-		     uint32_t *flags, unsigned *level)
-{
-	uint64_t table = pt->root.v;
-	mmk__pte_t e;
-	switch (pt->fmt->levels) {
-	case 5:
-		ENG_QSTEP(4);
-		/* fall through */
-	case 4:
-		ENG_QSTEP(3);
-		/* fall through */
-	case 3:
-		ENG_QSTEP(2);
-		/* fall through */
-	case 2:
-		ENG_QSTEP(1);
-		/* fall through */
-	default:
-		ENG_QSTEP(0);
-	}
-	return MMK_ENOENT; /* not reached: level 0 always returns */
-}
 
 /* Unhook and queue every table on @path above @l that is now empty. */
 static inline bool eng_pinned(const struct mmk_pt *pt, unsigned l, uint64_t ia)
@@ -354,36 +240,6 @@ static int eng_protect(struct mmk_pt *pt, uint64_t ia, uint32_t flags,
 }
 
 /* ---------------------------------------------- the fault path's pair */
-/*
- * Read the leaf holding @ia with one load per level (the last one is the
- * entry reported, so the caller's compare-and-swap is against what it
- * decided on).  Safe alongside single maps and replaces.
- */
-static int eng_lookup_leaf(const struct mmk_pt *pt, uint64_t ia,
-			   struct mmk_pt_leaf *out)
-{
-	unsigned l = pt->fmt->levels - 1;
-	uint64_t table = pt->root.v;
-	mmk__pte_t e;
-	for (;;) {
-		e = eng_ld_acq(eng_tbl(table) + eng_idx(pt, ia, l));
-		if (eng_is_empty(pt, e, l))
-			return MMK_ENOENT;
-		if (l == 0 || !fmt_is_table(e, l))
-			break;
-		table = fmt_table_pa(e, l);
-		l--;
-	}
-	if (!fmt_is_leaf(e, l))
-		return MMK_ENOENT;
-	out->pa = mmk_pa(fmt_leaf_pa(e, l));
-	out->size = out->page_size = eng_span(pt, l);
-	out->flags = fmt_leaf_flags(pt, e, l);
-	out->level = l;
-	out->raw = e;
-	return MMK_OK;
-}
-
 /* The slot at level @tl on the path of @ia, or NULL if the path no longer
  * reaches that level (a table was unhooked or a huge page sits above). */
 static mmk__pte_t *eng_slot(const struct mmk_pt *pt, uint64_t ia, unsigned tl)

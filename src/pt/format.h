@@ -73,7 +73,9 @@
  *       entries), so empty is "that table's address", not 0.
  *
  *   bool fmt_is_table(mmk__pte_t e, unsigned level)
- *       @e (at level >= 1, not empty) points to a table of level-1.
+ *       @e (at level >= 1, not empty) points to a table of level-1.  Where
+ *       fmt_empty_is_zero(), it must also be false for 0 (the hot walks
+ *       test it alone).
  *
  *   bool fmt_is_leaf(mmk__pte_t e, unsigned level)
  *       @e is a leaf (translation) at @level, including a PROT_NONE leaf

@@ -28,8 +28,22 @@
 	((unsigned)((va) >> ENG_QSHIFT(pt, L)) & ENG_QMASK(pt, L))
 
 /* The entry ends the descent at @L: empty, a leaf, or (never at level 0)
- * anything but a table. */
-#define ENG_FEND(pt, e, L) (eng_is_empty(pt, e, L) || !fmt_is_table(e, L))
+ * anything but a table.  Where empty is 0 no table entry is 0 (a table
+ * entry has its valid bit), so one test does. */
+#define ENG_FEND(pt, e, L)                                                     \
+	(fmt_empty_is_zero() ? !fmt_is_table(e, L)                             \
+			     : eng_is_empty(pt, e, L) || !fmt_is_table(e, L))
+
+/* Table pages by physical address, the linear offset read once per call
+ * (the acquire loads of the walk would make the compiler read it again at
+ * every level). */
+#if MMK_CFG_HAL_LINEAR_MAP
+#define ENG_FPV	     const uintptr_t pv_ = mmk_hal_pv_offset
+#define ENG_FTBL(pa) ((mmk__pte_t *)(uintptr_t)((pa) + pv_))
+#else
+#define ENG_FPV	     (void)0
+#define ENG_FTBL(pa) eng_tbl(pa)
+#endif
 
 /*
  * Descend from the root for @va down to level 0, leaving the level-0 entry
@@ -41,10 +55,11 @@
 		e = eng_ld_acq(t_ + ENG_FIDX(pt, va, L));                      \
 		if (MMK_UNLIKELY(ENG_FEND(pt, e, L)))                          \
 			END(e, L);                                             \
-		t_ = eng_tbl(fmt_table_pa(e, L));                              \
+		t_ = ENG_FTBL(fmt_table_pa(e, L));                             \
 	}
 #define ENG_FWALK(END)                                                         \
-	const mmk__pte_t *t_ = eng_tbl(pt->root.v);                            \
+	ENG_FPV;                                                               \
+	const mmk__pte_t *t_ = ENG_FTBL(pt->root.v);                           \
 	mmk__pte_t e;                                                          \
 	ENG_FSTEP(4, END)                                                      \
 	ENG_FSTEP(3, END)                                                      \
@@ -142,7 +157,8 @@ eng_fmany_level(const struct mmk_pt *pt, const mmk_vaddr_t *va, unsigned m,
 		if (!(*live >> k & 1))
 			continue;
 		if (l > 0 && !ENG_FEND(pt, e[k], l)) {
-			t[k] = eng_tbl(fmt_table_pa(e[k], l));
+			t[k] = (const mmk__pte_t *)eng_tbl(
+				fmt_table_pa(e[k], l));
 			continue;
 		}
 		*live &= ~(1u << k);
@@ -207,16 +223,18 @@ eng_fmap(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa, uint64_t page_size,
 		return err;
 	mmk__pte_t leaf = fmt_make_leaf(tmpl, pa.v, 0);
 	uint64_t ia = va & (((uint64_t)1 << va_bits) - 1);
-	mmk__pte_t *p = eng_tbl(pt->root.v), e;
+	ENG_FPV;
+	mmk__pte_t *p = ENG_FTBL(pt->root.v), e;
 	for (unsigned l = levels - 1; l > 0; l--) {
 		p += ENG_FIDX(pt, va, l);
 		e = eng_ld_acq(p);
-		if (MMK_UNLIKELY(eng_is_empty(pt, e, l)))
+		if (MMK_UNLIKELY(ENG_FEND(pt, e, l))) {
+			if (!eng_is_empty(pt, e, l))
+				return MMK_EEXIST; /* a huge page */
 			return eng_map_slow(pt, ia, 0, leaf, l, p, e,
 					    flags & MMK_PT_GLOBAL, g);
-		if (MMK_UNLIKELY(!fmt_is_table(e, l)))
-			return MMK_EEXIST;
-		p = eng_tbl(fmt_table_pa(e, l));
+		}
+		p = ENG_FTBL(fmt_table_pa(e, l));
 	}
 	p += ENG_FIDX(pt, va, 0);
 	mmk__pte_t expect = fmt_empty(pt, 0);

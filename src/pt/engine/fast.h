@@ -143,65 +143,130 @@ eng_flookup(const struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_pt_leaf *out,
  */
 #define ENG_QMANY_GROUP 8
 
+/* Address @k of the group ended its walk at level @l with entry @e. */
 static inline __attribute__((always_inline)) void
-eng_fmany_level(const struct mmk_pt *pt, const mmk_vaddr_t *va, unsigned m,
-		const mmk__pte_t **t, unsigned *live, mmk_paddr_t *pa,
-		uint32_t *flags, size_t *found, const unsigned l)
+eng_fmany_end(const struct mmk_pt *pt, mmk_vaddr_t va, mmk__pte_t e,
+	      const unsigned l, mmk_paddr_t *pa, uint32_t *flags, size_t *found)
+{
+	if (eng_is_empty(pt, e, l) || !fmt_is_leaf(e, l))
+		return; /* a hole: *pa stays MMK_PT_QUERY_NONE */
+	uint64_t span = (uint64_t)1 << ENG_QSHIFT(pt, l);
+	*pa = mmk_pa(fmt_leaf_pa(e, l) + (va & (span - 1)));
+	if (flags)
+		*flags = fmt_leaf_flags(pt, e, l);
+	(*found)++;
+}
+
+/*
+ * One level for the group: the loads first, for every address (one whose
+ * walk has ended reads its last table again, harmlessly: tables are not
+ * freed while queries run), then the tests, without a branch per address
+ * in the common case where every walk goes on.
+ */
+static inline __attribute__((always_inline)) void
+eng_fmany_level(const struct mmk_pt *pt, const mmk_vaddr_t *va,
+		const unsigned m, const mmk__pte_t **t, unsigned *live,
+		mmk_paddr_t *pa, uint32_t *flags, size_t *found, uintptr_t pv,
+		const unsigned l)
 {
 	mmk__pte_t e[ENG_QMANY_GROUP];
+	unsigned tbl = 0;
+	(void)pv;
+#pragma GCC unroll 8
 	for (unsigned k = 0; k < m; k++)
-		if (*live >> k & 1)
-			e[k] = eng_ld(t[k] + ENG_FIDX(pt, va[k], l));
+		e[k] = eng_ld(t[k] + ENG_FIDX(pt, va[k], l));
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	for (unsigned k = 0; k < m; k++) {
-		if (!(*live >> k & 1))
-			continue;
-		if (l > 0 && !ENG_FEND(pt, e[k], l)) {
-			t[k] = (const mmk__pte_t *)eng_tbl(
-				fmt_table_pa(e[k], l));
-			continue;
+	if (l > 0) {
+#pragma GCC unroll 8
+		for (unsigned k = 0; k < m; k++)
+			tbl |= (unsigned)!ENG_FEND(pt, e[k], l) << k;
+	}
+	tbl &= *live; /* an ended walk stays on its table */
+	unsigned end = *live & ~tbl;
+	if (l == 0 || MMK_UNLIKELY(end)) {
+		for (unsigned k = 0; k < m; k++)
+			if (end >> k & 1)
+				eng_fmany_end(pt, va[k], e[k], l, pa + k,
+					      flags ? flags + k : NULL, found);
+	}
+	*live &= tbl;
+	if (l > 0) {
+#pragma GCC unroll 8
+		for (unsigned k = 0; k < m; k++) {
+#if MMK_CFG_HAL_LINEAR_MAP
+			const mmk__pte_t *n =
+				(const mmk__pte_t *)(uintptr_t)(fmt_table_pa(
+									e[k],
+									l) +
+								pv);
+#else
+			const mmk__pte_t *n = eng_tbl(fmt_table_pa(e[k], l));
+#endif
+			t[k] = (tbl >> k & 1) ? n : t[k];
 		}
-		*live &= ~(1u << k);
-		if (eng_is_empty(pt, e[k], l) || !fmt_is_leaf(e[k], l))
-			continue;
-		uint64_t span = (uint64_t)1 << ENG_QSHIFT(pt, l);
-		pa[k] = mmk_pa(fmt_leaf_pa(e[k], l) + (va[k] & (span - 1)));
-		if (flags)
-			flags[k] = fmt_leaf_flags(pt, e[k], l);
-		(*found)++;
 	}
 }
 
 #define ENG_FMANY_STEP(L)                                                      \
 	if ((L) < levels && live)                                              \
-	eng_fmany_level(pt, va + i, m, t, &live, pa + i,                       \
-			flags ? flags + i : NULL, &found, L)
+	eng_fmany_level(pt, va, m, t, &live, pa, flags, found, pv, L)
 
+/* One group of ENG_QMANY_GROUP addresses. */
+static inline __attribute__((always_inline)) void
+eng_fmany_group(const struct mmk_pt *pt, const mmk_vaddr_t *va, mmk_paddr_t *pa,
+		uint32_t *flags, size_t *found, const unsigned levels,
+		const unsigned va_bits)
+{
+	const unsigned m = ENG_QMANY_GROUP;
+#if MMK_CFG_HAL_LINEAR_MAP
+	const uintptr_t pv = mmk_hal_pv_offset;
+#else
+	const uintptr_t pv = 0;
+#endif
+	const mmk__pte_t *t[ENG_QMANY_GROUP];
+	const mmk__pte_t *root = eng_tbl(pt->root.v);
+	unsigned live = 0;
+#pragma GCC unroll 8
+	for (unsigned k = 0; k < m; k++) {
+		t[k] = root;
+		pa[k] = mmk_pa(MMK_PT_QUERY_NONE);
+		if (flags)
+			flags[k] = 0;
+		live |= (unsigned)eng_fcanonical(pt, va[k], va_bits) << k;
+	}
+	ENG_FMANY_STEP(4);
+	ENG_FMANY_STEP(3);
+	ENG_FMANY_STEP(2);
+	ENG_FMANY_STEP(1);
+	ENG_FMANY_STEP(0);
+}
+
+/* The tail runs as a full group too, padded with an address no format
+ * holds (bit 63 alone is canonical nowhere), so the loops have a constant
+ * count. */
 static inline __attribute__((always_inline)) size_t
 eng_fquery_many(const struct mmk_pt *pt, size_t n, const mmk_vaddr_t *va,
 		mmk_paddr_t *pa, uint32_t *flags, const unsigned levels,
 		const unsigned va_bits)
 {
-	size_t found = 0;
-	const mmk__pte_t *root = eng_tbl(pt->root.v);
-	for (size_t i = 0; i < n; i += ENG_QMANY_GROUP) {
-		unsigned m = n - i < ENG_QMANY_GROUP ? (unsigned)(n - i)
-						     : ENG_QMANY_GROUP;
-		const mmk__pte_t *t[ENG_QMANY_GROUP];
-		unsigned live = 0;
-		for (unsigned k = 0; k < m; k++) {
-			pa[i + k] = mmk_pa(MMK_PT_QUERY_NONE);
+	size_t found = 0, i = 0;
+	for (; n - i >= ENG_QMANY_GROUP; i += ENG_QMANY_GROUP)
+		eng_fmany_group(pt, va + i, pa + i, flags ? flags + i : NULL,
+				&found, levels, va_bits);
+	if (i < n) {
+		mmk_vaddr_t tva[ENG_QMANY_GROUP];
+		mmk_paddr_t tpa[ENG_QMANY_GROUP];
+		uint32_t tfl[ENG_QMANY_GROUP];
+		size_t m = n - i;
+		for (size_t k = 0; k < ENG_QMANY_GROUP; k++)
+			tva[k] = k < m ? va[i + k] : (uint64_t)1 << 63;
+		eng_fmany_group(pt, tva, tpa, flags ? tfl : NULL, &found,
+				levels, va_bits);
+		for (size_t k = 0; k < m; k++) {
+			pa[i + k] = tpa[k];
 			if (flags)
-				flags[i + k] = 0;
-			t[k] = root;
-			if (eng_fcanonical(pt, va[i + k], va_bits))
-				live |= 1u << k;
+				flags[i + k] = tfl[k];
 		}
-		ENG_FMANY_STEP(4);
-		ENG_FMANY_STEP(3);
-		ENG_FMANY_STEP(2);
-		ENG_FMANY_STEP(1);
-		ENG_FMANY_STEP(0);
 	}
 	return found;
 }

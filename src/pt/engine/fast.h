@@ -141,7 +141,7 @@ eng_flookup(const struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_pt_leaf *out,
  * behind each other's walks.  Relaxed loads and one acquire fence per
  * level (an ldar per entry would order the loads on aarch64).
  */
-#define ENG_QMANY_GROUP 8
+#define ENG_QMANY_GROUP 4
 
 /* Address @k of the group ended its walk at level @l with entry @e. */
 static inline __attribute__((always_inline)) void

@@ -135,81 +135,58 @@ eng_flookup(const struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_pt_leaf *out,
 
 /* -------------------------------------------------------- query_many */
 /*
- * Translate addresses ENG_QMANY_GROUP at a time, level by level: every
- * live address of the group loads its entry of this level before any of
- * them is looked at, so their cache misses overlap instead of queueing
- * behind each other's walks.  Relaxed loads and one acquire fence per
- * level (an ldar per entry would order the loads on aarch64).
+ * Translate addresses ENG_QMANY_GROUP at a time, in two passes: first
+ * every address of the group descends to the entry that ends its walk
+ * (the upper levels are few tables, cache-hot; the entry itself is not
+ * read), then those entries are read one after the other with nothing
+ * between the loads but their decoding, so the group's misses on the
+ * leaf tables overlap instead of queueing behind each other's walks.  An
+ * entry a concurrent single map fills between the passes may or may not be
+ * seen, as for mmk_pt_query.  The second pass's loads are relaxed: only
+ * leaves are decoded there, nothing behind them is read.
  */
-#define ENG_QMANY_GROUP 4
+#define ENG_QMANY_GROUP 8
 
-/* Address @k of the group ended its walk at level @l with entry @e. */
+#define ENG_FDSTEP(L)                                                          \
+	if ((L) < levels) {                                                    \
+		p_ = t_ + ENG_FIDX(pt, va, L);                                 \
+		e = eng_ld_acq(p_);                                            \
+		if (MMK_UNLIKELY(ENG_FEND(pt, e, L))) {                        \
+			*lv = L;                                               \
+			return p_;                                             \
+		}                                                              \
+		t_ = ENG_FTBL(fmt_table_pa(e, L));                             \
+	}
+
+/* The entry that ends the walk of @va, its level in *lv. */
+static inline __attribute__((always_inline)) const mmk__pte_t *
+eng_fmany_descend(const struct mmk_pt *pt, mmk_vaddr_t va, unsigned *lv,
+		  const unsigned levels)
+{
+	ENG_FPV;
+	const mmk__pte_t *t_ = ENG_FTBL(pt->root.v), *p_;
+	mmk__pte_t e;
+	ENG_FDSTEP(4)
+	ENG_FDSTEP(3)
+	ENG_FDSTEP(2)
+	ENG_FDSTEP(1)
+	*lv = 0;
+	return t_ + ENG_FIDX(pt, va, 0);
+}
+
+/* Address @va ended its walk at level @l with entry @e. */
 static inline __attribute__((always_inline)) void
 eng_fmany_end(const struct mmk_pt *pt, mmk_vaddr_t va, mmk__pte_t e,
 	      const unsigned l, mmk_paddr_t *pa, uint32_t *flags, size_t *found)
 {
 	if (eng_is_empty(pt, e, l) || !fmt_is_leaf(e, l))
 		return; /* a hole: *pa stays MMK_PT_QUERY_NONE */
-	uint64_t span = (uint64_t)1 << ENG_QSHIFT(pt, l);
+	uint64_t span = eng_span(pt, l);
 	*pa = mmk_pa(fmt_leaf_pa(e, l) + (va & (span - 1)));
 	if (flags)
 		*flags = fmt_leaf_flags(pt, e, l);
 	(*found)++;
 }
-
-/*
- * One level for the group: the loads first, for every address (one whose
- * walk has ended reads its last table again, harmlessly: tables are not
- * freed while queries run), then the tests, without a branch per address
- * in the common case where every walk goes on.
- */
-static inline __attribute__((always_inline)) void
-eng_fmany_level(const struct mmk_pt *pt, const mmk_vaddr_t *va,
-		const unsigned m, const mmk__pte_t **t, unsigned *live,
-		mmk_paddr_t *pa, uint32_t *flags, size_t *found, uintptr_t pv,
-		const unsigned l)
-{
-	mmk__pte_t e[ENG_QMANY_GROUP];
-	unsigned tbl = 0;
-	(void)pv;
-#pragma GCC unroll 8
-	for (unsigned k = 0; k < m; k++)
-		e[k] = eng_ld(t[k] + ENG_FIDX(pt, va[k], l));
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	if (l > 0) {
-#pragma GCC unroll 8
-		for (unsigned k = 0; k < m; k++)
-			tbl |= (unsigned)!ENG_FEND(pt, e[k], l) << k;
-	}
-	tbl &= *live; /* an ended walk stays on its table */
-	unsigned end = *live & ~tbl;
-	if (l == 0 || MMK_UNLIKELY(end)) {
-		for (unsigned k = 0; k < m; k++)
-			if (end >> k & 1)
-				eng_fmany_end(pt, va[k], e[k], l, pa + k,
-					      flags ? flags + k : NULL, found);
-	}
-	*live &= tbl;
-	if (l > 0) {
-#pragma GCC unroll 8
-		for (unsigned k = 0; k < m; k++) {
-#if MMK_CFG_HAL_LINEAR_MAP
-			const mmk__pte_t *n =
-				(const mmk__pte_t *)(uintptr_t)(fmt_table_pa(
-									e[k],
-									l) +
-								pv);
-#else
-			const mmk__pte_t *n = eng_tbl(fmt_table_pa(e[k], l));
-#endif
-			t[k] = (tbl >> k & 1) ? n : t[k];
-		}
-	}
-}
-
-#define ENG_FMANY_STEP(L)                                                      \
-	if ((L) < levels && live)                                              \
-	eng_fmany_level(pt, va, m, t, &live, pa, flags, found, pv, L)
 
 /* One group of ENG_QMANY_GROUP addresses. */
 static inline __attribute__((always_inline)) void
@@ -217,28 +194,27 @@ eng_fmany_group(const struct mmk_pt *pt, const mmk_vaddr_t *va, mmk_paddr_t *pa,
 		uint32_t *flags, size_t *found, const unsigned levels,
 		const unsigned va_bits)
 {
-	const unsigned m = ENG_QMANY_GROUP;
-#if MMK_CFG_HAL_LINEAR_MAP
-	const uintptr_t pv = mmk_hal_pv_offset;
-#else
-	const uintptr_t pv = 0;
-#endif
-	const mmk__pte_t *t[ENG_QMANY_GROUP];
-	const mmk__pte_t *root = eng_tbl(pt->root.v);
-	unsigned live = 0;
-#pragma GCC unroll 8
-	for (unsigned k = 0; k < m; k++) {
-		t[k] = root;
+	const mmk__pte_t *p[ENG_QMANY_GROUP];
+	unsigned lv[ENG_QMANY_GROUP];
+	for (unsigned k = 0; k < ENG_QMANY_GROUP; k++) {
 		pa[k] = mmk_pa(MMK_PT_QUERY_NONE);
 		if (flags)
 			flags[k] = 0;
-		live |= (unsigned)eng_fcanonical(pt, va[k], va_bits) << k;
+		p[k] = NULL;
+		if (MMK_LIKELY(eng_fcanonical(pt, va[k], va_bits)))
+			p[k] = eng_fmany_descend(pt, va[k], &lv[k], levels);
 	}
-	ENG_FMANY_STEP(4);
-	ENG_FMANY_STEP(3);
-	ENG_FMANY_STEP(2);
-	ENG_FMANY_STEP(1);
-	ENG_FMANY_STEP(0);
+	for (unsigned k = 0; k < ENG_QMANY_GROUP; k++) {
+		if (MMK_UNLIKELY(!p[k]))
+			continue;
+		mmk__pte_t e = eng_ld(p[k]);
+		if (MMK_LIKELY(lv[k] == 0))
+			eng_fmany_end(pt, va[k], e, 0, pa + k,
+				      flags ? flags + k : NULL, found);
+		else
+			eng_fmany_end(pt, va[k], e, lv[k], pa + k,
+				      flags ? flags + k : NULL, found);
+	}
 }
 
 /* The tail runs as a full group too, padded with an address no format

@@ -147,8 +147,20 @@ eng_flookup(const struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_pt_leaf *out,
  */
 #define ENG_QMANY_GROUP 8
 
+/*
+ * Within one call the walk remembers the last level-0 table it reached
+ * (tag va >> shift[1]) and the last level-1 table (tag va >> shift[2]):
+ * nearby addresses (a dump, a copy of user memory, fork's walk) skip the
+ * upper levels.  The pointers stay good for the call: tables are only
+ * unhooked by exclusive operations, which cannot run alongside.
+ */
+struct eng_fmany_cache {
+	uint64_t tag0, tag1;
+	const mmk__pte_t *t0, *t1;
+};
+
 #define ENG_FDSTEP(L)                                                          \
-	if ((L) < levels) {                                                    \
+	if ((L) < levels && (L) >= from) {                                     \
 		p_ = t_ + ENG_FIDX(pt, va, L);                                 \
 		e = eng_ld_acq(p_);                                            \
 		if (MMK_UNLIKELY(ENG_FEND(pt, e, L))) {                        \
@@ -156,20 +168,38 @@ eng_flookup(const struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_pt_leaf *out,
 			return p_;                                             \
 		}                                                              \
 		t_ = ENG_FTBL(fmt_table_pa(e, L));                             \
+		if ((L) == 2) {                                                \
+			c->tag1 = va >> ENG_QSHIFT(pt, 2);                     \
+			c->t1 = t_;                                            \
+		}                                                              \
 	}
 
 /* The entry that ends the walk of @va, its level in *lv. */
 static inline __attribute__((always_inline)) const mmk__pte_t *
 eng_fmany_descend(const struct mmk_pt *pt, mmk_vaddr_t va, unsigned *lv,
-		  const unsigned levels)
+		  struct eng_fmany_cache *c, const unsigned levels)
 {
 	ENG_FPV;
+	*lv = 0;
+	if (va >> ENG_QSHIFT(pt, 1) == c->tag0)
+		return c->t0 + ENG_FIDX(pt, va, 0);
 	const mmk__pte_t *t_ = ENG_FTBL(pt->root.v), *p_;
+	unsigned from = 0;
+	if (levels > 2 && va >> ENG_QSHIFT(pt, 2) == c->tag1) {
+		t_ = c->t1;
+		from = 1;
+	} else {
+		from = 0;
+	}
 	mmk__pte_t e;
-	ENG_FDSTEP(4)
-	ENG_FDSTEP(3)
-	ENG_FDSTEP(2)
+	if (from == 0) {
+		ENG_FDSTEP(4)
+		ENG_FDSTEP(3)
+		ENG_FDSTEP(2)
+	}
 	ENG_FDSTEP(1)
+	c->tag0 = va >> ENG_QSHIFT(pt, 1);
+	c->t0 = t_;
 	*lv = 0;
 	return t_ + ENG_FIDX(pt, va, 0);
 }
@@ -181,18 +211,19 @@ eng_fmany_end(const struct mmk_pt *pt, mmk_vaddr_t va, mmk__pte_t e,
 {
 	if (eng_is_empty(pt, e, l) || !fmt_is_leaf(e, l))
 		return; /* a hole: *pa stays MMK_PT_QUERY_NONE */
-	uint64_t span = eng_span(pt, l);
+	uint64_t span = (uint64_t)1 << ENG_QSHIFT(pt, l);
 	*pa = mmk_pa(fmt_leaf_pa(e, l) + (va & (span - 1)));
 	if (flags)
 		*flags = fmt_leaf_flags(pt, e, l);
 	(*found)++;
 }
 
-/* One group of ENG_QMANY_GROUP addresses. */
+/* One group of ENG_QMANY_GROUP addresses; each end entry is prefetched
+ * as soon as it is known, so its miss overlaps the next descents. */
 static inline __attribute__((always_inline)) void
 eng_fmany_group(const struct mmk_pt *pt, const mmk_vaddr_t *va, mmk_paddr_t *pa,
-		uint32_t *flags, size_t *found, const unsigned levels,
-		const unsigned va_bits)
+		uint32_t *flags, size_t *found, struct eng_fmany_cache *c,
+		const unsigned levels, const unsigned va_bits)
 {
 	const mmk__pte_t *p[ENG_QMANY_GROUP];
 	unsigned lv[ENG_QMANY_GROUP];
@@ -201,8 +232,10 @@ eng_fmany_group(const struct mmk_pt *pt, const mmk_vaddr_t *va, mmk_paddr_t *pa,
 		if (flags)
 			flags[k] = 0;
 		p[k] = NULL;
-		if (MMK_LIKELY(eng_fcanonical(pt, va[k], va_bits)))
-			p[k] = eng_fmany_descend(pt, va[k], &lv[k], levels);
+		if (MMK_LIKELY(eng_fcanonical(pt, va[k], va_bits))) {
+			p[k] = eng_fmany_descend(pt, va[k], &lv[k], c, levels);
+			__builtin_prefetch(p[k]);
+		}
 	}
 	for (unsigned k = 0; k < ENG_QMANY_GROUP; k++) {
 		if (MMK_UNLIKELY(!p[k]))
@@ -226,9 +259,11 @@ eng_fquery_many(const struct mmk_pt *pt, size_t n, const mmk_vaddr_t *va,
 		const unsigned va_bits)
 {
 	size_t found = 0, i = 0;
+	struct eng_fmany_cache c = {MMK_PT_CURSOR_NONE, MMK_PT_CURSOR_NONE,
+				    NULL, NULL};
 	for (; n - i >= ENG_QMANY_GROUP; i += ENG_QMANY_GROUP)
 		eng_fmany_group(pt, va + i, pa + i, flags ? flags + i : NULL,
-				&found, levels, va_bits);
+				&found, &c, levels, va_bits);
 	if (i < n) {
 		mmk_vaddr_t tva[ENG_QMANY_GROUP];
 		mmk_paddr_t tpa[ENG_QMANY_GROUP];
@@ -236,7 +271,7 @@ eng_fquery_many(const struct mmk_pt *pt, size_t n, const mmk_vaddr_t *va,
 		size_t m = n - i;
 		for (size_t k = 0; k < ENG_QMANY_GROUP; k++)
 			tva[k] = k < m ? va[i + k] : (uint64_t)1 << 63;
-		eng_fmany_group(pt, tva, tpa, flags ? tfl : NULL, &found,
+		eng_fmany_group(pt, tva, tpa, flags ? tfl : NULL, &found, &c,
 				levels, va_bits);
 		for (size_t k = 0; k < m; k++) {
 			pa[i + k] = tpa[k];

@@ -52,49 +52,76 @@ static int eng_map(struct mmk_pt *pt, uint64_t ia, uint64_t pa, unsigned tl,
 	return MMK_OK;
 }
 
-/* eng_map when tables are missing below level @l (entry *p == e, empty). */
+/* Free a private chain of new tables for @ia: @t at level @lvl and the
+ * ones its entries for @ia point at, down to level @tl. */
+static void eng_chain_free(struct mmk_pt *pt, uint64_t ia, uint64_t t,
+			   unsigned lvl, unsigned tl)
+{
+	for (;;) {
+		uint64_t next = 0;
+		if (lvl > tl)
+			next = fmt_table_pa(eng_tbl(t)[eng_idx(pt, ia, lvl)],
+					    lvl);
+		mmk__pt_free_table(pt, lvl, t);
+		if (lvl == tl)
+			return;
+		t = next;
+		lvl--;
+	}
+}
+
+/*
+ * eng_map when tables are missing below level @l (entry *p == e, empty).
+ * The tables for levels l-1 .. tl are built bottom-up, each one's entry
+ * for @ia pointing at the one below (the lowest holds the leaf), so the
+ * chain needs no array: its top is its head, and losing a level to
+ * another CPU frees the top and goes on with the table under it.
+ */
 __attribute__((noinline)) static int
 eng_map_slow(struct mmk_pt *pt, uint64_t ia, unsigned tl, mmk__pte_t leaf,
 	     unsigned l, mmk__pte_t *p, mmk__pte_t e, bool global,
 	     struct mmk_tlb_gather *b)
 {
-
-	/* Tables for levels l-1 .. tl, chained privately. */
-	uint64_t chain[MMK_PT_MAX_LEVELS];
-	unsigned n = l - tl, k = 0;
-	for (unsigned i = 0; i < n; i++) {
-		if (mmk__pt_alloc_table(pt, l - 1 - i, &chain[i]) != 0) {
-			while (i--)
-				mmk__pt_free_table(pt, l - 1 - i, chain[i]);
+	uint64_t top = ENG_NONE; /* table of level l-1 (chain head) */
+	mmk__pte_t down = leaf;
+	for (unsigned cl = tl; cl < l; cl++) {
+		uint64_t t;
+		if (mmk__pt_alloc_table(pt, cl, &t) != 0) {
+			if (cl > tl)
+				eng_chain_free(pt, ia, top, cl - 1, tl);
 			return MMK_ENOMEM;
 		}
+		eng_tbl(t)[eng_idx(pt, ia, cl)] = down;
+		down = fmt_make_table(pt, t, cl + 1);
+		top = t;
 	}
-	for (unsigned i = 0; i < n; i++) {
-		unsigned cl = l - 1 - i;
-		eng_tbl(chain[i])[eng_idx(pt, ia, cl)] =
-			i + 1 < n ? fmt_make_table(pt, chain[i + 1], cl) : leaf;
-	}
-
 	for (;;) {
 		mmk__pte_t want =
-			k < n ? fmt_make_table(pt, chain[k], l) : leaf;
+			top != ENG_NONE ? fmt_make_table(pt, top, l) : leaf;
 		mmk__pte_t expect = fmt_empty(pt, l);
 		if (eng_is_empty(pt, e, l) && eng_cas(p, &expect, want)) {
-			atomic_fetch_add_explicit(&pt->tables, (long)(n - k),
-						  memory_order_relaxed);
+			atomic_fetch_add_explicit(
+				&pt->tables,
+				top != ENG_NONE ? (long)(l - tl) : 0,
+				memory_order_relaxed);
 			break;
 		}
 		/* Lost, or the slot was already taken. */
 		if (!eng_is_empty(pt, expect, l))
 			e = expect;
-		if (k == n || !fmt_is_table(e, l)) {
-			for (; k < n; k++)
-				mmk__pt_free_table(pt, l - 1 - k, chain[k]);
+		if (top == ENG_NONE || !fmt_is_table(e, l)) {
+			if (top != ENG_NONE)
+				eng_chain_free(pt, ia, top, l - 1, tl);
 			return MMK_EEXIST;
 		}
-		/* Another CPU installed the table this level needed. */
-		mmk__pt_free_table(pt, l - 1 - k, chain[k]);
-		k++;
+		/* Another CPU installed the table this level needed: ours
+		 * goes, the rest of the chain hangs under the winner's. */
+		uint64_t next = ENG_NONE;
+		if (l - 1 > tl)
+			next = fmt_table_pa(
+				eng_tbl(top)[eng_idx(pt, ia, l - 1)], l - 1);
+		mmk__pt_free_table(pt, l - 1, top);
+		top = next;
 		l--;
 		p = eng_tbl(fmt_table_pa(e, l + 1)) + eng_idx(pt, ia, l);
 		e = eng_ld_acq(p);

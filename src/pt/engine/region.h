@@ -150,19 +150,17 @@ eng_map_commit(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t s, uint64_t e)
 			eng_map_leaves(pt, c, f->t, f->s, f->e);
 			f->a = f->e;
 		}
-		uint64_t span = eng_span(pt, l), a = f->a, fe = f->e;
-		mmk__pte_t *t = f->t;
-		bool down = false;
-		while (a < fe) {
-			uint64_t pa, se = MMK_MIN((a | (span - 1)) + 1, fe);
-			mmk__pte_t *p = &t[eng_idx(pt, a, l)];
+		uint64_t span = eng_span(pt, l);
+		while (f->a < f->e) {
+			uint64_t a = f->a, pa,
+				 se = MMK_MIN((a | (span - 1)) + 1, f->e);
+			mmk__pte_t *p = &f->t[eng_idx(pt, a, l)];
 			mmk__pte_t ent = *p;
 			if (!eng_is_empty(pt, ent, l)) {
 				uint64_t child = fmt_table_pa(ent, l);
 				w[l - 1] = (struct eng_rwalk){eng_tbl(child),
 							      child, a, a, se};
 				fresh[l - 1] = false;
-				down = true;
 				break;
 			} else if (eng_map_leaf_here(pt, c, l, a, se, &pa)) {
 				*p = fmt_make_leaf(c->tmpl[l], pa, l);
@@ -176,13 +174,11 @@ eng_map_commit(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t s, uint64_t e)
 				w[l - 1] = (struct eng_rwalk){eng_tbl(child),
 							      child, a, a, se};
 				fresh[l - 1] = true;
-				down = true;
 				break;
 			}
-			a = se;
+			f->a = se;
 		}
-		f->a = a;
-		if (down) {
+		if (f->a < f->e) {
 			l--;
 			continue;
 		}

@@ -101,95 +101,46 @@ static long eng_map_count(const struct mmk_pt *pt, struct eng_map_ctx *c,
 	return n;
 }
 
-/* [s, e) of the leaf table @t, one store per page. */
-static inline __attribute__((always_inline)) void
-eng_map_leaves(struct mmk_pt *pt, struct eng_map_ctx *c, mmk__pte_t *t,
-	       uint64_t s, uint64_t e)
+static void eng_map_commit(struct mmk_pt *pt, struct eng_map_ctx *c,
+			   uint64_t table, unsigned l, uint64_t s, uint64_t e)
 {
-	mmk__pte_t *p = t + eng_idx(pt, s, 0);
-	size_t n = (size_t)((e - s) >> pt->shift[0]);
-	uint64_t step = eng_span(pt, 0);
-	mmk__pte_t tmpl = c->tmpl[0];
-	if (!c->fn) {
-		uint64_t pa = s + c->delta;
-		for (size_t k = 0; k < n; k++, pa += step)
-			p[k] = fmt_make_leaf(tmpl, pa, 0);
-	} else {
-		for (size_t k = 0; k < n; k++)
-			p[k] = fmt_make_leaf(
-				tmpl, eng_map_pa(pt, c, s + k * step), 0);
+	mmk__pte_t *t = eng_tbl(table);
+	if (l == 0) {
+		mmk__pte_t *p = t + eng_idx(pt, s, 0);
+		size_t n = (size_t)((e - s) >> pt->shift[0]);
+		uint64_t step = eng_span(pt, 0);
+		mmk__pte_t tmpl = c->tmpl[0];
+		if (!c->fn) {
+			uint64_t pa = s + c->delta;
+			for (size_t k = 0; k < n; k++, pa += step)
+				p[k] = fmt_make_leaf(tmpl, pa, 0);
+		} else {
+			for (size_t k = 0; k < n; k++)
+				p[k] = fmt_make_leaf(
+					tmpl, eng_map_pa(pt, c, s + k * step),
+					0);
+		}
+		return;
 	}
-}
-
-/*
- * One level of an iterative range walk (map, unmap and protect regions):
- * the table, its physical address, the next address to visit and the
- * part of the range below this table.  The walks keep one per level in a
- * small array instead of recursing, so their stack is one frame whatever
- * the number of levels.
- */
-struct eng_rwalk {
-	mmk__pte_t *t;
-	uint64_t pa, a, s, e;
-};
-
-/* Commit a prepared map of [s, e) from the root down.  A new table is
- * filled before it is hooked (release), so no walker sees it half built.
- * Out of line: its frame and the prepare's are never stacked. */
-__attribute__((noinline)) static void
-eng_map_commit(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t s, uint64_t e)
-{
-	struct eng_rwalk w[MMK_PT_MAX_LEVELS];
-	bool fresh[MMK_PT_MAX_LEVELS];
-	unsigned top = pt->fmt->levels - 1u, l = top;
-	w[l] = (struct eng_rwalk){eng_tbl(pt->root.v), pt->root.v, s, s, e};
-	fresh[l] = false;
-	for (;;) {
-		struct eng_rwalk *f = &w[l];
-		if (l == 0) {
-			eng_map_leaves(pt, c, f->t, f->s, f->e);
-			f->a = f->e;
+	uint64_t span = eng_span(pt, l);
+	for (uint64_t a = s; a < e;) {
+		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e), pa;
+		mmk__pte_t *p = &t[eng_idx(pt, a, l)];
+		mmk__pte_t ent = *p;
+		if (!eng_is_empty(pt, ent, l)) {
+			eng_map_commit(pt, c, fmt_table_pa(ent, l), l - 1, a,
+				       se);
+		} else if (eng_map_leaf_here(pt, c, l, a, se, &pa)) {
+			*p = fmt_make_leaf(c->tmpl[l], pa, l);
+		} else {
+			uint64_t child = eng_pool_pop(pt, c->pool);
+			/* A leaf table written whole needs no clearing. */
+			if (!(l == 1 && se - a == span))
+				eng_init_table(pt, eng_tbl(child), l - 1);
+			eng_map_commit(pt, c, child, l - 1, a, se);
+			eng_st_rel(p, fmt_make_table(pt, child, l));
 		}
-		uint64_t span = eng_span(pt, l);
-		while (f->a < f->e) {
-			uint64_t a = f->a, pa,
-				 se = MMK_MIN((a | (span - 1)) + 1, f->e);
-			mmk__pte_t *p = &f->t[eng_idx(pt, a, l)];
-			mmk__pte_t ent = *p;
-			if (!eng_is_empty(pt, ent, l)) {
-				uint64_t child = fmt_table_pa(ent, l);
-				w[l - 1] = (struct eng_rwalk){eng_tbl(child),
-							      child, a, a, se};
-				fresh[l - 1] = false;
-				break;
-			} else if (eng_map_leaf_here(pt, c, l, a, se, &pa)) {
-				*p = fmt_make_leaf(c->tmpl[l], pa, l);
-			} else {
-				uint64_t child = eng_pool_pop(pt, c->pool);
-				/* A leaf table written whole needs no
-				 * clearing. */
-				if (!(l == 1 && se - a == span))
-					eng_init_table(pt, eng_tbl(child),
-						       l - 1);
-				w[l - 1] = (struct eng_rwalk){eng_tbl(child),
-							      child, a, a, se};
-				fresh[l - 1] = true;
-				break;
-			}
-			f->a = se;
-		}
-		if (f->a < f->e) {
-			l--;
-			continue;
-		}
-		if (l == top)
-			return;
-		struct eng_rwalk *up = &w[l + 1];
-		if (fresh[l])
-			eng_st_rel(&up->t[eng_idx(pt, up->a, l + 1)],
-				   fmt_make_table(pt, f->pa, l + 1));
-		l++;
-		up->a = MMK_MIN((up->a | (eng_span(pt, l) - 1)) + 1, up->e);
+		a = se;
 	}
 }
 
@@ -241,7 +192,7 @@ static inline __attribute__((always_inline)) void
 eng_map_finish(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
 	       uint64_t size, uint32_t flags, struct mmk_tlb_gather *b)
 {
-	eng_map_commit(pt, c, ia, ia + size);
+	eng_map_commit(pt, c, pt->root.v, pt->fmt->levels - 1, ia, ia + size);
 	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
 		mmk__pt_gather_range(b, pt, ia, size, flags & MMK_PT_GLOBAL);
 	fmt_sync();
@@ -518,6 +469,18 @@ eng_unmap_leaves(struct mmk_pt *pt, struct eng_unmap_ctx *c, mmk__pte_t *t,
 		mmk__pt_gather_range(c->b, pt, rs, re - rs, c->fl_global);
 	}
 }
+
+/*
+ * One level of an iterative range walk (unmap_region, protect_region):
+ * the table, the table's physical address, the next address to visit and
+ * the end of the part of the range below this table.  The walk keeps one
+ * per level in a small array instead of recursing, so its stack is one
+ * frame whatever the number of levels.
+ */
+struct eng_rwalk {
+	mmk__pte_t *t;
+	uint64_t pa, a, s, e;
+};
 
 /* Clear [s, e) (index addresses) from the root down, unhooking and
  * queueing the tables that become empty.  Out of line: its frame and

@@ -54,8 +54,9 @@ static int eng_map(struct mmk_pt *pt, uint64_t ia, uint64_t pa, unsigned tl,
 
 /* Free a private chain of new tables for @ia: @t at level @lvl and the
  * ones its entries for @ia point at, down to level @tl. */
-static void eng_chain_free(struct mmk_pt *pt, uint64_t ia, uint64_t t,
-			   unsigned lvl, unsigned tl)
+static inline __attribute__((always_inline)) void
+eng_chain_free(struct mmk_pt *pt, uint64_t ia, uint64_t t, unsigned lvl,
+	       unsigned tl)
 {
 	for (;;) {
 		uint64_t next = 0;

@@ -11,7 +11,10 @@
  *
  * pt.map_4k_single makes 262,144 separate mmk_pt_map_cursor calls in
  * address order (one cursor, as a fault path keeps per CPU);
- * pt.map_4k_single_nocursor the same with plain mmk_pt_map.  Each single
+ * pt.map_4k_single_nocursor the same with plain mmk_pt_map.
+ * pt.query_many translates the 1,000,000 addresses of pt.query_random
+ * with mmk_pt_query_many, 64 per call (the walks of a group advance
+ * together, level by level), against the query bound (ns/address).  Each single
  * map installs its leaf with a compare-and-swap (concurrent faults), which
  * alone costs about 4 times the bound's per-entry store on this machine.
  */
@@ -26,6 +29,7 @@
 #define NPAGES	262144u /* 1 GiB of 4 KiB pages */
 #define NTABLES 512u
 #define NQUERY	1000000u
+#define NMANY	64u	      /* addresses per mmk_pt_query_many call */
 #define VA_BASE 0x40000000ull /* 1 GiB aligned */
 #define PA_BASE 0x100000000ull
 
@@ -73,7 +77,7 @@ static double query_bound_ns(void)
 }
 
 struct pt_figs {
-	double map, protect, unmap, single, single_nc, query, huge, bound,
+	double map, protect, unmap, single, single_nc, query, many, huge, bound,
 		qbound;
 	long tables, tables_after;
 };
@@ -108,6 +112,22 @@ static void one_rep(struct mmk_frames *fa, enum mmk_pt_format_id id,
 		sum += pa.v;
 	}
 	f->query = (double)(mmk_bench_now_ns() - t0) / NQUERY;
+	MMK_BENCH_SINK(sum);
+
+	/* The same addresses, NMANY per call (built before the clock). */
+	static mmk_vaddr_t qva[NQUERY];
+	static mmk_paddr_t qpa[NMANY];
+	for (unsigned i = 0; i < NQUERY; i++)
+		qva[i] = VA_BASE + ((uint64_t)rand_idx[i] << 12) +
+			 (rand_idx[i] >> 20);
+	sum = 0;
+	t0 = mmk_bench_now_ns();
+	for (unsigned i = 0; i < NQUERY; i += NMANY) {
+		unsigned n = NQUERY - i < NMANY ? NQUERY - i : NMANY;
+		sum += mmk_pt_query_many(&pt, n, qva + i, qpa, NULL);
+		sum += qpa[n - 1].v;
+	}
+	f->many = (double)(mmk_bench_now_ns() - t0) / NQUERY;
 	MMK_BENCH_SINK(sum);
 
 	t0 = mmk_bench_now_ns();
@@ -166,7 +186,7 @@ static void bench_format(enum mmk_pt_format_id id, const char *arch)
 	struct mmk_frames *fa = mmk_hosted_frames_new();
 	int reps = mmk_bench_reps();
 	double map[8], prot[8], unmap[8], single[8], single_nc[8], query[8],
-		huge[8], bound[8], qbound[8];
+		many[8], huge[8], bound[8], qbound[8];
 	struct pt_figs f = {0};
 	mmk_cpumask_clear(&bench_cpus);
 	mmk_cpumask_set(&bench_cpus, 0);
@@ -191,6 +211,7 @@ static void bench_format(enum mmk_pt_format_id id, const char *arch)
 		single[r] = f.single;
 		single_nc[r] = f.single_nc;
 		query[r] = f.query;
+		many[r] = f.many;
 		huge[r] = f.huge;
 		bound[r] = f.bound;
 		qbound[r] = f.qbound;
@@ -243,6 +264,15 @@ static void bench_format(enum mmk_pt_format_id id, const char *arch)
 		 .bound = mmk_bench_median(qbound, reps),
 		 .goal = 2,
 		 .goal_dir = -1},
+		{.metric = "pt.query_many",
+		 .arch = arch,
+		 .n = NQUERY,
+		 .value = mmk_bench_median(many, reps),
+		 .unit = "ns/op",
+		 .bound = mmk_bench_median(qbound, reps),
+		 .goal = 2,
+		 .goal_dir = -1,
+		 .extra = {{"per_call", NMANY}}},
 		{.metric = "pt.map_region_huge",
 		 .arch = arch,
 		 .n = 512,

@@ -5,7 +5,8 @@
 #
 # Instructions per operation of the page-table hot paths at commits A and
 # B, counted by callgrind (exact where timing on a shared machine is not):
-# single map with and without a cursor, query, map/protect/unmap region
+# single map with and without a cursor, query, query_many (64 addresses
+# a call; commits without it count nothing), map/protect/unmap region
 # (and unmap with a callback, the address space's form), 16,384 pages each
 # (map1: 16,384 region maps of one page; huge: 32 maps of 512 huge pages,
 # counted per huge page... divided by 16,384 like the rest: x 512 / 16),
@@ -40,7 +41,7 @@ b=$(git -C "$root" rev-parse --short=12 "$2^{commit}")
 prep "$a"
 prep "$b"
 printf '%-8s %-14s %10s %10s %7s\n' op format "$a" "$b" B/A
-for op in ${MMK_CG_OPS:-single cursor query map map1 huge protect unmap unmapfn}; do
+for op in ${MMK_CG_OPS:-single cursor query many map map1 huge protect unmap unmapfn}; do
 	for id in 0:x86_64-4l 2:riscv-sv39 6:aarch64-48 8:la64-4k; do
 		line=""
 		for c in "$a" "$b"; do
@@ -100,7 +101,7 @@ int main(int argc, char **argv)
 	struct mmk_pt_info in; mmk_pt_info(&pt, &in);
 	if (!in.low_end) va = in.high_start + VA;
 	int r = 0;
-	bool premap = !strcmp(op, "query") || !strcmp(op, "protect") || !strcmp(op, "unmap") || !strcmp(op, "unmapfn");
+	bool premap = !strcmp(op, "query") || !strcmp(op, "many") || !strcmp(op, "protect") || !strcmp(op, "unmap") || !strcmp(op, "unmapfn");
 	if (premap && mmk_pt_map_region(&pt, va, mmk_pa(PA), size, MMK_PT_RW, 0, &b)) abort();
 	struct mmk_pt_cursor c; mmk_pt_cursor_init(&c, &pt);
 	uint64_t sum = 0;
@@ -113,6 +114,9 @@ int main(int argc, char **argv)
 	else if (!strcmp(op, "unmapfn")) r = mmk_pt_unmap_region(&pt, va, size, &b, note, NULL);
 	else if (!strcmp(op, "single")) { for (unsigned i = 0; i < N; i++) r |= mmk_pt_map(&pt, va + i * page, mmk_pa(PA + i * page), page, MMK_PT_RW, &b); }
 	else if (!strcmp(op, "cursor")) { for (unsigned i = 0; i < N; i++) r |= mmk_pt_map_cursor(&c, va + i * page, mmk_pa(PA + i * page), MMK_PT_RW, &b); }
+#ifdef MMK_PT_QUERY_NONE
+	else if (!strcmp(op, "many")) { static mmk_vaddr_t v[N]; static mmk_paddr_t p[64]; CALLGRIND_STOP_INSTRUMENTATION; for (unsigned i = 0; i < N; i++) v[i] = va + ((i * 7919u) % N) * page; CALLGRIND_START_INSTRUMENTATION; for (unsigned i = 0; i < N; i += 64) { r |= mmk_pt_query_many(&pt, 64, v + i, p, NULL) != 64; sum += p[63].v; } }
+#endif
 	else if (!strcmp(op, "query")) { for (unsigned i = 0; i < N; i++) { mmk_paddr_t p; r |= mmk_pt_query(&pt, va + ((i * 7919u) % N) * page, &p, NULL, NULL); sum += p.v; } }
 	CALLGRIND_STOP_INSTRUMENTATION;
 	GFIN(&b);

@@ -249,12 +249,17 @@ int mmk_pt_map(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 struct mmk_pt_cursor {
 	struct mmk_pt *pt;
 	uint64_t gen;	/* pt->gen when filled */
-	uint64_t tag;	/* index address >> shift[1] of the cached table */
-	void *table;	/* the level-0 table (virtual), NULL if none */
+	uint64_t tag;	/* va >> shift[1] of the cached table, or
+			   MMK_PT_CURSOR_NONE */
+	void *table;	/* the level-0 table (virtual), if tag is set */
 	uint32_t flags; /* flags tmpl encodes */
 	uint64_t tmpl;	/* encoded level-0 template for flags */
 };
 
+/** The tag of an empty cursor (no address has it). */
+#define MMK_PT_CURSOR_NONE UINT64_MAX
+
+/** Make @c an empty cursor on @pt (the only way to start one). */
 void mmk_pt_cursor_init(struct mmk_pt_cursor *c, struct mmk_pt *pt);
 
 /**
@@ -343,6 +348,26 @@ int mmk_pt_unmap(struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_tlb_gather *g,
  */
 int mmk_pt_query(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
 		 uint32_t *flags, uint64_t *page_size);
+
+/** What mmk_pt_query_many stores for an address it cannot translate. */
+#define MMK_PT_QUERY_NONE UINT64_MAX
+
+/**
+ * Translate @n addresses at once: pa[i] gets the physical address of byte
+ * va[i] and, if @flags is not NULL, flags[i] its leaf's flags, as
+ * mmk_pt_query would give them; an address that is unmapped or not
+ * canonical gets pa[i].v == MMK_PT_QUERY_NONE and flags[i] == 0.  Any
+ * alignment, page size, PROT_NONE leaf (found, flags without R/W/X) or
+ * hole; @n may be 0.  Returns how many addresses were translated.  The
+ * walks of several addresses advance together, one level at a time, so
+ * their cache misses overlap: for many scattered addresses (a dump, a
+ * copy to or from user memory page by page, fork's walk of the parent)
+ * this costs a fraction of @n single queries.  Same concurrency as
+ * mmk_pt_query.
+ */
+size_t mmk_pt_query_many(const struct mmk_pt *pt, size_t n,
+			 const mmk_vaddr_t *va, mmk_paddr_t *pa,
+			 uint32_t *flags);
 
 /**
  * Give the leaf whose first byte is @va new @flags (ACCESSED/DIRTY of the

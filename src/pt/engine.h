@@ -32,12 +32,11 @@
 #include "pt/engine/single.h"
 #include "pt/engine/region.h"
 #include "pt/engine/walk.h"
+#include "pt/engine/fast.h"
 
 static const struct mmk__pt_ops MMK_ENGINE_OPS = {
 	.map = eng_map,
-	.map_cursor = eng_map_cursor,
 	.unmap = eng_unmap,
-	.query = eng_query,
 	.protect = eng_protect,
 	.map_region = eng_map_region,
 	.unmap_region = eng_unmap_region,
@@ -47,7 +46,6 @@ static const struct mmk__pt_ops MMK_ENGINE_OPS = {
 	.reserve_cut = eng_reserve_cut,
 	.cut = eng_cut,
 	.resv_release = eng_resv_release,
-	.lookup = eng_lookup_leaf,
 	.replace = eng_replace_leaf,
 	.walk = eng_walk,
 	.free_tables = eng_free_tables,

@@ -73,7 +73,9 @@
  *       entries), so empty is "that table's address", not 0.
  *
  *   bool fmt_is_table(mmk__pte_t e, unsigned level)
- *       @e (at level >= 1, not empty) points to a table of level-1.
+ *       @e (at level >= 1, not empty) points to a table of level-1.  Where
+ *       fmt_empty_is_zero(), it must also be false for 0 (the hot walks
+ *       test it alone).
  *
  *   bool fmt_is_leaf(mmk__pte_t e, unsigned level)
  *       @e is a leaf (translation) at @level, including a PROT_NONE leaf
@@ -186,6 +188,25 @@ struct mmk__pt_format {
 	unsigned opts_ok;     /* MMK_PT_OPT_* the format accepts */
 	uint8_t qemu_mem;     /* enum mmk__qemu_mem (0: none) */
 	const struct mmk__pt_ops *ops; /* the engine instantiated for it */
+	/*
+	 * The hot single-page calls of this mode (pt/engine/fast.h,
+	 * ENG_FAST_OPS): the public functions of the same names jump here
+	 * with their own arguments, unchecked; these check and fall back to
+	 * the general code themselves.
+	 */
+	int (*query)(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
+		     uint32_t *flags, uint64_t *page_size);
+	size_t (*query_many)(const struct mmk_pt *pt, size_t n,
+			     const mmk_vaddr_t *va, mmk_paddr_t *pa,
+			     uint32_t *flags);
+	int (*lookup)(const struct mmk_pt *pt, mmk_vaddr_t va,
+		      struct mmk_pt_leaf *out);
+	int (*map)(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
+		   uint64_t page_size, uint32_t flags,
+		   struct mmk_tlb_gather *g);
+	int (*map_cursor)(struct mmk_pt_cursor *c, mmk_vaddr_t va,
+			  mmk_paddr_t pa, uint32_t flags,
+			  struct mmk_tlb_gather *g);
 
 	/**
 	 * Optional: called at the end of create, after the root is allocated
@@ -218,13 +239,8 @@ struct mmk__pt_format {
 struct mmk__pt_ops {
 	int (*map)(struct mmk_pt *pt, uint64_t ia, uint64_t pa, unsigned level,
 		   uint32_t flags, struct mmk_tlb_gather *b);
-	int (*map_cursor)(struct mmk_pt_cursor *c, uint64_t ia, uint64_t pa,
-			  uint32_t flags, struct mmk_tlb_gather *b);
 	int (*unmap)(struct mmk_pt *pt, uint64_t ia, struct mmk_tlb_gather *b,
 		     struct mmk_pt_leaf *out);
-	/* @flags may be NULL (not decoded then). */
-	int (*query)(const struct mmk_pt *pt, uint64_t ia, uint64_t *pa,
-		     uint32_t *flags, unsigned *level);
 	int (*protect)(struct mmk_pt *pt, uint64_t ia, uint32_t flags,
 		       struct mmk_tlb_gather *b);
 	int (*map_region)(struct mmk_pt *pt, uint64_t ia, uint64_t pa,
@@ -248,9 +264,6 @@ struct mmk__pt_ops {
 	void (*cut)(struct mmk_pt *pt, struct mmk_pt_resv *r, uint64_t ia,
 		    struct mmk_tlb_gather *g);
 	void (*resv_release)(struct mmk_pt *pt, struct mmk_pt_resv *r);
-	/* @out->va is left to the caller (canonical form). */
-	int (*lookup)(const struct mmk_pt *pt, uint64_t ia,
-		      struct mmk_pt_leaf *out);
 	int (*replace)(struct mmk_pt *pt, uint64_t ia,
 		       const struct mmk_pt_leaf *old, uint64_t pa,
 		       uint32_t flags, struct mmk_tlb_gather *g);
@@ -286,6 +299,10 @@ static inline unsigned mmk__level_shift(const struct mmk__pt_format *f,
 int mmk__pt_alloc_table(const struct mmk_pt *pt, unsigned level, uint64_t *pa);
 /** Free a table page of @level straight away (never published). */
 void mmk__pt_free_table(const struct mmk_pt *pt, unsigned level, uint64_t pa);
+/** mmk_pt_map with every check (pt.c): the fast map's way out. */
+int mmk__pt_map_checked(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
+			uint64_t page_size, uint32_t flags,
+			struct mmk_tlb_gather *g);
 /** Frame order of a table page of @level. */
 unsigned mmk__pt_table_order(const struct mmk__pt_format *f, unsigned level);
 /** Index address back to a canonical virtual address. */

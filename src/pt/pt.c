@@ -187,16 +187,21 @@ bool mmk_pt_map_needs_flush(const struct mmk_pt *pt)
 }
 
 /* ------------------------------------------------------ single pages */
+/* The hot calls jump to the mode's own entry points (pt/engine/fast.h),
+ * which check their arguments with the mode's constants. */
 int mmk_pt_map(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 	       uint64_t page_size, uint32_t flags, struct mmk_tlb_gather *b)
 {
-	uint64_t ia, base = (uint64_t)1 << pt->shift[0];
-	/* The fault path: a base page, every check in a few instructions. */
-	if (MMK_LIKELY(page_size == base && !((va | pa.v) & (base - 1)) &&
-		       pt_canonical(pt, va) && !pt->nborrowed &&
-		       !(pa.v >> pt->fmt->pa_bits) &&
-		       !(flags & ~MMK_PT_FLAGS_ALL)))
-		return pt->fmt->ops->map(pt, pt_ia(pt, va), pa.v, 0, flags, b);
+	return pt->fmt->map(pt, va, pa, page_size, flags, b);
+}
+
+/* Every page size and every check; the fast map sends what it does not
+ * handle here. */
+int mmk__pt_map_checked(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
+			uint64_t page_size, uint32_t flags,
+			struct mmk_tlb_gather *b)
+{
+	uint64_t ia;
 	int l = pt_level_of(pt, page_size);
 	uint64_t align =
 		l < 0 ? ((uint64_t)1 << pt->fmt->page_shift) : page_size;
@@ -215,26 +220,13 @@ void mmk_pt_cursor_init(struct mmk_pt_cursor *c, struct mmk_pt *pt)
 {
 	__builtin_memset(c, 0, sizeof(*c));
 	c->pt = pt;
-}
-
-__attribute__((noinline)) static int
-pt_map_cursor_slow(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
-		   uint32_t flags, struct mmk_tlb_gather *b)
-{
-	return mmk_pt_map(pt, va, pa, (uint64_t)1 << pt->shift[0], flags, b);
+	c->tag = MMK_PT_CURSOR_NONE;
 }
 
 int mmk_pt_map_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
 		      uint32_t flags, struct mmk_tlb_gather *b)
 {
-	struct mmk_pt *pt = c->pt;
-	uint64_t base = (uint64_t)1 << pt->shift[0];
-	if (MMK_LIKELY(!((va | pa.v) & (base - 1)) && pt_canonical(pt, va) &&
-		       !pt->nborrowed && !(pa.v >> pt->fmt->pa_bits) &&
-		       !(flags & ~MMK_PT_FLAGS_ALL)))
-		return pt->fmt->ops->map_cursor(c, pt_ia(pt, va), pa.v, flags,
-						b);
-	return pt_map_cursor_slow(pt, va, pa, flags, b);
+	return c->pt->fmt->map_cursor(c, va, pa, flags, b);
 }
 
 int mmk_pt_unmap(struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_tlb_gather *b,
@@ -251,18 +243,14 @@ int mmk_pt_unmap(struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_tlb_gather *b,
 int mmk_pt_query(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
 		 uint32_t *flags, uint64_t *page_size)
 {
-	if (!pt_canonical(pt, va))
-		return MMK_ENONCANON;
-	uint64_t p;
-	unsigned l;
-	int err = pt->fmt->ops->query(pt, pt_ia(pt, va), &p, flags, &l);
-	if (err)
-		return err;
-	if (pa)
-		*pa = mmk_pa(p);
-	if (page_size)
-		*page_size = (uint64_t)1 << pt->shift[l];
-	return MMK_OK;
+	return pt->fmt->query(pt, va, pa, flags, page_size);
+}
+
+size_t mmk_pt_query_many(const struct mmk_pt *pt, size_t n,
+			 const mmk_vaddr_t *va, mmk_paddr_t *pa,
+			 uint32_t *flags)
+{
+	return pt->fmt->query_many(pt, n, va, pa, flags);
 }
 
 int mmk_pt_protect(struct mmk_pt *pt, mmk_vaddr_t va, uint32_t flags,
@@ -430,12 +418,7 @@ void mmk_pt_map_reserved(struct mmk_pt *pt, struct mmk_pt_resv *r,
 int mmk_pt_lookup(const struct mmk_pt *pt, mmk_vaddr_t va,
 		  struct mmk_pt_leaf *out)
 {
-	if (!pt_canonical(pt, va))
-		return MMK_ENONCANON;
-	int err = pt->fmt->ops->lookup(pt, pt_ia(pt, va), out);
-	if (!err)
-		out->va = va & ~(out->page_size - 1);
-	return err;
+	return pt->fmt->lookup(pt, va, out);
 }
 
 int mmk_pt_replace(struct mmk_pt *pt, const struct mmk_pt_leaf *old,

@@ -209,8 +209,12 @@ static inline void fmt_sync(void)
  * the format's own. */
 #define FMT_HAS_BBM
 #define FMT_HAS_SYNC
+#define FMT_PAGE_SHIFT 12
+#define FMT_BITS       9
 #define MMK_ENGINE_OPS aarch64_ops
 #include "pt/engine.h"
+ENG_FAST(aarch64_39, 3, 39, 48)
+ENG_FAST(aarch64_48, 4, 48, 48)
 
 static int aarch64_init(struct mmk_pt *pt)
 {
@@ -226,7 +230,7 @@ static uint64_t aarch64_root_regval(const struct mmk_pt *pt, uint32_t asid)
 	return (uint64_t)(asid & 0xffffu) << 48 | (pt->root.v & A64_OA);
 }
 
-#define A64_FORMAT(ID, NAME, LEVELS, VA, CANON)                                \
+#define A64_FORMAT(ID, NAME, LEVELS, VA, CANON, FAST)                          \
 	{                                                                      \
 		.id = ID, .name = NAME, .arch = "aarch64", .levels = LEVELS,   \
 		.page_shift = 12, .va_bits = VA, .pa_bits = 48,                \
@@ -234,13 +238,16 @@ static uint64_t aarch64_root_regval(const struct mmk_pt *pt, uint32_t asid)
 		.caps = 0, .ad_preset = MMK_PT_ACCESSED | MMK_PT_DIRTY,        \
 		.opts_ok = MMK_PT_OPT_HIGH_HALF, .ops = &aarch64_ops,          \
 		.init = aarch64_init, .root_regval = aarch64_root_regval,      \
+		ENG_FAST_OPS(FAST),                                            \
 	}
 
-const struct mmk__pt_format mmk__pt_aarch64_39 =
-	A64_FORMAT(MMK_PT_AARCH64_39, "aarch64-39bit", 3, 39, MMK__CANON_LOW);
-const struct mmk__pt_format mmk__pt_aarch64_48 =
-	A64_FORMAT(MMK_PT_AARCH64_48, "aarch64-48bit", 4, 48, MMK__CANON_LOW);
-const struct mmk__pt_format mmk__pt_aarch64_39_high = A64_FORMAT(
-	MMK_PT_AARCH64_39, "aarch64-39bit-ttbr1", 3, 39, MMK__CANON_HIGH);
-const struct mmk__pt_format mmk__pt_aarch64_48_high = A64_FORMAT(
-	MMK_PT_AARCH64_48, "aarch64-48bit-ttbr1", 4, 48, MMK__CANON_HIGH);
+const struct mmk__pt_format mmk__pt_aarch64_39 = A64_FORMAT(
+	MMK_PT_AARCH64_39, "aarch64-39bit", 3, 39, MMK__CANON_LOW, aarch64_39);
+const struct mmk__pt_format mmk__pt_aarch64_48 = A64_FORMAT(
+	MMK_PT_AARCH64_48, "aarch64-48bit", 4, 48, MMK__CANON_LOW, aarch64_48);
+const struct mmk__pt_format mmk__pt_aarch64_39_high =
+	A64_FORMAT(MMK_PT_AARCH64_39, "aarch64-39bit-ttbr1", 3, 39,
+		   MMK__CANON_HIGH, aarch64_39);
+const struct mmk__pt_format mmk__pt_aarch64_48_high =
+	A64_FORMAT(MMK_PT_AARCH64_48, "aarch64-48bit-ttbr1", 4, 48,
+		   MMK__CANON_HIGH, aarch64_48);

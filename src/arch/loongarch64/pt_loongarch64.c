@@ -242,6 +242,8 @@ static inline void fmt_sync(void)
 #define FMT_HAS_SYNC
 #define MMK_ENGINE_OPS loongarch64_ops
 #include "pt/engine.h"
+ENG_FAST(la64_16k_3l, 3, 47, 48)
+ENG_FAST(la64_4k_4l, 4, 48, 48)
 
 /*
  * Point pt->fmt_data at the invalid tables of @pt's geometry (@inv, @n
@@ -333,7 +335,7 @@ uint64_t mmk_arch_loongarch64_stlbps(const struct mmk_pt *pt)
 	return pt->fmt->page_shift;
 }
 
-#define LA64_FORMAT(ID, NAME, LEVELS, PSHIFT, B, VA, CANON, OPTS)              \
+#define LA64_FORMAT(ID, NAME, LEVELS, PSHIFT, B, VA, CANON, OPTS, FAST)        \
 	{                                                                      \
 		.id = ID, .name = NAME, .arch = "loongarch64",                 \
 		.levels = LEVELS, .page_shift = PSHIFT, .va_bits = VA,         \
@@ -341,15 +343,15 @@ uint64_t mmk_arch_loongarch64_stlbps(const struct mmk_pt *pt)
 		.leaf_levels = 0x7u, .caps = MMK__FMT_MAP_NEEDS_FLUSH,         \
 		.ad_preset = MMK_PT_ACCESSED | MMK_PT_DIRTY, .opts_ok = OPTS,  \
 		.ops = &loongarch64_ops, .init = la64_init,                    \
-		.root_regval = la64_root_regval,                               \
+		.root_regval = la64_root_regval, ENG_FAST_OPS(FAST),           \
 	}
 
 const struct mmk__pt_format mmk__pt_la64_16k_3l =
 	LA64_FORMAT(MMK_PT_LA64_16K_3L, "loongarch64-16k-3level", 3, 14, 11, 47,
-		    MMK__CANON_LOW, MMK_PT_OPT_HIGH_HALF);
+		    MMK__CANON_LOW, MMK_PT_OPT_HIGH_HALF, la64_16k_3l);
 const struct mmk__pt_format mmk__pt_la64_16k_3l_high =
 	LA64_FORMAT(MMK_PT_LA64_16K_3L, "loongarch64-16k-3level-pgdh", 3, 14,
-		    11, 47, MMK__CANON_HIGH, MMK_PT_OPT_HIGH_HALF);
+		    11, 47, MMK__CANON_HIGH, MMK_PT_OPT_HIGH_HALF, la64_16k_3l);
 const struct mmk__pt_format mmk__pt_la64_4k_4l =
 	LA64_FORMAT(MMK_PT_LA64_4K_4L, "loongarch64-4k-4level", 4, 12, 9, 48,
-		    MMK__CANON_SIGNEXT, 0);
+		    MMK__CANON_SIGNEXT, 0, la64_4k_4l);

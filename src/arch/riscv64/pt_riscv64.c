@@ -173,6 +173,9 @@ static inline mmk__pte_t fmt_leaf_hw_bits(mmk__pte_t e, unsigned level)
 #define FMT_BITS       9
 #define MMK_ENGINE_OPS riscv64_ops
 #include "pt/engine.h"
+ENG_FAST(riscv_sv39, 3, 39, 56)
+ENG_FAST(riscv_sv48, 4, 48, 56)
+ENG_FAST(riscv_sv57, 5, 57, 56)
 
 /* satp: MODE 63:60 (8 Sv39, 9 Sv48, 10 Sv57), ASID 59:44, PPN 43:0. */
 static uint64_t riscv64_root_regval(const struct mmk_pt *pt, uint32_t asid)
@@ -182,7 +185,7 @@ static uint64_t riscv64_root_regval(const struct mmk_pt *pt, uint32_t asid)
 	       (pt->root.v >> 12);
 }
 
-#define RV_FORMAT(ID, NAME, LEVELS, VA)                                        \
+#define RV_FORMAT(ID, NAME, LEVELS, VA, FAST)                                  \
 	{                                                                      \
 		.id = ID, .name = NAME, .arch = "riscv64", .levels = LEVELS,   \
 		.page_shift = 12, .va_bits = VA, .pa_bits = 56,                \
@@ -192,11 +195,12 @@ static uint64_t riscv64_root_regval(const struct mmk_pt *pt, uint32_t asid)
 		.ad_preset = MMK_PT_ACCESSED | MMK_PT_DIRTY,                   \
 		.opts_ok = MMK_PT_OPT_SVPBMT, .qemu_mem = MMK__QEMU_MEM_RISCV, \
 		.ops = &riscv64_ops, .root_regval = riscv64_root_regval,       \
+		ENG_FAST_OPS(FAST),                                            \
 	}
 
 const struct mmk__pt_format mmk__pt_riscv_sv39 =
-	RV_FORMAT(MMK_PT_RISCV_SV39, "riscv64-sv39", 3, 39);
+	RV_FORMAT(MMK_PT_RISCV_SV39, "riscv64-sv39", 3, 39, riscv_sv39);
 const struct mmk__pt_format mmk__pt_riscv_sv48 =
-	RV_FORMAT(MMK_PT_RISCV_SV48, "riscv64-sv48", 4, 48);
+	RV_FORMAT(MMK_PT_RISCV_SV48, "riscv64-sv48", 4, 48, riscv_sv48);
 const struct mmk__pt_format mmk__pt_riscv_sv57 =
-	RV_FORMAT(MMK_PT_RISCV_SV57, "riscv64-sv57", 5, 57);
+	RV_FORMAT(MMK_PT_RISCV_SV57, "riscv64-sv57", 5, 57, riscv_sv57);

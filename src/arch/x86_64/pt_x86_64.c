@@ -167,6 +167,8 @@ static inline mmk__pte_t fmt_leaf_hw_bits(mmk__pte_t e, unsigned level)
 #define FMT_BITS       9
 #define MMK_ENGINE_OPS x86_64_ops
 #include "pt/engine.h"
+ENG_FAST(x86_64_4l, 4, 48, 52)
+ENG_FAST(x86_64_5l, 5, 57, 52)
 
 /* CR3: table base in 51:12, PCID in 11:0 (with CR4.PCIDE). */
 static uint64_t x86_64_root_regval(const struct mmk_pt *pt, uint32_t asid)
@@ -197,7 +199,7 @@ static int x86_64_dump_tlb_line(const struct mmk_pt *pt, mmk_vaddr_t va,
 
 /* The two paging modes differ only in their number of levels; 4 KiB,
  * 2 MiB and 1 GiB leaves in both. */
-#define X86_FORMAT(ID, NAME, LEVELS, VA)                                       \
+#define X86_FORMAT(ID, NAME, LEVELS, VA, FAST)                                 \
 	{                                                                      \
 		.id = ID, .name = NAME, .arch = "x86_64", .levels = LEVELS,    \
 		.page_shift = 12, .va_bits = VA, .pa_bits = 52,                \
@@ -205,10 +207,10 @@ static int x86_64_dump_tlb_line(const struct mmk_pt *pt, mmk_vaddr_t va,
 		.canon = MMK__CANON_SIGNEXT, .leaf_levels = 0x7, .caps = 0,    \
 		.ad_preset = 0, .opts_ok = 0, .qemu_mem = MMK__QEMU_MEM_X86,   \
 		.ops = &x86_64_ops, .root_regval = x86_64_root_regval,         \
-		.dump_tlb_line = x86_64_dump_tlb_line,                         \
+		.dump_tlb_line = x86_64_dump_tlb_line, ENG_FAST_OPS(FAST),     \
 	}
 
 const struct mmk__pt_format mmk__pt_x86_64_4l =
-	X86_FORMAT(MMK_PT_X86_64_4L, "x86_64-4level", 4, 48);
+	X86_FORMAT(MMK_PT_X86_64_4L, "x86_64-4level", 4, 48, x86_64_4l);
 const struct mmk__pt_format mmk__pt_x86_64_5l =
-	X86_FORMAT(MMK_PT_X86_64_5L, "x86_64-5level", 5, 57);
+	X86_FORMAT(MMK_PT_X86_64_5L, "x86_64-5level", 5, 57, x86_64_5l);

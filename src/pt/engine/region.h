@@ -434,81 +434,115 @@ eng_unmap_leaves_fn(struct mmk_pt *pt, struct eng_unmap_ctx *c, mmk__pte_t *t,
 	}
 }
 
-/* Clear [s, e) below @table (level l); true if the table is now empty. */
-static bool eng_unmap_commit(struct mmk_pt *pt, struct eng_unmap_ctx *c,
-			     uint64_t table, unsigned l, uint64_t s, uint64_t e)
+/* Clear [s, e) of the leaf table @t (no callback): runs of leaves, one
+ * flush range per run, the attribute decision cached, a load, a compare
+ * and a store per entry. */
+static inline __attribute__((always_inline)) void
+eng_unmap_leaves(struct mmk_pt *pt, struct eng_unmap_ctx *c, mmk__pte_t *t,
+		 uint64_t s, uint64_t e)
 {
-	mmk__pte_t *t = eng_tbl(table);
-	uint64_t span = eng_span(pt, l);
-	mmk__pte_t empty = fmt_empty(pt, l);
-	if (l == 0 && c->fn) {
-		eng_unmap_leaves_fn(pt, c, t, s, e);
-	} else if (l == 0) {
-		/* Runs of leaves: one flush range per run, the attribute
-		 * decision cached, a load, a compare and a store per entry. */
-		mmk__pte_t *q = t + eng_idx(pt, s, 0);
-		size_t n = (size_t)((e - s) >> pt->shift[0]), k = 0;
-		while (k < n) {
-			while (k < n && q[k] == empty)
-				k++;
-			if (k == n)
-				break;
-			size_t k0 = k;
-			for (; k < n && q[k] != empty; k++) {
-				mmk__pte_t ent = q[k];
-				mmk__pte_t attr =
-					ent ^ fmt_make_leaf(0,
-							    fmt_leaf_pa(ent, 0),
-							    0);
-				if (MMK_UNLIKELY(attr != c->last_attr ||
-						 c->last_level != 0)) {
-					c->last_attr = attr;
-					c->last_level = 0;
-					c->last_flags =
-						fmt_leaf_flags(pt, ent, 0);
-					c->fl_global |= (c->last_flags &
-							 MMK_PT_GLOBAL) != 0;
-				}
-				q[k] = empty;
+	uint64_t span = eng_span(pt, 0);
+	mmk__pte_t empty = fmt_empty(pt, 0);
+	mmk__pte_t *q = t + eng_idx(pt, s, 0);
+	size_t n = (size_t)((e - s) >> pt->shift[0]), k = 0;
+	while (k < n) {
+		while (k < n && q[k] == empty)
+			k++;
+		if (k == n)
+			break;
+		size_t k0 = k;
+		for (; k < n && q[k] != empty; k++) {
+			mmk__pte_t ent = q[k];
+			mmk__pte_t attr =
+				ent ^ fmt_make_leaf(0, fmt_leaf_pa(ent, 0), 0);
+			if (MMK_UNLIKELY(attr != c->last_attr ||
+					 c->last_level != 0)) {
+				c->last_attr = attr;
+				c->last_level = 0;
+				c->last_flags = fmt_leaf_flags(pt, ent, 0);
+				c->fl_global |=
+					(c->last_flags & MMK_PT_GLOBAL) != 0;
 			}
-			uint64_t rs = s + k0 * span, re = s + k * span;
-			mmk__pt_gather_range(c->b, pt, rs, re - rs,
-					     c->fl_global);
+			q[k] = empty;
 		}
-	} else {
-		for (uint64_t a = s; a < e;) {
-			uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
-			mmk__pte_t *p = &t[eng_idx(pt, a, l)];
+		uint64_t rs = s + k0 * span, re = s + k * span;
+		mmk__pt_gather_range(c->b, pt, rs, re - rs, c->fl_global);
+	}
+}
+
+/*
+ * One level of an iterative range walk (unmap_region, protect_region):
+ * the table, the table's physical address, the next address to visit and
+ * the end of the part of the range below this table.  The walk keeps one
+ * per level in a small array instead of recursing, so its stack is one
+ * frame whatever the number of levels.
+ */
+struct eng_rwalk {
+	mmk__pte_t *t;
+	uint64_t pa, a, s, e;
+};
+
+/* Clear [s, e) (index addresses) from the root down, unhooking and
+ * queueing the tables that become empty.  Out of line: its frame and
+ * that of the splits before it are never on the stack together. */
+__attribute__((noinline)) static void eng_unmap_commit(struct mmk_pt *pt,
+						       struct eng_unmap_ctx *c,
+						       uint64_t s, uint64_t e)
+{
+	struct eng_rwalk w[MMK_PT_MAX_LEVELS];
+	unsigned top = pt->fmt->levels - 1u, l = top;
+	w[l] = (struct eng_rwalk){eng_tbl(pt->root.v), pt->root.v, s, s, e};
+	for (;;) {
+		struct eng_rwalk *f = &w[l];
+		if (l == 0) {
+			if (c->fn)
+				eng_unmap_leaves_fn(pt, c, f->t, f->s, f->e);
+			else
+				eng_unmap_leaves(pt, c, f->t, f->s, f->e);
+			f->a = f->e;
+		}
+		uint64_t span = eng_span(pt, l);
+		mmk__pte_t empty = fmt_empty(pt, l);
+		while (f->a < f->e) {
+			uint64_t a = f->a,
+				 se = MMK_MIN((a | (span - 1)) + 1, f->e);
+			mmk__pte_t *p = &f->t[eng_idx(pt, a, l)];
 			mmk__pte_t ent = *p;
-			if (ent == empty) {
-				/* nothing */
-			} else if (fmt_is_leaf(ent, l)) {
+			if (ent != empty && fmt_is_leaf(ent, l)) {
 				eng_unmap_report(pt, c, mmk__pt_va(pt, a), ent,
 						 l);
 				mmk__pt_gather_range(c->b, pt, a, span,
 						     c->fl_global);
 				eng_st(p, empty);
-			} else {
+			} else if (ent != empty) {
 				uint64_t child = fmt_table_pa(ent, l);
-				if (eng_unmap_commit(pt, c, child, l - 1, a,
-						     se) &&
-				    !eng_pinned(pt, l, a)) {
-					eng_st(p, empty);
-					atomic_fetch_add_explicit(
-						&pt->gen, 1,
-						memory_order_relaxed);
-					mmk__pt_gather_table(c->b, pt, child);
-					atomic_fetch_sub_explicit(
-						&pt->tables, 1,
-						memory_order_relaxed);
-				}
+				w[l - 1] = (struct eng_rwalk){eng_tbl(child),
+							      child, a, a, se};
+				break; /* descend; resume at a afterwards */
 			}
-			a = se;
+			f->a = se;
 		}
+		if (f->a < f->e) {
+			l--;
+			continue;
+		}
+		/* Level l is done: back to its parent, which unhooks the
+		 * table if nothing is left in it. */
+		if (l == top)
+			return;
+		bool emptied = f->e - f->s == (uint64_t)1 << pt->shift[l + 1] ||
+			       eng_table_empty(pt, f->t, l);
+		struct eng_rwalk *up = &w[++l];
+		if (emptied && !eng_pinned(pt, l, up->a)) {
+			eng_st(&up->t[eng_idx(pt, up->a, l)], fmt_empty(pt, l));
+			atomic_fetch_add_explicit(&pt->gen, 1,
+						  memory_order_relaxed);
+			mmk__pt_gather_table(c->b, pt, f->pa);
+			atomic_fetch_sub_explicit(&pt->tables, 1,
+						  memory_order_relaxed);
+		}
+		up->a = MMK_MIN((up->a | (eng_span(pt, l) - 1)) + 1, up->e);
 	}
-	if (e - s == (uint64_t)1 << pt->shift[l + 1])
-		return true;
-	return eng_table_empty(pt, t, l);
 }
 
 static int eng_unmap_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
@@ -520,8 +554,7 @@ static int eng_unmap_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
 		return err;
 	struct eng_unmap_ctx c = {
 		.b = b, .fn = fn, .fctx = ctx, .last_attr = ~(mmk__pte_t)0};
-	eng_unmap_commit(pt, &c, pt->root.v, pt->fmt->levels - 1, ia,
-			 ia + size);
+	eng_unmap_commit(pt, &c, ia, ia + size);
 	eng_unmap_flush_pending(pt, &c);
 	fmt_sync();
 	return MMK_OK;
@@ -570,99 +603,122 @@ static inline void eng_prot_one(struct mmk_pt *pt, struct eng_prot_ctx *c,
 		eng_prot_note(pt, c, a, eng_span(pt, l), c->last_global);
 }
 
-static void eng_protect_commit(struct mmk_pt *pt, struct eng_prot_ctx *c,
-			       uint64_t table, unsigned l, uint64_t s,
-			       uint64_t e)
+/* [s, e) of the leaf table @t. */
+static inline __attribute__((always_inline)) void
+eng_protect_leaves(struct mmk_pt *pt, struct eng_prot_ctx *c, mmk__pte_t *t,
+		   uint64_t s, uint64_t e)
 {
-	mmk__pte_t *t = eng_tbl(table);
-	uint64_t span = eng_span(pt, l);
-	mmk__pte_t empty = fmt_empty(pt, l);
-	if (l == 0) {
-		/* The decision cache lives in locals here: the table stores
-		 * would otherwise force it back to memory every entry.  A run
-		 * of leaves sharing the cached attributes is rewritten by a
-		 * tight loop (address bits | new attributes); whether the run
-		 * needs break-before-make or a flush is decided once for it,
-		 * since both depend only on the attributes. */
-		mmk__pte_t *q = t + eng_idx(pt, s, 0);
-		size_t n = (size_t)((e - s) >> pt->shift[0]), run = SIZE_MAX;
-		mmk__pte_t last_attr = c->last_attr, last_new = c->last_new;
-		bool loses = c->last_loses, glob = c->last_global;
-		if (c->last_level != 0)
-			last_attr = ~(mmk__pte_t)0;
-		for (size_t k = 0; k < n;) {
-			mmk__pte_t ent = q[k];
-			size_t k0 = k;
-			bool lost = false;
-			if (ent != empty) {
-				mmk__pte_t addr = fmt_make_leaf(
-					0, fmt_leaf_pa(ent, 0), 0);
-				if (MMK_UNLIKELY((ent ^ addr) != last_attr)) {
-					uint32_t of =
-						fmt_leaf_flags(pt, ent, 0);
-					last_attr = ent ^ addr;
-					last_new = c->tmpl[0] |
-						   fmt_leaf_hw_bits(ent, 0);
-					loses = eng_protect_loses(of, c->flags);
-					glob = (of & MMK_PT_GLOBAL) != 0;
-				}
-				mmk__pte_t nw = addr | last_new;
-				if (nw == ent) {
-					k++; /* unchanged: no write, no flush */
-				} else if (fmt_needs_bbm(ent, nw, 0)) {
-					eng_replace(pt, &q[k], ent, nw, 0,
-						    s + k * span, c->b);
-					lost = loses;
-					k++;
-				} else {
-					q[k++] = nw;
-					for (; k < n; k++) {
-						mmk__pte_t e2 = q[k];
-						mmk__pte_t a2 = fmt_make_leaf(
-							0, fmt_leaf_pa(e2, 0),
-							0);
-						if ((e2 ^ a2) != last_attr)
-							break;
-						q[k] = a2 | last_new;
-					}
-					lost = loses;
-				}
-			} else {
+	uint64_t span = eng_span(pt, 0);
+	mmk__pte_t empty = fmt_empty(pt, 0);
+	/* The decision cache lives in locals here: the table stores
+	 * would otherwise force it back to memory every entry.  A run
+	 * of leaves sharing the cached attributes is rewritten by a
+	 * tight loop (address bits | new attributes); whether the run
+	 * needs break-before-make or a flush is decided once for it,
+	 * since both depend only on the attributes. */
+	mmk__pte_t *q = t + eng_idx(pt, s, 0);
+	size_t n = (size_t)((e - s) >> pt->shift[0]), run = SIZE_MAX;
+	mmk__pte_t last_attr = c->last_attr, last_new = c->last_new;
+	bool loses = c->last_loses, glob = c->last_global;
+	if (c->last_level != 0)
+		last_attr = ~(mmk__pte_t)0;
+	for (size_t k = 0; k < n;) {
+		mmk__pte_t ent = q[k];
+		size_t k0 = k;
+		bool lost = false;
+		if (ent != empty) {
+			mmk__pte_t addr =
+				fmt_make_leaf(0, fmt_leaf_pa(ent, 0), 0);
+			if (MMK_UNLIKELY((ent ^ addr) != last_attr)) {
+				uint32_t of = fmt_leaf_flags(pt, ent, 0);
+				last_attr = ent ^ addr;
+				last_new =
+					c->tmpl[0] | fmt_leaf_hw_bits(ent, 0);
+				loses = eng_protect_loses(of, c->flags);
+				glob = (of & MMK_PT_GLOBAL) != 0;
+			}
+			mmk__pte_t nw = addr | last_new;
+			if (nw == ent) {
+				k++; /* unchanged: no write, no flush */
+			} else if (fmt_needs_bbm(ent, nw, 0)) {
+				eng_replace(pt, &q[k], ent, nw, 0, s + k * span,
+					    c->b);
+				lost = loses;
 				k++;
+			} else {
+				q[k++] = nw;
+				for (; k < n; k++) {
+					mmk__pte_t e2 = q[k];
+					mmk__pte_t a2 = fmt_make_leaf(
+						0, fmt_leaf_pa(e2, 0), 0);
+					if ((e2 ^ a2) != last_attr)
+						break;
+					q[k] = a2 | last_new;
+				}
+				lost = loses;
 			}
-			if (lost) {
-				if (run == SIZE_MAX)
-					run = k0;
-				c->fl_global |= glob;
-			} else if (run != SIZE_MAX) {
-				eng_prot_note(pt, c, s + run * span,
-					      (k0 - run) * span, false);
-				run = SIZE_MAX;
-			}
-		}
-		if (run != SIZE_MAX)
-			eng_prot_note(pt, c, s + run * span, (n - run) * span,
-				      false);
-		c->last_attr = last_attr;
-		c->last_new = last_new;
-		c->last_loses = loses;
-		c->last_global = glob;
-		c->last_level = 0;
-		return;
-	}
-	for (uint64_t a = s; a < e;) {
-		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
-		mmk__pte_t *p = &t[eng_idx(pt, a, l)];
-		mmk__pte_t ent = *p;
-		if (ent == empty) {
-			/* hole */
-		} else if (fmt_is_leaf(ent, l)) {
-			eng_prot_one(pt, c, p, ent, l, a);
 		} else {
-			eng_protect_commit(pt, c, fmt_table_pa(ent, l), l - 1,
-					   a, se);
+			k++;
 		}
-		a = se;
+		if (lost) {
+			if (run == SIZE_MAX)
+				run = k0;
+			c->fl_global |= glob;
+		} else if (run != SIZE_MAX) {
+			eng_prot_note(pt, c, s + run * span, (k0 - run) * span,
+				      false);
+			run = SIZE_MAX;
+		}
+	}
+	if (run != SIZE_MAX)
+		eng_prot_note(pt, c, s + run * span, (n - run) * span, false);
+	c->last_attr = last_attr;
+	c->last_new = last_new;
+	c->last_loses = loses;
+	c->last_global = glob;
+	c->last_level = 0;
+}
+
+/* Give every leaf in [s, e) the new flags, from the root down, with the
+ * iterative walk of unmap_region (no recursion); out of line, as there. */
+__attribute__((noinline)) static void eng_protect_commit(struct mmk_pt *pt,
+							 struct eng_prot_ctx *c,
+							 uint64_t s, uint64_t e)
+{
+	struct eng_rwalk w[MMK_PT_MAX_LEVELS];
+	unsigned top = pt->fmt->levels - 1u, l = top;
+	w[l] = (struct eng_rwalk){eng_tbl(pt->root.v), pt->root.v, s, s, e};
+	for (;;) {
+		struct eng_rwalk *f = &w[l];
+		if (l == 0) {
+			eng_protect_leaves(pt, c, f->t, f->s, f->e);
+			f->a = f->e;
+		}
+		uint64_t span = eng_span(pt, l);
+		mmk__pte_t empty = fmt_empty(pt, l);
+		while (f->a < f->e) {
+			uint64_t a = f->a,
+				 se = MMK_MIN((a | (span - 1)) + 1, f->e);
+			mmk__pte_t *p = &f->t[eng_idx(pt, a, l)];
+			mmk__pte_t ent = *p;
+			if (ent != empty && fmt_is_leaf(ent, l)) {
+				eng_prot_one(pt, c, p, ent, l, a);
+			} else if (ent != empty) {
+				uint64_t child = fmt_table_pa(ent, l);
+				w[l - 1] = (struct eng_rwalk){eng_tbl(child),
+							      child, a, a, se};
+				break;
+			}
+			f->a = se;
+		}
+		if (f->a < f->e) {
+			l--;
+			continue;
+		}
+		if (l == top)
+			return;
+		struct eng_rwalk *up = &w[++l];
+		up->a = MMK_MIN((up->a | (eng_span(pt, l) - 1)) + 1, up->e);
 	}
 }
 
@@ -681,8 +737,7 @@ static int eng_protect_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
 	int err = eng_prepare_splits(pt, ia, ia + size, b);
 	if (err)
 		return err;
-	eng_protect_commit(pt, &c, pt->root.v, pt->fmt->levels - 1, ia,
-			   ia + size);
+	eng_protect_commit(pt, &c, ia, ia + size);
 	fmt_sync();
 	return MMK_OK;
 }

@@ -52,49 +52,77 @@ static int eng_map(struct mmk_pt *pt, uint64_t ia, uint64_t pa, unsigned tl,
 	return MMK_OK;
 }
 
-/* eng_map when tables are missing below level @l (entry *p == e, empty). */
+/* Free a private chain of new tables for @ia: @t at level @lvl and the
+ * ones its entries for @ia point at, down to level @tl. */
+static inline __attribute__((always_inline)) void
+eng_chain_free(struct mmk_pt *pt, uint64_t ia, uint64_t t, unsigned lvl,
+	       unsigned tl)
+{
+	for (;;) {
+		uint64_t next = 0;
+		if (lvl > tl)
+			next = fmt_table_pa(eng_tbl(t)[eng_idx(pt, ia, lvl)],
+					    lvl);
+		mmk__pt_free_table(pt, lvl, t);
+		if (lvl == tl)
+			return;
+		t = next;
+		lvl--;
+	}
+}
+
+/*
+ * eng_map when tables are missing below level @l (entry *p == e, empty).
+ * The tables for levels l-1 .. tl are built bottom-up, each one's entry
+ * for @ia pointing at the one below (the lowest holds the leaf), so the
+ * chain needs no array: its top is its head, and losing a level to
+ * another CPU frees the top and goes on with the table under it.
+ */
 __attribute__((noinline)) static int
 eng_map_slow(struct mmk_pt *pt, uint64_t ia, unsigned tl, mmk__pte_t leaf,
 	     unsigned l, mmk__pte_t *p, mmk__pte_t e, bool global,
 	     struct mmk_tlb_gather *b)
 {
-
-	/* Tables for levels l-1 .. tl, chained privately. */
-	uint64_t chain[MMK_PT_MAX_LEVELS];
-	unsigned n = l - tl, k = 0;
-	for (unsigned i = 0; i < n; i++) {
-		if (mmk__pt_alloc_table(pt, l - 1 - i, &chain[i]) != 0) {
-			while (i--)
-				mmk__pt_free_table(pt, l - 1 - i, chain[i]);
+	uint64_t top = ENG_NONE; /* table of level l-1 (chain head) */
+	mmk__pte_t down = leaf;
+	for (unsigned cl = tl; cl < l; cl++) {
+		uint64_t t;
+		if (mmk__pt_alloc_table(pt, cl, &t) != 0) {
+			if (cl > tl)
+				eng_chain_free(pt, ia, top, cl - 1, tl);
 			return MMK_ENOMEM;
 		}
+		eng_tbl(t)[eng_idx(pt, ia, cl)] = down;
+		down = fmt_make_table(pt, t, cl + 1);
+		top = t;
 	}
-	for (unsigned i = 0; i < n; i++) {
-		unsigned cl = l - 1 - i;
-		eng_tbl(chain[i])[eng_idx(pt, ia, cl)] =
-			i + 1 < n ? fmt_make_table(pt, chain[i + 1], cl) : leaf;
-	}
-
 	for (;;) {
 		mmk__pte_t want =
-			k < n ? fmt_make_table(pt, chain[k], l) : leaf;
+			top != ENG_NONE ? fmt_make_table(pt, top, l) : leaf;
 		mmk__pte_t expect = fmt_empty(pt, l);
 		if (eng_is_empty(pt, e, l) && eng_cas(p, &expect, want)) {
-			atomic_fetch_add_explicit(&pt->tables, (long)(n - k),
-						  memory_order_relaxed);
+			atomic_fetch_add_explicit(
+				&pt->tables,
+				top != ENG_NONE ? (long)(l - tl) : 0,
+				memory_order_relaxed);
 			break;
 		}
 		/* Lost, or the slot was already taken. */
 		if (!eng_is_empty(pt, expect, l))
 			e = expect;
-		if (k == n || !fmt_is_table(e, l)) {
-			for (; k < n; k++)
-				mmk__pt_free_table(pt, l - 1 - k, chain[k]);
+		if (top == ENG_NONE || !fmt_is_table(e, l)) {
+			if (top != ENG_NONE)
+				eng_chain_free(pt, ia, top, l - 1, tl);
 			return MMK_EEXIST;
 		}
-		/* Another CPU installed the table this level needed. */
-		mmk__pt_free_table(pt, l - 1 - k, chain[k]);
-		k++;
+		/* Another CPU installed the table this level needed: ours
+		 * goes, the rest of the chain hangs under the winner's. */
+		uint64_t next = ENG_NONE;
+		if (l - 1 > tl)
+			next = fmt_table_pa(
+				eng_tbl(top)[eng_idx(pt, ia, l - 1)], l - 1);
+		mmk__pt_free_table(pt, l - 1, top);
+		top = next;
 		l--;
 		p = eng_tbl(fmt_table_pa(e, l + 1)) + eng_idx(pt, ia, l);
 		e = eng_ld_acq(p);
@@ -102,69 +130,6 @@ eng_map_slow(struct mmk_pt *pt, uint64_t ia, unsigned tl, mmk__pte_t leaf,
 	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
 		mmk__pt_gather_range(b, pt, ia, eng_span(pt, tl), global);
 	fmt_sync();
-	return MMK_OK;
-}
-
-/*
- * Single map through a cursor.  The cached level-0 table is still the one
- * hooked at its slot as long as pt->gen has not moved (only exclusive
- * operations unhook tables, and they bump gen).
- */
-static int eng_map_cursor_miss(struct mmk_pt_cursor *c, uint64_t ia,
-			       uint64_t pa, uint32_t flags,
-			       struct mmk_tlb_gather *b);
-
-static int eng_map_cursor(struct mmk_pt_cursor *c, uint64_t ia, uint64_t pa,
-			  uint32_t flags, struct mmk_tlb_gather *b)
-{
-	struct mmk_pt *pt = c->pt;
-	uint64_t tag = ia >> pt->shift[1];
-	if (MMK_LIKELY(c->table && c->tag == tag && c->flags == flags &&
-		       c->gen == atomic_load_explicit(&pt->gen,
-						      memory_order_relaxed))) {
-		mmk__pte_t *p = (mmk__pte_t *)c->table + eng_idx(pt, ia, 0);
-		mmk__pte_t expect = fmt_empty(pt, 0);
-		if (MMK_UNLIKELY(eng_ld(p) != expect ||
-				 !eng_cas(p, &expect,
-					  fmt_make_leaf(c->tmpl, pa, 0))))
-			return MMK_EEXIST;
-		if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
-			mmk__pt_gather_range(b, pt, ia, eng_span(pt, 0),
-					     flags & MMK_PT_GLOBAL);
-		fmt_sync();
-		return MMK_OK;
-	}
-	return eng_map_cursor_miss(c, ia, pa, flags, b);
-}
-
-/* Out of line, so the hit path above needs no stack frame. */
-__attribute__((noinline)) static int
-eng_map_cursor_miss(struct mmk_pt_cursor *c, uint64_t ia, uint64_t pa,
-		    uint32_t flags, struct mmk_tlb_gather *b)
-{
-	struct mmk_pt *pt = c->pt;
-	uint64_t tag = ia >> pt->shift[1];
-	int err = eng_map(pt, ia, pa, 0, flags, b);
-	if (err)
-		return err;
-	/* Refill: find the leaf table now holding ia. */
-	unsigned l = pt->fmt->levels - 1;
-	uint64_t table = pt->root.v;
-	c->table = NULL;
-	for (; l > 0; l--) {
-		mmk__pte_t e = eng_ld_acq(eng_tbl(table) + eng_idx(pt, ia, l));
-		if (eng_is_empty(pt, e, l) || !fmt_is_table(e, l))
-			return MMK_OK;
-		table = fmt_table_pa(e, l);
-	}
-	mmk__pte_t tmpl;
-	if (fmt_leaf_template(pt, flags, 0, &tmpl) != 0)
-		return MMK_OK;
-	c->table = eng_tbl(table);
-	c->tag = tag;
-	c->flags = flags;
-	c->tmpl = tmpl;
-	c->gen = atomic_load_explicit(&pt->gen, memory_order_relaxed);
 	return MMK_OK;
 }
 
@@ -190,11 +155,9 @@ static mmk__pte_t *eng_lookup(const struct mmk_pt *pt, uint64_t ia,
 }
 
 /*
- * The hot read path: a few instructions per level, nothing stored, so that
- * independent queries overlap their cache misses.  The walk is unrolled
- * per level count; a format whose levels all have FMT_BITS index bits over
- * FMT_PAGE_SHIFT-bit pages (it may #define both) gets constant shifts and
- * masks as well.
+ * Shifts and masks of the hot walks (pt/engine/fast.h): constants for a
+ * format whose levels all have FMT_BITS index bits over FMT_PAGE_SHIFT-bit
+ * pages (it may #define both), the table's own otherwise.
  */
 #if defined(FMT_BITS) && defined(FMT_PAGE_SHIFT)
 #define ENG_QSHIFT(pt, L) (FMT_PAGE_SHIFT + FMT_BITS * (L))
@@ -203,55 +166,6 @@ static mmk__pte_t *eng_lookup(const struct mmk_pt *pt, uint64_t ia,
 #define ENG_QSHIFT(pt, L) ((pt)->shift[L])
 #define ENG_QMASK(pt, L)  ((pt)->idx_mask[L])
 #endif
-
-static inline __attribute__((always_inline)) int
-eng_query_leaf(const struct mmk_pt *pt, uint64_t ia, mmk__pte_t e,
-	       const unsigned l, uint64_t *pa, uint32_t *flags, unsigned *level)
-{
-	if (MMK_UNLIKELY(!fmt_is_leaf(e, l)))
-		return MMK_ENOENT;
-	*pa = fmt_leaf_pa(e, l) +
-	      (ia & (((uint64_t)1 << ENG_QSHIFT(pt, l)) - 1));
-	if (flags)
-		*flags = fmt_leaf_flags(pt, e, l);
-	*level = l;
-	return MMK_OK;
-}
-
-#define ENG_QSTEP(L)                                                           \
-	do {                                                                   \
-		e = eng_ld_acq(eng_tbl(table) + ((ia >> ENG_QSHIFT(pt, L)) &   \
-						 ENG_QMASK(pt, L)));           \
-		if (MMK_UNLIKELY(eng_is_empty(pt, e, L)))                      \
-			return MMK_ENOENT;                                     \
-		if ((L) == 0 || !fmt_is_table(e, L))                           \
-			return eng_query_leaf(pt, ia, e, L, pa, flags, level); \
-		table = fmt_table_pa(e, L);                                    \
-	} while (0)
-
-static int eng_query(const struct mmk_pt *pt, uint64_t ia, uint64_t *pa,
-		     uint32_t *flags, unsigned *level)
-{
-	uint64_t table = pt->root.v;
-	mmk__pte_t e;
-	switch (pt->fmt->levels) {
-	case 5:
-		ENG_QSTEP(4);
-		/* fall through */
-	case 4:
-		ENG_QSTEP(3);
-		/* fall through */
-	case 3:
-		ENG_QSTEP(2);
-		/* fall through */
-	case 2:
-		ENG_QSTEP(1);
-		/* fall through */
-	default:
-		ENG_QSTEP(0);
-	}
-	return MMK_ENOENT; /* not reached: level 0 always returns */
-}
 
 /* Unhook and queue every table on @path above @l that is now empty. */
 static inline bool eng_pinned(const struct mmk_pt *pt, unsigned l, uint64_t ia)
@@ -354,36 +268,6 @@ static int eng_protect(struct mmk_pt *pt, uint64_t ia, uint32_t flags,
 }
 
 /* ---------------------------------------------- the fault path's pair */
-/*
- * Read the leaf holding @ia with one load per level (the last one is the
- * entry reported, so the caller's compare-and-swap is against what it
- * decided on).  Safe alongside single maps and replaces.
- */
-static int eng_lookup_leaf(const struct mmk_pt *pt, uint64_t ia,
-			   struct mmk_pt_leaf *out)
-{
-	unsigned l = pt->fmt->levels - 1;
-	uint64_t table = pt->root.v;
-	mmk__pte_t e;
-	for (;;) {
-		e = eng_ld_acq(eng_tbl(table) + eng_idx(pt, ia, l));
-		if (eng_is_empty(pt, e, l))
-			return MMK_ENOENT;
-		if (l == 0 || !fmt_is_table(e, l))
-			break;
-		table = fmt_table_pa(e, l);
-		l--;
-	}
-	if (!fmt_is_leaf(e, l))
-		return MMK_ENOENT;
-	out->pa = mmk_pa(fmt_leaf_pa(e, l));
-	out->size = out->page_size = eng_span(pt, l);
-	out->flags = fmt_leaf_flags(pt, e, l);
-	out->level = l;
-	out->raw = e;
-	return MMK_OK;
-}
-
 /* The slot at level @tl on the path of @ia, or NULL if the path no longer
  * reaches that level (a table was unhooked or a huge page sits above). */
 static mmk__pte_t *eng_slot(const struct mmk_pt *pt, uint64_t ia, unsigned tl)

@@ -1,0 +1,438 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mmkit — engine fragment: the hot single-page entry points of one paging
+ * mode (query, query_many, lookup, map, cursor map), with the level count
+ * and the virtual and physical widths as constants.
+ *
+ * pt.c dispatches the public calls straight to these through the format
+ * descriptor (mmk__pt_format.query etc.), so each call is one indirect
+ * jump, the checks that do not depend on the encoding are a few
+ * instructions with constant shifts, and the walk is unrolled with the
+ * format's hooks inlined.  A format instantiates them once per paging mode
+ * after including pt/engine.h:
+ *
+ *     ENG_FAST(x86_64_4l, 4, 48, 52)
+ *
+ * and puts ENG_FAST_OPS(x86_64_4l) into that mode's descriptor.  Anything
+ * off the common case (another page size, a misaligned or non-canonical
+ * address, borrowed root slots, a missing table) goes to the general code
+ * (pt.c's checks, eng_map_slow), so these are only faster, never
+ * different.
+ *
+ * Addresses: the walk indexes with the canonical address itself (each
+ * level's index bits lie below va_bits, so the sign-extension bits never
+ * matter) and keeps no index address except where the general code needs
+ * one.
+ */
+#define ENG_FIDX(pt, va, L)                                                    \
+	((unsigned)((va) >> ENG_QSHIFT(pt, L)) & ENG_QMASK(pt, L))
+
+/* The entry ends the descent at @L: empty, a leaf, or (never at level 0)
+ * anything but a table.  Where empty is 0 no table entry is 0 (a table
+ * entry has its valid bit), so one test does. */
+#define ENG_FEND(pt, e, L)                                                     \
+	(fmt_empty_is_zero() ? !fmt_is_table(e, L)                             \
+			     : eng_is_empty(pt, e, L) || !fmt_is_table(e, L))
+
+/* Table pages by physical address, the linear offset read once per call
+ * (the acquire loads of the walk would make the compiler read it again at
+ * every level). */
+#if MMK_CFG_HAL_LINEAR_MAP
+#define ENG_FPV	     const uintptr_t pv_ = mmk_hal_pv_offset
+#define ENG_FTBL(pa) ((mmk__pte_t *)(uintptr_t)((pa) + pv_))
+#else
+#define ENG_FPV	     (void)0
+#define ENG_FTBL(pa) eng_tbl(pa)
+#endif
+
+/*
+ * Descend from the root for @va down to level 0, leaving the level-0 entry
+ * in `e`; at any level above where the walk ends, run END(e, L), which
+ * must return.  Needs `pt`, `va` and a constant `levels` in scope.
+ */
+#define ENG_FSTEP(L, END)                                                      \
+	if ((L) < levels) {                                                    \
+		e = eng_ld_acq(t_ + ENG_FIDX(pt, va, L));                      \
+		if (MMK_UNLIKELY(ENG_FEND(pt, e, L)))                          \
+			END(e, L);                                             \
+		t_ = ENG_FTBL(fmt_table_pa(e, L));                             \
+	}
+#define ENG_FWALK(END)                                                         \
+	ENG_FPV;                                                               \
+	const mmk__pte_t *t_ = ENG_FTBL(pt->root.v);                           \
+	mmk__pte_t e;                                                          \
+	ENG_FSTEP(4, END)                                                      \
+	ENG_FSTEP(3, END)                                                      \
+	ENG_FSTEP(2, END)                                                      \
+	ENG_FSTEP(1, END) e = eng_ld_acq(t_ + ENG_FIDX(pt, va, 0))
+
+static inline bool eng_fcanonical(const struct mmk_pt *pt, mmk_vaddr_t va,
+				  const unsigned va_bits)
+{
+	return ((va + pt->canon_add) >> va_bits) == 0;
+}
+
+/* ------------------------------------------------------------- query */
+static inline __attribute__((always_inline)) int
+eng_fquery_leaf(const struct mmk_pt *pt, mmk_vaddr_t va, mmk__pte_t e,
+		const unsigned l, mmk_paddr_t *pa, uint32_t *flags,
+		uint64_t *page_size)
+{
+	if (MMK_UNLIKELY(eng_is_empty(pt, e, l) || !fmt_is_leaf(e, l)))
+		return MMK_ENOENT;
+	uint64_t span = (uint64_t)1 << ENG_QSHIFT(pt, l);
+	if (pa)
+		*pa = mmk_pa(fmt_leaf_pa(e, l) + (va & (span - 1)));
+	if (flags)
+		*flags = fmt_leaf_flags(pt, e, l);
+	if (page_size)
+		*page_size = span;
+	return MMK_OK;
+}
+
+#define ENG_FQ_END(e, L)                                                       \
+	return eng_fquery_leaf(pt, va, e, L, pa, flags, page_size)
+
+static inline __attribute__((always_inline)) int
+eng_fquery(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
+	   uint32_t *flags, uint64_t *page_size, const unsigned levels,
+	   const unsigned va_bits)
+{
+	if (MMK_UNLIKELY(!eng_fcanonical(pt, va, va_bits)))
+		return MMK_ENONCANON;
+	ENG_FWALK(ENG_FQ_END);
+	ENG_FQ_END(e, 0);
+}
+
+/* ------------------------------------------------------------ lookup */
+static inline __attribute__((always_inline)) int
+eng_flookup_leaf(const struct mmk_pt *pt, mmk_vaddr_t va, mmk__pte_t e,
+		 const unsigned l, struct mmk_pt_leaf *out)
+{
+	if (MMK_UNLIKELY(eng_is_empty(pt, e, l) || !fmt_is_leaf(e, l)))
+		return MMK_ENOENT;
+	uint64_t span = (uint64_t)1 << ENG_QSHIFT(pt, l);
+	out->va = va & ~(span - 1);
+	out->pa = mmk_pa(fmt_leaf_pa(e, l));
+	out->size = out->page_size = span;
+	out->flags = fmt_leaf_flags(pt, e, l);
+	out->level = l;
+	out->raw = e;
+	return MMK_OK;
+}
+
+#define ENG_FL_END(e, L) return eng_flookup_leaf(pt, va, e, L, out)
+
+static inline __attribute__((always_inline)) int
+eng_flookup(const struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_pt_leaf *out,
+	    const unsigned levels, const unsigned va_bits)
+{
+	if (MMK_UNLIKELY(!eng_fcanonical(pt, va, va_bits)))
+		return MMK_ENONCANON;
+	ENG_FWALK(ENG_FL_END);
+	ENG_FL_END(e, 0);
+}
+
+/* -------------------------------------------------------- query_many */
+/*
+ * Translate addresses ENG_QMANY_GROUP at a time, in two passes: first
+ * every address of the group descends to the entry that ends its walk
+ * (the upper levels are few tables, cache-hot; the entry itself is not
+ * read), then those entries are read one after the other with nothing
+ * between the loads but their decoding, so the group's misses on the
+ * leaf tables overlap instead of queueing behind each other's walks.  An
+ * entry a concurrent single map fills between the passes may or may not be
+ * seen, as for mmk_pt_query.  The second pass's loads are relaxed: only
+ * leaves are decoded there, nothing behind them is read.
+ */
+#define ENG_QMANY_GROUP 8
+
+/*
+ * Within one call the walk remembers the last level-0 table it reached
+ * (tag va >> shift[1]) and the last level-1 table (tag va >> shift[2]):
+ * nearby addresses (a dump, a copy of user memory, fork's walk) skip the
+ * upper levels.  The pointers stay good for the call: tables are only
+ * unhooked by exclusive operations, which cannot run alongside.
+ */
+struct eng_fmany_cache {
+	uint64_t tag0, tag1;
+	const mmk__pte_t *t0, *t1;
+};
+
+#define ENG_FDSTEP(L)                                                          \
+	if ((L) < levels && (L) >= from) {                                     \
+		p_ = t_ + ENG_FIDX(pt, va, L);                                 \
+		e = eng_ld_acq(p_);                                            \
+		if (MMK_UNLIKELY(ENG_FEND(pt, e, L))) {                        \
+			*lv = L;                                               \
+			return p_;                                             \
+		}                                                              \
+		t_ = ENG_FTBL(fmt_table_pa(e, L));                             \
+		if ((L) == 2) {                                                \
+			c->tag1 = va >> ENG_QSHIFT(pt, 2);                     \
+			c->t1 = t_;                                            \
+		}                                                              \
+	}
+
+/* The entry that ends the walk of @va, its level in *lv. */
+static inline __attribute__((always_inline)) const mmk__pte_t *
+eng_fmany_descend(const struct mmk_pt *pt, mmk_vaddr_t va, unsigned *lv,
+		  struct eng_fmany_cache *c, const unsigned levels)
+{
+	ENG_FPV;
+	*lv = 0;
+	if (va >> ENG_QSHIFT(pt, 1) == c->tag0)
+		return c->t0 + ENG_FIDX(pt, va, 0);
+	const mmk__pte_t *t_ = ENG_FTBL(pt->root.v), *p_;
+	unsigned from = 0;
+	if (levels > 2 && va >> ENG_QSHIFT(pt, 2) == c->tag1) {
+		t_ = c->t1;
+		from = 1;
+	} else {
+		from = 0;
+	}
+	mmk__pte_t e;
+	if (from == 0) {
+		ENG_FDSTEP(4)
+		ENG_FDSTEP(3)
+		ENG_FDSTEP(2)
+	}
+	ENG_FDSTEP(1)
+	c->tag0 = va >> ENG_QSHIFT(pt, 1);
+	c->t0 = t_;
+	*lv = 0;
+	return t_ + ENG_FIDX(pt, va, 0);
+}
+
+/* Address @va ended its walk at level @l with entry @e. */
+static inline __attribute__((always_inline)) void
+eng_fmany_end(const struct mmk_pt *pt, mmk_vaddr_t va, mmk__pte_t e,
+	      const unsigned l, mmk_paddr_t *pa, uint32_t *flags, size_t *found)
+{
+	if (eng_is_empty(pt, e, l) || !fmt_is_leaf(e, l))
+		return; /* a hole: *pa stays MMK_PT_QUERY_NONE */
+	uint64_t span = (uint64_t)1 << ENG_QSHIFT(pt, l);
+	*pa = mmk_pa(fmt_leaf_pa(e, l) + (va & (span - 1)));
+	if (flags)
+		*flags = fmt_leaf_flags(pt, e, l);
+	(*found)++;
+}
+
+/* One group of ENG_QMANY_GROUP addresses; each end entry is prefetched
+ * as soon as it is known, so its miss overlaps the next descents. */
+static inline __attribute__((always_inline)) void
+eng_fmany_group(const struct mmk_pt *pt, const mmk_vaddr_t *va, mmk_paddr_t *pa,
+		uint32_t *flags, size_t *found, struct eng_fmany_cache *c,
+		const unsigned levels, const unsigned va_bits)
+{
+	const mmk__pte_t *p[ENG_QMANY_GROUP];
+	unsigned lv[ENG_QMANY_GROUP];
+	for (unsigned k = 0; k < ENG_QMANY_GROUP; k++) {
+		pa[k] = mmk_pa(MMK_PT_QUERY_NONE);
+		if (flags)
+			flags[k] = 0;
+		p[k] = NULL;
+		if (MMK_LIKELY(eng_fcanonical(pt, va[k], va_bits))) {
+			p[k] = eng_fmany_descend(pt, va[k], &lv[k], c, levels);
+			__builtin_prefetch(p[k]);
+		}
+	}
+	for (unsigned k = 0; k < ENG_QMANY_GROUP; k++) {
+		if (MMK_UNLIKELY(!p[k]))
+			continue;
+		mmk__pte_t e = eng_ld(p[k]);
+		if (MMK_LIKELY(lv[k] == 0))
+			eng_fmany_end(pt, va[k], e, 0, pa + k,
+				      flags ? flags + k : NULL, found);
+		else
+			eng_fmany_end(pt, va[k], e, lv[k], pa + k,
+				      flags ? flags + k : NULL, found);
+	}
+}
+
+/* The tail runs as a full group too, padded with an address no format
+ * holds (bit 63 alone is canonical nowhere), so the loops have a constant
+ * count. */
+static inline __attribute__((always_inline)) size_t
+eng_fquery_many(const struct mmk_pt *pt, size_t n, const mmk_vaddr_t *va,
+		mmk_paddr_t *pa, uint32_t *flags, const unsigned levels,
+		const unsigned va_bits)
+{
+	size_t found = 0, i = 0;
+	struct eng_fmany_cache c = {MMK_PT_CURSOR_NONE, MMK_PT_CURSOR_NONE,
+				    NULL, NULL};
+	for (; n - i >= ENG_QMANY_GROUP; i += ENG_QMANY_GROUP)
+		eng_fmany_group(pt, va + i, pa + i, flags ? flags + i : NULL,
+				&found, &c, levels, va_bits);
+	if (i < n) {
+		mmk_vaddr_t tva[ENG_QMANY_GROUP];
+		mmk_paddr_t tpa[ENG_QMANY_GROUP];
+		uint32_t tfl[ENG_QMANY_GROUP];
+		size_t m = n - i;
+		for (size_t k = 0; k < ENG_QMANY_GROUP; k++)
+			tva[k] = k < m ? va[i + k] : (uint64_t)1 << 63;
+		eng_fmany_group(pt, tva, tpa, flags ? tfl : NULL, &found, &c,
+				levels, va_bits);
+		for (size_t k = 0; k < m; k++) {
+			pa[i + k] = tpa[k];
+			if (flags)
+				flags[i + k] = tfl[k];
+		}
+	}
+	return found;
+}
+
+/* --------------------------------------------------------------- map */
+static inline __attribute__((always_inline)) int
+eng_fmap(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa, uint64_t page_size,
+	 uint32_t flags, struct mmk_tlb_gather *g, const unsigned levels,
+	 const unsigned va_bits, const unsigned pa_bits)
+{
+	uint64_t base = (uint64_t)1 << ENG_QSHIFT(pt, 0);
+	if (MMK_UNLIKELY(page_size != base || ((va | pa.v) & (base - 1)) ||
+			 !eng_fcanonical(pt, va, va_bits) || pt->nborrowed ||
+			 (pa.v >> pa_bits)))
+		return mmk__pt_map_checked(pt, va, pa, page_size, flags, g);
+	mmk__pte_t tmpl;
+	int err = fmt_leaf_template(pt, flags, 0, &tmpl);
+	if (MMK_UNLIKELY(err))
+		return err;
+	mmk__pte_t leaf = fmt_make_leaf(tmpl, pa.v, 0);
+	uint64_t ia = va & (((uint64_t)1 << va_bits) - 1);
+	ENG_FPV;
+	mmk__pte_t *p = ENG_FTBL(pt->root.v), e;
+	for (unsigned l = levels - 1; l > 0; l--) {
+		p += ENG_FIDX(pt, va, l);
+		e = eng_ld_acq(p);
+		if (MMK_UNLIKELY(ENG_FEND(pt, e, l))) {
+			if (!eng_is_empty(pt, e, l))
+				return MMK_EEXIST; /* a huge page */
+			return eng_map_slow(pt, ia, 0, leaf, l, p, e,
+					    flags & MMK_PT_GLOBAL, g);
+		}
+		p = ENG_FTBL(fmt_table_pa(e, l));
+	}
+	p += ENG_FIDX(pt, va, 0);
+	mmk__pte_t expect = fmt_empty(pt, 0);
+	if (MMK_UNLIKELY(eng_ld(p) != expect || !eng_cas(p, &expect, leaf)))
+		return MMK_EEXIST;
+	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
+		mmk__pt_gather_range(g, pt, ia, base, flags & MMK_PT_GLOBAL);
+	fmt_sync();
+	return MMK_OK;
+}
+
+/* -------------------------------------------------------- cursor map */
+/*
+ * The cursor remembers the level-0 table covering c->tag (va >> shift[1]),
+ * which stays hooked there while pt->gen does not move (only exclusive
+ * operations unhook tables, and they bump gen).  A hit needs no check of
+ * the address beyond its alignment: a va with the tag of a canonical one
+ * is canonical, and the slot it lies in was not borrowed when the cursor
+ * was filled (and copy_from only borrows empty slots).  The flags were
+ * checked when the template was made.
+ */
+static int eng_fmap_cursor_miss(struct mmk_pt_cursor *c, mmk_vaddr_t va,
+				mmk_paddr_t pa, uint32_t flags,
+				struct mmk_tlb_gather *g);
+
+static inline __attribute__((always_inline)) int
+eng_fmap_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
+		uint32_t flags, struct mmk_tlb_gather *g,
+		const unsigned pa_bits)
+{
+	struct mmk_pt *pt = c->pt;
+	uint64_t base = (uint64_t)1 << ENG_QSHIFT(pt, 0);
+	if (MMK_LIKELY(c->tag == va >> ENG_QSHIFT(pt, 1) && c->flags == flags &&
+		       !((va | pa.v) & (base - 1)) && !(pa.v >> pa_bits) &&
+		       c->gen == atomic_load_explicit(&pt->gen,
+						      memory_order_relaxed))) {
+		mmk__pte_t *p = (mmk__pte_t *)c->table + ENG_FIDX(pt, va, 0);
+		mmk__pte_t expect = fmt_empty(pt, 0);
+		if (MMK_UNLIKELY(eng_ld(p) != expect ||
+				 !eng_cas(p, &expect,
+					  fmt_make_leaf(c->tmpl, pa.v, 0))))
+			return MMK_EEXIST;
+		if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
+			mmk__pt_gather_range(
+				g, pt,
+				va & (((uint64_t)1 << pt->fmt->va_bits) - 1),
+				base, flags & MMK_PT_GLOBAL);
+		fmt_sync();
+		return MMK_OK;
+	}
+	return eng_fmap_cursor_miss(c, va, pa, flags, g);
+}
+
+/* Out of line, so that the hit path above needs no stack frame: the map
+ * with every check, then the cursor refilled for the leaf table now
+ * holding @va (left empty if there is none, e.g. a huge page). */
+__attribute__((noinline)) static int
+eng_fmap_cursor_miss(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
+		     uint32_t flags, struct mmk_tlb_gather *g)
+{
+	struct mmk_pt *pt = c->pt;
+	int err = mmk_pt_map(pt, va, pa, eng_span(pt, 0), flags, g);
+	if (err)
+		return err;
+	uint64_t ia = va & (((uint64_t)1 << pt->fmt->va_bits) - 1);
+	uint64_t table = pt->root.v;
+	c->tag = MMK_PT_CURSOR_NONE;
+	for (unsigned l = pt->fmt->levels - 1u; l > 0; l--) {
+		mmk__pte_t e = eng_ld_acq(eng_tbl(table) + eng_idx(pt, ia, l));
+		if (eng_is_empty(pt, e, l) || !fmt_is_table(e, l))
+			return MMK_OK;
+		table = fmt_table_pa(e, l);
+	}
+	mmk__pte_t tmpl;
+	if (fmt_leaf_template(pt, flags, 0, &tmpl) != 0)
+		return MMK_OK;
+	c->table = eng_tbl(table);
+	c->tag = va >> pt->shift[1];
+	c->flags = flags;
+	c->tmpl = tmpl;
+	c->gen = atomic_load_explicit(&pt->gen, memory_order_relaxed);
+	return MMK_OK;
+}
+
+/*
+ * Instantiate the entry points for one paging mode: NAME_query etc.  The
+ * mode's descriptor takes them with ENG_FAST_OPS(NAME).
+ */
+#define ENG_FAST(NAME, LEVELS, VA_BITS, PA_BITS)                               \
+	static int NAME##_query(const struct mmk_pt *pt, mmk_vaddr_t va,       \
+				mmk_paddr_t *pa, uint32_t *flags,              \
+				uint64_t *page_size)                           \
+	{                                                                      \
+		return eng_fquery(pt, va, pa, flags, page_size, LEVELS,        \
+				  VA_BITS);                                    \
+	}                                                                      \
+	static size_t NAME##_query_many(const struct mmk_pt *pt, size_t n,     \
+					const mmk_vaddr_t *va,                 \
+					mmk_paddr_t *pa, uint32_t *flags)      \
+	{                                                                      \
+		return eng_fquery_many(pt, n, va, pa, flags, LEVELS, VA_BITS); \
+	}                                                                      \
+	static int NAME##_lookup(const struct mmk_pt *pt, mmk_vaddr_t va,      \
+				 struct mmk_pt_leaf *out)                      \
+	{                                                                      \
+		return eng_flookup(pt, va, out, LEVELS, VA_BITS);              \
+	}                                                                      \
+	static int NAME##_map(struct mmk_pt *pt, mmk_vaddr_t va,               \
+			      mmk_paddr_t pa, uint64_t page_size,              \
+			      uint32_t flags, struct mmk_tlb_gather *g)        \
+	{                                                                      \
+		return eng_fmap(pt, va, pa, page_size, flags, g, LEVELS,       \
+				VA_BITS, PA_BITS);                             \
+	}                                                                      \
+	static int NAME##_map_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va,  \
+				     mmk_paddr_t pa, uint32_t flags,           \
+				     struct mmk_tlb_gather *g)                 \
+	{                                                                      \
+		return eng_fmap_cursor(c, va, pa, flags, g, PA_BITS);          \
+	}
+
+#define ENG_FAST_OPS(NAME)                                                     \
+	.query = NAME##_query, .query_many = NAME##_query_many,                \
+	.lookup = NAME##_lookup, .map = NAME##_map,                            \
+	.map_cursor = NAME##_map_cursor

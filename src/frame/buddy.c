@@ -430,19 +430,24 @@ __attribute__((noinline)) static uint64_t alloc_slow(struct mmk_frames *fa,
 	bool ok;
 	unsigned long irq = mmk_hal_irq_save();
 	struct mmk_frame_pcp *pcp = &fa->pcp[mmk_hal_cpu_id()];
-	pcp_lock(pcp);
 	if (order == 0) {
+		pcp_lock(pcp);
 		ok = pcp->count != 0 || pcp_refill(fa, pcp);
-		if (ok)
+		if (ok) {
 			pfn = pcp->pa[--pcp->count] >> MMK_PAGE_SHIFT;
+			pcp_account(pcp, 1);
+		}
+		pcp_unlock(pcp);
 	} else {
+		/* Blocks never go through the caches: only the lists' lock.
+		 * The per-CPU count is written by its CPU alone (IRQs off);
+		 * the cache's lock guards the cached frames, not the count. */
 		mmk_spin_lock_noirq(&fa->lock);
 		ok = buddy_alloc_locked(fa, order, &pfn);
 		mmk_spin_unlock_noirq(&fa->lock);
+		if (ok)
+			pcp_account(pcp, (int64_t)1 << order);
 	}
-	if (ok)
-		pcp_account(pcp, (int64_t)1 << order);
-	pcp_unlock(pcp);
 	mmk_hal_irq_restore(irq);
 	if (!ok && !alloc_reclaiming(fa, order, &pfn))
 		return NO_PFN;
@@ -457,18 +462,21 @@ int mmk_frame_alloc(struct mmk_frames *fa, unsigned order, unsigned flags,
 	if (mmk_hal_failpoint(MMK_FAIL_FRAME))
 		return MMK_ENOMEM;
 	uint64_t pfn = NO_PFN;
-	unsigned long irq = mmk_hal_irq_save();
-	struct mmk_frame_pcp *pcp = &fa->pcp[mmk_hal_cpu_id()];
-	pcp_lock(pcp);
-	unsigned n = pcp->count;
-	bool hit = order == 0 && n != 0;
-	if (MMK_LIKELY(hit)) {
-		pcp->count = n - 1;
-		pfn = pcp->pa[n - 1] >> MMK_PAGE_SHIFT;
-		pcp_account(pcp, 1);
+	bool hit = false;
+	if (MMK_LIKELY(order == 0)) {
+		unsigned long irq = mmk_hal_irq_save();
+		struct mmk_frame_pcp *pcp = &fa->pcp[mmk_hal_cpu_id()];
+		pcp_lock(pcp);
+		unsigned n = pcp->count;
+		hit = n != 0;
+		if (MMK_LIKELY(hit)) {
+			pcp->count = n - 1;
+			pfn = pcp->pa[n - 1] >> MMK_PAGE_SHIFT;
+			pcp_account(pcp, 1);
+		}
+		pcp_unlock(pcp);
+		mmk_hal_irq_restore(irq);
 	}
-	pcp_unlock(pcp);
-	mmk_hal_irq_restore(irq);
 	if (MMK_UNLIKELY(!hit)) {
 		pfn = alloc_slow(fa, order);
 		if (pfn == NO_PFN)
@@ -577,14 +585,17 @@ __attribute__((noinline)) static void release_slow(struct mmk_frames *fa,
 {
 	unsigned long irq = mmk_hal_irq_save();
 	struct mmk_frame_pcp *pcp = &fa->pcp[mmk_hal_cpu_id()];
-	pcp_lock(pcp);
-	pcp_account(pcp, -((int64_t)1 << order));
 	if (order == 0) {
+		pcp_lock(pcp);
+		pcp_account(pcp, -1);
 		if (pcp->count == MMK_FRAME_PCP_SIZE)
 			pcp_drain(fa, pcp, MMK_FRAME_PCP_BATCH);
 		st_set(f, MMK_FS_CACHED);
 		pcp->pa[pcp->count++] = pa;
+		pcp_unlock(pcp);
 	} else {
+		/* as in alloc_slow: the lists' lock only */
+		pcp_account(pcp, -((int64_t)1 << order));
 		mmk_spin_lock_noirq(&fa->lock);
 		st_set(f, MMK_FS_TAIL);
 		buddy_give(r, (uint32_t)((pa >> MMK_PAGE_SHIFT) - r->pfn_base),
@@ -592,7 +603,6 @@ __attribute__((noinline)) static void release_slow(struct mmk_frames *fa,
 		fa->buddy_allocated -= (int64_t)1 << order;
 		mmk_spin_unlock_noirq(&fa->lock);
 	}
-	pcp_unlock(pcp);
 	mmk_hal_irq_restore(irq);
 }
 
@@ -603,11 +613,15 @@ static inline void release(struct mmk_frames *fa, struct mmk_frame_region *r,
 	unsigned order = f->order;
 	f->priv = PRIV_FREED;
 	mmk_hal_frame_note(mmk_pa(pa), order, false);
+	if (order != 0) {
+		release_slow(fa, r, f, pa, order);
+		return;
+	}
 	unsigned long irq = mmk_hal_irq_save();
 	struct mmk_frame_pcp *pcp = &fa->pcp[mmk_hal_cpu_id()];
 	pcp_lock(pcp);
 	unsigned n = pcp->count;
-	bool room = order == 0 && n < MMK_FRAME_PCP_SIZE;
+	bool room = n < MMK_FRAME_PCP_SIZE;
 	if (MMK_LIKELY(room)) {
 		pcp_account(pcp, -1);
 		st_set(f, MMK_FS_CACHED);

@@ -439,19 +439,31 @@ __attribute__((noinline)) static uint64_t alloc_slow(struct mmk_frames *fa,
 		}
 		pcp_unlock(pcp);
 	} else {
-		/* Blocks never go through the caches: only the lists' lock.
-		 * The per-CPU count is written by its CPU alone (IRQs off);
-		 * the cache's lock guards the cached frames, not the count. */
-		mmk_spin_lock_noirq(&fa->lock);
-		ok = buddy_alloc_locked(fa, order, &pfn);
-		mmk_spin_unlock_noirq(&fa->lock);
-		if (ok)
-			pcp_account(pcp, (int64_t)1 << order);
+		ok = false; /* blocks: alloc_block, unless that failed */
 	}
 	mmk_hal_irq_restore(irq);
 	if (!ok && !alloc_reclaiming(fa, order, &pfn))
 		return NO_PFN;
 	return pfn;
+}
+
+/*
+ * A block of order > 0.  Blocks never go through the caches: only the
+ * lists' lock.  The per-CPU count is written by its CPU alone (IRQs off);
+ * the cache's lock guards the cached frames, not the count.  Inline: the
+ * whole path is a lock, a list pop and an unlock.
+ */
+static inline uint64_t alloc_block(struct mmk_frames *fa, unsigned order)
+{
+	uint64_t pfn = NO_PFN;
+	unsigned long irq = mmk_hal_irq_save();
+	mmk_spin_lock_noirq(&fa->lock);
+	bool ok = buddy_alloc_locked(fa, order, &pfn);
+	mmk_spin_unlock_noirq(&fa->lock);
+	if (ok)
+		pcp_account(&fa->pcp[mmk_hal_cpu_id()], (int64_t)1 << order);
+	mmk_hal_irq_restore(irq);
+	return ok ? pfn : alloc_slow(fa, order); /* reclaim, then retry */
 }
 
 int mmk_frame_alloc(struct mmk_frames *fa, unsigned order, unsigned flags,
@@ -477,7 +489,11 @@ int mmk_frame_alloc(struct mmk_frames *fa, unsigned order, unsigned flags,
 		pcp_unlock(pcp);
 		mmk_hal_irq_restore(irq);
 	}
-	if (MMK_UNLIKELY(!hit)) {
+	if (order != 0) {
+		pfn = alloc_block(fa, order);
+		if (pfn == NO_PFN)
+			return MMK_ENOMEM;
+	} else if (MMK_UNLIKELY(!hit)) {
 		pfn = alloc_slow(fa, order);
 		if (pfn == NO_PFN)
 			return MMK_ENOMEM;
@@ -577,32 +593,19 @@ __attribute__((noinline, cold)) static void report(const char *what,
 		(unsigned long long)pa.v, mmk_strerror_name(err));
 }
 
-/* release() when the caller's cache is full or the block is larger. */
-__attribute__((noinline)) static void release_slow(struct mmk_frames *fa,
-						   struct mmk_frame_region *r,
-						   struct mmk_frame *f,
-						   uint64_t pa, unsigned order)
+/* release() of a page when the caller's cache is full. */
+__attribute__((noinline)) static void
+release_slow(struct mmk_frames *fa, struct mmk_frame *f, uint64_t pa)
 {
 	unsigned long irq = mmk_hal_irq_save();
 	struct mmk_frame_pcp *pcp = &fa->pcp[mmk_hal_cpu_id()];
-	if (order == 0) {
-		pcp_lock(pcp);
-		pcp_account(pcp, -1);
-		if (pcp->count == MMK_FRAME_PCP_SIZE)
-			pcp_drain(fa, pcp, MMK_FRAME_PCP_BATCH);
-		st_set(f, MMK_FS_CACHED);
-		pcp->pa[pcp->count++] = pa;
-		pcp_unlock(pcp);
-	} else {
-		/* as in alloc_slow: the lists' lock only */
-		pcp_account(pcp, -((int64_t)1 << order));
-		mmk_spin_lock_noirq(&fa->lock);
-		st_set(f, MMK_FS_TAIL);
-		buddy_give(r, (uint32_t)((pa >> MMK_PAGE_SHIFT) - r->pfn_base),
-			   order);
-		fa->buddy_allocated -= (int64_t)1 << order;
-		mmk_spin_unlock_noirq(&fa->lock);
-	}
+	pcp_lock(pcp);
+	pcp_account(pcp, -1);
+	if (pcp->count == MMK_FRAME_PCP_SIZE)
+		pcp_drain(fa, pcp, MMK_FRAME_PCP_BATCH);
+	st_set(f, MMK_FS_CACHED);
+	pcp->pa[pcp->count++] = pa;
+	pcp_unlock(pcp);
 	mmk_hal_irq_restore(irq);
 }
 
@@ -614,7 +617,16 @@ static inline void release(struct mmk_frames *fa, struct mmk_frame_region *r,
 	f->priv = PRIV_FREED;
 	mmk_hal_frame_note(mmk_pa(pa), order, false);
 	if (order != 0) {
-		release_slow(fa, r, f, pa, order);
+		/* a block: the lists' lock only (see alloc_block) */
+		unsigned long irq = mmk_hal_irq_save();
+		pcp_account(&fa->pcp[mmk_hal_cpu_id()], -((int64_t)1 << order));
+		mmk_spin_lock_noirq(&fa->lock);
+		st_set(f, MMK_FS_TAIL);
+		buddy_give(r, (uint32_t)((pa >> MMK_PAGE_SHIFT) - r->pfn_base),
+			   order);
+		fa->buddy_allocated -= (int64_t)1 << order;
+		mmk_spin_unlock_noirq(&fa->lock);
+		mmk_hal_irq_restore(irq);
 		return;
 	}
 	unsigned long irq = mmk_hal_irq_save();
@@ -631,7 +643,7 @@ static inline void release(struct mmk_frames *fa, struct mmk_frame_region *r,
 	pcp_unlock(pcp);
 	mmk_hal_irq_restore(irq);
 	if (MMK_UNLIKELY(!room))
-		release_slow(fa, r, f, pa, order);
+		release_slow(fa, f, pa);
 }
 
 /* mmk_frame_put, inlined into both entry points. */

@@ -14,7 +14,7 @@
  * CPU to flush; LoongArch's TLB keeps the invalid entry the refill loaded)
  * and retries the access.  The check counts the faults per page.
  *
- * demo/Makefile defines DEMO_HAVE_ASPACE once src/aspace/aspace.c is in
+ * demo/Makefile defines DEMO_HAVE_ASPACE once src/aspace/fault.c is in
  * the tree; until then the check reports "pending" (never "ok").
  */
 #include "lazy.h"

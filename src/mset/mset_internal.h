@@ -107,11 +107,11 @@ typedef struct mmk_mset_area area_t;
 /*
  * Paths: struct mmk__mset_path (public because a transaction carries one
  * from its prepare to its commit), a root-to-leaf position indexed by
- * level, 0 = the leaf.  Node and slot of a level sit side by side: besides
- * locality, two parallel arrays of different strides led GCC 12 at -O2 (IVOPTs
- * addressing one array through the other, then IPA mod-ref summarising the
- * store wrongly) to miss that path_next rewrites node[0], so a caller kept
- * a stale leaf.
+ * level, 0 = the leaf.  Node and slot of a level sit side by side:
+ * besides locality, two parallel arrays of different strides led GCC 12
+ * at -O2 (IVOPTs addressing one array through the other, then IPA mod-ref
+ * summarising the store wrongly) to miss that path_next rewrites node[0],
+ * so a caller kept a stale leaf.
  */
 
 /* Operations of a transaction (txn->op_). */

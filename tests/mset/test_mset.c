@@ -1590,6 +1590,22 @@ static void the_dead_list_holds_exactly_the_objects_that_left(void **st)
 	assert_int_equal(a->end, 0x1f * PG);
 	release_dead(&t);
 	CHECK_SET();
+
+	/* The conveniences free what leaves (teardown counts the objects). */
+	size_t n0 = mmk_mset_count(&set);
+	assert_int_equal(mmk_mset_protect(&set, 0x11 * PG, PG, 4), 0);
+	assert_int_equal(mmk_mset_count(&set), n0 + 2);
+	assert_int_equal(mmk_mset_protect(&set, 0x11 * PG, PG, 1), 0);
+	assert_int_equal(mmk_mset_count(&set), n0);
+	assert_int_equal(mmk_mset_unmap(&set, 0x11 * PG, PG), 0);
+	assert_int_equal(mmk_mset_count(&set), n0 + 1);
+	struct mmk_mset_area *out = NULL;
+	tm = tmpl(0x11 * PG, 0x12 * PG, 1, 1);
+	tm.kind = NULL;
+	assert_int_equal(mmk_mset_insert(&set, &tm, 0, &out), 0);
+	assert_ptr_equal(out, a);
+	assert_int_equal(mmk_mset_count(&set), n0);
+	CHECK_SET();
 }
 
 static void clear_returns_every_object_and_the_set_is_reusable(void **st)

@@ -44,8 +44,8 @@
  *
  * The link-time check: this header makes every file that includes it refer
  * to a symbol whose name spells the layout options, e.g.
- * mmk__cfg_cpus64_hooks0_debug0_linmap1_fan16, and src/lib/config.c defines the one
- * symbol of the configuration the core was built with.  Code built with
+ * mmk__cfg_cpus64_hooks0_debug0_linmap1_fan16, and src/lib/config.c defines the
+ * one symbol of the configuration the core was built with.  Code built with
  * other layout options fails to link with "undefined reference to
  * mmk__cfg_<its options>" instead of crashing at run time.  The reference is
  * kept under --gc-sections (attribute `retain`: GCC >= 11 or clang >= 13

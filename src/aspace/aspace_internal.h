@@ -75,8 +75,7 @@ static inline int mmk__as_check_access(uint32_t access)
 static inline uint32_t mmk__as_rights(const struct mmk_aspace *as,
 				      uint32_t prot)
 {
-	uint8_t f = as->fit[prot & MMK_PT_RWX];
-	return f == MMK__AS_NOFIT ? (prot & MMK_PT_RWX) : f;
+	return mmk_backend_page_flags(as, prot) & MMK_PT_RWX;
 }
 
 /* ------------------------------------------------------- areas */

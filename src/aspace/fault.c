@@ -119,10 +119,11 @@ int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
 
 int mmk_aspace_fault(struct mmk_aspace *as, mmk_vaddr_t addr, uint32_t access)
 {
-	if (access == 0 || (access & ~MMK_PT_RWX))
-		return MMK_EINVAL;
+	int err = mmk__as_check_access(access);
+	if (err)
+		return err;
 	_Atomic long *rl = mmk__as_read_lock(as);
-	int err = mmk__as_fault_locked(as, addr, access);
+	err = mmk__as_fault_locked(as, addr, access);
 	mmk__as_read_unlock(rl);
 	return err;
 }

@@ -36,17 +36,14 @@ static int alloc_populate(struct mmk_aspace_op *op,
 	struct mmk_aspace *as = op->as;
 	uint32_t flags = mmk_backend_page_flags(as, a->flags);
 	struct chunk c;
-	mmk_paddr_t one[1];
-	uint64_t max =
-		MMK_MIN(op->scratch_size / sizeof(mmk_paddr_t), ALLOC_CHUNK);
-	c.pa = max ? (mmk_paddr_t *)op->scratch : one;
-	if (!max)
-		max = 1;
+	MMK_STATIC_ASSERT(MMK__AS_SCRATCH >= ALLOC_CHUNK * sizeof(mmk_paddr_t),
+			  "a chunk fits the operation's scratch");
+	c.pa = op->scratch;
 	c.shift = as->page_shift;
 	int err = 0;
 	mmk_vaddr_t va = start;
 	while (va < end) {
-		uint64_t n = MMK_MIN((end - va) >> c.shift, max);
+		uint64_t n = MMK_MIN((end - va) >> c.shift, ALLOC_CHUNK);
 		uint64_t got = 0;
 		c.start = va;
 		while (got < n && !err)

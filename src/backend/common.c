@@ -15,8 +15,7 @@ int mmk_backend_alloc_page(struct mmk_aspace *as, mmk_paddr_t *pa)
 
 int mmk_backend_free_page(struct mmk_aspace *as, mmk_paddr_t pa)
 {
-	int r = mmk_frame_free(as->frames, pa);
-	return r < 0 ? r : 0;
+	return mmk_frame_free(as->frames, pa);
 }
 
 void mmk_backend_put(struct mmk_aspace_op *op, mmk_paddr_t pa)

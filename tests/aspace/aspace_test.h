@@ -94,6 +94,14 @@ static inline void as_snap_equal(const struct as_snap *a,
 	}
 }
 
+/* Format @id is compiled in and has 4 KiB base pages (2 MiB huge pages
+ * exist on every such format); its description in *@info. */
+static inline bool as_format_4k(int id, struct mmk_pt_info *info)
+{
+	return mmk_pt_format_info((enum mmk_pt_format_id)id, info) == 0 &&
+	       info->page_shift == 12;
+}
+
 /* Lines of a dump, kept for comparison. */
 struct lines {
 	int n;

@@ -886,8 +886,7 @@ static void huge_pages_split_correctly_on_every_format(void **state)
 	uint64_t seed = mmk_test_seed(0x4a9e);
 	for (int id = 0; id < MMK_PT_FORMAT_COUNT; id++) {
 		struct mmk_pt_info info;
-		if (mmk_pt_format_info((enum mmk_pt_format_id)id, &info) != 0 ||
-		    info.page_shift != 12)
+		if (!as_format_4k(id, &info))
 			continue;
 		assert_int_equal(mmk_aspace_create(&as, BASE, SPACE,
 						   (enum mmk_pt_format_id)id, 0,

@@ -279,8 +279,7 @@ static void edges_in_different_backends_are_all_or_nothing(void **state)
 	(void)state;
 	for (int id = 0; id < MMK_PT_FORMAT_COUNT; id++) {
 		struct mmk_pt_info info;
-		if (mmk_pt_format_info((enum mmk_pt_format_id)id, &info) != 0 ||
-		    info.page_shift != 12)
+		if (!as_format_4k(id, &info))
 			continue;
 		long nfail = 0;
 		for (size_t i = 0; i < MMK_ARRAY_SIZE(ranges); i++)
@@ -305,8 +304,7 @@ static void protect_splitting_alloc_and_cutting_huge_fails_cleanly(void **st)
 	(void)st;
 	for (int id = 0; id < MMK_PT_FORMAT_COUNT; id++) {
 		struct mmk_pt_info info;
-		if (mmk_pt_format_info((enum mmk_pt_format_id)id, &info) != 0 ||
-		    info.page_shift != 12)
+		if (!as_format_4k(id, &info))
 			continue;
 		assert_int_equal(mmk_aspace_create(&as, BASE, SPACE,
 						   (enum mmk_pt_format_id)id, 0,

@@ -22,8 +22,9 @@ Reported, and an error only in strict mode (--strict or MMK_ERRORS_STRICT=1):
     functions other work adds; the table gets them when it is merged);
   - a table row whose function or code the headers no longer document.
 
-Usage: check-errors.py [--strict] [--root DIR] [--list]
+Usage: check-errors.py [--strict] [--root DIR] [--list] [--self-test]
   --list prints the documented (function, code) pairs and exits.
+  --self-test checks the rules above on a small made-up tree.
 """
 import os
 import re
@@ -158,24 +159,133 @@ def test_problem(root, test, cache):
     src = cache[full]
     if src is None:
         return "no file %s" % path
-    if not re.search(r"\bvoid\s+" + re.escape(name) + r"\s*\(\s*void\s*\*\*",
-                     src):
-        return "no test function %s in %s" % (name, path)
-    if not re.search(r"cmocka_unit_test\w*\(\s*" + re.escape(name) + r"\b",
-                     src):
-        return "%s is not registered with cmocka in %s" % (name, path)
-    cml = os.path.join(os.path.dirname(full), "CMakeLists.txt")
-    try:
-        with open(cml) as f:
-            if os.path.basename(path) not in f.read():
-                return "%s is not built by %s" % (path,
-                                                  os.path.relpath(cml, root))
-    except OSError:
-        return "no %s" % os.path.relpath(cml, root)
-    return None
+    if "cmocka" in src:
+        # A cmocka test: defined and registered.
+        if not re.search(r"\bvoid\s+" + re.escape(name) +
+                         r"\s*\(\s*void\s*\*\*", src):
+            return "no test function %s in %s" % (name, path)
+        if not re.search(r"cmocka_unit_test\w*\(\s*" + re.escape(name) +
+                         r"\b", src):
+            return "%s is not registered with cmocka in %s" % (name, path)
+    else:
+        # A test program of its own (tests/build/kmake): a function its
+        # main calls.
+        if not re.search(r"\b" + re.escape(name) + r"\s*\([^;{]*\)\s*\{",
+                         src):
+            return "no function %s in %s" % (name, path)
+        if not re.search(r"\bmain\s*\(", src):
+            return "%s has no main" % path
+    # Built: named by the CMakeLists.txt / Makefile of its directory, or
+    # its directory by the parent's CMakeLists.txt.
+    d = os.path.dirname(full)
+    for build, word in ((os.path.join(d, "CMakeLists.txt"), None),
+                        (os.path.join(d, "Makefile"), None),
+                        (os.path.join(os.path.dirname(d), "CMakeLists.txt"),
+                         os.path.basename(d) + "/")):
+        try:
+            with open(build) as f:
+                text = f.read()
+        except OSError:
+            continue
+        base = os.path.basename(path)
+        if word is None and (base in text or
+                             os.path.splitext(base)[0] + ".o" in text):
+            return None
+        if word is not None and word in text:
+            return None
+    return "%s is built by no CMakeLists.txt or Makefile" % path
+
+
+SELF_HEADER = """
+/** Errors: MMK_EWRAP, MMK_ENOMEM. */
+int mmk_x_known(int a);
+
+/** Errors as mmk_x_known; the prose after "Errors" counts. */
+int mmk_x_alias(int a);
+
+/** A prose mention of MMK_EBUSY.  Errors: MMK_EINVAL. */
+int mmk_x_clause(int a);
+
+/** Returns a bool; MMK_EINVAL is not its code. */
+bool mmk_x_bool(int a);
+"""
+SELF_TEST = """#include <cmocka.h>
+static void t_one(void **state) {}
+static void t_two(void **state) {}
+int main(void) { const struct CMUnitTest t[] = {
+	cmocka_unit_test(t_one), cmocka_unit_test(t_two) }; }
+"""
+SELF_ROWS = {
+    "mmk_x_known": [("MMK_EWRAP", "t_one"), ("MMK_ENOMEM", "t_two")],
+    "mmk_x_alias": [("MMK_EWRAP", "t_one"), ("MMK_ENOMEM", "t_one")],
+    "mmk_x_clause": [("MMK_EINVAL", "t_two")],
+}
+
+
+def self_test():
+    """The rules of the module comment, on a made-up tree."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    def run(rows, header_extra="", strict=False):
+        with tempfile.TemporaryDirectory() as d:
+            os.makedirs(os.path.join(d, "include/mmkit"))
+            os.makedirs(os.path.join(d, "tests/x"))
+            os.makedirs(os.path.join(d, "docs"))
+            shutil.copy(os.path.join(ROOT, "include/mmkit/types.h"),
+                        os.path.join(d, "include/mmkit/types.h"))
+            with open(os.path.join(d, "include/mmkit/x.h"), "w") as f:
+                f.write(SELF_HEADER + header_extra)
+            with open(os.path.join(d, "tests/x/test_x.c"), "w") as f:
+                f.write(SELF_TEST)
+            with open(os.path.join(d, "tests/x/CMakeLists.txt"), "w") as f:
+                f.write("mmk_add_test(NAME test_x SOURCES test_x.c)\n")
+            with open(os.path.join(d, "docs/ERRORS.md"), "w") as f:
+                for fn, pairs in rows.items():
+                    for code, t in pairs:
+                        f.write("| %s | %s | tests/x/test_x.c:%s |\n" %
+                                (fn, code, t))
+            cmd = [sys.executable, os.path.abspath(__file__), "--root", d]
+            if strict:
+                cmd.append("--strict")
+            env = dict(os.environ)
+            env.pop("MMK_ERRORS_STRICT", None)
+            p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            return p.returncode, p.stdout
+
+    cases = []
+    cases.append(("complete table passes", run(SELF_ROWS), 0))
+    cases.append(("complete table passes strict",
+                  run(SELF_ROWS, strict=True), 0))
+    r = {k: list(v) for k, v in SELF_ROWS.items()}
+    r["mmk_x_known"] = r["mmk_x_known"][:1]
+    cases.append(("a known function's missing code fails", run(r), 1))
+    r = {k: list(v) for k, v in SELF_ROWS.items()}
+    r["mmk_x_known"] = [("MMK_EWRAP", "t_one"), ("MMK_ENOMEM", "t_three")]
+    cases.append(("a test that does not exist fails", run(r), 1))
+    new = "\n/** Errors: MMK_EFAULT. */\nint mmk_x_new(int a);\n"
+    cases.append(("a new function is only reported",
+                  run(SELF_ROWS, new), 0))
+    cases.append(("a new function fails strict",
+                  run(SELF_ROWS, new, strict=True), 1))
+    r = {k: list(v) for k, v in SELF_ROWS.items()}
+    r["mmk_x_clause"] = r["mmk_x_clause"] + [("MMK_EBUSY", "t_one")]
+    cases.append(("a row the header does not document fails strict",
+                  run(r, strict=True), 1))
+    bad = 0
+    for what, (rc, out), want in cases:
+        ok = rc == want
+        bad |= not ok
+        print("%s: %s" % ("ok" if ok else "FAIL", what))
+        if not ok:
+            print(out)
+    return 1 if bad else 0
 
 
 def main(argv):
+    if "--self-test" in argv:
+        return self_test()
     strict = "--strict" in argv or os.environ.get("MMK_ERRORS_STRICT") == "1"
     root = ROOT
     if "--root" in argv:

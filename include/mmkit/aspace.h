@@ -246,7 +246,8 @@ int mmk_aspace_find_free_area(struct mmk_aspace *as, mmk_vaddr_t hint,
  * Write the areas as /proc/PID/maps lines to @out, one call per area:
  *   "<start>-<end> rwxp <offset> 00:00 0 <backend name>"
  * (addresses and offset in hex, 's' for backends that share their memory,
- * the offset shown by backends that have one).  Shared lock.
+ * the offset shown by backends that have one).  Shared lock.  Cannot
+ * fail: returns 0.
  */
 int mmk_aspace_dump_maps(struct mmk_aspace *as, mmk_pt_line_fn out, void *ctx);
 

@@ -144,8 +144,10 @@ def read_table(root):
     return rows, bad
 
 
-def test_problem(root, test, cache):
-    """None if @test ("tests/x/file.c:name") exists and runs, else why."""
+def test_problem(root, test, cache, fn=None, code=None):
+    """None if @test ("tests/x/file.c:name") exists and runs, else why.
+    The file must also name @fn and @code somewhere (a cheap guard against
+    a row pointing at the wrong file)."""
     if ":" not in test:
         return "'%s' is not file.c:test_name" % test
     path, name = test.rsplit(":", 1)
@@ -159,6 +161,9 @@ def test_problem(root, test, cache):
     src = cache[full]
     if src is None:
         return "no file %s" % path
+    for word in (fn, code):
+        if word and not re.search(r"\b" + word + r"\b", src):
+            return "%s never names %s" % (path, word)
     if "cmocka" in src:
         # A cmocka test: defined and registered.
         if not re.search(r"\bvoid\s+" + re.escape(name) +
@@ -210,6 +215,8 @@ int mmk_x_clause(int a);
 bool mmk_x_bool(int a);
 """
 SELF_TEST = """#include <cmocka.h>
+/* mmk_x_known mmk_x_alias mmk_x_clause MMK_EWRAP MMK_ENOMEM MMK_EINVAL
+ * MMK_EBUSY */
 static void t_one(void **state) {}
 static void t_two(void **state) {}
 int main(void) { const struct CMUnitTest t[] = {
@@ -307,7 +314,7 @@ def main(argv):
             continue
         table.setdefault(fn, set()).add(code)
         for t in tests:
-            why = test_problem(root, t, cache)
+            why = test_problem(root, t, cache, fn, code)
             if why:
                 errors.append("%s: %s %s: %s" % (where, fn, code, why))
         if fn not in docs:

@@ -591,9 +591,9 @@ int mmk_pt_dump(const struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 /**
  * The raw entry a leaf of @flags at @level for @pa would be, as the
  * format writes it.  Used by the bit-exact tests and by anyone who wants
- * to see what a format does.  Errors: MMK_ENOTSUP (@level holds no leaves
- * or does not exist, or @flags), MMK_EALIGN (@pa not aligned to the leaf),
- * MMK_ERANGE (@pa beyond the format).
+ * to see what a format does.  Errors: MMK_EINVAL (a level the format does
+ * not have), MMK_ENOTSUP (@level holds no leaves, or @flags), MMK_EALIGN
+ * (@pa not aligned to the leaf), MMK_ERANGE (@pa beyond the format).
  */
 int mmk_pt_encode_leaf(const struct mmk_pt *pt, unsigned level, mmk_paddr_t pa,
 		       uint32_t flags, uint64_t *pte);

@@ -687,7 +687,7 @@ static void pt_encoding_errors(void **state)
 		uint32_t fl = 0x9abc;
 		struct mmk_pt *pt = w.pt;
 		unsigned top = w.in.levels - 1;
-		FAILS(&w, MMK_ENOTSUP,
+		FAILS(&w, MMK_EINVAL,
 		      mmk_pt_encode_leaf(pt, w.in.levels, mmk_pa(0),
 					 MMK_PT_READ, &pte));
 		if (!(w.in.page_sizes >> pt->shift[top] & 1))

@@ -332,7 +332,7 @@ int mmk_mset_foreach(const struct mmk_mset *set, mmk_vaddr_t from,
  * make it visit extra subtrees whose gaps are big enough but misplaced.
  *
  * Errors (checked in this order): MMK_EALIGN (align not a power of two),
- * MMK_EWRAP (size 0), MMK_EINVAL (lo >= hi, or @dir neither direction),
+ * MMK_EWRAP (size 0), MMK_EINVAL (lo >= hi, or an unknown direction),
  * MMK_ERANGE (hint outside [lo, hi]), MMK_ENOMEM (no fit: size > hi - lo,
  * no aligned address in the limit, or every gap too small).
  */

@@ -23,7 +23,8 @@ Reported, and an error only in strict mode (--strict or MMK_ERRORS_STRICT=1):
   - a table row whose function or code the headers no longer document.
 
 Usage: check-errors.py [--strict] [--root DIR] [--list] [--self-test]
-  --list prints the documented (function, code) pairs and exits.
+  --list prints the documented (function, code) pairs, then the public
+         functions with an integer result that document no code, and exits.
   --self-test checks the rules above on a small made-up tree.
 """
 import os
@@ -302,6 +303,17 @@ def main(argv):
     if "--list" in argv:
         for fn in sorted(docs):
             print(fn, " ".join(sorted(docs[fn])))
+        # Integer results that document no code (counts, callbacks'
+        # values, cannot-fail calls): for a reader to look at.
+        inc = os.path.join(root, "include/mmkit")
+        for h in sorted(os.listdir(inc)):
+            if not h.endswith(".h"):
+                continue
+            with open(os.path.join(inc, h)) as f:
+                for fn in re.findall(r"^(?:int|long|int64_t)\s+(mmk_[a-z0-9]\w*)"
+                                     r"\s*\(", f.read(), re.M):
+                    if fn not in docs:
+                        print(fn, "(none documented)")
         return 0
     rows, errors = read_table(root)
     notes = []

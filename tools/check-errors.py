@@ -14,7 +14,9 @@ comment applies to every prototype that follows it without a blank line.
 
 Always an error (exit 1):
   - a table row names a test that does not exist (file, definition, its
-    cmocka registration) or a file no CMakeLists.txt of its directory builds;
+    cmocka registration, or for a test program of its own a function it
+    defines), a file no CMakeLists.txt or Makefile builds, or a file that
+    never names the row's function and code;
   - a malformed row, or an error name that is no MMK_E* code;
   - a function the table lists has a documented code the table lacks.
 Reported, and an error only in strict mode (--strict or MMK_ERRORS_STRICT=1):

@@ -174,8 +174,12 @@ static uint32_t private_flags(struct mmk_aspace *as, uint32_t want,
 	if (!is_zero_page(as, l->pa) &&
 	    mmk_frame_refcount(as->frames, l->pa) == 1)
 		return want;
-	/* W without R cannot happen: want came through the fit. */
-	return want & ~(uint32_t)MMK_PT_WRITE;
+	/* A page must keep some access while its area allows one (the
+	 * fault path takes a leaf without any for a break-before-make in
+	 * progress): a write-only area's shared page reads until written
+	 * (formats that have write-only pages also have read-only ones). */
+	uint32_t ro = want & ~(uint32_t)MMK_PT_WRITE;
+	return ro & MMK_PT_RWX ? ro : ro | MMK_PT_READ;
 }
 
 static int prot_collect(void *ctx, const struct mmk_pt_leaf *l)

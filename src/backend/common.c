@@ -7,6 +7,8 @@
 #include <mmkit/backend.h>
 #include <mmkit/log.h>
 
+#include "lib/bits.h"
+
 int mmk_backend_alloc_page(struct mmk_aspace *as, mmk_paddr_t *pa)
 {
 	return mmk_frame_alloc(as->frames, as->page_shift - MMK_PAGE_SHIFT,
@@ -85,7 +87,7 @@ void mmk_backend_zap_pages(struct mmk_aspace_op *op, mmk_vaddr_t start,
 /* Frame order of a block of @size bytes (a page size of the format). */
 static unsigned order_of(uint64_t size)
 {
-	return (unsigned)__builtin_ctzll(size) - MMK_PAGE_SHIFT;
+	return (unsigned)mmk__ctz64(size) - MMK_PAGE_SHIFT;
 }
 
 int mmk_backend_zero_page(struct mmk_aspace *as, mmk_paddr_t *pa)

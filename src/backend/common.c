@@ -243,6 +243,13 @@ void mmk_backend_protect_private(struct mmk_aspace_op *op,
 	struct prot_batch b;
 	b.as = op->as;
 	b.want = mmk_backend_page_flags(op->as, prot);
+	if (!(b.want & MMK_PT_WRITE)) {
+		/* nothing gets WRITE: every page the same flags, at once */
+		int err = mmk_pt_protect_region(&op->as->pt, start, end - start,
+						b.want, op->gather);
+		MMK_ASSERT(err == 0); /* the edges were cut */
+		return;
+	}
 	mmk_vaddr_t at = start;
 	while (at < end) {
 		b.n = 0;

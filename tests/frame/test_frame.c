@@ -349,19 +349,39 @@ static void split_gives_each_page_the_block_count(void **state)
 	assert_int_equal(mmk_frame_get(fa, p), 0); /* count 2 */
 	/* refused: wrong order, not a head, a free page; nothing changed */
 	long errs = mmk_hosted_log_errors();
-	assert_int_equal(mmk_frame_split(fa, p, 8), MMK_EINVAL);
-	assert_int_equal(mmk_frame_split(fa, p, 19), MMK_EINVAL);
-	assert_int_equal(mmk_frame_split(fa, mmk_pa_add(p, MMK_PAGE_SIZE), 9),
-			 MMK_EBADFREE);
+	assert_int_equal(mmk_frame_split(fa, p, 8, 0), MMK_EINVAL);
+	assert_int_equal(mmk_frame_split(fa, p, 9, 10), MMK_EINVAL);
+	assert_int_equal(
+		mmk_frame_split(fa, mmk_pa_add(p, MMK_PAGE_SIZE), 9, 0),
+		MMK_EBADFREE);
 	assert_int_equal(mmk_frame_alloc(fa, 0, 0, &q), 0);
 	assert_int_equal(mmk_frame_free(fa, q), 0);
-	assert_int_equal(mmk_frame_split(fa, q, 0), MMK_EDOUBLEFREE);
+	assert_int_equal(mmk_frame_split(fa, q, 0, 0), MMK_EDOUBLEFREE);
 	assert_true(mmk_hosted_log_errors() > errs);
 	assert_int_equal(mmk_frame_order(fa, p), 9);
 	assert_int_equal(mmk_frame_refcount(fa, p), 2);
 	assert_int_equal(mmk_hosted_live_frames(), live + 512);
 	/* the split */
-	assert_int_equal(mmk_frame_split(fa, p, 9), 0);
+	assert_int_equal(mmk_frame_split(fa, p, 9, 9), 0); /* no-op */
+	assert_int_equal(mmk_frame_order(fa, p), 9);
+	/* in two steps: 9 -> 4 (32 blocks), then the one at 5 pages -> 0 */
+	assert_int_equal(mmk_frame_split(fa, p, 9, 4), 0);
+	assert_int_equal(mmk_frame_order(fa, mmk_pa_add(p, 16 * MMK_PAGE_SIZE)),
+			 4);
+	assert_int_equal(
+		mmk_frame_refcount(fa, mmk_pa_add(p, 16 * MMK_PAGE_SIZE)), 2);
+	assert_int_equal(
+		mmk_frame_split(fa, mmk_pa_add(p, 5 * MMK_PAGE_SIZE), 4, 0),
+		MMK_EBADFREE); /* inside a piece */
+	assert_int_equal(mmk_hosted_live_frames(), live + 512);
+	assert_int_equal(mmk_frames_check(fa), 0);
+	for (unsigned i = 0; i < 512; i += 16)
+		assert_int_equal(
+			mmk_frame_split(
+				fa,
+				mmk_pa_add(p, (uint64_t)i << MMK_PAGE_SHIFT), 4,
+				0),
+			0);
 	assert_int_equal(mmk_hosted_live_frames(), live + 512);
 	assert_int_equal(mmk_frames_check(fa), 0);
 	for (unsigned i = 0; i < 512; i++) {
@@ -371,7 +391,7 @@ static void split_gives_each_page_the_block_count(void **state)
 	}
 	/* order 0 splits to itself */
 	assert_int_equal(
-		mmk_frame_split(fa, mmk_pa_add(p, 5 * MMK_PAGE_SIZE), 0), 0);
+		mmk_frame_split(fa, mmk_pa_add(p, 5 * MMK_PAGE_SIZE), 0, 0), 0);
 	/* each page is its own block now: put them one by one, out of
 	 * order; the first put of each leaves one reference */
 	for (unsigned i = 0; i < 512; i++) {

@@ -18,6 +18,9 @@
 
 #include <mmkit/backend.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #define BASE  0x40000000ull
 #define SPACE (64 * MMK_MIB)
 #define PG    4096ull
@@ -652,6 +655,85 @@ static void every_allocation_point_fails_all_or_nothing(void **state)
 	each_format(body_failures);
 }
 
+/* ------------------------------------------------------------ threads */
+/*
+ * CPUs fault in one huge page at once, each at an address of its own:
+ * one block wins, the others' blocks go back; then, the page shared as
+ * after a fork, they all write it: one copy wins.
+ */
+#define NTHREADS 4
+
+/* Workers live for the whole test (each registers as a CPU once): each
+ * round, when @gen moves on, each faults twice and counts itself done. */
+static atomic_int gen, done, failed;
+static atomic_bool stop;
+
+static void *fault_thread(void *arg)
+{
+	uintptr_t i = (uintptr_t)arg;
+	mmk_hosted_register_cpu();
+	int seen = 0;
+	for (;;) {
+		int g;
+		while ((g = atomic_load(&gen)) == seen && !atomic_load(&stop))
+			mmk_hosted_relax();
+		if (atomic_load(&stop))
+			return NULL;
+		seen = g;
+		for (int r = 0; r < 2; r++)
+			if (mmk_aspace_fault(&as,
+					     BASE + HP + i * 100 * PG + 8 * r,
+					     MMK_ACCESS_WRITE) != 0)
+				atomic_fetch_add(&failed, 1);
+		atomic_fetch_add(&done, 1);
+	}
+}
+
+static void race(void)
+{
+	atomic_store(&done, 0);
+	atomic_fetch_add(&gen, 1);
+	while (atomic_load(&done) != NTHREADS)
+		mmk_hosted_relax();
+	assert_int_equal(atomic_load(&failed), 0);
+}
+
+static void body_threads(void)
+{
+	for (int round = 0; round < 10; round++) {
+		assert_int_equal(mmk_aspace_map_huge(&as, BASE, 4 * HP,
+						     MMK_PT_RW, HP, false),
+				 0);
+		long f0 = data_frames();
+		race();
+		expect_huge(BASE + HP, HP);
+		assert_int_equal(data_frames(), f0 + 512);
+		mmk_paddr_t old = share_as_fork(BASE + HP);
+		race();
+		expect_huge(BASE + HP, HP);
+		assert_true(leaf_at(BASE + HP).pa.v != old.v);
+		assert_true(leaf_at(BASE + HP).flags & MMK_PT_WRITE);
+		assert_int_equal(data_frames(), f0 + 1024);
+		assert_int_equal(mmk_frame_put(fa, old), 1);
+		mmk_aspace_clear(&as);
+	}
+}
+
+static void cpus_faulting_one_huge_page_agree(void **state)
+{
+	(void)state;
+	pthread_t th[NTHREADS];
+	atomic_store(&stop, false);
+	for (uintptr_t i = 0; i < NTHREADS; i++)
+		assert_int_equal(
+			pthread_create(&th[i], NULL, fault_thread, (void *)i),
+			0);
+	each_format(body_threads);
+	atomic_store(&stop, true);
+	for (int i = 0; i < NTHREADS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+}
+
 /* ------------------------------------------------------------ 1 GiB */
 /*
  * 1 GiB pages need a free order-18 block: an arena of 3 GiB of its own.
@@ -722,6 +804,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			every_allocation_point_fails_all_or_nothing, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			cpus_faulting_one_huge_page_agree, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			gigantic_pages_fault_and_split_in_two_steps, setup,
 			teardown),

@@ -18,8 +18,19 @@ int mmk_backend_free_page(struct mmk_aspace *as, mmk_paddr_t pa)
 	return mmk_frame_free(as->frames, pa);
 }
 
+static bool is_zero_page(struct mmk_aspace *as, mmk_paddr_t pa);
+
 void mmk_backend_put(struct mmk_aspace_op *op, mmk_paddr_t pa)
 {
+	/* The zero page is put at once: the space's own reference keeps it
+	 * alive past the flush, and one frame may sit only once in a
+	 * gather's list (it links through the frame's metadata), while a
+	 * zap may meet the zero page at many addresses. */
+	if (is_zero_page(op->as, pa)) {
+		int r = mmk_frame_put(op->as->frames, pa);
+		MMK_ASSERT(r == 0);
+		return;
+	}
 	mmk_tlb_gather_put(op->gather, op->as->frames, pa);
 }
 
@@ -37,4 +48,178 @@ void mmk_backend_zap_pages(struct mmk_aspace_op *op, mmk_vaddr_t start,
 	int err = mmk_pt_unmap_region(&op->as->pt, start, end - start,
 				      op->gather, put ? put_run : NULL, op);
 	MMK_ASSERT(err == 0); /* no huge page straddles an edge */
+}
+
+/* ------------------------------------------------- private memory */
+
+/* Frame order of a block of @size bytes (a page size of the format). */
+static unsigned order_of(uint64_t size)
+{
+	return (unsigned)__builtin_ctzll(size) - MMK_PAGE_SHIFT;
+}
+
+int mmk_backend_zero_page(struct mmk_aspace *as, mmk_paddr_t *pa)
+{
+	uint64_t z = atomic_load_explicit(&as->zero_page, memory_order_acquire);
+	if (MMK_LIKELY(z)) {
+		*pa = mmk_pa(z & ~(uint64_t)1);
+		return 0;
+	}
+	mmk_paddr_t p;
+	int err = mmk_backend_alloc_page(as, &p);
+	if (err)
+		return err;
+	/* Several CPUs may get here at once: one wins, the others give
+	 * their page back (never seen by anyone) and use the winner's. */
+	uint64_t want = p.v | 1;
+	if (!atomic_compare_exchange_strong_explicit(&as->zero_page, &z, want,
+						     memory_order_acq_rel,
+						     memory_order_acquire)) {
+		(void)mmk_backend_free_page(as, p);
+		*pa = mmk_pa(z & ~(uint64_t)1);
+		return 0;
+	}
+	*pa = p;
+	return 0;
+}
+
+/* True if @pa is @as's zero page. */
+static bool is_zero_page(struct mmk_aspace *as, mmk_paddr_t pa)
+{
+	uint64_t z = atomic_load_explicit(&as->zero_page, memory_order_acquire);
+	return z && (z & ~(uint64_t)1) == pa.v;
+}
+
+int mmk_backend_cow_fault(const struct mmk_fault *f, struct mmk_fault_page *out)
+{
+	struct mmk_aspace *as = f->as;
+	mmk_paddr_t old = f->leaf.pa;
+	out->flags = f->prot;
+	bool zero = is_zero_page(as, old);
+	if (!zero && mmk_frame_refcount(as->frames, old) == 1) {
+		/* Ours alone: no other table maps it, none can start to
+		 * (see backend.h), so write to it in place. */
+		out->pa = old;
+		out->owned = out->put_old = false;
+		return 0;
+	}
+	int err = mmk_frame_alloc(as->frames, order_of(f->page_size),
+				  zero ? MMK_FRAME_ZERO : 0, &out->pa);
+	if (err)
+		return err;
+	if (!zero)
+		__builtin_memcpy(mmk_phys_to_virt(out->pa),
+				 mmk_phys_to_virt(old), f->page_size);
+	out->owned = out->put_old = true;
+	return 0;
+}
+
+int mmk_backend_anon_fault(const struct mmk_fault *f,
+			   struct mmk_fault_page *out)
+{
+	struct mmk_aspace *as = f->as;
+	if (f->present) {
+		if (!(f->access & MMK_ACCESS_WRITE))
+			return MMK_EFAULT; /* its pages keep the other rights */
+		return mmk_backend_cow_fault(f, out);
+	}
+	uint32_t ro = f->prot & ~(uint32_t)MMK_PT_WRITE;
+	uint32_t rights = mmk_backend_page_flags(as, ro) & MMK_PT_RWX;
+	if (!(f->access & MMK_ACCESS_WRITE) &&
+	    (rights & f->access) == f->access) {
+		/* Never written: the zero page, read-only, one reference
+		 * for the leaf (put by the core if another CPU is first). */
+		int err = mmk_backend_zero_page(as, &out->pa);
+		if (!err)
+			err = mmk_frame_get(as->frames, out->pa);
+		if (err)
+			return err;
+		out->flags = ro;
+		out->owned = true;
+		return 0;
+	}
+	int err = mmk_backend_alloc_page(as, &out->pa);
+	if (err)
+		return err;
+	out->flags = f->prot;
+	out->owned = true;
+	return 0;
+}
+
+/*
+ * protect_private walks the leaves in batches: runs of neighbouring
+ * leaves that get the same flags, collected by mmk_pt_walk (which must
+ * not see the table change under it), applied after the walk stops.
+ */
+#define PROT_RUNS 16
+
+struct prot_batch {
+	struct mmk_aspace *as;
+	uint32_t want; /* page flags of the new protection */
+	unsigned n;
+	mmk_vaddr_t next; /* where the walk stopped */
+	struct {
+		mmk_vaddr_t va, end;
+		uint32_t flags;
+	} run[PROT_RUNS];
+};
+
+/* The flags leaf @l gets: WRITE only if it has it, or its frame is ours
+ * alone (not the zero page). */
+static uint32_t private_flags(struct mmk_aspace *as, uint32_t want,
+			      const struct mmk_pt_leaf *l)
+{
+	if (!(want & MMK_PT_WRITE) || (l->flags & MMK_PT_WRITE))
+		return want;
+	if (!is_zero_page(as, l->pa) &&
+	    mmk_frame_refcount(as->frames, l->pa) == 1)
+		return want;
+	/* W without R cannot happen: want came through the fit. */
+	return want & ~(uint32_t)MMK_PT_WRITE;
+}
+
+static int prot_collect(void *ctx, const struct mmk_pt_leaf *l)
+{
+	struct prot_batch *b = ctx;
+	uint32_t fl = private_flags(b->as, b->want, l);
+	if (b->n && b->run[b->n - 1].end == l->va &&
+	    b->run[b->n - 1].flags == fl) {
+		b->run[b->n - 1].end = l->va + l->page_size;
+		return 0;
+	}
+	if (b->n == PROT_RUNS) {
+		b->next = l->va;
+		return 1;
+	}
+	b->run[b->n].va = l->va;
+	b->run[b->n].end = l->va + l->page_size;
+	b->run[b->n].flags = fl;
+	b->n++;
+	return 0;
+}
+
+void mmk_backend_protect_private(struct mmk_aspace_op *op,
+				 const struct mmk_mset_area *a,
+				 mmk_vaddr_t start, mmk_vaddr_t end,
+				 uint32_t prot)
+{
+	(void)a;
+	struct prot_batch b;
+	b.as = op->as;
+	b.want = mmk_backend_page_flags(op->as, prot);
+	mmk_vaddr_t at = start;
+	while (at < end) {
+		b.n = 0;
+		int r = mmk_pt_walk(&op->as->pt, at, end - at, prot_collect,
+				    &b);
+		MMK_ASSERT(r >= 0);
+		for (unsigned i = 0; i < b.n; i++) {
+			int err = mmk_pt_protect_region(
+				&op->as->pt, b.run[i].va,
+				b.run[i].end - b.run[i].va, b.run[i].flags,
+				op->gather);
+			MMK_ASSERT(err == 0); /* whole leaves, flags fitted */
+		}
+		at = r > 0 ? b.next : end;
+	}
 }

@@ -11,8 +11,10 @@
  *             copy-on-write of the whole huge page, or take-over when
  *             this table holds the block's only reference
  *   clone     MMK_CLONE_COW
- *   zap,      the defaults: every leaf maps one whole block
- *   protect   (MMK_BACKEND_SPLIT_FRAMES), so a leaf is one reference
+ *   zap       the default: every leaf maps one whole block
+ *             (MMK_BACKEND_SPLIT_FRAMES), so a leaf is one reference
+ *   protect   mmk_backend_protect_private: a page shared after a fork
+ *             does not get WRITE back (its next write copies)
  *
  * Splitting: an unmap or protect that cuts a huge page splits the leaf
  * (mmk_pt_cut) and, for SPLIT_FRAMES, the frame block along the same
@@ -126,44 +128,17 @@ static int huge_populate(struct mmk_aspace_op *op,
 	return 0;
 }
 
-/*
- * A write to a present read-only page of a writable area: after a fork
- * both tables map the block read-only.  This table's reference the only
- * one: take the block over (same frames, the area's rights).  Else copy
- * the whole page into a fresh block; the core installs it (putting it if
- * another CPU was first) and puts the old block after the flush.  Not
- * mmk_backend_cow_fault (helper cow, not on this branch yet): there is no
- * huge zero page to copy from, a never-touched huge page is a fresh
- * zeroed block.
- */
-static int huge_cow(const struct mmk_fault *f, struct mmk_fault_page *out)
-{
-	struct mmk_aspace *as = f->as;
-	if (!(f->access & MMK_ACCESS_WRITE) || !(f->prot & MMK_PT_WRITE))
-		return MMK_EFAULT; /* its pages have the area's other rights */
-	uint64_t sz = f->leaf.page_size;
-	int64_t refs = mmk_frame_refcount(as->frames, f->leaf.pa);
-	if (refs < 1)
-		return MMK_EFAULT; /* not a block of ours: never mapped here */
-	out->flags = f->prot;
-	if (refs == 1) {
-		out->pa = f->leaf.pa;
-		return 0;
-	}
-	int err = mmk_frame_alloc(as->frames, huge_order(sz), 0, &out->pa);
-	if (err)
-		return err;
-	__builtin_memcpy(mmk_phys_to_virt(out->pa),
-			 mmk_phys_to_virt(f->leaf.pa), sz);
-	out->owned = true;
-	out->put_old = true;
-	return 0;
-}
-
 static int huge_fault(const struct mmk_fault *f, struct mmk_fault_page *out)
 {
-	if (f->present)
-		return huge_cow(f, out);
+	/* Present: a write to a read-only page after a fork: the whole
+	 * page taken over or copied (mmk_backend_cow_fault copies
+	 * f->page_size bytes, the leaf's size).  No huge zero page: a
+	 * never-touched huge page is a fresh zeroed block. */
+	if (f->present) {
+		if (!(f->access & MMK_ACCESS_WRITE))
+			return MMK_EFAULT; /* its pages keep the other rights */
+		return mmk_backend_cow_fault(f, out);
+	}
 	int err = huge_alloc(f->as, f->page_size, &out->pa);
 	if (err)
 		return err;
@@ -183,6 +158,7 @@ const struct mmk_backend mmk_backend_huge = {
 	.props = MMK_BACKEND_OWNS_FRAMES | MMK_BACKEND_SPLIT_FRAMES,
 	.populate = huge_populate,
 	.fault = huge_fault,
+	.protect = mmk_backend_protect_private, /* shared pages stay RO */
 	.clone = huge_clone,
 	.page_size = huge_page_size,
 };

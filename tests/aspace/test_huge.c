@@ -30,6 +30,12 @@ static struct mmk_frames *fa;
 static struct mmk_aspace as;
 static struct as_snap s0, s1;
 static const char *fmt_name;
+static enum mmk_pt_format_id fmt_id;
+/* forks of @as (and of each other): a child and a grandchild */
+static struct mmk_aspace kid[2];
+static bool kid_live[2];
+/* the space the helpers below look at (&as unless a test says) */
+static struct mmk_aspace *S = &as;
 
 static int setup(void **state)
 {
@@ -63,6 +69,8 @@ static void each_format(void (*body)(void))
 			continue;
 		assert_true(info.page_sizes & HP);
 		fmt_name = info.name;
+		fmt_id = (enum mmk_pt_format_id)id;
+		S = &as;
 		long live = mmk_hosted_live_frames();
 		assert_int_equal(mmk_aspace_create(&as, BASE, SPACE,
 						   (enum mmk_pt_format_id)id, 0,
@@ -82,14 +90,17 @@ static void each_format(void (*body)(void))
 /* Frames held for data (live frames less the page table's own). */
 static long data_frames(void)
 {
-	return mmk_hosted_live_frames() -
-	       mmk_pt_table_pages(mmk_aspace_pt(&as));
+	long t = mmk_pt_table_pages(mmk_aspace_pt(&as));
+	for (int i = 0; i < 2; i++)
+		if (kid_live[i])
+			t += mmk_pt_table_pages(mmk_aspace_pt(&kid[i]));
+	return mmk_hosted_live_frames() - t;
 }
 
 static struct mmk_pt_leaf leaf_at(mmk_vaddr_t va)
 {
 	struct mmk_pt_leaf lf;
-	if (mmk_pt_lookup(mmk_aspace_pt(&as), va, &lf) != 0)
+	if (mmk_pt_lookup(mmk_aspace_pt(S), va, &lf) != 0)
 		fail_msg("%s: nothing mapped at %#llx", fmt_name,
 			 (unsigned long long)va);
 	return lf;
@@ -98,7 +109,7 @@ static struct mmk_pt_leaf leaf_at(mmk_vaddr_t va)
 static bool mapped(mmk_vaddr_t va)
 {
 	struct mmk_pt_leaf lf;
-	return mmk_pt_lookup(mmk_aspace_pt(&as), va, &lf) == 0;
+	return mmk_pt_lookup(mmk_aspace_pt(S), va, &lf) == 0;
 }
 
 static void expect_huge(mmk_vaddr_t va, uint64_t size)
@@ -128,7 +139,7 @@ static void fill(mmk_vaddr_t va, uint64_t size, unsigned g)
 	assert_true(size <= HP);
 	for (uint64_t i = 0; i < size; i++)
 		buf[i] = pat(va + i, g);
-	assert_int_equal(mmk_aspace_write_kernel(&as, va, buf, size), 0);
+	assert_int_equal(mmk_aspace_write_kernel(S, va, buf, size), 0);
 }
 
 /* Check the pattern through the space and through the frame directly. */
@@ -136,7 +147,7 @@ static void check(mmk_vaddr_t va, uint64_t size, unsigned g)
 {
 	static uint8_t buf[HP];
 	assert_true(size <= HP);
-	assert_int_equal(mmk_aspace_read_kernel(&as, va, buf, size), 0);
+	assert_int_equal(mmk_aspace_read_kernel(S, va, buf, size), 0);
 	for (uint64_t i = 0; i < size; i++)
 		if (buf[i] != pat(va + i, g))
 			fail_msg("%s: byte at %#llx is %u, not %u", fmt_name,
@@ -147,7 +158,7 @@ static void check(mmk_vaddr_t va, uint64_t size, unsigned g)
 static void check_zero(mmk_vaddr_t va, uint64_t size)
 {
 	static uint8_t buf[HP];
-	assert_int_equal(mmk_aspace_read_kernel(&as, va, buf, size), 0);
+	assert_int_equal(mmk_aspace_read_kernel(S, va, buf, size), 0);
 	for (uint64_t i = 0; i < size; i++)
 		assert_int_equal(buf[i], 0);
 }
@@ -160,7 +171,7 @@ static mmk_paddr_t share_as_fork(mmk_vaddr_t va)
 	assert_int_equal(mmk_frame_get(fa, lf.pa), 0);
 	struct mmk_tlb_gather g;
 	mmk_tlb_gather_init(&g, NULL, 0);
-	assert_int_equal(mmk_pt_protect(mmk_aspace_pt(&as), lf.va,
+	assert_int_equal(mmk_pt_protect(mmk_aspace_pt(S), lf.va,
 					lf.flags & ~(uint32_t)(MMK_PT_WRITE |
 							       MMK_PT_ACCESSED |
 							       MMK_PT_DIRTY),
@@ -655,6 +666,238 @@ static void every_allocation_point_fails_all_or_nothing(void **state)
 	each_format(body_failures);
 }
 
+/* ------------------------------------------------------------ fork */
+
+/* Fork @parent into kid[@k] (a new space like it). */
+static void fork_into(struct mmk_aspace *parent, int k)
+{
+	assert_false(kid_live[k]);
+	assert_int_equal(mmk_aspace_create(&kid[k], BASE, SPACE, fmt_id, 0, fa),
+			 0);
+	kid_live[k] = true;
+	assert_int_equal(mmk_aspace_clone(parent, &kid[k]), 0);
+}
+
+static void kid_exit(int k)
+{
+	assert_true(kid_live[k]);
+	mmk_aspace_destroy(&kid[k]);
+	kid_live[k] = false;
+}
+
+static struct mmk_pt_leaf leaf_in(struct mmk_aspace *sp, mmk_vaddr_t va)
+{
+	struct mmk_aspace *keep = S;
+	S = sp;
+	struct mmk_pt_leaf lf = leaf_at(va);
+	S = keep;
+	return lf;
+}
+
+static void body_fork(void)
+{
+	assert_int_equal(
+		mmk_aspace_map_huge(&as, BASE, 4 * HP, MMK_PT_RW, HP, true), 0);
+	for (int i = 0; i < 4; i++)
+		fill(BASE + i * HP, HP, (unsigned)i);
+	long f0 = data_frames();
+	mmk_hosted_flush_reset();
+	fork_into(&as, 0);
+	/* the child maps the same huge blocks; both read-only; no frame
+	 * copied by the fork */
+	assert_int_equal(data_frames(), f0);
+	for (int i = 0; i < 4; i++) {
+		struct mmk_pt_leaf p = leaf_in(&as, BASE + i * HP),
+				   c = leaf_in(&kid[0], BASE + i * HP);
+		assert_int_equal(c.page_size, HP);
+		assert_int_equal(c.pa.v, p.pa.v);
+		assert_false(p.flags & MMK_PT_WRITE);
+		assert_false(c.flags & MMK_PT_WRITE);
+		assert_int_equal(mmk_frame_refcount(fa, p.pa), 2);
+	}
+	/* the parent writes page 1: a copy of the whole huge page, once */
+	mmk_paddr_t shared1 = leaf_in(&as, BASE + HP).pa;
+	fill(BASE + HP + 3 * PG, PG, 7);
+	expect_huge(BASE + HP, HP);
+	assert_true(leaf_at(BASE + HP).pa.v != shared1.v);
+	assert_int_equal(data_frames(), f0 + 512);
+	fill(BASE + HP + 9 * PG, PG, 8);
+	assert_int_equal(data_frames(), f0 + 512);
+	check(BASE + HP, 3 * PG, 1);
+	check(BASE + HP + 3 * PG, PG, 7);
+	/* the child still sees the fork's data, then takes the block over */
+	S = &kid[0];
+	check(BASE + HP, HP, 1);
+	assert_int_equal(mmk_frame_refcount(fa, shared1), 1);
+	fill(BASE + HP, PG, 9);
+	assert_int_equal(leaf_at(BASE + HP).pa.v, shared1.v);
+	assert_int_equal(data_frames(), f0 + 512);
+	/* the child writes page 2 first: it copies, the parent takes over */
+	fill(BASE + 2 * HP, PG, 10);
+	assert_int_equal(data_frames(), f0 + 1024);
+	S = &as;
+	check(BASE + 2 * HP, HP, 2);
+	mmk_paddr_t p2 = leaf_at(BASE + 2 * HP).pa;
+	fill(BASE + 2 * HP, PG, 11);
+	assert_int_equal(leaf_at(BASE + 2 * HP).pa.v, p2.v);
+	assert_int_equal(data_frames(), f0 + 1024);
+	/* fork of the fork: the grandchild shares with the child (and with
+	 * the parent, page 0 and 3, count 3) */
+	fork_into(&kid[0], 1);
+	assert_int_equal(mmk_frame_refcount(fa, leaf_at(BASE).pa), 3);
+	S = &kid[1];
+	check(BASE + HP, PG, 9);
+	check(BASE + 2 * HP, PG, 10);
+	fill(BASE + 3 * HP, HP, 12);
+	S = &as;
+	check(BASE + 3 * HP, HP, 3);
+	S = &kid[0];
+	check(BASE + 3 * HP, HP, 3);
+	S = &as;
+	/* the child exits before its parent and its own child */
+	kid_exit(0);
+	S = &kid[1];
+	check(BASE + HP, PG, 9);
+	check(BASE + 3 * HP, HP, 12);
+	check(BASE, HP, 0);
+	S = &as;
+	check(BASE, HP, 0);
+	kid_exit(1);
+	/* alone again: every page ours, no copy on write any more */
+	long f1 = data_frames();
+	for (int i = 0; i < 4; i++)
+		fill(BASE + i * HP, PG, 13);
+	assert_int_equal(data_frames(), f1);
+	assert_int_equal(f1, f0);
+}
+
+static void fork_copies_each_huge_page_once_on_write(void **state)
+{
+	(void)state;
+	each_format(body_fork);
+}
+
+/* After a fork: unmap and protect in part in the parent split its
+ * (copied) huge pages only; the child's stay whole with the fork's data;
+ * a protect back to RW keeps shared pages read-only. */
+static void body_fork_split(void)
+{
+	assert_int_equal(
+		mmk_aspace_map_huge(&as, BASE, 4 * HP, MMK_PT_RW, HP, true), 0);
+	for (int i = 0; i < 4; i++)
+		fill(BASE + i * HP, HP, (unsigned)i + 20);
+	fork_into(&as, 0);
+	long f0 = data_frames();
+	mmk_paddr_t b0 = leaf_at(BASE).pa, b1 = leaf_at(BASE + HP).pa;
+	assert_int_equal(mmk_aspace_unmap(&as, BASE + 7 * PG, PG), 0);
+	assert_int_equal(
+		mmk_aspace_protect(&as, BASE + HP + HP / 2, PG, MMK_PT_READ),
+		0);
+	assert_int_equal(data_frames(), f0 + 511 + 512);
+	expect_split(BASE, 7 * PG, 1);
+	expect_split(BASE + HP, HP, 1);
+	check(BASE, 7 * PG, 20);
+	check(BASE + HP, HP, 21);
+	S = &kid[0];
+	expect_huge(BASE, HP);
+	expect_huge(BASE + HP, HP);
+	assert_int_equal(leaf_at(BASE).pa.v, b0.v);
+	assert_int_equal(leaf_at(BASE + HP).pa.v, b1.v);
+	assert_int_equal(mmk_frame_refcount(fa, b0), 1);
+	check(BASE, HP, 20);
+	check(BASE + HP, HP, 21);
+	/* a cut in the child: its block is its own now, split in place */
+	assert_int_equal(mmk_aspace_unmap(&kid[0], BASE + HP, PG), 0);
+	expect_split(BASE + HP + PG, HP - PG, 1);
+	assert_int_equal(leaf_at(BASE + HP + PG).pa.v, b1.v + PG);
+	S = &as;
+	/* protect R then RW: the shared page 2 stays read-only, its next
+	 * write copies it; page 3 too */
+	assert_int_equal(
+		mmk_aspace_protect(&as, BASE + 2 * HP, 2 * HP, MMK_PT_READ), 0);
+	assert_int_equal(
+		mmk_aspace_protect(&as, BASE + 2 * HP, 2 * HP, MMK_PT_RW), 0);
+	assert_false(leaf_at(BASE + 2 * HP).flags & MMK_PT_WRITE);
+	mmk_paddr_t b2 = leaf_at(BASE + 2 * HP).pa;
+	fill(BASE + 2 * HP, PG, 30);
+	assert_true(leaf_at(BASE + 2 * HP).pa.v != b2.v);
+	S = &kid[0];
+	check(BASE + 2 * HP, HP, 22);
+	S = &as;
+	/* the parent exits first; the child's pages live on */
+	mmk_aspace_clear(&as);
+	S = &kid[0];
+	check(BASE, HP, 20);
+	check(BASE + 2 * HP, HP, 22);
+	check(BASE + 3 * HP, HP, 23);
+	S = &as;
+	kid_exit(0);
+}
+
+static void cuts_after_fork_copy_and_split_only_the_cutter(void **state)
+{
+	(void)state;
+	each_format(body_fork_split);
+}
+
+/* Every allocation point of a fork of huge pages, then of the copy on
+ * write in the child: all or nothing (the child left empty, the parent
+ * as it was, rights included). */
+static void body_fork_failures(void)
+{
+	assert_int_equal(
+		mmk_aspace_map_huge(&as, BASE, 4 * HP, MMK_PT_RW, HP, true), 0);
+	assert_int_equal(mmk_aspace_unmap(&as, BASE + HP + PG, PG), 0);
+	assert_int_equal(mmk_aspace_create(&kid[0], BASE, SPACE, fmt_id, 0, fa),
+			 0);
+	kid_live[0] = true;
+	long failures = 0;
+	for (int site = 0; site < 2; site++) {
+		for (long n = 1;; n++) {
+			as_snapshot(&as, fa, &s0);
+			mmk_hosted_fail_nth((enum mmk_failsite)site, n);
+			int err = mmk_aspace_clone(&as, &kid[0]);
+			mmk_hosted_fail_off();
+			if (err == 0)
+				break;
+			assert_int_equal(err, MMK_ENOMEM);
+			as_snapshot(&as, fa, &s1);
+			as_snap_equal(&s0, &s1, fmt_name);
+			assert_int_equal(mmk_aspace_area_count(&kid[0]), 0);
+			failures++;
+		}
+		if (site == 0)
+			mmk_aspace_clear(&kid[0]);
+	}
+	assert_true(failures >= 2);
+	/* the copy on write in the child */
+	S = &kid[0];
+	failures = 0;
+	for (long n = 1;; n++) {
+		as_snapshot(&kid[0], fa, &s0);
+		mmk_hosted_fail_nth(MMK_FAIL_FRAME, n);
+		int err = mmk_aspace_fault(&kid[0], BASE + 3 * HP,
+					   MMK_ACCESS_WRITE);
+		mmk_hosted_fail_off();
+		if (err == 0)
+			break;
+		assert_int_equal(err, MMK_ENOMEM);
+		as_snapshot(&kid[0], fa, &s1);
+		as_snap_equal(&s0, &s1, fmt_name);
+		failures++;
+	}
+	assert_true(failures >= 1);
+	expect_huge(BASE + 3 * HP, HP);
+	S = &as;
+	kid_exit(0);
+}
+
+static void fork_of_huge_pages_fails_all_or_nothing(void **state)
+{
+	(void)state;
+	each_format(body_fork_failures);
+}
+
 /* ------------------------------------------------------------ threads */
 /*
  * CPUs fault in one huge page at once, each at an address of its own:
@@ -803,6 +1046,15 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			every_allocation_point_fails_all_or_nothing, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			fork_copies_each_huge_page_once_on_write, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			cuts_after_fork_copy_and_split_only_the_cutter, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			fork_of_huge_pages_fails_all_or_nothing, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			cpus_faulting_one_huge_page_agree, setup, teardown),

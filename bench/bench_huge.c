@@ -3,16 +3,16 @@
  * Huge-page figures, each beside its bound measured in the same run.
  *
  *   aspace.cow_fault_huge  after a fork of 256 MiB of populated 2 MiB
- *                          pages, a write fault on every huge page (a
- *                          copy of the whole page each): ns per 2 MiB
+ *                          pages, a write fault on every huge page in
+ *                          the child (a copy of the whole page each):
+ *                          ns per 2 MiB
  *                          bound memcpy of 2 MiB cold, goal <= 1.3x
  *   aspace.fault_huge      first-touch faults of 2 MiB pages (a zeroed
  *                          block each): ns per 2 MiB
  *                          bound memset of 2 MiB cold (no goal)
  *
- * The fork's state is made as mmk_aspace_clone leaves it (every block
- * with the child's reference too, every leaf read-only); the child's
- * references are dropped after the faults.  Run: mmkit-bench -f huge.
+ * The fork is mmk_aspace_clone; the faults are the child's (as
+ * aspace.cow_fault), so every one copies.  Run: mmkit-bench -f huge.
  */
 #include "bench.h"
 
@@ -28,32 +28,7 @@
 #define HBASE  0x100000000ull
 
 static struct mmk_frames *fa;
-static struct mmk_aspace as;
-static mmk_paddr_t child[HPAGES];
-
-/* What a fork leaves: the child's reference, the leaf read-only. */
-static void share_all(void)
-{
-	struct mmk_tlb_gather g;
-	mmk_tlb_gather_init(&g, NULL, 0);
-	for (uint64_t i = 0; i < HPAGES; i++) {
-		struct mmk_pt_leaf lf;
-		mmk_vaddr_t va = HBASE + i * HP;
-		if (mmk_pt_lookup(mmk_aspace_pt(&as), va, &lf) ||
-		    mmk_frame_get(fa, lf.pa) ||
-		    mmk_pt_protect(mmk_aspace_pt(&as), va, MMK_PT_READ, &g))
-			abort();
-		child[i] = lf.pa;
-	}
-	mmk_tlb_gather_finish(&g);
-}
-
-static void unshare_all(void)
-{
-	for (uint64_t i = 0; i < HPAGES; i++)
-		if (mmk_frame_put(fa, child[i]) < 0)
-			abort();
-}
+static struct mmk_aspace as, child;
 
 static double per_page(uint64_t t0)
 {
@@ -114,15 +89,18 @@ MMK_BENCH(bench_aspace_huge, 45)
 					     MMK_ACCESS_WRITE))
 				abort();
 		flt[r] = per_page(t0);
-		share_all();
+		if (mmk_aspace_create(&child, HBASE, 4 * HSIZE,
+				      MMK_PT_X86_64_4L, 0, fa) ||
+		    mmk_aspace_clone(&as, &child))
+			abort();
 		mc[r] = bound(true, r);
 		t0 = mmk_bench_now_ns();
 		for (uint64_t i = 0; i < HPAGES; i++)
-			if (mmk_aspace_fault(&as, HBASE + i * HP + 64,
+			if (mmk_aspace_fault(&child, HBASE + i * HP + 64,
 					     MMK_ACCESS_WRITE))
 				abort();
 		cow[r] = per_page(t0);
-		unshare_all();
+		mmk_aspace_destroy(&child);
 		mmk_aspace_destroy(&as);
 	}
 	report("aspace.cow_fault_huge", mmk_bench_median(cow, reps),

@@ -29,6 +29,8 @@
  */
 #include "aspace_internal.h"
 
+#include "lib/bits.h"
+
 /* A spare block for the copy of a shared huge page cut at one edge. */
 struct huge_edge {
 	bool have;
@@ -49,7 +51,7 @@ static bool split_leaf_at(struct mmk_aspace *as, mmk_vaddr_t x,
 
 static unsigned block_order(uint64_t size)
 {
-	return (unsigned)__builtin_ctzll(size) - MMK_PAGE_SHIFT;
+	return mmk__ctz64(size) - MMK_PAGE_SHIFT;
 }
 
 /* Prepare: a spare block if the leaf cut at @x is shared, unless the leaf

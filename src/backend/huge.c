@@ -25,6 +25,8 @@
  */
 #include <mmkit/backend.h>
 
+#include "lib/bits.h"
+
 /* The area's huge page size (mmk_aspace_map_huge). */
 static uint64_t huge_size(const struct mmk_mset_area *a)
 {
@@ -34,7 +36,7 @@ static uint64_t huge_size(const struct mmk_mset_area *a)
 /* Frame order of a page of @size bytes. */
 static unsigned huge_order(uint64_t size)
 {
-	return (unsigned)__builtin_ctzll(size) - MMK_PAGE_SHIFT;
+	return mmk__ctz64(size) - MMK_PAGE_SHIFT;
 }
 
 /* The next smaller size the page table splits a leaf of @size into (the

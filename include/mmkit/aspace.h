@@ -151,9 +151,10 @@ struct mmk_aspace {
  * pages from @frames (kept by pointer).  base and size are aligned to the
  * format's base page; the range must be canonical for the format and must
  * not reach the last page of the 64-bit space (an area's end must be
- * representable).  Errors: MMK_EWRAP, MMK_EALIGN, MMK_ERANGE,
- * MMK_ENONCANON, MMK_ENOTSUP (format not compiled in), MMK_ENOMEM (the
- * root table).  On error nothing is allocated.
+ * representable).  Errors: MMK_EINVAL (@as or @frames NULL, unknown
+ * @fmt), MMK_EWRAP, MMK_EALIGN, MMK_ERANGE, MMK_ENONCANON, MMK_ENOTSUP
+ * (format not compiled in, or @pt_opts), MMK_ENOMEM (the root table).  On
+ * error nothing is allocated.
  */
 int mmk_aspace_create(struct mmk_aspace *as, mmk_vaddr_t base, uint64_t size,
 		      enum mmk_pt_format_id fmt, unsigned pt_opts,
@@ -190,8 +191,10 @@ bool mmk_aspace_is_active(const struct mmk_aspace *as);
 /**
  * Share @other's page-table entries for @other's whole range in @as's
  * table (the kernel half of a user space): mmk_pt_copy_from over
- * [other->base, other->end).  That range must lie outside @as's own range
- * (MMK_ERANGE) and be aligned to a root slot (MMK_EALIGN).  Mappings
+ * [other->base, other->end).  Errors, nothing changed: MMK_ERANGE (that
+ * range overlaps @as's own), MMK_EINVAL (the formats differ), MMK_EALIGN
+ * (not aligned to a root slot), MMK_EEXIST (a root slot of @as there is
+ * not empty, e.g. copied already).  Mappings
  * @other adds later under a root slot that was empty are not seen.
  * The source pins the shared root slots (their tables stay even when
  * emptied), so destroy every space that copied from @other before @other.
@@ -248,8 +251,10 @@ size_t mmk_aspace_area_count(struct mmk_aspace *as);
  * Find a free range of @size bytes aligned to @align (a power of two, at
  * least the base page; 0 means the base page), the lowest at or above
  * @hint, inside [lo, hi) clipped to the space.  ArceOS's
- * find_free_area(hint, size, limit).  MMK_ENOMEM if none fits; errors of
- * mmk_mset_find_free otherwise.
+ * find_free_area(hint, size, limit).  Errors: MMK_EALIGN (@align not a
+ * power of two or below the base page, @size not a multiple of the base
+ * page), MMK_EWRAP (@size 0), MMK_ENOMEM if none fits (also when [lo, hi)
+ * misses the space).
  */
 int mmk_aspace_find_free_area(struct mmk_aspace *as, mmk_vaddr_t hint,
 			      uint64_t size, mmk_vaddr_t lo, mmk_vaddr_t hi,
@@ -259,7 +264,8 @@ int mmk_aspace_find_free_area(struct mmk_aspace *as, mmk_vaddr_t hint,
  * Write the areas as /proc/PID/maps lines to @out, one call per area:
  *   "<start>-<end> rwxp <offset> 00:00 0 <backend name>"
  * (addresses and offset in hex, 's' for backends that share their memory,
- * the offset shown by backends that have one).  Shared lock.
+ * the offset shown by backends that have one).  Shared lock.  Cannot
+ * fail: returns 0.
  */
 int mmk_aspace_dump_maps(struct mmk_aspace *as, mmk_pt_line_fn out, void *ctx);
 
@@ -267,8 +273,10 @@ int mmk_aspace_dump_maps(struct mmk_aspace *as, mmk_pt_line_fn out, void *ctx);
 /**
  * Map [va, va + size) to [pa, pa + size) (MMIO, a kernel's linear map)
  * with the linear backend, at once, with huge pages where alignment
- * allows.  Never faults.  MMK_EEXIST if an area overlaps; MMK_ERANGE if
- * the format cannot encode pa.  Exclusive.
+ * allows.  Never faults.  Exclusive.  Errors: the checks above (MMK_EWRAP,
+ * MMK_EALIGN, also for @pa, MMK_ERANGE, also for a @pa + @size that wraps
+ * or that the format cannot encode, MMK_EINVAL, MMK_ENOTSUP), MMK_EEXIST
+ * if an area overlaps, MMK_ENOMEM (nothing changed).
  */
 int mmk_aspace_map_linear(struct mmk_aspace *as, mmk_vaddr_t va, mmk_paddr_t pa,
 			  uint64_t size, uint32_t flags);
@@ -276,7 +284,9 @@ int mmk_aspace_map_linear(struct mmk_aspace *as, mmk_vaddr_t va, mmk_paddr_t pa,
 /**
  * Map [start, start + size) with zero-filled frames of the alloc backend:
  * all of them now when @populate, else one page per first-touch fault.
- * MMK_EEXIST if an area overlaps; MMK_ENOMEM (nothing changed).  Exclusive.
+ * Exclusive.  Errors: the checks above (MMK_EWRAP, MMK_EALIGN, MMK_ERANGE,
+ * MMK_EINVAL, MMK_ENOTSUP), MMK_EEXIST if an area overlaps, MMK_ENOMEM
+ * (nothing changed).
  */
 int mmk_aspace_map_alloc(struct mmk_aspace *as, mmk_vaddr_t start,
 			 uint64_t size, uint32_t flags, bool populate);
@@ -303,7 +313,8 @@ int mmk_aspace_map_huge(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
  * MMK_EFAULT).  Mapped beside a stack when the stack is made, it costs no
  * split later, unlike protecting a page of the stack to PROT_NONE (which
  * splits the area and may fail with MMK_ENOMEM).  Unmap removes it.
- * Errors as mmk_aspace_map.  Exclusive.
+ * Exclusive.  Errors: MMK_EWRAP, MMK_EALIGN, MMK_ERANGE (the checks above),
+ * MMK_EEXIST if an area overlaps, MMK_ENOMEM.
  */
 int mmk_aspace_map_guard(struct mmk_aspace *as, mmk_vaddr_t start,
 			 uint64_t size);
@@ -312,6 +323,9 @@ int mmk_aspace_map_guard(struct mmk_aspace *as, mmk_vaddr_t start,
  * The general form: a new area [start, start + size) with backend @b,
  * backend offset @offset and private data @priv.  With @populate the
  * backend fills the whole area before the call returns.  Exclusive.
+ * Errors, nothing changed: the checks above (MMK_EWRAP, MMK_EALIGN,
+ * MMK_ERANGE, MMK_EINVAL also for a NULL @b, MMK_ENOTSUP), MMK_EEXIST if
+ * an area overlaps, MMK_ENOMEM, or the error @b's populate hook gave.
  */
 int mmk_aspace_map(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
 		   uint32_t flags, bool populate, const struct mmk_backend *b,
@@ -319,23 +333,29 @@ int mmk_aspace_map(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
 
 /**
  * Fault [start, start + size) in ahead of use as an @access (MMK_ACCESS_*)
- * would.  MMK_ENOMEM, changing nothing, if part of the range has no area
- * (as Linux's MAP_POPULATE/madvise) or memory runs out; MMK_EACCES if an
- * area there does not allow @access.  Exclusive.
+ * would.  Exclusive.  Errors, nothing changed: MMK_EWRAP, MMK_EALIGN,
+ * MMK_ERANGE (the checks above), MMK_EINVAL (an @access of 0 or with bits
+ * outside MMK_PT_RWX), MMK_ENOMEM if part of the range has no area (as
+ * Linux's MAP_POPULATE/madvise) or memory runs out, MMK_EACCES if an area
+ * there does not allow @access.
  */
 int mmk_aspace_populate(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
 			uint32_t access);
 
 /**
  * Remove every area part in the range (holes are fine); frames of alloc
- * areas go back after the flush.  MMK_ENOMEM (nothing changed) when an
- * area must be split, or a huge page cut, and memory runs out.  Exclusive.
+ * areas go back after the flush.  Exclusive.  Errors, nothing changed:
+ * MMK_EWRAP, MMK_EALIGN, MMK_ERANGE (the checks above), MMK_ENOMEM when an
+ * area must be split, or a huge page cut, and memory runs out (or the
+ * error of a backend's split hook).
  */
 int mmk_aspace_unmap(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size);
 
 /**
  * Give every area part in the range @flags (holes are skipped), and the
- * pages already mapped there.  MMK_ENOMEM as unmap.  Exclusive.
+ * pages already mapped there.  Exclusive.  Errors: those of
+ * mmk_aspace_unmap (MMK_EWRAP, MMK_EALIGN, MMK_ERANGE, MMK_ENOMEM), and
+ * MMK_EINVAL, MMK_ENOTSUP for @flags (the checks above).
  */
 int mmk_aspace_protect(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
 		       uint32_t flags);
@@ -359,7 +379,8 @@ int mmk_aspace_write(struct mmk_aspace *as, mmk_vaddr_t va, const void *buf,
 /**
  * The kernel's own access to a space's memory (its own areas, a kernel
  * space, or a user space's kernel-only areas): as mmk_aspace_read/write
- * but USER is not required (READ / WRITE still are).
+ * but USER is not required (READ / WRITE still are).  Errors as
+ * mmk_aspace_read.
  */
 int mmk_aspace_read_kernel(struct mmk_aspace *as, mmk_vaddr_t va, void *buf,
 			   size_t len);

@@ -225,8 +225,9 @@ static inline size_t mmk_mset_count(const struct mmk_mset *set)
  * tmpl->priv belongs to the new area once committed; after a failed
  * prepare or an abort it is still the caller's.
  *
- * Errors: MMK_EINVAL (tmpl NULL), MMK_EWRAP (start >= end), MMK_EEXIST,
- * MMK_ENOMEM.  On error nothing changed and nothing is held.
+ * Errors: MMK_EINVAL (tmpl NULL, or a mode bit other than the two above),
+ * MMK_EWRAP (start >= end), MMK_EEXIST, MMK_ENOMEM.  On error nothing
+ * changed and nothing is held.
  */
 int mmk_mset_prepare_insert(struct mmk_mset *set,
 			    const struct mmk_mset_area *tmpl, unsigned mode,
@@ -277,12 +278,15 @@ void mmk_mset_area_free(struct mmk_mset *set, struct mmk_mset_area *a);
  * prepare; on error nothing changed.
  */
 
-/** Insert; *@out (if not NULL) is the area now holding [start, end). */
+/** Insert; *@out (if not NULL) is the area now holding [start, end).
+ *  Errors as mmk_mset_prepare_insert. */
 int mmk_mset_insert(struct mmk_mset *set, const struct mmk_mset_area *tmpl,
 		    unsigned mode, struct mmk_mset_area **out);
 
+/** Unmap.  Errors as mmk_mset_prepare_unmap. */
 int mmk_mset_unmap(struct mmk_mset *set, mmk_vaddr_t start, uint64_t size);
 
+/** Protect.  Errors as mmk_mset_prepare_protect. */
 int mmk_mset_protect(struct mmk_mset *set, mmk_vaddr_t start, uint64_t size,
 		     uint32_t flags);
 
@@ -328,9 +332,9 @@ int mmk_mset_foreach(const struct mmk_mset *set, mmk_vaddr_t from,
  * make it visit extra subtrees whose gaps are big enough but misplaced.
  *
  * Errors (checked in this order): MMK_EALIGN (align not a power of two),
- * MMK_EWRAP (size 0), MMK_EINVAL (lo >= hi), MMK_ERANGE (hint outside
- * [lo, hi]), MMK_ENOMEM (no fit: size > hi - lo, no aligned address in the
- * limit, or every gap too small).
+ * MMK_EWRAP (size 0), MMK_EINVAL (lo >= hi, or an unknown direction),
+ * MMK_ERANGE (hint outside [lo, hi]), MMK_ENOMEM (no fit: size > hi - lo,
+ * no aligned address in the limit, or every gap too small).
  */
 int mmk_mset_find_free(const struct mmk_mset *set, mmk_vaddr_t hint,
 		       uint64_t size, mmk_vaddr_t lo, mmk_vaddr_t hi,

@@ -194,9 +194,10 @@ struct mmk_pt {
 /**
  * Make @pt an empty table of format @id, its table pages from @frames (kept
  * by pointer; must outlive @pt).  Allocates the root (and whatever shared
- * tables the format needs).  MMK_ENOMEM, MMK_ENOTSUP (format not compiled
- * in, or an option it refuses), MMK_EINVAL.  On error @pt is unusable and
- * nothing is allocated.
+ * tables the format needs).  Errors: MMK_EINVAL (unknown @id, @pt or
+ * @frames NULL), MMK_ENOTSUP (format not compiled in, or an option it
+ * refuses), MMK_ENOMEM.  On error @pt is unusable and nothing is
+ * allocated.
  */
 int mmk_pt_create(struct mmk_pt *pt, enum mmk_pt_format_id id, unsigned opts,
 		  struct mmk_frames *frames);
@@ -229,12 +230,14 @@ void mmk_pt_activate(const struct mmk_pt *pt, uint32_t asid);
 /* ------------------------------------------------------ single pages */
 /**
  * Map the page of @page_size bytes at @va to @pa (both aligned to it).
- * @page_size must be a leaf size of the format (else MMK_ENOTSUP).
+ * Safe against concurrent single maps (see Locking).  @g may be NULL when
+ * !mmk_pt_map_needs_flush(pt).  Errors, in the order above:
+ * MMK_EWRAP (an unaligned @va so near 2^64 that va + page_size wraps),
+ * MMK_EALIGN, MMK_ENONCANON, MMK_ERANGE (@pa beyond the format), MMK_EBUSY,
+ * MMK_ENOTSUP (@page_size not a leaf size of the format, or @flags),
  * MMK_EEXIST if anything is mapped in [va, va + page_size) (a page, a huge
  * page covering it, or a table holding mappings where a huge page was
- * asked).  MMK_ENOMEM if a table page could not be allocated.
- * Safe against concurrent single maps (see Locking).  @g may be NULL when
- * !mmk_pt_map_needs_flush(pt).
+ * asked), MMK_ENOMEM if a table page could not be allocated.
  */
 int mmk_pt_map(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 	       uint64_t page_size, uint32_t flags, struct mmk_tlb_gather *g);
@@ -263,10 +266,10 @@ struct mmk_pt_cursor {
 void mmk_pt_cursor_init(struct mmk_pt_cursor *c, struct mmk_pt *pt);
 
 /**
- * mmk_pt_map of one base page through cursor @c: same checks, errors and
+ * mmk_pt_map of one base page through cursor @c: same checks and
  * concurrency guarantees (the leaf is installed with a compare-and-swap),
  * but a map next to the previous one costs the checks, a tag compare and
- * the CAS.
+ * the CAS.  Errors as mmk_pt_map.
  */
 int mmk_pt_map_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
 		      uint32_t flags, struct mmk_tlb_gather *g);
@@ -288,9 +291,10 @@ struct mmk_pt_leaf {
 
 /**
  * Read the leaf holding @va once: @out gets the leaf's first byte (va, pa),
- * size = page_size, flags, level and the raw entry.  MMK_ENONCANON,
- * MMK_ENOENT if nothing is mapped (PROT_NONE leaves are found).  May run
- * alongside single maps and replaces (the fault path's first step).
+ * size = page_size, flags, level and the raw entry.  May run alongside
+ * single maps and replaces (the fault path's first step).  Errors:
+ * MMK_ENONCANON, MMK_ENOENT if nothing is mapped (PROT_NONE leaves are
+ * found).
  */
 int mmk_pt_lookup(const struct mmk_pt *pt, mmk_vaddr_t va,
 		  struct mmk_pt_leaf *out);
@@ -312,7 +316,11 @@ int mmk_pt_lookup(const struct mmk_pt *pt, mmk_vaddr_t va,
  * out; a racing lookup sees a leaf without access and its replace races
  * on that value), that page is flushed at once through @g, and the new
  * entry is installed with a second compare-and-swap; if a racing replace
- * won that one, MMK_EAGAIN and the racer's entry stays.
+ * won that one, MMK_EAGAIN and the racer's entry stays.  Errors, nothing
+ * changed: for an @old that mmk_pt_lookup did not give, MMK_EWRAP,
+ * MMK_EALIGN or MMK_ENONCANON (its va and page_size), MMK_EINVAL (its level
+ * and page_size disagree); MMK_EBUSY (a borrowed root slot); MMK_EALIGN,
+ * MMK_ERANGE (@pa); MMK_ENOTSUP (@flags); MMK_EAGAIN.
  */
 int mmk_pt_replace(struct mmk_pt *pt, const struct mmk_pt_leaf *old,
 		   mmk_paddr_t pa, uint32_t flags, struct mmk_tlb_gather *g);
@@ -335,8 +343,10 @@ bool mmk_pt_can_express(const struct mmk_pt *pt, uint32_t flags);
 /**
  * Remove the leaf whose first byte is @va (va must be aligned to that
  * leaf's size, else MMK_EALIGN) and describe it in @out (may be NULL).
- * MMK_ENOENT if nothing is mapped at @va.  Tables that become empty are
- * unhooked and freed when @g is finished.
+ * Tables that become empty are unhooked and freed when @g is finished.
+ * Errors: MMK_EWRAP (an unaligned @va in the last page of 2^64),
+ * MMK_EALIGN, MMK_ENONCANON, MMK_EBUSY, MMK_ENOENT if nothing is mapped at
+ * @va.
  */
 int mmk_pt_unmap(struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_tlb_gather *g,
 		 struct mmk_pt_leaf *out);
@@ -344,7 +354,8 @@ int mmk_pt_unmap(struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_tlb_gather *g,
 /**
  * Translate @va: the physical address of that byte, its flags and the size
  * of the leaf holding it (any out pointer may be NULL).  PROT_NONE leaves
- * are found (flags without READ/WRITE/EXEC).  MMK_ENOENT if unmapped.
+ * are found (flags without READ/WRITE/EXEC).  Errors: MMK_ENONCANON,
+ * MMK_ENOENT if unmapped.
  */
 int mmk_pt_query(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
 		 uint32_t *flags, uint64_t *page_size);
@@ -371,8 +382,10 @@ size_t mmk_pt_query_many(const struct mmk_pt *pt, size_t n,
 
 /**
  * Give the leaf whose first byte is @va new @flags (ACCESSED/DIRTY of the
- * old leaf are kept).  MMK_ENOENT, MMK_EALIGN as mmk_pt_unmap.  Records the
- * page in @g if it lost a permission, or changed memory type or globality.
+ * old leaf are kept).  Records the page in @g if it lost a permission, or
+ * changed memory type or globality.  Errors: those of mmk_pt_unmap
+ * (MMK_EWRAP, MMK_EALIGN, MMK_ENONCANON, MMK_EBUSY, MMK_ENOENT) and
+ * MMK_ENOTSUP (@flags).
  */
 int mmk_pt_protect(struct mmk_pt *pt, mmk_vaddr_t va, uint32_t flags,
 		   struct mmk_tlb_gather *g);
@@ -393,9 +406,12 @@ typedef mmk_paddr_t (*mmk_pt_pa_fn)(void *ctx, mmk_vaddr_t va);
 /**
  * Map [va, va + size) to [pa, pa + size).  va, pa, size aligned to the
  * base page.  With MMK_PT_MAP_HUGE each step takes the largest leaf size
- * that va, pa and the rest of the range allow.  MMK_EEXIST if anything is
- * mapped in the range; MMK_ENOMEM if the tables cannot all be allocated.
- * Exclusive access.
+ * that va, pa and the rest of the range allow.  Exclusive access.  Errors,
+ * in the order above: MMK_EWRAP, MMK_EALIGN, MMK_ENONCANON, MMK_ERANGE
+ * (across the hole, or @pa beyond the format), MMK_EBUSY, MMK_ENOTSUP
+ * (@flags, or a huge page's flags), MMK_EINVAL (unknown @opts),
+ * MMK_EEXIST if anything is mapped in the range, MMK_ENOMEM if the tables
+ * cannot all be allocated.
  */
 int mmk_pt_map_region(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 		      uint64_t size, uint32_t flags, unsigned opts,
@@ -406,8 +422,10 @@ int mmk_pt_map_region(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
  * leaf va).  @fn must be pure for the duration of the call (it may be asked
  * more than once for one va) and return base-page-aligned addresses; with
  * MMK_PT_MAP_HUGE a huge page is used where @fn gives an address aligned to
- * it, and the caller promises the memory behind it is contiguous.  A
- * misaligned address gives MMK_EALIGN with nothing changed.
+ * it, and the caller promises the memory behind it is contiguous.  Errors
+ * as mmk_pt_map_region (MMK_EINVAL also for a NULL @fn); an address from
+ * @fn that is misaligned gives MMK_EALIGN, one beyond the format
+ * MMK_ERANGE, with nothing changed.
  */
 int mmk_pt_map_region_fn(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 			 uint32_t flags, unsigned opts, mmk_pt_pa_fn fn,
@@ -424,9 +442,10 @@ typedef void (*mmk_pt_unmap_fn)(void *ctx, const struct mmk_pt_leaf *run);
 /**
  * Remove every mapping in [va, va + size) (holes are skipped).  A huge
  * page straddling an end of the range is split first, so the part outside
- * stays mapped (MMK_ENOMEM, nothing changed, if the split's tables cannot
- * be allocated).  Tables that become empty are unhooked and freed when @g is
- * finished.  @fn may be NULL.  Exclusive access.
+ * stays mapped.  Tables that become empty are unhooked and freed when @g
+ * is finished.  @fn may be NULL.  Exclusive access.  Errors: MMK_EWRAP,
+ * MMK_EALIGN, MMK_ENONCANON, MMK_ERANGE, MMK_EBUSY, MMK_ENOMEM (nothing
+ * changed) if the split's tables cannot be allocated.
  * Cannot fail once neither end of the range falls strictly inside a huge
  * page (e.g. after mmk_pt_cut at both ends) and the arguments pass the
  * checks: the address space relies on it.
@@ -440,22 +459,26 @@ int mmk_pt_unmap_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
  * ACCESSED/DIRTY kept), splitting huge pages that straddle an end.  Records
  * the pages that lost a permission, memory type or globality.  Exclusive.
  * As unmap_region, cannot fail once neither end cuts a huge page and the
- * arguments (flags included) pass the checks.
+ * arguments (flags included) pass the checks.  Errors: those of
+ * mmk_pt_unmap_region (MMK_EWRAP, MMK_EALIGN, MMK_ENONCANON, MMK_ERANGE,
+ * MMK_EBUSY, MMK_ENOMEM) and MMK_ENOTSUP (@flags).
  */
 int mmk_pt_protect_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 			  uint32_t flags, struct mmk_tlb_gather *g);
 
 /**
  * Make @dst's root slots covering [va, va + size) point at @src's tables
- * (the kernel half shared into a user table).  va and size must be aligned
- * to the span of a root slot (MMK_EALIGN); formats must match (MMK_EINVAL);
- * @dst's slots must be empty (MMK_EEXIST).  Empty slots of @src stay empty
+ * (the kernel half shared into a user table).  Empty slots of @src stay empty
  * in @dst: populate them in @src first if later mappings must be seen.
  * The shared tables stay @src's: @dst never edits or frees them, and
  * edits through @dst in that range give MMK_EBUSY.  @src keeps those root
  * slots' tables even when they become empty (they are pinned until @src
  * is destroyed), so @dst never points at a freed table; destroy every
  * @dst before @src.  Exclusive on @dst and @src.
+ * Errors, nothing changed: MMK_EINVAL (formats differ, or @dst is @src),
+ * MMK_EWRAP, MMK_ENONCANON, MMK_ERANGE (across the hole), MMK_EALIGN (va
+ * or size not aligned to the span of a root slot), MMK_EEXIST (a slot of
+ * @dst is not empty).
  */
 int mmk_pt_copy_from(struct mmk_pt *dst, const struct mmk_pt *src,
 		     mmk_vaddr_t va, uint64_t size);
@@ -520,8 +543,9 @@ void mmk_pt_resv_release(struct mmk_pt_resv *r);
  * larger than the base page with @va strictly inside it), down to where
  * @va is a leaf boundary.  0 and nothing reserved if none (@va on a
  * boundary, in a hole, or at the end of the address space).  Never changes
- * the table.  Checks: EALIGN (base page), ENONCANON, EBUSY; ENOMEM with @r
- * as it was.  Two cuts in the same huge page are both committable.
+ * the table.  Two cuts in the same huge page are both committable.
+ * Errors: MMK_EALIGN (base page), MMK_ENONCANON, MMK_EBUSY; MMK_ENOMEM
+ * with @r as it was.
  */
 int mmk_pt_reserve_cut(struct mmk_pt *pt, struct mmk_pt_resv *r,
 		       mmk_vaddr_t va);
@@ -538,8 +562,8 @@ void mmk_pt_cut(struct mmk_pt *pt, struct mmk_pt_resv *r, mmk_vaddr_t va,
 
 /**
  * Reserve what mmk_pt_map_region(pt, va, pa, size, flags, opts) needs,
- * with all its checks (EEXIST etc.; @opts may add MMK_PT_MAP_WILL_UNMAP).
- * Nothing changes; ENOMEM with @r as it was.
+ * with all its checks (@opts may add MMK_PT_MAP_WILL_UNMAP).  Nothing
+ * changes.  Errors as mmk_pt_map_region; MMK_ENOMEM with @r as it was.
  */
 int mmk_pt_reserve_map(struct mmk_pt *pt, struct mmk_pt_resv *r, mmk_vaddr_t va,
 		       mmk_paddr_t pa, uint64_t size, uint32_t flags,
@@ -562,7 +586,9 @@ typedef int (*mmk_pt_walk_fn)(void *ctx, const struct mmk_pt_leaf *leaf);
  * Every leaf overlapping [va, va + size), in address order, one call per
  * leaf (a huge page reaching outside the range is reported whole).  No
  * change may happen to @pt meanwhile except single-page maps (which may or
- * may not be seen).  Returns 0 after the last leaf.
+ * may not be seen).  Returns 0 after the last leaf, or what @fn stopped
+ * with.  Any alignment.  Errors: MMK_EWRAP, MMK_ENONCANON, MMK_ERANGE
+ * (across the hole).
  */
 int mmk_pt_walk(const struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 		mmk_pt_walk_fn fn, void *ctx);
@@ -582,27 +608,30 @@ enum mmk_pt_dump_style {
 	MMK_PT_DUMP_QEMU_TLB,
 };
 
-/** Dump the leaves of [va, va + size) as text lines to @out.  MMK_EINVAL
- *  for an unknown @style; the range errors of mmk_pt_walk. */
+/** Dump the leaves of [va, va + size) as text lines to @out.  Errors:
+ *  MMK_EINVAL for an unknown @style; the errors of mmk_pt_walk. */
 int mmk_pt_dump(const struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 		enum mmk_pt_dump_style style, mmk_pt_line_fn out, void *ctx);
 
 /* ------------------------------------------------ encodings (for tests) */
 /**
  * The raw entry a leaf of @flags at @level for @pa would be, as the
- * format writes it.  Errors as mmk_pt_map.  Used by the bit-exact tests
- * and by anyone who wants to see what a format does.
+ * format writes it.  Used by the bit-exact tests and by anyone who wants
+ * to see what a format does.  Errors: MMK_EINVAL (a level the format does
+ * not have), MMK_ENOTSUP (@level holds no leaves, or @flags), MMK_EALIGN
+ * (@pa not aligned to the leaf), MMK_ERANGE (@pa beyond the format).
  */
 int mmk_pt_encode_leaf(const struct mmk_pt *pt, unsigned level, mmk_paddr_t pa,
 		       uint32_t flags, uint64_t *pte);
 
-/** Decode a raw leaf entry at @level.  MMK_ENOENT if it is not a leaf,
- *  including at a level that cannot hold leaves (where mmk_pt_encode_leaf
- *  says MMK_ENOTSUP); MMK_EINVAL for a level the format does not have. */
+/** Decode a raw leaf entry at @level.  Errors: MMK_EINVAL for a level the
+ *  format does not have; MMK_ENOENT if it is not a leaf, including at a
+ *  level that cannot hold leaves (where mmk_pt_encode_leaf refuses). */
 int mmk_pt_decode_leaf(const struct mmk_pt *pt, unsigned level, uint64_t pte,
 		       mmk_paddr_t *pa, uint32_t *flags);
 
-/** The raw entry at @level on the path of @va (MMK_ENOENT if that level
+/** The raw entry at @level on the path of @va.  Errors: MMK_ENONCANON,
+ *  MMK_EINVAL (a level the format does not have), MMK_ENOENT (that level
  *  is not reached: a leaf or an empty entry above it). */
 int mmk_pt_raw_entry(const struct mmk_pt *pt, mmk_vaddr_t va, unsigned level,
 		     uint64_t *pte);

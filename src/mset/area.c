@@ -190,7 +190,7 @@ int mmk_mset_prepare_insert(struct mmk_mset *set,
 			    struct mmk_mset_txn *t)
 {
 	txn_begin(set, t);
-	if (!tmpl)
+	if (!tmpl || (mode & ~(MMK_MSET_REPLACE | MMK_MSET_NOMERGE)))
 		return MMK_EINVAL;
 	uint64_t start = tmpl->start, end = tmpl->end;
 	if (start >= end)

@@ -235,7 +235,7 @@ int mmk_mset_find_free(const struct mmk_mset *set, mmk_vaddr_t hint,
 		return MMK_EALIGN;
 	if (size == 0)
 		return MMK_EWRAP;
-	if (lo >= hi)
+	if (lo >= hi || dir > MMK_MSET_TOP_DOWN)
 		return MMK_EINVAL;
 	if (hint < lo || hint > hi)
 		return MMK_ERANGE;

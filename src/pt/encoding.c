@@ -60,7 +60,9 @@ bool mmk_pt_can_express(const struct mmk_pt *pt, uint32_t flags)
 int mmk_pt_encode_leaf(const struct mmk_pt *pt, unsigned level, mmk_paddr_t pa,
 		       uint32_t flags, uint64_t *pte)
 {
-	if (level >= pt->fmt->levels || !(pt->fmt->leaf_levels >> level & 1))
+	if (level >= pt->fmt->levels)
+		return MMK_EINVAL; /* as decode_leaf and raw_entry */
+	if (!(pt->fmt->leaf_levels >> level & 1))
 		return MMK_ENOTSUP;
 	int err = pt_check_flags(flags);
 	if (!err)

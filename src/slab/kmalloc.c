@@ -92,8 +92,10 @@ int mmk_kmalloc_init(struct mmk_frames *fa)
 			 * not keep the page offsets of physical ones
 			 * (mmk_hal_pv_offset not page-aligned), so no
 			 * alignment could be kept. */
-			while (i--)
+			while (i--) {
 				mmk_slab_destroy(km.cache[i]);
+				km.cache[i] = NULL; /* keep no freed cache */
+			}
 			return err;
 		}
 	}

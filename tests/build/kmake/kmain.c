@@ -37,11 +37,19 @@ static struct mmk_bootmem bm;
 static struct mmk_frames frames;
 
 /* Create a table, map one page, translate it back, destroy the table (its
- * table pages; the page itself is KM_RAM and stays). */
+ * table pages; the page itself is KM_RAM and stays).  mmk_pt_format_info
+ * must say what create says: MMK_ENOTSUP for a format left out. */
 static int try_format(enum mmk_pt_format_id id)
 {
 	struct mmk_pt pt;
+	struct mmk_pt_info info;
+	int ierr = mmk_pt_format_info(id, &info);
 	int err = mmk_pt_create(&pt, id, 0, &frames);
+	if (err != ierr) {
+		if (!err)
+			mmk_pt_destroy(&pt);
+		return MMK_EINVAL;
+	}
 	if (err)
 		return err;
 	mmk_paddr_t pa = mmk_pa(KM_RAM_PA + 0x200000), got;

@@ -220,8 +220,14 @@ int mmk_backend_alloc_page(struct mmk_aspace *as, mmk_paddr_t *pa);
  */
 int mmk_backend_free_page(struct mmk_aspace *as, mmk_paddr_t pa);
 
-/** Drop one reference to the frame block at @pa after op's flush (the
- *  zero page at once: the space's own reference outlives the flush). */
+/**
+ * Drop one reference to the frame block at @pa after op's flush.  Call it
+ * once the leaf's removal is recorded in op->gather.  A frame another
+ * table still maps (count > 1) or the zero page is put at once, after
+ * flushing what op->gather holds so far: a frame may be queued in only
+ * one gather (they link through its metadata), and another space may be
+ * putting the same frame meanwhile.
+ */
 void mmk_backend_put(struct mmk_aspace_op *op, mmk_paddr_t pa);
 
 /**

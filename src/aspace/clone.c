@@ -38,10 +38,18 @@
 
 #define AD_BITS (MMK_PT_ACCESSED | MMK_PT_DIRTY)
 
-static enum mmk_clone_mode area_mode(const struct mmk_mset_area *a)
+/* The mode of @a in a fork of @as.  A COW area whose pages have no right
+ * but WRITE (a write-only area, where the format has them) is copied
+ * instead: without WRITE its pages would keep no access at all. */
+static enum mmk_clone_mode area_mode(const struct mmk_aspace *as,
+				     const struct mmk_mset_area *a)
 {
 	const struct mmk_backend *b = mmk_backend_of(a);
-	return b->clone ? b->clone(a) : MMK_CLONE_COPY;
+	enum mmk_clone_mode m = b->clone ? b->clone(a) : MMK_CLONE_COPY;
+	if (m == MMK_CLONE_COW &&
+	    (mmk_backend_page_flags(as, a->flags) & MMK_PT_RWX) == MMK_PT_WRITE)
+		return MMK_CLONE_COPY;
+	return m;
 }
 
 static bool area_owns(const struct mmk_mset_area *a)
@@ -62,15 +70,15 @@ struct run {
 static bool run_at(const struct mmk_aspace *as, const struct mmk_mset_area *a,
 		   struct run *r)
 {
-	while (a && area_mode(a) == MMK_CLONE_DROP)
+	while (a && area_mode(as, a) == MMK_CLONE_DROP)
 		a = mmk_mset_next(&as->areas, a);
 	if (!a)
 		return false;
 	r->first = r->last = a;
-	r->mode = area_mode(a);
+	r->mode = area_mode(as, a);
 	r->owns = area_owns(a);
 	for (r->after = mmk_mset_next(&as->areas, a);
-	     r->after && area_mode(r->after) == r->mode &&
+	     r->after && area_mode(as, r->after) == r->mode &&
 	     area_owns(r->after) == r->owns;
 	     r->after = mmk_mset_next(&as->areas, r->after))
 		r->last = r->after;
@@ -117,7 +125,7 @@ static int copy_areas(struct mmk_aspace *p, struct mmk_aspace *c,
 	for (const struct mmk_mset_area *a =
 		     mmk_mset_find_first(&p->areas, 0, UINT64_MAX);
 	     a; a = mmk_mset_next(&p->areas, a)) {
-		if (area_mode(a) == MMK_CLONE_DROP)
+		if (area_mode(p, a) == MMK_CLONE_DROP)
 			continue;
 		struct mmk_mset_area tmpl = *a;
 		tmpl.link = NULL;

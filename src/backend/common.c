@@ -20,26 +20,56 @@ int mmk_backend_free_page(struct mmk_aspace *as, mmk_paddr_t pa)
 
 static bool is_zero_page(struct mmk_aspace *as, mmk_paddr_t pa);
 
+/*
+ * A gather links the frames it will put through their own metadata, so a
+ * frame may sit in one gather only.  A frame another table still maps
+ * (count > 1: a fork's copy-on-write, the zero page) may be put by that
+ * space's gather at the same time, so it never goes into one: this
+ * space's stale translations of it are flushed at once, then the
+ * reference is dropped (never the last at that moment, or the one that
+ * is comes after every other holder's flush).  A frame with count 1 is
+ * ours alone: nobody else can take a reference (that needs this space's
+ * lock, for its fork), so the gather may hold it.
+ */
+static bool put_now(struct mmk_aspace *as, mmk_paddr_t pa)
+{
+	return is_zero_page(as, pa) || mmk_frame_refcount(as->frames, pa) > 1;
+}
+
+static void put_direct(struct mmk_aspace *as, mmk_paddr_t pa)
+{
+	int r = mmk_frame_put(as->frames, pa);
+	MMK_ASSERT(r >= 0);
+}
+
 void mmk_backend_put(struct mmk_aspace_op *op, mmk_paddr_t pa)
 {
-	/* The zero page is put at once: the space's own reference keeps it
-	 * alive past the flush, and one frame may sit only once in a
-	 * gather's list (it links through the frame's metadata), while a
-	 * zap may meet the zero page at many addresses. */
-	if (is_zero_page(op->as, pa)) {
-		int r = mmk_frame_put(op->as->frames, pa);
-		MMK_ASSERT(r == 0);
+	if (put_now(op->as, pa)) {
+		mmk_tlb_gather_flush(op->gather);
+		put_direct(op->as, pa);
 		return;
 	}
 	mmk_tlb_gather_put(op->gather, op->as->frames, pa);
 }
 
-/* mmk_pt_unmap_fn: every page of the run goes back after the flush. */
+/* mmk_pt_unmap_fn: every page of the run goes back after the flush
+ * (shared ones after a flush of the run, at once; see put_now). */
 static void put_run(void *ctx, const struct mmk_pt_leaf *run)
 {
 	struct mmk_aspace_op *op = ctx;
-	for (uint64_t off = 0; off < run->size; off += run->page_size)
-		mmk_backend_put(op, mmk_pa_add(run->pa, off));
+	bool flushed = false;
+	for (uint64_t off = 0; off < run->size; off += run->page_size) {
+		mmk_paddr_t pa = mmk_pa_add(run->pa, off);
+		if (!put_now(op->as, pa)) {
+			mmk_tlb_gather_put(op->gather, op->as->frames, pa);
+			continue;
+		}
+		if (!flushed && !is_zero_page(op->as, pa))
+			mmk__tlb_flush_range_now(op->gather, run->va,
+						 run->va + run->size);
+		flushed |= !is_zero_page(op->as, pa);
+		put_direct(op->as, pa);
+	}
 }
 
 void mmk_backend_zap_pages(struct mmk_aspace_op *op, mmk_vaddr_t start,
@@ -174,8 +204,12 @@ static uint32_t private_flags(struct mmk_aspace *as, uint32_t want,
 	if (!is_zero_page(as, l->pa) &&
 	    mmk_frame_refcount(as->frames, l->pa) == 1)
 		return want;
-	/* W without R cannot happen: want came through the fit. */
-	return want & ~(uint32_t)MMK_PT_WRITE;
+	/* A page must keep some access while its area allows one (the
+	 * fault path takes a leaf without any for a break-before-make in
+	 * progress): a write-only area's shared page reads until written
+	 * (formats that have write-only pages also have read-only ones). */
+	uint32_t ro = want & ~(uint32_t)MMK_PT_WRITE;
+	return ro & MMK_PT_RWX ? ro : ro | MMK_PT_READ;
 }
 
 static int prot_collect(void *ctx, const struct mmk_pt_leaf *l)

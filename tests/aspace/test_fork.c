@@ -601,6 +601,8 @@ static void fork_while_another_thread_faults_the_area(void **state)
 						   MMK_PT_X86_64_4L, 0, fa),
 				 0);
 	}
+	while (atomic_load(&w.round) < 1)
+		sched_yield();
 	atomic_store(&w.stop, true);
 	assert_int_equal(pthread_join(th, NULL), 0);
 	/* the parent's pages are its own again */

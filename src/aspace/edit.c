@@ -31,22 +31,24 @@
 
 #include "lib/bits.h"
 
-/* A spare block for the copy of a shared huge page cut at one edge. */
+/* One edge's cut of a SPLIT_FRAMES huge leaf: whether there is one
+ * (found in the prepare: the commit does nothing otherwise), and a spare
+ * block for the copy if that leaf's block is shared. */
 struct huge_edge {
-	bool have;
+	bool huge, have;
 	mmk_paddr_t spare;
 };
 
-/* The huge leaf of a SPLIT_FRAMES area that @x falls strictly inside. */
+/* The huge leaf of a SPLIT_FRAMES area that @x falls strictly inside.
+ * One lookup when there is none (the common cut of base pages). */
 static bool split_leaf_at(struct mmk_aspace *as, mmk_vaddr_t x,
 			  struct mmk_pt_leaf *lf)
 {
-	if (x <= as->base || x >= as->end)
+	if (x <= as->base || x >= as->end ||
+	    mmk_pt_lookup(&as->pt, x, lf) != 0 || lf->va == x)
 		return false;
 	const struct mmk_mset_area *a = mmk_mset_find(&as->areas, x);
-	if (!a || !(mmk_backend_of(a)->props & MMK_BACKEND_SPLIT_FRAMES))
-		return false;
-	return mmk_pt_lookup(&as->pt, x, lf) == 0 && lf->va < x;
+	return a && (mmk_backend_of(a)->props & MMK_BACKEND_SPLIT_FRAMES);
 }
 
 static unsigned block_order(uint64_t size)
@@ -54,17 +56,16 @@ static unsigned block_order(uint64_t size)
 	return mmk__ctz64(size) - MMK_PAGE_SHIFT;
 }
 
-/* Prepare: a spare block if the leaf cut at @x is shared, unless the leaf
- * is @other's (the other edge's, already provided for).  MMK_ENOMEM. */
+/* Prepare: a spare block if the huge leaf @lf cut at an edge is shared,
+ * unless it is @other's too (the other edge's, provided for).  ENOMEM. */
 static int reserve_huge_edge(struct mmk_aspace *as, struct huge_edge *e,
-			     mmk_vaddr_t x, const struct mmk_pt_leaf *other)
+			     const struct mmk_pt_leaf *lf,
+			     const struct mmk_pt_leaf *other)
 {
-	struct mmk_pt_leaf lf;
-	e->have = false;
-	if (!split_leaf_at(as, x, &lf) || (other && other->va == lf.va) ||
-	    mmk_frame_refcount(as->frames, lf.pa) <= 1)
+	if (!e->huge || (other && other->va == lf->va) ||
+	    mmk_frame_refcount(as->frames, lf->pa) <= 1)
 		return 0;
-	int err = mmk_frame_alloc(as->frames, block_order(lf.page_size), 0,
+	int err = mmk_frame_alloc(as->frames, block_order(lf->page_size), 0,
 				  &e->spare);
 	e->have = err == 0;
 	return err;
@@ -103,7 +104,8 @@ static void split_huge_edge(struct mmk_aspace_op *op, struct huge_edge *e,
 {
 	struct mmk_aspace *as = op->as;
 	struct mmk_pt_leaf lf;
-	if (!split_leaf_at(as, x, &lf))
+	/* looked up again: the other edge's cut may have split it */
+	if (!e->huge || !split_leaf_at(as, x, &lf))
 		return;
 	if (mmk_frame_refcount(as->frames, lf.pa) > 1)
 		copy_huge_leaf(op, &lf, e);
@@ -160,7 +162,10 @@ static int prepare_edges(struct mmk_aspace *as, struct mmk_mset_txn *t,
 			 mmk_vaddr_t start, mmk_vaddr_t end, bool cut_lo,
 			 bool cut_hi)
 {
+	struct mmk_pt_leaf lf[2];
 	he[0].have = he[1].have = false;
+	he[0].huge = cut_lo && split_leaf_at(as, start, &lf[0]);
+	he[1].huge = cut_hi && split_leaf_at(as, end, &lf[1]);
 	int err = mmk__as_split_pieces(as, t);
 	if (err)
 		return err;
@@ -169,13 +174,11 @@ static int prepare_edges(struct mmk_aspace *as, struct mmk_mset_txn *t,
 		err = reserve_cut(as, r, start);
 	if (!err && cut_hi)
 		err = reserve_cut(as, r, end);
-	struct mmk_pt_leaf lo_leaf;
-	bool lo_huge = cut_lo && split_leaf_at(as, start, &lo_leaf);
-	if (!err && cut_lo)
-		err = reserve_huge_edge(as, &he[0], start, NULL);
-	if (!err && cut_hi)
-		err = reserve_huge_edge(as, &he[1], end,
-					lo_huge ? &lo_leaf : NULL);
+	if (!err)
+		err = reserve_huge_edge(as, &he[0], &lf[0], NULL);
+	if (!err)
+		err = reserve_huge_edge(as, &he[1], &lf[1],
+					he[0].huge ? &lf[0] : NULL);
 	if (err) {
 		release_huge_edge(as, &he[0]);
 		mmk_pt_resv_release(r);

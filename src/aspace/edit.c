@@ -105,7 +105,7 @@ static void split_huge_edge(struct mmk_aspace_op *op, struct huge_edge *e,
 	struct mmk_aspace *as = op->as;
 	struct mmk_pt_leaf lf;
 	/* looked up again: the other edge's cut may have split it */
-	if (!e->huge || !split_leaf_at(as, x, &lf))
+	if (!split_leaf_at(as, x, &lf))
 		return;
 	if (mmk_frame_refcount(as->frames, lf.pa) > 1)
 		copy_huge_leaf(op, &lf, e);
@@ -139,7 +139,8 @@ static void cut(struct mmk_aspace_op *op, struct mmk_pt_resv *r,
 {
 	struct mmk_aspace *as = op->as;
 	if (x > as->base && x < as->end) {
-		split_huge_edge(op, e, x);
+		if (e->huge)
+			split_huge_edge(op, e, x);
 		mmk_pt_cut(&as->pt, r, x, op->gather);
 	}
 }
@@ -163,17 +164,22 @@ static int prepare_edges(struct mmk_aspace *as, struct mmk_mset_txn *t,
 			 bool cut_hi)
 {
 	struct mmk_pt_leaf lf[2];
-	he[0].have = he[1].have = false;
-	he[0].huge = cut_lo && split_leaf_at(as, start, &lf[0]);
-	he[1].huge = cut_hi && split_leaf_at(as, end, &lf[1]);
+	he[0].have = he[1].have = he[0].huge = he[1].huge = false;
 	int err = mmk__as_split_pieces(as, t);
 	if (err)
 		return err;
+	/* A leaf straddling an edge always takes table pages to cut
+	 * (mmk_pt_reserve_cut reserves nothing only when none does), so the
+	 * huge-leaf lookups run only for edges that reserved some. */
 	mmk_pt_resv_init(r, &as->pt);
+	long n0 = r->n;
 	if (cut_lo)
 		err = reserve_cut(as, r, start);
+	he[0].huge = !err && r->n > n0 && split_leaf_at(as, start, &lf[0]);
+	n0 = r->n;
 	if (!err && cut_hi)
 		err = reserve_cut(as, r, end);
+	he[1].huge = !err && r->n > n0 && split_leaf_at(as, end, &lf[1]);
 	if (!err)
 		err = reserve_huge_edge(as, &he[0], &lf[0], NULL);
 	if (!err)
@@ -230,8 +236,10 @@ static int edit(struct mmk_aspace *as, mmk_vaddr_t start, mmk_vaddr_t end,
 			cut(op, r, &he[0], start);
 		if (hi)
 			cut(op, r, &he[1], end);
-		release_huge_edge(as, &he[0]); /* the count fell meanwhile */
-		release_huge_edge(as, &he[1]);
+		if (MMK_UNLIKELY(he[0].have || he[1].have)) {
+			release_huge_edge(as, &he[0]); /* the count fell */
+			release_huge_edge(as, &he[1]);
+		}
 		for (const struct mmk_mset_area *a =
 			     mmk_mset_find_first(&as->areas, start, end);
 		     a && a->start < end; a = mmk_mset_next(&as->areas, a)) {

@@ -902,7 +902,8 @@ static void fork_of_huge_pages_fails_all_or_nothing(void **state)
 /*
  * CPUs fault in one huge page at once, each at an address of its own:
  * one block wins, the others' blocks go back; then, the page shared as
- * after a fork, they all write it: one copy wins.
+ * after a fork, they all write it: one copy wins.  Then the same faults
+ * race a fork of the space.
  */
 #define NTHREADS 4
 
@@ -932,13 +933,86 @@ static void *fault_thread(void *arg)
 	}
 }
 
-static void race(void)
+static void race_start(void)
 {
 	atomic_store(&done, 0);
 	atomic_fetch_add(&gen, 1);
+}
+
+static void race_wait(void)
+{
 	while (atomic_load(&done) != NTHREADS)
 		mmk_hosted_relax();
 	assert_int_equal(atomic_load(&failed), 0);
+}
+
+static void race(void)
+{
+	race_start();
+	race_wait();
+}
+
+/* Leaves of [BASE, BASE + 4 HP) of @sp into @pa (huge ones only). */
+struct leaves {
+	int n;
+	mmk_paddr_t pa[8];
+};
+
+static int take_leaf(void *ctx, const struct mmk_pt_leaf *l)
+{
+	struct leaves *v = ctx;
+	assert_int_equal(l->page_size, HP);
+	assert_true(v->n < 8);
+	v->pa[v->n++] = l->pa;
+	return 0;
+}
+
+/* Every block mapped by the parent and the child has one reference per
+ * table mapping it, and the data frames are those blocks exactly. */
+static void check_blocks(long base_frames)
+{
+	struct leaves v = {0};
+	assert_int_equal(
+		mmk_pt_walk(mmk_aspace_pt(&as), BASE, 4 * HP, take_leaf, &v),
+		0);
+	assert_int_equal(mmk_pt_walk(mmk_aspace_pt(&kid[0]), BASE, 4 * HP,
+				     take_leaf, &v),
+			 0);
+	long distinct = 0;
+	for (int i = 0; i < v.n; i++) {
+		int seen = 0, first = 1;
+		for (int j = 0; j < v.n; j++) {
+			seen += v.pa[j].v == v.pa[i].v;
+			if (j < i && v.pa[j].v == v.pa[i].v)
+				first = 0;
+		}
+		assert_int_equal(mmk_frame_refcount(fa, v.pa[i]), seen);
+		distinct += first;
+	}
+	assert_int_equal(data_frames(), base_frames + 512 * distinct);
+}
+
+/* A fork while other CPUs fault the parent's huge page in: whichever
+ * comes first, counts and frames add up. */
+static void body_fork_race(void)
+{
+	for (int round = 0; round < 10; round++) {
+		assert_int_equal(mmk_aspace_map_huge(&as, BASE, 4 * HP,
+						     MMK_PT_RW, HP, false),
+				 0);
+		long f0 = data_frames();
+		assert_int_equal(
+			mmk_aspace_create(&kid[0], BASE, SPACE, fmt_id, 0, fa),
+			0);
+		kid_live[0] = true;
+		race_start();
+		assert_int_equal(mmk_aspace_clone(&as, &kid[0]), 0);
+		race_wait();
+		expect_huge(BASE + HP, HP);
+		check_blocks(f0);
+		kid_exit(0);
+		mmk_aspace_clear(&as);
+	}
 }
 
 static void body_threads(void)
@@ -972,6 +1046,7 @@ static void cpus_faulting_one_huge_page_agree(void **state)
 			pthread_create(&th[i], NULL, fault_thread, (void *)i),
 			0);
 	each_format(body_threads);
+	each_format(body_fork_race);
 	atomic_store(&stop, true);
 	for (int i = 0; i < NTHREADS; i++)
 		assert_int_equal(pthread_join(th[i], NULL), 0);

@@ -294,6 +294,24 @@ int mmk_aspace_map_alloc(struct mmk_aspace *as, mmk_vaddr_t start,
 			 uint64_t size, uint32_t flags, bool populate);
 
 /**
+ * Map [start, start + size) with zero-filled huge pages of @page_size
+ * bytes (the huge backend: 2 MiB, or 1 GiB, on every format that has
+ * leaves of that size): all of them now when @populate, else one whole
+ * huge page per first-touch fault; fork shares them copy-on-write (a write
+ * copies or takes over the whole huge page).  Unmapping or protecting part
+ * of one splits it, its frame block too; the pieces no longer aligned
+ * fault base pages from then on.  Errors, in this order: MMK_EINVAL
+ * (@page_size not a power of two above the base page), MMK_ENOTSUP (no
+ * leaf of that size in the format, or larger than the frame allocator's
+ * largest block), MMK_EWRAP, MMK_EALIGN (start or size not a multiple of
+ * @page_size), MMK_ERANGE, MMK_EINVAL (flags), MMK_ENOTSUP (a protection
+ * the format cannot map), MMK_EEXIST (an area overlaps), MMK_ENOMEM
+ * (nothing changed).  Exclusive.
+ */
+int mmk_aspace_map_huge(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
+			uint32_t flags, uint64_t page_size, bool populate);
+
+/**
  * Reserve [start, start + size) as a guard gap: an area of its own with no
  * access and no pages (every fault there is MMK_EACCES, every copy
  * MMK_EFAULT).  Mapped beside a stack when the stack is made, it costs no

@@ -82,6 +82,11 @@ enum mmk_clone_mode {
 #define MMK_BACKEND_SHARED	0x1u /* 's' in dumps: not private memory */
 #define MMK_BACKEND_SHOW_OFFSET 0x2u /* dumps show the area's offset */
 #define MMK_BACKEND_OWNS_FRAMES 0x4u /* the default zap puts mapped frames */
+/* Each leaf maps one whole frame block (a huge leaf: a block of its size).
+ * A huge leaf that unmap or protect cuts gets its block split along the
+ * same lines (mmk_frame_split), copied first into a block of this space's
+ * own if another table maps it too (src/aspace/edit.c).  With OWNS_FRAMES. */
+#define MMK_BACKEND_SPLIT_FRAMES 0x8u
 
 struct mmk_backend {
 	/** Short name for dumps ("alloc", "linear"). */
@@ -168,9 +173,15 @@ struct mmk_backend {
 	 */
 	void (*release)(const struct mmk_mset_area *a);
 
-	/** Page size used in @a (NULL: the format's base page). */
+	/**
+	 * Page size a fault at @addr in @a maps (NULL: the format's base
+	 * page): a leaf size of the format, the page containing @addr lying
+	 * inside @a.  Called by the fault path (src/aspace/fault.c) once per
+	 * fault, shared lock: it may read the page table (mmk_pt_lookup,
+	 * mmk_pt_walk), e.g. to fault base pages where a huge page was cut.
+	 */
 	uint64_t (*page_size)(const struct mmk_aspace *as,
-			      const struct mmk_mset_area *a);
+			      const struct mmk_mset_area *a, mmk_vaddr_t addr);
 };
 
 /** The backend of area @a. */
@@ -277,6 +288,13 @@ void mmk_backend_zap_pages(struct mmk_aspace_op *op, mmk_vaddr_t start,
 /** The built-in backends (src/backend/linear.c, alloc.c). */
 extern const struct mmk_backend mmk_backend_linear;
 extern const struct mmk_backend mmk_backend_alloc;
+/**
+ * Anonymous huge pages (src/backend/huge.c, mmk_aspace_map_huge): zeroed
+ * blocks of the area's page size (its priv), faulted or populated whole,
+ * copy-on-write on fork; parts no longer aligned after a cut use base
+ * pages.  OWNS_FRAMES | SPLIT_FRAMES.
+ */
+extern const struct mmk_backend mmk_backend_huge;
 /** No pages, no hooks: a reserved gap (mmk_aspace_map_guard). */
 extern const struct mmk_backend mmk_backend_guard;
 

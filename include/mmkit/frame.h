@@ -230,6 +230,22 @@ int64_t mmk_frame_refcount(struct mmk_frames *fa, mmk_paddr_t pa);
  *  EDOUBLEFREE as mmk_frame_put (the frame is not allocated). */
 int mmk_frame_order(struct mmk_frames *fa, mmk_paddr_t pa);
 
+/**
+ * Split the allocated block of 2^@order frames whose head is @pa into
+ * 2^(@order - @to) allocated blocks of 2^@to frames, each with the block's
+ * reference count (and priv 0; the head keeps its priv), so that each is
+ * got, put and freed on its own from then on; freed pieces merge back into
+ * larger free blocks as any others do.  For a huge page cut into smaller
+ * pages (src/aspace/edit.c, the huge backend): @to 0 gives base pages.
+ * All or nothing, and it allocates nothing: EBADFREE / EDOUBLEFREE as
+ * mmk_frame_put, EINVAL when the block's order is not @order or @to is
+ * above @order; @to == @order is a no-op.  The caller makes sure that no
+ * other CPU gets or puts the block during the call (it holds the only
+ * reference, or excludes every other holder).
+ */
+int mmk_frame_split(struct mmk_frames *fa, mmk_paddr_t pa, unsigned order,
+		    unsigned to);
+
 /** Metadata of the frame at @pa, NULL if @pa is not in a region. */
 struct mmk_frame *mmk_frame_meta(struct mmk_frames *fa, mmk_paddr_t pa);
 

@@ -79,11 +79,13 @@ static inline uint32_t mmk__as_rights(const struct mmk_aspace *as,
 }
 
 /* ------------------------------------------------------- areas */
+/* The page size a fault at @addr in @a maps (the backend's page_size). */
 static inline uint64_t mmk__area_page_size(const struct mmk_aspace *as,
-					   const struct mmk_mset_area *a)
+					   const struct mmk_mset_area *a,
+					   mmk_vaddr_t addr)
 {
 	const struct mmk_backend *b = mmk_backend_of(a);
-	return b->page_size ? b->page_size(as, a) : as->page_size;
+	return b->page_size ? b->page_size(as, a, addr) : as->page_size;
 }
 
 /* Release the privs of t's dead areas and free the objects. */

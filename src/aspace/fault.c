@@ -90,7 +90,7 @@ int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
 	if ((mmk__as_rights(as, f.prot) & access) != access)
 		return MMK_EACCES;
 	const struct mmk_backend *b = mmk_backend_of(f.area);
-	f.page_size = mmk__area_page_size(as, f.area);
+	f.page_size = mmk__area_page_size(as, f.area, addr);
 	f.page = MMK_ALIGN_DOWN(addr, f.page_size);
 	for (unsigned tries = 0; tries < FAULT_TRIES; tries++) {
 		f.present = mmk_pt_lookup(&as->pt, addr, &f.leaf) == 0;

@@ -66,6 +66,27 @@ int mmk_aspace_map_alloc(struct mmk_aspace *as, mmk_vaddr_t start,
 			      &mmk_backend_alloc, start, NULL);
 }
 
+int mmk_aspace_map_huge(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
+			uint32_t flags, uint64_t page_size, bool populate)
+{
+	struct mmk_pt_info info;
+	mmk_pt_info(&as->pt, &info);
+	if (page_size <= as->page_size || (page_size & (page_size - 1)))
+		return MMK_EINVAL;
+	if (!(info.page_sizes & page_size) ||
+	    page_size > (MMK_PAGE_SIZE << MMK_FRAME_MAX_ORDER))
+		return MMK_ENOTSUP;
+	if (size == 0 || start + size < start)
+		return MMK_EWRAP;
+	if ((start | size) & (page_size - 1))
+		return MMK_EALIGN;
+	/* priv is the page size (nothing to hold); offset = start, so
+	 * neighbours of one page size and flags merge */
+	return mmk_aspace_map(as, start, size, flags, populate,
+			      &mmk_backend_huge, start,
+			      (void *)(uintptr_t)page_size);
+}
+
 int mmk_aspace_map_guard(struct mmk_aspace *as, mmk_vaddr_t start,
 			 uint64_t size)
 {

@@ -724,6 +724,48 @@ int mmk_frame_order(struct mmk_frames *fa, mmk_paddr_t pa)
 	return err ? err : f->order;
 }
 
+/*
+ * mmk_frame_split.  The frames of an allocated block other than its head
+ * are TAIL (only heads carry a state); the first frame of each piece
+ * becomes the head of a block of its own, state published last (release),
+ * as mmk_frame_alloc does, so that a lock-free lookup that sees ALLOC sees
+ * the rest.  The lists and the page counts do not change: the same pages
+ * stay allocated.
+ */
+int mmk_frame_split(struct mmk_frames *fa, mmk_paddr_t pa, unsigned order,
+		    unsigned to)
+{
+	if (order > MMK_FRAME_MAX_ORDER || to > order)
+		return MMK_EINVAL;
+	struct mmk_frame_region *r = NULL;
+	struct mmk_frame *f = NULL;
+	int err = lookup_alloc(fa, pa, &r, &f, NULL);
+	if (err) {
+		report("split", pa, err);
+		return err;
+	}
+	if (f->order != order)
+		return MMK_EINVAL;
+	if (to == order)
+		return MMK_OK;
+	uint32_t ref = atomic_load_explicit(&f->ref, memory_order_relaxed);
+	uint64_t n = (uint64_t)1 << order, step = (uint64_t)1 << to;
+	for (uint64_t i = step; i < n; i += step) {
+		struct mmk_frame *p = f + i; /* a block lies in one region */
+		p->order = (uint8_t)to;
+		p->priv = 0;
+		atomic_store_explicit(&p->ref, ref, memory_order_relaxed);
+		__atomic_store_n(&p->state, MMK_FS_ALLOC, __ATOMIC_RELEASE);
+	}
+	f->order = (uint8_t)to;
+	/* Accounting hooks see the block go and its pieces come. */
+	mmk_hal_frame_note(pa, order, false);
+	for (uint64_t i = 0; i < n; i += step)
+		mmk_hal_frame_note(mmk_pa_add(pa, i << MMK_PAGE_SHIFT), to,
+				   true);
+	return MMK_OK;
+}
+
 struct mmk_frame *mmk_frame_meta(struct mmk_frames *fa, mmk_paddr_t pa)
 {
 	struct mmk_frame_region *r = region_of(fa, pa.v >> MMK_PAGE_SHIFT);

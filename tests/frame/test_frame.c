@@ -330,6 +330,96 @@ static void reference_counts_free_on_last_put(void **state)
 	assert_int_equal(mmk_frames_check(fa), 0);
 }
 
+/*
+ * mmk_frame_split: an order-9 block becomes 512 order-0 blocks, each with
+ * the block's count; each is put on its own; once all are free (and the
+ * caches drained) the lists are exactly as before: the pages merged back.
+ * Bad input changes nothing.
+ */
+static void split_gives_each_page_the_block_count(void **state)
+{
+	(void)state;
+	init_layout();
+	mmk_frames_drain(fa);
+	struct mmk_frame_stats st0, st;
+	mmk_frames_stats(fa, &st0);
+	long live = mmk_hosted_live_frames();
+	mmk_paddr_t p, q;
+	assert_int_equal(mmk_frame_alloc(fa, 9, 0, &p), 0);
+	assert_int_equal(mmk_frame_get(fa, p), 0); /* count 2 */
+	/* refused: wrong order, not a head, a free page; nothing changed */
+	long errs = mmk_hosted_log_errors();
+	assert_int_equal(mmk_frame_split(fa, p, 8, 0), MMK_EINVAL);
+	assert_int_equal(mmk_frame_split(fa, p, 9, 10), MMK_EINVAL);
+	assert_int_equal(
+		mmk_frame_split(fa, mmk_pa_add(p, MMK_PAGE_SIZE), 9, 0),
+		MMK_EBADFREE);
+	assert_int_equal(mmk_frame_alloc(fa, 0, 0, &q), 0);
+	assert_int_equal(mmk_frame_free(fa, q), 0);
+	assert_int_equal(mmk_frame_split(fa, q, 0, 0), MMK_EDOUBLEFREE);
+	assert_true(mmk_hosted_log_errors() > errs);
+	assert_int_equal(mmk_frame_order(fa, p), 9);
+	assert_int_equal(mmk_frame_refcount(fa, p), 2);
+	assert_int_equal(mmk_hosted_live_frames(), live + 512);
+	/* the split */
+	assert_int_equal(mmk_frame_split(fa, p, 9, 9), 0); /* no-op */
+	assert_int_equal(mmk_frame_order(fa, p), 9);
+	/* in two steps: 9 -> 4 (32 blocks), then the one at 5 pages -> 0 */
+	assert_int_equal(mmk_frame_split(fa, p, 9, 4), 0);
+	assert_int_equal(mmk_frame_order(fa, mmk_pa_add(p, 16 * MMK_PAGE_SIZE)),
+			 4);
+	assert_int_equal(
+		mmk_frame_refcount(fa, mmk_pa_add(p, 16 * MMK_PAGE_SIZE)), 2);
+	assert_int_equal(
+		mmk_frame_split(fa, mmk_pa_add(p, 5 * MMK_PAGE_SIZE), 4, 0),
+		MMK_EBADFREE); /* inside a piece */
+	assert_int_equal(mmk_hosted_live_frames(), live + 512);
+	assert_int_equal(mmk_frames_check(fa), 0);
+	for (unsigned i = 0; i < 512; i += 16)
+		assert_int_equal(
+			mmk_frame_split(
+				fa,
+				mmk_pa_add(p, (uint64_t)i << MMK_PAGE_SHIFT), 4,
+				0),
+			0);
+	assert_int_equal(mmk_hosted_live_frames(), live + 512);
+	assert_int_equal(mmk_frames_check(fa), 0);
+	for (unsigned i = 0; i < 512; i++) {
+		mmk_paddr_t x = mmk_pa_add(p, (uint64_t)i << MMK_PAGE_SHIFT);
+		assert_int_equal(mmk_frame_order(fa, x), 0);
+		assert_int_equal(mmk_frame_refcount(fa, x), 2);
+	}
+	/* order 0 splits to itself */
+	assert_int_equal(
+		mmk_frame_split(fa, mmk_pa_add(p, 5 * MMK_PAGE_SIZE), 0, 0), 0);
+	/* each page is its own block now: put them one by one, out of
+	 * order; the first put of each leaves one reference */
+	for (unsigned i = 0; i < 512; i++) {
+		mmk_paddr_t x = mmk_pa_add(p, (uint64_t)((i * 7) % 512)
+						      << MMK_PAGE_SHIFT);
+		assert_int_equal(mmk_frame_put(fa, x), 0);
+	}
+	assert_int_equal(mmk_hosted_live_frames(), live + 512);
+	for (unsigned i = 0; i < 512; i++) {
+		mmk_paddr_t x = mmk_pa_add(p, (uint64_t)i << MMK_PAGE_SHIFT);
+		assert_int_equal(mmk_frame_put(fa, x), 1);
+		assert_int_equal(mmk_frame_put(fa, x), MMK_EDOUBLEFREE);
+		if (i == 100)
+			assert_int_equal(mmk_frames_check(fa), 0);
+	}
+	assert_int_equal(mmk_hosted_live_frames(), live);
+	mmk_frames_drain(fa);
+	assert_int_equal(mmk_frames_check(fa), 0);
+	mmk_frames_stats(fa, &st);
+	assert_int_equal(st.free_pages, st0.free_pages);
+	for (unsigned k = 0; k < MMK_FRAME_ORDERS; k++)
+		assert_int_equal(st.free_blocks[k], st0.free_blocks[k]);
+	/* and the block comes back whole */
+	mmk_paddr_t again;
+	assert_int_equal(mmk_frame_alloc(fa, 9, 0, &again), 0);
+	assert_int_equal(mmk_frame_free(fa, again), 0);
+}
+
 static void bad_frees_are_reported_and_change_nothing(void **state)
 {
 	(void)state;
@@ -1009,6 +1099,8 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			reference_counts_free_on_last_put, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			split_gives_each_page_the_block_count, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			bad_frees_are_reported_and_change_nothing, setup,
 			teardown),

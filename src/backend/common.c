@@ -38,3 +38,41 @@ void mmk_backend_zap_pages(struct mmk_aspace_op *op, mmk_vaddr_t start,
 				      op->gather, put ? put_run : NULL, op);
 	MMK_ASSERT(err == 0); /* no huge page straddles an edge */
 }
+
+/* The CPUs @as is active on now (after the caller's edits: seq_cst). */
+static bool active_cpus(const struct mmk_aspace *as, mmk_cpumask_t *out)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	for (size_t i = 0; i < MMK_ARRAY_SIZE(out->bits); i++)
+		out->bits[i] =
+			__atomic_load_n(&as->active.bits[i], __ATOMIC_RELAXED);
+	return !mmk_cpumask_empty(out);
+}
+
+int mmk_backend_fault_map(const struct mmk_fault *f, struct mmk_pt_cursor *c,
+			  mmk_vaddr_t va, mmk_paddr_t pa, uint32_t prot)
+{
+	struct mmk_aspace *as = f->as;
+	uint32_t flags = mmk_backend_page_flags(as, prot);
+	if (MMK_LIKELY(!as->map_flushes))
+		return c ? mmk_pt_map_cursor(c, va, pa, flags, NULL)
+			 : mmk_pt_map(&as->pt, va, pa, f->page_size, flags,
+				      NULL);
+	/* The TLB may hold the invalid entry: flush it where active. */
+	struct mmk_tlb_gather g;
+	mmk_cpumask_t cpus;
+	mmk_tlb_gather_init(&g, active_cpus(as, &cpus) ? &cpus : NULL,
+			    as->asid);
+	int err = mmk_pt_map(&as->pt, va, pa, f->page_size, flags, &g);
+	mmk_tlb_gather_finish(&g);
+	return err;
+}
+
+void mmk_backend_flush_now(struct mmk_aspace_op *op)
+{
+	/* A CPU that activated the space since the operation began may
+	 * have cached an entry the edits changed: ask again (op->cpus is
+	 * the mask the gather flushes; mmk__op_end asks once more). */
+	if (op->gather->cpus == &op->cpus && active_cpus(op->as, &op->cpus))
+		mmk_tlb_gather_flush(op->gather);
+}

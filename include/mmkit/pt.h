@@ -460,6 +460,32 @@ int mmk_pt_protect_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 int mmk_pt_copy_from(struct mmk_pt *dst, const struct mmk_pt *src,
 		     mmk_vaddr_t va, uint64_t size);
 
+/** mmk_pt_clone_range flags. */
+#define MMK_PT_CLONE_GET       (1u << 0) /* mmk_frame_get each leaf copied */
+#define MMK_PT_CLONE_WRPROTECT (1u << 1) /* copies and source lose WRITE */
+#define MMK_PT_CLONE_SHARE     (1u << 2) /* may share whole leaf tables */
+
+/**
+ * Copy the leaves of @src in [start, end) into @dst, where nothing is
+ * mapped in that range (MMK_EEXIST otherwise), huge leaves as huge
+ * leaves, with their flags (ACCESSED/DIRTY as a new leaf gets them).
+ * WRPROTECT also clears WRITE on the source leaves (recorded in @g for
+ * the source's flush).  SHARE (only with GET|WRPROTECT) lets a leaf table
+ * whose whole span lies in [start, end) be shared by both tables instead
+ * of copied (sharedpt).  Both tables must have the same format and frames
+ * (MMK_EINVAL, also for unknown @flags or SHARE without GET|WRPROTECT);
+ * start/end aligned to the base page (MMK_EALIGN), in range: canonical,
+ * start <= end, and no huge leaf of @src straddling start or end
+ * (MMK_ERANGE).  start == end copies nothing.  MMK_ENOMEM: @dst's range
+ * is empty again, @src unchanged (rights included), no reference taken.
+ * Nothing is recorded for @dst: the caller flushes it if it can be
+ * cached anywhere (a fork's child never is).  Caller holds both tables
+ * exclusively.
+ */
+int mmk_pt_clone_range(struct mmk_pt *dst, struct mmk_pt *src,
+		       mmk_vaddr_t start, mmk_vaddr_t end, unsigned flags,
+		       struct mmk_tlb_gather *g);
+
 /* ------------------------------------------------ two-step edits */
 /*
  * Reserve, then commit.  An address-space operation that edits the table

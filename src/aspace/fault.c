@@ -51,9 +51,14 @@ fault_install_flushed(struct mmk_fault *f, struct mmk_fault_page *pg,
 			  ? mmk_pt_replace(&as->pt, &f->leaf, pg->pa, flags, &g)
 			  : mmk_pt_map(&as->pt, f->page, pg->pa, f->page_size,
 				       flags, &g);
-	if (!err && f->present && pg->put_old)
-		mmk_tlb_gather_put(&g, as->frames, f->leaf.pa);
 	mmk_tlb_gather_finish(&g);
+	/* After the flush, and not through the gather: the old frame is
+	 * shared (that is why it was copied), and another space's gather
+	 * may be putting it at this moment (a frame sits in one gather). */
+	if (!err && f->present && pg->put_old) {
+		int r = mmk_frame_put(as->frames, f->leaf.pa);
+		MMK_ASSERT(r >= 0);
+	}
 	return err;
 }
 

@@ -11,12 +11,14 @@
  *   absent, write     a copy of it, writable      set_dirty, cache page
  *                                                 writable
  *   read-only, write  copy on write (or take      set_dirty, the same
- *                     over a page only we hold)   page made writable
+ *                     over a page only we hold:   page made writable
+ *                     mmk_backend_cow_fault)
  *
- * Both keep every page they map read-only unless it was written, so
- * protect gives every page the area's rights without WRITE (the next
- * write faults again and sorts it out as above).  Shared areas write back
- * on unmap (the zap) and on mmk_aspace_sync (the sync hook).
+ * Both keep a page read-only until it is written.  Protect: a private
+ * area's cache pages stay read-only (mmk_backend_protect_private: they
+ * are never ours alone), a shared area's pages all become read-only (the
+ * next write marks them dirty again).  Shared areas write back on unmap
+ * (the zap) and on mmk_aspace_sync (the sync hook).
  */
 #include <mmkit/log.h>
 #include <mmkit/pager.h>
@@ -139,34 +141,12 @@ static int copy_page(struct mmk_aspace *as, mmk_paddr_t src, mmk_paddr_t *dst)
 	return err;
 }
 
-/*
- * Copy on write of the present, read-only page of @f: take it over when
- * this leaf holds the only reference (a copy already ours; a page the
- * cache dropped), else copy it (a cache page, a page shared by a fork).
- * The same rule as the cow helper's mmk_backend_cow_fault, written here
- * until that lands.
- */
-static int file_cow(const struct mmk_fault *f, struct mmk_fault_page *out)
-{
-	out->flags = f->prot;
-	if (mmk_frame_refcount(f->as->frames, f->leaf.pa) == 1) {
-		out->pa = f->leaf.pa;
-		return 0;
-	}
-	int err = copy_page(f->as, f->leaf.pa, &out->pa);
-	if (err)
-		return err;
-	out->owned = true;
-	out->put_old = true;
-	return 0;
-}
-
 /* --------------------------------------------------------- private */
 static int private_fault(const struct mmk_fault *f, struct mmk_fault_page *out)
 {
 	bool write = f->access & MMK_ACCESS_WRITE;
 	if (f->present)
-		return write ? file_cow(f, out) : MMK_EFAULT;
+		return write ? mmk_backend_cow_fault(f, out) : MMK_EFAULT;
 	struct mmk_file *file = file_of(f->area);
 	mmk_paddr_t pa;
 	int err = file->ops->get_page(
@@ -361,8 +341,8 @@ static int shared_sync(struct mmk_aspace_op *op, const struct mmk_mset_area *a,
 }
 
 /* ------------------------------------------------------------ both */
-/* Every page read-only: written ones fault once more and get WRITE back
- * (private: taken over, shared: marked dirty again). */
+/* Every page read-only: a written one faults once more and is marked
+ * dirty again before it gets WRITE back. */
 static void file_protect(struct mmk_aspace_op *op,
 			 const struct mmk_mset_area *a, mmk_vaddr_t start,
 			 mmk_vaddr_t end, uint32_t prot)
@@ -414,7 +394,7 @@ const struct mmk_backend mmk_backend_file_private = {
 	.props = MMK_BACKEND_SHOW_OFFSET | MMK_BACKEND_OWNS_FRAMES,
 	.fault = private_fault,
 	.zap = private_zap,
-	.protect = file_protect,
+	.protect = mmk_backend_protect_private,
 	.clone = private_clone,
 	.dup = file_hold,
 	.split = file_hold,

@@ -390,24 +390,32 @@ static void file_private_reads_the_file_and_copies_on_write(void **state)
 	assert_int_equal(fl, MMK_PT_RW);
 	assert_true(pb.v != mmk_hosted_file_cache_pa(hf, 13).v);
 	assert_int_equal(peek(&as, BASE + 9 * PG + 1), 'n');
-	/* protect RO then RW: the copy is taken over again, not copied */
+	/* protect RO then RW: the copies are ours and writable again, the
+	 * cache page stays read-only */
+	assert_int_equal(peek(&as, BASE + 5 * PG), 'j');
 	assert_int_equal(mmk_aspace_protect(&as, BASE, 16 * PG, MMK_PT_READ),
 			 0);
 	assert_int_equal(pte_flags(&as, BASE + 9 * PG), MMK_PT_READ);
 	assert_int_equal(mmk_aspace_protect(&as, BASE, 16 * PG, MMK_PT_RW), 0);
-	assert_int_equal(pte_flags(&as, BASE + 9 * PG), MMK_PT_READ);
-	assert_int_equal(pte_flags(&as, BASE + 2 * PG), MMK_PT_READ);
+	assert_int_equal(pte_flags(&as, BASE + 9 * PG), MMK_PT_RW);
+	assert_int_equal(pte_flags(&as, BASE + 2 * PG), MMK_PT_RW);
+	assert_int_equal(pte_flags(&as, BASE + 5 * PG), MMK_PT_READ);
 	long frames = mmk_hosted_live_frames();
 	poke(&as, BASE + 9 * PG + 2, 'W');
 	assert_int_equal(mmk_hosted_live_frames(), frames);
 	mmk_paddr_t pc;
 	assert_true(query(&as, BASE + 9 * PG, &pc, &fl));
 	assert_int_equal(pc.v, pb.v);
+	/* the cache page is copied on its write, as any */
+	poke(&as, BASE + 5 * PG, 'V');
+	assert_true(query(&as, BASE + 5 * PG, &pc, &fl));
+	assert_true(pc.v != mmk_hosted_file_cache_pa(hf, 9).v);
 	assert_int_equal(fl, MMK_PT_RW);
 	/* the file never changed, nobody was told of a write */
 	unsigned char *d = mmk_hosted_file_data(hf);
 	assert_int_equal(d[6 * PG + 1], 'g');
 	assert_int_equal(d[13 * PG], 'n');
+	assert_int_equal(d[9 * PG], 'j');
 	assert_int_equal(mmk_hosted_file_ndirty(hf), 0);
 	assert_int_equal(mmk_hosted_file_calls(hf, MMK_HOSTED_PAGER_DIRTY), 0);
 	assert_int_equal(mmk_aspace_sync(&as, BASE, 16 * PG), 0);

@@ -732,6 +732,165 @@ static void file_faults_are_all_or_nothing_at_every_failure(void **state)
 		sweep_case(&cases[i]);
 }
 
+/* ------------------------------------------------------------ fork */
+
+/*
+ * The parent's layout for the fork tests:
+ *
+ *   BASE            shm, 16 pages RW (pages 0..7 touched before fork)
+ *   BASE + 1 MiB    file, shared, 16 pages RW (page 2 written)
+ *   BASE + 2 MiB    file, private, 16 pages RW (page 1 read, 3 written)
+ */
+#define SHM BASE
+#define FSH (BASE + MMK_MIB)
+#define FPR (BASE + 2 * MMK_MIB)
+
+static void fork_parent(struct mmk_aspace *p, struct mmk_shm *o,
+			struct mmk_file *f)
+{
+	assert_int_equal(
+		mmk_aspace_map_shared(p, SHM, 16 * PG, MMK_PT_RW, o, 0), 0);
+	assert_int_equal(mmk_aspace_map_file(p, FSH, 16 * PG, MMK_PT_RW, f, 0,
+					     MMK_MAP_FILE_SHARED),
+			 0);
+	assert_int_equal(
+		mmk_aspace_map_file(p, FPR, 16 * PG, MMK_PT_RW, f, 16 * PG, 0),
+		0);
+	for (uint64_t i = 0; i < 8; i++)
+		poke(p, SHM + i * PG, (unsigned char)(0x10 + i));
+	poke(p, FSH + 2 * PG, 'P');
+	assert_int_equal(peek(p, FPR + PG), 'r');
+	poke(p, FPR + 3 * PG, 'p');
+}
+
+static void fork_of_a_fork_shares_shared_and_file_mappings(void **state)
+{
+	(void)state;
+	struct mmk_hosted_file *hf = file_new(32, true);
+	struct mmk_file *f = mmk_hosted_file_file(hf);
+	unsigned char *d = mmk_hosted_file_data(hf);
+	struct mmk_shm *o;
+	assert_int_equal(mmk_shm_create(fa, 16 * PG, 12, &o), 0);
+	fork_parent(&as, o, f);
+	struct mmk_aspace c2;
+	assert_int_equal(mmk_aspace_clone(&as, &bs), 0);
+	assert_int_equal(mmk_shm_refs(o), 3);
+	/* the private copy is read-only in both now; the shared ones not */
+	assert_int_equal(pte_flags(&as, FPR + 3 * PG), MMK_PT_READ);
+	assert_int_equal(pte_flags(&as, SHM), MMK_PT_RW);
+	assert_int_equal(pte_flags(&bs, SHM), MMK_PT_RW);
+	assert_int_equal(pte_flags(&bs, FSH + 2 * PG), MMK_PT_RW);
+	/* child writes: shared ones reach the parent, private ones not */
+	poke(&bs, SHM + PG, 0xc1);
+	poke(&bs, SHM + 12 * PG, 0xc2); /* a first touch after the fork */
+	poke(&bs, FSH + 4 * PG, 'C');
+	poke(&bs, FPR + 3 * PG, 'c');
+	poke(&bs, FPR + 5 * PG, 'c');
+	assert_int_equal(peek(&as, SHM + PG), 0xc1);
+	assert_int_equal(peek(&as, SHM + 12 * PG), 0xc2);
+	assert_int_equal(peek(&as, FSH + 4 * PG), 'C');
+	assert_int_equal(peek(&as, FPR + 3 * PG), 'p');
+	assert_int_equal(peek(&as, FPR + 5 * PG), 'v');
+	/* the child forks in turn */
+	assert_int_equal(
+		mmk_aspace_create(&c2, BASE, SPACE, MMK_PT_X86_64_4L, 0, fa),
+		0);
+	assert_int_equal(mmk_aspace_clone(&bs, &c2), 0);
+	assert_int_equal(mmk_shm_refs(o), 4);
+	assert_int_equal(peek(&c2, FPR + 3 * PG), 'c');
+	assert_int_equal(peek(&c2, SHM + 12 * PG), 0xc2);
+	/* grandchild writes: shared everywhere, private its own */
+	poke(&c2, SHM + 13 * PG, 0xc3);
+	poke(&c2, FSH + 6 * PG, 'G');
+	poke(&c2, FPR + 3 * PG, 'g');
+	poke(&as, FPR + 3 * PG, 'q');
+	assert_int_equal(peek(&as, SHM + 13 * PG), 0xc3);
+	assert_int_equal(peek(&bs, SHM + 13 * PG), 0xc3);
+	assert_int_equal(peek(&as, FSH + 6 * PG), 'G');
+	assert_int_equal(peek(&bs, FPR + 3 * PG), 'c');
+	assert_int_equal(peek(&as, FPR + 3 * PG), 'q');
+	assert_int_equal(peek(&c2, FPR + 3 * PG), 'g');
+	/* the file: unchanged by private writes; shared ones after sync */
+	assert_int_equal(d[19 * PG], 't');
+	assert_int_equal(d[21 * PG], 'v');
+	assert_int_equal(mmk_aspace_sync(&c2, FSH, 16 * PG), 0);
+	assert_int_equal(d[6 * PG], 'G');
+	assert_int_equal(d[4 * PG], 'C');
+	assert_int_equal(d[2 * PG], 'P');
+	/* the child exits before its parent and its child */
+	mmk_aspace_destroy(&bs);
+	assert_int_equal(mmk_shm_refs(o), 3);
+	assert_int_equal(peek(&c2, SHM + PG), 0xc1);
+	assert_int_equal(peek(&c2, FPR + 3 * PG), 'g');
+	poke(&c2, FSH + 7 * PG, 'H');
+	mmk_shm_put(o);
+	/* the parent, then the grandchild: everything written goes back */
+	mmk_aspace_destroy(&as);
+	assert_int_equal(mmk_shm_refs(o), 1);
+	assert_int_equal(peek(&c2, SHM + 5 * PG), 0x15);
+	mmk_aspace_destroy(&c2);
+	assert_int_equal(d[7 * PG], 'H');
+	assert_int_equal(mmk_hosted_file_ndirty(hf), 0);
+	mmk_hosted_file_destroy(hf);
+	/* setup's spaces again, for the teardown */
+	assert_int_equal(
+		mmk_aspace_create(&as, BASE, SPACE, MMK_PT_X86_64_4L, 0, fa),
+		0);
+	assert_int_equal(
+		mmk_aspace_create(&bs, BASE, SPACE, MMK_PT_X86_64_4L, 0, fa),
+		0);
+	assert_int_equal(mmk_hosted_live_frames(), 2);
+}
+
+/* Every allocation of the fork failed in turn: the child stays empty, the
+ * parent, the object and the file as they were. */
+static void fork_with_shared_and_file_areas_is_all_or_nothing(void **state)
+{
+	(void)state;
+	struct mmk_hosted_file *hf = file_new(32, true);
+	struct mmk_file *f = mmk_hosted_file_file(hf);
+	struct mmk_shm *o;
+	assert_int_equal(mmk_shm_create(fa, 16 * PG, 12, &o), 0);
+	fork_parent(&as, o, f);
+	long failed = 0;
+	for (int site = MMK_FAIL_FRAME; site <= MMK_FAIL_OBJ; site++) {
+		for (long n = 1;; n++) {
+			as_snapshot(&as, fa, &s0);
+			long refs = mmk_shm_refs(o);
+			long frefs = mmk_atomic_load(&f->refs, MMK_MO_RELAXED);
+			long ctables = mmk_pt_table_pages(mmk_aspace_pt(&bs));
+			mmk_hosted_fail_nth((enum mmk_failsite)site, n);
+			int err = mmk_aspace_clone(&as, &bs);
+			mmk_hosted_fail_off();
+			if (!err)
+				break;
+			failed++;
+			assert_int_equal(err, MMK_ENOMEM);
+			assert_int_equal(mmk_aspace_area_count(&bs), 0);
+			as_snapshot(&as, fa, &s1);
+			/* the child is as it was: empty, its root only */
+			assert_int_equal(mmk_pt_table_pages(mmk_aspace_pt(&bs)),
+					 ctables);
+			as_snap_equal(&s0, &s1, "fork");
+			assert_int_equal(mmk_shm_refs(o), refs);
+			assert_int_equal(
+				mmk_atomic_load(&f->refs, MMK_MO_RELAXED),
+				frefs);
+			assert_true(n < 1000);
+		}
+		assert_int_equal(mmk_aspace_area_count(&bs), 3);
+		assert_int_equal(peek(&bs, SHM + 7 * PG), 0x17);
+		assert_int_equal(peek(&bs, FSH + 2 * PG), 'P');
+		assert_int_equal(peek(&bs, FPR + 3 * PG), 'p');
+		mmk_aspace_clear(&bs);
+	}
+	assert_true(failed > 0);
+	print_message("fork sweep: %ld failures, each undone\n", failed);
+	mmk_shm_put(o);
+	mmk_aspace_clear(&as);
+	mmk_hosted_file_destroy(hf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -768,6 +927,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			file_faults_are_all_or_nothing_at_every_failure, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			fork_of_a_fork_shares_shared_and_file_mappings, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			fork_with_shared_and_file_areas_is_all_or_nothing,
+			setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,8 @@
 #include <mmkit/pager.h>
 #include <mmkit/shm.h>
 
+#include <pthread.h>
+
 #define BASE  0x40000000ull
 #define SPACE (64 * MMK_MIB)
 #define PG    4096ull
@@ -732,6 +734,93 @@ static void file_faults_are_all_or_nothing_at_every_failure(void **state)
 		sweep_case(&cases[i]);
 }
 
+/* ---------------------------------------------------------- threads */
+
+#define TPAGES 1024
+
+struct racer {
+	pthread_t th;
+	struct mmk_aspace *as;
+	mmk_vaddr_t shm, file;
+	unsigned id;
+};
+
+/* Every page of both areas, in an order of the thread's own: writes to
+ * the object (a byte of its own per page), reads of the file. */
+static void *racer_main(void *arg)
+{
+	struct racer *r = arg;
+	mmk_hosted_register_cpu();
+	for (unsigned k = 0; k < TPAGES; k++) {
+		unsigned i = r->id & 1 ? TPAGES - 1 - k : (k * 7) % TPAGES;
+		unsigned char c = (unsigned char)(r->id + 1);
+		if (mmk_aspace_write_kernel(r->as, r->shm + i * PG + r->id, &c,
+					    1))
+			abort();
+		if (mmk_aspace_read_kernel(r->as, r->file + i * PG, &c, 1) ||
+		    c != 'a' + i % 26)
+			abort();
+	}
+	return NULL;
+}
+
+static void faults_race_on_one_object_from_two_spaces(void **state)
+{
+	(void)state;
+	struct mmk_shm *o;
+	assert_int_equal(mmk_shm_create(fa, TPAGES * PG, 12, &o), 0);
+	struct mmk_hosted_file *hf = file_new(TPAGES, false);
+	for (uint64_t i = 0; i < TPAGES; i += 3)
+		assert_int_equal(mmk_hosted_file_cache(hf, i), 0);
+	struct mmk_file *f = mmk_hosted_file_file(hf);
+	mmk_vaddr_t sa = BASE, sb = BASE + 8 * MMK_MIB;
+	mmk_vaddr_t fl = BASE + 16 * MMK_MIB;
+	assert_int_equal(
+		mmk_aspace_map_shared(&as, sa, TPAGES * PG, MMK_PT_RW, o, 0),
+		0);
+	assert_int_equal(
+		mmk_aspace_map_shared(&bs, sb, TPAGES * PG, MMK_PT_RW, o, 0),
+		0);
+	assert_int_equal(
+		mmk_aspace_map_file(&as, fl, TPAGES * PG, MMK_PT_READ, f, 0, 0),
+		0);
+	assert_int_equal(mmk_aspace_map_file(&bs, fl, TPAGES * PG, MMK_PT_READ,
+					     f, 0, MMK_MAP_FILE_SHARED),
+			 0);
+	struct racer r[4];
+	for (unsigned t = 0; t < 4; t++) {
+		r[t].as = t < 2 ? &as : &bs;
+		r[t].shm = t < 2 ? sa : sb;
+		r[t].file = fl;
+		r[t].id = t;
+		assert_int_equal(
+			pthread_create(&r[t].th, NULL, racer_main, &r[t]), 0);
+	}
+	for (unsigned t = 0; t < 4; t++)
+		assert_int_equal(pthread_join(r[t].th, NULL), 0);
+	/* one frame per page, the same in both spaces, every byte there */
+	assert_int_equal(mmk_shm_resident(o), TPAGES);
+	for (uint64_t i = 0; i < TPAGES; i++) {
+		mmk_paddr_t pa, pb;
+		assert_true(query(&as, sa + i * PG, &pa, NULL));
+		assert_true(query(&bs, sb + i * PG, &pb, NULL));
+		assert_int_equal(pa.v, pb.v);
+		assert_int_equal(mmk_frame_refcount(fa, pa), 3);
+		for (unsigned t = 0; t < 4; t++)
+			assert_int_equal(peek(&as, sa + i * PG + t), t + 1);
+		assert_true(query(&as, fl + i * PG, &pa, NULL));
+		assert_true(query(&bs, fl + i * PG, &pb, NULL));
+		assert_int_equal(pa.v, pb.v);
+		assert_int_equal(pa.v, mmk_hosted_file_cache_pa(hf, i).v);
+		assert_int_equal(mmk_frame_refcount(fa, pa), 3);
+	}
+	mmk_shm_put(o);
+	mmk_aspace_clear(&as);
+	mmk_aspace_clear(&bs);
+	assert_int_equal(mmk_hosted_file_ndirty(hf), 0);
+	mmk_hosted_file_destroy(hf);
+}
+
 /* ------------------------------------------------------------ fork */
 
 /*
@@ -926,6 +1015,9 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			file_faults_are_all_or_nothing_at_every_failure, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			faults_race_on_one_object_from_two_spaces, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			fork_of_a_fork_shares_shared_and_file_mappings, setup,

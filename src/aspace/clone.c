@@ -35,6 +35,7 @@
  * mapping in its range before, so no CPU can cache one).
  */
 #include "aspace_internal.h"
+#include "lib/bits.h"
 
 #define AD_BITS (MMK_PT_ACCESSED | MMK_PT_DIRTY)
 
@@ -228,8 +229,7 @@ static int copy_leaf(void *arg, const struct mmk_pt_leaf *l)
 {
 	struct copy_ctx *x = arg;
 	mmk_paddr_t pa;
-	unsigned order =
-		(unsigned)__builtin_ctzll(l->page_size) - MMK_PAGE_SHIFT;
+	unsigned order = (unsigned)mmk__ctz64(l->page_size) - MMK_PAGE_SHIFT;
 	int err = mmk_frame_alloc(x->c->frames, order, 0, &pa);
 	if (err)
 		return err;

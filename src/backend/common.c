@@ -7,6 +7,8 @@
 #include <mmkit/backend.h>
 #include <mmkit/log.h>
 
+#include "lib/bits.h"
+
 int mmk_backend_alloc_page(struct mmk_aspace *as, mmk_paddr_t *pa)
 {
 	return mmk_frame_alloc(as->frames, as->page_shift - MMK_PAGE_SHIFT,
@@ -85,7 +87,7 @@ void mmk_backend_zap_pages(struct mmk_aspace_op *op, mmk_vaddr_t start,
 /* Frame order of a block of @size bytes (a page size of the format). */
 static unsigned order_of(uint64_t size)
 {
-	return (unsigned)__builtin_ctzll(size) - MMK_PAGE_SHIFT;
+	return (unsigned)mmk__ctz64(size) - MMK_PAGE_SHIFT;
 }
 
 int mmk_backend_zero_page(struct mmk_aspace *as, mmk_paddr_t *pa)
@@ -241,6 +243,13 @@ void mmk_backend_protect_private(struct mmk_aspace_op *op,
 	struct prot_batch b;
 	b.as = op->as;
 	b.want = mmk_backend_page_flags(op->as, prot);
+	if (!(b.want & MMK_PT_WRITE)) {
+		/* nothing gets WRITE: every page the same flags, at once */
+		int err = mmk_pt_protect_region(&op->as->pt, start, end - start,
+						b.want, op->gather);
+		MMK_ASSERT(err == 0); /* the edges were cut */
+		return;
+	}
 	mmk_vaddr_t at = start;
 	while (at < end) {
 		b.n = 0;

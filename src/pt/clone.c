@@ -25,6 +25,7 @@
 #include <mmkit/log.h>
 #include <mmkit/pt.h>
 
+#include "lib/bits.h"
 #include "pt/checks.h"
 #include "pt/format.h"
 
@@ -51,7 +52,7 @@ static int copy_collect(void *ctx, const struct mmk_pt_leaf *l)
 	if (b->n == 0) {
 		b->va = l->va;
 		b->page_size = l->page_size;
-		b->shift = (unsigned)__builtin_ctzll(l->page_size);
+		b->shift = (unsigned)mmk__ctz64(l->page_size);
 		b->flags = fl;
 	} else if (b->n == CLONE_BATCH || l->page_size != b->page_size ||
 		   fl != b->flags ||

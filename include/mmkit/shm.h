@@ -21,9 +21,11 @@
  * A write through one space is seen by every space at once: they all map
  * the same frames, writable where their areas are.
  *
- * Locking: the object has a lock of its own for first touches (they run
- * under the spaces' shared locks, from any CPU); a page already present
- * is found without it.
+ * Locking: the object has a spinlock of its own for first touches (they
+ * run under the spaces' shared locks, from any CPU, in thread context:
+ * taken with interrupts as they are); a page already present is found
+ * without it.  Lock order: space lock -> object lock -> frame allocator
+ * lock.
  */
 #ifndef MMKIT_SHM_H
 #define MMKIT_SHM_H

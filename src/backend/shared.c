@@ -236,10 +236,13 @@ static int shm_first_touch(const struct mmk_fault *f, struct mmk_shm *o,
 {
 	struct touch t;
 	mmk_paddr_t pa;
-	unsigned long irq = mmk_spin_lock(&o->lock);
+	/* Not with interrupts off: the map may flush (formats that cache
+	 * invalid entries), and first touches run only in a faulting
+	 * thread's context, never in an interrupt handler. */
+	mmk_spin_lock_noirq(&o->lock);
 	int err = touch_prepare(o, idx, &t);
 	if (err) {
-		mmk_spin_unlock(&o->lock, irq);
+		mmk_spin_unlock_noirq(&o->lock);
 		return err == 1 ? MMK_FAULT_RETRY : err;
 	}
 	err = mmk_frame_alloc(o->frames, o->page_shift - MMK_PAGE_SHIFT,
@@ -257,7 +260,7 @@ static int shm_first_touch(const struct mmk_fault *f, struct mmk_shm *o,
 		touch_undo(&t);
 	else
 		touch_commit(o, idx, &t, pa);
-	mmk_spin_unlock(&o->lock, irq);
+	mmk_spin_unlock_noirq(&o->lock);
 	if (err == MMK_EEXIST)
 		return MMK_FAULT_RETRY; /* something is mapped: look again */
 	return err ? err : MMK_FAULT_RETRY;

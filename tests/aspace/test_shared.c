@@ -17,6 +17,8 @@
 #include <mmkit/shm.h>
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 
 #define BASE  0x40000000ull
 #define SPACE (64 * MMK_MIB)
@@ -980,6 +982,149 @@ static void fork_with_shared_and_file_areas_is_all_or_nothing(void **state)
 	mmk_hosted_file_destroy(hf);
 }
 
+struct forker_writer {
+	pthread_t th;
+	struct mmk_aspace *as;
+	_Atomic bool stop;
+	_Atomic unsigned rounds;
+};
+
+static void *fw_main(void *arg)
+{
+	struct forker_writer *w = arg;
+	mmk_hosted_register_cpu();
+	for (unsigned round = 0; !atomic_load(&w->stop);
+	     round++, atomic_fetch_add(&w->rounds, 1))
+		for (unsigned i = 0; i < 256; i++) {
+			unsigned char c = (unsigned char)round;
+			if (mmk_aspace_write_kernel(w->as, SHM + i * PG, &c,
+						    1) ||
+			    mmk_aspace_read_kernel(w->as, FSH + i * PG, &c, 1))
+				abort();
+		}
+	return NULL;
+}
+
+/* Forks of a space whose shared areas another CPU faults meanwhile: every
+ * page a child has is the object's (the parent's) page. */
+static void fork_while_another_cpu_faults_shared_areas(void **state)
+{
+	(void)state;
+	struct mmk_shm *o;
+	assert_int_equal(mmk_shm_create(fa, 256 * PG, 12, &o), 0);
+	struct mmk_hosted_file *hf = file_new(256, false);
+	for (uint64_t i = 0; i < 256; i += 2)
+		assert_int_equal(mmk_hosted_file_cache(hf, i), 0);
+	struct mmk_file *f = mmk_hosted_file_file(hf);
+	assert_int_equal(
+		mmk_aspace_map_shared(&as, SHM, 256 * PG, MMK_PT_RW, o, 0), 0);
+	assert_int_equal(mmk_aspace_map_file(&as, FSH, 256 * PG, MMK_PT_RW, f,
+					     0, MMK_MAP_FILE_SHARED),
+			 0);
+	struct forker_writer w = {.as = &as};
+	atomic_init(&w.stop, false);
+	atomic_init(&w.rounds, 0);
+	assert_int_equal(pthread_create(&w.th, NULL, fw_main, &w), 0);
+	for (int k = 0; k < 20; k++) {
+		assert_int_equal(mmk_aspace_clone(&as, &bs), 0);
+		for (uint64_t i = 0; i < 256; i++) {
+			mmk_paddr_t pc, pp;
+			if (query(&bs, SHM + i * PG, &pc, NULL)) {
+				assert_true(
+					query(&as, SHM + i * PG, &pp, NULL));
+				assert_int_equal(pc.v, pp.v);
+			}
+			if (query(&bs, FSH + i * PG, &pc, NULL))
+				assert_int_equal(
+					pc.v,
+					mmk_hosted_file_cache_pa(hf, i).v);
+		}
+		/* the child writes too: the parent's thread sees the object */
+		poke(&bs, SHM + 255 * PG + 1, (unsigned char)k);
+		assert_int_equal(peek(&as, SHM + 255 * PG + 1), k);
+		mmk_aspace_clear(&bs);
+	}
+	while (atomic_load(&w.rounds) == 0) /* every page touched once */
+		sched_yield();
+	atomic_store(&w.stop, true);
+	assert_int_equal(pthread_join(w.th, NULL), 0);
+	assert_int_equal(mmk_shm_resident(o), 256);
+	assert_int_equal(mmk_shm_refs(o), 2);
+	mmk_shm_put(o);
+	mmk_aspace_clear(&as);
+	assert_int_equal(mmk_hosted_file_ndirty(hf), 0);
+	mmk_hosted_file_destroy(hf);
+}
+
+/* Maps and splitting unmaps of shared and file areas under every object
+ * allocation failure: nothing changed, every reference as it was. */
+static void maps_and_splits_are_all_or_nothing(void **state)
+{
+	(void)state;
+	struct mmk_shm *o;
+	assert_int_equal(mmk_shm_create(fa, 64 * PG, 12, &o), 0);
+	struct mmk_hosted_file *hf = file_new(64, true);
+	struct mmk_file *f = mmk_hosted_file_file(hf);
+	long failed = 0;
+	for (int op = 0; op < 6; op++) {
+		for (long n = 1;; n++) {
+			mmk_aspace_clear(&as);
+			if (op >= 3) {
+				assert_int_equal(
+					mmk_aspace_map_shared(&as, SHM, 64 * PG,
+							      MMK_PT_RW, o, 0),
+					0);
+				assert_int_equal(mmk_aspace_map_file(
+							 &as, FSH, 64 * PG,
+							 MMK_PT_RW, f, 0,
+							 MMK_MAP_FILE_SHARED),
+						 0);
+				assert_int_equal(
+					mmk_aspace_map_file(&as, FPR, 64 * PG,
+							    MMK_PT_RW, f, 0, 0),
+					0);
+				for (uint64_t i = 0; i < 64; i++) {
+					poke(&as, SHM + i * PG, 1);
+					poke(&as, FSH + i * PG, 1);
+					poke(&as, FPR + i * PG, 1);
+				}
+			}
+			as_snapshot(&as, fa, &s0);
+			long refs = mmk_shm_refs(o);
+			long frefs = mmk_atomic_load(&f->refs, MMK_MO_RELAXED);
+			mmk_vaddr_t at[] = {SHM, FSH, FPR};
+			mmk_hosted_fail_nth(MMK_FAIL_OBJ, n);
+			int err;
+			if (op == 0)
+				err = mmk_aspace_map_shared(&as, SHM, 64 * PG,
+							    MMK_PT_RW, o, 0);
+			else if (op < 3)
+				err = mmk_aspace_map_file(
+					&as, at[op], 64 * PG, MMK_PT_RW, f, 0,
+					op == 1 ? MMK_MAP_FILE_SHARED : 0);
+			else
+				err = mmk_aspace_unmap(&as, at[op - 3] + 8 * PG,
+						       8 * PG);
+			mmk_hosted_fail_off();
+			if (!err)
+				break;
+			failed++;
+			assert_int_equal(err, MMK_ENOMEM);
+			as_snapshot(&as, fa, &s1);
+			as_snap_equal(&s0, &s1, "map/split");
+			assert_int_equal(mmk_shm_refs(o), refs);
+			assert_int_equal(
+				mmk_atomic_load(&f->refs, MMK_MO_RELAXED),
+				frefs);
+			assert_true(n < 100);
+		}
+	}
+	assert_true(failed >= 6);
+	mmk_aspace_clear(&as);
+	mmk_shm_put(o);
+	mmk_hosted_file_destroy(hf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1025,6 +1170,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			fork_with_shared_and_file_areas_is_all_or_nothing,
 			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			fork_while_another_cpu_faults_shared_areas, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			maps_and_splits_are_all_or_nothing, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

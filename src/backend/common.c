@@ -277,16 +277,13 @@ static bool active_cpus(const struct mmk_aspace *as, mmk_cpumask_t *out)
 	return !mmk_cpumask_empty(out);
 }
 
-int mmk_backend_fault_map(const struct mmk_fault *f, struct mmk_pt_cursor *c,
-			  mmk_vaddr_t va, mmk_paddr_t pa, uint32_t prot)
+/* The TLB may hold the invalid entry: map, then flush it where active.
+ * Out of line: the gather is big and the common case needs none. */
+static __attribute__((noinline)) int
+fault_map_flushed(const struct mmk_fault *f, mmk_vaddr_t va, mmk_paddr_t pa,
+		  uint32_t flags)
 {
 	struct mmk_aspace *as = f->as;
-	uint32_t flags = mmk_backend_page_flags(as, prot);
-	if (MMK_LIKELY(!as->map_flushes))
-		return c ? mmk_pt_map_cursor(c, va, pa, flags, NULL)
-			 : mmk_pt_map(&as->pt, va, pa, f->page_size, flags,
-				      NULL);
-	/* The TLB may hold the invalid entry: flush it where active. */
 	struct mmk_tlb_gather g;
 	mmk_cpumask_t cpus;
 	mmk_tlb_gather_init(&g, active_cpus(as, &cpus) ? &cpus : NULL,
@@ -294,6 +291,17 @@ int mmk_backend_fault_map(const struct mmk_fault *f, struct mmk_pt_cursor *c,
 	int err = mmk_pt_map(&as->pt, va, pa, f->page_size, flags, &g);
 	mmk_tlb_gather_finish(&g);
 	return err;
+}
+
+int mmk_backend_fault_map(const struct mmk_fault *f, struct mmk_pt_cursor *c,
+			  mmk_vaddr_t va, mmk_paddr_t pa, uint32_t prot)
+{
+	struct mmk_aspace *as = f->as;
+	uint32_t flags = mmk_backend_page_flags(as, prot);
+	if (MMK_UNLIKELY(as->map_flushes))
+		return fault_map_flushed(f, va, pa, flags);
+	return c ? mmk_pt_map_cursor(c, va, pa, flags, NULL)
+		 : mmk_pt_map(&as->pt, va, pa, f->page_size, flags, NULL);
 }
 
 void mmk_backend_flush_now(struct mmk_aspace_op *op)

@@ -92,7 +92,8 @@ static void put_page(struct mmk_file *file, mmk_paddr_t pa)
 /*
  * Fault-around for read fault @f: the other pages of its aligned window
  * of file->around pages, inside the area, that the pager has in memory
- * and that nothing maps yet, mapped read-only (@flags).  Best effort:
+ * and that nothing maps yet, mapped read-only (@flags) with the same
+ * compare-and-swap the core installs a fault's page with.  Best effort:
  * stops at the first table page it cannot get.  Runs before the core
  * installs f's own page; every neighbour lies in that page's leaf table,
  * so a neighbour that got its table leaves the core nothing to allocate,
@@ -103,7 +104,9 @@ static void fault_around(const struct mmk_fault *f, struct mmk_file *file,
 			 uint32_t flags)
 {
 	uint64_t n = MMK_MIN(file->around, MMK_FILE_AROUND_MAX);
-	if (n < 2 || !MMK_IS_POW2(n))
+	/* Not where the TLB may cache invalid entries: every neighbour would
+	 * cost a flush (and the fault path a gather on its stack). */
+	if (n < 2 || !MMK_IS_POW2(n) || f->as->map_flushes)
 		return;
 	const struct mmk_mset_area *a = f->area;
 	uint64_t span = n * f->page_size;
@@ -121,7 +124,8 @@ static void fault_around(const struct mmk_fault *f, struct mmk_file *file,
 		if (va == f->page ||
 		    file->ops->get_page(file, idx, MMK_PAGER_CACHED, &pa))
 			continue;
-		int err = mmk_backend_fault_map(f, &c, va, pa, flags);
+		int err = mmk_pt_map_cursor(
+			&c, va, pa, mmk_backend_page_flags(f->as, flags), NULL);
 		if (err) {
 			put_page(file, pa);
 			if (err != MMK_EEXIST)

@@ -95,24 +95,34 @@ void mmk_shm_get(struct mmk_shm *shm)
 	MMK_ASSERT(old > 0); /* nobody gets a reference on a dead object */
 }
 
-/* Put every page below @n (at @level) and free the nodes. */
-static void free_subtree(struct mmk_shm *o, struct shm_node *n, unsigned level)
+/* Put every page of the tree and free its nodes: depth first, without
+ * recursion (a path of at most MAX_H nodes, kept here). */
+static void free_tree(struct mmk_shm *o)
 {
-	for (unsigned i = 0; i < SLOTS; i++) {
-		uint64_t v =
-			atomic_load_explicit(&n->slot[i], memory_order_relaxed);
+	struct shm_node *path[MAX_H];
+	unsigned next[MAX_H];
+	int l = (int)o->height - 1; /* the level being walked */
+	path[l] = o->root;
+	next[l] = 0;
+	while (l < (int)o->height) {
+		if (next[l] == SLOTS) { /* done with this node */
+			mmk_hal_obj_free(path[l], sizeof(*path[l]));
+			l++;
+			continue;
+		}
+		uint64_t v = atomic_load_explicit(&path[l]->slot[next[l]++],
+						  memory_order_relaxed);
 		if (!v)
 			continue;
-		if (level) {
-			free_subtree(o, (struct shm_node *)(uintptr_t)v,
-				     level - 1);
+		if (l) {
+			path[l - 1] = (struct shm_node *)(uintptr_t)v;
+			next[--l] = 0;
 			continue;
 		}
 		int r = mmk_frame_put(o->frames, mmk_pa(v & ~(uint64_t)1));
 		MMK_ASSERT(r >= 0);
 		(void)r;
 	}
-	mmk_hal_obj_free(n, sizeof(*n));
 }
 
 void mmk_shm_put(struct mmk_shm *shm)
@@ -121,7 +131,7 @@ void mmk_shm_put(struct mmk_shm *shm)
 		return;
 	/* Every leaf mapping a page holds its own reference, so the pages
 	 * stay until the spaces' flushes put those. */
-	free_subtree(shm, shm->root, shm->height - 1);
+	free_tree(shm);
 	mmk_hal_obj_free(shm, sizeof(*shm));
 }
 

@@ -44,6 +44,8 @@
  * @around pages (inside the area) that are already in the cache
  * (get_page with MMK_PAGER_CACHED) and not mapped yet, read-only: a
  * sequential reader takes one fault per window instead of one per page.
+ * Not on formats whose TLB may cache invalid entries
+ * (mmk_pt_map_needs_flush: loongarch64), where each would cost a flush.
  */
 #ifndef MMKIT_PAGER_H
 #define MMKIT_PAGER_H

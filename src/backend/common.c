@@ -122,13 +122,27 @@ static bool is_zero_page(struct mmk_aspace *as, mmk_paddr_t pa)
 	return z && (z & ~(uint64_t)1) == pa.v;
 }
 
+/*
+ * True if @pa's frame has no reference but ours: it may be written in
+ * place.  An acquire load: the other holder's last reads of the frame
+ * (its copy of it, a read through its mapping) come before its put, a
+ * release, so they come before our writes too.
+ */
+static bool sole_owner(struct mmk_aspace *as, mmk_paddr_t pa)
+{
+	if (is_zero_page(as, pa))
+		return false;
+	struct mmk_frame *m = mmk_frame_meta(as->frames, pa);
+	return m && atomic_load_explicit(&m->ref, memory_order_acquire) == 1;
+}
+
 int mmk_backend_cow_fault(const struct mmk_fault *f, struct mmk_fault_page *out)
 {
 	struct mmk_aspace *as = f->as;
 	mmk_paddr_t old = f->leaf.pa;
 	out->flags = f->prot;
 	bool zero = is_zero_page(as, old);
-	if (!zero && mmk_frame_refcount(as->frames, old) == 1) {
+	if (!zero && sole_owner(as, old)) {
 		/* Ours alone: no other table maps it, none can start to
 		 * (see backend.h), so write to it in place. */
 		out->pa = old;
@@ -203,8 +217,7 @@ static uint32_t private_flags(struct mmk_aspace *as, uint32_t want,
 {
 	if (!(want & MMK_PT_WRITE) || (l->flags & MMK_PT_WRITE))
 		return want;
-	if (!is_zero_page(as, l->pa) &&
-	    mmk_frame_refcount(as->frames, l->pa) == 1)
+	if (sole_owner(as, l->pa))
 		return want;
 	/* A page must keep some access while its area allows one (the
 	 * fault path takes a leaf without any for a break-before-make in

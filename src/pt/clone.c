@@ -31,8 +31,8 @@
 
 #define CLONE_FLAGS                                                            \
 	(MMK_PT_CLONE_GET | MMK_PT_CLONE_WRPROTECT | MMK_PT_CLONE_SHARE)
-#define CLONE_BATCH 32 /* leaves per batch (their addresses on the stack) */
-#define CLONE_RUNS  16 /* runs per write-protect batch */
+#define CLONE_BATCH 16 /* leaves per batch (their addresses on the stack) */
+#define CLONE_RUNS  8  /* runs per write-protect batch */
 #define AD_BITS	    (MMK_PT_ACCESSED | MMK_PT_DIRTY)
 
 /* A batch of pass 1: n leaves of page_size from va on, flags alike. */
@@ -121,10 +121,11 @@ static void put_run(void *ctx, const struct mmk_pt_leaf *run)
 	}
 }
 
-/* Pass 1: copy [start, end); on failure @dst's range is empty again. */
-static int copy_leaves(struct mmk_pt *dst, struct mmk_pt *src,
-		       mmk_vaddr_t start, mmk_vaddr_t end, unsigned flags,
-		       struct mmk_tlb_gather *lg)
+/* Pass 1: copy [start, end); on failure @dst's range is empty again.
+ * Out of line, as pass 3: their batches never share a stack frame. */
+static __attribute__((noinline)) int
+copy_leaves(struct mmk_pt *dst, struct mmk_pt *src, mmk_vaddr_t start,
+	    mmk_vaddr_t end, unsigned flags, struct mmk_tlb_gather *lg)
 {
 	struct copy_batch b;
 	bool get = flags & MMK_PT_CLONE_GET;
@@ -183,8 +184,10 @@ static int wp_collect(void *ctx, const struct mmk_pt_leaf *l)
 }
 
 /* Pass 3: every writable leaf of @src in [start, end) loses WRITE. */
-static void wrprotect_leaves(struct mmk_pt *src, mmk_vaddr_t start,
-			     mmk_vaddr_t end, struct mmk_tlb_gather *g)
+static __attribute__((noinline)) void wrprotect_leaves(struct mmk_pt *src,
+						       mmk_vaddr_t start,
+						       mmk_vaddr_t end,
+						       struct mmk_tlb_gather *g)
 {
 	struct wp_batch b;
 	mmk_vaddr_t at = start;

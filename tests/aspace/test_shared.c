@@ -864,7 +864,14 @@ static void fork_of_a_fork_shares_shared_and_file_mappings(void **state)
 	assert_int_equal(mmk_shm_create(fa, 16 * PG, 12, &o), 0);
 	fork_parent(&as, o, f);
 	struct mmk_aspace c2;
+	/* one flush of the parent (its private copy lost WRITE), none for
+	 * the shared areas, none of the child */
+	mmk_hosted_flush_reset();
 	assert_int_equal(mmk_aspace_clone(&as, &bs), 0);
+	assert_int_equal(mmk_hosted_flush_count(), 1);
+	assert_true(mmk_hosted_flushed(FPR + 3 * PG));
+	assert_false(mmk_hosted_flushed(SHM));
+	assert_false(mmk_hosted_flushed(FSH + 2 * PG));
 	assert_int_equal(mmk_shm_refs(o), 3);
 	/* the private copy is read-only in both now; the shared ones not */
 	assert_int_equal(pte_flags(&as, FPR + 3 * PG), MMK_PT_READ);

@@ -125,7 +125,8 @@ void mmk_file_put(struct mmk_file *file);
  * Map [start, start + size) of @as to the file bytes [offset, offset +
  * size) of @file with protection @prot: shared (writes reach the file on
  * sync and unmap) with MMK_MAP_FILE_SHARED, else private (copy on write).
- * The area takes a reference on @file.  Pages come on faults.  Errors:
+ * The area takes a reference on @file.  Pages come on faults, or all at
+ * once with mmk_aspace_populate (read in, mapped read-only).  Errors:
  * MMK_EWRAP, MMK_EALIGN (@offset too), MMK_ERANGE, MMK_EINVAL (@file
  * NULL, unknown @flags, another frame allocator or page size than @as),
  * MMK_EEXIST, MMK_ENOMEM; nothing changed then.  Exclusive.

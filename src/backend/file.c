@@ -145,6 +145,72 @@ static int copy_page(struct mmk_aspace *as, mmk_paddr_t src, mmk_paddr_t *dst)
 	return err;
 }
 
+/* ------------------------------------------------------- populate */
+/* Pages are got and mapped up to this many at a time, their addresses in
+ * the operation's scratch memory. */
+#define POP_CHUNK 64
+
+struct pop_chunk {
+	mmk_vaddr_t start;
+	unsigned shift;
+	mmk_paddr_t *pa;
+};
+
+static mmk_paddr_t pop_pa(void *ctx, mmk_vaddr_t va)
+{
+	struct pop_chunk *c = ctx;
+	return c->pa[(va - c->start) >> c->shift];
+}
+
+static void file_zap_pages(struct mmk_aspace_op *op,
+			   const struct mmk_mset_area *a, mmk_vaddr_t start,
+			   mmk_vaddr_t end, bool shared);
+
+/*
+ * Fill [start, end), where nothing is mapped, with the file's pages, read
+ * in as needed, read-only (a write still faults: copy on write, or
+ * set_dirty), chunk after chunk.  On failure the chunk's references go
+ * back and the chunks before it are unmapped again: nothing mapped.
+ */
+static int file_populate(struct mmk_aspace_op *op,
+			 const struct mmk_mset_area *a, mmk_vaddr_t start,
+			 mmk_vaddr_t end)
+{
+	struct mmk_aspace *as = op->as;
+	struct mmk_file *file = file_of(a);
+	uint32_t flags = mmk_backend_page_flags(as, ro_flags(as, a->flags));
+	MMK_STATIC_ASSERT(MMK__AS_SCRATCH >= POP_CHUNK * sizeof(mmk_paddr_t),
+			  "a chunk fits the operation's scratch");
+	struct pop_chunk c = {.shift = as->page_shift, .pa = op->scratch};
+	for (mmk_vaddr_t va = start; va < end;) {
+		uint64_t n = MMK_MIN((end - va) >> c.shift, POP_CHUNK);
+		uint64_t got = 0, idx = page_index(a, file->page_shift, va);
+		int err = 0;
+		c.start = va;
+		for (; got < n; got++) {
+			err = file->ops->get_page(file, idx + got, 0,
+						  &c.pa[got]);
+			if (err)
+				break;
+		}
+		if (!err)
+			err = mmk_pt_map_region_fn(&as->pt, va, n << c.shift,
+						   flags, 0, pop_pa, &c,
+						   op->gather);
+		if (err) {
+			for (uint64_t i = 0; i < got; i++)
+				put_page(file, c.pa[i]);
+			if (va > start)
+				file_zap_pages(op, a, start, va,
+					       mmk_backend_of(a)->props &
+						       MMK_BACKEND_SHARED);
+			return err < 0 ? err : MMK_EINVAL;
+		}
+		va += n << c.shift;
+	}
+	return 0;
+}
+
 /* --------------------------------------------------------- private */
 static int private_fault(const struct mmk_fault *f, struct mmk_fault_page *out)
 {
@@ -396,6 +462,7 @@ static void file_release(const struct mmk_mset_area *a)
 const struct mmk_backend mmk_backend_file_private = {
 	.name = "file",
 	.props = MMK_BACKEND_SHOW_OFFSET | MMK_BACKEND_OWNS_FRAMES,
+	.populate = file_populate,
 	.fault = private_fault,
 	.zap = private_zap,
 	.protect = mmk_backend_protect_private,
@@ -409,6 +476,7 @@ const struct mmk_backend mmk_backend_file_shared = {
 	.name = "file",
 	.props = MMK_BACKEND_SHARED | MMK_BACKEND_SHOW_OFFSET |
 		 MMK_BACKEND_OWNS_FRAMES,
+	.populate = file_populate,
 	.fault = shared_fault,
 	.zap = shared_zap,
 	.protect = shared_protect,

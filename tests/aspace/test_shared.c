@@ -720,6 +720,72 @@ static void sweep_case(const struct fcase *c)
 		      failed);
 }
 
+/* populate reads the file in and maps its pages read-only, all or
+ * nothing at every allocation and pager failure. */
+static void file_populate_maps_read_only_all_or_nothing(void **state)
+{
+	(void)state;
+	/* 100 pages: two chunks of the populate, a hole in the middle */
+	long failed = 0;
+	for (int site = 0; site < 3; site++) {
+		for (long n = 1;; n++) {
+			struct mmk_hosted_file *hf = file_new(100, false);
+			struct mmk_file *f = mmk_hosted_file_file(hf);
+			for (uint64_t i = 0; i < 100; i += 7)
+				assert_int_equal(mmk_hosted_file_cache(hf, i),
+						 0);
+			bool shared = n & 1;
+			assert_int_equal(
+				mmk_aspace_map_file(
+					&as, BASE, 100 * PG, MMK_PT_RW, f, 0,
+					shared ? MMK_MAP_FILE_SHARED : 0),
+				0);
+			assert_int_equal(mmk_aspace_fault(&as, BASE + 70 * PG,
+							  MMK_ACCESS_WRITE),
+					 0);
+			fsnap(hf, &s0);
+			if (site < 2)
+				mmk_hosted_fail_nth((enum mmk_failsite)site, n);
+			else
+				mmk_hosted_file_fail_nth(
+					hf, MMK_HOSTED_PAGER_GET, n, MMK_EBUSY);
+			int err = mmk_aspace_populate(&as, BASE, 100 * PG,
+						      MMK_ACCESS_READ);
+			mmk_hosted_fail_off();
+			mmk_hosted_file_fail_off(hf);
+			if (err) {
+				failed++;
+				assert_true(err == MMK_ENOMEM ||
+					    err == MMK_EBUSY);
+				fsnap(hf, &s1);
+				as_snap_equal(&s0, &s1, "file populate");
+			} else {
+				for (uint64_t i = 0; i < 100; i++) {
+					mmk_paddr_t pa;
+					uint32_t fl;
+					assert_true(query(&as, BASE + i * PG,
+							  &pa, &fl));
+					if (i == 70)
+						continue;
+					assert_int_equal(fl, MMK_PT_READ);
+					assert_int_equal(
+						pa.v,
+						mmk_hosted_file_cache_pa(hf, i)
+							.v);
+				}
+				assert_int_equal(peek(&as, BASE + 99 * PG),
+						 'a' + 99 % 26);
+			}
+			mmk_aspace_clear(&as);
+			mmk_hosted_file_destroy(hf);
+			if (!err)
+				break;
+			assert_true(n < 300);
+		}
+	}
+	assert_true(failed > 3);
+}
+
 static void file_faults_are_all_or_nothing_at_every_failure(void **state)
 {
 	(void)state;
@@ -1158,6 +1224,9 @@ int main(void)
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			file_shared_protect_keeps_dirty_tracking, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			file_populate_maps_read_only_all_or_nothing, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			fault_around_maps_the_cached_pages_of_the_window, setup,

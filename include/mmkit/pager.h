@@ -9,7 +9,8 @@
  *
  *   op          called from                         space lock   may fail
  *   get_page    a fault (and fault-around's probe); shared,      yes
- *               unmap of a private mapping (probe)   exclusive
+ *               populate; unmap of a private         exclusive
+ *               mapping (probe)
  *   set_dirty   a write fault on a shared mapping;  shared,      yes
  *               sync and unmap, for pages mapped     exclusive
  *               writable

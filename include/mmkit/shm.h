@@ -68,7 +68,8 @@ long mmk_shm_refs(const struct mmk_shm *shm);
  * Map [start, start + size) of @as to the bytes [offset, offset + size)
  * of @shm with protection @prot (the area takes its own reference).
  * Faults map the object's page, allocating it (zeroed) on its first
- * touch in any space.  Errors: the range errors of mmk_aspace_map
+ * touch in any space (mmk_aspace_populate leaves these areas as they
+ * are: pages come on faults only).  Errors: the range errors of mmk_aspace_map
  * (MMK_EWRAP, MMK_EALIGN -- @offset too --), MMK_ERANGE (past the
  * object's end, or outside the space), MMK_EINVAL (@shm NULL, another
  * frame allocator or page size than @as), MMK_EEXIST, MMK_ENOMEM;

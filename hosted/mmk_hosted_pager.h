@@ -28,12 +28,16 @@ enum mmk_hosted_pager_call {
 
 struct mmk_hosted_file;
 
-/** A file of @npages base pages (zeroed) cached in frames of @fa. */
+/** A file of @npages 4 KiB pages (zeroed) cached in frames of @fa. */
 struct mmk_hosted_file *mmk_hosted_file_new(struct mmk_frames *fa,
 					    uint64_t npages);
+/** The same with pages of 1 << @page_shift bytes (a format's base page). */
+struct mmk_hosted_file *mmk_hosted_file_new_ps(struct mmk_frames *fa,
+					       uint64_t npages,
+					       unsigned page_shift);
 /** The struct mmk_file to map (holds the creator's reference). */
 struct mmk_file *mmk_hosted_file_file(struct mmk_hosted_file *hf);
-/** The disk: npages << 12 bytes. */
+/** The disk: npages pages. */
 unsigned char *mmk_hosted_file_data(struct mmk_hosted_file *hf);
 /** Read page @idx into the cache now (0 or MMK_ENOMEM/MMK_ERANGE). */
 int mmk_hosted_file_cache(struct mmk_hosted_file *hf, uint64_t idx);

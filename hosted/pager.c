@@ -11,6 +11,7 @@ struct mmk_hosted_file {
 	struct mmk_file file; /* first: the ops find us from it */
 	struct mmk_frames *fa;
 	uint64_t npages;
+	unsigned shift; /* page size of the file: 1 << shift */
 	unsigned char *data;
 	uint64_t *cache; /* pa of the cache frame, 0 if none */
 	unsigned char *dirty;
@@ -22,7 +23,7 @@ struct mmk_hosted_file {
 	pthread_mutex_t lock;
 };
 
-#define PAGE MMK_PAGE_SIZE
+#define PAGE ((uint64_t)1 << hf->shift)
 
 static struct mmk_hosted_file *hf_of(struct mmk_file *f)
 {
@@ -48,7 +49,7 @@ static int cache_in(struct mmk_hosted_file *hf, uint64_t idx)
 	if (hf->cache[idx])
 		return 0;
 	mmk_paddr_t pa;
-	int err = mmk_frame_alloc(hf->fa, 0, 0, &pa);
+	int err = mmk_frame_alloc(hf->fa, hf->shift - MMK_PAGE_SHIFT, 0, &pa);
 	if (err)
 		return err;
 	memcpy(mmk_phys_to_virt(pa), hf->data + idx * PAGE, PAGE);
@@ -140,23 +141,31 @@ static const struct mmk_pager_ops hf_ops = {
 	.release = hf_release,
 };
 
-struct mmk_hosted_file *mmk_hosted_file_new(struct mmk_frames *fa,
-					    uint64_t npages)
+struct mmk_hosted_file *mmk_hosted_file_new_ps(struct mmk_frames *fa,
+					       uint64_t npages,
+					       unsigned page_shift)
 {
 	struct mmk_hosted_file *hf = calloc(1, sizeof(*hf));
 	if (!hf)
 		abort();
 	hf->fa = fa;
 	hf->npages = npages;
+	hf->shift = page_shift;
 	hf->data = calloc(npages ? npages : 1, PAGE);
 	hf->cache = calloc(npages ? npages : 1, sizeof(*hf->cache));
 	hf->dirty = calloc(npages ? npages : 1, 1);
 	if (!hf->data || !hf->cache || !hf->dirty)
 		abort();
 	pthread_mutex_init(&hf->lock, NULL);
-	mmk_file_init(&hf->file, &hf_ops, fa, MMK_PAGE_SHIFT);
+	mmk_file_init(&hf->file, &hf_ops, fa, page_shift);
 	hf->kernel_ref = true;
 	return hf;
+}
+
+struct mmk_hosted_file *mmk_hosted_file_new(struct mmk_frames *fa,
+					    uint64_t npages)
+{
+	return mmk_hosted_file_new_ps(fa, npages, MMK_PAGE_SHIFT);
 }
 
 struct mmk_file *mmk_hosted_file_file(struct mmk_hosted_file *hf)

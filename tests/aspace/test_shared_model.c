@@ -3,7 +3,7 @@
  * Model-based test of shared and file mappings across fork: four spaces,
  * random writes, unmaps, maps, protects, syncs, forks and exits, with
  * every readable page of every space compared byte for byte with the
- * model after every step, on every format with 4 KiB pages.
+ * model after every step, on every format (16 KiB pages included).
  *
  * Each space has the same four regions of NP pages:
  *
@@ -27,7 +27,7 @@
 
 #define BASE   0x40000000ull
 #define SPACE  (64 * MMK_MIB)
-#define PG     4096u
+#define PGMAX  16384u
 #define NP     12
 #define NS     4
 #define NR     4
@@ -42,7 +42,7 @@ static struct mmk_frames *fa;
 struct mpage {
 	bool mapped, writable;
 	bool own; /* private file / anon: the space's own bytes */
-	unsigned char b[PG];
+	unsigned char b[PGMAX];
 };
 
 struct mspace {
@@ -52,16 +52,17 @@ struct mspace {
 };
 
 static struct mspace sp[NS];
-static unsigned char obj[NP][PG];	/* the shm object */
-static unsigned char cache[2 * NP][PG]; /* the file as its cache holds it */
+static unsigned char obj[NP][PGMAX];	   /* the shm object */
+static unsigned char cache[2 * NP][PGMAX]; /* the file as its cache holds it */
 static struct mmk_shm *shm;
 static struct mmk_hosted_file *hf;
 static enum mmk_pt_format_id fmt;
+static unsigned pg, pshift; /* the format's base page */
 static uint64_t seed;
 
 static mmk_vaddr_t va_of(unsigned r, unsigned i)
 {
-	return BASE + r * MMK_MIB + (mmk_vaddr_t)i * PG;
+	return BASE + r * MMK_MIB + (mmk_vaddr_t)i * pg;
 }
 
 /* What page i of region r of space s reads as. */
@@ -80,19 +81,19 @@ static const unsigned char *expect(struct mspace *s, unsigned r, unsigned i)
 static int map_region(struct mspace *s, unsigned r, unsigned i, unsigned n)
 {
 	mmk_vaddr_t va = va_of(r, i);
-	uint64_t size = (uint64_t)n * PG;
+	uint64_t size = (uint64_t)n * pg;
 	struct mmk_file *f = mmk_hosted_file_file(hf);
 	switch (r) {
 	case R_SHM:
 		return mmk_aspace_map_shared(&s->as, va, size, MMK_PT_RW, shm,
-					     (uint64_t)i * PG);
+					     (uint64_t)i * pg);
 	case R_FSH:
 		return mmk_aspace_map_file(&s->as, va, size, MMK_PT_RW, f,
-					   (uint64_t)i * PG,
+					   (uint64_t)i * pg,
 					   MMK_MAP_FILE_SHARED);
 	case R_FPR:
 		return mmk_aspace_map_file(&s->as, va, size, MMK_PT_RW, f,
-					   (uint64_t)(NP + i) * PG, 0);
+					   (uint64_t)(NP + i) * pg, 0);
 	default:
 		return mmk_aspace_map_alloc(&s->as, va, size, MMK_PT_RW, false);
 	}
@@ -121,16 +122,16 @@ static void step_write(struct mspace *s, unsigned r, unsigned i)
 	struct mpage *p = &s->p[r][i];
 	if (!p->mapped || !p->writable)
 		return;
-	unsigned off = (unsigned)(mmk_test_rand(&seed) % PG);
-	unsigned len = 1 + (unsigned)(mmk_test_rand(&seed) % (PG - off));
-	unsigned char buf[PG];
+	unsigned off = (unsigned)(mmk_test_rand(&seed) % pg);
+	unsigned len = 1 + (unsigned)(mmk_test_rand(&seed) % (pg - off));
+	unsigned char buf[PGMAX];
 	for (unsigned k = 0; k < len; k++)
 		buf[k] = (unsigned char)mmk_test_rand(&seed);
 	assert_int_equal(
 		mmk_aspace_write_kernel(&s->as, va_of(r, i) + off, buf, len),
 		0);
 	if (r == R_FPR && !p->own) { /* the copy on write */
-		memcpy(p->b, cache[NP + i], PG);
+		memcpy(p->b, cache[NP + i], pg);
 		p->own = true;
 	}
 	unsigned char *dst = r == R_SHM ? obj[i] : r == R_FSH ? cache[i] : p->b;
@@ -140,7 +141,7 @@ static void step_write(struct mspace *s, unsigned r, unsigned i)
 static void step_unmap(struct mspace *s, unsigned r, unsigned i, unsigned n)
 {
 	assert_int_equal(
-		mmk_aspace_unmap(&s->as, va_of(r, i), (uint64_t)n * PG), 0);
+		mmk_aspace_unmap(&s->as, va_of(r, i), (uint64_t)n * pg), 0);
 	for (unsigned k = i; k < i + n; k++) {
 		s->p[r][k].mapped = false;
 		s->p[r][k].own = false;
@@ -164,7 +165,7 @@ static void step_map(struct mspace *s, unsigned r, unsigned i, unsigned n)
 			struct mpage *p = &s->p[r][j];
 			p->mapped = p->writable = true;
 			p->own = r == R_ANON;
-			memset(p->b, 0, PG);
+			memset(p->b, 0, pg);
 		}
 		k = e;
 	}
@@ -174,7 +175,7 @@ static void step_protect(struct mspace *s, unsigned r, unsigned i, unsigned n,
 			 bool w)
 {
 	assert_int_equal(mmk_aspace_protect(&s->as, va_of(r, i),
-					    (uint64_t)n * PG,
+					    (uint64_t)n * pg,
 					    w ? MMK_PT_RW : MMK_PT_READ),
 			 0);
 	for (unsigned k = i; k < i + n; k++)
@@ -211,7 +212,7 @@ static int count_area(const struct mmk_aspace_area *a, void *arg)
 static void check_all(unsigned step)
 {
 	long n[2] = {0, 0};
-	static unsigned char buf[PG];
+	static unsigned char buf[PGMAX];
 	for (unsigned s = 0; s < NS; s++) {
 		if (!sp[s].alive)
 			continue;
@@ -224,9 +225,9 @@ static void check_all(unsigned step)
 					continue;
 				assert_int_equal(mmk_aspace_read_kernel(
 							 &sp[s].as, va_of(r, i),
-							 buf, PG),
+							 buf, pg),
 						 0);
-				if (memcmp(buf, expect(&sp[s], r, i), PG))
+				if (memcmp(buf, expect(&sp[s], r, i), pg))
 					fail_msg("step %u space %u region %u "
 						 "page %u differs",
 						 step, s, r, i);
@@ -240,16 +241,20 @@ static void check_all(unsigned step)
 
 static void run(enum mmk_pt_format_id id)
 {
+	struct mmk_pt_info info;
+	assert_int_equal(mmk_pt_format_info(id, &info), 0);
 	fmt = id;
-	hf = mmk_hosted_file_new(fa, 2 * NP);
+	pshift = info.page_shift;
+	pg = 1u << pshift;
+	hf = mmk_hosted_file_new_ps(fa, 2 * NP, pshift);
 	unsigned char *d = mmk_hosted_file_data(hf);
 	for (unsigned i = 0; i < 2 * NP; i++) {
-		for (unsigned k = 0; k < PG; k++)
-			d[i * PG + k] = (unsigned char)(i * 31 + k);
-		memcpy(cache[i], d + i * PG, PG);
+		for (unsigned k = 0; k < pg; k++)
+			d[i * pg + k] = (unsigned char)(i * 31 + k);
+		memcpy(cache[i], d + i * pg, pg);
 	}
 	memset(obj, 0, sizeof(obj));
-	assert_int_equal(mmk_shm_create(fa, NP * PG, 12, &shm), 0);
+	assert_int_equal(mmk_shm_create(fa, NP * pg, pshift, &shm), 0);
 	space_new(&sp[0]);
 	space_fill(&sp[0]);
 	for (unsigned step = 0; step < STEPS; step++) {
@@ -281,7 +286,7 @@ static void run(enum mmk_pt_format_id id)
 		} else if (op == 13) {
 			assert_int_equal(mmk_aspace_sync(&x->as,
 							 va_of(R_FSH, 0),
-							 (uint64_t)NP * PG),
+							 (uint64_t)NP * pg),
 					 0);
 		} else if (op == 14) {
 			unsigned t = (s + 1) % NS;
@@ -299,10 +304,10 @@ static void run(enum mmk_pt_format_id id)
 	mmk_shm_put(shm);
 	/* every write through a shared mapping is on the disk */
 	for (unsigned i = 0; i < NP; i++)
-		if (memcmp(d + i * PG, cache[i], PG))
+		if (memcmp(d + i * pg, cache[i], pg))
 			fail_msg("file page %u not written back", i);
 	for (unsigned i = NP; i < 2 * NP; i++)
-		assert_memory_equal(d + i * PG, cache[i], PG);
+		assert_memory_equal(d + i * pg, cache[i], pg);
 	assert_int_equal(mmk_hosted_file_ndirty(hf), 0);
 	mmk_hosted_file_destroy(hf);
 	assert_int_equal(mmk_hosted_live_frames(), 0);
@@ -319,13 +324,13 @@ static void random_steps_over_four_spaces_match_the_model(void **state)
 	unsigned formats = 0;
 	for (int id = 0; id < MMK_PT_FORMAT_COUNT; id++) {
 		struct mmk_pt_info info;
-		if (!as_format_4k(id, &info))
+		if (mmk_pt_format_info((enum mmk_pt_format_id)id, &info))
 			continue;
 		for (int round = 0; round < 3; round++)
 			run((enum mmk_pt_format_id)id);
 		formats++;
 	}
-	assert_true(formats >= 4);
+	assert_true(formats >= 4); /* every compiled-in format */
 	mmk_hosted_frames_destroy(fa);
 }
 

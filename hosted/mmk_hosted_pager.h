@@ -9,6 +9,10 @@
  * disk and marks them clean; release (the last reference) writes back
  * what is dirty and empties the cache.  Every call is counted, and any of
  * them can be made to fail with a chosen error.  Thread-safe.
+ *
+ * Unlike the rest of the hosted HAL it calls into the core (the frame
+ * allocator, mmk_file_init/put): it plays the kernel's page cache, so a
+ * program that uses it links the core, as every test does.
  */
 #ifndef MMK_HOSTED_PAGER_H
 #define MMK_HOSTED_PAGER_H

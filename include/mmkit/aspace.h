@@ -366,6 +366,16 @@ int mmk_aspace_unmap(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size);
 int mmk_aspace_protect(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
 		       uint32_t flags);
 
+/**
+ * msync: write back what was written through @as in [start, start +
+ * size) to the files behind it (areas whose backend has a sync hook:
+ * shared file mappings; holes and other areas are skipped).  The pages
+ * written lose WRITE again, so later writes are seen.  Returns 0 or the
+ * first write-back error (the rest of the range is still written).
+ * Range errors as mmk_aspace_unmap.  Exclusive.
+ */
+int mmk_aspace_sync(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size);
+
 /* --------------------------------------------- access and faults */
 /**
  * copy_from_user / copy_to_user: copy @len bytes at @va of the space into

@@ -18,6 +18,7 @@
  *   dup         fork: the child's copy     exclusive  yes (nothing changed)
  *   split       unmap/protect cutting      exclusive  yes (nothing changed)
  *   release     an area object goes        exclusive  no
+ *   sync        mmk_aspace_sync (msync)    exclusive  yes (first error)
  *
  * Every hook may be NULL; each says what NULL means.  Adding a backend is
  * one file: fill this table (docs/PORTING.md, "Adding your own backend").
@@ -174,6 +175,17 @@ struct mmk_backend {
 	void (*release)(const struct mmk_mset_area *a);
 
 	/**
+	 * Write back what the pages of [start, end), a part of area @a, changed
+	 * (msync): pages written through this space since the last sync reach
+	 * their file and lose WRITE again, so the next write is seen.  Called
+	 * by mmk_aspace_sync, exclusive lock; flushes through op->gather.
+	 * Returns 0 or the first error of its write-back (the rest is still
+	 * tried; nothing is undone).  NULL: nothing to write back.
+	 */
+	int (*sync)(struct mmk_aspace_op *op, const struct mmk_mset_area *a,
+		    mmk_vaddr_t start, mmk_vaddr_t end);
+
+	/**
 	 * Page size a fault at @addr in @a maps (NULL: the format's base
 	 * page): a leaf size of the format, the page containing @addr lying
 	 * inside @a.  Called by the fault path (src/aspace/fault.c) once per
@@ -284,6 +296,29 @@ void mmk_backend_protect_private(struct mmk_aspace_op *op,
  */
 void mmk_backend_zap_pages(struct mmk_aspace_op *op, mmk_vaddr_t start,
 			   mmk_vaddr_t end, bool put);
+
+/**
+ * For fault hooks that install pages themselves (fault-around's
+ * neighbours, a first touch that must know whether its page went in):
+ * map the page @pa at @va (f->page_size, inside f->area) with page flags
+ * fitted from @prot, as the fault path installs a page -- a
+ * compare-and-swap into the empty entry, flushed on formats that cache
+ * invalid entries.  @c (may be NULL; base pages only) is a map cursor the
+ * caller keeps across neighbouring calls.  0: the leaf now holds the
+ * caller's reference on @pa.  MMK_EEXIST: something is mapped there,
+ * MMK_ENOMEM: a table page; nothing changed, the reference is still the
+ * caller's.  The fault's shared lock.
+ */
+int mmk_backend_fault_map(const struct mmk_fault *f, struct mmk_pt_cursor *c,
+			  mmk_vaddr_t va, mmk_paddr_t pa, uint32_t prot);
+
+/**
+ * Flush what op->gather recorded so far, now (frames stay queued): for a
+ * hook that must know no CPU can still write through an entry it removed
+ * or write-protected before it goes on (write-back after an unmap).
+ * Nothing if the space is active nowhere.  Exclusive lock.
+ */
+void mmk_backend_flush_now(struct mmk_aspace_op *op);
 
 /** The built-in backends (src/backend/linear.c, alloc.c). */
 extern const struct mmk_backend mmk_backend_linear;

@@ -279,3 +279,49 @@ void mmk_backend_protect_private(struct mmk_aspace_op *op,
 		at = r > 0 ? b.next : end;
 	}
 }
+
+/* The CPUs @as is active on now (after the caller's edits: seq_cst). */
+static bool active_cpus(const struct mmk_aspace *as, mmk_cpumask_t *out)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	for (size_t i = 0; i < MMK_ARRAY_SIZE(out->bits); i++)
+		out->bits[i] =
+			__atomic_load_n(&as->active.bits[i], __ATOMIC_RELAXED);
+	return !mmk_cpumask_empty(out);
+}
+
+/* The TLB may hold the invalid entry: map, then flush it where active.
+ * Out of line: the gather is big and the common case needs none. */
+static __attribute__((noinline)) int
+fault_map_flushed(const struct mmk_fault *f, mmk_vaddr_t va, mmk_paddr_t pa,
+		  uint32_t flags)
+{
+	struct mmk_aspace *as = f->as;
+	struct mmk_tlb_gather g;
+	mmk_cpumask_t cpus;
+	mmk_tlb_gather_init(&g, active_cpus(as, &cpus) ? &cpus : NULL,
+			    as->asid);
+	int err = mmk_pt_map(&as->pt, va, pa, f->page_size, flags, &g);
+	mmk_tlb_gather_finish(&g);
+	return err;
+}
+
+int mmk_backend_fault_map(const struct mmk_fault *f, struct mmk_pt_cursor *c,
+			  mmk_vaddr_t va, mmk_paddr_t pa, uint32_t prot)
+{
+	struct mmk_aspace *as = f->as;
+	uint32_t flags = mmk_backend_page_flags(as, prot);
+	if (MMK_UNLIKELY(as->map_flushes))
+		return fault_map_flushed(f, va, pa, flags);
+	return c ? mmk_pt_map_cursor(c, va, pa, flags, NULL)
+		 : mmk_pt_map(&as->pt, va, pa, f->page_size, flags, NULL);
+}
+
+void mmk_backend_flush_now(struct mmk_aspace_op *op)
+{
+	/* A CPU that activated the space since the operation began may
+	 * have cached an entry the edits changed: ask again (op->cpus is
+	 * the mask the gather flushes; mmk__op_end asks once more). */
+	if (op->gather->cpus == &op->cpus && active_cpus(op->as, &op->cpus))
+		mmk_tlb_gather_flush(op->gather);
+}

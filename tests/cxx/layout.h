@@ -55,6 +55,10 @@ MMK_L_TYPE(fault, struct mmk_fault)
 MMK_L_TYPE(backend, struct mmk_backend)
 MMK_L_TYPE(fault_page, struct mmk_fault_page)
 MMK_L_TYPE(aspace_op_, struct mmk_aspace_op)
+MMK_L_TYPE(pager_ops, struct mmk_pager_ops)
+MMK_L_TYPE(file, struct mmk_file)
+MMK_L_FIELD(file_around, struct mmk_file, around)
+MMK_L_FIELD(file_refs, struct mmk_file, refs)
 #ifndef MMK_LAYOUT_NO_HOSTED
 MMK_L_TYPE(hosted_flush, struct mmk_hosted_flush)
 #endif

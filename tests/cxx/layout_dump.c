@@ -6,6 +6,8 @@
  */
 #include <mmkit/aspace.h>
 #include <mmkit/backend.h>
+#include <mmkit/pager.h>
+#include <mmkit/shm.h>
 #include <mmkit/log.h>
 #include <mmkit/slab.h>
 

@@ -8,6 +8,8 @@
 #include <mmk_hosted.h>
 #include <mmkit/aspace.h>
 #include <mmkit/backend.h>
+#include <mmkit/pager.h>
+#include <mmkit/shm.h>
 #include <mmkit/slab.h>
 
 #include <stdio.h>

@@ -12,6 +12,8 @@
  */
 #include <mmkit/aspace.h>
 #include <mmkit/backend.h>
+#include <mmkit/pager.h>
+#include <mmkit/shm.h>
 #include <mmkit/atomic.h>
 #include <mmkit/config.h>
 #include <mmkit/frame.h>

@@ -242,8 +242,11 @@ int mmk_kmapper_map(struct mmk_kmapper *m, mmk_vaddr_t va, mmk_paddr_t pa,
 /**
  * Remove what the mapper mapped in [va, va + size) (page aligned), with
  * the flush done on every CPU using the kernel space before it returns.
- * MMK_EBUSY in a read-only view; MMK_ENOMEM (nothing changed) if a huge
- * page must be cut and no table page is left.
+ * MMK_EBUSY in a read-only view, or for a range touching a root-level
+ * leaf where user tables share the kernel's entries (they hold copies of
+ * it: the linear map of riscv64 Sv39's 1 GiB pages is permanent);
+ * MMK_ENOMEM (nothing changed) if a huge page must be cut and no table
+ * page is left.
  */
 int mmk_kmapper_unmap(struct mmk_kmapper *m, mmk_vaddr_t va, uint64_t size);
 

@@ -191,7 +191,7 @@ struct mmk_pt {
 	unsigned opts;		   /* MMK_PT_OPT_* */
 	/* table pages from here when set (mmk_pt_set_page_source) */
 	const struct mmk_pt_page_source *page_src;
-	MMK_ATOMIC(long) tables;   /* table pages owned, root included */
+	MMK_ATOMIC(long) tables; /* table pages owned, root included */
 	uint8_t shift[MMK_PT_MAX_LEVELS + 1]; /* span shift of each level */
 	uint32_t idx_mask[MMK_PT_MAX_LEVELS]; /* entries per table - 1 */
 	uint64_t canon_add; /* va canonical iff ((va + canon_add) >> va_bits) ==

@@ -107,9 +107,36 @@ int mmk_kmapper_map(struct mmk_kmapper *m, mmk_vaddr_t va, mmk_paddr_t pa,
 	return MMK_OK;
 }
 
+/*
+ * True if [va, va + size) touches a root-level leaf: user tables hold
+ * copies of those entries (space.c, prepopulate), so removing one would
+ * leave them stale.  At most one query per root slot.
+ */
+static bool touches_root_leaf(mmk_vaddr_t va, uint64_t size)
+{
+	struct mmk_pt *pt = &mmk__ks.as.pt;
+	struct mmk_pt_info info;
+	mmk_pt_info(pt, &info);
+	uint64_t slot = (uint64_t)1 << pt->shift[info.levels - 1];
+	if (!(info.page_sizes & slot))
+		return false;
+	for (mmk_vaddr_t v = va; v - va < size;) {
+		uint64_t ps;
+		if (mmk_pt_query(pt, v, NULL, NULL, &ps) == 0 && ps == slot)
+			return true;
+		mmk_vaddr_t next = MMK_ALIGN_DOWN(v, slot) + slot;
+		if (next == 0)
+			break;
+		v = next;
+	}
+	return false;
+}
+
 int mmk_kmapper_unmap(struct mmk_kmapper *m, mmk_vaddr_t va, uint64_t size)
 {
 	if (m->readonly)
+		return MMK_EBUSY;
+	if (mmk__ks.shared && size && touches_root_leaf(va, size))
 		return MMK_EBUSY;
 	/* the space flushes on every CPU using it before it returns */
 	return mmk_aspace_unmap(&mmk__ks.as, va, size);

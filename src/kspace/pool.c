@@ -116,8 +116,7 @@ long mmk_kspace_reserve_pages(void)
 {
 	long n = 0;
 	for (unsigned c = 0; c < MMK_CFG_MAX_CPUS; c++)
-		n += (long)__atomic_load_n(&mmk__ks.pool[c].n,
-					   __ATOMIC_RELAXED)
+		n += (long)__atomic_load_n(&mmk__ks.pool[c].n, __ATOMIC_RELAXED)
 		     << mmk__ks.pool_order;
 	return n;
 }

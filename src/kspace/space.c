@@ -187,9 +187,8 @@ int mmk__kspace_flags(uint32_t flags, uint32_t *out)
 {
 	if (flags & ~(uint32_t)(MMK_PT_RWX | MMK_PT_MT_MASK | MMK_PT_GLOBAL))
 		return MMK_EINVAL;
-	if (!(flags & MMK_PT_RWX) ||
-	    (flags & (MMK_PT_WRITE | MMK_PT_EXEC)) ==
-		    (MMK_PT_WRITE | MMK_PT_EXEC))
+	if (!(flags & MMK_PT_RWX) || (flags & (MMK_PT_WRITE | MMK_PT_EXEC)) ==
+					     (MMK_PT_WRITE | MMK_PT_EXEC))
 		return MMK_EINVAL;
 	flags |= MMK_PT_GLOBAL;
 	uint32_t have;
@@ -237,12 +236,15 @@ uint64_t mmk__kspace_align_for(mmk_paddr_t pa, uint64_t len)
 /* ------------------------------------------------------------ build */
 /*
  * One root serves both halves: give every top-level entry of the kernel
- * half a table now, pinned, so that user tables can copy the entries
- * once and see every later kernel mapping.  The public calls suffice: a
- * leaf of the largest size under the root in each slot makes its table,
- * copying into a scratch table pins the slots (mmk_pt_copy_from), and
- * removing the leaves leaves the pinned tables empty.  The space is
- * active nowhere yet, so nothing needs flushing.
+ * half that is still empty a table now, pinned, so that user tables can
+ * copy the entries once and see every later kernel mapping.  The public
+ * calls suffice: a leaf of the largest size under the root in each empty
+ * slot makes its table, copying into a scratch table pins the slots
+ * (mmk_pt_copy_from), and removing the leaves leaves the pinned tables
+ * empty.  Runs after the regions are mapped, so a root-level leaf of the
+ * linear map (riscv64 Sv39's 1 GiB pages) stays one; user tables copy it
+ * as it is, which is why the mapper will not unmap one (mapper.c).  The
+ * space is active nowhere yet: nothing needs flushing.
  */
 static int prepopulate(void)
 {
@@ -254,17 +256,21 @@ static int prepopulate(void)
 		lvl--;
 	uint64_t slot = (uint64_t)1 << pt->shift[top];
 	uint64_t leaf = (uint64_t)1 << pt->shift[lvl];
+	uint64_t mine[MMK_PT_MAX_ROOT_ENTRIES / 64] = {0};
 	struct mmk_tlb_gather g;
 	mmk_tlb_gather_init(&g, NULL, 0);
-	mmk_vaddr_t va = mmk__ks.kbase, done = va;
+	mmk_vaddr_t va = mmk__ks.kbase;
 	int err = MMK_OK;
-	do {
+	for (unsigned i = 0; !err; i++) {
 		err = mmk_pt_map(pt, va, mmk_pa(0), leaf, MMK_PT_READ, &g);
-		if (err)
-			break;
+		if (!err)
+			mine[i / 64] |= (uint64_t)1 << (i % 64);
+		else if (err == MMK_EEXIST)
+			err = MMK_OK; /* the slot holds something already */
 		va += slot;
-		done = va;
-	} while (va != 0);
+		if (va == 0)
+			break;
+	}
 	if (!err) {
 		struct mmk_pt scratch;
 		err = mmk_pt_create(&scratch, mmk__ks.cfg.format, pt->opts,
@@ -275,8 +281,10 @@ static int prepopulate(void)
 			mmk_pt_destroy(&scratch);
 		}
 	}
-	for (mmk_vaddr_t v = mmk__ks.kbase; v != done; v += slot)
-		MMK_ASSERT(mmk_pt_unmap(pt, v, &g, NULL) == 0);
+	va = mmk__ks.kbase;
+	for (unsigned i = 0; i < MMK_PT_MAX_ROOT_ENTRIES; i++, va += slot)
+		if (mine[i / 64] >> (i % 64) & 1)
+			MMK_ASSERT(mmk_pt_unmap(pt, va, &g, NULL) == 0);
 	mmk_tlb_gather_finish(&g);
 	return err;
 }
@@ -284,7 +292,7 @@ static int prepopulate(void)
 static int build(const struct mmk_kspace_config *cfg)
 {
 	struct mmk__kspace *ks = &mmk__ks;
-	int err = ks->shared ? prepopulate() : MMK_OK;
+	int err = MMK_OK;
 	for (size_t i = 0; !err && i < cfg->nregions; i++) {
 		const struct mmk_kspace_region *r = &cfg->regions[i];
 		uint64_t s = MMK_ALIGN_DOWN(r->start.v, ks->page_size);
@@ -298,10 +306,13 @@ static int build(const struct mmk_kspace_config *cfg)
 	}
 	for (size_t i = 0; !err && i < cfg->nsections; i++) {
 		const struct mmk_kspace_section *s = &cfg->sections[i];
-		err = mmk_aspace_map_linear(&ks->as, s->va, s->pa,
-					    MMK_ALIGN_UP(s->size, ks->page_size),
-					    section_flags[s->kind]);
+		err = mmk_aspace_map_linear(
+			&ks->as, s->va, s->pa,
+			MMK_ALIGN_UP(s->size, ks->page_size),
+			section_flags[s->kind]);
 	}
+	if (!err && ks->shared)
+		err = prepopulate();
 	return err;
 }
 
@@ -324,14 +335,21 @@ int mmk_kspace_init(const struct mmk_kspace_config *cfg)
 	int err = mmk_pt_format_info(cfg->format, &info);
 	if (err)
 		return err;
-	/* Formats without an upper range get it as a second root. */
-	ks->shared = info.high_start != 0;
+	/*
+	 * Where the hardware has a second root for the upper half (aarch64
+	 * TTBR1, loongarch64 PGDH) user tables hold no kernel half; formats
+	 * without an upper range get one as a HIGH_HALF table.  Elsewhere
+	 * (x86_64, riscv64) one root serves both and user tables share the
+	 * kernel's top-level entries.
+	 */
+	ks->shared = __builtin_strcmp(info.arch, "aarch64") &&
+		     __builtin_strcmp(info.arch, "loongarch64");
 	unsigned opts = cfg->pt_opts & ~(unsigned)MMK_PT_OPT_HIGH_HALF;
 	ks->user_opts = opts;
-	if (!ks->shared)
+	if (!info.high_start)
 		opts |= MMK_PT_OPT_HIGH_HALF;
-	ks->kbase = ks->shared ? info.high_start
-			       : 0 - ((uint64_t)1 << info.va_bits);
+	ks->kbase = info.high_start ? info.high_start
+				    : 0 - ((uint64_t)1 << info.va_bits);
 	ks->low_end = info.low_end;
 	ks->page_size = (uint64_t)1 << info.page_shift;
 	ks->leaf_sizes = info.page_sizes;

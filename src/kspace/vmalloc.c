@@ -124,8 +124,8 @@ int mmk_vmalloc(uint64_t size, mmk_vaddr_t *out)
 				    &v->frame[got]))
 			break;
 	err = got < n ? MMK_ENOMEM
-		      : vm_place(v, MMK_PT_RW | MMK_PT_GLOBAL,
-				 &vmalloc_backend, out);
+		      : vm_place(v, MMK_PT_RW | MMK_PT_GLOBAL, &vmalloc_backend,
+				 out);
 	if (err) {
 		while (got)
 			mmk_frame_free(ks->cfg.frames, v->frame[--got]);

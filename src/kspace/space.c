@@ -24,6 +24,17 @@ bool mmk_kspace_shares_root(void)
 }
 
 /* ---------------------------------------------------------- layout */
+/* No libc here: the architecture's name compared by hand. */
+static bool arch_is(const struct mmk_pt_info *info, const char *name)
+{
+	const char *a = info->arch;
+	while (*a && *a == *name) {
+		a++;
+		name++;
+	}
+	return *a == *name;
+}
+
 int mmk_kspace_config_default(struct mmk_kspace_config *cfg,
 			      enum mmk_pt_format_id format, unsigned pt_opts,
 			      struct mmk_frames *frames)
@@ -48,8 +59,8 @@ int mmk_kspace_config_default(struct mmk_kspace_config *cfg,
 	cfg->vmalloc_size = win;
 	cfg->io_base = cfg->vmalloc_base + win;
 	cfg->io_size = win;
-	cfg->mt_fallback = !__builtin_strcmp(info.arch, "riscv64") &&
-			   !(pt_opts & MMK_PT_OPT_SVPBMT);
+	cfg->mt_fallback =
+		arch_is(&info, "riscv64") && !(pt_opts & MMK_PT_OPT_SVPBMT);
 	return MMK_OK;
 }
 
@@ -342,8 +353,8 @@ int mmk_kspace_init(const struct mmk_kspace_config *cfg)
 	 * (x86_64, riscv64) one root serves both and user tables share the
 	 * kernel's top-level entries.
 	 */
-	ks->shared = __builtin_strcmp(info.arch, "aarch64") &&
-		     __builtin_strcmp(info.arch, "loongarch64");
+	ks->shared =
+		!arch_is(&info, "aarch64") && !arch_is(&info, "loongarch64");
 	unsigned opts = cfg->pt_opts & ~(unsigned)MMK_PT_OPT_HIGH_HALF;
 	ks->user_opts = opts;
 	if (!info.high_start)

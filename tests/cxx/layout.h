@@ -53,6 +53,13 @@ MMK_L_TYPE(fault, struct mmk_fault)
 MMK_L_TYPE(backend, struct mmk_backend)
 MMK_L_TYPE(fault_page, struct mmk_fault_page)
 MMK_L_TYPE(aspace_op_, struct mmk_aspace_op)
+MMK_L_TYPE(pt_page_source, struct mmk_pt_page_source)
+MMK_L_TYPE(kspace_region, struct mmk_kspace_region)
+MMK_L_TYPE(kspace_section, struct mmk_kspace_section)
+MMK_L_TYPE(kspace_config, struct mmk_kspace_config)
+MMK_L_FIELD(kspace_config_mt_fallback, struct mmk_kspace_config, mt_fallback)
+MMK_L_TYPE(kmapper, struct mmk_kmapper)
+MMK_L_TYPE(kflush, struct mmk_kflush)
 #ifndef MMK_LAYOUT_NO_HOSTED
 MMK_L_TYPE(hosted_flush, struct mmk_hosted_flush)
 #endif

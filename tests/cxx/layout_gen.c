@@ -8,6 +8,7 @@
 #include <mmk_hosted.h>
 #include <mmkit/aspace.h>
 #include <mmkit/backend.h>
+#include <mmkit/kspace.h>
 #include <mmkit/slab.h>
 
 #include <stdio.h>

@@ -22,10 +22,12 @@
  * every change fails with MMK_EBUSY.  Queries (mmk_kmapper_query,
  * mmk_kspace_root) work in that view.
  *
- * Memory.  Table pages for kernel mappings come from a per-CPU reserve of
- * pre-zeroed pages, refilled before the lock is taken (with interrupts in
- * the caller's state), so a kernel mapping under the IRQ-disabled lock
- * allocates frames only once its CPU's reserve is spent.  vmalloc takes
+ * Memory.  Table pages for kernel mappings come from a per-CPU reserve,
+ * refilled before the lock is taken (with interrupts in the caller's
+ * state), so a kernel mapping under the IRQ-disabled lock allocates
+ * frames only once its CPU's reserve is spent.  (The engine initialises
+ * each table page as it hooks it in, so the reserve does not zero them
+ * beforehand: src/kspace/pool.c.)  vmalloc takes
  * its data frames before the lock as well.  Area objects come from
  * mmk_hal_obj_alloc under the lock (it must not sleep: hal.h).
  *
@@ -183,10 +185,10 @@ int mmk_kspace_user_create(struct mmk_aspace *as, mmk_vaddr_t base,
 void mmk_kspace_user_destroy(struct mmk_aspace *as);
 
 /**
- * Keep up to @pages (at most MMK_CFG_KSPACE_RESERVE) pre-zeroed table
- * pages per CPU; 0 turns the reserve off (tests: table pages then come
- * straight from the allocator, where failures can be injected).  Pages
- * above the new count are freed.
+ * Keep up to @pages (at most MMK_CFG_KSPACE_RESERVE) table pages per CPU; 0
+ * turns the reserve off (tests: table pages then come straight from the
+ * allocator, where failures can be injected).  Pages above the new count are
+ * freed.
  */
 void mmk_kspace_set_reserve(unsigned pages);
 

@@ -2,10 +2,17 @@
 /*
  * The per-CPU reserve of table pages (CortenMM's idea): kernel mappings
  * are made under the mapper, an IRQ-disabled spinlock, and their table
- * pages come from the calling CPU's reserve, filled with zeroed pages
- * before the lock is taken.  Only a CPU whose reserve is spent falls
- * back to the frame allocator under the lock (which is IRQ-safe, but may
- * then fail: the operation is rolled back with MMK_ENOMEM).
+ * pages come from the calling CPU's reserve, filled before the lock is
+ * taken.  Only a CPU whose reserve is spent falls back to the frame
+ * allocator under the lock (which is IRQ-safe, but may then fail: the
+ * operation is rolled back with MMK_ENOMEM).
+ *
+ * The pages are not zeroed here: the engine writes every table page's
+ * empty entries itself when it hooks the page in (the format's
+ * init_table; not every format's empty entry is 0), so zeroing here too
+ * would be paid twice and take nothing off the locked path.  Measured:
+ * zeroing at refill cost 8,200 instructions per ioremap + iounmap pair
+ * (three tables), 28% of the pair (callgrind, docs/BENCHMARKS.md).
  *
  * The kernel table is the only one that takes pages from here: it is
  * hooked in through mmk_pt_set_page_source (include/mmkit/pt.h), the one
@@ -63,11 +70,11 @@ void mmk__kspace_pool_refill(void)
 		mmk_hal_irq_restore(f);
 		if (full)
 			return;
-		/* interrupts as the caller had them: the zeroing is here,
-		 * not under the mapper */
+		/* interrupts as the caller had them: the allocation (and
+		 * its reclaim, if it comes to that) is here, not under the
+		 * mapper */
 		mmk_paddr_t pa;
-		if (mmk_frame_alloc(ks->cfg.frames, ks->pool_order,
-				    MMK_FRAME_ZERO, &pa))
+		if (mmk_frame_alloc(ks->cfg.frames, ks->pool_order, 0, &pa))
 			return; /* short of memory: the reserve stays short */
 		f = mmk_hal_irq_save();
 		p = &ks->pool[mmk_hal_cpu_id()]; /* may have moved */

@@ -334,6 +334,30 @@ static void test_user_spaces_see_later_kernel_mappings(void **state)
 		bool shared = mmk_kspace_shares_root();
 		assert_true(shared == (!strcmp(info.arch, "x86_64") ||
 				       !strcmp(info.arch, "riscv64")));
+		/* vmalloc and ioremap ranges made now are seen too */
+		mmk_vaddr_t vm, io;
+		assert_int_equal(mmk_vmalloc(2 * ps, &vm), 0);
+		assert_int_equal(
+			mmk_ioremap(mmk_pa(0x10001000), 8, MMK_IO_DEVICE, &io),
+			0);
+		for (int i = 0; shared && i < 2; i++) {
+			mmk_paddr_t kpa, upa;
+			assert_int_equal(
+				mmk_pt_query(mmk_aspace_pt(mmk_kspace()),
+					     vm + ps, &kpa, NULL, NULL),
+				0);
+			assert_int_equal(mmk_pt_query(mmk_aspace_pt(us[i]),
+						      vm + ps, &upa, NULL,
+						      NULL),
+					 0);
+			assert_int_equal(kpa.v, upa.v);
+			assert_int_equal(mmk_pt_query(mmk_aspace_pt(us[i]), io,
+						      &upa, NULL, NULL),
+					 0);
+			assert_int_equal(upa.v, 0x10001000);
+		}
+		assert_int_equal(mmk_vfree(vm), 0);
+		assert_int_equal(mmk_iounmap(io), 0);
 		/* user mappings stay the user's */
 		assert_int_equal(mmk_aspace_map_alloc(&u1, ps, ps,
 						      MMK_PT_RW | MMK_PT_USER,
@@ -621,6 +645,50 @@ static void test_vmap_leaves_the_frames_to_the_caller(void **state)
 	}
 }
 
+/* ------------------------------------------------------ two CPUs */
+#include <pthread.h>
+
+static void *second_cpu(void *arg)
+{
+	(void)arg;
+	mmk_hosted_register_cpu();
+	mmk_kspace_init_secondary();
+	for (int i = 0; i < 300; i++) {
+		mmk_vaddr_t va;
+		assert_int_equal(mmk_ioremap(mmk_pa(0x10000000 + 0x1000 * i),
+					     0x100, MMK_IO_DEVICE, &va),
+				 0);
+		assert_int_equal(mmk_iounmap(va), 0);
+	}
+	mmk_aspace_deactivate(mmk_kspace());
+	return NULL;
+}
+
+static void test_two_cpus_share_the_mapper(void **state)
+{
+	(void)state;
+	FOR_EACH_FORMAT(id)
+	{
+		up(id);
+		long frames0 = live_frames();
+		pthread_t th;
+		assert_int_equal(pthread_create(&th, NULL, second_cpu, NULL),
+				 0);
+		/* a different CPU waits for the mapper, never gets a
+		 * read-only view */
+		for (int i = 0; i < 300; i++) {
+			mmk_vaddr_t va;
+			assert_int_equal(mmk_vmalloc(3 * 4096, &va), 0);
+			assert_int_equal(mmk_vfree(va), 0);
+		}
+		assert_int_equal(pthread_join(th, NULL), 0);
+		assert_int_equal(mmk_aspace_area_count(mmk_kspace()),
+				 2 + 3); /* regions, sections */
+		assert_true(live_frames() - frames0 <= 16);
+		down();
+	}
+}
+
 /* ------------------------------------------------- failure injection */
 static long fail_runs; /* failing runs seen, to prove the loop ran */
 
@@ -814,6 +882,7 @@ int main(void)
 		T(test_ioremap_maps_device_memory_with_a_guard),
 		T(test_vmalloc_is_contiguous_over_scattered_frames),
 		T(test_vmap_leaves_the_frames_to_the_caller),
+		T(test_two_cpus_share_the_mapper),
 		T(test_failures_anywhere_change_nothing),
 		T(test_init_failures_build_nothing),
 #undef T

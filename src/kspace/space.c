@@ -257,6 +257,8 @@ uint64_t mmk__kspace_align_for(mmk_paddr_t pa, uint64_t len)
  * as it is, which is why the mapper will not unmap one (mapper.c).  The
  * space is active nowhere yet: nothing needs flushing.
  */
+static struct mmk_pt prepop_scratch; /* boot only: off the boot stack */
+
 static int prepopulate(void)
 {
 	struct mmk_pt *pt = &mmk__ks.as.pt;
@@ -283,13 +285,13 @@ static int prepopulate(void)
 			break;
 	}
 	if (!err) {
-		struct mmk_pt scratch;
-		err = mmk_pt_create(&scratch, mmk__ks.cfg.format, pt->opts,
+		struct mmk_pt *scratch = &prepop_scratch;
+		err = mmk_pt_create(scratch, mmk__ks.cfg.format, pt->opts,
 				    mmk__ks.cfg.frames);
 		if (!err) {
-			err = mmk_pt_copy_from(&scratch, pt, mmk__ks.kbase,
+			err = mmk_pt_copy_from(scratch, pt, mmk__ks.kbase,
 					       0 - mmk__ks.kbase);
-			mmk_pt_destroy(&scratch);
+			mmk_pt_destroy(scratch);
 		}
 	}
 	va = mmk__ks.kbase;

@@ -128,6 +128,12 @@ struct mmk_kspace_config {
 	/* A memory type the format cannot encode (riscv64 without Svpbmt,
 	 * where the PMAs decide) maps as NORMAL instead of MMK_ENOTSUP. */
 	bool mt_fallback;
+	/* init leaves the boot CPU on the table it runs on (it is a flush
+	 * target of the kernel space all the same): a kernel still
+	 * executing from an identity map below the kernel half switches
+	 * later itself (mmk_kspace_init_secondary, or a user space made by
+	 * mmk_kspace_user_create that maps the identity range). */
+	bool no_switch;
 };
 
 /**
@@ -144,13 +150,19 @@ int mmk_kspace_config_default(struct mmk_kspace_config *cfg,
 /* -------------------------------------------------------- the space */
 /**
  * Build the kernel space from @cfg and switch the calling (boot) CPU to
- * it.  Checks every region, section and window first (errors above; a
- * second init: MMK_EBUSY), then builds; MMK_ENOMEM with everything built
- * so far freed.  On error nothing is built and no CPU is switched.
+ * it (unless cfg->no_switch).  Checks every region, section and window first
+ * (errors above; a second init: MMK_EBUSY), then builds; MMK_ENOMEM with
+ * everything built so far freed.  On error nothing is built and no CPU is
+ * switched.
  */
 int mmk_kspace_init(const struct mmk_kspace_config *cfg);
 
-/** Switch the calling CPU (a secondary one) to the kernel space. */
+/**
+ * Switch the calling CPU (a secondary one) to the kernel space.  From init
+ * or init_secondary on, a CPU stays a flush target of the kernel space
+ * whichever root it loads later (a user space sharing the kernel half
+ * caches kernel translations too): never mmk_aspace_deactivate it.
+ */
 void mmk_kspace_init_secondary(void);
 
 /**

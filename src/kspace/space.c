@@ -392,7 +392,18 @@ int mmk_kspace_init(const struct mmk_kspace_config *cfg)
 		return err;
 	}
 	ks->up = true;
-	mmk_kspace_init_secondary();
+	if (!cfg->no_switch) {
+		mmk_kspace_init_secondary();
+	} else {
+		/* Not loaded, but the kernel's (global) translations are
+		 * cached wherever the kernel runs, whatever root it runs
+		 * on: this CPU is a flush target from now on. */
+		unsigned long f = mmk_hal_irq_save();
+		unsigned cpu = mmk_hal_cpu_id();
+		__atomic_fetch_or(&ks->as.active.bits[cpu / 64],
+				  (uint64_t)1 << (cpu % 64), __ATOMIC_SEQ_CST);
+		mmk_hal_irq_restore(f);
+	}
 	return MMK_OK;
 }
 

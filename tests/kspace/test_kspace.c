@@ -199,6 +199,33 @@ static void test_bad_descriptions_build_nothing(void **state)
 	}
 }
 
+/* A kernel still on its identity map builds the space without switching;
+ * the boot CPU is a flush target all the same. */
+static void test_no_switch_keeps_the_root_but_flushes_here(void **state)
+{
+	(void)state;
+	FOR_EACH_FORMAT(id)
+	{
+		uint32_t asid;
+		mmk_paddr_t before = mmk_hosted_current_root(&asid);
+		cfg.no_switch = true;
+		assert_int_equal(mmk_kspace_init(&cfg), 0);
+		assert_int_equal(mmk_hosted_current_root(&asid).v, before.v);
+		assert_true(before.v != mmk_kspace_root().v);
+		assert_true(mmk_aspace_is_active(mmk_kspace()));
+		mmk_vaddr_t v;
+		assert_int_equal(mmk_vmalloc(4096, &v), 0);
+		mmk_hosted_flush_reset();
+		assert_int_equal(mmk_vfree(v), 0);
+		assert_true(mmk_hosted_flushed(v));
+		struct mmk_hosted_flush fl;
+		assert_true(mmk_hosted_flush_count() > 0);
+		mmk_hosted_flush_get(0, &fl);
+		assert_true(mmk_cpumask_test(&fl.cpus, 0));
+		down();
+	}
+}
+
 /* --------------------------------------------------- rights, huge */
 static void check_no_wx(void)
 {
@@ -875,6 +902,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T(test_bad_descriptions_build_nothing),
 		T(test_sections_get_their_rights),
+		T(test_no_switch_keeps_the_root_but_flushes_here),
 		T(test_linear_map_uses_huge_pages),
 		T(test_user_spaces_see_later_kernel_mappings),
 		T(test_mapper_reentry_gives_a_readonly_view),

@@ -207,6 +207,8 @@ static void test_no_switch_keeps_the_root_but_flushes_here(void **state)
 	FOR_EACH_FORMAT(id)
 	{
 		uint32_t asid;
+		/* a root of the kernel's own, not the kernel space's */
+		mmk_hal_write_root(mmk_pa(0x1234000), 0, 0);
 		mmk_paddr_t before = mmk_hosted_current_root(&asid);
 		cfg.no_switch = true;
 		assert_int_equal(mmk_kspace_init(&cfg), 0);

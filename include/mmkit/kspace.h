@@ -216,8 +216,7 @@ long mmk_kspace_reserve_pages(void);
 struct mmk_kmapper {
 	bool readonly;
 	unsigned cpu;
-	unsigned long irq;	    /* interrupt state to restore */
-	unsigned long pending_base; /* flush handles pending at lock */
+	unsigned long irq; /* interrupt state to restore */
 };
 
 /** A flush a mapping asks for: flush it or ignore it, never drop it. */

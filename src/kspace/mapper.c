@@ -42,18 +42,17 @@ void mmk_kmapper_lock(struct mmk_kmapper *m)
 	if (++ks->hold_seq == 0)
 		ks->hold_seq = 1; /* 0 marks a resolved handle */
 	ks->hold_flush = 0;
-	m->pending_base = ks->hold_flush;
 }
 
 void mmk_kmapper_unlock(struct mmk_kmapper *m)
 {
 	struct mmk__kspace *ks = &mmk__ks;
 	if (!m->readonly) {
-		if (KS_CHECK_FLUSHES && ks->hold_flush != m->pending_base)
+		if (KS_CHECK_FLUSHES && ks->hold_flush)
 			mmk_log(MMK_LOG_ERROR,
 				"kspace: %lu flush handle(s) dropped without "
 				"flush or ignore",
-				ks->hold_flush - m->pending_base);
+				ks->hold_flush);
 		mmk_atomic_store(&ks->owner, 0, MMK_MO_RELAXED);
 		mmk_spin_unlock_noirq(&ks->lock);
 	}

@@ -17,6 +17,7 @@
  *   TEST_VA + 1 GiB     the huge (block) mapping check
  */
 #include "checks.h"
+#include "kspace_check.h"
 #include "lazy.h"
 
 #define TEST_VA	     0x2000000000ull /* 128 GiB: free on all four machines */
@@ -416,6 +417,7 @@ const char *demo_run_checks(void)
 	CHECK(check_protect());
 	CHECK(check_huge());
 	CHECK(demo_check_lazy(&kpt, pg));
+	CHECK(demo_check_kspace(&kpt, pg));
 	return NULL;
 }
 

@@ -168,6 +168,19 @@ int mmk_pt_format_info(enum mmk_pt_format_id id, struct mmk_pt_info *out);
 struct mmk__pt_format;
 
 /**
+ * Where a table takes its table pages from instead of its frame allocator
+ * (the kernel space's per-CPU reserve, src/kspace/pool.c).  @take gives a
+ * block of 2^@order frames of the table's allocator (freed later with
+ * mmk_frame_free like any table page) and returns 0, or MMK_ENOMEM.  It is
+ * called wherever the engine takes a table page, with the table owner's
+ * locks held and perhaps interrupts off: it must not sleep.
+ */
+struct mmk_pt_page_source {
+	int (*take)(void *ctx, unsigned order, mmk_paddr_t *pa);
+	void *ctx;
+};
+
+/**
  * A page table.  Embed it anywhere; everything in it is private to the
  * engine and the format.
  */
@@ -176,7 +189,9 @@ struct mmk_pt {
 	struct mmk_frames *frames; /* table pages come from here */
 	mmk_paddr_t root;	   /* physical address of the root table */
 	unsigned opts;		   /* MMK_PT_OPT_* */
-	MMK_ATOMIC(long) tables;   /* table pages owned, root included */
+	/* table pages from here when set (mmk_pt_set_page_source) */
+	const struct mmk_pt_page_source *page_src;
+	MMK_ATOMIC(long) tables; /* table pages owned, root included */
 	uint8_t shift[MMK_PT_MAX_LEVELS + 1]; /* span shift of each level */
 	uint32_t idx_mask[MMK_PT_MAX_LEVELS]; /* entries per table - 1 */
 	uint64_t canon_add; /* va canonical iff ((va + canon_add) >> va_bits) ==
@@ -209,6 +224,13 @@ int mmk_pt_create(struct mmk_pt *pt, enum mmk_pt_format_id id, unsigned opts,
  * @pt, and the table must be active on no CPU.
  */
 void mmk_pt_destroy(struct mmk_pt *pt);
+
+/**
+ * Take @pt's table pages from @src from now on (NULL: its frame allocator
+ * again).  @src is kept by pointer.  Exclusive access.
+ */
+void mmk_pt_set_page_source(struct mmk_pt *pt,
+			    const struct mmk_pt_page_source *src);
 
 /** The format's description (never fails once created). */
 void mmk_pt_info(const struct mmk_pt *pt, struct mmk_pt_info *out);

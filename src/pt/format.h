@@ -296,6 +296,9 @@ static inline unsigned mmk__level_shift(const struct mmk__pt_format *f,
 }
 
 /** Allocate a table page for @level of @pt (filled empty); ENOMEM. */
+/* One table block of 2^order frames: the page source if set, else the
+ * table's frame allocator.  MMK_ENOMEM. */
+int mmk__pt_take_page(const struct mmk_pt *pt, unsigned order, mmk_paddr_t *p);
 int mmk__pt_alloc_table(const struct mmk_pt *pt, unsigned level, uint64_t *pa);
 /** Free a table page of @level straight away (never published). */
 void mmk__pt_free_table(const struct mmk_pt *pt, unsigned level, uint64_t pa);

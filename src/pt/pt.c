@@ -25,11 +25,23 @@ unsigned mmk__pt_table_order(const struct mmk__pt_format *f, unsigned level)
 	return shift > MMK_PAGE_SHIFT ? shift - MMK_PAGE_SHIFT : 0;
 }
 
+int mmk__pt_take_page(const struct mmk_pt *pt, unsigned order, mmk_paddr_t *p)
+{
+	if (pt->page_src)
+		return pt->page_src->take(pt->page_src->ctx, order, p);
+	return mmk_frame_alloc(pt->frames, order, 0, p) != 0 ? MMK_ENOMEM : 0;
+}
+
+void mmk_pt_set_page_source(struct mmk_pt *pt,
+			    const struct mmk_pt_page_source *src)
+{
+	pt->page_src = src;
+}
+
 int mmk__pt_alloc_table(const struct mmk_pt *pt, unsigned level, uint64_t *pa)
 {
 	mmk_paddr_t p;
-	if (mmk_frame_alloc(pt->frames, mmk__pt_table_order(pt->fmt, level), 0,
-			    &p) != 0)
+	if (mmk__pt_take_page(pt, mmk__pt_table_order(pt->fmt, level), &p) != 0)
 		return MMK_ENOMEM;
 	pt->fmt->ops->init_table(pt, mmk_phys_to_virt(p), level);
 	*pa = p.v;

@@ -59,6 +59,13 @@ MMK_L_TYPE(pager_ops, struct mmk_pager_ops)
 MMK_L_TYPE(file, struct mmk_file)
 MMK_L_FIELD(file_around, struct mmk_file, around)
 MMK_L_FIELD(file_refs, struct mmk_file, refs)
+MMK_L_TYPE(pt_page_source, struct mmk_pt_page_source)
+MMK_L_TYPE(kspace_region, struct mmk_kspace_region)
+MMK_L_TYPE(kspace_section, struct mmk_kspace_section)
+MMK_L_TYPE(kspace_config, struct mmk_kspace_config)
+MMK_L_FIELD(kspace_config_mt_fallback, struct mmk_kspace_config, mt_fallback)
+MMK_L_TYPE(kmapper, struct mmk_kmapper)
+MMK_L_TYPE(kflush, struct mmk_kflush)
 #ifndef MMK_LAYOUT_NO_HOSTED
 MMK_L_TYPE(hosted_flush, struct mmk_hosted_flush)
 #endif

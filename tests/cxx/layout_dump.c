@@ -8,6 +8,7 @@
 #include <mmkit/backend.h>
 #include <mmkit/pager.h>
 #include <mmkit/shm.h>
+#include <mmkit/kspace.h>
 #include <mmkit/log.h>
 #include <mmkit/slab.h>
 

@@ -10,6 +10,7 @@
 #include <mmkit/backend.h>
 #include <mmkit/pager.h>
 #include <mmkit/shm.h>
+#include <mmkit/kspace.h>
 #include <mmkit/slab.h>
 
 #include <stdio.h>

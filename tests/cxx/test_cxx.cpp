@@ -14,6 +14,7 @@
 #include <mmkit/backend.h>
 #include <mmkit/pager.h>
 #include <mmkit/shm.h>
+#include <mmkit/kspace.h>
 #include <mmkit/atomic.h>
 #include <mmkit/config.h>
 #include <mmkit/frame.h>

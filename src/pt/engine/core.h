@@ -147,8 +147,8 @@ static int eng_pool_add(struct mmk_pt *pt, struct mmk_pt_resv *r, long n)
 	uint64_t head = ENG_NONE, tail = ENG_NONE;
 	for (long i = 0; i < n; i++) {
 		mmk_paddr_t pa;
-		if (mmk_frame_alloc(pt->frames, mmk__pt_table_order(pt->fmt, 0),
-				    0, &pa) != 0) {
+		if (mmk__pt_take_page(pt, mmk__pt_table_order(pt->fmt, 0),
+				      &pa) != 0) {
 			eng_pool_free(pt, head);
 			return MMK_ENOMEM;
 		}

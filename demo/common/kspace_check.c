@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The kernel space on a real MMU.  The demo kernel is linked and running
+ * at VA == PA in the lower half, so it cannot switch to the kernel space
+ * alone (which holds only the upper half): it builds it with no_switch,
+ * makes a user space that shares the kernel half (riscv64: one root for
+ * both) and maps the identity range the kernel runs from into that user
+ * space, supervisor only, then runs on the user space's root:
+ *
+ *   user space root (satp)          lower half: identity map of the image
+ *   |                               (text RX, rodata R, data RW), RAM, MMIO
+ *   +-- kernel half slots --------> the kernel space's pinned tables:
+ *                                   linear map at kbase + pa, ioremap and
+ *                                   vmalloc windows
+ *
+ * Everything the check then maps in the kernel space (ioremap of the
+ * UART, a vmalloc range) is made after the user space, so the MMU seeing
+ * it proves the shared top-level entries.  The transcript line is
+ * printed through the ioremapped UART.  Then back to the demo's table.
+ */
+#include "kspace_check.h"
+
+#if !DEMO_KSPACE
+const char *demo_check_kspace(struct mmk_pt *kpt, uint64_t page_size)
+{
+	(void)kpt;
+	(void)page_size;
+	return NULL;
+}
+#else
+#include <mmkit/kspace.h>
+
+extern const uint64_t demo_rodata_word;
+
+static struct mmk_aspace user;
+static struct mmk_kspace_region regions[MMK_FRAME_MAX_REGIONS];
+static char why[160];
+static uint64_t pg;
+
+#define TRY(e)                                                                 \
+	do {                                                                   \
+		int err_ = (e);                                                \
+		if (err_) {                                                    \
+			mmk_snprintf(why, sizeof(why), "%s: %s", #e,           \
+				     mmk_strerror(err_));                      \
+			return why;                                            \
+		}                                                              \
+	} while (0)
+
+static bool faults(uint64_t va)
+{
+	unsigned long n = demo_ts.faults;
+	(void)demo_probe_read((const volatile void *)(uintptr_t)va);
+	return demo_ts.faults != n;
+}
+
+static int map_id(uint64_t s, uint64_t e, uint32_t flags)
+{
+	s = MMK_ALIGN_DOWN(s, pg);
+	e = MMK_ALIGN_UP(e, pg);
+	if (s >= e)
+		return MMK_OK;
+	return mmk_aspace_map_linear(&user, s, mmk_pa(s), e - s, flags);
+}
+
+/* The range the kernel runs from, as build_and_switch maps it in kpt. */
+static int map_identity(void)
+{
+	uint64_t ks = (uintptr_t)__kernel_start, ke = (uintptr_t)__kernel_end;
+	int err = map_id((uintptr_t)__text_start, (uintptr_t)__text_end,
+			 MMK_PT_RX);
+	if (!err)
+		err = map_id((uintptr_t)__rodata_start, (uintptr_t)__rodata_end,
+			     MMK_PT_READ);
+	if (!err)
+		err = map_id((uintptr_t)__data_start, ke, MMK_PT_RW);
+	for (unsigned i = 0; !err && i < demo_bootmem.nram; i++) {
+		uint64_t s = MMK_MAX(demo_bootmem.ram[i].start, MMK_MIB);
+		uint64_t e = demo_bootmem.ram[i].end;
+		if (ke <= s || ks >= e) {
+			err = map_id(s, e, MMK_PT_RW);
+		} else {
+			err = map_id(s, ks, MMK_PT_RW);
+			if (!err)
+				err = map_id(ke, e, MMK_PT_RW);
+		}
+	}
+	for (unsigned i = 0; !err && i < demo_nmmio; i++)
+		err = map_id(demo_mmio[i].pa,
+			     demo_mmio[i].pa + demo_mmio[i].size,
+			     MMK_PT_RW | MMK_PT_MT_DEVICE);
+	return err;
+}
+
+static const char *build(void)
+{
+	struct mmk_kspace_config cfg;
+	TRY(mmk_kspace_config_default(&cfg, demo_pt_format, demo_pt_opts,
+				      &demo_frames));
+	for (unsigned i = 0; i < demo_bootmem.nram; i++)
+		regions[i] = (struct mmk_kspace_region){
+			mmk_pa(demo_bootmem.ram[i].start),
+			demo_bootmem.ram[i].end - demo_bootmem.ram[i].start,
+			MMK_KREGION_READ | MMK_KREGION_WRITE, "ram"};
+	cfg.regions = regions;
+	cfg.nregions = demo_bootmem.nram;
+	cfg.no_switch = true; /* we run from the lower half */
+	TRY(mmk_kspace_init(&cfg));
+	struct mmk_pt_info info;
+	mmk_pt_info(mmk_aspace_pt(mmk_kspace()), &info);
+	TRY(mmk_kspace_user_create(&user, pg, info.low_end - pg));
+	TRY(map_identity());
+	return NULL;
+}
+
+/* Runs on the user space's root; the UART may be the ioremapped one. */
+static const char *run(uint64_t uart_pa, uint64_t *uva, uint64_t *vm)
+{
+	struct mmk_pt *kst = mmk_aspace_pt(mmk_kspace());
+	/* the linear map: kbase + pa reads what the identity map reads */
+	uint64_t lin = (uintptr_t)&demo_rodata_word + mmk_kspace()->base;
+	if (faults(lin) ||
+	    demo_probe_read((const volatile void *)(uintptr_t)lin) !=
+		    demo_rodata_word)
+		return "the linear map does not show .rodata at kbase + pa";
+	TRY(mmk_ioremap(mmk_pa(uart_pa), 8, MMK_IO_DEVICE, uva));
+	uint64_t guard = MMK_ALIGN_DOWN(*uva, pg) + pg;
+	if (!faults(guard))
+		return "the page after the ioremapped UART did not trap";
+	/* a byte read of LSR: a fault here is reported by the trap handler
+	 * through the identity UART, still in use */
+	(void)((volatile uint8_t *)(uintptr_t)*uva)[5];
+	arch_uart_remap(*uva);
+
+	TRY(mmk_vmalloc(64 * MMK_KIB, vm));
+	for (uint64_t off = 0; off < 64 * MMK_KIB; off += pg) {
+		volatile uint64_t *p =
+			(volatile uint64_t *)(uintptr_t)(*vm + off);
+		*p = 0xc0ffee00u + off;
+		mmk_paddr_t pa;
+		TRY(mmk_pt_query(kst, *vm + off, &pa, NULL, NULL));
+		if (*(volatile uint64_t *)mmk_phys_to_virt(pa) !=
+		    0xc0ffee00u + off)
+			return "a vmalloc write did not land in its frame";
+	}
+	if (!faults(*vm + 64 * MMK_KIB))
+		return "the vmalloc guard page did not trap";
+	TRY(mmk_vfree(*vm));
+	if (!faults(*vm))
+		return "a read after vfree did not trap (not flushed?)";
+	return NULL;
+}
+
+const char *demo_check_kspace(struct mmk_pt *kpt, uint64_t page_size)
+{
+	pg = page_size;
+	const char *r = build();
+	if (r)
+		return r;
+	uint64_t uart_pa = demo_mmio[0].pa; /* "uart" comes first */
+	uint64_t uva = 0, vm = 0;
+	mmk_aspace_activate(&user); /* satp: the user space's root */
+	r = run(uart_pa, &uva, &vm);
+	if (!r)
+		demo_printf(
+			"check kspace: ok - on a user space sharing its half: "
+			"this line via the ioremapped UART %#llx (guard "
+			"trapped); vmalloc 64 KiB %#llx hit its frames, "
+			"trapped after vfree\n",
+			(unsigned long long)uva, (unsigned long long)vm);
+	arch_uart_remap(0);
+	if (uva)
+		mmk_iounmap(uva);
+	mmk_pt_activate(kpt, 0);
+	mmk_aspace_deactivate(&user);
+	mmk_kspace_user_destroy(&user);
+	mmk_kspace_destroy();
+	return r;
+}
+#endif

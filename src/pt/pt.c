@@ -127,14 +127,19 @@ int mmk_pt_create(struct mmk_pt *pt, enum mmk_pt_format_id id, unsigned opts,
 		return MMK_ENOTSUP;
 	if (opts & ~f->opts_ok)
 		return MMK_ENOTSUP;
+	/* Read once, before the stores into *pt (gcc -O3 cannot tell they do
+	 * not change *f, and warns the loop may run past shift[]). */
+	const unsigned levels = f->levels;
+	if (levels > MMK_PT_MAX_LEVELS)
+		return MMK_EINVAL; /* a format table bug */
 	__builtin_memset(pt, 0, sizeof(*pt));
 	pt->fmt = f;
 	pt->frames = frames;
 	pt->opts = opts;
 	unsigned s = f->page_shift;
-	for (unsigned l = 0; l <= f->levels; l++) {
+	for (unsigned l = 0; l <= levels; l++) {
 		pt->shift[l] = (uint8_t)s;
-		if (l < f->levels) {
+		if (l < levels) {
 			pt->idx_mask[l] = (1u << f->bits[l]) - 1;
 			s += f->bits[l];
 		}

@@ -565,7 +565,7 @@ static void fault_around_maps_the_cached_pages_of_the_window(void **state)
 	assert_int_equal(peek(&as, a0 + 5 * PG), 'f');
 	assert_int_equal(peek(&as, a0 + 9 * PG), 'j');
 	for (uint64_t i = 0; i < 28; i++) {
-		mmk_paddr_t pa;
+		mmk_paddr_t pa = mmk_pa(0);
 		assert_true(query(&as, a0 + i * PG, &pa, NULL));
 		assert_int_equal(pa.v, mmk_hosted_file_cache_pa(hf, i).v);
 		assert_int_equal(mmk_frame_refcount(fa, pa), 2);

@@ -156,6 +156,8 @@ void mmk_hosted_tlb_fill(unsigned cpu, const struct mmk_hosted_tlbe *e);
 size_t mmk_hosted_tlb_entries(unsigned cpu, struct mmk_hosted_tlbe *out);
 /** Empty every TLB and zero every count below; cancels drop_next. */
 void mmk_hosted_tlb_reset(void);
+/** Zero the counts below and the flush log; the TLBs keep their entries. */
+void mmk_hosted_tlb_count_reset(void);
 
 /** Requests sent to @cpu by other CPUs (interrupts it took). */
 long mmk_hosted_tlb_ipis(unsigned cpu);

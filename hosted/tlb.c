@@ -422,6 +422,18 @@ void mmk_hosted_tlb_reset(void)
 	atomic_store(&drop_next, -2);
 }
 
+void mmk_hosted_tlb_count_reset(void)
+{
+	for (unsigned c = 0; c < MMK_CFG_MAX_CPUS; c++) {
+		struct hcpu *h = hcpu(c);
+		atomic_store(&h->ipis, 0);
+		atomic_store(&h->local, 0);
+		atomic_store(&h->useless, 0);
+		atomic_store(&h->serve_ns, 0);
+	}
+	mmk_hosted_flush_reset();
+}
+
 long mmk_hosted_tlb_ipis(unsigned cpu)
 {
 	return atomic_load(&hcpu(cpu)->ipis);

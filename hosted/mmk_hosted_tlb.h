@@ -15,6 +15,47 @@
 
 #include <stdio.h>
 
+struct mmk__hosted_walk {
+	struct mmk_aspace *as;
+	mmk_vaddr_t va;
+	uint32_t access, asid;
+	unsigned cpu;
+	mmk_paddr_t root, pa;
+	int err;
+};
+
+/* The walk and the fill, with the space's lock held shared (by
+ * mmk_aspace_foreach_area) and then the CPU's TLB: the page-table layer
+ * edits leaves with plain stores under the exclusive lock, so a walk in C
+ * must not overlap an edit (a hardware walk may; the order edit, flush,
+ * free is what covers it, and what the check verifies). */
+static inline int mmk__hosted_walk_fill(const struct mmk_aspace_area *a,
+					void *arg)
+{
+	struct mmk__hosted_walk *w = (struct mmk__hosted_walk *)arg;
+	if (a->start > w->va)
+		return 1; /* no area holds it: no leaf either */
+	struct mmk_pt_leaf lf;
+	mmk_hosted_tlb_lock(w->cpu);
+	if (mmk_pt_lookup(mmk_aspace_pt(w->as), w->va, &lf) == 0 &&
+	    (lf.flags & w->access) == w->access) {
+		struct mmk_hosted_tlbe e;
+		e.valid = true;
+		e.global = (lf.flags & MMK_PT_GLOBAL) != 0;
+		e.asid = w->asid;
+		e.rights = lf.flags & MMK_PT_RWX;
+		e.va = lf.va;
+		e.size = lf.page_size;
+		e.pa = lf.pa;
+		e.root = w->root;
+		mmk_hosted_tlb_fill(w->cpu, &e);
+		w->pa = mmk_pa_add(lf.pa, w->va - lf.va);
+		w->err = 0;
+	}
+	mmk_hosted_tlb_unlock(w->cpu);
+	return 1;
+}
+
 /**
  * Access @va of @as (which must be the space the calling CPU runs: its
  * root written last) for @access, as the CPU would: a TLB hit that allows
@@ -25,39 +66,30 @@
 static inline int mmk_hosted_tlb_access(struct mmk_aspace *as, mmk_vaddr_t va,
 					uint32_t access, mmk_paddr_t *pa)
 {
-	unsigned cpu = mmk_hal_cpu_id();
-	uint32_t asid;
-	mmk_paddr_t root = mmk_hosted_cpu_root(cpu, &asid);
-	if (root.v != mmk_aspace_pt(as)->root.v)
+	struct mmk__hosted_walk w;
+	w.as = as;
+	w.va = va;
+	w.access = access;
+	w.cpu = mmk_hal_cpu_id();
+	w.root = mmk_hosted_cpu_root(w.cpu, &w.asid);
+	w.err = MMK_EFAULT;
+	if (w.root.v != mmk_aspace_pt(as)->root.v)
 		abort(); /* a test bug: this CPU does not run @as */
 	struct mmk_hosted_tlbe e;
-	mmk_hosted_tlb_lock(cpu);
-	if (mmk_hosted_tlb_find(cpu, va, &e)) {
+	mmk_hosted_tlb_lock(w.cpu);
+	if (mmk_hosted_tlb_find(w.cpu, va, &e)) {
 		if ((e.rights & access) == access) {
-			mmk_hosted_tlb_unlock(cpu);
+			mmk_hosted_tlb_unlock(w.cpu);
 			*pa = mmk_pa_add(e.pa, va - e.va);
 			return 0;
 		}
-		mmk_hosted_tlb_forget(cpu, va); /* a fault drops it */
+		mmk_hosted_tlb_forget(w.cpu, va); /* a fault drops it */
 	}
-	struct mmk_pt_leaf lf;
-	if (mmk_pt_lookup(mmk_aspace_pt(as), va, &lf) != 0 ||
-	    (lf.flags & access) != access) {
-		mmk_hosted_tlb_unlock(cpu);
-		return MMK_EFAULT;
-	}
-	e.valid = true;
-	e.global = (lf.flags & MMK_PT_GLOBAL) != 0;
-	e.asid = asid;
-	e.rights = lf.flags & MMK_PT_RWX;
-	e.va = lf.va;
-	e.size = lf.page_size;
-	e.pa = lf.pa;
-	e.root = root;
-	mmk_hosted_tlb_fill(cpu, &e);
-	mmk_hosted_tlb_unlock(cpu);
-	*pa = mmk_pa_add(lf.pa, va - lf.va);
-	return 0;
+	mmk_hosted_tlb_unlock(w.cpu);
+	(void)mmk_aspace_foreach_area(as, va, mmk__hosted_walk_fill, &w);
+	if (w.err == 0)
+		*pa = w.pa;
+	return w.err;
 }
 
 /** As mmk_hosted_tlb_access, taking the page fault (mmk_aspace_fault) and

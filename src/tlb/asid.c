@@ -266,9 +266,14 @@ uint32_t mmk_tlb_ctx_activate(struct mmk_tlb_ctx *c)
 {
 	unsigned cpu = mmk_hal_cpu_id();
 	/* In both masks before the number is read and the root written: a
-	 * writer that edits after this point flushes here too. */
+	 * writer that edits after this point flushes here too.  The RMW on
+	 * active orders this CPU's later walks after it (seq_cst); cached
+	 * is often still set from the last time (ASIDs), which a load sees. */
 	mask_set(&c->active, cpu);
-	mask_set(&c->cached, cpu);
+	if (!((__atomic_load_n(&c->cached.bits[cpu / 64], __ATOMIC_RELAXED) >>
+	       (cpu % 64)) &
+	      1))
+		mask_set(&c->cached, cpu);
 	if (c->fixed)
 		return mmk_tlb_ctx_asid(c);
 	uint64_t id = mmk_atomic_load(&c->id, MMK_MO_SEQ_CST);

@@ -203,7 +203,8 @@ static void apply_locked(struct hcpu *h, const struct mmk_tlb_flush *f)
 void mmk_hal_tlb_local_range(uint32_t asid, mmk_vaddr_t start, mmk_vaddr_t end,
 			     bool global)
 {
-	struct mmk_tlb_flush f = {asid, false, global, 1, {{start, end}}};
+	struct mmk_tlb_range r = {start, end};
+	struct mmk_tlb_flush f = {asid, false, global, 1, &r};
 	struct hcpu *h = hcpu(mmk_hal_cpu_id());
 	atomic_fetch_add(&h->local, 1);
 	apply_locked(h, &f);
@@ -211,7 +212,7 @@ void mmk_hal_tlb_local_range(uint32_t asid, mmk_vaddr_t start, mmk_vaddr_t end,
 
 void mmk_hal_tlb_local_all(uint32_t asid)
 {
-	struct mmk_tlb_flush f = {asid, true, asid == MMK_ASID_ALL, 0, {{0}}};
+	struct mmk_tlb_flush f = {asid, true, asid == MMK_ASID_ALL, 0, NULL};
 	struct hcpu *h = hcpu(mmk_hal_cpu_id());
 	atomic_fetch_add(&h->local, 1);
 	apply_locked(h, &f);

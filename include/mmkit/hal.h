@@ -159,24 +159,28 @@ typedef struct {
 /** Ranges one shootdown request carries (more: it asks for a full flush). */
 #define MMK_TLB_FLUSH_RANGES 16
 
+/** A range of virtual addresses [start, end), page aligned, start < end. */
+struct mmk_tlb_range {
+	mmk_vaddr_t start, end;
+};
+
 /**
  * One shootdown request: what every target CPU must invalidate.  Built by
- * mmkit on the initiator's stack; valid until mmk_hal_tlb_shootdown returns
- * (so a target reads it in place, no copy).
+ * mmkit on the initiator's stack (the ranges are the initiator's: its
+ * gather's); valid until mmk_hal_tlb_shootdown returns, so a target reads
+ * it in place, no copy.
  *
  *   all      every translation tagged @asid (everything, globals included,
  *            when @asid is MMK_ASID_ALL); the ranges are then unused
- *   ranges   else [range[i].start, range[i].end) for i < nranges, tagged
- *            @asid, and global ones too when @global
+ *   ranges   else range[i] for i < nranges (at most MMK_TLB_FLUSH_RANGES),
+ *            tagged @asid, and global ones too when @global
  */
 struct mmk_tlb_flush {
 	uint32_t asid;
 	bool all;
 	bool global;
 	unsigned nranges;
-	struct {
-		mmk_vaddr_t start, end; /* page aligned, start < end */
-	} range[MMK_TLB_FLUSH_RANGES];
+	const struct mmk_tlb_range *range;
 };
 
 #if MMK_CFG_HAL_TLB_SHOOTDOWN

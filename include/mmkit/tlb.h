@@ -64,9 +64,7 @@ struct mmk_tlb_gather {
 	bool global; /* a global translation was removed or reduced */
 	unsigned nranges;
 	uint64_t npages; /* base pages recorded in range[] */
-	struct {
-		mmk_vaddr_t start, end; /* [start, end), coalesced */
-	} range[MMK_TLB_GATHER_RANGES];
+	struct mmk_tlb_range range[MMK_TLB_GATHER_RANGES]; /* coalesced */
 	/* Frames to put after the flush, first queued first put. */
 	struct mmk_frames *frames;   /* all puts of one gather share it */
 	uint64_t put_head, put_tail; /* frame number + 1; 0 = none */

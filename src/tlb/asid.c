@@ -316,6 +316,7 @@ void mmk_tlb_ctx_release(struct mmk_tlb_ctx *c)
 	fl.all = true;
 	fl.global = false;
 	fl.nranges = 0;
+	fl.range = NULL;
 	mmk_tlb_shootdown(&cpus, &fl);
 	unsigned long f = mmk_spin_lock(&asids.lock);
 	uint32_t a = (uint32_t)(id & ASID_MASK);

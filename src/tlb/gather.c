@@ -98,17 +98,10 @@ static void tlb_flush_now(const struct mmk_tlb_gather *g)
 	f.asid = tlb_asid(g);
 	f.all = g->all;
 	f.global = g->global;
-	f.nranges = 0;
-	if (g->all) {
-		if (g->global)
-			f.asid = MMK_ASID_ALL;
-	} else {
-		f.nranges = g->nranges;
-		for (unsigned i = 0; i < g->nranges; i++) {
-			f.range[i].start = g->range[i].start;
-			f.range[i].end = g->range[i].end;
-		}
-	}
+	f.nranges = g->all ? 0 : g->nranges;
+	f.range = g->range;
+	if (g->all && g->global)
+		f.asid = MMK_ASID_ALL;
 	mmk_tlb_shootdown(g->cpus, &f);
 }
 
@@ -117,13 +110,13 @@ void mmk__tlb_flush_range_now(const struct mmk_tlb_gather *g, mmk_vaddr_t start,
 {
 	if (!g->cpus)
 		return;
+	struct mmk_tlb_range r = {start, end};
 	struct mmk_tlb_flush f;
 	f.asid = tlb_asid(g);
 	f.all = false;
 	f.global = true;
 	f.nranges = 1;
-	f.range[0].start = start;
-	f.range[0].end = end;
+	f.range = &r;
 	mmk_tlb_shootdown(g->cpus, &f);
 }
 

@@ -152,10 +152,6 @@ typedef struct {
  *               (every range of one operation) to the other CPUs at once
  *               and overlaps their work with the local flush.
  */
-#ifndef MMK_CFG_HAL_TLB_SHOOTDOWN
-#define MMK_CFG_HAL_TLB_SHOOTDOWN 0
-#endif
-
 /** Ranges one shootdown request carries (more: it asks for a full flush). */
 #define MMK_TLB_FLUSH_RANGES 16
 

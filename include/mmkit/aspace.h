@@ -176,8 +176,10 @@ struct mmk_pt *mmk_aspace_pt(struct mmk_aspace *as);
  * Tag flushes and activations of @as with the fixed @asid instead of one
  * from the ASID allocator (a kernel space: 0 with global entries).  By
  * default a space takes allocated ASIDs when mmk_tlb_asid_init turned the
- * allocator on, else the fixed ASID 0.  @as must be active nowhere.
- * Exclusive.
+ * allocator on, else the fixed ASID 0.  With the allocator on, only 0 is
+ * safe (it never hands 0 out; any other number may also be another
+ * space's) and @as must be active nowhere (its allocated number is given
+ * back).  Exclusive.
  */
 void mmk_aspace_set_asid(struct mmk_aspace *as, uint32_t asid);
 

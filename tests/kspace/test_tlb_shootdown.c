@@ -9,6 +9,10 @@
  */
 #include "tlb_test.h"
 
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+
 static struct mmk_aspace as, other;
 
 static void check_clean(void)
@@ -254,6 +258,84 @@ static void destroy_flushes_its_asid_where_it_may_be_cached(void **state)
 		assert_true(e[i].root.v != mmk_aspace_pt(&t)->root.v);
 }
 
+/* ------------------------------------------ the order of a shootdown */
+
+static _Atomic int remote_cpu = -1;
+static _Atomic bool remote_go, remote_stop;
+
+/* A CPU taking interrupts that holds the page in its TLB and answers its
+ * mailbox only once told to. */
+static void *remote_main(void *p)
+{
+	(void)p;
+	unsigned me = mmk_hosted_register_cpu();
+	mmk_hosted_ipi_serve(true);
+	mmk_aspace_activate(&as);
+	assert_int_equal(mmk_hosted_tlb_touch(&as, BASE, MMK_ACCESS_WRITE), 0);
+	atomic_store(&remote_cpu, (int)me);
+	while (!atomic_load(&remote_go))
+		sched_yield(); /* interrupts "masked": no poll */
+	while (!atomic_load(&remote_stop))
+		mmk_hosted_ipi_poll();
+	mmk_aspace_deactivate(&as);
+	mmk_hosted_ipi_serve(false);
+	return NULL;
+}
+
+static _Atomic bool overlap_seen;
+
+/* Watches CPU 0's unmap: its local flush must be done while the remote
+ * CPU still holds the page (its request sent, not answered). */
+static void *watch_main(void *p)
+{
+	(void)p;
+	unsigned r = (unsigned)atomic_load(&remote_cpu);
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (mmk_hosted_tlb_local_flushes(0) == 1 &&
+		    mmk_hosted_tlb_ipis(r) == 1 &&
+		    cpu_cached(r, BASE, MMK_ACCESS_WRITE)) {
+			atomic_store(&overlap_seen, true);
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec > 5)
+			break; /* it waited before flushing: fail, but end */
+		sched_yield();
+	}
+	atomic_store(&remote_go, true);
+	return NULL;
+}
+
+static void a_shootdown_sends_flushes_locally_then_waits(void **state)
+{
+	(void)state;
+	pthread_t rt, wt;
+	atomic_store(&remote_cpu, -1);
+	atomic_store(&remote_go, false);
+	atomic_store(&remote_stop, false);
+	atomic_store(&overlap_seen, false);
+	cpu_switch(0, NULL, &as);
+	cpu_touch(0, &as, BASE, MMK_ACCESS_WRITE);
+	pthread_create(&rt, NULL, remote_main, NULL);
+	while (atomic_load(&remote_cpu) < 0)
+		sched_yield();
+	mmk_hosted_tlb_count_reset();
+	pthread_create(&wt, NULL, watch_main, NULL);
+	mmk_hosted_set_cpu(0);
+	assert_int_equal(mmk_aspace_unmap(&as, BASE, PG), 0);
+	/* returned only once the remote CPU answered */
+	unsigned r = (unsigned)atomic_load(&remote_cpu);
+	assert_false(cpu_cached(r, BASE, MMK_ACCESS_READ));
+	pthread_join(wt, NULL);
+	atomic_store(&remote_stop, true);
+	pthread_join(rt, NULL);
+	assert_true(atomic_load(&overlap_seen));
+	assert_true(mmk_hosted_tlb_serve_ns(r) > 0);
+	check_clean();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -269,6 +351,7 @@ int main(void)
 		T(the_check_catches_a_misdirected_flush),
 		T(the_check_catches_a_flush_left_out_on_switch),
 		T(destroy_flushes_its_asid_where_it_may_be_cached),
+		T(a_shootdown_sends_flushes_locally_then_waits),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, machine_setup, machine_teardown);

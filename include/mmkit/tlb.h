@@ -261,7 +261,9 @@ void mmk_tlb_ctx_deactivate(struct mmk_tlb_ctx *c);
  */
 void mmk_tlb_ctx_release(struct mmk_tlb_ctx *c);
 
-/** Snapshot @c's cached mask (seq_cst: after the caller's edits). */
+/** Snapshot where @c may be cached (seq_cst: after the caller's edits):
+ *  its cached mask, narrowed after a rollover to the CPUs that can still
+ *  reach its old-generation entries (see asid.c). */
 void mmk_tlb_ctx_cached(const struct mmk_tlb_ctx *c, mmk_cpumask_t *out);
 
 /**

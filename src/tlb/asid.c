@@ -207,12 +207,44 @@ static inline void mask_clear(mmk_cpumask_t *m, unsigned cpu)
 			   __ATOMIC_SEQ_CST);
 }
 
+/*
+ * Targets of a space whose id is of an old generation: entries under that
+ * number are unreachable on every CPU except those that run the space and
+ * those that still run with its number (kept): every other CPU flushes
+ * before it loads any number of the current generation (tlb.h).  So the
+ * cached mask shrinks to those.  Allocator lock: kept[] is read under it.
+ */
+static void ctx_prune_stale(const struct mmk_tlb_ctx *c, uint64_t id,
+			    mmk_cpumask_t *out)
+{
+	unsigned long f = mmk_spin_lock(&asids.lock);
+	if (id_gen(id) != mmk_atomic_load(&asids.gen, MMK_MO_RELAXED)) {
+		mmk_cpumask_t keep;
+		for (size_t i = 0; i < MMK_ARRAY_SIZE(keep.bits); i++)
+			keep.bits[i] = __atomic_load_n(&c->active.bits[i],
+						       __ATOMIC_SEQ_CST);
+		for (unsigned k = 0; k < asids.ncpus; k++)
+			if (asids.kept[k] == id)
+				mmk_cpumask_set(&keep, k);
+		for (size_t i = 0; i < MMK_ARRAY_SIZE(keep.bits); i++)
+			out->bits[i] &= keep.bits[i];
+	}
+	mmk_spin_unlock(&asids.lock, f);
+}
+
 void mmk_tlb_ctx_cached(const struct mmk_tlb_ctx *c, mmk_cpumask_t *out)
 {
 	atomic_thread_fence(memory_order_seq_cst);
 	for (size_t i = 0; i < MMK_ARRAY_SIZE(out->bits); i++)
 		out->bits[i] =
 			__atomic_load_n(&c->cached.bits[i], __ATOMIC_SEQ_CST);
+	if (c->fixed)
+		return;
+	uint64_t id = mmk_atomic_load(&c->id, MMK_MO_SEQ_CST);
+	if (MMK_UNLIKELY(id != 0 &&
+			 id_gen(id) !=
+				 mmk_atomic_load(&asids.gen, MMK_MO_ACQUIRE)))
+		ctx_prune_stale(c, id, out);
 }
 
 /*

@@ -172,6 +172,53 @@ static void a_dead_space_returns_its_asid(void **state)
 	assert_int_equal(asid_of(&sp[40]), freed);
 }
 
+static void
+after_a_rollover_only_cpus_that_can_reach_it_are_flushed(void **state)
+{
+	(void)state;
+	machine_reset(7);
+	space_new(&sp[0]);
+	assert_int_equal(
+		mmk_aspace_map_alloc(&sp[0], BASE, 4 * PG, MMK_PT_RW, true), 0);
+	/* CPUs 1..3 ran sp[0] and left it; CPU 4 still runs it */
+	for (unsigned c = 1; c <= 4; c++) {
+		space_new(&sp[c]);
+		cpu_switch(c, NULL, &sp[0]);
+		cpu_touch(c, &sp[0], BASE, MMK_ACCESS_WRITE);
+		if (c < 4)
+			cpu_switch(c, &sp[0], &sp[c]);
+	}
+	/* CPU 0 uses the numbers up: a rollover */
+	for (unsigned i = 5; i < 130; i++) {
+		space_new(&sp[i]);
+		cpu_switch(0, i > 5 ? &sp[i - 1] : NULL, &sp[i]);
+	}
+	assert_int_equal(mmk_tlb_asid_rollovers(), 1);
+	/* CPUs 1 and 2 switch again: they flush everything (rollover) */
+	cpu_switch(1, &sp[1], &sp[129]);
+	cpu_switch(2, &sp[2], &sp[129]);
+	mmk_hosted_tlb_count_reset();
+	mmk_hosted_set_cpu(0);
+	assert_int_equal(mmk_aspace_unmap(&sp[0], BASE, PG), 0);
+	/* CPU 4 runs it (its number kept): flushed.  CPUs 1 and 2 have
+	 * flushed everything since; CPU 3 owes that flush and will do it
+	 * before it loads any number of the new generation: none of the
+	 * three can reach the old entries, none is interrupted. */
+	assert_int_equal(mmk_hosted_tlb_ipis(4), 1);
+	assert_int_equal(mmk_hosted_tlb_ipis(1), 0);
+	assert_int_equal(mmk_hosted_tlb_ipis(2), 0);
+	assert_int_equal(mmk_hosted_tlb_ipis(3), 0);
+	assert_int_equal(mmk_hosted_tlb_useless(), 0);
+	struct mmk_aspace *all[130];
+	for (unsigned i = 0; i < 130; i++)
+		all[i] = &sp[i];
+	assert_int_equal(mmk_hosted_tlb_check(all, 130), 0);
+	/* CPU 3 comes back to sp[0]: it flushes first, so nothing stale */
+	cpu_switch(3, &sp[3], &sp[0]);
+	assert_false(cpu_cached(3, BASE, MMK_ACCESS_READ));
+	assert_int_equal(mmk_hosted_tlb_check(all, 130), 0);
+}
+
 static void without_asids_every_switch_away_flushes(void **state)
 {
 	(void)state;
@@ -196,6 +243,7 @@ int main(void)
 		T(rollover_flushes_each_cpu_once),
 		T(a_space_running_across_a_rollover_keeps_its_asid),
 		T(a_dead_space_returns_its_asid),
+		T(after_a_rollover_only_cpus_that_can_reach_it_are_flushed),
 		T(without_asids_every_switch_away_flushes),
 #undef T
 	};

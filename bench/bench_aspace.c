@@ -15,7 +15,10 @@
  *   aspace.read/write   64 MiB populated area, 1 MiB calls      GB/s
  *                       bound memcpy (4 KiB pages, cold), goal >= 0.8x
  *   aspace.fault_scaling first-touch faults/s from n threads on disjoint
- *                       pages of one space; n=2 bound = n=1, goal >= 1.6x
+ *                       pages of one space; n=2 bound = n=1 times the
+ *                       speedup memset.scaling shows for the same
+ *                       zeroing with 2 threads in the same run (memory
+ *                       bandwidth limits both), goal >= 0.95x
  *   aspace.clone, aspace.fork_exit, aspace.cow_fault, aspace.zero_page_read
  *                       fork figures (bench_aspace_fork, further down)
  *
@@ -382,15 +385,17 @@ MMK_BENCH(bench_aspace_fault_scaling, 42)
 	r1.extra[0].key = "cpu_ns_per_fault";
 	r1.extra[0].value = cpu1;
 	mmk_bench_report(&r1);
+	double zs = mmk_bench_median(z2, reps) / mmk_bench_median(z1, reps);
+	/* bound: perfect scaling as far as the machine scales the zeroing
+	 * itself; the goal is fault_scaling / memset.scaling >= 0.95 */
 	struct mmk_bench_result r2 = {.metric = "aspace.fault_scaling",
 				      .arch = "x86_64",
 				      .n = 2,
 				      .value = mmk_bench_median(two, reps),
 				      .unit = "faults/s",
-				      .bound = o,
-				      .goal = 1.6,
+				      .bound = o * zs,
+				      .goal = 0.95,
 				      .goal_dir = +1};
-	double zs = mmk_bench_median(z2, reps) / mmk_bench_median(z1, reps);
 	r2.extra[0].key = "memset_speedup_2t";
 	r2.extra[0].value = zs;
 	r2.extra[1].key = "cpu_ns_per_fault";

@@ -237,92 +237,11 @@ void mmk_hal_cpu_relax(void)
 	mmk_hosted_relax();
 }
 
+/* A spinning CPU still takes interrupts: answer shootdowns meanwhile. */
 void mmk_hosted_relax(void)
 {
+	mmk_hosted_ipi_poll();
 	sched_yield();
-}
-
-/* ----------------------------------------------------------- TLB record */
-
-#define FLUSH_LOG 65536
-static struct mmk_hosted_flush flush_log[FLUSH_LOG];
-static size_t flush_n;
-static pthread_mutex_t flush_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static void flush_record(const struct mmk_hosted_flush *f)
-{
-	pthread_mutex_lock(&flush_mu);
-	flush_log[flush_n % FLUSH_LOG] = *f;
-	flush_n++;
-	pthread_mutex_unlock(&flush_mu);
-}
-
-void mmk_hal_tlb_flush_range(const mmk_cpumask_t *cpus, uint32_t asid,
-			     mmk_vaddr_t start, mmk_vaddr_t end, bool global)
-{
-	struct mmk_hosted_flush f = {
-		MMK_HOSTED_FLUSH_RANGE, *cpus, asid, start, end, global};
-	flush_record(&f);
-}
-
-void mmk_hal_tlb_flush_all(const mmk_cpumask_t *cpus, uint32_t asid)
-{
-	struct mmk_hosted_flush f = {
-		MMK_HOSTED_FLUSH_ALL, *cpus, asid, 0, 0, true};
-	flush_record(&f);
-}
-
-void mmk_hosted_flush_reset(void)
-{
-	pthread_mutex_lock(&flush_mu);
-	flush_n = 0;
-	pthread_mutex_unlock(&flush_mu);
-}
-
-size_t mmk_hosted_flush_count(void)
-{
-	pthread_mutex_lock(&flush_mu);
-	size_t n = flush_n;
-	pthread_mutex_unlock(&flush_mu);
-	return n;
-}
-
-void mmk_hosted_flush_get(size_t i, struct mmk_hosted_flush *out)
-{
-	pthread_mutex_lock(&flush_mu);
-	*out = flush_log[i % FLUSH_LOG];
-	pthread_mutex_unlock(&flush_mu);
-}
-
-bool mmk_hosted_flushed(mmk_vaddr_t va)
-{
-	bool hit = false;
-	pthread_mutex_lock(&flush_mu);
-	size_t n = flush_n < FLUSH_LOG ? flush_n : FLUSH_LOG;
-	for (size_t i = 0; i < n && !hit; i++) {
-		const struct mmk_hosted_flush *f = &flush_log[i];
-		hit = f->kind == MMK_HOSTED_FLUSH_ALL ||
-		      (va >= f->start && va < f->end);
-	}
-	pthread_mutex_unlock(&flush_mu);
-	return hit;
-}
-
-static _Thread_local mmk_paddr_t cur_root;
-static _Thread_local uint32_t cur_asid;
-
-void mmk_hal_write_root(mmk_paddr_t root, uint32_t asid, uint64_t regval)
-{
-	(void)regval;
-	cur_root = root;
-	cur_asid = asid;
-}
-
-mmk_paddr_t mmk_hosted_current_root(uint32_t *asid)
-{
-	if (asid)
-		*asid = cur_asid;
-	return cur_root;
 }
 
 /* -------------------------------------------------------------- logging */

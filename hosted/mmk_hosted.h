@@ -7,7 +7,10 @@
  * and virtual addresses always differ and a missing phys_to_virt crashes.
  * Threads register as CPUs.  For tests it injects allocation failures,
  * counts live frames and objects, and records every TLB flush and root
- * write it is asked for.  Everything here is thread-safe.
+ * write it is asked for.  Each CPU has a software TLB that the access
+ * helpers of mmk_hosted_tlb.h fill and the flush hooks empty (the hosted
+ * build gives the shootdown hooks, MMK_CFG_HAL_TLB_SHOOTDOWN=1).
+ * Everything here is thread-safe.
  */
 #ifndef MMK_HOSTED_H
 #define MMK_HOSTED_H
@@ -112,6 +115,87 @@ bool mmk_hosted_flushed(mmk_vaddr_t va);
 
 /** The last root written on this CPU (physical address 0 if none). */
 mmk_paddr_t mmk_hosted_current_root(uint32_t *asid);
+/** The same for CPU @cpu. */
+mmk_paddr_t mmk_hosted_cpu_root(unsigned cpu, uint32_t *asid);
+
+/* ------------------------------------------------------- software TLB */
+/*
+ * Every CPU id has a software TLB of MMK_HOSTED_TLB_ENTRIES entries
+ * (fully associative, round-robin replacement).  An entry is what a CPU
+ * caches after a walk: the leaf [va, va + size) -> pa with its rights,
+ * tagged with the ASID the CPU ran with, and (for the checks only) the
+ * root it was walked from.  Flush requests empty it: locally, or on other
+ * CPUs through mmk_hal_tlb_shootdown, which delivers to a CPU that serves
+ * its interrupts (mmk_hosted_ipi_serve) through its mailbox and empties
+ * any other CPU's TLB itself, as if that CPU's handler had run.
+ */
+#define MMK_HOSTED_TLB_ENTRIES 64
+
+struct mmk_hosted_tlbe {
+	bool valid;
+	bool global;
+	uint32_t asid;
+	uint32_t rights; /* MMK_PT_RWX bits */
+	mmk_vaddr_t va;	 /* leaf start */
+	uint64_t size;	 /* leaf size */
+	mmk_paddr_t pa;	 /* of va */
+	mmk_paddr_t root;
+};
+
+/** Hold CPU @cpu's TLB (a walk and its fill are one step). */
+void mmk_hosted_tlb_lock(unsigned cpu);
+void mmk_hosted_tlb_unlock(unsigned cpu);
+/** The entry of @cpu's current ASID (or global) holding @va.  Lock held. */
+bool mmk_hosted_tlb_find(unsigned cpu, mmk_vaddr_t va,
+			 struct mmk_hosted_tlbe *out);
+/** Drop that entry (a fault on a present entry).  Lock held. */
+void mmk_hosted_tlb_forget(unsigned cpu, mmk_vaddr_t va);
+/** Cache @e (its valid flag is set).  Lock held. */
+void mmk_hosted_tlb_fill(unsigned cpu, const struct mmk_hosted_tlbe *e);
+/** Copy @cpu's valid entries into @out (MMK_HOSTED_TLB_ENTRIES room). */
+size_t mmk_hosted_tlb_entries(unsigned cpu, struct mmk_hosted_tlbe *out);
+/** Empty every TLB and zero every count below; cancels drop_next. */
+void mmk_hosted_tlb_reset(void);
+/** Zero the counts below and the flush log; the TLBs keep their entries. */
+void mmk_hosted_tlb_count_reset(void);
+
+/** Requests sent to @cpu by other CPUs (interrupts it took). */
+long mmk_hosted_tlb_ipis(unsigned cpu);
+long mmk_hosted_tlb_ipis_total(void);
+/** Flushes @cpu did for itself (local hooks, its own part of a
+ *  shootdown). */
+long mmk_hosted_tlb_local_flushes(unsigned cpu);
+/**
+ * Flush requests (not of everything, not global) that reached a CPU which
+ * could not have cached what they name: it had not run with their ASID
+ * since it last flushed that ASID.  Zero where the rules say so.
+ */
+long mmk_hosted_tlb_useless(void);
+/** Time CPU @cpu spent answering requests from its mailbox. */
+uint64_t mmk_hosted_tlb_serve_ns(unsigned cpu);
+
+/**
+ * Debug hook: the next shootdown is recorded but never reaches CPU @cpu
+ * (a misdirected flush), or reaches no CPU at all with @cpu -1 (a missed
+ * one).  The software-TLB check must then catch it.
+ */
+void mmk_hosted_tlb_drop_next(int cpu);
+
+/**
+ * The calling thread becomes CPU @cpu (< MMK_CFG_MAX_CPUS) without
+ * registering: counting tests play 64 CPUs from one thread.  Returns the
+ * id it had (-1 if none).
+ */
+int mmk_hosted_set_cpu(unsigned cpu);
+
+/**
+ * The calling CPU answers shootdowns itself (@on) through its mailbox, as
+ * a CPU taking interrupts: it must then call mmk_hosted_ipi_poll often
+ * (mmk_hal_cpu_relax does).  Turning it off answers what is pending.
+ */
+void mmk_hosted_ipi_serve(bool on);
+/** Answer the requests waiting in the calling CPU's mailbox. */
+void mmk_hosted_ipi_poll(void);
 
 /* ---------------------------------------------------------------- CPUs */
 /** Make the calling thread a CPU; returns its id (idempotent per thread). */

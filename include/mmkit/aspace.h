@@ -9,7 +9,8 @@
  *   | [base, end)     the part of the address space it manages     |
  *   | areas (mset)    [start, end) flags backend offset priv ...   |
  *   | pt              the page table (any compiled-in format)      |
- *   | active          CPUs that have it loaded (flush targets)     |
+ *   | tlb             CPUs that have it loaded, CPUs that may      |
+ *   |                 cache it (flush targets), its ASID           |
  *   | lock            writers exclusive; page faults shared, with  |
  *   |                 a per-CPU reader count (no shared line)      |
  *   +--------------------------------------------------------------+
@@ -36,10 +37,12 @@
  * (MMK_ENOMEM, or the error named).
  *
  * TLB: unmap and protect flush exactly the pages that lost a permission,
- * once per call, on the CPUs where the space is active (none if it is
- * active nowhere), and give frames back only after that flush.  (Frames
- * another space still maps after a fork are put at once, after a flush
- * of their pages: an unmap over them may flush more than once.)  Adding
+ * once per call, on the CPUs that may cache the space's entries (where it
+ * is active, and with ASIDs where it was active and has not been flushed
+ * since; none if there are none), in one shootdown, and give frames back
+ * only after that flush.  (Frames another space still maps after a fork
+ * are put at once, after a flush of their pages: an unmap over them may
+ * flush more than once.)  Adding
  * mappings (map, populate, faults) flushes nothing, except on formats
  * where mmk_pt_map_needs_flush() says the TLB may cache invalid entries.
  *
@@ -125,7 +128,7 @@ struct mmk_aspace {
 	uint64_t page_size;    /* base page of the format */
 	unsigned page_shift;
 	bool map_flushes; /* mmk_pt_map_needs_flush(&pt) */
-	uint32_t asid;	  /* tag for flushes and activation */
+	uint32_t asid;	  /* the fixed ASID (set_asid); see tlb.id */
 	/* page flags of each READ/WRITE/EXEC combination, fitted to the
 	 * format (mmk_pt_fit_flags); MMK__AS_NOFIT where it has none */
 	uint8_t fit[8];
@@ -135,8 +138,8 @@ struct mmk_aspace {
 	MMK_ATOMIC(uint64_t) zero_page;
 	struct mmk_mset areas;
 	struct mmk_pt pt;
-	/* CPUs with this space loaded; changed with atomic bit operations */
-	mmk_cpumask_t active;
+	/* where it is loaded, where it may be cached, its ASID (tlb.h) */
+	struct mmk_tlb_ctx tlb;
 	/* writers: a spinlock among themselves, then the flag readers see */
 	mmk_spinlock_t wlock;
 	MMK_ATOMIC(uint32_t) writer __attribute__((aligned(64)));
@@ -175,16 +178,33 @@ void mmk_aspace_clear(struct mmk_aspace *as);
 /** The page table (to activate it by hand, dump it, or inspect it). */
 struct mmk_pt *mmk_aspace_pt(struct mmk_aspace *as);
 
-/** Tag flushes and activations of @as with @asid (default 0).  Exclusive. */
+/**
+ * Tag flushes and activations of @as with the fixed @asid instead of one
+ * from the ASID allocator (a kernel space: 0 with global entries).  By
+ * default a space takes allocated ASIDs when mmk_tlb_asid_init turned the
+ * allocator on, else the fixed ASID 0.  With the allocator on, only 0 is
+ * safe (it never hands 0 out; any other number may also be another
+ * space's) and @as must be active nowhere (its allocated number is given
+ * back).  Exclusive.
+ */
 void mmk_aspace_set_asid(struct mmk_aspace *as, uint32_t asid);
 
 /**
- * Load @as on the calling CPU (mmk_pt_activate) and add the CPU to the
- * set flushes go to.  IRQs must be off or the thread pinned.
+ * Load @as on the calling CPU: add the CPU to the CPUs it is active on and
+ * may be cached on, give it an ASID of the current generation if it has
+ * none (mmk_tlb_ctx_activate: a switch flushes nothing while its ASID is
+ * live; a rollover flushes this CPU once), then write the root
+ * (mmk_pt_activate).  Call mmk_aspace_deactivate on the space switched
+ * away from first.  IRQs off or the thread pinned.  Cannot fail.
  */
 void mmk_aspace_activate(struct mmk_aspace *as);
 
-/** The calling CPU no longer uses @as (call when switching away). */
+/**
+ * The calling CPU no longer uses @as (call when switching away, before
+ * activating the next space).  With allocated ASIDs the CPU may still
+ * cache @as's entries and keeps getting its flushes; with a fixed ASID
+ * it flushes them now.
+ */
 void mmk_aspace_deactivate(struct mmk_aspace *as);
 
 /** True if @as is loaded on some CPU. */

@@ -70,6 +70,10 @@
 #ifndef MMK_CFG_HAL_LINEAR_MAP
 #define MMK_CFG_HAL_LINEAR_MAP 1
 #endif
+/* 1: the kernel gives local TLB flushes and one shootdown call (hal.h) */
+#ifndef MMK_CFG_HAL_TLB_SHOOTDOWN
+#define MMK_CFG_HAL_TLB_SHOOTDOWN 0
+#endif
 #ifndef MMK_CFG_EXPENSIVE_CHECKS
 #define MMK_CFG_EXPENSIVE_CHECKS 0
 #endif

@@ -22,6 +22,9 @@
  *        accounting hooks (mmk_hal_failpoint, mmk_hal_frame_note); the hosted
  *        test HAL turns this on, a production kernel leaves it off.
  *  MMK_CFG_MAX_CPUS        (default 64) size of CPU masks and per-CPU arrays.
+ *  MMK_CFG_HAL_TLB_SHOOTDOWN (default 0) which TLB hooks the kernel gives:
+ *        0 the synchronous mask-taking flush_range / flush_all, 1 the local
+ *        flushes and one asynchronous shootdown call (see below).
  *  MMK_CFG_HAL_INLINE      (undefined) a header giving mmk_hal_cpu_id,
  *        mmk_hal_irq_save/restore and mmk_hal_cpu_relax as static inline
  *        functions instead of calls (see below).
@@ -132,6 +135,102 @@ typedef struct {
 	uint64_t bits[(MMK_CFG_MAX_CPUS + 63) / 64];
 } mmk_cpumask_t;
 
+#define MMK_ASID_ALL UINT32_MAX
+
+/*
+ * Two ways to give mmkit its TLB maintenance, chosen at build time by
+ * MMK_CFG_HAL_TLB_SHOOTDOWN (PORTING.md, "TLB shootdown"):
+ *
+ *  0 (default)  mmk_hal_tlb_flush_range / mmk_hal_tlb_flush_all below, each
+ *               synchronous on every CPU of its mask: what a kernel ported
+ *               before shootdowns existed already has.  mmkit calls them
+ *               once per range; a local flush is one with only the caller's
+ *               bit set.
+ *  1            mmk_hal_tlb_local_range / mmk_hal_tlb_local_all (this CPU
+ *               only: invlpg, sfence.vma, tlbi, invtlb) and one shootdown
+ *               call, mmk_hal_tlb_shootdown, that carries a whole request
+ *               (every range of one operation) to the other CPUs at once
+ *               and overlaps their work with the local flush.
+ */
+/** Ranges one shootdown request carries (more: it asks for a full flush). */
+#define MMK_TLB_FLUSH_RANGES 16
+
+/** A range of virtual addresses [start, end), page aligned, start < end. */
+struct mmk_tlb_range {
+	mmk_vaddr_t start, end;
+};
+
+/**
+ * One shootdown request: what every target CPU must invalidate.  Built by
+ * mmkit on the initiator's stack (the ranges are the initiator's: its
+ * gather's); valid until mmk_hal_tlb_shootdown returns, so a target reads
+ * it in place, no copy.
+ *
+ *   all      every translation tagged @asid (everything, globals included,
+ *            when @asid is MMK_ASID_ALL); the ranges are then unused
+ *   ranges   else range[i] for i < nranges (at most MMK_TLB_FLUSH_RANGES),
+ *            tagged @asid, and global ones too when @global
+ */
+struct mmk_tlb_flush {
+	uint32_t asid;
+	bool all;
+	bool global;
+	unsigned nranges;
+	const struct mmk_tlb_range *range;
+};
+
+#if MMK_CFG_HAL_TLB_SHOOTDOWN
+/**
+ * Invalidate [start, end) tagged with @asid (and global translations when
+ * @global) on the calling CPU only, and wait for it to complete.
+ */
+void mmk_hal_tlb_local_range(uint32_t asid, mmk_vaddr_t start, mmk_vaddr_t end,
+			     bool global);
+
+/** Invalidate everything tagged @asid (all, globals too: MMK_ASID_ALL)
+ *  on the calling CPU only. */
+void mmk_hal_tlb_local_all(uint32_t asid);
+
+/**
+ * Carry out @f on every CPU of @cpus, the caller included when its bit is
+ * set, and return only when all have completed it.  The order is the
+ * point of the call:
+ *
+ *   1. send @f to every other CPU of @cpus (an IPI each, or one multicast;
+ *      do not wait for them here)
+ *   2. mmk_tlb_flush_local(f) on this CPU if its bit is set
+ *   3. wait until every other CPU has acknowledged
+ *
+ * so the local flush overlaps the remote ones.  A target's IPI handler
+ * calls mmk_tlb_flush_local(f) and acknowledges.  mmkit never holds a
+ * global lock around this: two CPUs may shoot down at the same time (each
+ * waits for its own acknowledgements; a CPU that waits must still answer
+ * the IPIs of others, i.e. wait with IPIs enabled or poll for them).
+ * Called with the space's lock held and interrupts possibly disabled by
+ * mmkit's own locks: the kernel's IPI path must cope (x86 and arm64
+ * kernels do: their shootdown IPIs are not maskable by the spinlock's
+ * irqsave on the *target*, which is what matters).  Never called with an
+ * empty @cpus.
+ */
+void mmk_hal_tlb_shootdown(const mmk_cpumask_t *cpus,
+			   const struct mmk_tlb_flush *f);
+
+/**
+ * What a target does with a request: the local hooks, once per range or
+ * once in full.  Pure (reads @f, calls the local hooks): an IPI handler
+ * may call it, the one call from a hook into mmkit the contract allows.
+ */
+static inline void mmk_tlb_flush_local(const struct mmk_tlb_flush *f)
+{
+	if (f->all) {
+		mmk_hal_tlb_local_all(f->asid);
+		return;
+	}
+	for (unsigned i = 0; i < f->nranges; i++)
+		mmk_hal_tlb_local_range(f->asid, f->range[i].start,
+					f->range[i].end, f->global);
+}
+#else
 /**
  * Invalidate translations of [start, end) tagged with @asid (and global ones
  * when @global is set) on every CPU in @cpus, the calling CPU included if its
@@ -146,17 +245,20 @@ void mmk_hal_tlb_flush_range(const mmk_cpumask_t *cpus, uint32_t asid,
 /**
  * Invalidate every translation tagged with @asid (everything, globals
  * included, when @asid is MMK_ASID_ALL) on every CPU in @cpus.  Used past
- * the batch threshold, where one full flush is cheaper than many pages.
+ * the batch threshold, where one full flush is cheaper than many pages,
+ * and for the local flushes of ASID rollover (only the caller's bit set).
  */
 void mmk_hal_tlb_flush_all(const mmk_cpumask_t *cpus, uint32_t asid);
-
-#define MMK_ASID_ALL UINT32_MAX
+#endif
 
 /**
  * Make @root (the physical address of a top-level table) the current CPU's
- * translation root with @asid.  @regval is the architecture register value
- * mmkit computed for it (satp, CR3, TTBR0_EL1, PGDL), which the kernel may
- * write as is or rebuild; the kernel adds any barrier its CPU needs.
+ * translation root with @asid.  It need not flush (x86_64 with PCIDs: set
+ * CR3 bit 63): mmkit flushes itself where a switch needs it (an ASID
+ * rollover; with ASIDs off, the CPU a space is switched away from).  @regval is
+ * the architecture register value mmkit computed for it (satp, CR3, TTBR0_EL1,
+ * PGDL), which the kernel may write as is or rebuild; the kernel adds any
+ * barrier its CPU needs.
  */
 void mmk_hal_write_root(mmk_paddr_t root, uint32_t asid, uint64_t regval);
 

@@ -38,10 +38,12 @@
 extern "C" {
 #endif
 
-/** Ranges kept before one full flush replaces them. */
-#define MMK_TLB_GATHER_RANGES 16
+/** Ranges kept before one full flush replaces them (one request's). */
+#define MMK_TLB_GATHER_RANGES MMK_TLB_FLUSH_RANGES
 /** Past this many base pages one full flush replaces the ranges. */
 #define MMK_TLB_GATHER_FLUSH_ALL_PAGES 64
+
+struct mmk_tlb_ctx;
 
 /*
  * Fields may be read by callers (tests, statistics); only the functions
@@ -53,13 +55,16 @@ struct mmk_tlb_gather {
 	 * until finish. */
 	const mmk_cpumask_t *cpus;
 	uint32_t asid; /* ASID the translations belong to */
-	bool all;      /* flush everything of @asid (of every ASID if global) */
-	bool global;   /* a global translation was removed or reduced */
+	/* When set, the ASID is read from this context at each flush
+	 * instead: a space's ASID may change under an operation (a rollover
+	 * on another CPU), and the flush must name the one in use after the
+	 * edits. */
+	const struct mmk_tlb_ctx *asid_src;
+	bool all;    /* flush everything of @asid (of every ASID if global) */
+	bool global; /* a global translation was removed or reduced */
 	unsigned nranges;
 	uint64_t npages; /* base pages recorded in range[] */
-	struct {
-		mmk_vaddr_t start, end; /* [start, end), coalesced */
-	} range[MMK_TLB_GATHER_RANGES];
+	struct mmk_tlb_range range[MMK_TLB_GATHER_RANGES]; /* coalesced */
 	/* Frames to put after the flush, first queued first put. */
 	struct mmk_frames *frames;   /* all puts of one gather share it */
 	uint64_t put_head, put_tail; /* frame number + 1; 0 = none */
@@ -69,6 +74,13 @@ struct mmk_tlb_gather {
 /** Start an empty gather for translations cached on @cpus with @asid. */
 void mmk_tlb_gather_init(struct mmk_tlb_gather *g, const mmk_cpumask_t *cpus,
 			 uint32_t asid);
+
+/** Read @g's ASID from @src at each flush (see asid_src above). */
+static inline void mmk_tlb_gather_track_asid(struct mmk_tlb_gather *g,
+					     const struct mmk_tlb_ctx *src)
+{
+	g->asid_src = src;
+}
 
 /** Out of line part of mmk_tlb_gather_range (a new range, thresholds). */
 void mmk__tlb_gather_range_slow(struct mmk_tlb_gather *g, mmk_vaddr_t start,
@@ -129,6 +141,141 @@ void mmk_tlb_gather_flush(struct mmk_tlb_gather *g);
  * Afterwards @g is empty (same @cpus and @asid) and may be reused.
  */
 void mmk_tlb_gather_finish(struct mmk_tlb_gather *g);
+
+/* ---------------------------------------------------------------------
+ * Where a space's translations may be cached, and its ASID.
+ *
+ * Every space embeds one struct mmk_tlb_ctx.  Two CPU masks:
+ *
+ *   active  CPUs that have the space loaded now
+ *   cached  CPUs that may still hold its translations: active, plus (with
+ *           ASIDs on) CPUs that switched away but have not flushed since,
+ *           under the ASID the space still owns.  Always a superset of
+ *           active.  Flushes go to exactly these CPUs.
+ *
+ * ASIDs (PCIDs on x86_64) come from one machine-wide allocator with
+ * generations, after Linux's arm64 allocator: an id is
+ *
+ *     63                    16 15           0
+ *    +------------------------+--------------+
+ *    |      generation        |     ASID     |   (0: no ASID yet)
+ *    +------------------------+--------------+
+ *
+ * A switch to a space whose id is of the current generation flushes
+ * nothing (and takes no lock: one compare-and-swap on the CPU's slot).
+ * When the numbers run out, the generation moves on: every number is free
+ * again except the ones loaded on some CPU right now (they stay with their
+ * spaces), and every CPU flushes its whole TLB once, at its next switch,
+ * before it loads any number of the new generation.  A space whose id is
+ * of an old generation gets a number at its next activation, and its
+ * cached mask restarts from its active mask (the CPUs that cached it
+ * under the old number can no longer reach those entries: each flushes
+ * before it loads a new-generation number).
+ *
+ * With the allocator off (mmk_tlb_asid_init never called, or with 0
+ * bits) or for a space given a fixed ASID, nothing is allocated: the
+ * space uses its fixed number (0 by default) and a CPU switching away
+ * flushes it locally, so cached == active.
+ *
+ * Locking: activate / deactivate on the calling CPU with interrupts off
+ * (or the thread pinned); the allocator's own spinlock is taken only on
+ * the slow path (new number, rollover, pending flush).  The masks change
+ * with atomic bit operations; writers of the space read them with
+ * seq_cst after their page-table edits.
+ * --------------------------------------------------------------------- */
+
+/** Widest ASID the allocator handles (riscv64, aarch64 with 16 bits). */
+#define MMK_ASID_BITS_MAX 16
+/* ASID widths of the architectures (the kernel passes what its CPU has). */
+#define MMK_ASID_BITS_X86_64	  12 /* PCID, when CR4.PCIDE can be set */
+#define MMK_ASID_BITS_RISCV64	  16 /* at most: ASIDLEN as satp reports it */
+#define MMK_ASID_BITS_AARCH64	  8  /* 16 with ID_AA64MMFR0_EL1.ASIDBits */
+#define MMK_ASID_BITS_LOONGARCH64 10 /* ASID.ASIDBITS */
+
+struct mmk_tlb_ctx {
+	mmk_cpumask_t active; /* atomic bit operations */
+	mmk_cpumask_t cached; /* superset of active */
+	/* generation << 16 | ASID; the fixed ASID when @fixed */
+	MMK_ATOMIC(uint64_t) id;
+	bool fixed; /* never allocated: the allocator is off or set_asid */
+};
+
+/**
+ * Start the allocator with @bits-wide ASIDs (0: off, every space keeps its
+ * fixed ASID and a switch away flushes) for @ncpus CPUs (ids below it).
+ * ASID 0 is never handed out (the kernel's / no-ASID tag).  Call once at
+ * boot before any space is activated (tests: between runs, with no space
+ * active).  MMK_EINVAL if @bits > MMK_ASID_BITS_MAX, @ncpus is 0 or above
+ * MMK_CFG_MAX_CPUS, or there are not more numbers than CPUs
+ * (2^bits - 1 <= ncpus: a rollover must leave a free one).
+ */
+int mmk_tlb_asid_init(unsigned bits, unsigned ncpus);
+
+/** The width the allocator runs with (0: off). */
+unsigned mmk_tlb_asid_bits(void);
+
+/** Generations passed since mmk_tlb_asid_init (rollovers). */
+uint64_t mmk_tlb_asid_rollovers(void);
+
+/** True if @cpu must flush everything at its next switch (a rollover
+ *  happened and it has not switched since). */
+bool mmk_tlb_asid_flush_pending(unsigned cpu);
+
+/** True if @id is of the current generation (or a fixed ASID). */
+bool mmk_tlb_asid_live(uint64_t id);
+
+/** An empty context: active nowhere, allocated ASIDs (if the allocator
+ *  is on), no number yet. */
+void mmk_tlb_ctx_init(struct mmk_tlb_ctx *c);
+
+/** Give @c the fixed ASID @asid instead of allocated ones.  The context
+ *  must be active nowhere. */
+void mmk_tlb_ctx_set_fixed(struct mmk_tlb_ctx *c, uint32_t asid);
+
+/** The ASID @c's translations are tagged with now. */
+static inline uint32_t mmk_tlb_ctx_asid(const struct mmk_tlb_ctx *c)
+{
+	return (uint32_t)(mmk_atomic_load(&c->id, MMK_MO_RELAXED) &
+			  (((uint64_t)1 << MMK_ASID_BITS_MAX) - 1));
+}
+
+/**
+ * The calling CPU starts using @c: sets its bits in active and cached,
+ * finds @c a number of the current generation if it has none, does the
+ * rollover flush this CPU owes (locally), and returns the ASID to load
+ * with the root.  The caller then writes the root (mmk_pt_activate).
+ * Interrupts off or the thread pinned.  Cannot fail.
+ */
+uint32_t mmk_tlb_ctx_activate(struct mmk_tlb_ctx *c);
+
+/**
+ * The calling CPU stops using @c (it is switching to another space).
+ * With allocated ASIDs the CPU stays in cached; with a fixed ASID it
+ * flushes that ASID locally and leaves cached too.
+ */
+void mmk_tlb_ctx_deactivate(struct mmk_tlb_ctx *c);
+
+/**
+ * @c's space dies: it must be active nowhere.  Its number is flushed on
+ * the CPUs that may still cache it and returned to the allocator.
+ */
+void mmk_tlb_ctx_release(struct mmk_tlb_ctx *c);
+
+/** Snapshot where @c may be cached (seq_cst: after the caller's edits):
+ *  its cached mask, narrowed after a rollover to the CPUs that can still
+ *  reach its old-generation entries (see asid.c). */
+void mmk_tlb_ctx_cached(const struct mmk_tlb_ctx *c, mmk_cpumask_t *out);
+
+/**
+ * Carry out @f on every CPU of @cpus (mmk_hal_tlb_shootdown, or the
+ * synchronous hooks one range at a time).  Empty @cpus: nothing.  The
+ * one place mmkit sends a flush to other CPUs.
+ */
+void mmk_tlb_shootdown(const mmk_cpumask_t *cpus,
+		       const struct mmk_tlb_flush *f);
+
+/** Flush everything tagged @asid on the calling CPU only. */
+void mmk_tlb_local_all(uint32_t asid);
 
 #ifdef __cplusplus
 }

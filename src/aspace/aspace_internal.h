@@ -58,7 +58,8 @@ void mmk__as_write_unlock(struct mmk_aspace *as);
 struct mmk__aspace_work *mmk__op_begin(struct mmk_aspace *as);
 void mmk__op_end(struct mmk_aspace *as);
 
-/* The CPUs @as is active on, now (seq_cst: after the caller's edits). */
+/* The CPUs that may cache @as's entries, now (seq_cst: after the caller's
+ * edits): the flush targets. */
 void mmk__as_snapshot_cpus(const struct mmk_aspace *as, mmk_cpumask_t *out);
 
 /* ------------------------------------------------------------ checks */

@@ -34,6 +34,7 @@ static void fault_gather(struct mmk_aspace *as, struct mmk_tlb_gather *g,
 {
 	mmk__as_snapshot_cpus(as, cpus);
 	mmk_tlb_gather_init(g, mmk_cpumask_empty(cpus) ? NULL : cpus, as->asid);
+	mmk_tlb_gather_track_asid(g, &as->tlb);
 }
 
 /* A replace, or a map on a format whose TLB may cache the invalid entry:

@@ -45,10 +45,7 @@ void mmk__as_write_unlock(struct mmk_aspace *as)
 
 void mmk__as_snapshot_cpus(const struct mmk_aspace *as, mmk_cpumask_t *out)
 {
-	atomic_thread_fence(memory_order_seq_cst);
-	for (size_t i = 0; i < MMK_ARRAY_SIZE(out->bits); i++)
-		out->bits[i] =
-			__atomic_load_n(&as->active.bits[i], __ATOMIC_RELAXED);
+	mmk_tlb_ctx_cached(&as->tlb, out);
 }
 
 struct mmk__aspace_work *mmk__op_begin(struct mmk_aspace *as)
@@ -63,6 +60,7 @@ struct mmk__aspace_work *mmk__op_begin(struct mmk_aspace *as)
 	 * the one taken at the end (after the edits) decides the real flush. */
 	mmk__as_snapshot_cpus(as, &w->op.cpus);
 	mmk_tlb_gather_init(&w->gather, &w->op.cpus, as->asid);
+	mmk_tlb_gather_track_asid(&w->gather, &as->tlb);
 	return w;
 }
 
@@ -70,7 +68,8 @@ void mmk__op_end(struct mmk_aspace *as)
 {
 	struct mmk__aspace_work *w = &as->work;
 	/* A CPU that activates the space after this snapshot loads the
-	 * edited entries fresh; one that was active before is in it. */
+	 * edited entries fresh; one that may cache them is in it (cached,
+	 * not only active: under ASIDs a CPU that switched away still may). */
 	mmk__as_snapshot_cpus(as, &w->op.cpus);
 	if (mmk_cpumask_empty(&w->op.cpus))
 		w->gather.cpus = NULL; /* active nowhere: no flush */

@@ -37,6 +37,7 @@ int mmk_aspace_create(struct mmk_aspace *as, mmk_vaddr_t base, uint64_t size,
 	as->frames = frames;
 	mmk_mset_init(&as->areas);
 	mmk_spin_init(&as->wlock);
+	mmk_tlb_ctx_init(&as->tlb);
 	err = mmk_pt_create(&as->pt, fmt, pt_opts, frames);
 	if (err)
 		return err;
@@ -84,6 +85,8 @@ void mmk_aspace_destroy(struct mmk_aspace *as)
 		atomic_store_explicit(&as->zero_page, 0, memory_order_relaxed);
 	}
 	mmk_aspace_deactivate(as);
+	/* Its ASID back, after a flush of it wherever it may be cached. */
+	mmk_tlb_ctx_release(&as->tlb);
 	mmk_pt_destroy(&as->pt);
 }
 
@@ -97,30 +100,27 @@ void mmk_aspace_set_asid(struct mmk_aspace *as, uint32_t asid)
 	/* faults read it (formats whose faults flush): exclusive */
 	mmk__as_write_lock(as);
 	as->asid = asid;
+	mmk_tlb_ctx_set_fixed(&as->tlb, asid);
 	mmk__as_write_unlock(as);
 }
 
 void mmk_aspace_activate(struct mmk_aspace *as)
 {
-	unsigned cpu = mmk_hal_cpu_id();
-	/* In the mask before the root is written: a writer that edits after
-	 * this point flushes here too. */
-	__atomic_fetch_or(&as->active.bits[cpu / 64], (uint64_t)1 << (cpu % 64),
-			  __ATOMIC_SEQ_CST);
-	mmk_pt_activate(&as->pt, as->asid);
+	/* In the masks before the root is written (ctx_activate): a writer
+	 * that edits after this point flushes here too. */
+	uint32_t asid = mmk_tlb_ctx_activate(&as->tlb);
+	mmk_pt_activate(&as->pt, asid);
 }
 
 void mmk_aspace_deactivate(struct mmk_aspace *as)
 {
-	unsigned cpu = mmk_hal_cpu_id();
-	__atomic_fetch_and(&as->active.bits[cpu / 64],
-			   ~((uint64_t)1 << (cpu % 64)), __ATOMIC_SEQ_CST);
+	mmk_tlb_ctx_deactivate(&as->tlb);
 }
 
 bool mmk_aspace_is_active(const struct mmk_aspace *as)
 {
-	for (size_t i = 0; i < MMK_ARRAY_SIZE(as->active.bits); i++)
-		if (__atomic_load_n(&as->active.bits[i], __ATOMIC_RELAXED))
+	for (size_t i = 0; i < MMK_ARRAY_SIZE(as->tlb.active.bits); i++)
+		if (__atomic_load_n(&as->tlb.active.bits[i], __ATOMIC_RELAXED))
 			return true;
 	return false;
 }

@@ -74,31 +74,50 @@ void mmk_tlb_gather_put(struct mmk_tlb_gather *g, struct mmk_frames *frames,
 	g->nput++;
 }
 
+/* The ASID to flush: the space's current one when the gather tracks it
+ * (read after the edits, so it names what CPUs run with now). */
+static inline uint32_t tlb_asid(const struct mmk_tlb_gather *g)
+{
+	if (!g->asid_src)
+		return g->asid;
+	atomic_thread_fence(memory_order_seq_cst);
+	return mmk_tlb_ctx_asid(g->asid_src);
+}
+
 /*
- * With mmk__tlb_flush_range_now, the one place mmkit invalidates TLBs.  Today:
- * the HAL's flush for @cpus (which may include other CPUs; the hosted HAL
- * records it).  A shootdown (issue 13) replaces this body: everything it needs
- * is in @g.
+ * With mmk__tlb_flush_range_now, the one place a gather invalidates TLBs:
+ * one request with every range, one shootdown to the CPUs of @cpus (which
+ * the caller has snapshot after its edits), in which the local flush
+ * overlaps the remote ones.
  */
 static void tlb_flush_now(const struct mmk_tlb_gather *g)
 {
-	if (!g->cpus)
-		return; /* active nowhere: nothing can be cached */
-	if (g->all) {
-		mmk_hal_tlb_flush_all(g->cpus,
-				      g->global ? MMK_ASID_ALL : g->asid);
-		return;
-	}
-	for (unsigned i = 0; i < g->nranges; i++)
-		mmk_hal_tlb_flush_range(g->cpus, g->asid, g->range[i].start,
-					g->range[i].end, g->global);
+	if (!g->cpus || (!g->all && g->nranges == 0))
+		return; /* active nowhere, or nothing recorded */
+	struct mmk_tlb_flush f;
+	f.asid = tlb_asid(g);
+	f.all = g->all;
+	f.global = g->global;
+	f.nranges = g->all ? 0 : g->nranges;
+	f.range = g->range;
+	if (g->all && g->global)
+		f.asid = MMK_ASID_ALL;
+	mmk_tlb_shootdown(g->cpus, &f);
 }
 
 void mmk__tlb_flush_range_now(const struct mmk_tlb_gather *g, mmk_vaddr_t start,
 			      mmk_vaddr_t end)
 {
-	if (g->cpus)
-		mmk_hal_tlb_flush_range(g->cpus, g->asid, start, end, true);
+	if (!g->cpus)
+		return;
+	struct mmk_tlb_range r = {start, end};
+	struct mmk_tlb_flush f;
+	f.asid = tlb_asid(g);
+	f.all = false;
+	f.global = true;
+	f.nranges = 1;
+	f.range = &r;
+	mmk_tlb_shootdown(g->cpus, &f);
 }
 
 void mmk_tlb_gather_flush(struct mmk_tlb_gather *g)

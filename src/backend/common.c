@@ -280,13 +280,10 @@ void mmk_backend_protect_private(struct mmk_aspace_op *op,
 	}
 }
 
-/* The CPUs @as is active on now (after the caller's edits: seq_cst). */
+/* The CPUs that may cache @as's entries now (after the caller's edits). */
 static bool active_cpus(const struct mmk_aspace *as, mmk_cpumask_t *out)
 {
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	for (size_t i = 0; i < MMK_ARRAY_SIZE(out->bits); i++)
-		out->bits[i] =
-			__atomic_load_n(&as->active.bits[i], __ATOMIC_RELAXED);
+	mmk_tlb_ctx_cached(&as->tlb, out);
 	return !mmk_cpumask_empty(out);
 }
 

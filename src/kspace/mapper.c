@@ -169,9 +169,7 @@ void mmk_kflush_flush(struct mmk_kflush *f)
 	struct mmk__kspace *ks = &mmk__ks;
 	if (f->state && f->end > f->start) {
 		mmk_cpumask_t cpus;
-		for (size_t i = 0; i < MMK_ARRAY_SIZE(cpus.bits); i++)
-			cpus.bits[i] = __atomic_load_n(&ks->as.active.bits[i],
-						       __ATOMIC_SEQ_CST);
+		mmk_tlb_ctx_cached(&ks->as.tlb, &cpus);
 		struct mmk_tlb_gather g;
 		mmk_tlb_gather_init(&g, mmk_cpumask_empty(&cpus) ? NULL : &cpus,
 				    ks->as.asid);

@@ -400,7 +400,9 @@ int mmk_kspace_init(const struct mmk_kspace_config *cfg)
 		 * on: this CPU is a flush target from now on. */
 		unsigned long f = mmk_hal_irq_save();
 		unsigned cpu = mmk_hal_cpu_id();
-		__atomic_fetch_or(&ks->as.active.bits[cpu / 64],
+		__atomic_fetch_or(&ks->as.tlb.active.bits[cpu / 64],
+				  (uint64_t)1 << (cpu % 64), __ATOMIC_SEQ_CST);
+		__atomic_fetch_or(&ks->as.tlb.cached.bits[cpu / 64],
 				  (uint64_t)1 << (cpu % 64), __ATOMIC_SEQ_CST);
 		mmk_hal_irq_restore(f);
 	}

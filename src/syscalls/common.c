@@ -152,6 +152,8 @@ static int populate_part(struct mmk_sys_mm *mm, const struct mmk_aspace_area *a,
 		return mmk_aspace_populate(mm->as, s, e - s, MMK_ACCESS_WRITE);
 	if (a->flags & MMK_PT_READ)
 		return mmk_aspace_populate(mm->as, s, e - s, MMK_ACCESS_READ);
+	if (!(a->flags & MMK_PT_RWX))
+		return MMK_EFAULT; /* PROT_NONE: not forced (vma_is_accessible) */
 	return populate_forced(mm, s, e);
 }
 

@@ -10,21 +10,31 @@
 #define FIXED	  MMK_SYS_MREMAP_FIXED
 #define DONTUNMAP MMK_SYS_MREMAP_DONTUNMAP
 
-/* vma_to_resize: the area holding [addr, addr + old_len) in @a, or an
- * error. */
-static int64_t to_resize(struct mmk_sys_mm *mm, uint64_t addr, uint64_t old_len,
-			 uint64_t new_len, struct mmk_aspace_area *a)
+/*
+ * check_prep_vma (Linux 6.16 on): the source area is looked up, and every
+ * check on it made, before anything changes.  @will_map: the call expands
+ * or moves.  @old_len is the length the area must hold.
+ */
+static int64_t check_area(struct mmk_sys_mm *mm, uint64_t addr,
+			  uint64_t old_len, uint64_t new_len, uint64_t flags,
+			  bool will_map, struct mmk_aspace_area *a)
 {
 	if (!mmk_aspace_find_area(mm->as, addr, a))
 		return SYS_ERR(EFAULT);
+	if (!will_map)
+		return 0;
+	bool pfnmap = !(a->backend->props & MMK_BACKEND_OWNS_FRAMES);
 	if (!old_len)
 		return SYS_ERR(EINVAL); /* "duplicate" a private mapping */
-	if (old_len > a->end - addr)
+	if ((flags & DONTUNMAP) && pfnmap)
+		return SYS_ERR(EINVAL);
+	/* The part a shrink unmaps may cross area boundaries. */
+	if (MMK_MIN(old_len, new_len) > a->end - addr)
 		return SYS_ERR(EFAULT); /* across an area boundary */
-	if (new_len == old_len)
+	if (new_len <= old_len)
 		return 0;
-	if (!(a->backend->props & MMK_BACKEND_OWNS_FRAMES))
-		return SYS_ERR(EFAULT); /* VM_PFNMAP */
+	if (pfnmap)
+		return SYS_ERR(EFAULT);
 	if (!mmk__sys_lock_ok(mm, a->flags, new_len - old_len))
 		return SYS_ERR(EAGAIN);
 	return 0;
@@ -69,15 +79,11 @@ static int64_t move(struct mmk_sys_mm *mm, const struct mmk_aspace_area *a,
 	return (int64_t)new_addr;
 }
 
-static int64_t remap_to(struct mmk_sys_mm *mm, uint64_t addr, uint64_t old_len,
-			uint64_t new_addr, uint64_t new_len, uint64_t flags)
+/* mremap_to: MREMAP_FIXED (the target unmapped first) or DONTUNMAP. */
+static int64_t remap_to(struct mmk_sys_mm *mm, const struct mmk_aspace_area *a,
+			uint64_t addr, uint64_t old_len, uint64_t new_addr,
+			uint64_t new_len, uint64_t flags)
 {
-	if (!sys_aligned(mm, new_addr))
-		return SYS_ERR(EINVAL);
-	if (new_len > mm->task_size || new_addr > mm->task_size - new_len)
-		return SYS_ERR(EINVAL);
-	if (addr + old_len > new_addr && new_addr + new_len > addr)
-		return SYS_ERR(EINVAL); /* overlap */
 	int64_t r;
 	if (flags & FIXED) {
 		r = mmk__sys_unmap(mm, new_addr, new_addr + new_len);
@@ -90,14 +96,10 @@ static int64_t remap_to(struct mmk_sys_mm *mm, uint64_t addr, uint64_t old_len,
 			return r;
 		old_len = new_len;
 	}
-	struct mmk_aspace_area a;
-	r = to_resize(mm, addr, old_len, new_len, &a);
-	if (r)
-		return r;
 	r = mmk__sys_get_area(mm, new_addr, new_len, (flags & FIXED) != 0);
 	if (r < 0)
 		return r;
-	return move(mm, &a, addr, old_len, new_len, (uint64_t)r, flags);
+	return move(mm, a, addr, old_len, new_len, (uint64_t)r, flags);
 }
 
 /* vma_expandable + the expansion: [a.end, a.end + delta) joins @a. */
@@ -121,36 +123,87 @@ static bool grow_in_place(struct mmk_sys_mm *mm,
 	return true;
 }
 
-int64_t mmk_sys_mremap(struct mmk_sys_mm *mm, uint64_t addr, uint64_t old_len,
-		       uint64_t new_len, uint64_t flags, uint64_t new_addr)
+/*
+ * remap_move (Linux 6.17 on): MREMAP_FIXED without a change of length
+ * moves every area of [addr, addr + len) (no hole at its start), each to
+ * the same offset from new_addr, keeping the holes between them.
+ */
+static int64_t remap_move(struct mmk_sys_mm *mm, uint64_t addr, uint64_t len,
+			  uint64_t new_addr, uint64_t flags)
+{
+	uint64_t end = addr + len;
+	int64_t res = SYS_ERR(EFAULT);
+	struct mmk_aspace_area a;
+	for (mmk_vaddr_t cur = addr; cur < end; cur = a.end) {
+		if (!mmk__sys_next_area(mm, cur, &a) || a.start >= end)
+			break;
+		if (cur == addr && a.start > addr)
+			return SYS_ERR(EFAULT); /* a hole at the start */
+		uint64_t s = MMK_MAX(a.start, addr),
+			 n = MMK_MIN(end, a.end) - s;
+		uint64_t to = new_addr + (s - addr);
+		int64_t r = check_area(mm, s, n, n, flags, true, &a);
+		if (!r)
+			r = remap_to(mm, &a, s, n, to, n, flags);
+		if (r < 0)
+			return r;
+		if (cur == addr)
+			res = r;
+	}
+	return res;
+}
+
+/* check_mremap_params: the arguments alone. */
+static int64_t check_params(struct mmk_sys_mm *mm, uint64_t addr,
+			    uint64_t old_len, uint64_t new_len, uint64_t flags,
+			    uint64_t new_addr)
 {
 	if (flags & ~(uint64_t)(MAYMOVE | FIXED | DONTUNMAP))
 		return SYS_ERR(EINVAL);
-	if ((flags & FIXED) && !(flags & MAYMOVE))
+	if (!sys_aligned(mm, addr) || !new_len)
 		return SYS_ERR(EINVAL);
-	if ((flags & DONTUNMAP) && (!(flags & MAYMOVE) || old_len != new_len))
+	if (!(flags & (FIXED | DONTUNMAP)))
+		return 0;
+	if (!sys_aligned(mm, new_addr) || !(flags & MAYMOVE))
 		return SYS_ERR(EINVAL);
-	if (!sys_aligned(mm, addr))
+	if ((flags & DONTUNMAP) && old_len != new_len)
 		return SYS_ERR(EINVAL);
+	if (new_len > mm->task_size || new_addr > mm->task_size - new_len)
+		return SYS_ERR(EINVAL);
+	if (addr + old_len > new_addr && new_addr + new_len > addr)
+		return SYS_ERR(EINVAL); /* overlap */
+	if (mmk__sys_map_count(mm) + 2 >= mm->max_map_count - 3)
+		return SYS_ERR(ENOMEM);
+	return 0;
+}
+
+int64_t mmk_sys_mremap(struct mmk_sys_mm *mm, uint64_t addr, uint64_t old_len,
+		       uint64_t new_len, uint64_t flags, uint64_t new_addr)
+{
 	old_len = sys_page_align(mm, old_len);
 	new_len = sys_page_align(mm, new_len);
-	if (!new_len)
-		return SYS_ERR(EINVAL);
-	if (flags & (FIXED | DONTUNMAP))
-		return remap_to(mm, addr, old_len, new_addr, new_len, flags);
-	if (old_len >= new_len) { /* shrink (holes are fine, as Linux) */
-		if (old_len == new_len)
-			return (int64_t)addr;
-		if (addr + new_len > mm->task_size ||
-		    old_len - new_len > mm->task_size - (addr + new_len))
-			return SYS_ERR(EINVAL);
-		int64_t r = mmk__sys_unmap(mm, addr + new_len, addr + old_len);
-		return r ? r : (int64_t)addr;
-	}
-	struct mmk_aspace_area a;
-	int64_t r = to_resize(mm, addr, old_len, new_len, &a);
+	int64_t r = check_params(mm, addr, old_len, new_len, flags, new_addr);
 	if (r)
 		return r;
+	if ((flags & FIXED) && old_len == new_len)
+		return remap_move(mm, addr, old_len, new_addr, flags);
+	bool to = (flags & (FIXED | DONTUNMAP)) != 0;
+	struct mmk_aspace_area a;
+	r = check_area(mm, addr, old_len, new_len, flags,
+		       to || new_len > old_len, &a);
+	if (r)
+		return r;
+	if (to)
+		return remap_to(mm, &a, addr, old_len, new_addr, new_len,
+				flags);
+	if (old_len >= new_len) { /* shrink, or nothing to do */
+		if (old_len > new_len) {
+			r = mmk__sys_unmap(mm, addr + new_len, addr + old_len);
+			if (r)
+				return r;
+		}
+		return (int64_t)addr;
+	}
 	if (old_len == a.end - addr &&
 	    grow_in_place(mm, &a, new_len - old_len, &r))
 		return r ? r : (int64_t)addr;

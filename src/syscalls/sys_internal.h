@@ -76,7 +76,8 @@ int64_t mmk__sys_get_area(struct mmk_sys_mm *mm, uint64_t addr, uint64_t len,
 
 /* __mm_populate of [start, end): each area part faulted in as Linux's
  * populate_vma_page_range would (write faults where writable, forced
- * reads elsewhere; LOCKONFAULT areas and non-private memory skipped).
+ * reads in write-only and exec-only areas, EFAULT at a PROT_NONE one;
+ * LOCKONFAULT areas and non-private memory skipped).
  * Returns 0 or an mmkit error (@ignore: carry on past errors). */
 int mmk__sys_populate(struct mmk_sys_mm *mm, mmk_vaddr_t start, mmk_vaddr_t end,
 		      bool ignore);

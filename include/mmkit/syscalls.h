@@ -207,6 +207,25 @@ int64_t mmk_sys_msync(struct mmk_sys_mm *mm, uint64_t addr, uint64_t len,
 /** Returns the new break, or the old one when the change is refused. */
 int64_t mmk_sys_brk(struct mmk_sys_mm *mm, uint64_t brk);
 
+/* ------------------------------------------------------ faults */
+/**
+ * A page fault of the process at @addr for @access (MMK_ACCESS_*): a
+ * fault just below a MAP_GROWSDOWN area first extends the area down to
+ * the faulting page, as Linux grows stacks (refused, MMK_ENOMEM, within
+ * stack_guard_gap of an accessible area below; no RLIMIT_STACK here),
+ * then mmk_aspace_fault.  Its result: 0 or MMK_EFAULT / MMK_EACCES (a real
+ * fault: signal the process), MMK_ENOMEM.  What a kernel's fault handler
+ * calls for user addresses.
+ */
+int mmk_sys_fault(struct mmk_sys_mm *mm, uint64_t addr, uint32_t access);
+
+/**
+ * Only the stack growth of mmk_sys_fault (for a kernel's copy to or from
+ * user memory before it calls mmk_aspace_read/write): 0 if @addr now lies
+ * in an area, MMK_EFAULT if no growing area is above it, MMK_ENOMEM.
+ */
+int mmk_sys_expand_stack(struct mmk_sys_mm *mm, uint64_t addr);
+
 #ifdef __cplusplus
 }
 #endif

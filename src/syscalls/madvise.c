@@ -142,6 +142,24 @@ static int mark_resident(void *ctx, const struct mmk_pt_leaf *l)
 
 #define MINCORE_CHUNK 256 /* bytes of vec per copy to user memory */
 
+/* copy_to_user: page by page, so the bytes before a bad page are written
+ * as Linux writes them. */
+static int copy_out(struct mmk_sys_mm *mm, uint64_t va, const uint8_t *buf,
+		    uint64_t n)
+{
+	while (n) {
+		uint64_t k = sys_page(mm) - (va & (sys_page(mm) - 1));
+		k = MMK_MIN(k, n);
+		(void)mmk_sys_expand_stack(mm, va);
+		if (mmk_aspace_write(mm->as, va, buf, k))
+			return MMK_EFAULT;
+		va += k;
+		buf += k;
+		n -= k;
+	}
+	return 0;
+}
+
 int64_t mmk_sys_mincore(struct mmk_sys_mm *mm, uint64_t start, uint64_t len,
 			uint64_t vec)
 {
@@ -164,7 +182,7 @@ int64_t mmk_sys_mincore(struct mmk_sys_mm *mm, uint64_t start, uint64_t len,
 		struct resident r = {start, shift, buf};
 		(void)mmk_aspace_walk_pages(mm->as, start, n << shift,
 					    mark_resident, &r);
-		if (mmk_aspace_write(mm->as, vec, buf, n))
+		if (copy_out(mm, vec, buf, n))
 			return SYS_ERR(EFAULT);
 		pages -= n;
 		start += n << shift;

@@ -42,6 +42,43 @@ static bool uniform(struct mmk_sys_mm *mm, mmk_vaddr_t start, mmk_vaddr_t end,
 	return true;
 }
 
+/* Is some area part of [start, end) locked, private and not writable?
+ * Made writable, it is faulted in for writing at once (mprotect_fixup: no
+ * major fault on the first write to locked memory). */
+static bool locked_ro(struct mmk_sys_mm *mm, mmk_vaddr_t start, mmk_vaddr_t end)
+{
+	struct mmk_aspace_area a;
+	for (mmk_vaddr_t cur = start; cur < end; cur = a.end) {
+		if (!mmk__sys_next_area(mm, cur, &a) || a.start >= end)
+			return false;
+		if ((a.flags & (MMK_SYS_VM_LOCKED | MMK_PT_WRITE)) ==
+		    MMK_SYS_VM_LOCKED)
+			return true;
+	}
+	return false;
+}
+
+/* Area by area, populating the locked read-only ones made writable. */
+static int protect_populating(struct mmk_sys_mm *mm, mmk_vaddr_t start,
+			      mmk_vaddr_t end, struct prot_ctx *c)
+{
+	struct mmk_aspace_area a;
+	for (mmk_vaddr_t cur = start; cur < end; cur = a.end) {
+		if (!mmk__sys_next_area(mm, cur, &a) || a.start >= end)
+			return 0;
+		mmk_vaddr_t s = MMK_MAX(a.start, cur), e = MMK_MIN(a.end, end);
+		bool pop = (a.flags & (MMK_SYS_VM_LOCKED | MMK_PT_WRITE)) ==
+			   MMK_SYS_VM_LOCKED;
+		int err = mmk__sys_update(mm, s, e, new_prot, c);
+		if (err)
+			return err;
+		if (pop)
+			(void)mmk__sys_populate(mm, s, e, true);
+		a.end = e;
+	}
+	return 0;
+}
+
 int64_t mmk_sys_mprotect(struct mmk_sys_mm *mm, uint64_t start, uint64_t len,
 			 uint64_t prot)
 {
@@ -81,8 +118,10 @@ int64_t mmk_sys_mprotect(struct mmk_sys_mm *mm, uint64_t start, uint64_t len,
 	struct prot_ctx c = {mmk__sys_prot(mm, prot) & MMK_PT_RWX};
 	uint32_t nf = 0;
 	int err;
-	if (uniform(mm, start, end, &c, &nf) &&
-	    mmk__sys_map_count(mm) + 2 <= mm->max_map_count)
+	if ((c.rwx & MMK_PT_WRITE) && locked_ro(mm, start, end))
+		err = protect_populating(mm, start, end, &c);
+	else if (uniform(mm, start, end, &c, &nf) &&
+		 mmk__sys_map_count(mm) + 2 <= mm->max_map_count)
 		err = mmk_aspace_protect_opts(mm->as, start, end - start, nf,
 					      MMK_ASPACE_NO_HOLES);
 	else

@@ -70,8 +70,11 @@ static int64_t move(struct mmk_sys_mm *mm, const struct mmk_aspace_area *a,
 	}
 	if (err)
 		return sys_fail(err);
-	if (flags & DONTUNMAP)
-		(void)mmk__sys_update(mm, addr, addr + old_len, unlock_flags,
+	/* Linux clears the lock of the whole old area, not only of the part
+	 * that moved (move_vma does not split it for DONTUNMAP). */
+	struct mmk_aspace_area old;
+	if ((flags & DONTUNMAP) && mmk_aspace_find_area(as, addr, &old))
+		(void)mmk__sys_update(mm, old.start, old.end, unlock_flags,
 				      NULL);
 	if ((a->flags & MMK_SYS_VM_LOCKED) && tail)
 		(void)mmk__sys_populate(mm, new_addr + old_len,
@@ -139,8 +142,7 @@ static int64_t remap_move(struct mmk_sys_mm *mm, uint64_t addr, uint64_t len,
 			break;
 		if (cur == addr && a.start > addr)
 			return SYS_ERR(EFAULT); /* a hole at the start */
-		uint64_t s = MMK_MAX(a.start, addr),
-			 n = MMK_MIN(end, a.end) - s;
+		uint64_t s = MMK_MAX(a.start, cur), n = MMK_MIN(end, a.end) - s;
 		uint64_t to = new_addr + (s - addr);
 		int64_t r = check_area(mm, s, n, n, flags, true, &a);
 		if (!r)

@@ -36,18 +36,33 @@ enum sd_op {
 
 struct sd_call {
 	uint32_t op;
+	uint32_t attrs; /* the state after it reads the areas' VmFlags */
 	uint64_t a[6];
 };
 
 struct sd_line {
 	uint64_t s, e;
 	char perm[4];
+	uint32_t attrs; /* SD_VM_*: the vm_flags the areas carry */
 };
+
+/* The VmFlags of /proc/PID/smaps that mmkit keeps as area attributes. */
+#define SD_VM_LOCKED	0x01 /* lo */
+#define SD_VM_DONTCOPY	0x02 /* dc */
+#define SD_VM_GROWSDOWN 0x04 /* gd */
+#define SD_VM_NORESERVE 0x08 /* nr */
+#define SD_VM_ACCOUNT	0x10 /* ac */
+/* VM_ACCOUNT is not compared: Linux drops it from an area made read-only
+ * that never had a page written (no anon_vma), which mmkit does not track;
+ * mmkit keeps it (the charge stays, a kernel's accounting over-counts). */
+#define SD_VM_COMPARED                                                         \
+	(SD_VM_LOCKED | SD_VM_DONTCOPY | SD_VM_GROWSDOWN | SD_VM_NORESERVE)
 
 /* What one side looks like after a call. */
 struct sd_state {
-	int64_t ret;	  /* result, or -errno */
-	uint32_t outside; /* Linux placed it outside the window (undone) */
+	int64_t ret;	      /* result, or -errno */
+	uint32_t outside;     /* Linux placed it outside the window (undone) */
+	uint32_t attrs_valid; /* lines[].attrs were read (smaps) */
 	uint32_t nlines;
 	struct sd_line lines[SD_WP + 2];
 	uint8_t res[SD_WP];

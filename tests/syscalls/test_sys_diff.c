@@ -58,8 +58,8 @@
 static uint64_t win; /* the window's first address */
 static int memfd, rfd, wfd;
 static sigjmp_buf fault_jmp;
-static char maps_buf[1 << 16];
-static uint8_t page_buf[SD_PG];
+static char maps_buf[1 << 18];
+static uint8_t page_buf[SD_WS];
 
 static void on_fault(int sig)
 {
@@ -107,9 +107,12 @@ static uint64_t hexnum(const char **p)
 }
 
 /* The window's lines of /proc/self/maps, resident pages and their bytes. */
-static void linux_state(struct sd_state *st)
+static void linux_state(struct sd_state *st, bool attrs)
 {
-	int fd = open("/proc/self/maps", O_RDONLY);
+	/* smaps (VmFlags) costs a walk of every vma's pages: only after
+	 * calls that change attributes, and now and then */
+	int fd = open(attrs ? "/proc/self/smaps" : "/proc/self/maps", O_RDONLY);
+	st->attrs_valid = attrs;
 	size_t n = 0;
 	for (ssize_t k;
 	     fd >= 0 && n < sizeof(maps_buf) - 1 &&
@@ -121,33 +124,63 @@ static void linux_state(struct sd_state *st)
 	st->nlines = 0;
 	memset(st->res, 0, sizeof(st->res));
 	memset(st->hash, 0, sizeof(st->hash));
+	struct sd_line *l = NULL; /* the window's vma being read */
 	for (const char *p = maps_buf; *p;) {
-		uint64_t s = hexnum(&p);
-		p++;
-		uint64_t e = hexnum(&p);
-		p++;
-		if (e > win && s < win + SD_WS && st->nlines < SD_WP + 2) {
-			struct sd_line *l = &st->lines[st->nlines++];
-			l->s = s;
-			l->e = e;
-			memcpy(l->perm, p, 4);
-			if (s >= win && e <= win + SD_WS)
-				syscall(SYS_mincore, s, e - s,
-					st->res + (s - win) / SD_PG);
+		if (!strncmp(p, "VmFlags:", 8)) {
+			for (p += 8; l && *p && *p != '\n'; p++) {
+				static const char *const names[] = {
+					"lo", "dc", "gd", "nr", "ac"};
+				for (unsigned k = 0; k < 5; k++)
+					if (p[0] == ' ' &&
+					    !strncmp(p + 1, names[k], 2) &&
+					    (p[3] == ' ' || p[3] == '\n'))
+						l->attrs |= (1u << k) &
+							    SD_VM_COMPARED;
+			}
+			l = NULL;
+		} else if ((*p >= '0' && *p <= '9') ||
+			   (*p >= 'a' && *p <= 'f')) {
+			const char *q = p;
+			uint64_t s = hexnum(&q);
+			if (*q == '-') {
+				q++;
+				uint64_t e = hexnum(&q);
+				q++;
+				if (e > win && s < win + SD_WS &&
+				    st->nlines < SD_WP + 2) {
+					l = &st->lines[st->nlines++];
+					l->s = s;
+					l->e = e;
+					l->attrs = 0;
+					memcpy(l->perm, q, 4);
+					if (s >= win && e <= win + SD_WS)
+						syscall(SYS_mincore, s, e - s,
+							st->res +
+								(s - win) /
+									SD_PG);
+				}
+			}
 		}
 		while (*p && *p != '\n')
 			p++;
 		if (*p)
 			p++;
 	}
-	for (unsigned i = 0; i < SD_WP; i++) {
-		if (!st->res[i])
+	for (unsigned i = 0; i < SD_WP;) { /* one read per resident run */
+		unsigned j = i;
+		while (j < SD_WP && st->res[j])
+			j++;
+		if (j == i) {
+			i++;
 			continue;
-		uint64_t va = win + i * SD_PG;
-		if (pread(memfd, page_buf, SD_PG, (off_t)va) == (ssize_t)SD_PG)
-			st->hash[i] = sd_hash(page_buf, SD_PG);
-		else
-			st->hash[i] = 1; /* unreadable: differs from any */
+		}
+		uint64_t va = win + i * SD_PG, sz = (j - i) * SD_PG;
+		bool ok = pread(memfd, page_buf, sz, (off_t)va) == (ssize_t)sz;
+		for (unsigned k = i; k < j; k++)
+			st->hash[k] =
+				ok ? sd_hash(page_buf + (k - i) * SD_PG, SD_PG)
+				   : 1; /* unreadable: differs */
+		i = j;
 	}
 }
 
@@ -236,7 +269,7 @@ static __attribute__((noreturn)) void child_main(void)
 	for (struct sd_call c; xread(rfd, &c, sizeof(c)) && c.op != SD_QUIT;) {
 		st.outside = 0;
 		st.ret = linux_call(&c, &st.outside);
-		linux_state(&st);
+		linux_state(&st, c.attrs != 0);
 		xwrite(wfd, &st, sizeof(st));
 	}
 	_exit(0);
@@ -264,6 +297,27 @@ static void dump_line(void *ctx, const char *line)
 	memcpy(l->perm, p, 4);
 }
 
+static struct sd_state *attrs_of;
+
+/* The attributes of the k-th area, beside its dump line. */
+static int area_attrs(const struct mmk_aspace_area *a, void *arg)
+{
+	unsigned *k = arg;
+	uint32_t f = a->flags, v = 0;
+	if (f & MMK_SYS_VM_LOCKED)
+		v |= SD_VM_LOCKED;
+	if (f & MMK_SYS_VM_DONTCOPY)
+		v |= SD_VM_DONTCOPY;
+	if (f & MMK_SYS_VM_GROWSDOWN)
+		v |= SD_VM_GROWSDOWN;
+	if (f & MMK_SYS_VM_NORESERVE)
+		v |= SD_VM_NORESERVE;
+	if (f & MMK_SYS_VM_ACCOUNT)
+		v |= SD_VM_ACCOUNT;
+	attrs_of->lines[(*k)++].attrs = v & SD_VM_COMPARED;
+	return 0;
+}
+
 static int res_leaf(void *ctx, const struct mmk_pt_leaf *l)
 {
 	struct sd_state *st = ctx;
@@ -279,8 +333,11 @@ static void mmkit_state(struct sd_state *st)
 	memset(st->res, 0, sizeof(st->res));
 	memset(st->hash, 0, sizeof(st->hash));
 	struct dump_ctx d = {st};
+	attrs_of = st;
 	assert_true(mmk_aspace_area_count(&as) <= SD_WP);
 	assert_int_equal(mmk_aspace_dump_maps(&as, dump_line, &d), 0);
+	unsigned k = 0;
+	assert_int_equal(mmk_aspace_foreach_area(&as, 0, area_attrs, &k), 0);
 	assert_int_equal(mmk_aspace_walk_pages(&as, win, SD_WS, res_leaf, st),
 			 0);
 	for (unsigned i = 0; i < SD_WP; i++) {
@@ -320,12 +377,14 @@ static int64_t mmkit_call(const struct sd_call *c)
 		return mmk_sys_msync(&mm, a[0], a[1], a[2]);
 	case SD_WRITE: {
 		uint8_t b[SD_PG];
+		(void)mmk_sys_expand_stack(&mm, a[0]); /* a user fault */
 		for (uint64_t i = 0; i < a[1]; i++)
 			b[i] = (uint8_t)(a[2] + i);
 		return mmk_aspace_write(&as, a[0], b, a[1]) ? -EFAULT : 0;
 	}
 	default: {
 		uint8_t b[SD_PG];
+		(void)mmk_sys_expand_stack(&mm, a[0]);
 		return mmk_aspace_read(&as, a[0], b, a[1]) ? -EFAULT : 0;
 	}
 	}
@@ -407,6 +466,11 @@ static bool bad_args(struct sd_call *c)
 		c->a[1] = ~0ull - rnd(SD_PG);
 		break;
 	default:
+		/* a range past the window: only for calls that refuse it or
+		 * stop at the first hole (madvise would walk the child's own
+		 * memory) */
+		if (c->op == SD_MADVISE || c->op == SD_MSYNC)
+			return false;
 		c->a[0] = win + rnd(SD_WP) * SD_PG;
 		c->a[1] = 1ull << 62;
 		break;
@@ -527,7 +591,8 @@ static void gen(struct sd_call *c)
 	case SD_MPROTECT:
 		gen_range(c);
 		c->a[2] = pick_prot();
-		if (chance(5))
+		if (chance(5) && c->a[1] <= SD_WS) /* past the window: the
+						     child's own vmas */
 			c->a[2] |= PROT_GROWSDOWN;
 		if (chance(2))
 			c->a[2] |= 0x10 << rnd(8); /* unknown bits */
@@ -593,7 +658,7 @@ static void gen(struct sd_call *c)
 /* ===================================================== the comparison */
 struct counts {
 	unsigned long calls, compared, hole_after_start, outside, boundary,
-		raw_lines_differ, errors, ok_results;
+		dontunmap_beside, raw_lines_differ, errors, ok_results;
 	unsigned long by_op[SD_NOPS];
 };
 
@@ -603,7 +668,8 @@ static void join(struct sd_state *st)
 	unsigned n = 0;
 	for (unsigned i = 0; i < st->nlines; i++) {
 		if (n && st->lines[n - 1].e == st->lines[i].s &&
-		    !memcmp(st->lines[n - 1].perm, st->lines[i].perm, 4))
+		    !memcmp(st->lines[n - 1].perm, st->lines[i].perm, 4) &&
+		    st->lines[n - 1].attrs == st->lines[i].attrs)
 			st->lines[n - 1].e = st->lines[i].e;
 		else
 			st->lines[n++] = st->lines[i];
@@ -618,6 +684,7 @@ static bool lines_equal(const struct sd_state *a, const struct sd_state *b)
 	for (unsigned i = 0; i < a->nlines; i++)
 		if (a->lines[i].s != b->lines[i].s ||
 		    a->lines[i].e != b->lines[i].e ||
+		    a->lines[i].attrs != b->lines[i].attrs ||
 		    memcmp(a->lines[i].perm, b->lines[i].perm, 4))
 			return false;
 	return true;
@@ -628,10 +695,10 @@ static void print_state(const char *who, const struct sd_state *s)
 	fprintf(stderr, "  %s: ret %lld, %u lines\n", who, (long long)s->ret,
 		s->nlines);
 	for (unsigned i = 0; i < s->nlines; i++)
-		fprintf(stderr, "    +%05llx-+%05llx %.4s\n",
+		fprintf(stderr, "    +%05llx-+%05llx %.4s %#x\n",
 			(unsigned long long)(s->lines[i].s - win),
 			(unsigned long long)(s->lines[i].e - win),
-			s->lines[i].perm);
+			s->lines[i].perm, s->lines[i].attrs);
 	fprintf(stderr, "    resident ");
 	for (unsigned i = 0; i < SD_WP; i++)
 		fputc(s->res[i] ? '1' : '.', stderr);
@@ -648,15 +715,38 @@ static int print_area(const struct mmk_aspace_area *a, void *arg)
 	return 0;
 }
 
+static int print_leaf(void *arg, const struct mmk_pt_leaf *l)
+{
+	(void)arg;
+	fprintf(stderr, "    leaf +%05llx pa %#llx size %#llx flags %#x\n",
+		(unsigned long long)(l->va - win), (unsigned long long)l->pa.v,
+		(unsigned long long)l->size, l->flags);
+	return 0;
+}
+
 static struct sd_state lin, mk, last_lin;
 
-/* The Linux vma holding @addr in the raw lines of the last state. */
-static const struct sd_line *linux_vma(uint64_t addr)
+/* Do the Linux vmas meeting [addr, addr + len) (raw lines of the last
+ * state) and mmkit's areas there have the same bounds? */
+static bool same_vmas(uint64_t addr, uint64_t len)
 {
-	for (unsigned i = 0; i < last_lin.nlines; i++)
-		if (last_lin.lines[i].s <= addr && addr < last_lin.lines[i].e)
-			return &last_lin.lines[i];
-	return NULL;
+	uint64_t end = MMK_MIN(addr + len, win + SD_WS);
+	struct mmk_aspace_area ar;
+	unsigned i = 0;
+	while (i < last_lin.nlines && last_lin.lines[i].e <= addr)
+		i++;
+	for (uint64_t cur = addr; cur < end; cur = ar.end, i++) {
+		bool have = mmk__sys_next_area(&mm, cur, &ar) && ar.start < end;
+		bool lhave = i < last_lin.nlines && last_lin.lines[i].s < end;
+		if (have != lhave)
+			return false;
+		if (!have)
+			return true;
+		if (ar.start != last_lin.lines[i].s ||
+		    ar.end != last_lin.lines[i].e)
+			return false;
+	}
+	return true;
 }
 
 /* Calls left out, by name (see the file comment). */
@@ -685,12 +775,17 @@ static const char *excluded(const struct sd_call *c)
 			return "hole after start";
 		return NULL;
 	}
-	if (c->op == SD_MREMAP && !(a[0] & (SD_PG - 1))) {
-		const struct sd_line *l = linux_vma(a[0]);
-		struct mmk_aspace_area ar;
-		if (l && mmk_aspace_find_area(&as, a[0], &ar) &&
-		    (ar.start != l->s || ar.end != l->e))
-			return "vma boundary";
+	if (c->op == SD_MREMAP && !(a[0] & (SD_PG - 1)) &&
+	    !same_vmas(a[0], MMK_MAX(a[1], SD_PG)))
+		return "vma boundary";
+	if (c->op == SD_MREMAP && (a[3] & MREMAP_DONTUNMAP)) {
+		struct mmk_aspace_area ar, t;
+		uint64_t n = (a[2] + SD_PG - 1) & ~(SD_PG - 1);
+		if (mmk_aspace_find_area(&as, a[0], &ar) &&
+		    ((a[4] + n == ar.start) || a[4] == ar.end ||
+		     (mmk_aspace_find_area(&as, a[4] - 1, &t) &&
+		      !(t.flags & MMK_PT_RWX) == !(ar.flags & MMK_PT_RWX))))
+			return "dontunmap beside";
 	}
 	return NULL;
 }
@@ -706,20 +801,42 @@ static void mirror_outside(const struct sd_call *c)
 static void check_call(struct counts *n, uint64_t seed, unsigned i,
 		       const struct sd_call *c)
 {
+	if (getenv("MMK_SYS_DIFF_TRACE")) {
+		struct sd_state before;
+		mmkit_state(&before);
+		print_state("mmkit before", &before);
+		(void)mmk_aspace_foreach_area(&as, 0, print_area, NULL);
+		(void)mmk_aspace_walk_pages(&as, win, SD_WS, print_leaf, NULL);
+	}
 	mk.ret = mmkit_call(c);
 	if (getenv("MMK_SYS_DIFF_TRACE"))
-		fprintf(stderr, "%u %s(+%llx, %#llx, %#llx, %#llx, +%llx) = %lld\n",
-			i, sd_names[c->op],
-			(unsigned long long)(c->a[0] - win),
-			(unsigned long long)c->a[1], (unsigned long long)c->a[2],
+		fprintf(stderr,
+			"%u %s(+%llx, %#llx, %#llx, %#llx, +%llx) = %lld\n", i,
+			sd_names[c->op], (unsigned long long)(c->a[0] - win),
+			(unsigned long long)c->a[1],
+			(unsigned long long)c->a[2],
 			(unsigned long long)c->a[3],
 			(unsigned long long)(c->a[4] - win), (long long)mk.ret);
 	mmkit_state(&mk);
+	if (!lin.attrs_valid) /* compare the attributes only when read */
+		for (unsigned k = 0; k < mk.nlines; k++)
+			mk.lines[k].attrs = 0;
 	struct sd_state lj = lin, mj = mk;
 	join(&lj);
 	join(&mj);
 	if (!lines_equal(&lin, &mk))
 		n->raw_lines_differ++;
+	/* mmkit's search for room without a usable hint covers the window
+	 * only; Linux's found room elsewhere and failed a later check. */
+	bool searched = (c->op == SD_MMAP && !(c->a[3] & MAP_FIXED) &&
+			 !(c->a[3] & MAP_FIXED_NOREPLACE)) ||
+			(c->op == SD_MREMAP && (c->a[3] & MREMAP_MAYMOVE) &&
+			 !(c->a[3] & MREMAP_FIXED));
+	if (searched && mk.ret == -ENOMEM && lin.ret != -ENOMEM &&
+	    lines_equal(&lj, &mj)) {
+		n->outside++;
+		return;
+	}
 	bool same = lin.ret == mk.ret && lines_equal(&lj, &mj) &&
 		    !memcmp(lin.res, mk.res, sizeof(lin.res)) &&
 		    !memcmp(lin.hash, mk.hash, sizeof(lin.hash));
@@ -737,6 +854,7 @@ static void check_call(struct counts *n, uint64_t seed, unsigned i,
 		print_state("linux", &lin);
 		print_state("mmkit", &mk);
 		(void)mmk_aspace_foreach_area(&as, 0, print_area, NULL);
+		(void)mmk_aspace_walk_pages(&as, win, SD_WS, print_leaf, NULL);
 		fail_msg("mmkit differs from Linux (replay: MMK_SEED=%llu)",
 			 (unsigned long long)seed);
 	}
@@ -808,12 +926,32 @@ static void run_seed(struct counts *n, uint64_t seed, unsigned calls)
 		if (why) {
 			if (!strcmp(why, "vma boundary"))
 				n->boundary++;
+			else if (!strcmp(why, "dontunmap beside"))
+				n->dontunmap_beside++;
 			else
 				n->hole_after_start++;
 			continue;
 		}
+		c.attrs = c.op == SD_MLOCK || c.op == SD_MLOCK2 ||
+			  c.op == SD_MUNLOCK || c.op == SD_MREMAP ||
+			  (c.op == SD_MADVISE && c.a[2] >= MADV_DONTFORK) ||
+			  (c.op == SD_MMAP &&
+			   (c.a[3] &
+			    (MAP_LOCKED | MAP_NORESERVE | MAP_GROWSDOWN))) ||
+			  i % 8 == 0;
 		xwrite(wfd, &c, sizeof(c));
-		assert_true(xread(rfd, &lin, sizeof(lin)));
+		if (!xread(rfd, &lin, sizeof(lin))) {
+			int st = 0;
+			waitpid(pid, &st, 0);
+			fail_msg("seed %llu call %u: %s(%#llx, %#llx, %#llx, "
+				 "%#llx, %#llx) killed the child (status %#x)",
+				 (unsigned long long)seed, i, sd_names[c.op],
+				 (unsigned long long)c.a[0],
+				 (unsigned long long)c.a[1],
+				 (unsigned long long)c.a[2],
+				 (unsigned long long)c.a[3],
+				 (unsigned long long)c.a[4], st);
+		}
 		if (lin.outside) {
 			n->outside++;
 			mirror_outside(&c);
@@ -855,8 +993,10 @@ static void mmkit_equals_linux_call_by_call(void **state)
 	       "errors)\n",
 	       n.calls, seeds, n.compared, n.ok_results, n.errors);
 	printf("left out: hole after start %lu, placed outside %lu, vma "
-	       "boundary %lu; raw maps lines differing (anon_vma) %lu\n",
-	       n.hole_after_start, n.outside, n.boundary, n.raw_lines_differ);
+	       "boundary %lu, dontunmap beside %lu; raw maps lines differing "
+	       "(anon_vma) %lu\n",
+	       n.hole_after_start, n.outside, n.boundary, n.dontunmap_beside,
+	       n.raw_lines_differ);
 	for (unsigned i = 0; i < SD_NOPS; i++)
 		printf("  %-8s %lu\n", sd_names[i], n.by_op[i]);
 	assert_true(n.compared >= (unsigned long)seeds * calls * 7 / 10);

@@ -18,7 +18,8 @@
  *   commit (cannot fail)
  *     cut at the edges, move the entries run by run, unmap the old range
  *     in the page table (no frame put), mset commit, and a protect to the
- *     same flags that only merges the new area with its neighbours
+ *     same flags over the new area and its equal neighbours, which only
+ *     merges (no split, nothing to allocate)
  *   mmk__op_end                          one flush (of the old range)
  *
  * The entries move leaf by leaf (consecutive leaves with contiguous frames
@@ -157,6 +158,32 @@ static void unmove(struct mmk_aspace *as, mmk_vaddr_t to, uint64_t size)
 	mmk__as_bury(as, t);
 }
 
+/*
+ * Merge the new area [to, to + size) with neighbours of equal flags: a
+ * protect to those same flags over it and a page of each such neighbour
+ * (no split, so nothing to allocate; its commit merges what is mergeable).
+ */
+static void merge_around(struct mmk_aspace *as, mmk_vaddr_t to, uint64_t size,
+			 uint32_t flags)
+{
+	mmk_vaddr_t s = to, e = to + size;
+	const struct mmk_mset_area *p =
+		to > as->base ? mmk_mset_find(&as->areas, to - 1) : NULL;
+	const struct mmk_mset_area *n =
+		e < as->end ? mmk_mset_find(&as->areas, e) : NULL;
+	if (p && p->flags == flags)
+		s -= as->page_size;
+	if (n && n->flags == flags)
+		e += as->page_size;
+	if (s == to && e == to + size)
+		return;
+	struct mmk_mset_txn *t = &as->work.txn;
+	int err = mmk_mset_prepare_protect(&as->areas, s, e - s, flags, t);
+	MMK_ASSERT(err == 0);
+	mmk_mset_commit(&as->areas, t);
+	mmk__as_bury(as, t);
+}
+
 int mmk_aspace_move(struct mmk_aspace *as, mmk_vaddr_t from, uint64_t size,
 		    mmk_vaddr_t to, unsigned opts)
 {
@@ -197,12 +224,7 @@ int mmk_aspace_move(struct mmk_aspace *as, mmk_vaddr_t from, uint64_t size,
 		mmk__as_bury(as, t);
 	}
 	mmk_pt_resv_release(&w->resv);
-	/* Merge the new area with its neighbours (equal flags: no split,
-	 * nothing to allocate). */
-	err = mmk_mset_prepare_protect(&as->areas, to, size, flags, t);
-	MMK_ASSERT(err == 0);
-	mmk_mset_commit(&as->areas, t);
-	mmk__as_bury(as, t);
+	merge_around(as, to, size, flags);
 out:
 	mmk__op_end(as);
 	return err;

@@ -24,21 +24,17 @@ void mmk_sys_mm_init(struct mmk_sys_mm *mm, struct mmk_aspace *as)
 	mm->shared = NULL;
 }
 
-struct next_ctx {
-	struct mmk_aspace_area *out;
-};
-
 static int take_first(const struct mmk_aspace_area *a, void *arg)
 {
-	*((struct next_ctx *)arg)->out = *a;
+	*(struct mmk_aspace_area *)arg = *a;
 	return 1;
 }
 
 bool mmk__sys_next_area(struct mmk_sys_mm *mm, mmk_vaddr_t addr,
 			struct mmk_aspace_area *out)
 {
-	struct next_ctx c = {out};
-	return mmk_aspace_foreach_area(mm->as, addr, take_first, &c) == 1;
+	out->start = out->end = 0; /* defined even when there is none */
+	return mmk_aspace_foreach_area(mm->as, addr, take_first, out) == 1;
 }
 
 bool mmk__sys_covered(struct mmk_sys_mm *mm, mmk_vaddr_t start, mmk_vaddr_t end)
@@ -153,7 +149,8 @@ static int populate_part(struct mmk_sys_mm *mm, const struct mmk_aspace_area *a,
 	if (a->flags & MMK_PT_READ)
 		return mmk_aspace_populate(mm->as, s, e - s, MMK_ACCESS_READ);
 	if (!(a->flags & MMK_PT_RWX))
-		return MMK_EFAULT; /* PROT_NONE: not forced (vma_is_accessible) */
+		return MMK_EFAULT; /* PROT_NONE: not forced (vma_is_accessible)
+				    */
 	return populate_forced(mm, s, e);
 }
 

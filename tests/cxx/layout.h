@@ -53,6 +53,9 @@ MMK_L_TYPE(fault, struct mmk_fault)
 MMK_L_TYPE(backend, struct mmk_backend)
 MMK_L_TYPE(fault_page, struct mmk_fault_page)
 MMK_L_TYPE(aspace_op_, struct mmk_aspace_op)
+MMK_L_TYPE(sys_mm, struct mmk_sys_mm)
+MMK_L_FIELD(sys_mm_shared, struct mmk_sys_mm, shared)
+MMK_L_TYPE(sys_shared_ops, struct mmk_sys_shared_ops)
 #ifndef MMK_LAYOUT_NO_HOSTED
 MMK_L_TYPE(hosted_flush, struct mmk_hosted_flush)
 #endif

@@ -6,6 +6,7 @@
  */
 #include <mmkit/aspace.h>
 #include <mmkit/backend.h>
+#include <mmkit/syscalls.h>
 #include <mmkit/log.h>
 #include <mmkit/slab.h>
 

@@ -8,6 +8,7 @@
 #include <mmk_hosted.h>
 #include <mmkit/aspace.h>
 #include <mmkit/backend.h>
+#include <mmkit/syscalls.h>
 #include <mmkit/slab.h>
 
 #include <stdio.h>

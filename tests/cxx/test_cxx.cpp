@@ -12,6 +12,7 @@
  */
 #include <mmkit/aspace.h>
 #include <mmkit/backend.h>
+#include <mmkit/syscalls.h>
 #include <mmkit/atomic.h>
 #include <mmkit/config.h>
 #include <mmkit/frame.h>

@@ -28,9 +28,16 @@
  *     (no usable hint: Linux searches below its mmap_base, elsewhere in
  *     the child); the child unmaps it again and the parent mirrors what
  *     Linux did to the window (a moved range is gone from it);
- *   - "vma boundary": an mremap whose address lies in a Linux vma that
- *     differs from mmkit's area there (the anon_vma split above): Linux
- *     refuses moves across vmas.
+ *   - "vma boundary": an mremap, or an mprotect with PROT_GROWSDOWN, over
+ *     Linux vmas whose bounds differ from mmkit's areas there (the
+ *     anon_vma split above, or VM_ACCOUNT, below): Linux refuses moves
+ *     across vmas, and PROT_GROWSDOWN starts at the vma's start;
+ *   - "dontunmap beside": MREMAP_DONTUNMAP to a target next to its source
+ *     area or to an area of the same accessibility: Linux may merge the
+ *     new vma into a neighbour before it clears VM_LOCKED on "the old
+ *     vma", so the lock goes from more than the source (seen on 6.18,
+ *     not modelled).
+ * VM_ACCOUNT is not compared (sys_diff.h says why).
  *
  * MMK_SYS_DIFF_SEEDS / MMK_SYS_DIFF_CALLS (env) set the size; the default
  * runs 240 seeds x 500 calls (120,000 calls); MMK_SYS_DIFF_LONG=1 runs
@@ -749,10 +756,26 @@ static bool same_vmas(uint64_t addr, uint64_t len)
 	return true;
 }
 
+/* same_vmas over the areas meeting [addr, addr + len) and the one
+ * below it (PROT_GROWSDOWN reaches down to its start). */
+static bool same_vmas_around(uint64_t addr, uint64_t len)
+{
+	struct mmk_aspace_area ar;
+	uint64_t from = addr;
+	if (mmk__sys_next_area(&mm, addr, &ar) && ar.start < addr + len)
+		from = MMK_MIN(ar.start, addr);
+	return same_vmas(from, addr + MMK_MAX(len, SD_PG) - from);
+}
+
 /* Calls left out, by name (see the file comment). */
 static const char *excluded(const struct sd_call *c)
 {
 	const uint64_t *a = c->a;
+	/* PROT_GROWSDOWN starts at the area's start: Linux's vma there */
+	if (c->op == SD_MPROTECT && (a[2] & PROT_GROWSDOWN) &&
+	    !(a[0] & (SD_PG - 1)) && a[0] >= win && a[0] < win + SD_WS &&
+	    !same_vmas_around(a[0], a[1]))
+		return "vma boundary";
 	if (c->op == SD_MPROTECT || c->op == SD_MLOCK || c->op == SD_MLOCK2 ||
 	    c->op == SD_MUNLOCK) {
 		uint64_t s = a[0], len = a[1];

@@ -876,6 +876,10 @@ static void check_call(struct counts *n, uint64_t seed, unsigned i,
 			(unsigned long long)c->a[5], (unsigned long long)win);
 		print_state("linux", &lin);
 		print_state("mmkit", &mk);
+		for (unsigned k = 0; k < SD_WP; k++)
+			if (lin.hash[k] != mk.hash[k])
+				fprintf(stderr, "    bytes of page +%05x differ\n",
+					k * (unsigned)SD_PG);
 		(void)mmk_aspace_foreach_area(&as, 0, print_area, NULL);
 		(void)mmk_aspace_walk_pages(&as, win, SD_WS, print_leaf, NULL);
 		fail_msg("mmkit differs from Linux (replay: MMK_SEED=%llu)",

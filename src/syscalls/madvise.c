@@ -176,14 +176,10 @@ int64_t mmk_sys_mincore(struct mmk_sys_mm *mm, uint64_t start, uint64_t len,
 		struct mmk_aspace_area a;
 		if (!mmk__sys_next_area(mm, start, &a) || a.start > start)
 			return SYS_ERR(ENOMEM);
-		/* the chunk ends at a hole, not at an area boundary (where
-		 * mmkit merges more than Linux, its vmas are finer still) */
+		/* one area at a time, as Linux copies out vma by vma (what a
+		 * copy faults in shows in the next chunk's bytes) */
 		uint64_t n = MMK_MIN(pages, (uint64_t)MINCORE_CHUNK);
-		mmk_vaddr_t run = a.end;
-		while (run < start + (n << shift) &&
-		       mmk__sys_next_area(mm, run, &a) && a.start == run)
-			run = a.end;
-		n = MMK_MIN(n, (run - start) >> shift);
+		n = MMK_MIN(n, (a.end - start) >> shift);
 		__builtin_memset(buf, 0, n);
 		struct resident r = {start, shift, buf};
 		(void)mmk_aspace_walk_pages(mm->as, start, n << shift,

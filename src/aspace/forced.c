@@ -56,7 +56,7 @@ static int forced_fault(struct mmk_aspace *as, const struct mmk_mset_area *a,
 	f.as = as;
 	f.area = a;
 	f.addr = va;
-	f.page_size = mmk__area_page_size(as, a);
+	f.page_size = mmk__area_page_size(as, a, va);
 	f.page = MMK_ALIGN_DOWN(va, f.page_size);
 	f.access = MMK_ACCESS_READ;
 	f.prot = a->flags;

@@ -105,7 +105,7 @@ static int move_check(struct mmk_aspace *as, const struct mmk_mset_area *a,
 	const struct mmk_backend *b = mmk_backend_of(a);
 	if (!(b->props & MMK_BACKEND_OWNS_FRAMES))
 		return MMK_ENOTSUP;
-	if ((to - from) & (mmk__area_page_size(as, a) - 1))
+	if ((to - from) & (mmk__area_page_size(as, a, from) - 1))
 		return MMK_EALIGN;
 	if (mmk_mset_find_first(&as->areas, to, to + size))
 		return MMK_EEXIST;

@@ -63,7 +63,10 @@ static inline int fault_install(struct mmk_fault *f, struct mmk_fault_page *pg)
 {
 	struct mmk_aspace *as = f->as;
 	uint32_t flags = mmk_backend_page_flags(as, pg->flags);
-	if (MMK_LIKELY(!f->present && !as->map_flushes))
+	/* a map into a shared leaf table unshares it: that needs a gather */
+	if (MMK_LIKELY(!f->present && !as->map_flushes &&
+		       !atomic_load_explicit(&as->pt.nshared,
+					     memory_order_relaxed)))
 		return mmk_pt_map(&as->pt, f->page, pg->pa, f->page_size, flags,
 				  NULL);
 	return fault_install_flushed(f, pg, flags);

@@ -277,6 +277,11 @@ struct mmk__pt_ops {
 			   uint64_t pte, uint64_t *pa, uint32_t *flags);
 	int (*raw_entry)(const struct mmk_pt *pt, uint64_t ia, unsigned level,
 			 uint64_t *pte);
+	int (*clone_range)(struct mmk_pt *dst, struct mmk_pt *src, uint64_t s,
+			   uint64_t e, unsigned flags,
+			   struct mmk_tlb_gather *g);
+	int (*unshare)(struct mmk_pt *pt, uint64_t ia,
+		       struct mmk_tlb_gather *g);
 	/** Fill a new table page of @level with empty entries. */
 	void (*init_table)(const struct mmk_pt *pt, void *table,
 			   unsigned level);

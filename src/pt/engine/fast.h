@@ -118,6 +118,12 @@ eng_flookup_leaf(const struct mmk_pt *pt, mmk_vaddr_t va, mmk__pte_t e,
 	out->flags = fmt_leaf_flags(pt, e, l);
 	out->level = l;
 	out->raw = e;
+	out->shared = false;
+	if (MMK_UNLIKELY(
+		    atomic_load_explicit(&pt->nshared, memory_order_relaxed)) &&
+	    l == 0)
+		out->shared = eng_leaf_shared(
+			pt, va & (((uint64_t)1 << pt->fmt->va_bits) - 1));
 	return MMK_OK;
 }
 
@@ -290,7 +296,10 @@ eng_fmap(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa, uint64_t page_size,
 {
 	uint64_t base = (uint64_t)1 << ENG_QSHIFT(pt, 0);
 	if (MMK_UNLIKELY(page_size != base || ((va | pa.v) & (base - 1)) ||
-			 !eng_fcanonical(pt, va, va_bits) || pt->nborrowed ||
+			 !eng_fcanonical(pt, va, va_bits) ||
+			 (pt->nborrowed |
+			  (unsigned long)atomic_load_explicit(
+				  &pt->nshared, memory_order_relaxed)) ||
 			 (pa.v >> pa_bits)))
 		return mmk__pt_map_checked(pt, va, pa, page_size, flags, g);
 	mmk__pte_t tmpl;

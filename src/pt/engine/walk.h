@@ -11,6 +11,7 @@ static int eng_walk_rec(const struct mmk_pt *pt, uint64_t table, unsigned l,
 {
 	const mmk__pte_t *t = eng_tbl(table);
 	uint64_t span = eng_span(pt, l);
+	bool shared = l == 0 && !eng_private(pt, table);
 	for (uint64_t a = s; a < e;) {
 		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
 		mmk__pte_t ent = eng_ld_acq(&t[eng_idx(pt, a, l)]);
@@ -24,6 +25,8 @@ static int eng_walk_rec(const struct mmk_pt *pt, uint64_t table, unsigned l,
 			lf.size = lf.page_size = span;
 			lf.flags = fmt_leaf_flags(pt, ent, l);
 			lf.level = l;
+			lf.raw = 0;
+			lf.shared = shared;
 			r = fn(ctx, &lf);
 		} else if (l > 0) {
 			r = eng_walk_rec(pt, fmt_table_pa(ent, l), l - 1, a, se,
@@ -58,6 +61,8 @@ static void eng_free_rec(struct mmk_pt *pt, uint64_t table, unsigned l)
 		uint64_t child = fmt_table_pa(ent, l);
 		if (l > 1)
 			eng_free_rec(pt, child, l - 1);
+		else if (!eng_private(pt, child))
+			eng_release_shared(pt, child);
 		mmk__pt_free_table(pt, l - 1, child);
 		atomic_fetch_sub_explicit(&pt->tables, 1, memory_order_relaxed);
 		t[i] = fmt_empty(pt, l);

@@ -85,7 +85,7 @@ static long eng_clone_count(const struct eng_clone_ctx *c, uint64_t stab,
 			if (sub) {
 				*any = true;
 				if (dchild == ENG_NONE ||
-				    (l == 1 && !eng_private(dst, dchild)))
+				    (l == 1 && eng_shared_now(dst, dchild)))
 					n++;
 			}
 		}

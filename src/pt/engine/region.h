@@ -70,7 +70,7 @@ static long eng_map_count(const struct mmk_pt *pt, struct eng_map_ctx *c,
 			for (unsigned k = 0; k < n; k++)
 				if (!eng_is_empty(pt, eng_ld(&t[i + k]), 0))
 					return MMK_EEXIST;
-			own = !eng_private(pt, table);
+			own = eng_shared_now(pt, table);
 		}
 		int err = c->fn ? eng_map_check_fn(pt, c, s, e) : 0;
 		return err ? err : own;
@@ -297,7 +297,7 @@ static long eng_edge_shared(const struct mmk_pt *pt, uint64_t x)
 	mmk__pte_t e1 = eng_ld(p1);
 	if (eng_is_empty(pt, e1, 1) || !fmt_is_table(e1, 1))
 		return 0;
-	return !eng_private(pt, fmt_table_pa(e1, 1));
+	return eng_shared_now(pt, fmt_table_pa(e1, 1));
 }
 
 /* Tables an edit of [s, e) needs at its ends: huge splits, shared leaf
@@ -791,7 +791,7 @@ static long eng_prot_count(const struct mmk_pt *pt,
 			uint64_t child = fmt_table_pa(ent, l);
 			if (l > 1)
 				n += eng_prot_count(pt, c, child, l - 1, a, se);
-			else if (!eng_private(pt, child) &&
+			else if (eng_shared_now(pt, child) &&
 				 eng_prot_changes(pt, c, child, a, se))
 				n++;
 		}

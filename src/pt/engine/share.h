@@ -59,6 +59,13 @@ static inline uint32_t eng_tref(const struct mmk_pt *pt, uint64_t tpa)
 				    memory_order_acquire);
 }
 
+/* Does another table hold the leaf table @tpa now?  (what lookup and walk
+ * report; an edit still copies a flagged table under a shared lock) */
+static inline bool eng_shared_now(const struct mmk_pt *pt, uint64_t tpa)
+{
+	return !eng_private(pt, tpa) && eng_tref(pt, tpa) > 1;
+}
+
 static inline void eng_flag_set(const struct mmk_pt *pt, uint64_t tpa)
 {
 	__atomic_or_fetch(&eng_meta(pt, tpa)->priv, ENG_SHARED,
@@ -213,7 +220,7 @@ static bool eng_drop_shared(struct mmk_pt *pt, mmk__pte_t *p1, uint64_t t,
 	return true;
 }
 
-/* Is @ia in a leaf table of @pt flagged shared?  (lookup, walk) */
+/* Is @ia in a leaf table of @pt shared now?  (lookup) */
 __attribute__((noinline)) static bool eng_leaf_shared(const struct mmk_pt *pt,
 						      uint64_t ia)
 {
@@ -225,7 +232,7 @@ __attribute__((noinline)) static bool eng_leaf_shared(const struct mmk_pt *pt,
 			return false;
 		table = fmt_table_pa(e, l);
 	}
-	return eng_flagged(pt, table);
+	return eng_shared_now(pt, table);
 }
 
 /*

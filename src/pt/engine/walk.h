@@ -11,7 +11,7 @@ static int eng_walk_rec(const struct mmk_pt *pt, uint64_t table, unsigned l,
 {
 	const mmk__pte_t *t = eng_tbl(table);
 	uint64_t span = eng_span(pt, l);
-	bool shared = l == 0 && !eng_private(pt, table);
+	bool shared = l == 0 && eng_shared_now(pt, table);
 	for (uint64_t a = s; a < e;) {
 		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
 		mmk__pte_t ent = eng_ld_acq(&t[eng_idx(pt, a, l)]);

@@ -44,7 +44,7 @@
  * Locking (see docs/ARCHITECTURE.md, "Address spaces"): every call takes
  * the space's lock itself; none may be called with it held (backends get
  * it held for them).  map, map_linear, populate, unmap, protect, clear,
- * copy_mappings_from: exclusive.  handle_page_fault, read, write,
+ * copy_mappings_from, clone: exclusive.  handle_page_fault, read, write,
  * find_area, foreach_area, find_free_area, can_access_range, dump: shared,
  * so faults on different pages of one space run in parallel.  Not from
  * interrupt context (a fault handler runs in the context of the thread
@@ -128,6 +128,9 @@ struct mmk_aspace {
 	 * format (mmk_pt_fit_flags); MMK__AS_NOFIT where it has none */
 	uint8_t fit[8];
 	struct mmk_frames *frames; /* leaf frames and table pages */
+	/* the zero page's physical address | 1, 0 until first used
+	 * (mmk_backend_zero_page); the space holds one reference on it */
+	MMK_ATOMIC(uint64_t) zero_page;
 	struct mmk_mset areas;
 	struct mmk_pt pt;
 	/* CPUs with this space loaded; changed with atomic bit operations */
@@ -196,6 +199,21 @@ bool mmk_aspace_is_active(const struct mmk_aspace *as);
  */
 int mmk_aspace_copy_mappings_from(struct mmk_aspace *as,
 				  const struct mmk_aspace *other);
+
+/**
+ * Fork: give @child (made by mmk_aspace_create over the same range,
+ * format, options and frames, and still empty) every area of @parent,
+ * each as its backend's clone hook says (backend.h: SHARE, COW, COPY,
+ * DROP; the dup hook gives the child's copy its own hold on priv).
+ * Writable private pages become read-only in both, with one flush of
+ * @parent (none of @child, which is active nowhere).  Errors: MMK_EINVAL
+ * (child not like parent, or child == parent), MMK_EEXIST (child not
+ * empty), MMK_ENOTSUP (COPY asked by a backend without
+ * MMK_BACKEND_OWNS_FRAMES), MMK_ENOMEM (anywhere: child left empty,
+ * parent exactly as it was, permissions included), a dup hook's error.
+ * Exclusive on both, parent first.
+ */
+int mmk_aspace_clone(struct mmk_aspace *parent, struct mmk_aspace *child);
 
 /* ------------------------------------------------------- areas */
 struct mmk_backend;

@@ -14,7 +14,8 @@
  *   fault       a page fault, read/write   shared     yes (nothing changed)
  *   zap         unmap, clear, destroy      exclusive  no
  *   protect     protect                    exclusive  no
- *   clone       fork (issue of its own)    exclusive  no (a decision)
+ *   clone       fork (mmk_aspace_clone)    exclusive  no (a decision)
+ *   dup         fork: the child's copy     exclusive  yes (nothing changed)
  *   split       unmap/protect cutting      exclusive  yes (nothing changed)
  *   release     an area object goes        exclusive  no
  *
@@ -132,8 +133,23 @@ struct mmk_backend {
 	void (*protect)(struct mmk_aspace_op *op, const struct mmk_mset_area *a,
 			mmk_vaddr_t start, mmk_vaddr_t end, uint32_t prot);
 
-	/** What fork does with @a.  NULL: MMK_CLONE_COPY. */
+	/**
+	 * What fork (mmk_aspace_clone) does with @a.  Called with both
+	 * spaces exclusive.  NULL: MMK_CLONE_COPY, which needs
+	 * MMK_BACKEND_OWNS_FRAMES (the child's copies are frames its zap
+	 * must put; without it the fork fails with MMK_ENOTSUP).
+	 */
 	enum mmk_clone_mode (*clone)(const struct mmk_mset_area *a);
+
+	/**
+	 * @copy (not visible yet, in the child of a fork) is a copy of @orig
+	 * (same range, offset, flags, priv).  Give it its own hold on priv
+	 * (a reference on a shared object).  May fail: the fork fails,
+	 * nothing changed; release(copy) undoes a successful dup.  NULL:
+	 * priv shared as is (nothing to hold).  Both spaces exclusive.
+	 */
+	int (*dup)(const struct mmk_mset_area *orig,
+		   struct mmk_mset_area *copy);
 
 	/**
 	 * @piece (not visible yet) is the part of @orig above a cut; on entry
@@ -193,8 +209,61 @@ int mmk_backend_alloc_page(struct mmk_aspace *as, mmk_paddr_t *pa);
  */
 int mmk_backend_free_page(struct mmk_aspace *as, mmk_paddr_t pa);
 
-/** Drop one reference to the frame block at @pa after op's flush. */
+/**
+ * Drop one reference to the frame block at @pa after op's flush.  Call it
+ * once the leaf's removal is recorded in op->gather.  A frame another
+ * table still maps (count > 1) or the zero page is put at once, after
+ * flushing what op->gather holds so far: a frame may be queued in only
+ * one gather (they link through its metadata), and another space may be
+ * putting the same frame meanwhile.
+ */
 void mmk_backend_put(struct mmk_aspace_op *op, mmk_paddr_t pa);
+
+/**
+ * The write fault @f on a present, read-only page of a private area:
+ * take the page over (its frame's count is 1: same frame, area rights)
+ * or copy it into a fresh frame of f->page_size (count > 1, or the
+ * shared zero page).  Fills @out; MMK_ENOMEM.  For every private
+ * backend's fault hook (alloc, huge, file-private).  Shared lock.
+ *
+ * Races: two CPUs of one space on one page both decide alike; the core's
+ * replace lets one win and puts the loser's copy.  Parent and child on
+ * one shared frame at once both see count 2 and both copy; each puts the
+ * old frame once after its flush, so the count still ends right (0).  A
+ * count read as 1 cannot grow meanwhile: no other table maps the frame,
+ * and this space cannot fork while the fault holds its lock shared.
+ */
+int mmk_backend_cow_fault(const struct mmk_fault *f,
+			  struct mmk_fault_page *out);
+
+/**
+ * The zero page of @as (read-only mappings of never-written private
+ * pages; children of a fork keep it through their references; a child
+ * made by mmk_aspace_clone shares its parent's), allocated on first use
+ * (compare-and-swap: faults run in parallel), the space's own reference
+ * dropped when it is destroyed.  MMK_ENOMEM.  Any lock.
+ */
+int mmk_backend_zero_page(struct mmk_aspace *as, mmk_paddr_t *pa);
+
+/**
+ * The fault of a private anonymous page (alloc's hook, usable by others
+ * with base pages): absent + read/exec -> the zero page read-only (with a
+ * reference, as every leaf); absent + write -> a fresh zeroed frame;
+ * present + write -> mmk_backend_cow_fault.  Shared lock.
+ */
+int mmk_backend_anon_fault(const struct mmk_fault *f,
+			   struct mmk_fault_page *out);
+
+/**
+ * The protect hook of private (copy-on-write) areas: every mapped page of
+ * [start, end) gets mmk_backend_page_flags(@prot), except that WRITE is
+ * not given back to a page that lacks it while its frame is shared
+ * (count > 1) or is the zero page: its next write copies.  Must not fail.
+ */
+void mmk_backend_protect_private(struct mmk_aspace_op *op,
+				 const struct mmk_mset_area *a,
+				 mmk_vaddr_t start, mmk_vaddr_t end,
+				 uint32_t prot);
 
 /**
  * The default zap: remove the mappings of [start, end) (page table, then

@@ -475,17 +475,22 @@ int mmk_pt_copy_from(struct mmk_pt *dst, const struct mmk_pt *src,
 /**
  * Copy the leaves of @src in [start, end) into @dst, where nothing is
  * mapped in that range (MMK_EEXIST otherwise), huge leaves as huge
- * leaves.  WRPROTECT also clears WRITE on the source leaves (recorded in
- * @g for the source's flush).  SHARE (only with GET|WRPROTECT, else
- * MMK_EINVAL) lets a leaf table whose whole span lies in [start, end) be
- * shared by both tables instead of copied: its leaves are write-protected
- * in place and @dst's directory entry points at it; the table page's frame
- * reference count is its share count, and its leaves hold one frame
- * reference for all the tables sharing it.  Both tables must have the
- * same format and frames (MMK_EINVAL); start/end aligned to the base page
- * (MMK_EALIGN), in range (MMK_ERANGE).  MMK_ENOMEM: @dst's range is empty
- * again, @src unchanged (rights included), no reference taken.  Caller
- * holds both tables exclusively.
+ * leaves, with their flags (ACCESSED/DIRTY kept as the source has them).
+ * WRPROTECT also clears WRITE on the source leaves (recorded in @g for
+ * the source's flush).  SHARE (only with GET|WRPROTECT) lets a leaf table
+ * whose whole span lies in [start, end) be shared by both tables instead
+ * of copied: its leaves are write-protected in place and @dst's directory
+ * entry points at it; the table page's frame reference count is its share
+ * count, and its leaves hold one frame reference for all the tables
+ * sharing it (see mmk_pt_unshare).  Both tables must have the same format
+ * and frames (MMK_EINVAL, also for unknown @flags or SHARE without
+ * GET|WRPROTECT); start/end aligned to the base page (MMK_EALIGN), in
+ * range: canonical, start <= end, and no huge leaf of @src straddling
+ * start or end (MMK_ERANGE).  start == end copies nothing.  MMK_ENOMEM:
+ * @dst's range is empty again, @src unchanged (rights included), no
+ * reference taken.  Nothing is recorded for @dst: the caller flushes it
+ * if it can be cached anywhere (a fork's child never is).  Caller holds
+ * both tables exclusively.
  */
 int mmk_pt_clone_range(struct mmk_pt *dst, struct mmk_pt *src,
 		       mmk_vaddr_t start, mmk_vaddr_t end, unsigned flags,

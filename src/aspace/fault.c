@@ -51,9 +51,14 @@ fault_install_flushed(struct mmk_fault *f, struct mmk_fault_page *pg,
 			  ? mmk_pt_replace(&as->pt, &f->leaf, pg->pa, flags, &g)
 			  : mmk_pt_map(&as->pt, f->page, pg->pa, f->page_size,
 				       flags, &g);
-	if (!err && f->present && pg->put_old)
-		mmk_tlb_gather_put(&g, as->frames, f->leaf.pa);
 	mmk_tlb_gather_finish(&g);
+	/* After the flush, and not through the gather: the old frame is
+	 * shared (that is why it was copied), and another space's gather
+	 * may be putting it at this moment (a frame sits in one gather). */
+	if (!err && f->present && pg->put_old) {
+		int r = mmk_frame_put(as->frames, f->leaf.pa);
+		MMK_ASSERT(r >= 0);
+	}
 	return err;
 }
 
@@ -70,6 +75,19 @@ static inline int fault_install(struct mmk_fault *f, struct mmk_fault_page *pg)
 		return mmk_pt_map(&as->pt, f->page, pg->pa, f->page_size, flags,
 				  NULL);
 	return fault_install_flushed(f, pg, flags);
+}
+
+/* mmk_pt_unshare with the fault's gather (its one flush, the old table's
+ * page if this space held it last).  MMK_ENOMEM. */
+static __attribute__((noinline)) int fault_unshare(struct mmk_aspace *as,
+						   mmk_vaddr_t addr)
+{
+	struct mmk_tlb_gather g;
+	mmk_cpumask_t cpus;
+	fault_gather(as, &g, &cpus);
+	int err = mmk_pt_unshare(&as->pt, addr, &g);
+	mmk_tlb_gather_finish(&g);
+	return err;
 }
 
 int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
@@ -100,6 +118,16 @@ int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
 		 * its rights refused the access above.) */
 		if (f.present && !(f.leaf.flags & MMK_PT_RWX))
 			continue;
+		/* A write under a leaf table shared with another space (a
+		 * fork): this space's own copy first, then look again, so the
+		 * hook sees the copy and the true reference counts. */
+		if (MMK_UNLIKELY(f.present && f.leaf.shared &&
+				 (access & MMK_PT_WRITE))) {
+			int err = fault_unshare(as, addr);
+			if (err)
+				return err;
+			continue;
+		}
 		if (!b->fault)
 			return MMK_EFAULT; /* nobody can map it */
 		struct mmk_fault_page pg;

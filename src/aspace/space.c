@@ -75,6 +75,14 @@ void mmk_aspace_clear(struct mmk_aspace *as)
 void mmk_aspace_destroy(struct mmk_aspace *as)
 {
 	mmk_aspace_clear(as);
+	/* The space's own reference on its zero page (the leaves' went with
+	 * the clear, after its flush); children may still hold theirs. */
+	uint64_t z = atomic_load_explicit(&as->zero_page, memory_order_acquire);
+	if (z) {
+		int r = mmk_frame_put(as->frames, mmk_pa(z & ~(uint64_t)1));
+		MMK_ASSERT(r >= 0);
+		atomic_store_explicit(&as->zero_page, 0, memory_order_relaxed);
+	}
 	mmk_aspace_deactivate(as);
 	mmk_pt_destroy(&as->pt);
 }

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The alloc backend: zero-filled frames from the space's frame allocator,
- * one base page each, mapped at map time (populate) or on first touch
- * (fault).  offset = start, so neighbours merge.  Frames go back on zap,
- * after the flush (MMK_BACKEND_OWNS_FRAMES, the default zap).
+ * The alloc backend: private anonymous memory.  Zero-filled frames from
+ * the space's frame allocator, one base page each, mapped at map time
+ * (populate) or on first touch (fault: a read maps the space's zero page
+ * read-only, a write a fresh frame).  offset = start, so neighbours merge.
+ * Frames go back on zap, after the flush (MMK_BACKEND_OWNS_FRAMES, the
+ * default zap: every leaf holds one reference).  Fork makes its pages
+ * copy-on-write (src/backend/common.c, mmk_backend_cow_fault).
  */
 #include <mmkit/backend.h>
 
@@ -66,23 +69,18 @@ static int alloc_populate(struct mmk_aspace_op *op,
 	return 0;
 }
 
-/* One zeroed page on first touch; the core installs it (and puts it if
- * another CPU was first). */
-static int alloc_fault(const struct mmk_fault *f, struct mmk_fault_page *out)
+/* Fork: both spaces map the frames read-only; a write copies. */
+static enum mmk_clone_mode alloc_clone(const struct mmk_mset_area *a)
 {
-	if (f->present)
-		return MMK_EFAULT; /* its pages always have the area's rights */
-	int err = mmk_backend_alloc_page(f->as, &out->pa);
-	if (err)
-		return err;
-	out->flags = f->prot;
-	out->owned = true;
-	return 0;
+	(void)a;
+	return MMK_CLONE_COW;
 }
 
 const struct mmk_backend mmk_backend_alloc = {
 	.name = "alloc",
 	.props = MMK_BACKEND_OWNS_FRAMES,
 	.populate = alloc_populate,
-	.fault = alloc_fault,
+	.fault = mmk_backend_anon_fault,
+	.protect = mmk_backend_protect_private,
+	.clone = alloc_clone,
 };

@@ -35,8 +35,10 @@ const struct mmk_backend mmk_backend_linear = {
 /*
  * The guard backend: address space reserved with no pages and no access
  * (PROT_NONE), so a guard gap beside a stack or between kernel stacks is
- * an area of its own from the start and never needs a split later.
+ * an area of its own from the start and never needs a split later.  Fork
+ * gives the child the same gap (SHARE: there are no pages to share).
  */
 const struct mmk_backend mmk_backend_guard = {
 	.name = "guard",
+	.clone = linear_clone,
 };

@@ -151,6 +151,8 @@ static void check_refs(struct mmk_pt *const *pts, unsigned n)
 						     &r),
 					 0);
 	}
+	if (r.n == 0)
+		return;
 	qsort(r.v, r.n, sizeof(*r.v), by_key_va);
 	size_t m = 0;
 	for (size_t i = 0; i < r.n; i++)

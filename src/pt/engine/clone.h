@@ -266,6 +266,8 @@ static void eng_clone_commit(struct eng_clone_ctx *c, uint64_t stab, unsigned l,
 static int eng_clone_range(struct mmk_pt *dst, struct mmk_pt *src, uint64_t s,
 			   uint64_t e, unsigned flags, struct mmk_tlb_gather *g)
 {
+	if (eng_straddle(src, s) >= 0 || eng_straddle(src, e) >= 0)
+		return MMK_ERANGE; /* a huge leaf across an end */
 	if (eng_walk(dst, s, e - s, eng_clone_busy, NULL))
 		return MMK_EEXIST;
 	struct mmk_pt_resv pool = {.pt = dst, .head = ENG_NONE, .n = 0};

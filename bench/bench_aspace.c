@@ -16,6 +16,8 @@
  *                       bound memcpy (4 KiB pages, cold), goal >= 0.8x
  *   aspace.fault_scaling first-touch faults/s from n threads on disjoint
  *                       pages of one space; n=2 bound = n=1, goal >= 1.6x
+ *   aspace.clone, aspace.fork_exit, aspace.cow_fault, aspace.zero_page_read
+ *                       fork figures (bench_aspace_fork, further down)
  *
  * The arena is grown to 1.5 GiB for the 1 GiB figures (frames and tables
  * must fit) and set back to the default at the end.
@@ -30,7 +32,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SIZE  (1ull << 30)
 #define PAGES (SIZE / 4096)
@@ -407,4 +411,115 @@ MMK_BENCH(bench_aspace_fault_scaling, 42)
 	mmk_bench_report(&rz);
 	mmk_hosted_frames_destroy(fa);
 	fa = NULL;
+}
+
+/*
+ * Fork figures (issue 12), x86_64, 1 GiB of 4 KiB pages populated:
+ *
+ *   aspace.clone        mmk_aspace_clone of the space      ns/page
+ *                       bound linux.fork (same run), goal <= 0.01x
+ *   aspace.fork_exit    clone, then destroy the child      ns/page
+ *                       bound linux.fork_exit (fork, child _exit, parent
+ *                       waitpid), goal <= 0.01x
+ *   aspace.cow_fault    a write fault on every page of the child after
+ *                       the fork (each copies 4 KiB)       ns/page
+ *                       bound memcpy 4 KiB cold, goal <= 1.3x
+ *   aspace.zero_page_read read faults on never-touched pages, ns/fault;
+ *                       "data_frames": frames they took besides page
+ *                       tables (the zero page: 1)
+ *
+ * The arena is 2.5 GiB here: the parent's 1 GiB and the child's copies.
+ */
+static void linux_fork_exit(double *fk, double *fe)
+{
+	char *p = linux_map(0);
+	for (uint64_t off = 0; off < SIZE; off += 4096)
+		p[off] = 1;
+	uint64_t t0 = mmk_bench_now_ns();
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(0);
+	*fk = ns_per(t0, PAGES);
+	waitpid(pid, NULL, 0);
+	*fe = ns_per(t0, PAGES);
+	munmap(p, SIZE);
+}
+
+static void fork_figures(enum mmk_pt_format_id id)
+{
+	int reps = mmk_bench_reps();
+	double cl[8], fe[8], cow[8], mc[8], lfk[8], lfe[8], zr[8], zf[8];
+	static struct mmk_aspace p, c;
+	for (int r = 0; r < reps; r++) {
+		linux_fork_exit(&lfk[r], &lfe[r]);
+		mc[r] = mmk_bench_memcpy4k_ns();
+		new_space(&p, id);
+		if (mmk_aspace_map_alloc(&p, BASE, SIZE, MMK_PT_RW, true))
+			abort();
+		/* fork then exit */
+		if (mmk_aspace_create(&c, BASE, 4 * SIZE, id, 0, fa))
+			abort();
+		uint64_t t0 = mmk_bench_now_ns();
+		if (mmk_aspace_clone(&p, &c))
+			abort();
+		mmk_aspace_destroy(&c);
+		fe[r] = ns_per(t0, PAGES);
+		/* fork, then a write to every page of the child; the parent
+		 * is writable again only where it writes, so fork afresh */
+		mmk_aspace_destroy(&p);
+		new_space(&p, id);
+		if (mmk_aspace_map_alloc(&p, BASE, SIZE, MMK_PT_RW, true))
+			abort();
+		if (mmk_aspace_create(&c, BASE, 4 * SIZE, id, 0, fa))
+			abort();
+		t0 = mmk_bench_now_ns();
+		if (mmk_aspace_clone(&p, &c))
+			abort();
+		cl[r] = ns_per(t0, PAGES);
+		t0 = mmk_bench_now_ns();
+		for (uint64_t va = BASE; va < BASE + SIZE; va += 4096)
+			if (mmk_aspace_fault(&c, va, MMK_ACCESS_WRITE))
+				abort();
+		cow[r] = ns_per(t0, PAGES);
+		mmk_aspace_destroy(&c);
+		mmk_aspace_destroy(&p);
+		/* read faults on a lazy area: the zero page */
+		new_space(&p, id);
+		if (mmk_aspace_map_alloc(&p, BASE, SIZE, MMK_PT_RW, false))
+			abort();
+		struct mmk_frame_stats st;
+		mmk_frames_stats(fa, &st);
+		long f0 = (long)st.allocated_pages;
+		long t_0 = mmk_pt_table_pages(mmk_aspace_pt(&p));
+		t0 = mmk_bench_now_ns();
+		for (uint64_t va = BASE; va < BASE + SIZE; va += 4096)
+			if (mmk_aspace_fault(&p, va, MMK_ACCESS_READ))
+				abort();
+		zr[r] = ns_per(t0, PAGES);
+		mmk_frames_stats(fa, &st);
+		zf[r] = (double)((long)st.allocated_pages - f0 -
+				 (mmk_pt_table_pages(mmk_aspace_pt(&p)) - t_0));
+		mmk_aspace_destroy(&p);
+	}
+	const char *a = fmt_name(id);
+	double lf = mmk_bench_median(lfk, reps),
+	       le = mmk_bench_median(lfe, reps);
+	report("aspace.clone", a, mmk_bench_median(cl, reps), "ns/page", lf,
+	       0.01, -1, "linux.fork", lf);
+	report("linux.fork_exit", NULL, le, "ns/page", 0, 0, 0, NULL, 0);
+	report("aspace.fork_exit", a, mmk_bench_median(fe, reps), "ns/page", le,
+	       0.01, -1, "linux.fork_exit", le);
+	report("aspace.cow_fault", a, mmk_bench_median(cow, reps), "ns/page",
+	       mmk_bench_median(mc, reps), 1.3, -1, NULL, 0);
+	report("aspace.zero_page_read", a, mmk_bench_median(zr, reps),
+	       "ns/fault", 0, 0, 0, "data_frames", mmk_bench_median(zf, reps));
+}
+
+MMK_BENCH(bench_aspace_fork, 43)
+{
+	mmk_hosted_init(2560 * MMK_MIB);
+	mmk_hosted_prefault();
+	fa = mmk_hosted_frames_new();
+	fork_figures(MMK_PT_X86_64_4L);
+	default_arena();
 }

@@ -120,7 +120,8 @@ int mmk_pt_create(struct mmk_pt *pt, enum mmk_pt_format_id id, unsigned opts,
 	pt->frames = frames;
 	pt->opts = opts;
 	unsigned s = f->page_shift;
-	for (unsigned l = 0; l <= f->levels; l++) {
+	/* (the second bound tells the optimiser what the format promises) */
+	for (unsigned l = 0; l <= f->levels && l <= MMK_PT_MAX_LEVELS; l++) {
 		pt->shift[l] = (uint8_t)s;
 		if (l < f->levels) {
 			pt->idx_mask[l] = (1u << f->bits[l]) - 1;

@@ -29,6 +29,7 @@ struct eng_clone_ctx {
 	mmk__pte_t last_attr, last_new;
 	unsigned last_level;
 	bool last_loses, last_global;
+	bool fl_global; /* a global leaf lost WRITE (sticky) */
 };
 
 /* May the slot [a, se) of level @l (its src entry a table) be shared? */
@@ -194,20 +195,61 @@ static void eng_clone_leaves(struct eng_clone_ctx *c, uint64_t stab, uint64_t s,
 	}
 }
 
+/*
+ * WRPROTECT of a whole leaf table @t over [a, a + span) about to be
+ * shared, in place: the tight loop of protect_region (a decision per set
+ * of attribute bits, a load, an or and a store per entry) and one flush
+ * range for the table, from its first write-protected page to its last.
+ */
+static void eng_clone_wrp_table(struct eng_clone_ctx *c, uint64_t t, uint64_t a)
+{
+	struct mmk_pt *src = c->src;
+	mmk__pte_t *q = eng_tbl(t);
+	size_t n = (size_t)1 << src->fmt->bits[0], first = n, last = 0;
+	for (size_t k = 0; k < n;) {
+		mmk__pte_t ent = q[k];
+		if (eng_is_empty(src, ent, 0)) {
+			k++;
+			continue;
+		}
+		mmk__pte_t nw = eng_clone_wrp(c, ent, 0);
+		if (nw == ent) {
+			k++;
+			continue;
+		}
+		first = MMK_MIN(first, k);
+		c->fl_global |= c->last_global;
+		if (MMK_UNLIKELY(fmt_needs_bbm(ent, nw, 0))) {
+			eng_replace(src, &q[k], ent, nw, 0,
+				    a + k * eng_span(src, 0), c->g);
+			last = k++;
+			continue;
+		}
+		/* the run of leaves with the same attribute bits */
+		mmk__pte_t attr = c->last_attr, nattr = c->last_new;
+		q[k++] = nw;
+		for (; k < n; k++) {
+			mmk__pte_t e2 = q[k];
+			mmk__pte_t a2 = fmt_make_leaf(0, fmt_leaf_pa(e2, 0), 0);
+			if ((e2 ^ a2) != attr)
+				break;
+			q[k] = a2 | nattr;
+		}
+		last = k - 1;
+	}
+	if (first < n)
+		mmk__pt_gather_range(c->g, src, a + first * eng_span(src, 0),
+				     (last + 1 - first) * eng_span(src, 0),
+				     c->fl_global);
+}
+
 /* Share the whole source leaf table @t (slot [a, a + span) of level 1). */
 static void eng_clone_share(struct eng_clone_ctx *c, uint64_t t, uint64_t a)
 {
 	struct mmk_pt *src = c->src, *dst = c->dst;
 	if (eng_private(src, t)) {
-		mmk__pte_t *q = eng_tbl(t);
-		size_t n = (size_t)1 << src->fmt->bits[0];
-		uint64_t span = eng_span(src, 0);
-		for (size_t k = 0; k < n; k++) {
-			mmk__pte_t ent = eng_ld(&q[k]);
-			if (!eng_is_empty(src, ent, 0))
-				(void)eng_clone_src(c, &q[k], ent, 0,
-						    a + k * span, true);
-		}
+		if (c->wrp)
+			eng_clone_wrp_table(c, t, a);
 		eng_flag_set(src, t);
 		atomic_fetch_add_explicit(&src->nshared, 1,
 					  memory_order_relaxed);

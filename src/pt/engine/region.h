@@ -17,6 +17,7 @@ struct eng_map_ctx {
 	bool unmapping; /* MMK_PT_MAP_WILL_UNMAP: count as if empty */
 	struct mmk_pt_resv *pool;
 	struct mmk_tlb_gather *b; /* the commit's (unsharing records there) */
+	bool shared;		  /* the table points at shared leaf tables */
 };
 
 static inline uint64_t eng_map_pa(const struct mmk_pt *pt,
@@ -70,7 +71,7 @@ static long eng_map_count(const struct mmk_pt *pt, struct eng_map_ctx *c,
 			for (unsigned k = 0; k < n; k++)
 				if (!eng_is_empty(pt, eng_ld(&t[i + k]), 0))
 					return MMK_EEXIST;
-			own = eng_shared_now(pt, table);
+			own = c->shared && eng_shared_now(pt, table);
 		}
 		int err = c->fn ? eng_map_check_fn(pt, c, s, e) : 0;
 		return err ? err : own;
@@ -133,7 +134,8 @@ static void eng_map_commit(struct mmk_pt *pt, struct eng_map_ctx *c,
 		mmk__pte_t ent = *p;
 		if (!eng_is_empty(pt, ent, l)) {
 			uint64_t child = fmt_table_pa(ent, l);
-			if (l == 1 && !eng_private(pt, child))
+			if (MMK_UNLIKELY(c->shared) && l == 1 &&
+			    !eng_private(pt, child))
 				(void)eng_own(pt, p, a, c->pool, true, c->b,
 					      &child);
 			eng_map_commit(pt, c, child, l - 1, a, se);
@@ -165,6 +167,8 @@ eng_map_setup(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
 	c->unmapping = (opts & MMK_PT_MAP_WILL_UNMAP) != 0;
 	c->err = 0;
 	c->pool = r;
+	c->shared =
+		atomic_load_explicit(&pt->nshared, memory_order_relaxed) != 0;
 	for (unsigned l = 0; l < pt->fmt->levels; l++) {
 		c->tmpl_ok[l] = false;
 		if (!eng_leaf_ok(pt, l))
@@ -241,7 +245,8 @@ static int eng_map_region(struct mmk_pt *pt, uint64_t ia, uint64_t pa,
 	if (err)
 		return err;
 	eng_map_finish(pt, &c, ia, size, flags, b);
-	eng_pool_release(pt, &r); /* a shared table taken back in place */
+	if (MMK_UNLIKELY(r.n))
+		eng_pool_release(pt, &r); /* a shared table taken back */
 	return MMK_OK;
 }
 

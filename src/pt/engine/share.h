@@ -66,16 +66,23 @@ static inline bool eng_shared_now(const struct mmk_pt *pt, uint64_t tpa)
 	return !eng_private(pt, tpa) && eng_tref(pt, tpa) > 1;
 }
 
+/*
+ * The flag is set and cleared with plain atomic stores, never a
+ * read-modify-write (no 16-bit atomic RMW needed: some targets' compilers
+ * would call libatomic): it is set while only @src holds the table,
+ * exclusively (the clone), and cleared by the last holder alone; other
+ * CPUs only read it.  The rest of priv is the allocator's 0.
+ */
 static inline void eng_flag_set(const struct mmk_pt *pt, uint64_t tpa)
 {
-	__atomic_or_fetch(&eng_meta(pt, tpa)->priv, ENG_SHARED,
-			  __ATOMIC_RELEASE);
+	__atomic_store_n(&eng_meta(pt, tpa)->priv, ENG_SHARED,
+			 __ATOMIC_RELEASE);
 }
 
 static inline void eng_flag_clear(const struct mmk_pt *pt, uint64_t tpa)
 {
-	__atomic_and_fetch(&eng_meta(pt, tpa)->priv, (uint16_t)~ENG_SHARED,
-			   __ATOMIC_RELEASE);
+	__atomic_store_n(&eng_meta(pt, tpa)->priv, (uint16_t)0,
+			 __ATOMIC_RELEASE);
 }
 
 /* A frame reference on (@get) or off every leaf of the leaf table @t. */

@@ -16,8 +16,7 @@ struct eng_map_ctx {
 	bool tmpl_ok[MMK_PT_MAX_LEVELS];
 	bool unmapping; /* MMK_PT_MAP_WILL_UNMAP: count as if empty */
 	struct mmk_pt_resv *pool;
-	struct mmk_tlb_gather *b; /* the commit's (unsharing records there) */
-	bool shared;		  /* the table points at shared leaf tables */
+	bool shared; /* the table points at shared leaf tables */
 };
 
 static inline uint64_t eng_map_pa(const struct mmk_pt *pt,
@@ -57,6 +56,40 @@ static int eng_map_check_fn(const struct mmk_pt *pt,
 	return MMK_OK;
 }
 
+/*
+ * The shared leaf tables under [s, e) of the level-@l table @table: with
+ * @pool NULL, how many are shared now (each needs a copy); else each
+ * flagged one is made private from @pool (exclusive).  Only asked when
+ * the table has shared tables, so the common paths never walk twice.
+ */
+static long eng_shared_walk(struct mmk_pt *pt, uint64_t table, unsigned l,
+			    uint64_t s, uint64_t e, struct mmk_pt_resv *pool,
+			    struct mmk_tlb_gather *b)
+{
+	mmk__pte_t *t = eng_tbl(table);
+	uint64_t span = eng_span(pt, l);
+	long n = 0;
+	for (uint64_t a = s; a < e;) {
+		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
+		mmk__pte_t *p = &t[eng_idx(pt, a, l)];
+		mmk__pte_t ent = eng_ld(p);
+		if (!eng_is_empty(pt, ent, l) && fmt_is_table(ent, l)) {
+			uint64_t child = fmt_table_pa(ent, l);
+			if (l > 1) {
+				n += eng_shared_walk(pt, child, l - 1, a, se,
+						     pool, b);
+			} else if (!pool) {
+				n += eng_shared_now(pt, child);
+			} else if (!eng_private(pt, child)) {
+				(void)eng_own(pt, p, a, pool, true, b, &child);
+				n++;
+			}
+		}
+		a = se;
+	}
+	return n;
+}
+
 /* Prepare: conflicts, and the number of tables needed below @table (or
  * below an empty slot when table == ENG_NONE) for [s, e) at level @l. */
 static long eng_map_count(const struct mmk_pt *pt, struct eng_map_ctx *c,
@@ -64,17 +97,14 @@ static long eng_map_count(const struct mmk_pt *pt, struct eng_map_ctx *c,
 {
 	const mmk__pte_t *t = table == ENG_NONE ? NULL : eng_tbl(table);
 	if (l == 0) {
-		long own = 0; /* a shared leaf table is copied first */
 		if (t) {
 			unsigned i = eng_idx(pt, s, 0);
 			unsigned n = (unsigned)((e - s) >> pt->shift[0]);
 			for (unsigned k = 0; k < n; k++)
 				if (!eng_is_empty(pt, eng_ld(&t[i + k]), 0))
 					return MMK_EEXIST;
-			own = c->shared && eng_shared_now(pt, table);
 		}
-		int err = c->fn ? eng_map_check_fn(pt, c, s, e) : 0;
-		return err ? err : own;
+		return c->fn ? eng_map_check_fn(pt, c, s, e) : 0;
 	}
 	long n = 0;
 	uint64_t span = eng_span(pt, l);
@@ -133,12 +163,8 @@ static void eng_map_commit(struct mmk_pt *pt, struct eng_map_ctx *c,
 		mmk__pte_t *p = &t[eng_idx(pt, a, l)];
 		mmk__pte_t ent = *p;
 		if (!eng_is_empty(pt, ent, l)) {
-			uint64_t child = fmt_table_pa(ent, l);
-			if (MMK_UNLIKELY(c->shared) && l == 1 &&
-			    !eng_private(pt, child))
-				(void)eng_own(pt, p, a, c->pool, true, c->b,
-					      &child);
-			eng_map_commit(pt, c, child, l - 1, a, se);
+			eng_map_commit(pt, c, fmt_table_pa(ent, l), l - 1, a,
+				       se);
 		} else if (eng_map_leaf_here(pt, c, l, a, se, &pa)) {
 			*p = fmt_make_leaf(c->tmpl[l], pa, l);
 		} else {
@@ -193,6 +219,9 @@ eng_map_prepare(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
 	 * frees. */
 	long n = eng_map_count(pt, c, c->unmapping ? ENG_NONE : pt->root.v, top,
 			       ia, ia + size);
+	if (MMK_UNLIKELY(c->shared) && n >= 0 && top > 0)
+		n += eng_shared_walk(pt, pt->root.v, top, ia, ia + size, NULL,
+				     NULL); /* copies of shared tables */
 	if (n <= 0)
 		return (int)n; /* an error, or nothing to allocate (common) */
 	return eng_pool_add(pt, c->pool, n);
@@ -203,7 +232,9 @@ static inline __attribute__((always_inline)) void
 eng_map_finish(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
 	       uint64_t size, uint32_t flags, struct mmk_tlb_gather *b)
 {
-	c->b = b;
+	if (MMK_UNLIKELY(c->shared) && pt->fmt->levels > 1)
+		(void)eng_shared_walk(pt, pt->root.v, pt->fmt->levels - 1, ia,
+				      ia + size, c->pool, b);
 	eng_map_commit(pt, c, pt->root.v, pt->fmt->levels - 1, ia, ia + size);
 	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
 		mmk__pt_gather_range(b, pt, ia, size, flags & MMK_PT_GLOBAL);

@@ -260,9 +260,6 @@ static void clone_shares_whole_tables_copies_edges(void **state)
 		long live = live0;
 		struct layout L;
 		forked(&src, &dst, &L, id);
-		if (getenv("SHARE_VERBOSE"))
-			printf("%s: %ld tables\n", fmt_name(&dst),
-			       mmk_pt_table_pages(&dst));
 		struct snap a = {0}, b = {0};
 		snapshot(&dst, &b);
 		assert_int_equal(

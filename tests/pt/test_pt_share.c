@@ -322,7 +322,7 @@ static const char *const edit_name[E_COUNT] = {
  * of E_CLONE.  Returns the first error (ENOMEM under injection), having
  * allocated the leaf frames it maps before the point that may fail. */
 static int edit(struct mmk_pt *pt, struct mmk_pt *third, int id,
-		const struct layout *L, enum edit k, bool inject)
+		const struct layout *L, enum edit k, long inject)
 {
 	struct mmk_tlb_gather g;
 	mmk_tlb_gather_init(&g, NULL, 0);
@@ -337,7 +337,7 @@ static int edit(struct mmk_pt *pt, struct mmk_pt *third, int id,
 	if (k == E_CLONE)
 		assert_true(pt_new(third, id));
 	if (inject)
-		mmk_hosted_fail_nth(MMK_FAIL_FRAME, 1);
+		mmk_hosted_fail_nth(MMK_FAIL_FRAME, inject);
 	switch (k) {
 	case E_MAP:
 		err = mmk_pt_map(pt, hole, mmk_pa(pa), L->page, MMK_PT_RW, &g);
@@ -432,10 +432,14 @@ static void any_edit_unshares_and_other_view_stays(void **state)
 				state_take(other, &before);
 				state_take(ed, &mine);
 				long live1 = mmk_hosted_live_frames();
-				/* out of memory first: nothing changes */
-				if (k != E_UNMAP_WHOLE) {
+				/* out of memory at each allocation in turn:
+				 * nothing changes, until one succeeds */
+				long nth = 1;
+				for (; k != E_UNMAP_WHOLE; nth++) {
 					int err = edit(ed, &third, id, &L, k,
-						       true);
+						       nth);
+					if (err == 0)
+						break;
 					if (err != MMK_ENOMEM)
 						fail_msg("%s: %s: %d",
 							 edit_name[k],
@@ -445,15 +449,21 @@ static void any_edit_unshares_and_other_view_stays(void **state)
 					assert_int_equal(
 						mmk_hosted_live_frames(),
 						live1);
-				} else {
+				}
+				if (k == E_UNMAP_WHOLE) {
 					/* letting go needs no page */
 					mmk_hosted_fail_after(MMK_FAIL_FRAME,
 							      0);
+					int err =
+						edit(ed, &third, id, &L, k, 0);
+					if (err)
+						fail_msg("%s: %s: %d",
+							 edit_name[k],
+							 fmt_name(ed), err);
+				} else {
+					/* each edit here copies: a page */
+					assert_true(nth > 1);
 				}
-				int err = edit(ed, &third, id, &L, k, false);
-				if (err)
-					fail_msg("%s: %s: %d", edit_name[k],
-						 fmt_name(ed), err);
 				state_same(other, &before);
 				struct mmk_pt *pts[] = {&src, &dst, &third};
 				check_refs(pts, k == E_CLONE ? 3 : 2);

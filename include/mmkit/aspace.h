@@ -37,7 +37,9 @@
  *
  * TLB: unmap and protect flush exactly the pages that lost a permission,
  * once per call, on the CPUs where the space is active (none if it is
- * active nowhere), and give frames back only after that flush.  Adding
+ * active nowhere), and give frames back only after that flush.  (Frames
+ * another space still maps after a fork are put at once, after a flush
+ * of their pages: an unmap over them may flush more than once.)  Adding
  * mappings (map, populate, faults) flushes nothing, except on formats
  * where mmk_pt_map_needs_flush() says the TLB may cache invalid entries.
  *
@@ -303,9 +305,11 @@ int mmk_aspace_map(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
 
 /**
  * Fault [start, start + size) in ahead of use as an @access (MMK_ACCESS_*)
- * would.  MMK_ENOMEM, changing nothing, if part of the range has no area
- * (as Linux's MAP_POPULATE/madvise) or memory runs out; MMK_EACCES if an
- * area there does not allow @access.  Exclusive.
+ * would: its holes get fresh frames; pages already mapped stay as they
+ * are (a zero-page or copy-on-write page stays read-only until written).
+ * MMK_ENOMEM, changing nothing, if part of the range has no area (as Linux's
+ * MAP_POPULATE/madvise) or memory runs out; MMK_EACCES if an area there does
+ * not allow @access.  Exclusive.
  */
 int mmk_aspace_populate(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
 			uint32_t access);

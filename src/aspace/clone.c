@@ -24,7 +24,8 @@
  *   5. the largest COW run: clone_range with WRPROTECT (and SHARE, so the
  *      engine may share whole leaf tables: the big win is kept for the
  *      run that holds most of the memory)
- *   6. cannot fail: the COW runs of step 4 lose WRITE in both spaces
+ *   6. cannot fail: the writable pages of the COW runs of step 4 lose
+ *      WRITE in both spaces
  *   then one flush of the parent (its gather, made one full flush if it
  *   holds several ranges), none of the child.
  * A failure in 2, 4 or 5 zaps whatever the child got, releases the dups,
@@ -35,6 +36,7 @@
  * mapping in its range before, so no CPU can cache one).
  */
 #include "aspace_internal.h"
+#include "lib/bits.h"
 
 #define AD_BITS (MMK_PT_ACCESSED | MMK_PT_DIRTY)
 
@@ -228,8 +230,7 @@ static int copy_leaf(void *arg, const struct mmk_pt_leaf *l)
 {
 	struct copy_ctx *x = arg;
 	mmk_paddr_t pa;
-	unsigned order =
-		(unsigned)__builtin_ctzll(l->page_size) - MMK_PAGE_SHIFT;
+	unsigned order = (unsigned)mmk__ctz64(l->page_size) - MMK_PAGE_SHIFT;
 	int err = mmk_frame_alloc(x->c->frames, order, 0, &pa);
 	if (err)
 		return err;
@@ -266,27 +267,66 @@ static int clone_run(struct mmk_aspace *p, struct mmk_aspace *c,
 				  r->owns ? MMK_PT_CLONE_GET : 0, pg);
 }
 
-/* Step 6: the pages of COW areas lose WRITE in both spaces.  COW
- * backends map their pages with the area's page flags, or those without
- * WRITE, so one protect per area does it, and cannot fail (whole areas:
- * no huge page crosses their edges). */
+/*
+ * Step 6: the writable pages of a COW run lose WRITE in both spaces (the
+ * child's are copies of the parent's, leaf for leaf).  Only leaves that
+ * have WRITE are edited, so tables the parent shares with an older child
+ * (read-only already) are never touched and nothing here can need memory:
+ * whole leaves, flags the format took before.  The walk must not see its
+ * table change, so it stops when its batch is full.
+ */
+#define WP_RUNS 8
+
+struct wp_batch {
+	unsigned n;
+	mmk_vaddr_t next;
+	struct {
+		mmk_vaddr_t va, end;
+		uint32_t flags;
+	} run[WP_RUNS];
+};
+
+static int wp_collect(void *ctx, const struct mmk_pt_leaf *l)
+{
+	struct wp_batch *b = ctx;
+	if (!(l->flags & MMK_PT_WRITE))
+		return 0;
+	uint32_t fl = l->flags & ~(uint32_t)(AD_BITS | MMK_PT_WRITE);
+	if (b->n && b->run[b->n - 1].end == l->va &&
+	    b->run[b->n - 1].flags == fl) {
+		b->run[b->n - 1].end = l->va + l->page_size;
+		return 0;
+	}
+	if (b->n == WP_RUNS) {
+		b->next = l->va;
+		return 1;
+	}
+	b->run[b->n].va = l->va;
+	b->run[b->n].end = l->va + l->page_size;
+	b->run[b->n].flags = fl;
+	b->n++;
+	return 0;
+}
+
 static void wrprotect_run(struct mmk_aspace *p, struct mmk_aspace *c,
 			  const struct run *r, struct mmk_tlb_gather *pg,
 			  struct mmk_tlb_gather *cg)
 {
-	for (const struct mmk_mset_area *a = r->first;;
-	     a = mmk_mset_next(&p->areas, a)) {
-		uint32_t fl = mmk_backend_page_flags(p, a->flags);
-		if (fl & MMK_PT_WRITE) {
-			fl &= ~(uint32_t)MMK_PT_WRITE;
-			int e1 = mmk_pt_protect_region(
-				&p->pt, a->start, a->end - a->start, fl, pg);
-			int e2 = mmk_pt_protect_region(
-				&c->pt, a->start, a->end - a->start, fl, cg);
+	struct wp_batch b;
+	mmk_vaddr_t at = run_start(r), end = run_end(r);
+	while (at < end) {
+		b.n = 0;
+		int w = mmk_pt_walk(&p->pt, at, end - at, wp_collect, &b);
+		MMK_ASSERT(w >= 0);
+		for (unsigned i = 0; i < b.n; i++) {
+			uint64_t len = b.run[i].end - b.run[i].va;
+			int e1 = mmk_pt_protect_region(&p->pt, b.run[i].va, len,
+						       b.run[i].flags, pg);
+			int e2 = mmk_pt_protect_region(&c->pt, b.run[i].va, len,
+						       b.run[i].flags, cg);
 			MMK_ASSERT(e1 == 0 && e2 == 0);
 		}
-		if (a == r->last)
-			break;
+		at = w > 0 ? b.next : end;
 	}
 }
 

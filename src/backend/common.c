@@ -7,6 +7,8 @@
 #include <mmkit/backend.h>
 #include <mmkit/log.h>
 
+#include "lib/bits.h"
+
 int mmk_backend_alloc_page(struct mmk_aspace *as, mmk_paddr_t *pa)
 {
 	return mmk_frame_alloc(as->frames, as->page_shift - MMK_PAGE_SHIFT,
@@ -85,7 +87,7 @@ void mmk_backend_zap_pages(struct mmk_aspace_op *op, mmk_vaddr_t start,
 /* Frame order of a block of @size bytes (a page size of the format). */
 static unsigned order_of(uint64_t size)
 {
-	return (unsigned)__builtin_ctzll(size) - MMK_PAGE_SHIFT;
+	return (unsigned)mmk__ctz64(size) - MMK_PAGE_SHIFT;
 }
 
 int mmk_backend_zero_page(struct mmk_aspace *as, mmk_paddr_t *pa)
@@ -120,13 +122,27 @@ static bool is_zero_page(struct mmk_aspace *as, mmk_paddr_t pa)
 	return z && (z & ~(uint64_t)1) == pa.v;
 }
 
+/*
+ * True if @pa's frame has no reference but ours: it may be written in
+ * place.  An acquire load: the other holder's last reads of the frame
+ * (its copy of it, a read through its mapping) come before its put, a
+ * release, so they come before our writes too.
+ */
+static bool sole_owner(struct mmk_aspace *as, mmk_paddr_t pa)
+{
+	if (is_zero_page(as, pa))
+		return false;
+	struct mmk_frame *m = mmk_frame_meta(as->frames, pa);
+	return m && atomic_load_explicit(&m->ref, memory_order_acquire) == 1;
+}
+
 int mmk_backend_cow_fault(const struct mmk_fault *f, struct mmk_fault_page *out)
 {
 	struct mmk_aspace *as = f->as;
 	mmk_paddr_t old = f->leaf.pa;
 	out->flags = f->prot;
 	bool zero = is_zero_page(as, old);
-	if (!zero && mmk_frame_refcount(as->frames, old) == 1) {
+	if (!zero && sole_owner(as, old)) {
 		/* Ours alone: no other table maps it, none can start to
 		 * (see backend.h), so write to it in place. */
 		out->pa = old;
@@ -201,8 +217,7 @@ static uint32_t private_flags(struct mmk_aspace *as, uint32_t want,
 {
 	if (!(want & MMK_PT_WRITE) || (l->flags & MMK_PT_WRITE))
 		return want;
-	if (!is_zero_page(as, l->pa) &&
-	    mmk_frame_refcount(as->frames, l->pa) == 1)
+	if (sole_owner(as, l->pa))
 		return want;
 	/* A page must keep some access while its area allows one (the
 	 * fault path takes a leaf without any for a break-before-make in
@@ -241,6 +256,13 @@ void mmk_backend_protect_private(struct mmk_aspace_op *op,
 	struct prot_batch b;
 	b.as = op->as;
 	b.want = mmk_backend_page_flags(op->as, prot);
+	if (!(b.want & MMK_PT_WRITE)) {
+		/* nothing gets WRITE: every page the same flags, at once */
+		int err = mmk_pt_protect_region(&op->as->pt, start, end - start,
+						b.want, op->gather);
+		MMK_ASSERT(err == 0); /* the edges were cut */
+		return;
+	}
 	mmk_vaddr_t at = start;
 	while (at < end) {
 		b.n = 0;

@@ -109,13 +109,18 @@ static uint64_t eng_clone_ensure(struct eng_clone_ctx *c, unsigned l,
 		}
 		return c->dt[l];
 	}
-	uint64_t up = eng_clone_ensure(c, l + 1, a);
-	uint64_t t = eng_pool_pop(dst, c->pool);
-	eng_init_table(dst, eng_tbl(t), l);
-	eng_st_rel(eng_tbl(up) + eng_idx(dst, a, l + 1),
-		   fmt_make_table(dst, t, l + 1));
-	c->dt[l] = t;
-	return t;
+	/* the lowest table there is (the root always), then down to @l */
+	unsigned h = l + 1;
+	while (c->dt[h] == ENG_NONE)
+		h++;
+	for (; h > l; h--) {
+		uint64_t t = eng_pool_pop(dst, c->pool);
+		eng_init_table(dst, eng_tbl(t), h - 1);
+		eng_st_rel(eng_tbl(c->dt[h]) + eng_idx(dst, a, h),
+			   fmt_make_table(dst, t, h));
+		c->dt[h - 1] = t;
+	}
+	return c->dt[l];
 }
 
 /* The source leaf @ent at level @l, WRITE cleared when WRPROTECT asks. */

@@ -187,6 +187,10 @@ struct mmk_pt {
 	 * another table (mmk_pt_clone_range with MMK_PT_CLONE_SHARE): 0 keeps
 	 * every edit on its unshared path */
 	MMK_ATOMIC(long) nshared;
+	/* leaf tables an unshare under a shared lock found it held last:
+	 * other CPUs of this table may still be reading them, so they are
+	 * freed by the next exclusive call (or destroy); 0 if none */
+	MMK_ATOMIC(uint64_t) zombies;
 	uint64_t fmt_data[4]; /* private to the format */
 	/* root slots that point at another table's tables (copy_from) */
 	uint64_t borrowed[MMK_PT_MAX_ROOT_ENTRIES / 64];

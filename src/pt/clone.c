@@ -40,6 +40,8 @@ int mmk_pt_clone_range(struct mmk_pt *dst, struct mmk_pt *src,
 		err = MMK_ERANGE;
 	if (err)
 		return err;
+	mmk__pt_reap(src);
+	mmk__pt_reap(dst);
 	return src->fmt->ops->clone_range(dst, src, ia, ia + (end - start),
 					  flags, g);
 }

@@ -56,6 +56,7 @@ static const struct mmk__pt_ops MMK_ENGINE_OPS = {
 	.raw_entry = eng_raw_entry,
 	.clone_range = eng_clone_range,
 	.unshare = eng_unshare,
+	.reap = eng_reap,
 	.init_table = eng_init_table,
 	.empty = eng_empty,
 };

@@ -282,6 +282,8 @@ struct mmk__pt_ops {
 			   struct mmk_tlb_gather *g);
 	int (*unshare)(struct mmk_pt *pt, uint64_t ia,
 		       struct mmk_tlb_gather *g);
+	/** Free the zombie leaf tables (exclusive; see pt/engine/share.h). */
+	void (*reap)(struct mmk_pt *pt);
 	/** Fill a new table page of @level with empty entries. */
 	void (*init_table)(const struct mmk_pt *pt, void *table,
 			   unsigned level);
@@ -308,6 +310,8 @@ void mmk__pt_free_table(const struct mmk_pt *pt, unsigned level, uint64_t pa);
 int mmk__pt_map_checked(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 			uint64_t page_size, uint32_t flags,
 			struct mmk_tlb_gather *g);
+/** Free the leaf tables unshares left behind (pt.c, every exclusive call). */
+void mmk__pt_reap(struct mmk_pt *pt);
 /** Frame order of a table page of @level. */
 unsigned mmk__pt_table_order(const struct mmk__pt_format *f, unsigned level);
 /** Index address back to a canonical virtual address. */

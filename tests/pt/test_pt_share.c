@@ -759,6 +759,19 @@ static void fault_path_unshare_raced(void **state)
 			pthread_join(th[t], NULL);
 		for (int t = 0; t < 3; t++)
 			assert_int_equal(r[t].bad, 0);
+		/* an old table an unshare held last under the shared lock
+		 * waits for the next exclusive call: one on each */
+		struct mmk_tlb_gather g;
+		mmk_tlb_gather_init(&g, NULL, 0);
+		assert_int_equal(mmk_pt_protect_region(&src, L.base + 7 * L.T,
+						       L.page, MMK_PT_READ, &g),
+				 0);
+		assert_int_equal(mmk_pt_protect_region(&dst, L.base + 7 * L.T,
+						       L.page, MMK_PT_READ, &g),
+				 0);
+		mmk_tlb_gather_finish(&g);
+		assert_int_equal(atomic_load(&src.zombies), 0);
+		assert_int_equal(atomic_load(&dst.zombies), 0);
 		assert_false(shared_at(&dst, page_in(&L, 2)));
 		assert_false(shared_at(&src, page_in(&L, 2)));
 		uint64_t p1 = 0;

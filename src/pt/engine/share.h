@@ -129,6 +129,46 @@ static inline void eng_pool_push(struct mmk_pt_resv *pool, uint64_t pa)
 }
 
 /*
+ * Zombies.  An unshare under a shared lock that finds itself the last
+ * holder of the old table cannot free it: another CPU of the same table
+ * may have descended into it before the switch and still read it (it
+ * writes nothing there: the table stays flagged, so that CPU goes to
+ * eng_own, whose compare-and-swap on the level-1 entry fails).  The page
+ * keeps its leaves' references and goes on a list, linked through its
+ * frame metadata (next/prev, the owner's while allocated: the frame
+ * number, low and high half), until the next exclusive call frees it: by
+ * then the unshare's flush is done and no CPU is inside it.
+ */
+static void eng_zombie_push(struct mmk_pt *pt, uint64_t t)
+{
+	struct mmk_frame *f = eng_meta(pt, t);
+	uint64_t head =
+		atomic_load_explicit(&pt->zombies, memory_order_relaxed);
+	do {
+		uint64_t pfn = head >> 12; /* 0: the end of the list */
+		f->next = (uint32_t)pfn;
+		f->prev = (uint32_t)(pfn >> 32);
+	} while (!atomic_compare_exchange_weak_explicit(&pt->zombies, &head, t,
+							memory_order_release,
+							memory_order_relaxed));
+}
+
+/* Free every zombie of @pt: exclusive (pt.c calls it first thing). */
+static void eng_reap(struct mmk_pt *pt)
+{
+	uint64_t t =
+		atomic_exchange_explicit(&pt->zombies, 0, memory_order_acquire);
+	while (t) {
+		struct mmk_frame *f = eng_meta(pt, t);
+		uint64_t next = ((uint64_t)f->prev << 32 | f->next) << 12;
+		eng_flag_clear(pt, t);
+		eng_leaf_refs(pt, eng_tbl(t), false);
+		mmk__pt_free_table(pt, 0, t);
+		t = next;
+	}
+}
+
+/*
  * Make the leaf table level-1 entry *@p1 (over @ia) points at private to
  * @pt; *@out gets that table (ENG_NONE if *p1 holds none).  @excl: the
  * caller holds @pt exclusively.  The copy's page comes from @pool if given
@@ -191,9 +231,13 @@ static int eng_own(struct mmk_pt *pt, mmk__pte_t *p1, uint64_t ia,
 		MMK_ASSERT(r >= 0);
 		if (r == 0) {
 			/* every other holder left meanwhile: ours, unhooked */
-			eng_flag_clear(pt, t);
-			eng_leaf_refs(pt, ot, false);
-			mmk__pt_gather_table(g, pt, t);
+			if (excl) {
+				eng_flag_clear(pt, t);
+				eng_leaf_refs(pt, ot, false);
+				mmk__pt_gather_table(g, pt, t);
+			} else {
+				eng_zombie_push(pt, t);
+			}
 		}
 		*out = n;
 		return MMK_OK;

@@ -30,7 +30,7 @@ static int eng_map(struct mmk_pt *pt, uint64_t ia, uint64_t pa, unsigned tl,
 retry:;
 	unsigned l = pt->fmt->levels - 1;
 	mmk__pte_t *p = eng_tbl(pt->root.v) + eng_idx(pt, ia, l), *up = NULL;
-	mmk__pte_t e;
+	mmk__pte_t e, upe = 0;
 	for (;;) {
 		e = eng_ld_acq(p);
 		if (l == tl)
@@ -42,10 +42,13 @@ retry:;
 			return MMK_EEXIST;
 		l--;
 		up = p;
+		upe = e;
 		p = eng_tbl(fmt_table_pa(e, l + 1)) + eng_idx(pt, ia, l);
 	}
+	/* the table descended into, not the entry as it is now: a table an
+	 * unshare switched away stays flagged, so we never write into it */
 	if (MMK_UNLIKELY(l == 0 && up &&
-			 !eng_private(pt, fmt_table_pa(eng_ld_acq(up), 1)))) {
+			 !eng_private(pt, fmt_table_pa(upe, 1)))) {
 		/* a shared leaf table: our own copy first (a shared lock) */
 		uint64_t own;
 		err = eng_own(pt, up, ia, NULL, false, b, &own);

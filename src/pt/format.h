@@ -310,10 +310,17 @@ void mmk__pt_free_table(const struct mmk_pt *pt, unsigned level, uint64_t pa);
 int mmk__pt_map_checked(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 			uint64_t page_size, uint32_t flags,
 			struct mmk_tlb_gather *g);
-/** Free the leaf tables unshares left behind (pt.c, every exclusive call). */
-void mmk__pt_reap(struct mmk_pt *pt);
 /** Frame order of a table page of @level. */
 unsigned mmk__pt_table_order(const struct mmk__pt_format *f, unsigned level);
+/** Every exclusive call first frees the leaf tables unshares under a
+ *  shared lock left behind (pt/engine/share.h): one load when none. */
+static inline void mmk__pt_reap(struct mmk_pt *pt)
+{
+	if (MMK_UNLIKELY(
+		    atomic_load_explicit(&pt->zombies, memory_order_relaxed)))
+		pt->fmt->ops->reap(pt);
+}
+
 /** Index address back to a canonical virtual address. */
 static inline mmk_vaddr_t mmk__pt_va(const struct mmk_pt *pt, uint64_t ia)
 {

@@ -16,15 +16,6 @@
 #include "pt/formats.h"
 
 /* ------------------------------------------------------------ helpers */
-/* Every exclusive call first frees the leaf tables unshares under a
- * shared lock left behind (pt/engine/share.h); one load when none. */
-void mmk__pt_reap(struct mmk_pt *pt)
-{
-	if (MMK_UNLIKELY(
-		    atomic_load_explicit(&pt->zombies, memory_order_relaxed)))
-		pt->fmt->ops->reap(pt);
-}
-
 unsigned mmk__pt_table_order(const struct mmk__pt_format *f, unsigned level)
 {
 	unsigned shift =

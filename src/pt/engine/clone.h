@@ -249,12 +249,22 @@ static void eng_clone_wrp_table(struct eng_clone_ctx *c, uint64_t t, uint64_t a)
 }
 
 /* Share the whole source leaf table @t (slot [a, a + span) of level 1). */
-static void eng_clone_share(struct eng_clone_ctx *c, uint64_t t, uint64_t a)
+static void eng_clone_share(struct eng_clone_ctx *c, mmk__pte_t *p,
+			    mmk__pte_t ent, uint64_t a)
 {
 	struct mmk_pt *src = c->src, *dst = c->dst;
+	uint64_t t = fmt_table_pa(ent, 1);
 	if (eng_private(src, t)) {
-		if (c->wrp)
+		if (fmt_dir_wp_ok()) {
+			/* x86_64, aarch64: the directory entry refuses
+			 * writes, no leaf is touched */
+			ent = fmt_dir_wp(ent);
+			eng_st_rel(p, ent);
+			mmk__pt_gather_range(c->g, src, a, eng_span(src, 1),
+					     false);
+		} else {
 			eng_clone_wrp_table(c, t, a);
+		}
 		eng_flag_set(src, t);
 		atomic_fetch_add_explicit(&src->nshared, 1,
 					  memory_order_relaxed);
@@ -264,7 +274,10 @@ static void eng_clone_share(struct eng_clone_ctx *c, uint64_t t, uint64_t a)
 	int r = mmk_frame_get(src->frames, mmk_pa(t));
 	MMK_ASSERT(r == 0);
 	uint64_t up = eng_clone_ensure(c, 1, a);
-	eng_st_rel(eng_tbl(up) + eng_idx(dst, a, 1), fmt_make_table(dst, t, 1));
+	mmk__pte_t dent = fmt_make_table(dst, t, 1);
+	if (fmt_dir_is_wp(ent))
+		dent = fmt_dir_wp(dent);
+	eng_st_rel(eng_tbl(up) + eng_idx(dst, a, 1), dent);
 	atomic_fetch_add_explicit(&dst->nshared, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&dst->tables, 1, memory_order_relaxed);
 }
@@ -298,7 +311,7 @@ static void eng_clone_commit(struct eng_clone_ctx *c, uint64_t stab, unsigned l,
 			uint64_t dtab = eng_clone_ensure(c, l, a);
 			eng_st(eng_tbl(dtab) + eng_idx(dst, a, l), nw);
 		} else if (eng_clone_shares(c, l, a, se, dent)) {
-			eng_clone_share(c, fmt_table_pa(ent, l), a);
+			eng_clone_share(c, p, ent, a);
 		} else {
 			c->dt[l - 1] = !eng_is_empty(dst, dent, l) &&
 						       fmt_is_table(dent, l)

@@ -791,10 +791,12 @@ eng_protect_leaves(struct mmk_pt *pt, struct eng_prot_ctx *c, mmk__pte_t *t,
 	c->last_level = 0;
 }
 
-/* Would the protect change a leaf of [s, e) in the leaf table @t? */
+/* Would the protect change a leaf of [s, e) in the leaf table @t?  @wp:
+ * its directory entry refuses writes (the leaves as the hardware sees
+ * them have no WRITE). */
 static bool eng_prot_changes(const struct mmk_pt *pt,
 			     const struct eng_prot_ctx *c, uint64_t t,
-			     uint64_t s, uint64_t e)
+			     uint64_t s, uint64_t e, bool wp)
 {
 	const mmk__pte_t *q = eng_tbl(t) + eng_idx(pt, s, 0);
 	size_t n = (size_t)((e - s) >> pt->shift[0]);
@@ -805,7 +807,7 @@ static bool eng_prot_changes(const struct mmk_pt *pt,
 		mmk__pte_t nw =
 			fmt_make_leaf(c->tmpl[0], fmt_leaf_pa(ent, 0), 0) |
 			fmt_leaf_hw_bits(ent, 0);
-		if (nw != ent)
+		if (nw != (wp ? eng_leaf_wrp(pt, ent, 0) : ent))
 			return true;
 	}
 	return false;
@@ -828,7 +830,8 @@ static long eng_prot_count(const struct mmk_pt *pt,
 			if (l > 1)
 				n += eng_prot_count(pt, c, child, l - 1, a, se);
 			else if (eng_shared_now(pt, child) &&
-				 eng_prot_changes(pt, c, child, a, se))
+				 eng_prot_changes(pt, c, child, a, se,
+						  fmt_dir_is_wp(ent)))
 				n++;
 		}
 		a = se;
@@ -862,10 +865,18 @@ __attribute__((noinline)) static void eng_protect_commit(struct mmk_pt *pt,
 				eng_prot_one(pt, c, p, ent, l, a);
 			} else if (ent != empty) {
 				uint64_t child = fmt_table_pa(ent, l);
-				if (l == 1 && !eng_private(pt, child) &&
-				    eng_prot_changes(pt, c, child, a, se))
+				if (l == 1 && !eng_private(pt, child)) {
+					/* a shared table is never edited:
+					 * copied if it changes, else left */
+					if (!eng_prot_changes(
+						    pt, c, child, a, se,
+						    fmt_dir_is_wp(ent))) {
+						f->a = se;
+						continue;
+					}
 					(void)eng_own(pt, p, a, c->pool, true,
 						      c->b, &child);
+				}
 				w[l - 1] = (struct eng_rwalk){eng_tbl(child),
 							      child, a, a, se};
 				break;

@@ -85,6 +85,36 @@ static inline void eng_flag_clear(const struct mmk_pt *pt, uint64_t tpa)
 			 __ATOMIC_RELEASE);
 }
 
+/* Leaf @e of level @l without WRITE (the hardware bits kept). */
+static inline mmk__pte_t eng_leaf_wrp(const struct mmk_pt *pt, mmk__pte_t e,
+				      unsigned l)
+{
+	uint32_t f = fmt_leaf_flags(pt, e, l);
+	if (!(f & MMK_PT_WRITE))
+		return e;
+	mmk__pte_t tmpl = 0;
+	int err = fmt_leaf_template(pt, f & ~MMK_PT_WRITE, l, &tmpl);
+	MMK_ASSERT(err == 0); /* dropping WRITE is always expressible */
+	return fmt_make_leaf(tmpl, fmt_leaf_pa(e, l), l) |
+	       fmt_leaf_hw_bits(e, l);
+}
+
+/*
+ * Write-protect every leaf of the leaf table @t whose directory entry
+ * refuses writes (fmt_dir_wp): before that entry lets writes through
+ * again (a copy of the table, or the last holder taking it back), so the
+ * rights the hardware applies never grow and nothing needs a flush.
+ */
+static void eng_table_wrp(const struct mmk_pt *pt, mmk__pte_t *t)
+{
+	size_t n = (size_t)1 << pt->fmt->bits[0];
+	for (size_t i = 0; i < n; i++) {
+		mmk__pte_t e = eng_ld(&t[i]);
+		if (!eng_is_empty(pt, e, 0) && fmt_is_leaf(e, 0))
+			eng_st(&t[i], eng_leaf_wrp(pt, e, 0));
+	}
+}
+
 /* A frame reference on (@get) or off every leaf of the leaf table @t. */
 static void eng_leaf_refs(const struct mmk_pt *pt, const mmk__pte_t *t,
 			  bool get)
@@ -190,6 +220,10 @@ static int eng_own(struct mmk_pt *pt, mmk__pte_t *p1, uint64_t ia,
 			return MMK_OK;
 		if (excl && eng_tref(pt, t) == 1) {
 			/* the last holder, alone: take it back in place */
+			if (fmt_dir_is_wp(e1)) {
+				eng_table_wrp(pt, eng_tbl(t));
+				eng_st_rel(p1, fmt_make_table(pt, t, 1));
+			}
 			eng_flag_clear(pt, t);
 			atomic_fetch_sub_explicit(&pt->nshared, 1,
 						  memory_order_relaxed);
@@ -212,6 +246,8 @@ static int eng_own(struct mmk_pt *pt, mmk__pte_t *p1, uint64_t ia,
 		size_t cnt = (size_t)1 << pt->fmt->bits[0];
 		for (size_t i = 0; i < cnt; i++)
 			nt[i] = eng_ld(&ot[i]);
+		if (fmt_dir_is_wp(e1))
+			eng_table_wrp(pt, nt); /* the copy's entry allows */
 		eng_leaf_refs(pt, nt, true);
 		mmk__pte_t expect = e1;
 		if (!eng_cas(p1, &expect, fmt_make_table(pt, n, 1))) {
@@ -271,16 +307,20 @@ static bool eng_drop_shared(struct mmk_pt *pt, mmk__pte_t *p1, uint64_t t,
 	return true;
 }
 
-/* Is @ia in a leaf table of @pt shared now?  (lookup) */
+/* Is @ia in a leaf table of @pt shared now?  *@wp: its directory entry
+ * refuses writes (lookup reports the leaf without WRITE then). */
 __attribute__((noinline)) static bool eng_leaf_shared(const struct mmk_pt *pt,
-						      uint64_t ia)
+						      uint64_t ia, bool *wp)
 {
 	unsigned l = pt->fmt->levels - 1;
 	uint64_t table = pt->root.v;
+	*wp = false;
 	for (; l > 0; l--) {
 		mmk__pte_t e = eng_ld_acq(eng_tbl(table) + eng_idx(pt, ia, l));
 		if (eng_is_empty(pt, e, l) || !fmt_is_table(e, l))
 			return false;
+		if (l == 1)
+			*wp = fmt_dir_is_wp(e);
 		table = fmt_table_pa(e, l);
 	}
 	return eng_shared_now(pt, table);

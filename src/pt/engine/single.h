@@ -341,6 +341,7 @@ static int eng_replace_leaf(struct mmk_pt *pt, uint64_t ia,
 	if (pa == opa)
 		nw |= fmt_leaf_hw_bits(raw, l);
 	ia &= ~(span - 1);
+	bool owned = false;
 	if (MMK_UNLIKELY(
 		    l == 0 &&
 		    atomic_load_explicit(&pt->nshared, memory_order_relaxed))) {
@@ -350,11 +351,22 @@ static int eng_replace_leaf(struct mmk_pt *pt, uint64_t ia,
 			err = eng_own(pt, p1, ia, NULL, false, b, &own);
 			if (err)
 				return err;
+			owned = true;
 		}
 	}
 	mmk__pte_t *p = eng_slot(pt, ia, l);
-	if (!p || eng_ld(p) != raw)
+	if (!p)
 		return MMK_EAGAIN;
+	mmk__pte_t cur = eng_ld(p);
+	if (cur != raw) {
+		/* A copy of a table whose directory entry refused writes has
+		 * the leaf without WRITE, as the lookup reported it: the same
+		 * leaf (the compare-and-swaps below expect it).  Anything else
+		 * changed meanwhile. */
+		if (!owned || cur != eng_leaf_wrp(pt, raw, l))
+			return MMK_EAGAIN;
+		raw = cur;
+	}
 	if (nw == raw)
 		return MMK_OK;
 	uint32_t of = fmt_leaf_flags(pt, raw, l);

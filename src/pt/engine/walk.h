@@ -6,8 +6,11 @@
  * function is static, instantiated once per format.
  */
 /* -------------------------------------------------------------- walk */
+/* @wp: the entry pointing at this leaf table refuses writes (a table a
+ * fork shares, fmt_dir_wp): its leaves are reported without WRITE. */
 static int eng_walk_rec(const struct mmk_pt *pt, uint64_t table, unsigned l,
-			uint64_t s, uint64_t e, mmk_pt_walk_fn fn, void *ctx)
+			uint64_t s, uint64_t e, mmk_pt_walk_fn fn, void *ctx,
+			bool wp)
 {
 	const mmk__pte_t *t = eng_tbl(table);
 	uint64_t span = eng_span(pt, l);
@@ -24,13 +27,15 @@ static int eng_walk_rec(const struct mmk_pt *pt, uint64_t table, unsigned l,
 			lf.pa = mmk_pa(fmt_leaf_pa(ent, l));
 			lf.size = lf.page_size = span;
 			lf.flags = fmt_leaf_flags(pt, ent, l);
+			if (wp)
+				lf.flags &= ~(uint32_t)MMK_PT_WRITE;
 			lf.level = l;
 			lf.raw = 0;
 			lf.shared = shared;
 			r = fn(ctx, &lf);
 		} else if (l > 0) {
 			r = eng_walk_rec(pt, fmt_table_pa(ent, l), l - 1, a, se,
-					 fn, ctx);
+					 fn, ctx, l == 1 && fmt_dir_is_wp(ent));
 		}
 		if (r)
 			return r;
@@ -43,7 +48,7 @@ static int eng_walk(const struct mmk_pt *pt, uint64_t ia, uint64_t size,
 		    mmk_pt_walk_fn fn, void *ctx)
 {
 	return eng_walk_rec(pt, pt->root.v, pt->fmt->levels - 1, ia, ia + size,
-			    fn, ctx);
+			    fn, ctx, false);
 }
 
 /* ----------------------------------------------------------- destroy */

@@ -282,6 +282,29 @@ static void clone_shares_whole_tables_copies_edges(void **state)
 		assert_false(shared_at(&src, L.hi - 2 * L.page));
 		struct mmk_pt *pts[] = {&src, &dst};
 		check_refs(pts, 2);
+		/* query and query_many see what the hardware applies: no
+		 * WRITE (a format may refuse it at the directory entry) */
+		for (unsigned k = 1; k <= 3; k++) {
+			assert_int_equal(mmk_pt_query(&src, page_in(&L, k),
+						      NULL, &f, NULL),
+					 0);
+			assert_false(f & MMK_PT_WRITE);
+		}
+		{
+			mmk_vaddr_t v[3] = {page_in(&L, 1), page_in(&L, 2),
+					    hole_in(&L, 3)};
+			mmk_paddr_t qp[3];
+			uint32_t qf[3];
+			assert_int_equal(mmk_pt_query_many(&dst, 3, v, qp, qf),
+					 2);
+			assert_false(qf[0] & MMK_PT_WRITE);
+			assert_true(qf[0] & MMK_PT_READ);
+			assert_int_equal(qp[2].v, MMK_PT_QUERY_NONE);
+			mmk_paddr_t one;
+			assert_int_equal(
+				mmk_pt_query(&src, v[1], &one, NULL, NULL), 0);
+			assert_int_equal(qp[1].v, one.v);
+		}
 		/* a walk says it too */
 		for (size_t i = 0; i < b.n; i++)
 			assert_int_equal(b.v[i].shared,

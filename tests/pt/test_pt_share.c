@@ -689,6 +689,41 @@ static void clone_failure_at_every_allocation(void **state)
 	}
 }
 
+/* A clone of a range over tables shared by an earlier fork, without
+ * WRPROTECT (a fork's non-COW pass, or a COW run written-protected
+ * later): the copies have no WRITE, as the source's pages have none. */
+static void clone_of_shared_without_wrprotect(void **state)
+{
+	(void)state;
+	struct mmk_pt src, dst, third;
+	FOR_EACH_FORMAT(src, id)
+	{
+		long live = live0;
+		struct layout L;
+		forked(&src, &dst, &L, id);
+		assert_true(pt_new(&third, id));
+		assert_int_equal(do_clone(&third, &src, L.base + L.T,
+					  L.base + 2 * L.T + 8 * L.page,
+					  MMK_PT_CLONE_GET),
+				 0);
+		struct snap t = {0};
+		snapshot(&third, &t);
+		assert_true(t.n > 0);
+		for (size_t i = 0; i < t.n; i++)
+			assert_false(t.v[i].flags & MMK_PT_WRITE);
+		free(t.v);
+		struct mmk_pt *pts[] = {&src, &dst, &third};
+		check_refs(pts, 3);
+		unmap_all_put(&third, &L);
+		mmk_pt_destroy(&third);
+		unmap_all_put(&dst, &L);
+		unmap_all_put(&src, &L);
+		mmk_pt_destroy(&dst);
+		mmk_pt_destroy(&src);
+		assert_int_equal(mmk_hosted_live_frames(), live);
+	}
+}
+
 /* Arguments: the contract's errors, nothing changed. */
 static void clone_checks_arguments(void **state)
 {
@@ -839,6 +874,8 @@ int main(void)
 			clone_failure_at_every_allocation, setup, teardown),
 		cmocka_unit_test_setup_teardown(clone_checks_arguments, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			clone_of_shared_without_wrprotect, setup, teardown),
 		cmocka_unit_test_setup_teardown(fault_path_unshare_raced, setup,
 						teardown),
 	};

@@ -176,8 +176,11 @@ static inline void eng_clone_get(struct eng_clone_ctx *c, mmk__pte_t ent,
 }
 
 /* Copy the leaves of [s, e) of the source leaf table @stab. */
+/* @wp: the source's directory entry over the table refuses writes (a table
+ * shared by an earlier fork): the copies get no WRITE either, even without
+ * WRPROTECT, since the source's leaves are not what the hardware applies. */
 static void eng_clone_leaves(struct eng_clone_ctx *c, uint64_t stab, uint64_t s,
-			     uint64_t e)
+			     uint64_t e, bool wp)
 {
 	struct mmk_pt *src = c->src;
 	mmk__pte_t *q = eng_tbl(stab) + eng_idx(src, s, 0);
@@ -195,6 +198,8 @@ static void eng_clone_leaves(struct eng_clone_ctx *c, uint64_t stab, uint64_t s,
 			d = eng_tbl(eng_clone_ensure(c, 0, a)) +
 			    eng_idx(src, s, 0);
 		mmk__pte_t nw = eng_clone_src(c, &q[k], ent, 0, a, in_place);
+		if (MMK_UNLIKELY(wp))
+			nw = eng_leaf_wrp(src, nw, 0);
 		eng_clone_get(c, ent, 0);
 		eng_st(&d[k], nw);
 	}
@@ -285,10 +290,10 @@ static void eng_clone_share(struct eng_clone_ctx *c, mmk__pte_t *p,
 /* Commit below the source table @stab of level @l over [s, e); c->dt[l]
  * is @dst's table there (or ENG_NONE). */
 static void eng_clone_commit(struct eng_clone_ctx *c, uint64_t stab, unsigned l,
-			     uint64_t s, uint64_t e)
+			     uint64_t s, uint64_t e, bool wp)
 {
 	if (l == 0) {
-		eng_clone_leaves(c, stab, s, e);
+		eng_clone_leaves(c, stab, s, e, wp);
 		return;
 	}
 	struct mmk_pt *src = c->src, *dst = c->dst;
@@ -317,7 +322,8 @@ static void eng_clone_commit(struct eng_clone_ctx *c, uint64_t stab, unsigned l,
 						       fmt_is_table(dent, l)
 					       ? fmt_table_pa(dent, l)
 					       : ENG_NONE;
-			eng_clone_commit(c, fmt_table_pa(ent, l), l - 1, a, se);
+			eng_clone_commit(c, fmt_table_pa(ent, l), l - 1, a, se,
+					 l == 1 && fmt_dir_is_wp(ent));
 		}
 		a = se;
 	}
@@ -350,7 +356,7 @@ static int eng_clone_range(struct mmk_pt *dst, struct mmk_pt *src, uint64_t s,
 	for (unsigned l = 0; l < MMK_PT_MAX_LEVELS; l++)
 		c.dt[l] = ENG_NONE;
 	c.dt[top] = dst->root.v;
-	eng_clone_commit(&c, src->root.v, top, s, e);
+	eng_clone_commit(&c, src->root.v, top, s, e, false);
 	fmt_sync();
 	if (pool.n)
 		eng_pool_release(dst, &pool); /* a table taken back in place */

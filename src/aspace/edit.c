@@ -210,6 +210,45 @@ static void protect_part(struct mmk_aspace_op *op,
 }
 
 /*
+ * A protect under leaf tables shared with another space (after a fork)
+ * edits them only after giving this space its own copies, and the copy
+ * can fail: so the protect makes those copies in its prepare phase,
+ * where failing is still allowed.  Unsharing changes nothing anyone can
+ * see (the copy holds the same entries), so a failure later in the
+ * prepare leaves the space as it was.  A protect that only takes WRITE
+ * away changes nothing under a shared table (its leaves are read-only
+ * already) and copies none.
+ */
+static bool protect_edits_shared(struct mmk_aspace *as, mmk_vaddr_t start,
+				 mmk_vaddr_t end, uint32_t prot)
+{
+	if (MMK_LIKELY(mmk_atomic_load(&as->pt.nshared, MMK_MO_RELAXED) == 0))
+		return false;
+	for (const struct mmk_mset_area *a =
+		     mmk_mset_find_first(&as->areas, start, end);
+	     a && a->start < end; a = mmk_mset_next(&as->areas, a))
+		if ((a->flags & ~(uint32_t)MMK_PT_WRITE) != prot)
+			return true;
+	return false;
+}
+
+static int unshare_range(struct mmk_aspace_op *op, mmk_vaddr_t start,
+			 mmk_vaddr_t end)
+{
+	struct mmk_pt *pt = &op->as->pt;
+	uint64_t span = 1ull << pt->shift[1]; /* one leaf table's reach */
+	for (mmk_vaddr_t va = MMK_ALIGN_DOWN(start, span); va < end;) {
+		int err = mmk_pt_unshare(pt, va, op->gather);
+		if (err)
+			return err;
+		if (va + span < va)
+			break;
+		va += span;
+	}
+	return 0;
+}
+
+/*
  * unmap (@unmap) or protect to @prot of [start, end), arguments checked:
  * the prepare and commit of the file comment.  A protect edits the page
  * table only for areas whose protection changes, and so cuts only at
@@ -236,6 +275,15 @@ static int edit(struct mmk_aspace *as, mmk_vaddr_t start, mmk_vaddr_t end,
 						   end - start, prot, t);
 	if (!err)
 		err = prepare_edges(as, t, r, he, start, end, lo, hi);
+	if (!err && !unmap && protect_edits_shared(as, start, end, prot)) {
+		err = unshare_range(op, start, end);
+		if (err) {
+			release_huge_edge(as, &he[0]);
+			release_huge_edge(as, &he[1]);
+			mmk_pt_resv_release(r);
+			mmk__as_abort(as, t, t->npieces);
+		}
+	}
 	if (!err) {
 		if (lo)
 			cut(op, r, &he[0], start);

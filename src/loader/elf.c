@@ -10,8 +10,6 @@
 #include <mmkit/hal.h>
 #include <mmkit/pager.h>
 
-#include <string.h>
-
 /* ------------------------------------------------------------ reading */
 /* Little-endian fields, whatever the host's byte order. */
 static uint64_t le(const uint8_t *p, unsigned n)
@@ -34,7 +32,8 @@ static int read_file(struct mmk_file *f, uint64_t off, uint8_t *dst,
 		int err = f->ops->get_page(f, off >> f->page_shift, 0, &pa);
 		if (err)
 			return err;
-		memcpy(dst, (const uint8_t *)mmk_phys_to_virt(pa) + in, n);
+		__builtin_memcpy(dst,
+				 (const uint8_t *)mmk_phys_to_virt(pa) + in, n);
 		(void)mmk_frame_put(f->frames, pa);
 		dst += n;
 		off += n;
@@ -47,7 +46,7 @@ int mmk__ld_read(const struct mmk_loader_source *src, uint64_t off, void *dst,
 		 uint64_t len)
 {
 	if (src->data) {
-		memcpy(dst, (const uint8_t *)src->data + off, len);
+		__builtin_memcpy(dst, (const uint8_t *)src->data + off, len);
 		return 0;
 	}
 	return read_file(src->file, off, (uint8_t *)dst, len);
@@ -165,7 +164,7 @@ static int check_overlap(uint64_t page, struct mmk__ld_image *img)
 int mmk__ld_parse(const struct mmk_loader_source *src, uint64_t page,
 		  unsigned machine, unsigned flags, struct mmk__ld_image *img)
 {
-	memset(img, 0, sizeof(*img));
+	__builtin_memset(img, 0, sizeof(*img));
 	img->max_align = page;
 	int err = parse_ehdr(src, machine, img);
 	for (unsigned i = 0; !err && i < img->phnum; i++) {

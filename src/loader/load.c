@@ -11,8 +11,6 @@
 #include <mmkit/hal.h>
 #include <mmkit/pager.h>
 
-#include <string.h>
-
 /* The initial stack, planned before anything is mapped. */
 struct stack_plan {
 	mmk_vaddr_t top, lo, guard_lo; /* [guard_lo, lo) guard, [lo, top) */
@@ -338,7 +336,7 @@ static int write_stack(struct ld_ctx *c, struct mmk_loader_result *r)
 /* ---------------------------------------------------------- the call */
 static void fill_result(const struct ld_ctx *c, struct mmk_loader_result *r)
 {
-	memset(r, 0, sizeof(*r));
+	__builtin_memset(r, 0, sizeof(*r));
 	r->entry = c->img.entry + c->bias;
 	r->sp = c->st.sp;
 	r->brk = c->img.hi + c->bias;

@@ -112,6 +112,7 @@ static void check_segments(const uint8_t *img, size_t size,
 {
 	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)img;
 	const Elf64_Phdr *ph = phdrs(img);
+	const uint64_t pg = as.page_size;
 	uint64_t hi = 0;
 	unsigned nload = 0;
 	for (unsigned i = 0; i < eh->e_phnum; i++) {
@@ -119,9 +120,9 @@ static void check_segments(const uint8_t *img, size_t size,
 			continue;
 		nload++;
 		uint64_t va = ph[i].p_vaddr + r->load_bias;
-		uint64_t a0 = MMK_ALIGN_DOWN(va, PG);
-		uint64_t a1 = MMK_ALIGN_UP(va + ph[i].p_memsz, PG);
-		uint64_t off0 = MMK_ALIGN_DOWN(ph[i].p_offset, PG);
+		uint64_t a0 = MMK_ALIGN_DOWN(va, pg);
+		uint64_t a1 = MMK_ALIGN_UP(va + ph[i].p_memsz, pg);
+		uint64_t off0 = MMK_ALIGN_DOWN(ph[i].p_offset, pg);
 		hi = MMK_MAX(hi, a1);
 		uint8_t *got = malloc(a1 - a0);
 		assert_non_null(got);
@@ -134,7 +135,7 @@ static void check_segments(const uint8_t *img, size_t size,
 				fail_msg("segment %u: byte %#llx not zero", i,
 					 (unsigned long long)(a0 + b));
 		free(got);
-		for (uint64_t p = a0; p < a1; p += PG) {
+		for (uint64_t p = a0; p < a1; p += pg) {
 			struct mmk_aspace_area ar;
 			assert_true(mmk_aspace_find_area(&as, p, &ar));
 			assert_int_equal(ar.flags, prot_of(ph[i].p_flags));
@@ -168,6 +169,7 @@ static void check_string(mmk_vaddr_t va, const char *want)
 static void check_stack(const uint8_t *img, const struct mmk_loader_result *r,
 			const struct mmk_loader_args *a)
 {
+	const uint64_t page = as.page_size;
 	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)img;
 	mmk_vaddr_t p = r->sp;
 	assert_int_equal(r->sp % 16, 0);
@@ -189,7 +191,7 @@ static void check_stack(const uint8_t *img, const struct mmk_loader_result *r,
 		{AT_PHDR, r->at_phdr},
 		{AT_PHENT, 56},
 		{AT_PHNUM, eh->e_phnum},
-		{AT_PAGESZ, PG},
+		{AT_PAGESZ, page},
 		{AT_BASE, 0},
 		{AT_ENTRY, eh->e_entry + r->load_bias},
 		{AT_RANDOM, r->at_random},
@@ -259,10 +261,20 @@ static void loader_static_each_arch(void **state)
 		load_and_check(&arches[i], "static", 0, 0);
 }
 
+/* GNU ld aligns LoongArch segments to 16 KiB: the same image loads into
+ * the 16 KiB-page format (AT_PAGESZ 16384, areas of 16 KiB pages). */
+static void loader_loongarch_16k(void **state)
+{
+	(void)state;
+	const struct arch la16 = {"loongarch64", MMK_PT_LA64_16K_3L};
+	load_and_check(&la16, "static", 0, 0);
+	load_and_check(&la16, "pie", 0x40000000, 0);
+}
+
 static void loader_pie_bias(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < MMK_ARRAY_SIZE(arches); i++) {
 		load_and_check(&arches[i], "pie", 0x40000000, 0); /* given */
 		load_and_check(&arches[i], "pie", 0, 0);	  /* default */
 		/* an explicit 0 for an image linked at 0: below the space */
@@ -700,6 +712,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(loader_static_each_arch, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(loader_pie_bias, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(loader_loongarch_16k, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(loader_malformed_table, setup,
 						teardown),

@@ -38,8 +38,11 @@
  * sp is 16-byte aligned.  The program break starts at the first page past
  * the last segment (mmk_loader_result.brk); nothing is mapped there.
  *
- * All or nothing: on any error every mapping the call made is removed and
- * the space is as it was (areas, page-table entries, frames, objects).
+ * All or nothing: the image's and the stack's ranges must be free; on any
+ * error the call unmaps both whole and the space is as it was (areas,
+ * page-table entries, frames, objects).  (Should an alloc area of the
+ * call have merged with an equal area just outside those ranges, that
+ * unmap is a split, which needs memory of its own.)
  * PT_INTERP is not followed: a caller that wants an interpreter loads it
  * itself and passes its base as AT_BASE (interp_base).
  *

@@ -8,6 +8,7 @@
 #include <mmk_hosted.h>
 #include <mmkit/aspace.h>
 #include <mmkit/backend.h>
+#include <mmkit/loader.h>
 #include <mmkit/pager.h>
 #include <mmkit/shm.h>
 #include <mmkit/kspace.h>

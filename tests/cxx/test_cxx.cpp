@@ -12,6 +12,7 @@
  */
 #include <mmkit/aspace.h>
 #include <mmkit/backend.h>
+#include <mmkit/loader.h>
 #include <mmkit/pager.h>
 #include <mmkit/shm.h>
 #include <mmkit/kspace.h>

@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The TLB rules over fork and copy-on-write, on a simulated machine of 64
+ * CPUs (ids played by one thread): a fork flushes the parent once, on
+ * exactly the CPUs that may cache it, and the child never; a copy-on-write
+ * fault flushes only where the faulting space may be cached; under ASIDs
+ * the child's first activation flushes nothing.  The software-TLB check
+ * is shown to catch a fork whose parent flush was dropped.
+ */
+#include "tlb_test.h"
+
+#define NPAGES 8
+
+static struct mmk_aspace parent, child;
+
+static void check_clean(void)
+{
+	struct mmk_aspace *sp[] = {&parent, &child};
+	assert_int_equal(mmk_hosted_tlb_check(sp, 2), 0);
+}
+
+/* @as active on CPUs [first, first + k), each with its first @npages
+ * pages cached for @access. */
+static void run_on(struct mmk_aspace *as, unsigned first, unsigned k,
+		   unsigned npages, uint32_t access)
+{
+	for (unsigned c = first; c < first + k; c++) {
+		cpu_switch(c, NULL, as);
+		for (unsigned p = 0; p < npages; p++)
+			cpu_touch(c, as, BASE + p * PG, access);
+	}
+}
+
+static void stop_all(struct mmk_aspace *as)
+{
+	int old = mmk_hosted_set_cpu(0);
+	for (unsigned c = 0; c < NCPU; c++) {
+		mmk_hosted_set_cpu(c);
+		mmk_aspace_deactivate(as);
+	}
+	mmk_hosted_set_cpu((unsigned)old);
+}
+
+static void mask_of(mmk_cpumask_t *m, unsigned first, unsigned k)
+{
+	__builtin_memset(m, 0, sizeof(*m));
+	for (unsigned c = first; c < first + k; c++)
+		m->bits[c / 64] |= (uint64_t)1 << (c % 64);
+}
+
+static bool mask_eq(const mmk_cpumask_t *a, const mmk_cpumask_t *b)
+{
+	return __builtin_memcmp(a, b, sizeof(*a)) == 0;
+}
+
+static int per_test_setup(void **state)
+{
+	(void)state;
+	machine_reset(12);
+	space_new(&parent);
+	space_new(&child);
+	assert_int_equal(mmk_aspace_map_alloc(&parent, BASE, NPAGES * PG,
+					      MMK_PT_RW, true),
+			 0);
+	return 0;
+}
+
+static int per_test_teardown(void **state)
+{
+	(void)state;
+	stop_all(&parent);
+	stop_all(&child);
+	mmk_hosted_set_cpu(0);
+	mmk_aspace_destroy(&child);
+	mmk_aspace_destroy(&parent);
+	return 0;
+}
+
+static void
+fork_flushes_the_parent_once_on_its_k_cpus_never_the_child(void **state)
+{
+	(void)state;
+	static const unsigned ks[] = {1, 2, 3, 8, 33, 64};
+	for (size_t i = 0; i < MMK_ARRAY_SIZE(ks); i++) {
+		unsigned k = ks[i];
+		run_on(&parent, 0, k, 4, MMK_ACCESS_WRITE);
+		mmk_hosted_tlb_count_reset();
+		/* CPU 0, one of the k, forks */
+		assert_int_equal(mmk_aspace_clone(&parent, &child), 0);
+		assert_int_equal(mmk_hosted_flush_count(), 1);
+		struct mmk_hosted_flush f;
+		mmk_hosted_flush_get(0, &f);
+		mmk_cpumask_t want;
+		mask_of(&want, 0, k);
+		assert_true(mask_eq(&f.cpus, &want));
+		assert_int_equal(f.asid, mmk_tlb_ctx_asid(&parent.tlb));
+		assert_int_equal(mmk_hosted_tlb_ipis_total(), k - 1);
+		for (unsigned c = 0; c < NCPU; c++)
+			assert_int_equal(mmk_hosted_tlb_ipis(c),
+					 c > 0 && c < k ? 1 : 0);
+		assert_int_equal(mmk_hosted_tlb_local_flushes(0), 1);
+		assert_int_equal(mmk_hosted_tlb_useless(), 0);
+		for (unsigned c = 0; c < k; c++)
+			assert_false(cpu_cached(c, BASE, MMK_ACCESS_WRITE));
+		check_clean();
+		/* the child, active nowhere, dies: no flush */
+		mmk_aspace_destroy(&child);
+		assert_int_equal(mmk_hosted_flush_count(), 1);
+		space_new(&child);
+		stop_all(&parent);
+	}
+}
+
+static void
+a_fork_from_a_cpu_not_running_the_parent_interrupts_all_k(void **state)
+{
+	(void)state;
+	run_on(&parent, 20, 5, 3, MMK_ACCESS_WRITE);
+	mmk_hosted_tlb_count_reset();
+	mmk_hosted_set_cpu(63);
+	assert_int_equal(mmk_aspace_clone(&parent, &child), 0);
+	mmk_hosted_set_cpu(0);
+	assert_int_equal(mmk_hosted_flush_count(), 1);
+	assert_int_equal(mmk_hosted_tlb_ipis_total(), 5);
+	assert_int_equal(mmk_hosted_tlb_local_flushes(63), 0);
+	assert_int_equal(mmk_hosted_tlb_useless(), 0);
+	check_clean();
+}
+
+static void a_fork_of_a_parent_cached_nowhere_flushes_nothing(void **state)
+{
+	(void)state;
+	mmk_hosted_tlb_count_reset();
+	assert_int_equal(mmk_aspace_clone(&parent, &child), 0);
+	assert_int_equal(mmk_hosted_flush_count(), 0);
+	mmk_aspace_destroy(&child);
+	assert_int_equal(mmk_hosted_flush_count(), 0);
+	space_new(&child);
+}
+
+/* Under ASIDs a CPU that ran the parent and switched away still caches
+ * it: the fork's flush reaches it too, and only it. */
+static void
+a_fork_flushes_a_cpu_that_switched_away_from_the_parent(void **state)
+{
+	(void)state;
+	struct mmk_aspace other;
+	space_new(&other);
+	run_on(&parent, 7, 1, 4, MMK_ACCESS_WRITE);
+	cpu_switch(7, &parent, &other);
+	mmk_hosted_tlb_count_reset();
+	assert_int_equal(mmk_aspace_clone(&parent, &child), 0);
+	assert_int_equal(mmk_hosted_flush_count(), 1);
+	assert_int_equal(mmk_hosted_tlb_ipis_total(), 1);
+	assert_int_equal(mmk_hosted_tlb_ipis(7), 1);
+	assert_int_equal(mmk_hosted_tlb_useless(), 0);
+	struct mmk_aspace *sp[] = {&parent, &child, &other};
+	assert_int_equal(mmk_hosted_tlb_check(sp, 3), 0);
+	stop_all(&other);
+	mmk_aspace_destroy(&other);
+}
+
+static void
+the_childs_first_activation_flushes_nothing_under_asids(void **state)
+{
+	(void)state;
+	run_on(&parent, 0, 4, 4, MMK_ACCESS_WRITE);
+	assert_int_equal(mmk_aspace_clone(&parent, &child), 0);
+	mmk_hosted_tlb_count_reset();
+	/* CPUs 1..3 switch from the parent to the child, 4..9 start on it */
+	for (unsigned c = 1; c < 4; c++)
+		cpu_switch(c, &parent, &child);
+	for (unsigned c = 4; c < 10; c++)
+		cpu_switch(c, NULL, &child);
+	assert_int_equal(mmk_hosted_flush_count(), 0);
+	for (unsigned c = 0; c < NCPU; c++)
+		assert_int_equal(mmk_hosted_tlb_local_flushes(c), 0);
+	assert_int_equal(mmk_hosted_tlb_ipis_total(), 0);
+	/* the child reads what the parent wrote, through its own ASID */
+	for (unsigned c = 1; c < 10; c++)
+		cpu_touch(c, &child, BASE, MMK_ACCESS_READ);
+	check_clean();
+}
+
+/*
+ * The parent on CPUs 0..k-1, the child on 40..42, every one holding page
+ * 0 read-only (after the fork).  A write fault in the child flushes the
+ * child's CPUs only; then one in the parent (now the page's only owner)
+ * flushes the parent's only.
+ */
+static void a_cow_fault_flushes_only_where_the_space_may_be_cached(void **state)
+{
+	(void)state;
+	const unsigned k = 5;
+	run_on(&parent, 0, k, 1, MMK_ACCESS_WRITE);
+	assert_int_equal(mmk_aspace_clone(&parent, &child), 0);
+	run_on(&child, 40, 3, 1, MMK_ACCESS_READ);
+	for (unsigned c = 0; c < k; c++)
+		cpu_touch(c, &parent, BASE, MMK_ACCESS_READ);
+	check_clean();
+	mmk_hosted_tlb_count_reset();
+	cpu_touch(41, &child, BASE, MMK_ACCESS_WRITE);
+	check_clean();
+	mmk_cpumask_t kids, par;
+	mask_of(&kids, 40, 3);
+	mask_of(&par, 0, k);
+	for (size_t i = 0; i < mmk_hosted_flush_count(); i++) {
+		struct mmk_hosted_flush f;
+		mmk_hosted_flush_get(i, &f);
+		assert_true(mask_eq(&f.cpus, &kids));
+	}
+	assert_true(mmk_hosted_flush_count() >= 1);
+	for (unsigned c = 0; c < NCPU; c++)
+		assert_int_equal(mmk_hosted_tlb_ipis(c),
+				 c == 40 || c == 42 ? 1 : 0);
+	assert_int_equal(mmk_hosted_tlb_useless(), 0);
+	for (unsigned c = 40; c < 43; c++)
+		assert_false(cpu_cached(c, BASE, MMK_ACCESS_READ) && c != 41);
+	/* the parent's write: its own page now, wherever it is cached */
+	mmk_hosted_tlb_count_reset();
+	cpu_touch(2, &parent, BASE, MMK_ACCESS_WRITE);
+	check_clean();
+	for (size_t i = 0; i < mmk_hosted_flush_count(); i++) {
+		struct mmk_hosted_flush f;
+		mmk_hosted_flush_get(i, &f);
+		assert_true(mask_eq(&f.cpus, &par));
+	}
+	for (unsigned c = 40; c < 43; c++)
+		assert_int_equal(mmk_hosted_tlb_ipis(c), 0);
+	assert_int_equal(mmk_hosted_tlb_useless(), 0);
+	/* the two spaces see different bytes at BASE */
+	mmk_paddr_t pp, pc;
+	mmk_hosted_set_cpu(2);
+	assert_int_equal(
+		mmk_hosted_tlb_access(&parent, BASE, MMK_ACCESS_READ, &pp), 0);
+	mmk_hosted_set_cpu(41);
+	assert_int_equal(
+		mmk_hosted_tlb_access(&child, BASE, MMK_ACCESS_READ, &pc), 0);
+	mmk_hosted_set_cpu(0);
+	assert_true(pp.v != pc.v);
+}
+
+/* What the dropped flush should have done, on CPUs [0, n). */
+static void flush_by_hand(unsigned n)
+{
+	for (unsigned c = 0; c < n; c++) {
+		int old = mmk_hosted_set_cpu(c);
+		mmk_tlb_local_all(mmk_tlb_ctx_asid(&parent.tlb));
+		mmk_hosted_set_cpu((unsigned)old);
+	}
+}
+
+/* The check can fail: a fork whose parent flush never reaches a CPU
+ * leaves that CPU writing to a page the child shares. */
+static void the_check_catches_a_fork_without_its_parent_flush(void **state)
+{
+	(void)state;
+	run_on(&parent, 0, 3, 4, MMK_ACCESS_WRITE);
+	mmk_hosted_tlb_drop_next(-1);
+	assert_int_equal(mmk_aspace_clone(&parent, &child), 0);
+	struct mmk_aspace *sp[] = {&parent, &child};
+	/* 3 CPUs x 4 pages still writable */
+	assert_int_equal(mmk_hosted_tlb_check(sp, 2), 12);
+	flush_by_hand(3);
+	check_clean();
+	/* and a flush that misses one CPU leaves that one's */
+	stop_all(&parent);
+	mmk_aspace_destroy(&child);
+	space_new(&child);
+	run_on(&parent, 0, 3, 4, MMK_ACCESS_WRITE);
+	mmk_hosted_tlb_drop_next(2);
+	assert_int_equal(mmk_aspace_clone(&parent, &child), 0);
+	assert_int_equal(mmk_hosted_tlb_check(sp, 2), 4);
+	flush_by_hand(3);
+	check_clean();
+}
+
+#define T(f)                                                                   \
+	cmocka_unit_test_setup_teardown(f, per_test_setup, per_test_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(fork_flushes_the_parent_once_on_its_k_cpus_never_the_child),
+		T(a_fork_from_a_cpu_not_running_the_parent_interrupts_all_k),
+		T(a_fork_of_a_parent_cached_nowhere_flushes_nothing),
+		T(a_fork_flushes_a_cpu_that_switched_away_from_the_parent),
+		T(the_childs_first_activation_flushes_nothing_under_asids),
+		T(a_cow_fault_flushes_only_where_the_space_may_be_cached),
+		T(the_check_catches_a_fork_without_its_parent_flush),
+	};
+	return cmocka_run_group_tests(tests, machine_setup, machine_teardown);
+}

@@ -275,6 +275,99 @@ static void the_check_catches_a_fork_without_its_parent_flush(void **state)
 	check_clean();
 }
 
+/*
+ * A frame the parent shares with its child is put at once, after a flush
+ * of the parent (common.c, put_now).  That flush must reach every CPU that
+ * may cache the parent *then*, not only those that did when the unmap
+ * began: here CPU 5 starts running the parent in the middle of the unmap
+ * (at its first shootdown, as the zap of the first area puts its pages)
+ * and its hardware walk caches the pages of the second area, which are
+ * still mapped.  When the second area's pages are put, CPU 5 must already
+ * have flushed them: at every later shootdown, no CPU may reach through
+ * the parent a frame whose parent reference is gone (count 1: only the
+ * child holds it; the child's exit would free it under CPU 5's entry).
+ */
+struct mid_unmap {
+	unsigned calls;
+	long bad;
+};
+
+/* What CPU @cpu's walker caches of @as's page @va (no lock: hardware). */
+static void hw_walk(unsigned cpu, struct mmk_aspace *as, mmk_vaddr_t va)
+{
+	struct mmk_pt_leaf lf;
+	if (mmk_pt_lookup(mmk_aspace_pt(as), va, &lf) != 0)
+		return;
+	struct mmk_hosted_tlbe e;
+	__builtin_memset(&e, 0, sizeof(e));
+	e.valid = true;
+	e.root = mmk_hosted_cpu_root(cpu, &e.asid);
+	e.rights = lf.flags & MMK_PT_RWX;
+	e.va = lf.va;
+	e.size = lf.page_size;
+	e.pa = lf.pa;
+	mmk_hosted_tlb_lock(cpu);
+	mmk_hosted_tlb_fill(cpu, &e);
+	mmk_hosted_tlb_unlock(cpu);
+}
+
+/* Entries of the parent's ASID, on any CPU, that the parent no longer
+ * maps and whose frame only the child still holds. */
+static long reachable_after_put(void)
+{
+	long bad = 0;
+	uint32_t asid = mmk_tlb_ctx_asid(&parent.tlb);
+	struct mmk_hosted_tlbe e[MMK_HOSTED_TLB_ENTRIES];
+	for (unsigned cpu = 0; cpu < NCPU; cpu++) {
+		size_t n = mmk_hosted_tlb_entries(cpu, e);
+		for (size_t i = 0; i < n; i++) {
+			struct mmk_pt_leaf lf;
+			if (e[i].asid != asid ||
+			    mmk_pt_lookup(mmk_aspace_pt(&parent), e[i].va,
+					  &lf) == 0)
+				continue;
+			if (mmk_frame_refcount(fa, e[i].pa) == 1)
+				bad++;
+		}
+	}
+	return bad;
+}
+
+static void mid_unmap_hook(void *arg)
+{
+	struct mid_unmap *m = arg;
+	if (m->calls++ == 0) {
+		int old = mmk_hosted_set_cpu(5);
+		mmk_aspace_activate(&parent);
+		for (unsigned p = 16; p < 20; p++)
+			hw_walk(5, &parent, BASE + p * PG);
+		mmk_hosted_set_cpu((unsigned)old);
+		return;
+	}
+	m->bad += reachable_after_put();
+}
+
+static void
+a_shared_frame_is_put_after_every_cpu_caching_it_flushed(void **state)
+{
+	(void)state;
+	assert_int_equal(mmk_aspace_map_alloc(&parent, BASE + 16 * PG, 4 * PG,
+					      MMK_PT_RW, true),
+			 0);
+	cpu_switch(0, NULL, &parent);
+	assert_int_equal(mmk_aspace_clone(&parent, &child), 0);
+	for (unsigned p = 0; p < 4; p++)
+		cpu_touch(0, &parent, BASE + p * PG, MMK_ACCESS_READ);
+	struct mid_unmap m = {0, 0};
+	mmk_hosted_tlb_on_shootdown(mid_unmap_hook, &m);
+	assert_int_equal(mmk_aspace_unmap(&parent, BASE, 20 * PG), 0);
+	mmk_hosted_tlb_on_shootdown(NULL, NULL);
+	assert_true(m.calls >= 2);
+	assert_true(cpu_cached(5, BASE + 16 * PG, MMK_ACCESS_READ) == false);
+	assert_int_equal(m.bad, 0);
+	check_clean();
+}
+
 #define T(f)                                                                   \
 	cmocka_unit_test_setup_teardown(f, per_test_setup, per_test_teardown)
 
@@ -288,6 +381,7 @@ int main(void)
 		T(the_childs_first_activation_flushes_nothing_under_asids),
 		T(a_cow_fault_flushes_only_where_the_space_may_be_cached),
 		T(the_check_catches_a_fork_without_its_parent_flush),
+		T(a_shared_frame_is_put_after_every_cpu_caching_it_flushed),
 	};
 	return cmocka_run_group_tests(tests, machine_setup, machine_teardown);
 }

@@ -307,6 +307,8 @@ fault_map_flushed(const struct mmk_fault *f, mmk_vaddr_t va, mmk_paddr_t pa,
 	mmk_tlb_gather_init(&g, active_cpus(as, &cpus) ? &cpus : NULL,
 			    as->asid);
 	int err = mmk_pt_map(&as->pt, va, pa, f->page_size, flags, &g);
+	/* again after the edit: a CPU may have activated the space since */
+	g.cpus = active_cpus(as, &cpus) ? &cpus : NULL;
 	mmk_tlb_gather_finish(&g);
 	return err;
 }

@@ -9,6 +9,8 @@
  */
 #include "tlb_test.h"
 
+#include <mmk_hosted_pager.h>
+
 #define NPAGES 8
 
 static struct mmk_aspace parent, child;
@@ -368,6 +370,53 @@ a_shared_frame_is_put_after_every_cpu_caching_it_flushed(void **state)
 	check_clean();
 }
 
+/*
+ * The same rule for the page cache: a file page's leaf reference is put
+ * only after the flush of the space unmapping it (the pager may drop a
+ * page from its cache once mmkit holds no reference, so until then no CPU
+ * may still reach it).  At every shootdown of the unmap, no CPU may hold a
+ * translation of the space to a cache page whose count is back to the
+ * cache's one.  Private and shared mappings alike.
+ */
+static void shoot_check_hook(void *arg)
+{
+	struct mid_unmap *m = arg;
+	m->calls++;
+	m->bad += reachable_after_put();
+}
+
+static void a_cache_page_is_put_after_the_flush_of_its_unmap(void **state)
+{
+	(void)state;
+	const unsigned n = 80; /* more than one batch of puts */
+	for (unsigned shared = 0; shared < 2; shared++) {
+		struct mmk_hosted_file *hf = mmk_hosted_file_new(fa, n);
+		assert_non_null(hf);
+		mmk_vaddr_t at = BASE + 64 * PG;
+		assert_int_equal(
+			mmk_aspace_map_file(&parent, at, n * PG, MMK_PT_RW,
+					    mmk_hosted_file_file(hf), 0,
+					    shared ? MMK_MAP_FILE_SHARED : 0),
+			0);
+		cpu_switch(0, NULL, &parent);
+		cpu_switch(3, NULL, &parent);
+		for (unsigned p = 0; p < n; p++) {
+			cpu_touch(0, &parent, at + p * PG, MMK_ACCESS_READ);
+			cpu_touch(3, &parent, at + p * PG, MMK_ACCESS_READ);
+		}
+		struct mid_unmap m = {0, 0};
+		mmk_hosted_tlb_on_shootdown(shoot_check_hook, &m);
+		assert_int_equal(mmk_aspace_unmap(&parent, at, n * PG), 0);
+		mmk_hosted_tlb_on_shootdown(NULL, NULL);
+		assert_true(m.calls >= 1);
+		assert_int_equal(m.bad, 0);
+		assert_int_equal(reachable_after_put(), 0);
+		check_clean();
+		stop_all(&parent);
+		mmk_hosted_file_destroy(hf);
+	}
+}
+
 #define T(f)                                                                   \
 	cmocka_unit_test_setup_teardown(f, per_test_setup, per_test_teardown)
 
@@ -382,6 +431,7 @@ int main(void)
 		T(a_cow_fault_flushes_only_where_the_space_may_be_cached),
 		T(the_check_catches_a_fork_without_its_parent_flush),
 		T(a_shared_frame_is_put_after_every_cpu_caching_it_flushed),
+		T(a_cache_page_is_put_after_the_flush_of_its_unmap),
 	};
 	return cmocka_run_group_tests(tests, machine_setup, machine_teardown);
 }

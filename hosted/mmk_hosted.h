@@ -189,6 +189,10 @@ void mmk_hosted_tlb_drop_next(int cpu);
  */
 void mmk_hosted_tlb_on_shootdown(void (*fn)(void *arg), void *arg);
 
+/** Debug hook: @fn(@arg) runs after every frame block mmkit allocates
+ *  (MMK_CFG_DEBUG_HOOKS builds), until set to NULL.  As above. */
+void mmk_hosted_on_frame_alloc(void (*fn)(void *arg), void *arg);
+
 /**
  * The calling thread becomes CPU @cpu (< MMK_CFG_MAX_CPUS) without
  * registering: counting tests play 64 CPUs from one thread.  Returns the

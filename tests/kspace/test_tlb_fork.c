@@ -417,6 +417,90 @@ static void a_cache_page_is_put_after_the_flush_of_its_unmap(void **state)
 	}
 }
 
+/*
+ * Break-before-make (aarch64: a live leaf changes its address) flushes at
+ * once, inside the edit, and records nothing for later: so that flush
+ * must reach the CPUs that may cache the space at the break, not those
+ * that did when the operation began.  Here CPU 5 starts running the
+ * parent in the prepare phase of an unmap that cuts a huge page shared
+ * with a fork's child (at the allocation of the block for the parent's
+ * copy) and its walker caches the huge leaf; the copy's replace breaks
+ * that leaf, and CPU 5 must lose it then (a later flush of the range,
+ * before the old block is put, is not enough: until it, CPU 5 could reach
+ * the old block and the new one through one address; and the fault path's
+ * copy-on-write replace has no later flush of its range).
+ */
+struct bbm_ctx {
+	struct mmk_aspace *as, *child;
+	mmk_vaddr_t va;
+	bool done;
+	unsigned shots; /* shootdowns since CPU 5 came */
+	long bad;
+};
+
+/* Every shootdown after the first one since CPU 5 came (the break's
+ * own, which flushes what it finds): nothing stale may be left over
+ * from the break (the only edits not flushed yet are the unmap's, of a
+ * page no CPU caches). */
+static void bbm_shoot_hook(void *arg)
+{
+	struct bbm_ctx *b = arg;
+	if (!b->done || b->shots++ == 0)
+		return;
+	struct mmk_aspace *sp[] = {b->as, b->child};
+	b->bad += mmk_hosted_tlb_check(sp, 2);
+}
+
+static void bbm_alloc_hook(void *arg)
+{
+	struct bbm_ctx *b = arg;
+	if (b->done)
+		return;
+	b->done = true;
+	int old = mmk_hosted_set_cpu(5);
+	mmk_aspace_activate(b->as);
+	hw_walk(5, b->as, b->va);
+	mmk_hosted_set_cpu((unsigned)old);
+}
+
+static void
+a_break_before_make_reaches_a_cpu_that_came_mid_operation(void **state)
+{
+	(void)state;
+	struct mmk_aspace p, c;
+	const uint64_t huge = 2 * MMK_MIB;
+	const mmk_vaddr_t h = BASE + 4 * MMK_MIB;
+	assert_int_equal(
+		mmk_aspace_create(&p, BASE, SIZE, MMK_PT_AARCH64_48, 0, fa), 0);
+	assert_int_equal(
+		mmk_aspace_create(&c, BASE, SIZE, MMK_PT_AARCH64_48, 0, fa), 0);
+	assert_int_equal(
+		mmk_aspace_map_huge(&p, h, huge, MMK_PT_RW, huge, true), 0);
+	cpu_switch(0, NULL, &p);
+	cpu_touch(0, &p, h, MMK_ACCESS_WRITE);
+	assert_int_equal(mmk_aspace_clone(&p, &c), 0);
+	cpu_touch(0, &p, h, MMK_ACCESS_READ);
+	struct bbm_ctx b = {&p, &c, h + PG, false, 0, 0};
+	mmk_hosted_on_frame_alloc(bbm_alloc_hook, &b);
+	mmk_hosted_tlb_on_shootdown(bbm_shoot_hook, &b);
+	/* cuts the huge page at h + PG: the parent gets its own copy */
+	assert_int_equal(mmk_aspace_unmap(&p, h, PG), 0);
+	mmk_hosted_on_frame_alloc(NULL, NULL);
+	mmk_hosted_tlb_on_shootdown(NULL, NULL);
+	assert_true(b.done);
+	assert_true(b.shots >= 2);
+	assert_int_equal(b.bad, 0);
+	struct mmk_aspace *sp[] = {&p, &c};
+	assert_int_equal(mmk_hosted_tlb_check(sp, 2), 0);
+	for (unsigned cpu = 0; cpu < NCPU; cpu++) {
+		mmk_hosted_set_cpu(cpu);
+		mmk_aspace_deactivate(&p);
+	}
+	mmk_hosted_set_cpu(0);
+	mmk_aspace_destroy(&c);
+	mmk_aspace_destroy(&p);
+}
+
 #define T(f)                                                                   \
 	cmocka_unit_test_setup_teardown(f, per_test_setup, per_test_teardown)
 
@@ -432,6 +516,7 @@ int main(void)
 		T(the_check_catches_a_fork_without_its_parent_flush),
 		T(a_shared_frame_is_put_after_every_cpu_caching_it_flushed),
 		T(a_cache_page_is_put_after_the_flush_of_its_unmap),
+		T(a_break_before_make_reaches_a_cpu_that_came_mid_operation),
 	};
 	return cmocka_run_group_tests(tests, machine_setup, machine_teardown);
 }

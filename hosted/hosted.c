@@ -140,6 +140,16 @@ static bool site_should_fail(struct failsite *s)
 static _Atomic long live_frames;
 static _Atomic long live_objs;
 
+/* mmk_hosted_on_frame_alloc */
+static void (*_Atomic alloc_hook)(void *arg);
+static void *_Atomic alloc_arg;
+
+void mmk_hosted_on_frame_alloc(void (*fn)(void *arg), void *arg)
+{
+	atomic_store(&alloc_arg, arg);
+	atomic_store(&alloc_hook, fn);
+}
+
 #if MMK_CFG_DEBUG_HOOKS
 bool mmk_hal_failpoint(enum mmk_failsite site)
 {
@@ -150,6 +160,9 @@ void mmk_hal_frame_note(mmk_paddr_t pa, unsigned order, bool alloc)
 {
 	(void)pa;
 	atomic_fetch_add(&live_frames, alloc ? (1L << order) : -(1L << order));
+	void (*hook)(void *) = atomic_load(&alloc_hook);
+	if (alloc && hook)
+		hook(atomic_load(&alloc_arg));
 }
 #endif
 

@@ -182,6 +182,18 @@ uint64_t mmk_hosted_tlb_serve_ns(unsigned cpu);
 void mmk_hosted_tlb_drop_next(int cpu);
 
 /**
+ * Debug hook: @fn(@arg) runs at the start of every shootdown (before it is
+ * recorded or sent), on the sending thread, until set to NULL (or
+ * mmk_hosted_tlb_reset): a test makes things happen in the middle of an
+ * operation, e.g. a CPU's hardware walk.  Single-threaded tests only.
+ */
+void mmk_hosted_tlb_on_shootdown(void (*fn)(void *arg), void *arg);
+
+/** Debug hook: @fn(@arg) runs after every frame block mmkit allocates
+ *  (MMK_CFG_DEBUG_HOOKS builds), until set to NULL.  As above. */
+void mmk_hosted_on_frame_alloc(void (*fn)(void *arg), void *arg);
+
+/**
  * The calling thread becomes CPU @cpu (< MMK_CFG_MAX_CPUS) without
  * registering: counting tests play 64 CPUs from one thread.  Returns the
  * id it had (-1 if none).

@@ -47,6 +47,9 @@ struct hcpu {
 static struct hcpu hcpus[MMK_CFG_MAX_CPUS];
 static pthread_once_t hcpus_once = PTHREAD_ONCE_INIT;
 static _Atomic int drop_next = -2; /* -2 none, -1 a whole shootdown, c */
+/* mmk_hosted_tlb_on_shootdown: told of every shootdown before it is sent */
+static void (*_Atomic shoot_hook)(void *arg);
+static void *_Atomic shoot_arg;
 
 static void hcpus_init(void)
 {
@@ -258,6 +261,9 @@ void mmk_hal_tlb_shootdown(const mmk_cpumask_t *cpus,
 			   const struct mmk_tlb_flush *f)
 {
 	unsigned self = mmk_hal_cpu_id();
+	void (*hook)(void *) = atomic_load(&shoot_hook);
+	if (hook)
+		hook(atomic_load(&shoot_arg));
 	flush_record(cpus, f);
 	int drop = atomic_exchange(&drop_next, -2);
 	if (drop == -1)
@@ -421,6 +427,7 @@ void mmk_hosted_tlb_reset(void)
 		pthread_mutex_unlock(&h->mu);
 	}
 	atomic_store(&drop_next, -2);
+	atomic_store(&shoot_hook, NULL);
 }
 
 void mmk_hosted_tlb_count_reset(void)
@@ -469,6 +476,12 @@ uint64_t mmk_hosted_tlb_serve_ns(unsigned cpu)
 void mmk_hosted_tlb_drop_next(int cpu)
 {
 	atomic_store(&drop_next, cpu);
+}
+
+void mmk_hosted_tlb_on_shootdown(void (*fn)(void *arg), void *arg)
+{
+	atomic_store(&shoot_arg, arg);
+	atomic_store(&shoot_hook, fn);
 }
 
 int mmk_hosted_set_cpu(unsigned cpu)

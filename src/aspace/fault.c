@@ -28,12 +28,20 @@
  * (returning 0 refaults if the page is still not there). */
 #define FAULT_TRIES 4
 
-/* A gather for a fault's flush: the CPUs the space is active on. */
+/* (Again) where @g flushes: the CPUs that may cache the space now. */
+static void fault_gather_cpus(struct mmk_aspace *as, struct mmk_tlb_gather *g,
+			      mmk_cpumask_t *cpus)
+{
+	mmk__as_snapshot_cpus(as, cpus);
+	g->cpus = mmk_cpumask_empty(cpus) ? NULL : cpus;
+}
+
+/* A gather for a fault's flush: the CPUs the space may be cached on. */
 static void fault_gather(struct mmk_aspace *as, struct mmk_tlb_gather *g,
 			 mmk_cpumask_t *cpus)
 {
-	mmk__as_snapshot_cpus(as, cpus);
-	mmk_tlb_gather_init(g, mmk_cpumask_empty(cpus) ? NULL : cpus, as->asid);
+	mmk_tlb_gather_init(g, NULL, as->asid);
+	fault_gather_cpus(as, g, cpus);
 	mmk_tlb_gather_track_asid(g, &as->tlb);
 }
 
@@ -52,6 +60,10 @@ fault_install_flushed(struct mmk_fault *f, struct mmk_fault_page *pg,
 			  ? mmk_pt_replace(&as->pt, &f->leaf, pg->pa, flags, &g)
 			  : mmk_pt_map(&as->pt, f->page, pg->pa, f->page_size,
 				       flags, &g);
+	/* Where the space may be cached after the edit: a CPU that
+	 * activated it since the first snapshot may have walked the old
+	 * leaf, and the old frame is put below. */
+	fault_gather_cpus(as, &g, &cpus);
 	mmk_tlb_gather_finish(&g);
 	/* After the flush, and not through the gather: the old frame is
 	 * shared (that is why it was copied), and another space's gather

@@ -38,6 +38,11 @@ static bool put_now(struct mmk_aspace *as, mmk_paddr_t pa)
 	return is_zero_page(as, pa) || mmk_frame_refcount(as->frames, pa) > 1;
 }
 
+/* Before a put at once: where the space may be cached now, after the
+ * edits (a CPU that activated it since the operation began may have
+ * walked the entries just cleared), into the mask the gather flushes. */
+static void refresh_cpus(struct mmk_aspace_op *op);
+
 static void put_direct(struct mmk_aspace *as, mmk_paddr_t pa)
 {
 	int r = mmk_frame_put(as->frames, pa);
@@ -47,6 +52,7 @@ static void put_direct(struct mmk_aspace *as, mmk_paddr_t pa)
 void mmk_backend_put(struct mmk_aspace_op *op, mmk_paddr_t pa)
 {
 	if (put_now(op->as, pa)) {
+		refresh_cpus(op);
 		mmk_tlb_gather_flush(op->gather);
 		put_direct(op->as, pa);
 		return;
@@ -66,9 +72,11 @@ static void put_run(void *ctx, const struct mmk_pt_leaf *run)
 			mmk_tlb_gather_put(op->gather, op->as->frames, pa);
 			continue;
 		}
-		if (!flushed && !is_zero_page(op->as, pa))
+		if (!flushed && !is_zero_page(op->as, pa)) {
+			refresh_cpus(op);
 			mmk__tlb_flush_range_now(op->gather, run->va,
 						 run->va + run->size);
+		}
 		flushed |= !is_zero_page(op->as, pa);
 		put_direct(op->as, pa);
 	}
@@ -299,6 +307,8 @@ fault_map_flushed(const struct mmk_fault *f, mmk_vaddr_t va, mmk_paddr_t pa,
 	mmk_tlb_gather_init(&g, active_cpus(as, &cpus) ? &cpus : NULL,
 			    as->asid);
 	int err = mmk_pt_map(&as->pt, va, pa, f->page_size, flags, &g);
+	/* again after the edit: a CPU may have activated the space since */
+	g.cpus = active_cpus(as, &cpus) ? &cpus : NULL;
 	mmk_tlb_gather_finish(&g);
 	return err;
 }
@@ -312,6 +322,14 @@ int mmk_backend_fault_map(const struct mmk_fault *f, struct mmk_pt_cursor *c,
 		return fault_map_flushed(f, va, pa, flags);
 	return c ? mmk_pt_map_cursor(c, va, pa, flags, NULL)
 		 : mmk_pt_map(&as->pt, va, pa, f->page_size, flags, NULL);
+}
+
+static void refresh_cpus(struct mmk_aspace_op *op)
+{
+	/* Only the operation's own mask (a gather flushing nowhere, as a
+	 * fork's child's, stays so). */
+	if (op->gather->cpus == &op->cpus)
+		(void)active_cpus(op->as, &op->cpus);
 }
 
 void mmk_backend_flush_now(struct mmk_aspace_op *op)

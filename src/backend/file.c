@@ -322,18 +322,46 @@ static int writeback_range(const struct mmk_mset_area *a, mmk_vaddr_t start,
  * Unmapping.  A cache page may be mapped twice in one space (two areas
  * over the same file offset), and a gather can hold a frame once only (it
  * threads them through their metadata), so the leaves' references on
- * cache pages are put at once, not through the gather.  That is safe: the
- * cache keeps the page (the pager never drops a page mmkit maps, and the
- * file stays until the area goes, after this call) -- provided the flush
- * comes before the file can go, so the zap flushes at once.  A private
- * copy has no other holder: it goes through the gather as usual.
+ * cache pages do not go through the gather: they wait in the operation's
+ * scratch memory and are put after a flush of the space, which the zap
+ * does at once (and, when the scratch is full, a full flush first).  Not
+ * before the flush: once the count is back to the cache's own the pager
+ * may drop the page (pager.h), and no CPU may still reach it then.  The
+ * file stays until the area goes, after this call.  A private copy has
+ * no other holder: it goes through the gather as usual.
  */
+#define ZAP_BATCH (MMK__AS_SCRATCH / sizeof(mmk_paddr_t))
+
 struct zap_ctx {
 	struct mmk_aspace_op *op;
 	const struct mmk_mset_area *a;
 	struct mmk_file *file;
-	bool shared; /* every page is a cache page */
+	bool shared;	 /* every page is a cache page */
+	unsigned n;	 /* cache pages waiting in op->scratch */
+	mmk_paddr_t *pa; /* op->scratch */
 };
+
+/* The waiting cache pages go, the space flushed where it may be cached
+ * (the caller has flushed). */
+static void zap_put_batch(struct zap_ctx *z)
+{
+	for (unsigned i = 0; i < z->n; i++)
+		put_page(z->file, z->pa[i]);
+	z->n = 0;
+}
+
+/* A cache page's leaf reference, to put after the flush. */
+static void zap_defer(struct zap_ctx *z, mmk_paddr_t pa)
+{
+	if (z->n == ZAP_BATCH) {
+		/* the ranges of the waiting pages may not all be recorded
+		 * yet (the current run's is not): everything */
+		mmk_tlb_gather_all(z->op->gather, false);
+		mmk_backend_flush_now(z->op);
+		zap_put_batch(z);
+	}
+	z->pa[z->n++] = pa;
+}
 
 /* Is @pa the cache page of @idx?  (A probe: no I/O.) */
 static bool is_cache_page(struct mmk_file *file, uint64_t idx, mmk_paddr_t pa)
@@ -352,7 +380,7 @@ static void zap_run(void *ctx, const struct mmk_pt_leaf *run)
 	for (uint64_t off = 0; off < run->size; off += run->page_size, idx++) {
 		mmk_paddr_t pa = mmk_pa_add(run->pa, off);
 		if (z->shared || is_cache_page(z->file, idx, pa))
-			put_page(z->file, pa);
+			zap_defer(z, pa);
 		else
 			mmk_backend_put(z->op, pa);
 	}
@@ -362,12 +390,15 @@ static void file_zap_pages(struct mmk_aspace_op *op,
 			   const struct mmk_mset_area *a, mmk_vaddr_t start,
 			   mmk_vaddr_t end, bool shared)
 {
-	struct zap_ctx z = {op, a, file_of(a), shared};
+	MMK_STATIC_ASSERT(MMK__AS_SCRATCH >= ZAP_BATCH * sizeof(mmk_paddr_t),
+			  "a batch fits the operation's scratch");
+	struct zap_ctx z = {op, a, file_of(a), shared, 0, op->scratch};
 	int err = mmk_pt_unmap_region(&op->as->pt, start, end - start,
 				      op->gather, zap_run, &z);
 	MMK_ASSERT(err == 0); /* base pages only */
 	(void)err;
 	mmk_backend_flush_now(op);
+	zap_put_batch(&z);
 }
 
 static void private_zap(struct mmk_aspace_op *op, const struct mmk_mset_area *a,

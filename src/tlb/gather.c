@@ -105,10 +105,25 @@ static void tlb_flush_now(const struct mmk_tlb_gather *g)
 	mmk_tlb_shootdown(g->cpus, &f);
 }
 
+/*
+ * Break-before-make: the CPUs that may cache the old entry *now*, after
+ * the break (read from the space's context when the gather tracks one):
+ * a CPU that started running the space since @g's mask was taken may have
+ * walked the old entry, and nothing of this flush is recorded for later.
+ * A CPU that comes after this snapshot walks the broken entry (nothing)
+ * or the new one.  A gather with no cpus (a fork's child, active nowhere
+ * by contract) reads its context too: that finds it empty.
+ */
 void mmk__tlb_flush_range_now(const struct mmk_tlb_gather *g, mmk_vaddr_t start,
 			      mmk_vaddr_t end)
 {
-	if (!g->cpus)
+	mmk_cpumask_t now;
+	const mmk_cpumask_t *cpus = g->cpus;
+	if (g->asid_src) {
+		mmk_tlb_ctx_cached(g->asid_src, &now);
+		cpus = &now;
+	}
+	if (!cpus)
 		return;
 	struct mmk_tlb_range r = {start, end};
 	struct mmk_tlb_flush f;
@@ -117,7 +132,7 @@ void mmk__tlb_flush_range_now(const struct mmk_tlb_gather *g, mmk_vaddr_t start,
 	f.global = true;
 	f.nranges = 1;
 	f.range = &r;
-	mmk_tlb_shootdown(g->cpus, &f);
+	mmk_tlb_shootdown(cpus, &f);
 }
 
 void mmk_tlb_gather_flush(struct mmk_tlb_gather *g)

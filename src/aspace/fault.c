@@ -37,30 +37,48 @@ static void fault_gather(struct mmk_aspace *as, struct mmk_tlb_gather *g,
 	mmk_tlb_gather_track_asid(g, &as->tlb);
 }
 
-/* A replace, or a map on a format whose TLB may cache the invalid entry:
- * flush, and put the old frame only after the flush.  Out of line: the
- * gather is big and the common fault needs none. */
+/* A replace: flush, and put the old frame only after the flush.  Out of
+ * line: the gather is big and the common fault needs none (a replace
+ * allocates nothing, so the deep calls are not under this frame). */
 static __attribute__((noinline)) int
-fault_install_flushed(struct mmk_fault *f, struct mmk_fault_page *pg,
+fault_replace_flushed(struct mmk_fault *f, struct mmk_fault_page *pg,
 		      uint32_t flags)
 {
 	struct mmk_aspace *as = f->as;
 	struct mmk_tlb_gather g;
 	mmk_cpumask_t cpus;
 	fault_gather(as, &g, &cpus);
-	int err = f->present
-			  ? mmk_pt_replace(&as->pt, &f->leaf, pg->pa, flags, &g)
-			  : mmk_pt_map(&as->pt, f->page, pg->pa, f->page_size,
-				       flags, &g);
+	int err = mmk_pt_replace(&as->pt, &f->leaf, pg->pa, flags, &g);
 	mmk_tlb_gather_finish(&g);
 	/* After the flush, and not through the gather: the old frame is
 	 * shared (that is why it was copied), and another space's gather
 	 * may be putting it at this moment (a frame sits in one gather). */
-	if (!err && f->present && pg->put_old) {
+	if (!err && pg->put_old) {
 		int r = mmk_frame_put(as->frames, f->leaf.pa);
 		MMK_ASSERT(r >= 0);
 	}
 	return err;
+}
+
+/* A map on a format whose TLB may cache the invalid entry: map, then
+ * flush that one page where the space is active.  No gather: this frame
+ * is under the map's table and frame allocations, the fault's deepest
+ * chain (docs/STACK.md); a map records nothing else (no puts). */
+static __attribute__((noinline)) int
+fault_map_flushed(struct mmk_fault *f, struct mmk_fault_page *pg,
+		  uint32_t flags)
+{
+	struct mmk_aspace *as = f->as;
+	int err =
+		mmk_pt_map(&as->pt, f->page, pg->pa, f->page_size, flags, NULL);
+	if (err)
+		return err;
+	mmk_cpumask_t cpus;
+	mmk__as_snapshot_cpus(as, &cpus);
+	mmk__tlb_flush_one(mmk_cpumask_empty(&cpus) ? NULL : &cpus, as->asid,
+			   &as->tlb, f->page, f->page + f->page_size,
+			   (flags & MMK_PT_GLOBAL) != 0);
+	return 0;
 }
 
 /* Install what the hook answered; 0, or MMK_EEXIST / MMK_EAGAIN (lost a
@@ -69,10 +87,12 @@ static inline int fault_install(struct mmk_fault *f, struct mmk_fault_page *pg)
 {
 	struct mmk_aspace *as = f->as;
 	uint32_t flags = mmk_backend_page_flags(as, pg->flags);
-	if (MMK_LIKELY(!f->present && !as->map_flushes))
+	if (f->present)
+		return fault_replace_flushed(f, pg, flags);
+	if (MMK_LIKELY(!as->map_flushes))
 		return mmk_pt_map(&as->pt, f->page, pg->pa, f->page_size, flags,
 				  NULL);
-	return fault_install_flushed(f, pg, flags);
+	return fault_map_flushed(f, pg, flags);
 }
 
 int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,

@@ -311,11 +311,31 @@ fault_map_flushed(const struct mmk_fault *f, mmk_vaddr_t va, mmk_paddr_t pa,
 	return 0;
 }
 
+/* A map while the space shares leaf tables (after a fork): a map into a
+ * shared table unshares it, which needs a gather (the old table's page,
+ * its flush).  Out of line: only such spaces pay for the gather. */
+static __attribute__((noinline)) int
+fault_map_gathered(const struct mmk_fault *f, mmk_vaddr_t va, mmk_paddr_t pa,
+		   uint32_t flags)
+{
+	struct mmk_aspace *as = f->as;
+	struct mmk_tlb_gather g;
+	mmk_cpumask_t cpus;
+	mmk_tlb_gather_init(&g, active_cpus(as, &cpus) ? &cpus : NULL,
+			    as->asid);
+	int err = mmk_pt_map(&as->pt, va, pa, f->page_size, flags, &g);
+	mmk_tlb_gather_finish(&g);
+	return err;
+}
+
 int mmk_backend_fault_map(const struct mmk_fault *f, struct mmk_pt_cursor *c,
 			  mmk_vaddr_t va, mmk_paddr_t pa, uint32_t prot)
 {
 	struct mmk_aspace *as = f->as;
 	uint32_t flags = mmk_backend_page_flags(as, prot);
+	if (MMK_UNLIKELY(!c && atomic_load_explicit(&as->pt.nshared,
+						    memory_order_relaxed)))
+		return fault_map_gathered(f, va, pa, flags);
 	if (MMK_UNLIKELY(as->map_flushes))
 		return fault_map_flushed(f, va, pa, flags);
 	return c ? mmk_pt_map_cursor(c, va, pa, flags, NULL)

@@ -1228,10 +1228,11 @@ static void loongarch64_fault_flushes_the_page_it_maps(void **state)
 	mmk_aspace_activate(&la);
 	assert_true(la.map_flushes);
 	assert_int_equal(
-		mmk_aspace_map_alloc(&la, BASE, 4 * PG, MMK_PT_RW, false), 0);
+		mmk_aspace_map_alloc(&la, BASE, 2 * MMK_MIB, MMK_PT_RW, false),
+		0);
 	struct mmk_shm *o;
 	assert_int_equal(mmk_shm_create(fa, 4 * PG, 12, &o), 0);
-	assert_int_equal(mmk_aspace_map_shared(&la, BASE + MMK_MIB, 4 * PG,
+	assert_int_equal(mmk_aspace_map_shared(&la, BASE + 4 * MMK_MIB, 4 * PG,
 					       MMK_PT_RW, o, 0),
 			 0);
 
@@ -1242,11 +1243,11 @@ static void loongarch64_fault_flushes_the_page_it_maps(void **state)
 	assert_true(flush_of_page(BASE + PG) == 0);
 
 	mmk_hosted_flush_reset();
-	assert_int_equal(
-		mmk_aspace_fault(&la, BASE + MMK_MIB + 2 * PG, MMK_ACCESS_READ),
-		0);
+	assert_int_equal(mmk_aspace_fault(&la, BASE + 4 * MMK_MIB + 2 * PG,
+					  MMK_ACCESS_READ),
+			 0);
 	assert_int_equal(mmk_hosted_flush_count(), 1);
-	assert_true(flush_of_page(BASE + MMK_MIB + 2 * PG) == 0);
+	assert_true(flush_of_page(BASE + 4 * MMK_MIB + 2 * PG) == 0);
 
 	/* a second fault on a present page maps and flushes nothing */
 	mmk_hosted_flush_reset();
@@ -1260,6 +1261,26 @@ static void loongarch64_fault_flushes_the_page_it_maps(void **state)
 			 0);
 	assert_true(flush_of_page(BASE + 3 * PG) < 0);
 	assert_true(mapped_in(&la, BASE + 3 * PG));
+
+	/* a fork shares the leaf tables: the child's maps into them unshare
+	 * them first (a gather, out of line), through both paths */
+	struct mmk_aspace child;
+	assert_int_equal(mmk_aspace_create(&child, BASE, SPACE,
+					   MMK_PT_LA64_4K_4L, 0, fa),
+			 0);
+	assert_int_equal(mmk_aspace_clone(&la, &child), 0);
+	assert_true(atomic_load(&child.pt.nshared) != 0);
+	assert_int_equal(mmk_aspace_fault(&child, BASE + 4 * MMK_MIB + 3 * PG,
+					  MMK_ACCESS_WRITE),
+			 0);
+	assert_true(atomic_load(&child.pt.nshared) != 0); /* still */
+	assert_int_equal(
+		mmk_aspace_fault(&child, BASE + 2 * PG, MMK_ACCESS_WRITE), 0);
+	assert_true(mapped_in(&child, BASE + 2 * PG));
+	assert_true(mapped_in(&child, BASE + 4 * MMK_MIB + 3 * PG));
+	assert_false(mapped_in(&la, BASE + 2 * PG));
+	assert_false(mapped_in(&la, BASE + 4 * MMK_MIB + 3 * PG));
+	mmk_aspace_destroy(&child);
 	mmk_shm_put(o);
 	mmk_aspace_destroy(&la);
 }

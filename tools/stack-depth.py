@@ -14,11 +14,12 @@ with a dynamic frame (alloca, VLA), has no bound and is reported as such.
 
 Prints a table of every public function (mmk_* but not mmk__*) and checks
 the calls a page fault or a memory system call makes (mmk_aspace_map*,
-_unmap*, _protect*, *fault*, _read*, _write*, _populate*) against --limit.
-With --report-only a call over the limit is reported but the exit status
-stays 0.
+_unmap*, _protect*, *fault*, _read*, _write*, _populate*, _sync*) against
+--limit.  With --report-only a call over the limit is reported but the exit
+status stays 0, unless it is over --ceiling too (a regression guard).
 
-Usage: tools/stack-depth.py --limit 1024 [--report-only] [--cc gcc]
+Usage: tools/stack-depth.py --limit 1024 [--report-only] [--ceiling N]
+                            [--cc gcc]
                             [--target x86_64|riscv64|aarch64] [--out DIR]
                             [--markdown FILE]
 """
@@ -50,7 +51,7 @@ CALL_RELOCS = {"R_X86_64_PLT32", "R_RISCV_CALL", "R_RISCV_CALL_PLT",
 # The calls a fault or a memory system call makes.
 SYSCALL_PATH = re.compile(
     r"^mmk_aspace_(map\w*|unmap\w*|protect\w*|\w*fault\w*|read\w*|write\w*|"
-    r"populate\w*)$")
+    r"populate\w*|sync\w*)$")
 
 
 def sources():
@@ -305,6 +306,9 @@ def main():
                     help="bytes allowed for the fault / system-call paths")
     ap.add_argument("--report-only", action="store_true",
                     help="report calls over the limit but exit 0")
+    ap.add_argument("--ceiling", type=int,
+                    help="fail over this many bytes even with --report-only "
+                    "(a guard against regressions while the limit is a goal)")
     ap.add_argument("--target", default="x86_64", choices=sorted(TARGETS))
     ap.add_argument("--cc", help="compiler (default: the target's GCC)")
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "stack-depth"))
@@ -374,6 +378,10 @@ def main():
             for r in rows:
                 f.write(f"| `{r[0]}` | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} |\n")
 
+    # The ceiling holds even in report-only mode: a path may not get
+    # deeper than it is while the limit is still a goal.
+    above = [(t, d) for t, d in over
+             if a.ceiling is not None and (d == "unbounded" or int(d) > a.ceiling)]
     if not over:
         print(f"stack-depth: every fault / system-call entry point within "
               f"{a.limit} bytes: OK")
@@ -383,6 +391,11 @@ def main():
                            for p in dep_quiet[t][1])
         print(f"stack-depth: {t}: {d} bytes, over the limit of {a.limit}:\n"
               f"    {chain}")
+    for t, d in above:
+        print(f"stack-depth: FAIL: {t}: {d} bytes, over the ceiling of "
+              f"{a.ceiling} (MMK_STACK_CEILING, tests/build/CMakeLists.txt)")
+    if above:
+        return 1
     if a.report_only:
         print(f"stack-depth: REPORT ONLY: {len(over)} entry points over "
               f"{a.limit} bytes; not failing (the test turns fatal with "

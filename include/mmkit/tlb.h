@@ -116,6 +116,17 @@ static inline void mmk_tlb_gather_range(struct mmk_tlb_gather *g,
 void mmk__tlb_flush_range_now(const struct mmk_tlb_gather *g, mmk_vaddr_t start,
 			      mmk_vaddr_t end);
 
+/**
+ * Flush [start, end) on @cpus (NULL: nowhere) now, without a gather: the
+ * one page a fault installed on a format that may cache invalid entries
+ * (a gather with its ranges is too big for the fault path's stack).  The
+ * ASID is @asid, or @asid_src's current one when it is not NULL, read
+ * after the caller's edit as a tracking gather would.
+ */
+void mmk__tlb_flush_one(const mmk_cpumask_t *cpus, uint32_t asid,
+			const struct mmk_tlb_ctx *asid_src, mmk_vaddr_t start,
+			mmk_vaddr_t end, bool global);
+
 /** Record that everything of the ASID must be flushed. */
 void mmk_tlb_gather_all(struct mmk_tlb_gather *g, bool global);
 

@@ -45,21 +45,18 @@ static void fault_gather(struct mmk_aspace *as, struct mmk_tlb_gather *g,
 	mmk_tlb_gather_track_asid(g, &as->tlb);
 }
 
-/* A replace, or a map on a format whose TLB may cache the invalid entry:
- * flush, and put the old frame only after the flush.  Out of line: the
- * gather is big and the common fault needs none. */
+/* A replace: flush, and put the old frame only after the flush.  Out of
+ * line: the gather is big and the common fault needs none (a replace
+ * allocates nothing, so the deep calls are not under this frame). */
 static __attribute__((noinline)) int
-fault_install_flushed(struct mmk_fault *f, struct mmk_fault_page *pg,
+fault_replace_flushed(struct mmk_fault *f, struct mmk_fault_page *pg,
 		      uint32_t flags)
 {
 	struct mmk_aspace *as = f->as;
 	struct mmk_tlb_gather g;
 	mmk_cpumask_t cpus;
 	fault_gather(as, &g, &cpus);
-	int err = f->present
-			  ? mmk_pt_replace(&as->pt, &f->leaf, pg->pa, flags, &g)
-			  : mmk_pt_map(&as->pt, f->page, pg->pa, f->page_size,
-				       flags, &g);
+	int err = mmk_pt_replace(&as->pt, &f->leaf, pg->pa, flags, &g);
 	/* Where the space may be cached after the edit: a CPU that
 	 * activated it since the first snapshot may have walked the old
 	 * leaf, and the old frame is put below. */
@@ -68,10 +65,49 @@ fault_install_flushed(struct mmk_fault *f, struct mmk_fault_page *pg,
 	/* After the flush, and not through the gather: the old frame is
 	 * shared (that is why it was copied), and another space's gather
 	 * may be putting it at this moment (a frame sits in one gather). */
-	if (!err && f->present && pg->put_old) {
+	if (!err && pg->put_old) {
 		int r = mmk_frame_put(as->frames, f->leaf.pa);
 		MMK_ASSERT(r >= 0);
 	}
+	return err;
+}
+
+/* A map on a format whose TLB may cache the invalid entry: map, then
+ * flush that one page where the space is active.  No gather: this frame
+ * is under the map's table and frame allocations, the fault's deepest
+ * chain (docs/STACK.md); a map records nothing else (no puts). */
+static __attribute__((noinline)) int
+fault_map_flushed(struct mmk_fault *f, struct mmk_fault_page *pg,
+		  uint32_t flags)
+{
+	struct mmk_aspace *as = f->as;
+	int err =
+		mmk_pt_map(&as->pt, f->page, pg->pa, f->page_size, flags, NULL);
+	if (err)
+		return err;
+	mmk_cpumask_t cpus;
+	mmk__as_snapshot_cpus(as, &cpus);
+	mmk__tlb_flush_one(mmk_cpumask_empty(&cpus) ? NULL : &cpus, as->asid,
+			   &as->tlb, f->page, f->page + f->page_size,
+			   (flags & MMK_PT_GLOBAL) != 0);
+	return 0;
+}
+
+/* A map while the space shares leaf tables (after a fork): a map into a
+ * shared table unshares it, which needs a gather (its flush, the old
+ * table's page).  Out of line, and only for such spaces: the gather is
+ * big and this frame is under the map's allocations (docs/STACK.md). */
+static __attribute__((noinline)) int
+fault_map_gathered(struct mmk_fault *f, struct mmk_fault_page *pg,
+		   uint32_t flags)
+{
+	struct mmk_aspace *as = f->as;
+	struct mmk_tlb_gather g;
+	mmk_cpumask_t cpus;
+	fault_gather(as, &g, &cpus);
+	int err = mmk_pt_map(&as->pt, f->page, pg->pa, f->page_size, flags, &g);
+	fault_gather_cpus(as, &g, &cpus); /* after the edit, as above */
+	mmk_tlb_gather_finish(&g);
 	return err;
 }
 
@@ -81,13 +117,17 @@ static inline int fault_install(struct mmk_fault *f, struct mmk_fault_page *pg)
 {
 	struct mmk_aspace *as = f->as;
 	uint32_t flags = mmk_backend_page_flags(as, pg->flags);
-	/* a map into a shared leaf table unshares it: that needs a gather */
-	if (MMK_LIKELY(!f->present && !as->map_flushes &&
+	if (f->present)
+		return fault_replace_flushed(f, pg, flags);
+	if (MMK_LIKELY(!as->map_flushes &&
 		       !atomic_load_explicit(&as->pt.nshared,
 					     memory_order_relaxed)))
 		return mmk_pt_map(&as->pt, f->page, pg->pa, f->page_size, flags,
 				  NULL);
-	return fault_install_flushed(f, pg, flags);
+	/* a map into a shared leaf table unshares it: that needs a gather */
+	if (atomic_load_explicit(&as->pt.nshared, memory_order_relaxed))
+		return fault_map_gathered(f, pg, flags);
+	return fault_map_flushed(f, pg, flags);
 }
 
 /* mmk_pt_unshare with the fault's gather (its one flush, the old table's

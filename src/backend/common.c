@@ -204,6 +204,9 @@ int mmk_backend_anon_fault(const struct mmk_fault *f,
  * protect_private walks the leaves in batches: runs of neighbouring
  * leaves that get the same flags, collected by mmk_pt_walk (which must
  * not see the table change under it), applied after the walk stops.
+ * The batch lives in the operation's scratch memory (the write lock is
+ * held; nothing else uses it during a protect or an unmap): 400 bytes
+ * the stack of a system call cannot spare (docs/STACK.md).
  */
 #define PROT_RUNS 16
 
@@ -261,30 +264,33 @@ void mmk_backend_protect_private(struct mmk_aspace_op *op,
 				 uint32_t prot)
 {
 	(void)a;
-	struct prot_batch b;
-	b.as = op->as;
-	b.want = mmk_backend_page_flags(op->as, prot);
-	if (!(b.want & MMK_PT_WRITE)) {
+	uint32_t want = mmk_backend_page_flags(op->as, prot);
+	if (!(want & MMK_PT_WRITE)) {
 		/* nothing gets WRITE: every page the same flags, at once */
 		int err = mmk_pt_protect_region(&op->as->pt, start, end - start,
-						b.want, op->gather);
+						want, op->gather);
 		MMK_ASSERT(err == 0); /* the edges were cut */
 		return;
 	}
+	MMK_STATIC_ASSERT(MMK__AS_SCRATCH >= sizeof(struct prot_batch),
+			  "the protect batch fits the scratch memory");
+	MMK_ASSERT(op->scratch_size >= sizeof(struct prot_batch));
+	struct prot_batch *b = op->scratch;
+	b->as = op->as;
+	b->want = want;
 	mmk_vaddr_t at = start;
 	while (at < end) {
-		b.n = 0;
-		int r = mmk_pt_walk(&op->as->pt, at, end - at, prot_collect,
-				    &b);
+		b->n = 0;
+		int r = mmk_pt_walk(&op->as->pt, at, end - at, prot_collect, b);
 		MMK_ASSERT(r >= 0);
-		for (unsigned i = 0; i < b.n; i++) {
+		for (unsigned i = 0; i < b->n; i++) {
 			int err = mmk_pt_protect_region(
-				&op->as->pt, b.run[i].va,
-				b.run[i].end - b.run[i].va, b.run[i].flags,
+				&op->as->pt, b->run[i].va,
+				b->run[i].end - b->run[i].va, b->run[i].flags,
 				op->gather);
 			MMK_ASSERT(err == 0); /* whole leaves, flags fitted */
 		}
-		at = r > 0 ? b.next : end;
+		at = r > 0 ? b->next : end;
 	}
 }
 
@@ -296,10 +302,29 @@ static bool active_cpus(const struct mmk_aspace *as, mmk_cpumask_t *out)
 }
 
 /* The TLB may hold the invalid entry: map, then flush it where active.
- * Out of line: the gather is big and the common case needs none. */
+ * No gather (too big for the fault path's stack): a map records one
+ * range and no puts.  Out of line: the common case needs no flush. */
 static __attribute__((noinline)) int
 fault_map_flushed(const struct mmk_fault *f, mmk_vaddr_t va, mmk_paddr_t pa,
 		  uint32_t flags)
+{
+	struct mmk_aspace *as = f->as;
+	int err = mmk_pt_map(&as->pt, va, pa, f->page_size, flags, NULL);
+	if (err)
+		return err;
+	mmk_cpumask_t cpus;
+	mmk__tlb_flush_one(active_cpus(as, &cpus) ? &cpus : NULL, as->asid,
+			   NULL, va, va + f->page_size,
+			   (flags & MMK_PT_GLOBAL) != 0);
+	return 0;
+}
+
+/* A map while the space shares leaf tables (after a fork): a map into a
+ * shared table unshares it, which needs a gather (the old table's page,
+ * its flush).  Out of line: only such spaces pay for the gather. */
+static __attribute__((noinline)) int
+fault_map_gathered(const struct mmk_fault *f, mmk_vaddr_t va, mmk_paddr_t pa,
+		   uint32_t flags)
 {
 	struct mmk_aspace *as = f->as;
 	struct mmk_tlb_gather g;
@@ -318,6 +343,9 @@ int mmk_backend_fault_map(const struct mmk_fault *f, struct mmk_pt_cursor *c,
 {
 	struct mmk_aspace *as = f->as;
 	uint32_t flags = mmk_backend_page_flags(as, prot);
+	if (MMK_UNLIKELY(!c && atomic_load_explicit(&as->pt.nshared,
+						    memory_order_relaxed)))
+		return fault_map_gathered(f, va, pa, flags);
 	if (MMK_UNLIKELY(as->map_flushes))
 		return fault_map_flushed(f, va, pa, flags);
 	return c ? mmk_pt_map_cursor(c, va, pa, flags, NULL)

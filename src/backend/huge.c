@@ -66,9 +66,9 @@ static int any_leaf(void *ctx, const struct mmk_pt_leaf *leaf)
 static uint64_t huge_page_size(const struct mmk_aspace *as,
 			       const struct mmk_mset_area *a, mmk_vaddr_t addr)
 {
-	struct mmk_pt_leaf lf;
-	if (mmk_pt_lookup(&as->pt, addr, &lf) == 0)
-		return lf.page_size;
+	uint64_t ps; /* a query, not a lookup: no leaf on the fault's stack */
+	if (mmk_pt_query(&as->pt, addr, NULL, NULL, &ps) == 0)
+		return ps;
 	for (uint64_t sz = huge_size(a); sz > as->page_size;
 	     sz = huge_smaller(as, sz)) {
 		mmk_vaddr_t va = MMK_ALIGN_DOWN(addr, sz);

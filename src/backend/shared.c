@@ -33,6 +33,14 @@ struct shm_node {
 	_Atomic uint64_t slot[SLOTS]; /* a child node, or pa | 1 at level 0 */
 };
 
+/* A first-touch's unpublished work: the missing nodes, top first. */
+struct touch {
+	struct shm_node *at; /* deepest node already in the tree */
+	unsigned level;	     /* its level */
+	struct shm_node *chain[MAX_H];
+	unsigned nnew; /* = level: nodes below @at still to build */
+};
+
 struct mmk_shm {
 	_Atomic long refs;
 	_Atomic uint64_t resident;
@@ -42,6 +50,10 @@ struct mmk_shm {
 	unsigned height;     /* levels of nodes, 1 = the root is a leaf node */
 	mmk_spinlock_t lock; /* first touches */
 	struct shm_node *root;
+	/* The first touch in progress (under @lock): here, not on the
+	 * faulting thread's stack, which the fault path keeps small
+	 * (docs/STACK.md). */
+	struct touch touch;
 };
 
 static struct shm_node *node_new(void)
@@ -165,14 +177,6 @@ static uint64_t shm_find(const struct mmk_shm *o, uint64_t idx)
 				    memory_order_acquire);
 }
 
-/* A first-touch's unpublished work: the missing nodes, top first. */
-struct touch {
-	struct shm_node *at; /* deepest node already in the tree */
-	unsigned level;	     /* its level */
-	struct shm_node *chain[MAX_H];
-	unsigned nnew; /* = level: nodes below @at still to build */
-};
-
 static void touch_undo(struct touch *t)
 {
 	for (unsigned i = 0; i < t->nnew; i++)
@@ -244,13 +248,13 @@ static void touch_commit(struct mmk_shm *o, uint64_t idx, struct touch *t,
 static int shm_first_touch(const struct mmk_fault *f, struct mmk_shm *o,
 			   uint64_t idx)
 {
-	struct touch t;
+	struct touch *t = &o->touch;
 	mmk_paddr_t pa;
 	/* Not with interrupts off: the map may flush (formats that cache
 	 * invalid entries), and first touches run only in a faulting
 	 * thread's context, never in an interrupt handler. */
 	mmk_spin_lock_noirq(&o->lock);
-	int err = touch_prepare(o, idx, &t);
+	int err = touch_prepare(o, idx, t);
 	if (err) {
 		mmk_spin_unlock_noirq(&o->lock);
 		return err == 1 ? MMK_FAULT_RETRY : err;
@@ -267,9 +271,9 @@ static int shm_first_touch(const struct mmk_fault *f, struct mmk_shm *o,
 		}
 	}
 	if (err)
-		touch_undo(&t);
+		touch_undo(t);
 	else
-		touch_commit(o, idx, &t, pa);
+		touch_commit(o, idx, t, pa);
 	mmk_spin_unlock_noirq(&o->lock);
 	if (err == MMK_EEXIST)
 		return MMK_FAULT_RETRY; /* something is mapped: look again */

@@ -135,6 +135,26 @@ void mmk__tlb_flush_range_now(const struct mmk_tlb_gather *g, mmk_vaddr_t start,
 	mmk_tlb_shootdown(cpus, &f);
 }
 
+void mmk__tlb_flush_one(const mmk_cpumask_t *cpus, uint32_t asid,
+			const struct mmk_tlb_ctx *asid_src, mmk_vaddr_t start,
+			mmk_vaddr_t end, bool global)
+{
+	if (!cpus)
+		return;
+	if (asid_src) {
+		atomic_thread_fence(memory_order_seq_cst);
+		asid = mmk_tlb_ctx_asid(asid_src);
+	}
+	struct mmk_tlb_range r = {start, end};
+	struct mmk_tlb_flush f;
+	f.asid = asid;
+	f.all = false;
+	f.global = global;
+	f.nranges = 1;
+	f.range = &r;
+	mmk_tlb_shootdown(cpus, &f);
+}
+
 void mmk_tlb_gather_flush(struct mmk_tlb_gather *g)
 {
 	tlb_flush_now(g);

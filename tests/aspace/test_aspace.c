@@ -13,6 +13,7 @@
 #include "aspace_test.h"
 
 #include <mmkit/backend.h>
+#include <mmkit/shm.h>
 
 #define BASE  0x40000000ull
 #define SPACE (64 * MMK_MIB)
@@ -53,6 +54,11 @@ static uint32_t pte_flags(mmk_vaddr_t va)
 	if (mmk_pt_query(mmk_aspace_pt(&as), va, NULL, &f, NULL) != 0)
 		return 0xffffffffu;
 	return f & ~(MMK_PT_ACCESSED | MMK_PT_DIRTY);
+}
+
+static bool mapped_in(struct mmk_aspace *s, mmk_vaddr_t va)
+{
+	return mmk_pt_query(mmk_aspace_pt(s), va, NULL, NULL, NULL) == 0;
 }
 
 static bool mapped(mmk_vaddr_t va)
@@ -1192,6 +1198,93 @@ static void porting_guide_backend_maps_its_window_on_demand(void **state)
 	assert_false(mapped(BASE + 5 * PG));
 }
 
+/* The flush recorded for page @va, or -1 if none covers exactly it. */
+static long flush_of_page(mmk_vaddr_t va)
+{
+	for (size_t i = 0; i < mmk_hosted_flush_count(); i++) {
+		struct mmk_hosted_flush f;
+		mmk_hosted_flush_get(i, &f);
+		if (f.kind == MMK_HOSTED_FLUSH_RANGE && f.start == va &&
+		    f.end == va + PG)
+			return (long)i;
+	}
+	return -1;
+}
+
+/*
+ * loongarch64 may cache the invalid half of an entry pair: a fault that
+ * maps a page flushes that page (and only it) where the space is active,
+ * both through the core's install (anonymous memory) and through a
+ * backend's own map (shared memory, mmk_backend_fault_map); the flush
+ * is issued without a TLB gather on the stack (docs/STACK.md).
+ */
+static void loongarch64_fault_flushes_the_page_it_maps(void **state)
+{
+	(void)state;
+	struct mmk_aspace la;
+	assert_int_equal(
+		mmk_aspace_create(&la, BASE, SPACE, MMK_PT_LA64_4K_4L, 0, fa),
+		0);
+	mmk_aspace_activate(&la);
+	assert_true(la.map_flushes);
+	assert_int_equal(
+		mmk_aspace_map_alloc(&la, BASE, 2 * MMK_MIB, MMK_PT_RW, false),
+		0);
+	struct mmk_shm *o;
+	assert_int_equal(mmk_shm_create(fa, 4 * PG, 12, &o), 0);
+	assert_int_equal(mmk_aspace_map_shared(&la, BASE + 4 * MMK_MIB, 4 * PG,
+					       MMK_PT_RW, o, 0),
+			 0);
+
+	mmk_hosted_flush_reset();
+	assert_int_equal(mmk_aspace_fault(&la, BASE + PG + 8, MMK_ACCESS_WRITE),
+			 0);
+	assert_int_equal(mmk_hosted_flush_count(), 1);
+	assert_true(flush_of_page(BASE + PG) == 0);
+
+	mmk_hosted_flush_reset();
+	assert_int_equal(mmk_aspace_fault(&la, BASE + 4 * MMK_MIB + 2 * PG,
+					  MMK_ACCESS_READ),
+			 0);
+	assert_int_equal(mmk_hosted_flush_count(), 1);
+	assert_true(flush_of_page(BASE + 4 * MMK_MIB + 2 * PG) == 0);
+
+	/* a second fault on a present page maps and flushes nothing */
+	mmk_hosted_flush_reset();
+	assert_int_equal(mmk_aspace_fault(&la, BASE + PG, MMK_ACCESS_READ), 0);
+	assert_int_equal(mmk_hosted_flush_count(), 0);
+
+	/* inactive: the map flushes nowhere */
+	mmk_aspace_deactivate(&la);
+	mmk_hosted_flush_reset();
+	assert_int_equal(mmk_aspace_fault(&la, BASE + 3 * PG, MMK_ACCESS_WRITE),
+			 0);
+	assert_true(flush_of_page(BASE + 3 * PG) < 0);
+	assert_true(mapped_in(&la, BASE + 3 * PG));
+
+	/* a fork shares the leaf tables: the child's maps into them unshare
+	 * them first (a gather, out of line), through both paths */
+	struct mmk_aspace child;
+	assert_int_equal(mmk_aspace_create(&child, BASE, SPACE,
+					   MMK_PT_LA64_4K_4L, 0, fa),
+			 0);
+	assert_int_equal(mmk_aspace_clone(&la, &child), 0);
+	assert_true(atomic_load(&child.pt.nshared) != 0);
+	assert_int_equal(mmk_aspace_fault(&child, BASE + 4 * MMK_MIB + 3 * PG,
+					  MMK_ACCESS_WRITE),
+			 0);
+	assert_true(atomic_load(&child.pt.nshared) != 0); /* still */
+	assert_int_equal(
+		mmk_aspace_fault(&child, BASE + 2 * PG, MMK_ACCESS_WRITE), 0);
+	assert_true(mapped_in(&child, BASE + 2 * PG));
+	assert_true(mapped_in(&child, BASE + 4 * MMK_MIB + 3 * PG));
+	assert_false(mapped_in(&la, BASE + 2 * PG));
+	assert_false(mapped_in(&la, BASE + 4 * MMK_MIB + 3 * PG));
+	mmk_aspace_destroy(&child);
+	mmk_shm_put(o);
+	mmk_aspace_destroy(&la);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1247,6 +1340,9 @@ int main(void)
 			copy_mappings_shares_the_kernel_half, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			porting_guide_backend_maps_its_window_on_demand, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			loongarch64_fault_flushes_the_page_it_maps, setup,
 			teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

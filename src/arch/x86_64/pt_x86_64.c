@@ -190,13 +190,15 @@ ENG_FAST(x86_64_5l, 5, 57, 52)
 #define X86_FQ_TBL(pa) ((uintptr_t)eng_tbl(pa))
 #endif
 
+/* t_ = e - X86_TBL has no bit outside X86_ADDR exactly when e is such a
+ * table entry (low bits other than X86_TBL leave some, or borrow). */
 #define X86_FQ_STEP(L)                                                         \
 	if ((L) < levels) {                                                    \
-		e = eng_ld_acq((const mmk__pte_t *)t_ +                        \
-			       ((va >> (12 + 9 * (L))) & 511));                \
-		if (MMK_UNLIKELY((e & ~X86_ADDR) != X86_TBL))                  \
+		t_ = eng_ld_acq((const mmk__pte_t *)X86_FQ_TBL(t_) +           \
+				((va >> (12 + 9 * (L))) & 511)) -              \
+		     X86_TBL;                                                  \
+		if (MMK_UNLIKELY(t_ & ~X86_ADDR))                              \
 			return slow(pt, va, pa, flags, page_size);             \
-		t_ = X86_FQ_TBL(e - X86_TBL);                                  \
 	}
 
 static inline __attribute__((always_inline)) int
@@ -208,13 +210,13 @@ x86_fquery(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
 	if (MMK_UNLIKELY(((va + pt->canon_add) >> (levels * 9 + 12)) != 0))
 		return MMK_ENONCANON;
 	X86_FQ_PV;
-	uintptr_t t_ = X86_FQ_TBL(pt->root.v);
-	mmk__pte_t e;
+	uint64_t t_ = pt->root.v;
 	X86_FQ_STEP(4)
 	X86_FQ_STEP(3)
 	X86_FQ_STEP(2)
 	X86_FQ_STEP(1)
-	e = eng_ld_acq((const mmk__pte_t *)t_ + ((va >> 12) & 511));
+	mmk__pte_t e = eng_ld_acq((const mmk__pte_t *)X86_FQ_TBL(t_) +
+				  ((va >> 12) & 511));
 	if (MMK_UNLIKELY(!(e & X86_P)))
 		return slow(pt, va, pa, flags, page_size); /* hole, PROT_NONE */
 	if (pa)

@@ -80,10 +80,24 @@ static inline mmk__pte_t x86_pat_bit(unsigned level)
 
 /* Access bits for R/W/X (index = flags & MMK_PT_RWX); 0 = inexpressible
  * (a present entry is always readable). */
-static const mmk__pte_t x86_acc[8] = {
-	[0] = X86_PROTNONE | X86_NX,	       [MMK_PT_READ] = X86_P | X86_NX,
-	[MMK_PT_RW] = X86_P | X86_RW | X86_NX, [MMK_PT_RX] = X86_P,
-	[MMK_PT_RWX] = X86_P | X86_RW,
+#define X86_ACC(r)                                                             \
+	((r) == 0	      ? X86_PROTNONE | X86_NX                          \
+	 : (r) == MMK_PT_READ ? X86_P | X86_NX                                 \
+	 : (r) == MMK_PT_RW   ? X86_P | X86_RW | X86_NX                        \
+	 : (r) == MMK_PT_RX   ? X86_P                                          \
+	 : (r) == MMK_PT_RWX  ? X86_P | X86_RW                                 \
+			      : 0)
+/* ... with USER (flag bit 3 -> US, bit 2) and GLOBAL (bit 4 -> G, bit 8):
+ * one load for the five flag bits, 0 where R/W/X is inexpressible. */
+#define X86_AUG(i)                                                             \
+	(X86_ACC((i)&7) ? X86_ACC((i)&7) | ((i)&8 ? X86_US : 0) |              \
+				  ((i)&16 ? X86_G : 0)                         \
+			: 0)
+#define X86_AUG4(i)                                                            \
+	X86_AUG(i), X86_AUG((i) + 1), X86_AUG((i) + 2), X86_AUG((i) + 3)
+static const mmk__pte_t x86_acc[32] = {
+	X86_AUG4(0),  X86_AUG4(4),  X86_AUG4(8),  X86_AUG4(12),
+	X86_AUG4(16), X86_AUG4(20), X86_AUG4(24), X86_AUG4(28),
 };
 
 /* PAT/PCD/PWT per memory type, [huge][type]. */
@@ -97,11 +111,10 @@ static inline int fmt_leaf_template(const struct mmk_pt *pt, uint32_t flags,
 				    unsigned level, mmk__pte_t *tmpl)
 {
 	(void)pt;
-	mmk__pte_t e = x86_acc[flags & MMK_PT_RWX];
+	mmk__pte_t e =
+		x86_acc[flags & (MMK_PT_RWX | MMK_PT_USER | MMK_PT_GLOBAL)];
 	if (MMK_UNLIKELY((flags & ~MMK_PT_FLAGS_ALL) || !e))
 		return MMK_ENOTSUP;
-	e |= (mmk__pte_t)(flags & MMK_PT_USER) >> 1;   /* bit 3 -> 2 */
-	e |= (mmk__pte_t)(flags & MMK_PT_GLOBAL) << 4; /* bit 4 -> 8 */
 	e |= (mmk__pte_t)(flags & (MMK_PT_ACCESSED | MMK_PT_DIRTY)); /* 5, 6 */
 	e |= x86_mt[level != 0][(flags & MMK_PT_MT_MASK) >> MMK_PT_MT_SHIFT];
 	e |= level ? X86_PS : 0;

@@ -74,7 +74,22 @@ extern "C" {
  * an area nobody may access, whose pages (if any) stay allocated.
  */
 #define MMK_ASPACE_FLAGS                                                       \
-	(MMK_PT_RWX | MMK_PT_USER | MMK_PT_GLOBAL | MMK_PT_MT_MASK)
+	(MMK_PT_RWX | MMK_PT_USER | MMK_PT_GLOBAL | MMK_PT_MT_MASK |           \
+	 MMK_ASPACE_ATTRS)
+
+/**
+ * Area attributes: eight bits an area carries beside its protection that
+ * no page ever gets (mmk_backend_page_flags drops them).  The core gives
+ * them no meaning; a layer above does (the system calls keep Linux's
+ * VM_LOCKED, VM_DONTCOPY, VM_GROWSDOWN ... there).  Like the protection
+ * they are compared when neighbours merge, so areas that differ in them
+ * stay apart, as Linux's vmas with different vm_flags do.
+ */
+#define MMK_ASPACE_ATTR(n) (1u << (24 + (n))) /* n in 0..7 */
+#define MMK_ASPACE_ATTRS   (0xffu << 24)
+/* The one attribute the core reads: fork leaves the area out of the child
+ * (madvise(MADV_DONTFORK); for the clone code of the fork issue). */
+#define MMK_ASPACE_DONTFORK MMK_ASPACE_ATTR(0)
 
 /** Kinds of access (fault, populate, can_access_range): a subset of RWX. */
 #define MMK_ACCESS_READ	 MMK_PT_READ
@@ -395,6 +410,96 @@ int mmk_aspace_protect(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
  * Range errors as mmk_aspace_unmap.  Exclusive.
  */
 int mmk_aspace_sync(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size);
+
+/* ------------------------------- what a POSIX layer needs on top */
+/**
+ * mmap(MAP_FIXED): as mmk_aspace_map, but whatever the new area overlaps
+ * is removed in the same call (areas cut at the edges, their pages zapped
+ * and frames put after the flush), all or nothing: on error (MMK_ENOMEM,
+ * or a split hook's) the old areas and pages are all still there.  No
+ * populate: call mmk_aspace_populate afterwards (Linux's MAP_POPULATE
+ * does not undo the map when it runs short either).  Exclusive.
+ */
+int mmk_aspace_map_replace(struct mmk_aspace *as, mmk_vaddr_t start,
+			   uint64_t size, uint32_t flags,
+			   const struct mmk_backend *b, uint64_t offset,
+			   void *priv);
+
+/** Options of mmk_aspace_protect_opts. */
+#define MMK_ASPACE_NO_HOLES 0x1u /* a hole in the range: MMK_ENOENT */
+
+/**
+ * mmk_aspace_protect with options.  With MMK_ASPACE_NO_HOLES a range not
+ * wholly covered by areas fails with MMK_ENOENT before anything changes
+ * (mprotect's ENOMEM, checked under the same lock as the change).
+ */
+int mmk_aspace_protect_opts(struct mmk_aspace *as, mmk_vaddr_t start,
+			    uint64_t size, uint32_t flags, unsigned opts);
+
+/**
+ * The kernel's own forced access to a process's memory (ptrace,
+ * /proc/PID/mem, core dumps: Linux's FOLL_FORCE): copy @len bytes at @va
+ * to @buf (!@write) or from @buf (@write) whatever the areas' protection,
+ * PROT_NONE included.  Every byte must lie in some area (MMK_EFAULT,
+ * copying nothing).  Pages not yet there are brought in through the
+ * backend's fault hook as for a read.  A write to a page its area does
+ * not let be written is allowed only in private memory (backends owning
+ * their frames, MMK_BACKEND_OWNS_FRAMES; MMK_EFAULT elsewhere, as Linux
+ * refuses FOLL_FORCE writes to shared mappings): a frame mapped only here
+ * (reference count 1) is written in place, one mapped elsewhere too is
+ * copied first and the copy replaces it, read-only still (Linux's
+ * FOLL_FORCE copy-on-write).  MMK_ENOMEM if a page or copy could not be
+ * had (bytes before it copied).  Shared lock.
+ */
+int mmk_aspace_access_forced(struct mmk_aspace *as, mmk_vaddr_t va, void *buf,
+			     size_t len, bool write);
+
+/** Options of mmk_aspace_move. */
+#define MMK_ASPACE_MOVE_KEEP 0x1u /* the old range stays, emptied */
+
+/**
+ * mremap's move: [from, from + size), which must lie inside one area
+ * (MMK_ENOENT otherwise), becomes an area at [to, to + size) with the same
+ * backend, protection, private data and an offset continuing the old one
+ * (as Linux's vm_pgoff), and its page-table entries move there: the frames
+ * stay, nothing is copied.  The destination must be free (MMK_EEXIST;
+ * unmap it first for MREMAP_FIXED) and must not overlap the source
+ * (MMK_EINVAL).  The old range is then removed, or with
+ * MMK_ASPACE_MOVE_KEEP stays as it was, without pages (MREMAP_DONTUNMAP:
+ * it faults fresh zero pages).  Only backends that own their frames
+ * (private memory) move (MMK_ENOTSUP), and to - from must be a multiple of
+ * the area's page size (MMK_EALIGN).  All or nothing (MMK_ENOMEM).  One
+ * flush, of the old range.  Entries move one leaf at a time (runs of
+ * contiguous leaves in one call); moving whole leaf tables when both
+ * ranges are aligned to a table's span is not done yet.  Exclusive.
+ */
+int mmk_aspace_move(struct mmk_aspace *as, mmk_vaddr_t from, uint64_t size,
+		    mmk_vaddr_t to, unsigned opts);
+
+/**
+ * madvise(MADV_DONTNEED): drop the pages of every area part in the range
+ * (holes are skipped), keeping the areas; private pages read back as
+ * zeros afterwards.  Frames go back after the flush.  MMK_ENOMEM (nothing
+ * changed) if a huge page straddling an edge cannot be cut.  Exclusive.
+ */
+int mmk_aspace_zap(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size);
+
+/**
+ * mmk_pt_walk over [start, start + size) under the space's shared lock
+ * (mincore: which pages are there).  @fn must not call into @as.
+ */
+int mmk_aspace_walk_pages(struct mmk_aspace *as, mmk_vaddr_t start,
+			  uint64_t size, mmk_pt_walk_fn fn, void *ctx);
+
+/**
+ * As mmk_aspace_find_free_area, top down: the highest free range of @size
+ * bytes aligned to @align ending at or below @hint, inside [lo, hi)
+ * clipped to the space (Linux's top-down mmap placement below mmap_base).
+ */
+int mmk_aspace_find_free_area_down(struct mmk_aspace *as, mmk_vaddr_t hint,
+				   uint64_t size, mmk_vaddr_t lo,
+				   mmk_vaddr_t hi, uint64_t align,
+				   mmk_vaddr_t *out);
 
 /* --------------------------------------------- access and faults */
 /**

@@ -215,6 +215,7 @@ static inline uint32_t mmk_backend_page_flags(const struct mmk_aspace *as,
 	uint8_t rwx = as->fit[prot & MMK_PT_RWX];
 	/* prot passed the check at map/protect time, so it fits; keep the
 	 * asked bits should it somehow not (the format then refuses). */
+	prot &= ~(uint32_t)MMK_ASPACE_ATTRS; /* the area's, never a page's */
 	if (rwx == MMK__AS_NOFIT)
 		return prot;
 	return (prot & ~(uint32_t)MMK_PT_RWX) | rwx;

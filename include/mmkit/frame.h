@@ -212,6 +212,15 @@ int mmk_frame_put(struct mmk_frames *fa, mmk_paddr_t pa);
 int mmk_frame_free(struct mmk_frames *fa, mmk_paddr_t pa);
 
 /**
+ * Drop a reference to the block at @pa unless it is the last one (the
+ * "last sharer?" decision of shared page-table pages, race-free against
+ * other puts and gets): 1 if a reference was dropped (others remain), 0 if
+ * the caller holds the only one (nothing changed: it owns the block now),
+ * or mmk_frame_put's errors.  Never frees.
+ */
+int mmk_frame_put_unless_last(struct mmk_frames *fa, mmk_paddr_t pa);
+
+/**
  * Add a reference to an allocated block: MMK_OK, EBADFREE or EDOUBLEFREE as
  * mmk_frame_put, EREFCOUNT when the count is zero (a racing last put) or
  * would overflow 32 bits.  Logged; nothing changes on error.

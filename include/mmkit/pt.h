@@ -198,7 +198,15 @@ struct mmk_pt {
 			       0 */
 	MMK_ATOMIC(uint64_t) gen; /* bumped whenever a table page is unhooked */
 	unsigned nborrowed;	  /* root slots borrowed (copy_from) */
-	uint64_t fmt_data[4];	  /* private to the format */
+	/* leaf tables this table points at that are (or were) shared with
+	 * another table (mmk_pt_clone_range with MMK_PT_CLONE_SHARE): 0 keeps
+	 * every edit on its unshared path */
+	MMK_ATOMIC(long) nshared;
+	/* leaf tables an unshare under a shared lock found it held last:
+	 * other CPUs of this table may still be reading them, so they are
+	 * freed by the next exclusive call (or destroy); 0 if none */
+	MMK_ATOMIC(uint64_t) zombies;
+	uint64_t fmt_data[4]; /* private to the format */
 	/* root slots that point at another table's tables (copy_from) */
 	uint64_t borrowed[MMK_PT_MAX_ROOT_ENTRIES / 64];
 	/* root slots another table borrowed: their tables are never freed
@@ -309,6 +317,9 @@ struct mmk_pt_leaf {
 	unsigned level;	    /* level the leaves sit at */
 	uint64_t raw;	    /* the entry as read (mmk_pt_lookup only; 0 in
 			       walks and unmap reports) */
+	bool shared;	    /* the leaf sits in a leaf table shared with
+			       another table (mmk_pt_lookup and walks; an
+			       edit through this table first unshares it) */
 };
 
 /**
@@ -505,7 +516,7 @@ int mmk_pt_protect_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 int mmk_pt_copy_from(struct mmk_pt *dst, const struct mmk_pt *src,
 		     mmk_vaddr_t va, uint64_t size);
 
-/** mmk_pt_clone_range flags. */
+/* ------------------------------------------------------------ fork */
 #define MMK_PT_CLONE_GET       (1u << 0) /* mmk_frame_get each leaf copied */
 #define MMK_PT_CLONE_WRPROTECT (1u << 1) /* copies and source lose WRITE */
 #define MMK_PT_CLONE_SHARE     (1u << 2) /* may share whole leaf tables */
@@ -513,23 +524,39 @@ int mmk_pt_copy_from(struct mmk_pt *dst, const struct mmk_pt *src,
 /**
  * Copy the leaves of @src in [start, end) into @dst, where nothing is
  * mapped in that range (MMK_EEXIST otherwise), huge leaves as huge
- * leaves, with their flags (ACCESSED/DIRTY as a new leaf gets them).
+ * leaves, with their flags (ACCESSED/DIRTY kept as the source has them).
  * WRPROTECT also clears WRITE on the source leaves (recorded in @g for
  * the source's flush).  SHARE (only with GET|WRPROTECT) lets a leaf table
  * whose whole span lies in [start, end) be shared by both tables instead
- * of copied (sharedpt).  Both tables must have the same format and frames
- * (MMK_EINVAL, also for unknown @flags or SHARE without GET|WRPROTECT);
- * start/end aligned to the base page (MMK_EALIGN), in range: canonical,
- * start <= end, and no huge leaf of @src straddling start or end
- * (MMK_ERANGE).  start == end copies nothing.  MMK_ENOMEM: @dst's range
- * is empty again, @src unchanged (rights included), no reference taken.
- * Nothing is recorded for @dst: the caller flushes it if it can be
- * cached anywhere (a fork's child never is).  Caller holds both tables
- * exclusively.
+ * of copied: its leaves are write-protected in place and @dst's directory
+ * entry points at it; the table page's frame reference count is its share
+ * count, and its leaves hold one frame reference for all the tables
+ * sharing it (see mmk_pt_unshare).  Both tables must have the same format
+ * and frames (MMK_EINVAL, also for unknown @flags or SHARE without
+ * GET|WRPROTECT); start/end aligned to the base page (MMK_EALIGN), in
+ * range: canonical, start <= end, and no huge leaf of @src straddling
+ * start or end (MMK_ERANGE).  start == end copies nothing.  MMK_ENOMEM:
+ * @dst's range is empty again, @src unchanged (rights included), no
+ * reference taken.  Nothing is recorded for @dst: the caller flushes it
+ * if it can be cached anywhere (a fork's child never is).  Caller holds
+ * both tables exclusively.
  */
 int mmk_pt_clone_range(struct mmk_pt *dst, struct mmk_pt *src,
 		       mmk_vaddr_t start, mmk_vaddr_t end, unsigned flags,
 		       struct mmk_tlb_gather *g);
+
+/**
+ * Give @pt its own copy of the leaf table over @va if that table is
+ * shared with another table (a fresh table page, the entries copied, a
+ * frame reference taken for each leaf, the directory entry switched with a
+ * compare-and-swap, the shared table's count dropped; the one page flush
+ * this needs is recorded in @g).  0 if it is private already (or there is
+ * no leaf table over @va), MMK_ENOMEM (nothing changed), MMK_ENONCANON.
+ * Safe under a shared lock against other CPUs of @pt doing the same, and
+ * alongside single maps, lookups and replaces (the fault path calls it on
+ * a write fault whose leaf is shared, then looks at the entry again).
+ */
+int mmk_pt_unshare(struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_tlb_gather *g);
 
 /* ------------------------------------------------ two-step edits */
 /*

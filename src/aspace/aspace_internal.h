@@ -101,6 +101,38 @@ int mmk__as_split_pieces(struct mmk_aspace *as, struct mmk_mset_txn *t);
 void mmk__as_zap(struct mmk_aspace_op *op, const struct mmk_mset_area *a,
 		 mmk_vaddr_t start, mmk_vaddr_t end);
 
+/* Reserve / commit the cut of a huge page straddling @x (none at the
+ * space's own edges, which no leaf crosses).  Exclusive. */
+static inline int mmk__as_reserve_cut(struct mmk_aspace *as,
+				      struct mmk_pt_resv *r, mmk_vaddr_t x)
+{
+	if (x <= as->base || x >= as->end)
+		return 0;
+	return mmk_pt_reserve_cut(&as->pt, r, x);
+}
+
+static inline void mmk__as_cut(struct mmk_aspace_op *op, struct mmk_pt_resv *r,
+			       mmk_vaddr_t x)
+{
+	if (x > op->as->base && x < op->as->end)
+		mmk_pt_cut(&op->as->pt, r, x, op->gather);
+}
+
+/* Reserve the cuts at both edges of [start, end) into @r (initialised
+ * here); on failure @r is released.  Exclusive. */
+static inline int mmk__as_reserve_edges(struct mmk_aspace *as,
+					struct mmk_pt_resv *r,
+					mmk_vaddr_t start, mmk_vaddr_t end)
+{
+	mmk_pt_resv_init(r, &as->pt);
+	int err = mmk__as_reserve_cut(as, r, start);
+	if (!err)
+		err = mmk__as_reserve_cut(as, r, end);
+	if (err)
+		mmk_pt_resv_release(r);
+	return err;
+}
+
 /* The fault path with the lock held shared (fault.c). */
 int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
 			 uint32_t access);

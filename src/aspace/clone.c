@@ -40,13 +40,17 @@
 
 #define AD_BITS (MMK_PT_ACCESSED | MMK_PT_DIRTY)
 
-/* The mode of @a in a fork of @as.  A COW area whose pages have no right
+/* The mode of @a in a fork of @as.  An area marked MMK_ASPACE_DONTFORK
+ * (madvise(MADV_DONTFORK)) stays out of the child whatever its backend
+ * says.  A COW area whose pages have no right
  * but WRITE (a write-only area, where the format has them) is copied
  * instead: without WRITE its pages would keep no access at all. */
 static enum mmk_clone_mode area_mode(const struct mmk_aspace *as,
 				     const struct mmk_mset_area *a)
 {
 	const struct mmk_backend *b = mmk_backend_of(a);
+	if (a->flags & MMK_ASPACE_DONTFORK)
+		return MMK_CLONE_DROP;
 	enum mmk_clone_mode m = b->clone ? b->clone(a) : MMK_CLONE_COPY;
 	if (m == MMK_CLONE_COW &&
 	    (mmk_backend_page_flags(as, a->flags) & MMK_PT_RWX) == MMK_PT_WRITE)

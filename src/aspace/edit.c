@@ -216,9 +216,14 @@ static void protect_part(struct mmk_aspace_op *op,
  * edges whose area changes.
  */
 static int edit(struct mmk_aspace *as, mmk_vaddr_t start, mmk_vaddr_t end,
-		bool unmap, uint32_t prot)
+		bool unmap, uint32_t prot, unsigned opts)
 {
 	struct mmk__aspace_work *w = mmk__op_begin(as);
+	if ((opts & MMK_ASPACE_NO_HOLES) &&
+	    !mmk_mset_covers(&as->areas, start, end - start)) {
+		mmk__op_end(as);
+		return MMK_ENOENT; /* checked under the lock of the change */
+	}
 	struct mmk_aspace_op *op = &w->op;
 	struct mmk_mset_txn *t = &w->txn;
 	struct mmk_pt_resv *r = &w->resv;
@@ -261,14 +266,22 @@ static int edit(struct mmk_aspace *as, mmk_vaddr_t start, mmk_vaddr_t end,
 int mmk_aspace_unmap(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size)
 {
 	int err = mmk__as_check_range(as, start, size);
-	return err ? err : edit(as, start, start + size, true, 0);
+	return err ? err : edit(as, start, start + size, true, 0, 0);
+}
+
+int mmk_aspace_protect_opts(struct mmk_aspace *as, mmk_vaddr_t start,
+			    uint64_t size, uint32_t flags, unsigned opts)
+{
+	int err = mmk__as_check_range(as, start, size);
+	if (!err)
+		err = mmk__as_check_prot(as, flags);
+	if (!err && (opts & ~MMK_ASPACE_NO_HOLES))
+		err = MMK_EINVAL;
+	return err ? err : edit(as, start, start + size, false, flags, opts);
 }
 
 int mmk_aspace_protect(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
 		       uint32_t flags)
 {
-	int err = mmk__as_check_range(as, start, size);
-	if (!err)
-		err = mmk__as_check_prot(as, flags);
-	return err ? err : edit(as, start, start + size, false, flags);
+	return mmk_aspace_protect_opts(as, start, size, flags, 0);
 }

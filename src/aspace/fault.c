@@ -69,10 +69,26 @@ static inline int fault_install(struct mmk_fault *f, struct mmk_fault_page *pg)
 {
 	struct mmk_aspace *as = f->as;
 	uint32_t flags = mmk_backend_page_flags(as, pg->flags);
-	if (MMK_LIKELY(!f->present && !as->map_flushes))
+	/* a map into a shared leaf table unshares it: that needs a gather */
+	if (MMK_LIKELY(!f->present && !as->map_flushes &&
+		       !atomic_load_explicit(&as->pt.nshared,
+					     memory_order_relaxed)))
 		return mmk_pt_map(&as->pt, f->page, pg->pa, f->page_size, flags,
 				  NULL);
 	return fault_install_flushed(f, pg, flags);
+}
+
+/* mmk_pt_unshare with the fault's gather (its one flush, the old table's
+ * page if this space held it last).  MMK_ENOMEM. */
+static __attribute__((noinline)) int fault_unshare(struct mmk_aspace *as,
+						   mmk_vaddr_t addr)
+{
+	struct mmk_tlb_gather g;
+	mmk_cpumask_t cpus;
+	fault_gather(as, &g, &cpus);
+	int err = mmk_pt_unshare(&as->pt, addr, &g);
+	mmk_tlb_gather_finish(&g);
+	return err;
 }
 
 int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
@@ -103,6 +119,16 @@ int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
 		 * its rights refused the access above.) */
 		if (f.present && !(f.leaf.flags & MMK_PT_RWX))
 			continue;
+		/* A write under a leaf table shared with another space (a
+		 * fork): this space's own copy first, then look again, so the
+		 * hook sees the copy and the true reference counts. */
+		if (MMK_UNLIKELY(f.present && f.leaf.shared &&
+				 (access & MMK_PT_WRITE))) {
+			int err = fault_unshare(as, addr);
+			if (err)
+				return err;
+			continue;
+		}
 		if (!b->fault)
 			return MMK_EFAULT; /* nobody can map it */
 		struct mmk_fault_page pg;

@@ -100,7 +100,8 @@ int mmk__as_check_prot(const struct mmk_aspace *as, uint32_t prot)
 	 * forces (EXEC alone as READ|EXEC); memory types it has not got are
 	 * refused. */
 	uint32_t have;
-	return mmk_pt_fit_flags(&as->pt, prot, &have);
+	return mmk_pt_fit_flags(&as->pt, prot & ~(uint32_t)MMK_ASPACE_ATTRS,
+				&have);
 }
 
 /* ------------------------------------------------- area helpers */

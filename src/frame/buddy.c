@@ -682,6 +682,29 @@ int mmk_frame_free(struct mmk_frames *fa, mmk_paddr_t pa)
 	return r > 0 ? MMK_OK : r;
 }
 
+int mmk_frame_put_unless_last(struct mmk_frames *fa, mmk_paddr_t pa)
+{
+	struct mmk_frame_region *r = NULL;
+	struct mmk_frame *f = NULL;
+	int err = lookup_alloc(fa, pa, &r, &f, NULL);
+	if (MMK_UNLIKELY(err)) {
+		report("put", pa, err);
+		return err;
+	}
+	uint32_t old = atomic_load_explicit(&f->ref, memory_order_acquire);
+	do {
+		if (MMK_UNLIKELY(old == 0)) {
+			report("put", pa, MMK_EREFCOUNT);
+			return MMK_EREFCOUNT;
+		}
+		if (old == 1)
+			return 0; /* the caller's is the last: it keeps it */
+	} while (!atomic_compare_exchange_weak_explicit(&f->ref, &old, old - 1,
+							memory_order_acq_rel,
+							memory_order_relaxed));
+	return 1;
+}
+
 int mmk_frame_get(struct mmk_frames *fa, mmk_paddr_t pa)
 {
 	struct mmk_frame_region *r = NULL;

@@ -29,9 +29,11 @@
 
 #include "pt/format.h"
 #include "pt/engine/core.h"
+#include "pt/engine/share.h"
 #include "pt/engine/single.h"
 #include "pt/engine/region.h"
 #include "pt/engine/walk.h"
+#include "pt/engine/clone.h"
 #include "pt/engine/fast.h"
 
 static const struct mmk__pt_ops MMK_ENGINE_OPS = {
@@ -52,6 +54,9 @@ static const struct mmk__pt_ops MMK_ENGINE_OPS = {
 	.encode_leaf = eng_encode_leaf,
 	.decode_leaf = eng_decode_leaf,
 	.raw_entry = eng_raw_entry,
+	.clone_range = eng_clone_range,
+	.unshare = eng_unshare,
+	.reap = eng_reap,
 	.init_table = eng_init_table,
 	.empty = eng_empty,
 };

@@ -277,6 +277,13 @@ struct mmk__pt_ops {
 			   uint64_t pte, uint64_t *pa, uint32_t *flags);
 	int (*raw_entry)(const struct mmk_pt *pt, uint64_t ia, unsigned level,
 			 uint64_t *pte);
+	int (*clone_range)(struct mmk_pt *dst, struct mmk_pt *src, uint64_t s,
+			   uint64_t e, unsigned flags,
+			   struct mmk_tlb_gather *g);
+	int (*unshare)(struct mmk_pt *pt, uint64_t ia,
+		       struct mmk_tlb_gather *g);
+	/** Free the zombie leaf tables (exclusive; see pt/engine/share.h). */
+	void (*reap)(struct mmk_pt *pt);
 	/** Fill a new table page of @level with empty entries. */
 	void (*init_table)(const struct mmk_pt *pt, void *table,
 			   unsigned level);
@@ -308,6 +315,15 @@ int mmk__pt_map_checked(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 			struct mmk_tlb_gather *g);
 /** Frame order of a table page of @level. */
 unsigned mmk__pt_table_order(const struct mmk__pt_format *f, unsigned level);
+/** Every exclusive call first frees the leaf tables unshares under a
+ *  shared lock left behind (pt/engine/share.h): one load when none. */
+static inline void mmk__pt_reap(struct mmk_pt *pt)
+{
+	if (MMK_UNLIKELY(
+		    atomic_load_explicit(&pt->zombies, memory_order_relaxed)))
+		pt->fmt->ops->reap(pt);
+}
+
 /** Index address back to a canonical virtual address. */
 static inline mmk_vaddr_t mmk__pt_va(const struct mmk_pt *pt, uint64_t ia)
 {

@@ -176,6 +176,7 @@ void mmk_pt_destroy(struct mmk_pt *pt)
 {
 	if (!pt || !pt->fmt)
 		return;
+	mmk__pt_reap(pt);
 	pt->fmt->ops->free_tables(pt);
 	mmk__pt_free_table(pt, pt->fmt->levels - 1, pt->root.v);
 	if (pt->fmt->fini)
@@ -254,6 +255,7 @@ int mmk_pt_unmap(struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_tlb_gather *b,
 				 (uint64_t)1 << pt->fmt->page_shift, true, &ia);
 	if (err)
 		return err;
+	mmk__pt_reap(pt);
 	return pt->fmt->ops->unmap(pt, ia, b, out);
 }
 
@@ -280,6 +282,7 @@ int mmk_pt_protect(struct mmk_pt *pt, mmk_vaddr_t va, uint32_t flags,
 		err = pt_check_flags(flags);
 	if (err)
 		return err;
+	mmk__pt_reap(pt);
 	return pt->fmt->ops->protect(pt, ia, flags, b);
 }
 
@@ -308,6 +311,7 @@ int mmk_pt_map_region(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 				      MMK_PT_MAP_HUGE, &ia);
 	if (err)
 		return err;
+	mmk__pt_reap(pt);
 	return pt->fmt->ops->map_region(pt, ia, pa.v, size, flags, opts, NULL,
 					NULL, b);
 }
@@ -324,6 +328,7 @@ int mmk_pt_map_region_fn(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 		err = MMK_EINVAL;
 	if (err)
 		return err;
+	mmk__pt_reap(pt);
 	return pt->fmt->ops->map_region(pt, ia, 0, size, flags, opts, fn, ctx,
 					b);
 }
@@ -335,6 +340,7 @@ int mmk_pt_unmap_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 	int err = pt_check_range(pt, va, size, page, true, &ia);
 	if (err)
 		return err;
+	mmk__pt_reap(pt);
 	return pt->fmt->ops->unmap_region(pt, ia, size, b, fn, ctx);
 }
 
@@ -347,6 +353,7 @@ int mmk_pt_protect_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 		err = pt_check_flags(flags);
 	if (err)
 		return err;
+	mmk__pt_reap(pt);
 	return pt->fmt->ops->protect_region(pt, ia, size, flags, b);
 }
 
@@ -387,6 +394,7 @@ int mmk_pt_reserve_cut(struct mmk_pt *pt, struct mmk_pt_resv *r, mmk_vaddr_t va)
 	int err = pt_check_cut(pt, va, &ia);
 	if (err || ia == UINT64_MAX)
 		return err;
+	mmk__pt_reap(pt);
 	return pt->fmt->ops->reserve_cut(pt, r, ia);
 }
 
@@ -412,6 +420,7 @@ int mmk_pt_reserve_map(struct mmk_pt *pt, struct mmk_pt_resv *r, mmk_vaddr_t va,
 				      &ia);
 	if (err)
 		return err;
+	mmk__pt_reap(pt);
 	return pt->fmt->ops->map_reserve(pt, r, ia, pa.v, size, flags, opts,
 					 NULL, NULL);
 }

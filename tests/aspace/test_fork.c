@@ -650,6 +650,28 @@ static void parent_and_child_fault_one_frame_at_once(void **state)
 	}
 }
 
+/* madvise(MADV_DONTFORK): an area with the attribute stays out of the
+ * child, its pages keep their rights in the parent; the rest forks. */
+static void dontfork_areas_stay_out_of_the_child(void **state)
+{
+	(void)state;
+	make_parent(&sp[0]);
+	mmk_vaddr_t df = LAZY + MMK_MIB;
+	assert_int_equal(mmk_aspace_map_alloc(&sp[0], df, 4 * PG,
+					      MMK_PT_RW | MMK_ASPACE_DONTFORK,
+					      true),
+			 0);
+	put(&sp[0], df, 99);
+	assert_int_equal(mmk_aspace_clone(&sp[0], &sp[1]), 0);
+	assert_false(mmk_aspace_find_area(&sp[1], df, NULL));
+	assert_true(mmk_aspace_find_area(&sp[1], BASE, NULL));
+	assert_int_equal(flags_of(&sp[0], df), MMK_PT_RW); /* not COW */
+	assert_int_equal(mmk_frame_refcount(fa, pa_of(&sp[0], df)), 1);
+	assert_int_equal(get(&sp[1], BASE), pattern(0, 0));
+	uint64_t v;
+	assert_int_equal(mmk_aspace_read_kernel(&sp[1], df, &v, 8), MMK_EFAULT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -682,6 +704,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			parent_and_child_fault_one_frame_at_once, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			dontfork_areas_stay_out_of_the_child, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

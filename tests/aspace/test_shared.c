@@ -241,7 +241,7 @@ static void shm_bad_input_is_refused_and_changes_nothing(void **state)
 		mmk_aspace_map_shared(&as, BASE - PG, PG, MMK_PT_RW, o, 0),
 		MMK_ERANGE);
 	assert_int_equal(
-		mmk_aspace_map_shared(&as, BASE, PG, 0x80000000u, o, 0),
+		mmk_aspace_map_shared(&as, BASE, PG, 0x00800000u, o, 0),
 		MMK_EINVAL);
 	assert_int_equal(mmk_aspace_map_alloc(&as, BASE, PG, MMK_PT_RW, false),
 			 0);

@@ -9,6 +9,7 @@
 #include <mmkit/pager.h>
 #include <mmkit/shm.h>
 #include <mmkit/kspace.h>
+#include <mmkit/syscalls.h>
 #include <mmkit/log.h>
 #include <mmkit/slab.h>
 

@@ -11,6 +11,7 @@
 #include <mmkit/pager.h>
 #include <mmkit/shm.h>
 #include <mmkit/kspace.h>
+#include <mmkit/syscalls.h>
 #include <mmkit/slab.h>
 
 #include <stdio.h>

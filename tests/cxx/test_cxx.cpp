@@ -15,6 +15,7 @@
 #include <mmkit/pager.h>
 #include <mmkit/shm.h>
 #include <mmkit/kspace.h>
+#include <mmkit/syscalls.h>
 #include <mmkit/atomic.h>
 #include <mmkit/config.h>
 #include <mmkit/frame.h>

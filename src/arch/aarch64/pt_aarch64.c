@@ -207,6 +207,25 @@ static inline void fmt_sync(void)
 
 /* Empty entries are 0 (the engine's default); the two hooks above are
  * the format's own. */
+/* A leaf table shared by a fork is write-protected at its table
+ * descriptor (APTable[1] = 1: no write below it at any EL). */
+#define A64_APTABLE_RO (1ull << 62)
+#define FMT_HAS_DIR_WP
+static inline bool fmt_dir_wp_ok(void)
+{
+	return true;
+}
+
+static inline mmk__pte_t fmt_dir_wp(mmk__pte_t e)
+{
+	return e | A64_APTABLE_RO;
+}
+
+static inline bool fmt_dir_is_wp(mmk__pte_t e)
+{
+	return (e & A64_APTABLE_RO) != 0;
+}
+
 #define FMT_HAS_BBM
 #define FMT_HAS_SYNC
 #define FMT_PAGE_SHIFT 12

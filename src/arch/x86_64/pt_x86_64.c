@@ -179,6 +179,24 @@ static inline mmk__pte_t fmt_leaf_hw_bits(mmk__pte_t e, unsigned level)
 #define FMT_PAGE_SHIFT 12
 #define FMT_BITS       9
 #define MMK_ENGINE_OPS x86_64_ops
+/* A leaf table shared by a fork is write-protected at its directory entry
+ * (PDE R/W = 0: writes are refused below it whatever the leaves say). */
+#define FMT_HAS_DIR_WP
+static inline bool fmt_dir_wp_ok(void)
+{
+	return true;
+}
+
+static inline mmk__pte_t fmt_dir_wp(mmk__pte_t e)
+{
+	return e & ~X86_RW;
+}
+
+static inline bool fmt_dir_is_wp(mmk__pte_t e)
+{
+	return !(e & X86_RW);
+}
+
 #include "pt/engine.h"
 ENG_FAST(x86_64_4l, 4, 48, 52)
 ENG_FAST(x86_64_5l, 5, 57, 52)

@@ -34,6 +34,26 @@ static inline bool fmt_needs_bbm(mmk__pte_t old, mmk__pte_t nw, unsigned level)
 }
 #endif
 
+#ifndef FMT_HAS_DIR_WP
+/* No directory entry can refuse writes below it: a shared leaf table's
+ * leaves are write-protected one by one. */
+static inline bool fmt_dir_wp_ok(void)
+{
+	return false;
+}
+
+static inline mmk__pte_t fmt_dir_wp(mmk__pte_t e)
+{
+	return e;
+}
+
+static inline bool fmt_dir_is_wp(mmk__pte_t e)
+{
+	(void)e;
+	return false;
+}
+#endif
+
 #ifndef FMT_HAS_SYNC
 /* Stores reach the walker in program order; the flush orders the rest. */
 static inline void fmt_sync(void)

@@ -90,6 +90,42 @@ eng_fquery_leaf(const struct mmk_pt *pt, mmk_vaddr_t va, mmk__pte_t e,
 	return MMK_OK;
 }
 
+/* A query of a table with shared leaf tables on a format whose directory
+ * entries refuse writes (fmt_dir_wp): the general walk, which sees that
+ * bit.  Out of line: the common query never comes here. */
+__attribute__((noinline)) static int
+eng_query_shared(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
+		 uint32_t *flags, uint64_t *page_size)
+{
+	uint64_t ia = va & (((uint64_t)1 << pt->fmt->va_bits) - 1);
+	unsigned l = pt->fmt->levels - 1;
+	uint64_t table = pt->root.v;
+	bool wp = false;
+	mmk__pte_t e;
+	for (;;) {
+		e = eng_ld_acq(eng_tbl(table) + eng_idx(pt, ia, l));
+		if (eng_is_empty(pt, e, l))
+			return MMK_ENOENT;
+		if (fmt_is_leaf(e, l))
+			break;
+		if (l == 0 || !fmt_is_table(e, l))
+			return MMK_ENOENT;
+		if (l == 1)
+			wp = fmt_dir_is_wp(e);
+		table = fmt_table_pa(e, l);
+		l--;
+	}
+	uint64_t span = eng_span(pt, l);
+	if (pa)
+		*pa = mmk_pa(fmt_leaf_pa(e, l) + (va & (span - 1)));
+	if (flags)
+		*flags = fmt_leaf_flags(pt, e, l) &
+			 ~(wp ? (uint32_t)MMK_PT_WRITE : 0u);
+	if (page_size)
+		*page_size = span;
+	return MMK_OK;
+}
+
 #define ENG_FQ_END(e, L)                                                       \
 	return eng_fquery_leaf(pt, va, e, L, pa, flags, page_size)
 
@@ -100,6 +136,9 @@ eng_fquery(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
 {
 	if (MMK_UNLIKELY(!eng_fcanonical(pt, va, va_bits)))
 		return MMK_ENONCANON;
+	if (fmt_dir_wp_ok() && MMK_UNLIKELY(atomic_load_explicit(
+				       &pt->nshared, memory_order_relaxed)))
+		return eng_query_shared(pt, va, pa, flags, page_size);
 	ENG_FWALK(ENG_FQ_END);
 	ENG_FQ_END(e, 0);
 }
@@ -118,6 +157,16 @@ eng_flookup_leaf(const struct mmk_pt *pt, mmk_vaddr_t va, mmk__pte_t e,
 	out->flags = fmt_leaf_flags(pt, e, l);
 	out->level = l;
 	out->raw = e;
+	out->shared = false;
+	if (MMK_UNLIKELY(
+		    atomic_load_explicit(&pt->nshared, memory_order_relaxed)) &&
+	    l == 0) {
+		bool wp;
+		out->shared = eng_leaf_shared(
+			pt, va & (((uint64_t)1 << pt->fmt->va_bits) - 1), &wp);
+		if (wp)
+			out->flags &= ~(uint32_t)MMK_PT_WRITE;
+	}
 	return MMK_OK;
 }
 
@@ -259,6 +308,22 @@ eng_fquery_many(const struct mmk_pt *pt, size_t n, const mmk_vaddr_t *va,
 		const unsigned va_bits)
 {
 	size_t found = 0, i = 0;
+	if (fmt_dir_wp_ok() && MMK_UNLIKELY(atomic_load_explicit(
+				       &pt->nshared, memory_order_relaxed))) {
+		/* the general walk, which sees a directory's write bit */
+		for (; i < n; i++) {
+			uint32_t f = 0;
+			pa[i] = mmk_pa(MMK_PT_QUERY_NONE);
+			if (eng_fcanonical(pt, va[i], va_bits) &&
+			    eng_query_shared(pt, va[i], pa + i, &f, NULL) == 0)
+				found++;
+			else
+				pa[i] = mmk_pa(MMK_PT_QUERY_NONE);
+			if (flags)
+				flags[i] = f;
+		}
+		return found;
+	}
 	struct eng_fmany_cache c = {MMK_PT_CURSOR_NONE, MMK_PT_CURSOR_NONE,
 				    NULL, NULL};
 	for (; n - i >= ENG_QMANY_GROUP; i += ENG_QMANY_GROUP)
@@ -290,7 +355,10 @@ eng_fmap(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa, uint64_t page_size,
 {
 	uint64_t base = (uint64_t)1 << ENG_QSHIFT(pt, 0);
 	if (MMK_UNLIKELY(page_size != base || ((va | pa.v) & (base - 1)) ||
-			 !eng_fcanonical(pt, va, va_bits) || pt->nborrowed ||
+			 !eng_fcanonical(pt, va, va_bits) ||
+			 (pt->nborrowed |
+			  (unsigned long)atomic_load_explicit(
+				  &pt->nshared, memory_order_relaxed)) ||
 			 (pa.v >> pa_bits)))
 		return mmk__pt_map_checked(pt, va, pa, page_size, flags, g);
 	mmk__pte_t tmpl;

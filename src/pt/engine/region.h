@@ -16,6 +16,7 @@ struct eng_map_ctx {
 	bool tmpl_ok[MMK_PT_MAX_LEVELS];
 	bool unmapping; /* MMK_PT_MAP_WILL_UNMAP: count as if empty */
 	struct mmk_pt_resv *pool;
+	bool shared; /* the table points at shared leaf tables */
 };
 
 static inline uint64_t eng_map_pa(const struct mmk_pt *pt,
@@ -53,6 +54,40 @@ static int eng_map_check_fn(const struct mmk_pt *pt,
 			return MMK_ERANGE;
 	}
 	return MMK_OK;
+}
+
+/*
+ * The shared leaf tables under [s, e) of the level-@l table @table: with
+ * @pool NULL, how many are shared now (each needs a copy); else each
+ * flagged one is made private from @pool (exclusive).  Only asked when
+ * the table has shared tables, so the common paths never walk twice.
+ */
+static long eng_shared_walk(struct mmk_pt *pt, uint64_t table, unsigned l,
+			    uint64_t s, uint64_t e, struct mmk_pt_resv *pool,
+			    struct mmk_tlb_gather *b)
+{
+	mmk__pte_t *t = eng_tbl(table);
+	uint64_t span = eng_span(pt, l);
+	long n = 0;
+	for (uint64_t a = s; a < e;) {
+		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
+		mmk__pte_t *p = &t[eng_idx(pt, a, l)];
+		mmk__pte_t ent = eng_ld(p);
+		if (!eng_is_empty(pt, ent, l) && fmt_is_table(ent, l)) {
+			uint64_t child = fmt_table_pa(ent, l);
+			if (l > 1) {
+				n += eng_shared_walk(pt, child, l - 1, a, se,
+						     pool, b);
+			} else if (!pool) {
+				n += eng_shared_now(pt, child);
+			} else if (!eng_private(pt, child)) {
+				(void)eng_own(pt, p, a, pool, true, b, &child);
+				n++;
+			}
+		}
+		a = se;
+	}
+	return n;
 }
 
 /* Prepare: conflicts, and the number of tables needed below @table (or
@@ -158,6 +193,8 @@ eng_map_setup(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
 	c->unmapping = (opts & MMK_PT_MAP_WILL_UNMAP) != 0;
 	c->err = 0;
 	c->pool = r;
+	c->shared =
+		atomic_load_explicit(&pt->nshared, memory_order_relaxed) != 0;
 	for (unsigned l = 0; l < pt->fmt->levels; l++) {
 		c->tmpl_ok[l] = false;
 		if (!eng_leaf_ok(pt, l))
@@ -182,6 +219,9 @@ eng_map_prepare(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
 	 * frees. */
 	long n = eng_map_count(pt, c, c->unmapping ? ENG_NONE : pt->root.v, top,
 			       ia, ia + size);
+	if (MMK_UNLIKELY(c->shared) && n >= 0 && top > 0)
+		n += eng_shared_walk(pt, pt->root.v, top, ia, ia + size, NULL,
+				     NULL); /* copies of shared tables */
 	if (n <= 0)
 		return (int)n; /* an error, or nothing to allocate (common) */
 	return eng_pool_add(pt, c->pool, n);
@@ -192,6 +232,9 @@ static inline __attribute__((always_inline)) void
 eng_map_finish(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
 	       uint64_t size, uint32_t flags, struct mmk_tlb_gather *b)
 {
+	if (MMK_UNLIKELY(c->shared) && pt->fmt->levels > 1)
+		(void)eng_shared_walk(pt, pt->root.v, pt->fmt->levels - 1, ia,
+				      ia + size, c->pool, b);
 	eng_map_commit(pt, c, pt->root.v, pt->fmt->levels - 1, ia, ia + size);
 	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
 		mmk__pt_gather_range(b, pt, ia, size, flags & MMK_PT_GLOBAL);
@@ -233,7 +276,8 @@ static int eng_map_region(struct mmk_pt *pt, uint64_t ia, uint64_t pa,
 	if (err)
 		return err;
 	eng_map_finish(pt, &c, ia, size, flags, b);
-	MMK_ASSERT_INTERNAL(r.n == 0);
+	if (MMK_UNLIKELY(r.n))
+		eng_pool_release(pt, &r); /* a shared table taken back */
 	return MMK_OK;
 }
 
@@ -273,6 +317,44 @@ static long eng_split_count(const struct mmk_pt *pt, uint64_t s, uint64_t e)
 		}
 	}
 	return nk;
+}
+
+/* 1 if @x lies strictly inside the span of a leaf table of @pt that is
+ * shared (an edit stopping at @x copies it first), else 0. */
+static long eng_edge_shared(const struct mmk_pt *pt, uint64_t x)
+{
+	if (MMK_LIKELY(!atomic_load_explicit(&pt->nshared,
+					     memory_order_relaxed)) ||
+	    (x >> pt->fmt->va_bits) || !(x & (eng_span(pt, 1) - 1)))
+		return 0;
+	mmk__pte_t *p1 = eng_slot(pt, x, 1);
+	if (!p1)
+		return 0;
+	mmk__pte_t e1 = eng_ld(p1);
+	if (eng_is_empty(pt, e1, 1) || !fmt_is_table(e1, 1))
+		return 0;
+	return eng_shared_now(pt, fmt_table_pa(e1, 1));
+}
+
+/* Tables an edit of [s, e) needs at its ends: huge splits, shared leaf
+ * tables the ends cut (counted once when both ends cut the same one). */
+static long eng_edges_count(const struct mmk_pt *pt, uint64_t s, uint64_t e)
+{
+	long n = eng_split_count(pt, s, e) + eng_edge_shared(pt, s);
+	if ((s >> pt->shift[1]) != (e >> pt->shift[1]) ||
+	    !eng_edge_shared(pt, s))
+		n += eng_edge_shared(pt, e);
+	return n;
+}
+
+/* Make the shared leaf table @x cuts (if any) private, from @pool. */
+static void eng_own_edge(struct mmk_pt *pt, uint64_t x,
+			 struct mmk_pt_resv *pool, struct mmk_tlb_gather *b)
+{
+	if (!eng_edge_shared(pt, x))
+		return;
+	uint64_t own;
+	(void)eng_own(pt, eng_slot(pt, x, 1), x, pool, true, b, &own);
 }
 
 /* Split the huge leaves @x falls inside until @x is a leaf boundary. */
@@ -320,17 +402,16 @@ static void eng_split_at(struct mmk_pt *pt, uint64_t x,
  * relies on it after mmk_pt_cut at both ends).
  */
 static int eng_prepare_splits(struct mmk_pt *pt, uint64_t s, uint64_t e,
+			      long more, struct mmk_pt_resv *pool,
 			      struct mmk_tlb_gather *b)
 {
-	long n = eng_split_count(pt, s, e);
+	long n = eng_edges_count(pt, s, e) + more;
 	if (n == 0)
 		return MMK_OK;
-	struct mmk_pt_resv pool = {.pt = pt, .head = ENG_NONE, .n = 0};
-	if (eng_pool_add(pt, &pool, n) != 0)
+	if (eng_pool_add(pt, pool, n) != 0)
 		return MMK_ENOMEM;
-	eng_split_at(pt, s, &pool, b);
-	eng_split_at(pt, e, &pool, b);
-	MMK_ASSERT_INTERNAL(pool.n == 0);
+	eng_split_at(pt, s, pool, b);
+	eng_split_at(pt, e, pool, b);
 	return MMK_OK;
 }
 
@@ -338,13 +419,17 @@ static int eng_prepare_splits(struct mmk_pt *pt, uint64_t s, uint64_t e,
  * cuts commit before it: earlier splits only remove needs). */
 static int eng_reserve_cut(struct mmk_pt *pt, struct mmk_pt_resv *r, uint64_t x)
 {
-	return eng_pool_add(pt, r, eng_split_count(pt, x, x));
+	return eng_pool_add(pt, r,
+			    eng_split_count(pt, x, x) + eng_edge_shared(pt, x));
 }
 
+/* A cut also makes the shared leaf table it falls inside private, so the
+ * edit between two cuts never needs a page for its ends. */
 static void eng_cut(struct mmk_pt *pt, struct mmk_pt_resv *r, uint64_t x,
 		    struct mmk_tlb_gather *b)
 {
 	eng_split_at(pt, x, r, b);
+	eng_own_edge(pt, x, r, b);
 	fmt_sync();
 }
 
@@ -356,6 +441,7 @@ static void eng_resv_release(struct mmk_pt *pt, struct mmk_pt_resv *r)
 /* ------------------------------------------------------ unmap_region */
 struct eng_unmap_ctx {
 	struct mmk_tlb_gather *b;
+	struct mmk_pt_resv *pool; /* copies of shared tables the ends cut */
 	mmk_pt_unmap_fn fn;
 	void *fctx;
 	bool have_run;
@@ -482,6 +568,20 @@ struct eng_rwalk {
 	uint64_t pa, a, s, e;
 };
 
+/* The level-1 entry *@p over [a, se) points at the shared leaf table
+ * *@child: true if a whole one was let go (others hold it); else *@child
+ * is private now (the last holder's, or a copy from the pool when the
+ * range cuts it) and is zapped as any other. */
+__attribute__((noinline)) static bool
+eng_unmap_shared(struct mmk_pt *pt, struct eng_unmap_ctx *c, mmk__pte_t *p,
+		 uint64_t *child, uint64_t a, uint64_t se)
+{
+	if (se - a == eng_span(pt, 1))
+		return eng_drop_shared(pt, p, *child, a, c->b);
+	(void)eng_own(pt, p, a, c->pool, true, c->b, child);
+	return false;
+}
+
 /* Clear [s, e) (index addresses) from the root down, unhooking and
  * queueing the tables that become empty.  Out of line: its frame and
  * that of the splits before it are never on the stack together. */
@@ -516,6 +616,11 @@ __attribute__((noinline)) static void eng_unmap_commit(struct mmk_pt *pt,
 				eng_st(p, empty);
 			} else if (ent != empty) {
 				uint64_t child = fmt_table_pa(ent, l);
+				if (l == 1 && !eng_private(pt, child) &&
+				    eng_unmap_shared(pt, c, p, &child, a, se)) {
+					f->a = se; /* let go, not zapped */
+					continue;
+				}
 				w[l - 1] = (struct eng_rwalk){eng_tbl(child),
 							      child, a, a, se};
 				break; /* descend; resume at a afterwards */
@@ -549,20 +654,27 @@ static int eng_unmap_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
 			    struct mmk_tlb_gather *b, mmk_pt_unmap_fn fn,
 			    void *ctx)
 {
-	int err = eng_prepare_splits(pt, ia, ia + size, b);
+	struct mmk_pt_resv pool = {.pt = pt, .head = ENG_NONE, .n = 0};
+	int err = eng_prepare_splits(pt, ia, ia + size, 0, &pool, b);
 	if (err)
 		return err;
-	struct eng_unmap_ctx c = {
-		.b = b, .fn = fn, .fctx = ctx, .last_attr = ~(mmk__pte_t)0};
+	struct eng_unmap_ctx c = {.b = b,
+				  .pool = &pool,
+				  .fn = fn,
+				  .fctx = ctx,
+				  .last_attr = ~(mmk__pte_t)0};
 	eng_unmap_commit(pt, &c, ia, ia + size);
 	eng_unmap_flush_pending(pt, &c);
 	fmt_sync();
+	if (MMK_UNLIKELY(pool.n))
+		eng_pool_release(pt, &pool); /* taken back in place */
 	return MMK_OK;
 }
 
 /* ---------------------------------------------------- protect_region */
 struct eng_prot_ctx {
 	struct mmk_tlb_gather *b;
+	struct mmk_pt_resv *pool; /* copies of the shared tables it changes */
 	uint32_t flags;
 	mmk__pte_t tmpl[MMK_PT_MAX_LEVELS];
 	bool fl_global; /* sticky, as in unmap */
@@ -679,6 +791,54 @@ eng_protect_leaves(struct mmk_pt *pt, struct eng_prot_ctx *c, mmk__pte_t *t,
 	c->last_level = 0;
 }
 
+/* Would the protect change a leaf of [s, e) in the leaf table @t?  @wp:
+ * its directory entry refuses writes (the leaves as the hardware sees
+ * them have no WRITE). */
+static bool eng_prot_changes(const struct mmk_pt *pt,
+			     const struct eng_prot_ctx *c, uint64_t t,
+			     uint64_t s, uint64_t e, bool wp)
+{
+	const mmk__pte_t *q = eng_tbl(t) + eng_idx(pt, s, 0);
+	size_t n = (size_t)((e - s) >> pt->shift[0]);
+	for (size_t k = 0; k < n; k++) {
+		mmk__pte_t ent = eng_ld(&q[k]);
+		if (eng_is_empty(pt, ent, 0))
+			continue;
+		mmk__pte_t nw =
+			fmt_make_leaf(c->tmpl[0], fmt_leaf_pa(ent, 0), 0) |
+			fmt_leaf_hw_bits(ent, 0);
+		if (nw != (wp ? eng_leaf_wrp(pt, ent, 0) : ent))
+			return true;
+	}
+	return false;
+}
+
+/* Shared leaf tables under [s, e) (level @l table @table) the protect
+ * changes: each is copied first. */
+static long eng_prot_count(const struct mmk_pt *pt,
+			   const struct eng_prot_ctx *c, uint64_t table,
+			   unsigned l, uint64_t s, uint64_t e)
+{
+	const mmk__pte_t *t = eng_tbl(table);
+	uint64_t span = eng_span(pt, l);
+	long n = 0;
+	for (uint64_t a = s; a < e;) {
+		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
+		mmk__pte_t ent = eng_ld(&t[eng_idx(pt, a, l)]);
+		if (!eng_is_empty(pt, ent, l) && fmt_is_table(ent, l)) {
+			uint64_t child = fmt_table_pa(ent, l);
+			if (l > 1)
+				n += eng_prot_count(pt, c, child, l - 1, a, se);
+			else if (eng_shared_now(pt, child) &&
+				 eng_prot_changes(pt, c, child, a, se,
+						  fmt_dir_is_wp(ent)))
+				n++;
+		}
+		a = se;
+	}
+	return n;
+}
+
 /* Give every leaf in [s, e) the new flags, from the root down, with the
  * iterative walk of unmap_region (no recursion); out of line, as there. */
 __attribute__((noinline)) static void eng_protect_commit(struct mmk_pt *pt,
@@ -705,6 +865,18 @@ __attribute__((noinline)) static void eng_protect_commit(struct mmk_pt *pt,
 				eng_prot_one(pt, c, p, ent, l, a);
 			} else if (ent != empty) {
 				uint64_t child = fmt_table_pa(ent, l);
+				if (l == 1 && !eng_private(pt, child)) {
+					/* a shared table is never edited:
+					 * copied if it changes, else left */
+					if (!eng_prot_changes(
+						    pt, c, child, a, se,
+						    fmt_dir_is_wp(ent))) {
+						f->a = se;
+						continue;
+					}
+					(void)eng_own(pt, p, a, c->pool, true,
+						      c->b, &child);
+				}
 				w[l - 1] = (struct eng_rwalk){eng_tbl(child),
 							      child, a, a, se};
 				break;
@@ -734,10 +906,20 @@ static int eng_protect_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
 		if (err)
 			return err;
 	}
-	int err = eng_prepare_splits(pt, ia, ia + size, b);
+	long more = 0;
+	if (MMK_UNLIKELY(
+		    atomic_load_explicit(&pt->nshared, memory_order_relaxed)) &&
+	    pt->fmt->levels > 1)
+		more = eng_prot_count(pt, &c, pt->root.v, pt->fmt->levels - 1,
+				      ia, ia + size);
+	struct mmk_pt_resv pool = {.pt = pt, .head = ENG_NONE, .n = 0};
+	int err = eng_prepare_splits(pt, ia, ia + size, more, &pool, b);
 	if (err)
 		return err;
+	c.pool = &pool;
 	eng_protect_commit(pt, &c, ia, ia + size);
 	fmt_sync();
+	if (MMK_UNLIKELY(pool.n))
+		eng_pool_release(pt, &pool); /* taken back in place */
 	return MMK_OK;
 }

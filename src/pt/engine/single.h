@@ -27,9 +27,10 @@ static int eng_map(struct mmk_pt *pt, uint64_t ia, uint64_t pa, unsigned tl,
 		return err;
 	mmk__pte_t leaf = fmt_make_leaf(tmpl, pa, tl);
 
+retry:;
 	unsigned l = pt->fmt->levels - 1;
-	mmk__pte_t *p = eng_tbl(pt->root.v) + eng_idx(pt, ia, l);
-	mmk__pte_t e;
+	mmk__pte_t *p = eng_tbl(pt->root.v) + eng_idx(pt, ia, l), *up = NULL;
+	mmk__pte_t e, upe = 0;
 	for (;;) {
 		e = eng_ld_acq(p);
 		if (l == tl)
@@ -40,7 +41,20 @@ static int eng_map(struct mmk_pt *pt, uint64_t ia, uint64_t pa, unsigned tl,
 		if (MMK_UNLIKELY(!fmt_is_table(e, l)))
 			return MMK_EEXIST;
 		l--;
+		up = p;
+		upe = e;
 		p = eng_tbl(fmt_table_pa(e, l + 1)) + eng_idx(pt, ia, l);
+	}
+	/* the table descended into, not the entry as it is now: a table an
+	 * unshare switched away stays flagged, so we never write into it */
+	if (MMK_UNLIKELY(l == 0 && up &&
+			 !eng_private(pt, fmt_table_pa(upe, 1)))) {
+		/* a shared leaf table: our own copy first (a shared lock) */
+		uint64_t own;
+		err = eng_own(pt, up, ia, NULL, false, b, &own);
+		if (err)
+			return err;
+		goto retry;
 	}
 	mmk__pte_t expect = fmt_empty(pt, l);
 	if (MMK_UNLIKELY(e != expect || !eng_cas(p, &expect, leaf)))
@@ -154,6 +168,16 @@ static mmk__pte_t *eng_lookup(const struct mmk_pt *pt, uint64_t ia,
 	}
 }
 
+/* Exclusive edits: make the leaf table on @path (eng_lookup's, level 0
+ * reached) private to @pt before editing it.  MMK_ENOMEM. */
+static int eng_own_at(struct mmk_pt *pt, uint64_t ia, const uint64_t *path,
+		      struct mmk_tlb_gather *b)
+{
+	uint64_t own;
+	return eng_own(pt, eng_tbl(path[1]) + eng_idx(pt, ia, 1), ia, NULL,
+		       true, b, &own);
+}
+
 /*
  * Shifts and masks of the hot walks (pt/engine/fast.h): constants for a
  * format whose levels all have FMT_BITS index bits over FMT_PAGE_SHIFT-bit
@@ -200,6 +224,12 @@ static int eng_unmap(struct mmk_pt *pt, uint64_t ia, struct mmk_tlb_gather *b,
 	mmk__pte_t e = eng_ld(p);
 	if (!fmt_is_leaf(e, l))
 		return MMK_ENOENT;
+	if (MMK_UNLIKELY(l == 0 && !eng_private(pt, path[0]))) {
+		int err = eng_own_at(pt, ia, path, b);
+		if (err)
+			return err;
+		p = eng_lookup(pt, ia, &l, path);
+	}
 	uint64_t span = eng_span(pt, l);
 	if (ia & (span - 1))
 		return MMK_EALIGN;
@@ -244,7 +274,8 @@ static int eng_protect(struct mmk_pt *pt, uint64_t ia, uint32_t flags,
 		       struct mmk_tlb_gather *b)
 {
 	unsigned l;
-	mmk__pte_t *p = eng_lookup(pt, ia, &l, NULL);
+	uint64_t path[MMK_PT_MAX_LEVELS];
+	mmk__pte_t *p = eng_lookup(pt, ia, &l, path);
 	mmk__pte_t e = eng_ld(p);
 	if (!fmt_is_leaf(e, l))
 		return MMK_ENOENT;
@@ -254,6 +285,13 @@ static int eng_protect(struct mmk_pt *pt, uint64_t ia, uint32_t flags,
 	int err = fmt_leaf_template(pt, flags, l, &tmpl);
 	if (err)
 		return err;
+	if (MMK_UNLIKELY(l == 0 && !eng_private(pt, path[0]))) {
+		err = eng_own_at(pt, ia, path, b);
+		if (err)
+			return err;
+		p = eng_lookup(pt, ia, &l, path);
+		e = eng_ld(p);
+	}
 	mmk__pte_t nw = fmt_make_leaf(tmpl, fmt_leaf_pa(e, l), l) |
 			fmt_leaf_hw_bits(e, l);
 	uint32_t of = fmt_leaf_flags(pt, e, l);
@@ -303,9 +341,32 @@ static int eng_replace_leaf(struct mmk_pt *pt, uint64_t ia,
 	if (pa == opa)
 		nw |= fmt_leaf_hw_bits(raw, l);
 	ia &= ~(span - 1);
+	bool owned = false;
+	if (MMK_UNLIKELY(
+		    l == 0 &&
+		    atomic_load_explicit(&pt->nshared, memory_order_relaxed))) {
+		mmk__pte_t *p1 = eng_slot(pt, ia, 1);
+		uint64_t own;
+		if (p1) {
+			err = eng_own(pt, p1, ia, NULL, false, b, &own);
+			if (err)
+				return err;
+			owned = true;
+		}
+	}
 	mmk__pte_t *p = eng_slot(pt, ia, l);
-	if (!p || eng_ld(p) != raw)
+	if (!p)
 		return MMK_EAGAIN;
+	mmk__pte_t cur = eng_ld(p);
+	if (cur != raw) {
+		/* A copy of a table whose directory entry refused writes has
+		 * the leaf without WRITE, as the lookup reported it: the same
+		 * leaf (the compare-and-swaps below expect it).  Anything else
+		 * changed meanwhile. */
+		if (!owned || cur != eng_leaf_wrp(pt, raw, l))
+			return MMK_EAGAIN;
+		raw = cur;
+	}
 	if (nw == raw)
 		return MMK_OK;
 	uint32_t of = fmt_leaf_flags(pt, raw, l);

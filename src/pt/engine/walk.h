@@ -6,11 +6,15 @@
  * function is static, instantiated once per format.
  */
 /* -------------------------------------------------------------- walk */
+/* @wp: the entry pointing at this leaf table refuses writes (a table a
+ * fork shares, fmt_dir_wp): its leaves are reported without WRITE. */
 static int eng_walk_rec(const struct mmk_pt *pt, uint64_t table, unsigned l,
-			uint64_t s, uint64_t e, mmk_pt_walk_fn fn, void *ctx)
+			uint64_t s, uint64_t e, mmk_pt_walk_fn fn, void *ctx,
+			bool wp)
 {
 	const mmk__pte_t *t = eng_tbl(table);
 	uint64_t span = eng_span(pt, l);
+	bool shared = l == 0 && eng_shared_now(pt, table);
 	for (uint64_t a = s; a < e;) {
 		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
 		mmk__pte_t ent = eng_ld_acq(&t[eng_idx(pt, a, l)]);
@@ -23,11 +27,15 @@ static int eng_walk_rec(const struct mmk_pt *pt, uint64_t table, unsigned l,
 			lf.pa = mmk_pa(fmt_leaf_pa(ent, l));
 			lf.size = lf.page_size = span;
 			lf.flags = fmt_leaf_flags(pt, ent, l);
+			if (wp)
+				lf.flags &= ~(uint32_t)MMK_PT_WRITE;
 			lf.level = l;
+			lf.raw = 0;
+			lf.shared = shared;
 			r = fn(ctx, &lf);
 		} else if (l > 0) {
 			r = eng_walk_rec(pt, fmt_table_pa(ent, l), l - 1, a, se,
-					 fn, ctx);
+					 fn, ctx, l == 1 && fmt_dir_is_wp(ent));
 		}
 		if (r)
 			return r;
@@ -40,7 +48,7 @@ static int eng_walk(const struct mmk_pt *pt, uint64_t ia, uint64_t size,
 		    mmk_pt_walk_fn fn, void *ctx)
 {
 	return eng_walk_rec(pt, pt->root.v, pt->fmt->levels - 1, ia, ia + size,
-			    fn, ctx);
+			    fn, ctx, false);
 }
 
 /* ----------------------------------------------------------- destroy */
@@ -58,6 +66,8 @@ static void eng_free_rec(struct mmk_pt *pt, uint64_t table, unsigned l)
 		uint64_t child = fmt_table_pa(ent, l);
 		if (l > 1)
 			eng_free_rec(pt, child, l - 1);
+		else if (!eng_private(pt, child))
+			eng_release_shared(pt, child);
 		mmk__pt_free_table(pt, l - 1, child);
 		atomic_fetch_sub_explicit(&pt->tables, 1, memory_order_relaxed);
 		t[i] = fmt_empty(pt, l);

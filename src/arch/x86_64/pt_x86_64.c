@@ -178,6 +178,23 @@ static inline mmk__pte_t fmt_leaf_hw_bits(mmk__pte_t e, unsigned level)
  * 4 KiB pages (constant shifts in the query walk). */
 #define FMT_PAGE_SHIFT 12
 #define FMT_BITS       9
+
+/* A table entry as fmt_make_table writes it is exactly its table's
+ * address | P|RW|US|A (the walker only ever sets A, preset): e - X86_TBL
+ * has no bit outside X86_ADDR for it and some for every other entry (low
+ * bits other than X86_TBL leave some, or borrow into bit 63).  One
+ * subtract and one test per level of the hot walks. */
+#define X86_TBL (X86_P | X86_RW | X86_US | X86_A)
+#define FMT_HAS_TABLE_NEXT
+static inline __attribute__((always_inline)) bool
+fmt_table_next(const struct mmk_pt *pt, mmk__pte_t e, unsigned level,
+	       uint64_t *pa)
+{
+	(void)pt;
+	(void)level;
+	*pa = e - X86_TBL;
+	return !(*pa & ~X86_ADDR);
+}
 #define MMK_ENGINE_OPS x86_64_ops
 /* A leaf table shared by a fork is write-protected at its directory entry
  * (PDE R/W = 0: writes are refused below it whatever the leaves say). */
@@ -200,78 +217,6 @@ static inline bool fmt_dir_is_wp(mmk__pte_t e)
 #include "pt/engine.h"
 ENG_FAST(x86_64_4l, 4, 48, 52)
 ENG_FAST(x86_64_5l, 5, 57, 52)
-
-/*
- * The query, specialised (the engine's x86_64_<n>l_query is its slow
- * path).  A table entry as fmt_make_table writes it is exactly the table's
- * address | P|RW|US|A, nothing in bits 63:52 or 11:0 else (the walker
- * only ever sets A, preset): one masked compare tells such an entry from
- * every other (empty, leaf, PROT_NONE, a table entry with other bits),
- * and the next table is then e - X86_TBL.  Anything else above level 0
- * goes to the engine's walk, which decodes it in full, so this is only
- * faster, never different.  About 9 instructions a level.
- */
-#define X86_TBL (X86_P | X86_RW | X86_US | X86_A)
-
-#if MMK_CFG_HAL_LINEAR_MAP
-#define X86_FQ_PV      const uintptr_t pv_ = mmk_hal_pv_offset
-#define X86_FQ_TBL(pa) ((uintptr_t)(pa) + pv_)
-#else
-#define X86_FQ_PV      (void)0
-#define X86_FQ_TBL(pa) ((uintptr_t)eng_tbl(pa))
-#endif
-
-/* t_ = e - X86_TBL has no bit outside X86_ADDR exactly when e is such a
- * table entry (low bits other than X86_TBL leave some, or borrow). */
-#define X86_FQ_STEP(L)                                                         \
-	if ((L) < levels) {                                                    \
-		t_ = eng_ld_acq((const mmk__pte_t *)X86_FQ_TBL(t_) +           \
-				((va >> (12 + 9 * (L))) & 511)) -              \
-		     X86_TBL;                                                  \
-		if (MMK_UNLIKELY(t_ & ~X86_ADDR))                              \
-			return slow(pt, va, pa, flags, page_size);             \
-	}
-
-static inline __attribute__((always_inline)) int
-x86_fquery(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
-	   uint32_t *flags, uint64_t *page_size, const unsigned levels,
-	   int (*slow)(const struct mmk_pt *, mmk_vaddr_t, mmk_paddr_t *,
-		       uint32_t *, uint64_t *))
-{
-	if (MMK_UNLIKELY(((va + pt->canon_add) >> (levels * 9 + 12)) != 0))
-		return MMK_ENONCANON;
-	X86_FQ_PV;
-	uint64_t t_ = pt->root.v;
-	X86_FQ_STEP(4)
-	X86_FQ_STEP(3)
-	X86_FQ_STEP(2)
-	X86_FQ_STEP(1)
-	mmk__pte_t e = eng_ld_acq((const mmk__pte_t *)X86_FQ_TBL(t_) +
-				  ((va >> 12) & 511));
-	if (MMK_UNLIKELY(!(e & X86_P)))
-		return slow(pt, va, pa, flags, page_size); /* hole, PROT_NONE */
-	if (pa)
-		*pa = mmk_pa((e & X86_ADDR) | (va & 4095));
-	if (flags)
-		*flags = fmt_leaf_flags(pt, e, 0);
-	if (page_size)
-		*page_size = 4096;
-	return MMK_OK;
-}
-
-static int x86_64_4l_fquery(const struct mmk_pt *pt, mmk_vaddr_t va,
-			    mmk_paddr_t *pa, uint32_t *flags,
-			    uint64_t *page_size)
-{
-	return x86_fquery(pt, va, pa, flags, page_size, 4, x86_64_4l_query);
-}
-
-static int x86_64_5l_fquery(const struct mmk_pt *pt, mmk_vaddr_t va,
-			    mmk_paddr_t *pa, uint32_t *flags,
-			    uint64_t *page_size)
-{
-	return x86_fquery(pt, va, pa, flags, page_size, 5, x86_64_5l_query);
-}
 
 /* CR3: table base in 51:12, PCID in 11:0 (with CR4.PCIDE). */
 static uint64_t x86_64_root_regval(const struct mmk_pt *pt, uint32_t asid)
@@ -301,8 +246,7 @@ static int x86_64_dump_tlb_line(const struct mmk_pt *pt, mmk_vaddr_t va,
 }
 
 /* The two paging modes differ only in their number of levels; 4 KiB,
- * 2 MiB and 1 GiB leaves in both.  The hot entry points are the engine's
- * (ENG_FAST_OPS spelt out) but for the query, specialised above. */
+ * 2 MiB and 1 GiB leaves in both. */
 #define X86_FORMAT(ID, NAME, LEVELS, VA, FAST)                                 \
 	{                                                                      \
 		.id = ID, .name = NAME, .arch = "x86_64", .levels = LEVELS,    \
@@ -311,9 +255,7 @@ static int x86_64_dump_tlb_line(const struct mmk_pt *pt, mmk_vaddr_t va,
 		.canon = MMK__CANON_SIGNEXT, .leaf_levels = 0x7, .caps = 0,    \
 		.ad_preset = 0, .opts_ok = 0, .qemu_mem = MMK__QEMU_MEM_X86,   \
 		.ops = &x86_64_ops, .root_regval = x86_64_root_regval,         \
-		.dump_tlb_line = x86_64_dump_tlb_line, .query = FAST##_fquery, \
-		.query_many = FAST##_query_many, .lookup = FAST##_lookup,      \
-		.map = FAST##_map, .map_cursor = FAST##_map_cursor,            \
+		.dump_tlb_line = x86_64_dump_tlb_line, ENG_FAST_OPS(FAST),     \
 	}
 
 const struct mmk__pt_format mmk__pt_x86_64_4l =

@@ -34,6 +34,23 @@
 	(fmt_empty_is_zero() ? !fmt_is_table(e, L)                             \
 			     : eng_is_empty(pt, e, L) || !fmt_is_table(e, L))
 
+/*
+ * fmt_table_next(pt, e, L, &pa): true if @e is a table entry exactly as the
+ * format writes it (fmt_make_table: nothing else set), its table at *pa.
+ * A format whose table entries are the address plus constant bits does it
+ * in a subtract and a test (FMT_HAS_TABLE_NEXT); false sends the walk to
+ * the full decode (ENG_FEND, fmt_table_pa), so a format may answer false
+ * for any entry it would rather decode in full.
+ */
+#ifndef FMT_HAS_TABLE_NEXT
+static inline __attribute__((always_inline)) bool
+fmt_table_next(const struct mmk_pt *pt, mmk__pte_t e, unsigned l, uint64_t *pa)
+{
+	*pa = fmt_table_pa(e, l);
+	return !ENG_FEND(pt, e, l);
+}
+#endif
+
 /* Table pages by physical address, the linear offset read once per call
  * (the acquire loads of the walk would make the compiler read it again at
  * every level). */
@@ -52,10 +69,14 @@
  */
 #define ENG_FSTEP(L, END)                                                      \
 	if ((L) < levels) {                                                    \
+		uint64_t n_;                                                   \
 		e = eng_ld_acq(t_ + ENG_FIDX(pt, va, L));                      \
-		if (MMK_UNLIKELY(ENG_FEND(pt, e, L)))                          \
-			END(e, L);                                             \
-		t_ = ENG_FTBL(fmt_table_pa(e, L));                             \
+		if (MMK_UNLIKELY(!fmt_table_next(pt, e, L, &n_))) {            \
+			if (ENG_FEND(pt, e, L))                                \
+				END(e, L);                                     \
+			n_ = fmt_table_pa(e, L);                               \
+		}                                                              \
+		t_ = ENG_FTBL(n_);                                             \
 	}
 #define ENG_FWALK(END)                                                         \
 	ENG_FPV;                                                               \
@@ -348,6 +369,25 @@ eng_fquery_many(const struct mmk_pt *pt, size_t n, const mmk_vaddr_t *va,
 }
 
 /* --------------------------------------------------------------- map */
+/* One level of the map's descent (unrolled: constant shifts, no loop
+ * counter); a missing table goes to eng_map_slow, a huge page is EEXIST. */
+#define ENG_FMSTEP(L)                                                          \
+	if ((L) < levels) {                                                    \
+		uint64_t n_;                                                   \
+		p = t_ + ENG_FIDX(pt, va, L);                                  \
+		e = eng_ld_acq(p);                                             \
+		if (MMK_UNLIKELY(!fmt_table_next(pt, e, L, &n_))) {            \
+			if (ENG_FEND(pt, e, L)) {                              \
+				if (!eng_is_empty(pt, e, L))                   \
+					return MMK_EEXIST; /* a huge page */   \
+				return eng_map_slow(pt, ia, 0, leaf, L, p, e,  \
+						    flags & MMK_PT_GLOBAL, g); \
+			}                                                      \
+			n_ = fmt_table_pa(e, L);                               \
+		}                                                              \
+		t_ = ENG_FTBL(n_);                                             \
+	}
+
 static inline __attribute__((always_inline)) int
 eng_fmap(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa, uint64_t page_size,
 	 uint32_t flags, struct mmk_tlb_gather *g, const unsigned levels,
@@ -368,19 +408,12 @@ eng_fmap(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa, uint64_t page_size,
 	mmk__pte_t leaf = fmt_make_leaf(tmpl, pa.v, 0);
 	uint64_t ia = va & (((uint64_t)1 << va_bits) - 1);
 	ENG_FPV;
-	mmk__pte_t *p = ENG_FTBL(pt->root.v), e;
-	for (unsigned l = levels - 1; l > 0; l--) {
-		p += ENG_FIDX(pt, va, l);
-		e = eng_ld_acq(p);
-		if (MMK_UNLIKELY(ENG_FEND(pt, e, l))) {
-			if (!eng_is_empty(pt, e, l))
-				return MMK_EEXIST; /* a huge page */
-			return eng_map_slow(pt, ia, 0, leaf, l, p, e,
-					    flags & MMK_PT_GLOBAL, g);
-		}
-		p = ENG_FTBL(fmt_table_pa(e, l));
-	}
-	p += ENG_FIDX(pt, va, 0);
+	mmk__pte_t *t_ = ENG_FTBL(pt->root.v), *p, e;
+	ENG_FMSTEP(4)
+	ENG_FMSTEP(3)
+	ENG_FMSTEP(2)
+	ENG_FMSTEP(1)
+	p = t_ + ENG_FIDX(pt, va, 0);
 	mmk__pte_t expect = fmt_empty(pt, 0);
 	if (MMK_UNLIKELY(eng_ld(p) != expect || !eng_cas(p, &expect, leaf)))
 		return MMK_EEXIST;

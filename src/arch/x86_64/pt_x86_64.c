@@ -195,6 +195,12 @@ fmt_table_next(const struct mmk_pt *pt, mmk__pte_t e, unsigned level,
 	*pa = e - X86_TBL;
 	return !(*pa & ~X86_ADDR);
 }
+
+/* A present level-0 entry is a leaf (PROT_NONE and holes are not). */
+static inline bool fmt_leaf0_fast(mmk__pte_t e)
+{
+	return (e & X86_P) != 0;
+}
 #define MMK_ENGINE_OPS x86_64_ops
 /* A leaf table shared by a fork is write-protected at its directory entry
  * (PDE R/W = 0: writes are refused below it whatever the leaves say). */

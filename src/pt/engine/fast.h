@@ -69,14 +69,10 @@ fmt_table_next(const struct mmk_pt *pt, mmk__pte_t e, unsigned l, uint64_t *pa)
  */
 #define ENG_FSTEP(L, END)                                                      \
 	if ((L) < levels) {                                                    \
-		uint64_t n_;                                                   \
 		e = eng_ld_acq(t_ + ENG_FIDX(pt, va, L));                      \
-		if (MMK_UNLIKELY(!fmt_table_next(pt, e, L, &n_))) {            \
-			if (ENG_FEND(pt, e, L))                                \
-				END(e, L);                                     \
-			n_ = fmt_table_pa(e, L);                               \
-		}                                                              \
-		t_ = ENG_FTBL(n_);                                             \
+		if (MMK_UNLIKELY(ENG_FEND(pt, e, L)))                          \
+			END(e, L);                                             \
+		t_ = ENG_FTBL(fmt_table_pa(e, L));                             \
 	}
 #define ENG_FWALK(END)                                                         \
 	ENG_FPV;                                                               \
@@ -163,6 +159,78 @@ eng_fquery(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
 	ENG_FWALK(ENG_FQ_END);
 	ENG_FQ_END(e, 0);
 }
+
+#ifdef FMT_HAS_TABLE_NEXT
+/*
+ * With the format's fmt_table_next: the walk checks each level with it
+ * alone, and anything else (a leaf or hole above level 0, a table entry
+ * with other bits, a level-0 entry not present as the common leaf is)
+ * goes to @full, eng_fquery out of line; so the walk keeps its constants
+ * in registers and never decodes more than the common leaf.
+ */
+typedef int (*eng_fquery_fn)(const struct mmk_pt *, mmk_vaddr_t, mmk_paddr_t *,
+			     uint32_t *, uint64_t *);
+
+#define ENG_FQSTEP(L)                                                          \
+	if ((L) < levels) {                                                    \
+		uint64_t n_;                                                   \
+		e = eng_ld_acq(t_ + ENG_FIDX(pt, va, L));                      \
+		if (MMK_UNLIKELY(!fmt_table_next(pt, e, L, &n_)))              \
+			return full(pt, va, pa, flags, page_size);             \
+		t_ = ENG_FTBL(n_);                                             \
+	}
+
+static inline __attribute__((always_inline)) int
+eng_fquery_tn(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
+	      uint32_t *flags, uint64_t *page_size, const unsigned levels,
+	      const unsigned va_bits, eng_fquery_fn full)
+{
+	if (MMK_UNLIKELY(!eng_fcanonical(pt, va, va_bits)))
+		return MMK_ENONCANON;
+	ENG_FPV;
+	const mmk__pte_t *t_ = ENG_FTBL(pt->root.v);
+	mmk__pte_t e;
+	ENG_FQSTEP(4)
+	ENG_FQSTEP(3)
+	ENG_FQSTEP(2)
+	ENG_FQSTEP(1)
+	e = eng_ld_acq(t_ + ENG_FIDX(pt, va, 0));
+	if (MMK_UNLIKELY(!fmt_leaf0_fast(e)))
+		return full(pt, va, pa, flags, page_size);
+	if (pa)
+		*pa = mmk_pa(fmt_leaf_pa(e, 0) +
+			     (va & ((1u << FMT_PAGE_SHIFT) - 1)));
+	if (flags)
+		*flags = fmt_leaf_flags(pt, e, 0);
+	if (page_size)
+		*page_size = (uint64_t)1 << FMT_PAGE_SHIFT;
+	return MMK_OK;
+}
+#define ENG_FQUERY(NAME, LEVELS, VA_BITS)                                      \
+	__attribute__((noinline)) static int NAME##_query_full(                \
+		const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,      \
+		uint32_t *flags, uint64_t *page_size)                          \
+	{                                                                      \
+		return eng_fquery(pt, va, pa, flags, page_size, LEVELS,        \
+				  VA_BITS);                                    \
+	}                                                                      \
+	static int NAME##_query(const struct mmk_pt *pt, mmk_vaddr_t va,       \
+				mmk_paddr_t *pa, uint32_t *flags,              \
+				uint64_t *page_size)                           \
+	{                                                                      \
+		return eng_fquery_tn(pt, va, pa, flags, page_size, LEVELS,     \
+				     VA_BITS, NAME##_query_full);              \
+	}
+#else
+#define ENG_FQUERY(NAME, LEVELS, VA_BITS)                                      \
+	static int NAME##_query(const struct mmk_pt *pt, mmk_vaddr_t va,       \
+				mmk_paddr_t *pa, uint32_t *flags,              \
+				uint64_t *page_size)                           \
+	{                                                                      \
+		return eng_fquery(pt, va, pa, flags, page_size, LEVELS,        \
+				  VA_BITS);                                    \
+	}
+#endif
 
 /* ------------------------------------------------------------ lookup */
 static inline __attribute__((always_inline)) int
@@ -501,13 +569,7 @@ eng_fmap_cursor_miss(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
  * mode's descriptor takes them with ENG_FAST_OPS(NAME).
  */
 #define ENG_FAST(NAME, LEVELS, VA_BITS, PA_BITS)                               \
-	static int NAME##_query(const struct mmk_pt *pt, mmk_vaddr_t va,       \
-				mmk_paddr_t *pa, uint32_t *flags,              \
-				uint64_t *page_size)                           \
-	{                                                                      \
-		return eng_fquery(pt, va, pa, flags, page_size, LEVELS,        \
-				  VA_BITS);                                    \
-	}                                                                      \
+	ENG_FQUERY(NAME, LEVELS, VA_BITS)                                      \
 	static size_t NAME##_query_many(const struct mmk_pt *pt, size_t n,     \
 					const mmk_vaddr_t *va,                 \
 					mmk_paddr_t *pa, uint32_t *flags)      \

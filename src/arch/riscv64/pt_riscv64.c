@@ -178,6 +178,7 @@ static inline mmk__pte_t fmt_leaf_hw_bits(mmk__pte_t e, unsigned level)
  * (e - V) << 2.  One subtract, one test, one shift per level of the
  * query walk. */
 #define FMT_HAS_TABLE_NEXT
+#define FMT_MAP_NO_FLUSH /* .caps has no MMK__FMT_MAP_NEEDS_FLUSH */
 static inline __attribute__((always_inline)) bool
 fmt_table_next(const struct mmk_pt *pt, mmk__pte_t e, unsigned level,
 	       uint64_t *pa)

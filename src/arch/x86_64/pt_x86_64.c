@@ -186,6 +186,7 @@ static inline mmk__pte_t fmt_leaf_hw_bits(mmk__pte_t e, unsigned level)
  * subtract and one test per level of the hot walks. */
 #define X86_TBL (X86_P | X86_RW | X86_US | X86_A)
 #define FMT_HAS_TABLE_NEXT
+#define FMT_MAP_NO_FLUSH /* .caps has no MMK__FMT_MAP_NEEDS_FLUSH */
 static inline __attribute__((always_inline)) bool
 fmt_table_next(const struct mmk_pt *pt, mmk__pte_t e, unsigned level,
 	       uint64_t *pa)

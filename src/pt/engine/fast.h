@@ -437,6 +437,15 @@ eng_fquery_many(const struct mmk_pt *pt, size_t n, const mmk_vaddr_t *va,
 }
 
 /* --------------------------------------------------------------- map */
+/* Must a new leaf be flushed?  A format none of whose modes ever needs it
+ * (MMK__FMT_MAP_NEEDS_FLUSH in no descriptor) defines FMT_MAP_NO_FLUSH:
+ * no load of the descriptor on the hot maps. */
+#ifdef FMT_MAP_NO_FLUSH
+#define ENG_FMAP_FLUSHES(pt) ((void)(pt), 0)
+#else
+#define ENG_FMAP_FLUSHES(pt) ((pt)->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
+#endif
+
 /* One level of the map's descent (unrolled: constant shifts, no loop
  * counter); a missing table goes to eng_map_slow, a huge page is EEXIST. */
 #define ENG_FMSTEP(L)                                                          \
@@ -485,7 +494,7 @@ eng_fmap(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa, uint64_t page_size,
 	mmk__pte_t expect = fmt_empty(pt, 0);
 	if (MMK_UNLIKELY(eng_ld(p) != expect || !eng_cas(p, &expect, leaf)))
 		return MMK_EEXIST;
-	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
+	if (ENG_FMAP_FLUSHES(pt))
 		mmk__pt_gather_range(g, pt, ia, base, flags & MMK_PT_GLOBAL);
 	fmt_sync();
 	return MMK_OK;
@@ -522,7 +531,7 @@ eng_fmap_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
 				 !eng_cas(p, &expect,
 					  fmt_make_leaf(c->tmpl, pa.v, 0))))
 			return MMK_EEXIST;
-		if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
+		if (ENG_FMAP_FLUSHES(pt))
 			mmk__pt_gather_range(
 				g, pt,
 				va & (((uint64_t)1 << pt->fmt->va_bits) - 1),

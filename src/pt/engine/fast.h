@@ -299,13 +299,17 @@ struct eng_fmany_cache {
 
 #define ENG_FDSTEP(L)                                                          \
 	if ((L) < levels && (L) >= from) {                                     \
+		uint64_t n_;                                                   \
 		p_ = t_ + ENG_FIDX(pt, va, L);                                 \
 		e = eng_ld_acq(p_);                                            \
-		if (MMK_UNLIKELY(ENG_FEND(pt, e, L))) {                        \
-			*lv = L;                                               \
-			return p_;                                             \
+		if (MMK_UNLIKELY(!fmt_table_next(pt, e, L, &n_))) {            \
+			if (ENG_FEND(pt, e, L)) {                              \
+				*lv = L;                                       \
+				return p_;                                     \
+			}                                                      \
+			n_ = fmt_table_pa(e, L);                               \
 		}                                                              \
-		t_ = ENG_FTBL(fmt_table_pa(e, L));                             \
+		t_ = ENG_FTBL(n_);                                             \
 		if ((L) == 2) {                                                \
 			c->tag1 = va >> ENG_QSHIFT(pt, 2);                     \
 			c->t1 = t_;                                            \

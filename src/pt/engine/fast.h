@@ -451,19 +451,18 @@ eng_fquery_many(const struct mmk_pt *pt, size_t n, const mmk_vaddr_t *va,
 #endif
 
 /* One level of the map's descent (unrolled: constant shifts, no loop
- * counter); a missing table goes to eng_map_slow, a huge page is EEXIST. */
+ * counter).  A missing table or a huge page goes to the general map (a
+ * tail call, once per new leaf table: it walks again and builds the
+ * tables or says EEXIST), so this one needs no stack frame. */
 #define ENG_FMSTEP(L)                                                          \
 	if ((L) < levels) {                                                    \
 		uint64_t n_;                                                   \
 		p = t_ + ENG_FIDX(pt, va, L);                                  \
 		e = eng_ld_acq(p);                                             \
 		if (MMK_UNLIKELY(!fmt_table_next(pt, e, L, &n_))) {            \
-			if (ENG_FEND(pt, e, L)) {                              \
-				if (!eng_is_empty(pt, e, L))                   \
-					return MMK_EEXIST; /* a huge page */   \
-				return eng_map_slow(pt, ia, 0, leaf, L, p, e,  \
-						    flags & MMK_PT_GLOBAL, g); \
-			}                                                      \
+			if (ENG_FEND(pt, e, L))                                \
+				return mmk__pt_map_checked(                    \
+					pt, va, pa, page_size, flags, g);      \
 			n_ = fmt_table_pa(e, L);                               \
 		}                                                              \
 		t_ = ENG_FTBL(n_);                                             \

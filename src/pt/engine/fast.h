@@ -451,9 +451,19 @@ eng_fquery_many(const struct mmk_pt *pt, size_t n, const mmk_vaddr_t *va,
 #endif
 
 /* One level of the map's descent (unrolled: constant shifts, no loop
- * counter).  A missing table or a huge page goes to the general map (a
- * tail call, once per new leaf table: it walks again and builds the
- * tables or says EEXIST), so this one needs no stack frame. */
+ * counter).  With fmt_table_next a missing table or a huge page goes to
+ * the general map (a tail call, once per new leaf table: it walks again
+ * and builds the tables or says EEXIST), so this one needs no stack
+ * frame; otherwise straight to eng_map_slow. */
+#ifdef FMT_HAS_TABLE_NEXT
+#define ENG_FMAP_OFF(L)                                                        \
+	return mmk__pt_map_checked(pt, va, pa, page_size, flags, g)
+#else /* (loongarch64: the frameless form walks slower) */
+#define ENG_FMAP_OFF(L)                                                        \
+	return eng_is_empty(pt, e, L) ? eng_map_slow(pt, ia, 0, leaf, L, p, e, \
+						     flags & MMK_PT_GLOBAL, g) \
+				      : MMK_EEXIST /* a huge page */
+#endif
 #define ENG_FMSTEP(L)                                                          \
 	if ((L) < levels) {                                                    \
 		uint64_t n_;                                                   \
@@ -461,8 +471,7 @@ eng_fquery_many(const struct mmk_pt *pt, size_t n, const mmk_vaddr_t *va,
 		e = eng_ld_acq(p);                                             \
 		if (MMK_UNLIKELY(!fmt_table_next(pt, e, L, &n_))) {            \
 			if (ENG_FEND(pt, e, L))                                \
-				return mmk__pt_map_checked(                    \
-					pt, va, pa, page_size, flags, g);      \
+				ENG_FMAP_OFF(L);                               \
 			n_ = fmt_table_pa(e, L);                               \
 		}                                                              \
 		t_ = ENG_FTBL(n_);                                             \

@@ -57,6 +57,12 @@
  * the macro named: fmt_empty_is_zero + fmt_empty (FMT_HAS_EMPTY; default:
  * every empty entry is 0), fmt_needs_bbm (FMT_HAS_BBM; default: never),
  * fmt_sync (FMT_HAS_SYNC; default: a compiler barrier).
+ * Optional, for the hot walks of pt/engine/fast.h: FMT_HAS_TABLE_NEXT with
+ * fmt_table_next(pt, e, level, &pa) (true only for a table entry exactly
+ * as fmt_make_table writes it, its table at *pa; false sends the walk to
+ * the full decode) and fmt_leaf0_fast(e) (a level-0 entry the query may
+ * decode as a plain leaf); FMT_MAP_NO_FLUSH if no mode of the format has
+ * MMK__FMT_MAP_NEEDS_FLUSH.
  * `pt` gives access to pt->opts and pt->fmt_data (e.g. loongarch's shared
  * invalid tables); `level` is the level of the table holding the entry.
  * Entries are uint64_t values (mmk__pte_t).  Physical addresses are plain

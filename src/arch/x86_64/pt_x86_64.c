@@ -80,10 +80,24 @@ static inline mmk__pte_t x86_pat_bit(unsigned level)
 
 /* Access bits for R/W/X (index = flags & MMK_PT_RWX); 0 = inexpressible
  * (a present entry is always readable). */
-static const mmk__pte_t x86_acc[8] = {
-	[0] = X86_PROTNONE | X86_NX,	       [MMK_PT_READ] = X86_P | X86_NX,
-	[MMK_PT_RW] = X86_P | X86_RW | X86_NX, [MMK_PT_RX] = X86_P,
-	[MMK_PT_RWX] = X86_P | X86_RW,
+#define X86_ACC(r)                                                             \
+	((r) == 0	      ? X86_PROTNONE | X86_NX                          \
+	 : (r) == MMK_PT_READ ? X86_P | X86_NX                                 \
+	 : (r) == MMK_PT_RW   ? X86_P | X86_RW | X86_NX                        \
+	 : (r) == MMK_PT_RX   ? X86_P                                          \
+	 : (r) == MMK_PT_RWX  ? X86_P | X86_RW                                 \
+			      : 0)
+/* ... with USER (flag bit 3 -> US, bit 2) and GLOBAL (bit 4 -> G, bit 8):
+ * one load for the five flag bits, 0 where R/W/X is inexpressible. */
+#define X86_AUG(i)                                                             \
+	(X86_ACC((i)&7) ? X86_ACC((i)&7) | ((i)&8 ? X86_US : 0) |              \
+				  ((i)&16 ? X86_G : 0)                         \
+			: 0)
+#define X86_AUG4(i)                                                            \
+	X86_AUG(i), X86_AUG((i) + 1), X86_AUG((i) + 2), X86_AUG((i) + 3)
+static const mmk__pte_t x86_acc[32] = {
+	X86_AUG4(0),  X86_AUG4(4),  X86_AUG4(8),  X86_AUG4(12),
+	X86_AUG4(16), X86_AUG4(20), X86_AUG4(24), X86_AUG4(28),
 };
 
 /* PAT/PCD/PWT per memory type, [huge][type]. */
@@ -97,11 +111,10 @@ static inline int fmt_leaf_template(const struct mmk_pt *pt, uint32_t flags,
 				    unsigned level, mmk__pte_t *tmpl)
 {
 	(void)pt;
-	mmk__pte_t e = x86_acc[flags & MMK_PT_RWX];
+	mmk__pte_t e =
+		x86_acc[flags & (MMK_PT_RWX | MMK_PT_USER | MMK_PT_GLOBAL)];
 	if (MMK_UNLIKELY((flags & ~MMK_PT_FLAGS_ALL) || !e))
 		return MMK_ENOTSUP;
-	e |= (mmk__pte_t)(flags & MMK_PT_USER) >> 1;   /* bit 3 -> 2 */
-	e |= (mmk__pte_t)(flags & MMK_PT_GLOBAL) << 4; /* bit 4 -> 8 */
 	e |= (mmk__pte_t)(flags & (MMK_PT_ACCESSED | MMK_PT_DIRTY)); /* 5, 6 */
 	e |= x86_mt[level != 0][(flags & MMK_PT_MT_MASK) >> MMK_PT_MT_SHIFT];
 	e |= level ? X86_PS : 0;
@@ -165,6 +178,30 @@ static inline mmk__pte_t fmt_leaf_hw_bits(mmk__pte_t e, unsigned level)
  * 4 KiB pages (constant shifts in the query walk). */
 #define FMT_PAGE_SHIFT 12
 #define FMT_BITS       9
+
+/* A table entry as fmt_make_table writes it is exactly its table's
+ * address | P|RW|US|A (the walker only ever sets A, preset): e - X86_TBL
+ * has no bit outside X86_ADDR for it and some for every other entry (low
+ * bits other than X86_TBL leave some, or borrow into bit 63).  One
+ * subtract and one test per level of the hot walks. */
+#define X86_TBL (X86_P | X86_RW | X86_US | X86_A)
+#define FMT_HAS_TABLE_NEXT
+#define FMT_MAP_NO_FLUSH /* .caps has no MMK__FMT_MAP_NEEDS_FLUSH */
+static inline __attribute__((always_inline)) bool
+fmt_table_next(const struct mmk_pt *pt, mmk__pte_t e, unsigned level,
+	       uint64_t *pa)
+{
+	(void)pt;
+	(void)level;
+	*pa = e - X86_TBL;
+	return !(*pa & ~X86_ADDR);
+}
+
+/* A present level-0 entry is a leaf (PROT_NONE and holes are not). */
+static inline bool fmt_leaf0_fast(mmk__pte_t e)
+{
+	return (e & X86_P) != 0;
+}
 #define MMK_ENGINE_OPS x86_64_ops
 /* A leaf table shared by a fork is write-protected at its directory entry
  * (PDE R/W = 0: writes are refused below it whatever the leaves say). */

@@ -34,6 +34,23 @@
 	(fmt_empty_is_zero() ? !fmt_is_table(e, L)                             \
 			     : eng_is_empty(pt, e, L) || !fmt_is_table(e, L))
 
+/*
+ * fmt_table_next(pt, e, L, &pa): true if @e is a table entry exactly as the
+ * format writes it (fmt_make_table: nothing else set), its table at *pa.
+ * A format whose table entries are the address plus constant bits does it
+ * in a subtract and a test (FMT_HAS_TABLE_NEXT); false sends the walk to
+ * the full decode (ENG_FEND, fmt_table_pa), so a format may answer false
+ * for any entry it would rather decode in full.
+ */
+#ifndef FMT_HAS_TABLE_NEXT
+static inline __attribute__((always_inline)) bool
+fmt_table_next(const struct mmk_pt *pt, mmk__pte_t e, unsigned l, uint64_t *pa)
+{
+	*pa = fmt_table_pa(e, l);
+	return !ENG_FEND(pt, e, l);
+}
+#endif
+
 /* Table pages by physical address, the linear offset read once per call
  * (the acquire loads of the walk would make the compiler read it again at
  * every level). */
@@ -143,6 +160,78 @@ eng_fquery(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
 	ENG_FQ_END(e, 0);
 }
 
+#ifdef FMT_HAS_TABLE_NEXT
+/*
+ * With the format's fmt_table_next: the walk checks each level with it
+ * alone, and anything else (a leaf or hole above level 0, a table entry
+ * with other bits, a level-0 entry not present as the common leaf is)
+ * goes to @full, eng_fquery out of line; so the walk keeps its constants
+ * in registers and never decodes more than the common leaf.
+ */
+typedef int (*eng_fquery_fn)(const struct mmk_pt *, mmk_vaddr_t, mmk_paddr_t *,
+			     uint32_t *, uint64_t *);
+
+#define ENG_FQSTEP(L)                                                          \
+	if ((L) < levels) {                                                    \
+		uint64_t n_;                                                   \
+		e = eng_ld_acq(t_ + ENG_FIDX(pt, va, L));                      \
+		if (MMK_UNLIKELY(!fmt_table_next(pt, e, L, &n_)))              \
+			return full(pt, va, pa, flags, page_size);             \
+		t_ = ENG_FTBL(n_);                                             \
+	}
+
+static inline __attribute__((always_inline)) int
+eng_fquery_tn(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
+	      uint32_t *flags, uint64_t *page_size, const unsigned levels,
+	      const unsigned va_bits, eng_fquery_fn full)
+{
+	if (MMK_UNLIKELY(!eng_fcanonical(pt, va, va_bits)))
+		return MMK_ENONCANON;
+	ENG_FPV;
+	const mmk__pte_t *t_ = ENG_FTBL(pt->root.v);
+	mmk__pte_t e;
+	ENG_FQSTEP(4)
+	ENG_FQSTEP(3)
+	ENG_FQSTEP(2)
+	ENG_FQSTEP(1)
+	e = eng_ld_acq(t_ + ENG_FIDX(pt, va, 0));
+	if (MMK_UNLIKELY(!fmt_leaf0_fast(e)))
+		return full(pt, va, pa, flags, page_size);
+	if (pa)
+		*pa = mmk_pa(fmt_leaf_pa(e, 0) +
+			     (va & ((1u << FMT_PAGE_SHIFT) - 1)));
+	if (flags)
+		*flags = fmt_leaf_flags(pt, e, 0);
+	if (page_size)
+		*page_size = (uint64_t)1 << FMT_PAGE_SHIFT;
+	return MMK_OK;
+}
+#define ENG_FQUERY(NAME, LEVELS, VA_BITS)                                      \
+	__attribute__((noinline)) static int NAME##_query_full(                \
+		const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,      \
+		uint32_t *flags, uint64_t *page_size)                          \
+	{                                                                      \
+		return eng_fquery(pt, va, pa, flags, page_size, LEVELS,        \
+				  VA_BITS);                                    \
+	}                                                                      \
+	static int NAME##_query(const struct mmk_pt *pt, mmk_vaddr_t va,       \
+				mmk_paddr_t *pa, uint32_t *flags,              \
+				uint64_t *page_size)                           \
+	{                                                                      \
+		return eng_fquery_tn(pt, va, pa, flags, page_size, LEVELS,     \
+				     VA_BITS, NAME##_query_full);              \
+	}
+#else
+#define ENG_FQUERY(NAME, LEVELS, VA_BITS)                                      \
+	static int NAME##_query(const struct mmk_pt *pt, mmk_vaddr_t va,       \
+				mmk_paddr_t *pa, uint32_t *flags,              \
+				uint64_t *page_size)                           \
+	{                                                                      \
+		return eng_fquery(pt, va, pa, flags, page_size, LEVELS,        \
+				  VA_BITS);                                    \
+	}
+#endif
+
 /* ------------------------------------------------------------ lookup */
 static inline __attribute__((always_inline)) int
 eng_flookup_leaf(const struct mmk_pt *pt, mmk_vaddr_t va, mmk__pte_t e,
@@ -210,13 +299,17 @@ struct eng_fmany_cache {
 
 #define ENG_FDSTEP(L)                                                          \
 	if ((L) < levels && (L) >= from) {                                     \
+		uint64_t n_;                                                   \
 		p_ = t_ + ENG_FIDX(pt, va, L);                                 \
 		e = eng_ld_acq(p_);                                            \
-		if (MMK_UNLIKELY(ENG_FEND(pt, e, L))) {                        \
-			*lv = L;                                               \
-			return p_;                                             \
+		if (MMK_UNLIKELY(!fmt_table_next(pt, e, L, &n_))) {            \
+			if (ENG_FEND(pt, e, L)) {                              \
+				*lv = L;                                       \
+				return p_;                                     \
+			}                                                      \
+			n_ = fmt_table_pa(e, L);                               \
 		}                                                              \
-		t_ = ENG_FTBL(fmt_table_pa(e, L));                             \
+		t_ = ENG_FTBL(n_);                                             \
 		if ((L) == 2) {                                                \
 			c->tag1 = va >> ENG_QSHIFT(pt, 2);                     \
 			c->t1 = t_;                                            \
@@ -348,6 +441,42 @@ eng_fquery_many(const struct mmk_pt *pt, size_t n, const mmk_vaddr_t *va,
 }
 
 /* --------------------------------------------------------------- map */
+/* Must a new leaf be flushed?  A format none of whose modes ever needs it
+ * (MMK__FMT_MAP_NEEDS_FLUSH in no descriptor) defines FMT_MAP_NO_FLUSH:
+ * no load of the descriptor on the hot maps. */
+#ifdef FMT_MAP_NO_FLUSH
+#define ENG_FMAP_FLUSHES(pt) ((void)(pt), 0)
+#else
+#define ENG_FMAP_FLUSHES(pt) ((pt)->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
+#endif
+
+/* One level of the map's descent (unrolled: constant shifts, no loop
+ * counter).  With fmt_table_next a missing table or a huge page goes to
+ * the general map (a tail call, once per new leaf table: it walks again
+ * and builds the tables or says EEXIST), so this one needs no stack
+ * frame; otherwise straight to eng_map_slow. */
+#ifdef FMT_HAS_TABLE_NEXT
+#define ENG_FMAP_OFF(L)                                                        \
+	return mmk__pt_map_checked(pt, va, pa, page_size, flags, g)
+#else /* (loongarch64: the frameless form walks slower) */
+#define ENG_FMAP_OFF(L)                                                        \
+	return eng_is_empty(pt, e, L) ? eng_map_slow(pt, ia, 0, leaf, L, p, e, \
+						     flags & MMK_PT_GLOBAL, g) \
+				      : MMK_EEXIST /* a huge page */
+#endif
+#define ENG_FMSTEP(L)                                                          \
+	if ((L) < levels) {                                                    \
+		uint64_t n_;                                                   \
+		p = t_ + ENG_FIDX(pt, va, L);                                  \
+		e = eng_ld_acq(p);                                             \
+		if (MMK_UNLIKELY(!fmt_table_next(pt, e, L, &n_))) {            \
+			if (ENG_FEND(pt, e, L))                                \
+				ENG_FMAP_OFF(L);                               \
+			n_ = fmt_table_pa(e, L);                               \
+		}                                                              \
+		t_ = ENG_FTBL(n_);                                             \
+	}
+
 static inline __attribute__((always_inline)) int
 eng_fmap(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa, uint64_t page_size,
 	 uint32_t flags, struct mmk_tlb_gather *g, const unsigned levels,
@@ -368,23 +497,16 @@ eng_fmap(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa, uint64_t page_size,
 	mmk__pte_t leaf = fmt_make_leaf(tmpl, pa.v, 0);
 	uint64_t ia = va & (((uint64_t)1 << va_bits) - 1);
 	ENG_FPV;
-	mmk__pte_t *p = ENG_FTBL(pt->root.v), e;
-	for (unsigned l = levels - 1; l > 0; l--) {
-		p += ENG_FIDX(pt, va, l);
-		e = eng_ld_acq(p);
-		if (MMK_UNLIKELY(ENG_FEND(pt, e, l))) {
-			if (!eng_is_empty(pt, e, l))
-				return MMK_EEXIST; /* a huge page */
-			return eng_map_slow(pt, ia, 0, leaf, l, p, e,
-					    flags & MMK_PT_GLOBAL, g);
-		}
-		p = ENG_FTBL(fmt_table_pa(e, l));
-	}
-	p += ENG_FIDX(pt, va, 0);
+	mmk__pte_t *t_ = ENG_FTBL(pt->root.v), *p, e;
+	ENG_FMSTEP(4)
+	ENG_FMSTEP(3)
+	ENG_FMSTEP(2)
+	ENG_FMSTEP(1)
+	p = t_ + ENG_FIDX(pt, va, 0);
 	mmk__pte_t expect = fmt_empty(pt, 0);
 	if (MMK_UNLIKELY(eng_ld(p) != expect || !eng_cas(p, &expect, leaf)))
 		return MMK_EEXIST;
-	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
+	if (ENG_FMAP_FLUSHES(pt))
 		mmk__pt_gather_range(g, pt, ia, base, flags & MMK_PT_GLOBAL);
 	fmt_sync();
 	return MMK_OK;
@@ -421,7 +543,7 @@ eng_fmap_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
 				 !eng_cas(p, &expect,
 					  fmt_make_leaf(c->tmpl, pa.v, 0))))
 			return MMK_EEXIST;
-		if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
+		if (ENG_FMAP_FLUSHES(pt))
 			mmk__pt_gather_range(
 				g, pt,
 				va & (((uint64_t)1 << pt->fmt->va_bits) - 1),
@@ -468,13 +590,7 @@ eng_fmap_cursor_miss(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
  * mode's descriptor takes them with ENG_FAST_OPS(NAME).
  */
 #define ENG_FAST(NAME, LEVELS, VA_BITS, PA_BITS)                               \
-	static int NAME##_query(const struct mmk_pt *pt, mmk_vaddr_t va,       \
-				mmk_paddr_t *pa, uint32_t *flags,              \
-				uint64_t *page_size)                           \
-	{                                                                      \
-		return eng_fquery(pt, va, pa, flags, page_size, LEVELS,        \
-				  VA_BITS);                                    \
-	}                                                                      \
+	ENG_FQUERY(NAME, LEVELS, VA_BITS)                                      \
 	static size_t NAME##_query_many(const struct mmk_pt *pt, size_t n,     \
 					const mmk_vaddr_t *va,                 \
 					mmk_paddr_t *pa, uint32_t *flags)      \

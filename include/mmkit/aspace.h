@@ -449,7 +449,8 @@ int mmk_aspace_protect_opts(struct mmk_aspace *as, mmk_vaddr_t start,
  * (reference count 1) is written in place, one mapped elsewhere too is
  * copied first and the copy replaces it, read-only still (Linux's
  * FOLL_FORCE copy-on-write).  MMK_ENOMEM if a page or copy could not be
- * had (bytes before it copied).  Shared lock.
+ * had (bytes before it copied).  MMK_EINVAL: @buf NULL with @len > 0.
+ * Shared lock.
  */
 int mmk_aspace_access_forced(struct mmk_aspace *as, mmk_vaddr_t va, void *buf,
 			     size_t len, bool write);

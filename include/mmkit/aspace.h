@@ -498,7 +498,9 @@ int mmk_aspace_zap(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size);
 
 /**
  * mmk_pt_walk over [start, start + size) under the space's shared lock
- * (mincore: which pages are there).  @fn must not call into @as.
+ * (mincore: which pages are there).  @fn must not call into @as.  Returns
+ * 0, what @fn stopped with, or errors as mmk_pt_walk (MMK_EWRAP,
+ * MMK_ENONCANON, MMK_ERANGE).
  */
 int mmk_aspace_walk_pages(struct mmk_aspace *as, mmk_vaddr_t start,
 			  uint64_t size, mmk_pt_walk_fn fn, void *ctx);
@@ -507,6 +509,7 @@ int mmk_aspace_walk_pages(struct mmk_aspace *as, mmk_vaddr_t start,
  * As mmk_aspace_find_free_area, top down: the highest free range of @size
  * bytes aligned to @align ending at or below @hint, inside [lo, hi)
  * clipped to the space (Linux's top-down mmap placement below mmap_base).
+ * Errors as mmk_aspace_find_free_area (MMK_EALIGN, MMK_EWRAP, MMK_ENOMEM).
  */
 int mmk_aspace_find_free_area_down(struct mmk_aspace *as, mmk_vaddr_t hint,
 				   uint64_t size, mmk_vaddr_t lo,

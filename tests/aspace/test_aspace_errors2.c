@@ -253,6 +253,57 @@ static void sync_errors_change_nothing(void **state)
 	FAILS(0, mmk_aspace_sync(&as, BASE, SPACE));
 }
 
+/* ------------------------------------------- walk_pages, find_free_down */
+static int count_leaf(void *ctx, const struct mmk_pt_leaf *l)
+{
+	(void)l;
+	++*(long *)ctx;
+	return 0;
+}
+
+static void walk_pages_errors_call_nothing(void **state)
+{
+	(void)state;
+	long n = 0;
+	FAILS(MMK_EWRAP,
+	      mmk_aspace_walk_pages(&as, -PG, 2 * PG, count_leaf, &n));
+	/* x86_64 4-level: past the lower half, and across the hole */
+	FAILS(MMK_ENONCANON, mmk_aspace_walk_pages(&as, 0x0000800000000000ull,
+						   PG, count_leaf, &n));
+	FAILS(MMK_ERANGE, mmk_aspace_walk_pages(&as, 0x00007ffffffff000ull,
+						0xffff800000001000ull -
+							0x00007ffffffff000ull,
+						count_leaf, &n));
+	assert_int_equal(n, 0);
+	assert_int_equal(mmk_aspace_walk_pages(&as, A, PG, count_leaf, &n), 0);
+	assert_int_equal(n, 1);
+}
+
+static void find_free_area_down_errors(void **state)
+{
+	(void)state;
+	mmk_vaddr_t out = 0x1234;
+	uint64_t top = BASE + SPACE;
+	FAILS(MMK_EALIGN, mmk_aspace_find_free_area_down(&as, top, PG, 0, top,
+							 3 * PG, &out));
+	FAILS(MMK_EALIGN, mmk_aspace_find_free_area_down(&as, top, PG, 0, top,
+							 PG / 2, &out));
+	FAILS(MMK_EALIGN, mmk_aspace_find_free_area_down(&as, top, PG + 8, 0,
+							 top, 0, &out));
+	FAILS(MMK_EWRAP,
+	      mmk_aspace_find_free_area_down(&as, top, 0, 0, top, 0, &out));
+	/* [lo, hi) misses the space; nothing that large is free */
+	FAILS(MMK_ENOMEM,
+	      mmk_aspace_find_free_area_down(&as, top, PG, 0, BASE, 0, &out));
+	FAILS(MMK_ENOMEM,
+	      mmk_aspace_find_free_area_down(&as, top, SPACE, 0, top, 0, &out));
+	assert_int_equal(out, 0x1234);
+	assert_int_equal(
+		mmk_aspace_find_free_area_down(&as, top, PG, 0, top, 0, &out),
+		0);
+	assert_int_equal(out, top - PG);
+}
+
 /* ------------------------------------------------ map_file, map_shared */
 static void map_file_errors_change_nothing(void **state)
 {
@@ -424,6 +475,10 @@ int main(void)
 			move_of_huge_pages_keeps_their_alignment, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(sync_errors_change_nothing,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(walk_pages_errors_call_nothing,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(find_free_area_down_errors,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(map_file_errors_change_nothing,
 						setup, teardown),

@@ -407,7 +407,9 @@ int mmk_aspace_protect(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
  * shared file mappings; holes and other areas are skipped).  The pages
  * written lose WRITE again, so later writes are seen.  Returns 0 or the
  * first write-back error (the rest of the range is still written).
- * Range errors as mmk_aspace_unmap.  Exclusive.
+ * Errors: the range checks of mmk_aspace_unmap (MMK_EWRAP, MMK_EALIGN,
+ * MMK_ERANGE; nothing written then), or a write-back error as the pager
+ * gave it.  Exclusive.
  */
 int mmk_aspace_sync(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size);
 
@@ -415,10 +417,12 @@ int mmk_aspace_sync(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size);
 /**
  * mmap(MAP_FIXED): as mmk_aspace_map, but whatever the new area overlaps
  * is removed in the same call (areas cut at the edges, their pages zapped
- * and frames put after the flush), all or nothing: on error (MMK_ENOMEM,
- * or a split hook's) the old areas and pages are all still there.  No
- * populate: call mmk_aspace_populate afterwards (Linux's MAP_POPULATE
- * does not undo the map when it runs short either).  Exclusive.
+ * and frames put after the flush), all or nothing: on error the old areas
+ * and pages are all still there.  No populate: call mmk_aspace_populate
+ * afterwards (Linux's MAP_POPULATE does not undo the map when it runs
+ * short either).  Errors: mmk_aspace_map's checks (MMK_EWRAP, MMK_EALIGN,
+ * MMK_ERANGE, MMK_EINVAL also for a NULL @b, MMK_ENOTSUP), MMK_ENOMEM, or
+ * a split hook's error.  Exclusive.
  */
 int mmk_aspace_map_replace(struct mmk_aspace *as, mmk_vaddr_t start,
 			   uint64_t size, uint32_t flags,
@@ -432,6 +436,9 @@ int mmk_aspace_map_replace(struct mmk_aspace *as, mmk_vaddr_t start,
  * mmk_aspace_protect with options.  With MMK_ASPACE_NO_HOLES a range not
  * wholly covered by areas fails with MMK_ENOENT before anything changes
  * (mprotect's ENOMEM, checked under the same lock as the change).
+ * Errors: those of mmk_aspace_protect (MMK_EWRAP, MMK_EALIGN, MMK_ERANGE,
+ * MMK_ENOMEM, MMK_EINVAL, MMK_ENOTSUP), MMK_EINVAL for unknown @opts, and
+ * MMK_ENOENT as above.
  */
 int mmk_aspace_protect_opts(struct mmk_aspace *as, mmk_vaddr_t start,
 			    uint64_t size, uint32_t flags, unsigned opts);
@@ -449,7 +456,8 @@ int mmk_aspace_protect_opts(struct mmk_aspace *as, mmk_vaddr_t start,
  * (reference count 1) is written in place, one mapped elsewhere too is
  * copied first and the copy replaces it, read-only still (Linux's
  * FOLL_FORCE copy-on-write).  MMK_ENOMEM if a page or copy could not be
- * had (bytes before it copied).  Shared lock.
+ * had (bytes before it copied).  MMK_EINVAL: @buf NULL with @len > 0.
+ * Shared lock.
  */
 int mmk_aspace_access_forced(struct mmk_aspace *as, mmk_vaddr_t va, void *buf,
 			     size_t len, bool write);
@@ -464,14 +472,16 @@ int mmk_aspace_access_forced(struct mmk_aspace *as, mmk_vaddr_t va, void *buf,
  * (as Linux's vm_pgoff), and its page-table entries move there: the frames
  * stay, nothing is copied.  The destination must be free (MMK_EEXIST;
  * unmap it first for MREMAP_FIXED) and must not overlap the source
- * (MMK_EINVAL).  The old range is then removed, or with
- * MMK_ASPACE_MOVE_KEEP stays as it was, without pages (MREMAP_DONTUNMAP:
- * it faults fresh zero pages).  Only backends that own their frames
- * (private memory) move (MMK_ENOTSUP), and to - from must be a multiple of
- * the area's page size (MMK_EALIGN).  All or nothing (MMK_ENOMEM).  One
- * flush, of the old range.  Entries move one leaf at a time (runs of
- * contiguous leaves in one call); moving whole leaf tables when both
- * ranges are aligned to a table's span is not done yet.  Exclusive.
+ * (MMK_EINVAL, as are unknown @opts); either range failing the checks of
+ * mmk_aspace_unmap gives MMK_EWRAP, MMK_EALIGN or MMK_ERANGE.  The old
+ * range is then removed, or with MMK_ASPACE_MOVE_KEEP stays as it was,
+ * without pages (MREMAP_DONTUNMAP: it faults fresh zero pages).  Only
+ * backends that own their frames (private memory) move (MMK_ENOTSUP), and
+ * to - from must be a multiple of the area's page size (MMK_EALIGN).  All
+ * or nothing (MMK_ENOMEM).  One flush, of the old range.  Entries move one
+ * leaf at a time (runs of contiguous leaves in one call); moving whole
+ * leaf tables when both ranges are aligned to a table's span is not done
+ * yet.  Exclusive.
  */
 int mmk_aspace_move(struct mmk_aspace *as, mmk_vaddr_t from, uint64_t size,
 		    mmk_vaddr_t to, unsigned opts);
@@ -479,14 +489,18 @@ int mmk_aspace_move(struct mmk_aspace *as, mmk_vaddr_t from, uint64_t size,
 /**
  * madvise(MADV_DONTNEED): drop the pages of every area part in the range
  * (holes are skipped), keeping the areas; private pages read back as
- * zeros afterwards.  Frames go back after the flush.  MMK_ENOMEM (nothing
- * changed) if a huge page straddling an edge cannot be cut.  Exclusive.
+ * zeros afterwards.  Frames go back after the flush.  Errors, nothing
+ * changed: the range checks of mmk_aspace_unmap (MMK_EWRAP, MMK_EALIGN,
+ * MMK_ERANGE), MMK_ENOMEM if a huge page straddling an edge cannot be
+ * cut.  Exclusive.
  */
 int mmk_aspace_zap(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size);
 
 /**
  * mmk_pt_walk over [start, start + size) under the space's shared lock
- * (mincore: which pages are there).  @fn must not call into @as.
+ * (mincore: which pages are there).  @fn must not call into @as.  Returns
+ * 0, what @fn stopped with, or errors as mmk_pt_walk (MMK_EWRAP,
+ * MMK_ENONCANON, MMK_ERANGE).
  */
 int mmk_aspace_walk_pages(struct mmk_aspace *as, mmk_vaddr_t start,
 			  uint64_t size, mmk_pt_walk_fn fn, void *ctx);
@@ -495,6 +509,7 @@ int mmk_aspace_walk_pages(struct mmk_aspace *as, mmk_vaddr_t start,
  * As mmk_aspace_find_free_area, top down: the highest free range of @size
  * bytes aligned to @align ending at or below @hint, inside [lo, hi)
  * clipped to the space (Linux's top-down mmap placement below mmap_base).
+ * Errors as mmk_aspace_find_free_area (MMK_EALIGN, MMK_EWRAP, MMK_ENOMEM).
  */
 int mmk_aspace_find_free_area_down(struct mmk_aspace *as, mmk_vaddr_t hint,
 				   uint64_t size, mmk_vaddr_t lo,

@@ -151,9 +151,10 @@ int mmk_kspace_config_default(struct mmk_kspace_config *cfg,
 /**
  * Build the kernel space from @cfg and switch the calling (boot) CPU to
  * it (unless cfg->no_switch).  Checks every region, section and window first
- * (errors above; a second init: MMK_EBUSY), then builds; MMK_ENOMEM with
- * everything built so far freed.  On error nothing is built and no CPU is
- * switched.
+ * (errors above: MMK_EINVAL, MMK_EWRAP, MMK_EALIGN, MMK_ERANGE, MMK_EEXIST;
+ * MMK_EINVAL / MMK_ENOTSUP for the format as mmk_pt_format_info; a second
+ * init: MMK_EBUSY), then builds; MMK_ENOMEM with everything built so far
+ * freed.  On error nothing is built and no CPU is switched.
  */
 int mmk_kspace_init(const struct mmk_kspace_config *cfg);
 
@@ -186,9 +187,10 @@ bool mmk_kspace_shares_root(void);
 /**
  * Make @as an empty user space over [base, base + size) of the lower half
  * (MMK_ERANGE outside it), in the kernel's format, sharing the kernel half
- * where one root serves both (see the header comment).  Errors of
- * mmk_aspace_create; MMK_ENOENT before init.  Destroy with
- * mmk_kspace_user_destroy.
+ * where one root serves both (see the header comment).  Errors, nothing
+ * made: MMK_EINVAL (@as NULL), MMK_EWRAP (size 0, wrapping), MMK_ERANGE,
+ * MMK_EALIGN (base or size not page-aligned), MMK_ENOMEM, MMK_ENOENT before
+ * init.  Destroy with mmk_kspace_user_destroy.
  */
 int mmk_kspace_user_create(struct mmk_aspace *as, mmk_vaddr_t base,
 			   uint64_t size);
@@ -297,7 +299,8 @@ enum mmk_io_type {
  * MMK_EWRAP (size 0, wrapping), MMK_EINVAL (unknown @type, NULL @out),
  * MMK_ENOTSUP (no window, a type the format cannot encode without
  * mt_fallback), MMK_ERANGE (pa not encodable), MMK_ENOMEM (window full or
- * out of memory), MMK_EBUSY (read-only view).  Nothing changes on error.
+ * out of memory), MMK_EBUSY (read-only view), MMK_ENOENT (no kernel
+ * space).  Nothing changes on error.
  */
 int mmk_ioremap(mmk_paddr_t pa, uint64_t size, enum mmk_io_type type,
 		mmk_vaddr_t *out);
@@ -313,8 +316,10 @@ int mmk_iounmap(mmk_vaddr_t va);
 /**
  * @size bytes (rounded up to base pages) of virtually contiguous kernel
  * memory, read-write, zeroed, from scattered frames, followed by an
- * unmapped guard page, in the vmalloc window.  MMK_ENOMEM / MMK_EWRAP /
- * MMK_ENOTSUP (no window) / MMK_EBUSY, nothing changed.
+ * unmapped guard page, in the vmalloc window.  MMK_ENOMEM (window full or
+ * out of memory) / MMK_EWRAP (size 0, wrapping) / MMK_ENOTSUP (no window)
+ * / MMK_EBUSY (read-only view) / MMK_EINVAL (@out NULL) / MMK_ENOENT (no
+ * kernel space), nothing changed.
  */
 int mmk_vmalloc(uint64_t size, mmk_vaddr_t *out);
 
@@ -322,8 +327,12 @@ int mmk_vmalloc(uint64_t size, mmk_vaddr_t *out);
  * Map the @n frame blocks @frames (each one base page of the format, page
  * aligned) contiguously, read-write (@flags: MMK_PT_RW, MMK_PT_READ, ...,
  * a memory type; GLOBAL added), with a guard page after.  The frames stay
- * the caller's: vfree unmaps them without putting them.  MMK_EINVAL (n 0,
- * NULL, W+X), MMK_EALIGN, MMK_ERANGE, errors as mmk_vmalloc.
+ * the caller's: vfree unmaps them without putting them.  Errors, nothing
+ * changed: MMK_EINVAL (n 0, NULL, W+X, other bits), MMK_EALIGN, MMK_ERANGE
+ * (a frame the format cannot encode), MMK_ENOMEM (more pages than the
+ * window, or out of memory), MMK_ENOTSUP (no window, a memory type the
+ * format cannot encode without mt_fallback), MMK_EBUSY (read-only view),
+ * MMK_ENOENT (no kernel space).
  */
 int mmk_vmap(const mmk_paddr_t *frames, size_t n, uint32_t flags,
 	     mmk_vaddr_t *out);

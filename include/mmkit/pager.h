@@ -129,7 +129,8 @@ void mmk_file_put(struct mmk_file *file);
  * The area takes a reference on @file.  Pages come on faults, or all at
  * once with mmk_aspace_populate (read in, mapped read-only).  Errors:
  * MMK_EWRAP, MMK_EALIGN (@offset too), MMK_ERANGE, MMK_EINVAL (@file
- * NULL, unknown @flags, another frame allocator or page size than @as),
+ * NULL, unknown @flags, another frame allocator or page size than @as, or
+ * bad @prot), MMK_ENOTSUP (a memory type the format cannot map),
  * MMK_EEXIST, MMK_ENOMEM; nothing changed then.  Exclusive.
  */
 int mmk_aspace_map_file(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,

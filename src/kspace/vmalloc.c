@@ -108,6 +108,9 @@ int mmk_vmalloc(uint64_t size, mmk_vaddr_t *out)
 	struct mmk__kspace *ks = &mmk__ks;
 	if (!out)
 		return MMK_EINVAL;
+	/* before the page size is used: it is 0 until init */
+	if (!ks->up)
+		return MMK_ENOENT;
 	if (size == 0 || size + ks->page_size < size)
 		return MMK_EWRAP;
 	uint64_t n = (size + ks->page_size - 1) / ks->page_size;

@@ -313,6 +313,12 @@ static void parent_flushed_once_per_fork_child_never(void **state)
 	assert_int_equal(mmk_frame_free(fa, lin), 0);
 }
 
+/* A backend with no clone hook (COPY) whose frames are not its own. */
+static const struct mmk_backend borrowing = {
+	.name = "borrowing",
+	.fault = mmk_backend_anon_fault,
+};
+
 static void clone_refuses_bad_pairs(void **state)
 {
 	(void)state;
@@ -335,6 +341,21 @@ static void clone_refuses_bad_pairs(void **state)
 	assert_int_equal(mmk_aspace_clone(&sp[0], &sp[1]), MMK_EEXIST);
 	assert_int_equal(mmk_aspace_area_count(&sp[1]), 1);
 	assert_int_equal(flags_of(&sp[0], BASE), MMK_PT_RW);
+	/* COPY (no clone hook) of frames the backend does not own */
+	assert_int_equal(mmk_aspace_unmap(&sp[1], BASE + 100 * MMK_MIB, PG), 0);
+	assert_int_equal(mmk_aspace_map(&sp[0], BASE + 200 * MMK_MIB, 8 * PG,
+					MMK_PT_RW, false, &borrowing, 0, NULL),
+			 0);
+	size_t areas = mmk_aspace_area_count(&sp[0]);
+	long frames = mmk_hosted_live_frames();
+	long tables = mmk_pt_table_pages(mmk_aspace_pt(&sp[1]));
+	assert_int_equal(mmk_aspace_clone(&sp[0], &sp[1]), MMK_ENOTSUP);
+	assert_int_equal(mmk_aspace_area_count(&sp[1]), 0);
+	assert_int_equal(mmk_pt_table_pages(mmk_aspace_pt(&sp[1])), tables);
+	assert_int_equal(mmk_aspace_area_count(&sp[0]), areas);
+	assert_int_equal(mmk_hosted_live_frames(), frames);
+	assert_int_equal(flags_of(&sp[0], BASE), MMK_PT_RW);
+	assert_int_equal(get(&sp[0], BASE + PG), pattern(1, 0));
 }
 
 /* ------------------------------------------------ failure injection */

@@ -225,6 +225,15 @@ static void shm_bad_input_is_refused_and_changes_nothing(void **state)
 	assert_int_equal(mmk_shm_create(fa, 0, 12, &o), MMK_EWRAP);
 	assert_int_equal(mmk_shm_create(fa, PG + 1, 12, &o), MMK_EALIGN);
 	assert_int_equal(mmk_shm_create(fa, PG, 11, &o), MMK_EINVAL);
+	/* out of memory for the object or its first node: nothing kept */
+	for (long n = 1; n <= 2; n++) {
+		long objs = mmk_hosted_live_objs();
+		mmk_hosted_fail_nth(MMK_FAIL_OBJ, n);
+		assert_int_equal(mmk_shm_create(fa, 8 * PG, 12, &o),
+				 MMK_ENOMEM);
+		mmk_hosted_fail_off();
+		assert_int_equal(mmk_hosted_live_objs(), objs);
+	}
 	assert_int_equal(mmk_shm_create(fa, 8 * PG, 12, &o), 0);
 	as_snapshot(&as, fa, &s0);
 	assert_int_equal(mmk_aspace_map_shared(&as, BASE, 0, MMK_PT_RW, o, 0),

@@ -777,6 +777,51 @@ static void reference_errors_are_the_documented_ones(void **state)
 	assert_int_equal(mmk_frames_check(fa), 0);
 }
 
+/* put_unless_last: each error of mmk_frame_put, nothing changed (counts,
+ * the allocator's counters); and it never frees. */
+static void put_unless_last_errors_change_nothing(void **state)
+{
+	(void)state;
+	init_layout();
+	mmk_paddr_t p, q;
+	assert_int_equal(mmk_frame_alloc(fa, 1, 0, &p), 0);
+	assert_int_equal(mmk_frame_alloc(fa, 0, 0, &q), 0);
+	assert_int_equal(mmk_frame_free(fa, q), 0);
+	mmk_frames_drain(fa);
+	struct mmk_frame *m = mmk_frame_meta(fa, p);
+	struct mmk_frame_stats st0, st;
+	mmk_frames_stats(fa, &st0);
+	long errs = mmk_hosted_log_errors();
+	/* EBADFREE: inner frame, unaligned, reserved, hole */
+	assert_int_equal(mmk_frame_put_unless_last(fa, mmk_pa_add(p, 4096)),
+			 MMK_EBADFREE);
+	assert_int_equal(mmk_frame_put_unless_last(fa, mmk_pa_add(p, 8)),
+			 MMK_EBADFREE);
+	assert_int_equal(mmk_frame_put_unless_last(fa, mmk_pa(BASE + 64 * MIB)),
+			 MMK_EBADFREE);
+	assert_int_equal(
+		mmk_frame_put_unless_last(fa, mmk_pa(BASE + 200 * MIB)),
+		MMK_EBADFREE);
+	/* EDOUBLEFREE: a block freed (and merged back) */
+	assert_int_equal(mmk_frame_put_unless_last(fa, q), MMK_EDOUBLEFREE);
+	/* EREFCOUNT: a count already at zero */
+	atomic_store(&m->ref, 0);
+	assert_int_equal(mmk_frame_put_unless_last(fa, p), MMK_EREFCOUNT);
+	assert_int_equal(atomic_load(&m->ref), 0);
+	atomic_store(&m->ref, 1);
+	assert_true(mmk_hosted_log_errors() > errs);
+	mmk_frames_stats(fa, &st);
+	assert_memory_equal(&st, &st0, sizeof(st));
+	/* the last reference is kept, one of two is dropped */
+	assert_int_equal(mmk_frame_put_unless_last(fa, p), 0);
+	assert_int_equal(mmk_frame_refcount(fa, p), 1);
+	assert_int_equal(mmk_frame_get(fa, p), 0);
+	assert_int_equal(mmk_frame_put_unless_last(fa, p), 1);
+	assert_int_equal(mmk_frame_refcount(fa, p), 1);
+	assert_int_equal(mmk_frame_put(fa, p), 1);
+	assert_int_equal(mmk_frames_check(fa), 0);
+}
+
 /* The checker reports a broken invariant (EINVAL) and passes once it is
  * repaired. */
 static void check_catches_a_broken_free_list(void **state)
@@ -1125,6 +1170,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			reference_errors_are_the_documented_ones, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			put_unless_last_errors_change_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			check_catches_a_broken_free_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(

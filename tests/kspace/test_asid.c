@@ -39,12 +39,14 @@ static uint32_t asid_of(struct mmk_aspace *as)
 static void widths_are_checked(void **state)
 {
 	(void)state;
+	unsigned bits0 = mmk_tlb_asid_bits();
 	assert_int_equal(mmk_tlb_asid_init(17, NCPU), MMK_EINVAL);
 	assert_int_equal(mmk_tlb_asid_init(12, 0), MMK_EINVAL);
 	assert_int_equal(mmk_tlb_asid_init(12, MMK_CFG_MAX_CPUS + 1),
 			 MMK_EINVAL);
 	/* 63 numbers for 64 CPUs: a rollover could find none free */
 	assert_int_equal(mmk_tlb_asid_init(6, NCPU), MMK_EINVAL);
+	assert_int_equal(mmk_tlb_asid_bits(), bits0); /* refused: unchanged */
 	assert_int_equal(mmk_tlb_asid_init(7, NCPU), 0);
 	assert_int_equal(mmk_tlb_asid_bits(), 7);
 	static const unsigned arch[] = {
@@ -238,7 +240,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_teardown(f, per_test_teardown)
-		T(widths_are_checked),
+		cmocka_unit_test_teardown(widths_are_checked,
+					  per_test_teardown),
 		T(a_switch_between_live_asids_flushes_nothing),
 		T(rollover_flushes_each_cpu_once),
 		T(a_space_running_across_a_rollover_keeps_its_asid),

@@ -902,11 +902,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-		T(test_bad_descriptions_build_nothing),
+		cmocka_unit_test_setup_teardown(
+			test_bad_descriptions_build_nothing, setup, teardown),
 		T(test_sections_get_their_rights),
 		T(test_no_switch_keeps_the_root_but_flushes_here),
 		T(test_linear_map_uses_huge_pages),
-		T(test_user_spaces_see_later_kernel_mappings),
+		cmocka_unit_test_setup_teardown(
+			test_user_spaces_see_later_kernel_mappings, setup,
+			teardown),
 		T(test_mapper_reentry_gives_a_readonly_view),
 		T(test_dropped_flush_handle_is_reported),
 		T(test_ioremap_maps_device_memory_with_a_guard),
@@ -914,7 +917,8 @@ int main(void)
 		T(test_vmap_leaves_the_frames_to_the_caller),
 		T(test_two_cpus_share_the_mapper),
 		T(test_failures_anywhere_change_nothing),
-		T(test_init_failures_build_nothing),
+		cmocka_unit_test_setup_teardown(
+			test_init_failures_build_nothing, setup, teardown),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -754,6 +754,25 @@ static void clone_checks_arguments(void **state)
 		uint32_t f = 0;
 		assert_int_equal(mmk_pt_query(&src, L.lo, NULL, &f, NULL), 0);
 		assert_true(f & MMK_PT_WRITE);
+		/* unshare: a non-canonical address, nothing changed */
+		{
+			struct mmk_pt_info in;
+			mmk_pt_info(&src, &in);
+			uint64_t bad = in.low_end ? in.low_end
+						  : in.high_start - L.page;
+			struct state s0 = {0};
+			state_take(&src, &s0);
+			long lv = mmk_hosted_live_frames();
+			struct mmk_tlb_gather g;
+			mmk_tlb_gather_init(&g, NULL, 0);
+			assert_int_equal(mmk_pt_unshare(&src, bad, &g),
+					 MMK_ENONCANON);
+			assert_true(mmk_tlb_gather_empty(&g));
+			mmk_tlb_gather_finish(&g);
+			state_same(&src, &s0);
+			assert_int_equal(mmk_hosted_live_frames(), lv);
+			free(s0.s.v);
+		}
 		unmap_all_put(&dst, &L);
 		unmap_all_put(&src, &L);
 		mmk_pt_destroy(&dst);

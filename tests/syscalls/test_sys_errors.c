@@ -482,6 +482,48 @@ static void stack_grows_down_into_its_gap(void **state)
 	assert_true(r > 0 && (uint64_t)r != BASE + 28 * PG);
 }
 
+/* The fault entry points: each documented code, nothing changed (areas,
+ * live frames).  A read-only area at BASE, a stack at BASE + 32 pages with
+ * a 4-page guard gap above BASE's area. */
+static void fault_and_stack_growth_errors_change_nothing(void **state)
+{
+	(void)state;
+	mm.stack_guard_gap = 4 * PG;
+	assert_int_equal(map_fixed(BASE, PG, MMK_SYS_PROT_READ), (int64_t)BASE);
+	assert_int_equal(mmk_sys_mmap(&mm, BASE + 32 * PG, 2 * PG, RW,
+				      FIX | MMK_SYS_MAP_GROWSDOWN, -1, 0),
+			 (int64_t)(BASE + 32 * PG));
+	size_t areas = mmk_aspace_area_count(&as);
+	long frames = mmk_hosted_live_frames();
+	struct mmk_aspace_area a;
+	/* expand_stack: nothing above that grows (over the stack, below
+	 * the read-only area), or in the gap of the area below */
+	assert_int_equal(mmk_sys_expand_stack(&mm, BASE + 40 * PG), MMK_EFAULT);
+	assert_int_equal(mmk_sys_expand_stack(&mm, BASE - PG), MMK_EFAULT);
+	assert_int_equal(mmk_sys_expand_stack(&mm, BASE + 3 * PG), MMK_ENOMEM);
+	assert_int_equal(mmk_sys_expand_stack(&mm, BASE + 32 * PG + 8), 0);
+	/* fault: no area, a write to a read-only page, the guard gap, and
+	 * a fresh page that cannot be had */
+	assert_int_equal(mmk_sys_fault(&mm, BASE + 40 * PG, MMK_ACCESS_READ),
+			 MMK_EFAULT);
+	assert_int_equal(mmk_sys_fault(&mm, BASE, MMK_ACCESS_WRITE),
+			 MMK_EACCES);
+	assert_int_equal(mmk_sys_fault(&mm, BASE + 3 * PG, MMK_ACCESS_WRITE),
+			 MMK_ENOMEM);
+	mmk_hosted_fail_after(MMK_FAIL_FRAME, 0);
+	assert_int_equal(mmk_sys_fault(&mm, BASE + 32 * PG, MMK_ACCESS_WRITE),
+			 MMK_ENOMEM);
+	mmk_hosted_fail_off();
+	assert_int_equal(mmk_aspace_area_count(&as), areas);
+	assert_int_equal(mmk_hosted_live_frames(), frames);
+	assert_true(mmk_aspace_find_area(&as, BASE + 32 * PG, &a));
+	assert_int_equal(a.start, BASE + 32 * PG);
+	assert_false(mmk_aspace_find_area(&as, BASE + 3 * PG, &a));
+	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&as), BASE + 32 * PG, NULL,
+				      NULL, NULL),
+			 MMK_ENOENT);
+}
+
 int main(void)
 {
 	mmk_hosted_init(512 * MMK_MIB);
@@ -501,6 +543,9 @@ int main(void)
 		T(msync_errors),
 		T(brk_grows_shrinks_and_refuses_with_the_old_break),
 		T(stack_grows_down_into_its_gap),
+		cmocka_unit_test_setup_teardown(
+			fault_and_stack_growth_errors_change_nothing, setup,
+			teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

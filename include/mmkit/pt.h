@@ -624,6 +624,33 @@ void mmk_pt_map_reserved(struct mmk_pt *pt, struct mmk_pt_resv *r,
 			 uint32_t flags, unsigned opts,
 			 struct mmk_tlb_gather *g);
 
+/**
+ * Reserve the tables above the leaf tables that mmk_pt_move_tables into
+ * [@to, @to + @size) may hook in (counted as if the range were empty; no
+ * leaf tables: the moved ones are reused).  Nothing changes.  Errors as
+ * the range checks of mmk_pt_map_region; MMK_ENOMEM with @r as it was.
+ */
+int mmk_pt_reserve_move(struct mmk_pt *pt, struct mmk_pt_resv *r,
+			mmk_vaddr_t to, uint64_t size);
+
+/**
+ * Commit step of a move (mremap): every leaf table lying wholly inside
+ * [@from, @from + @size) moves, with all its leaves, to the same offset in
+ * [@to, @to + @size) by moving its level-1 entry, when @to - @from is a
+ * multiple of a leaf table's span and the target slot is empty.  A shared
+ * leaf table (after a fork) moves as it is, counts unchanged.  Nothing is
+ * copied and no frame reference changes.  Everything else (the unaligned
+ * edges, huge leaves, a delta not a multiple of the span) stays for the
+ * caller to move leaf by leaf.  Cannot fail: tables above the leaf tables
+ * come from @r (mmk_pt_reserve_move of @to, @size).  The old range goes
+ * into @g when anything moved; the emptied upper tables of the old range
+ * stay until an unmap_region of it frees them.  Exclusive access.
+ * Returns the bytes moved.
+ */
+uint64_t mmk_pt_move_tables(struct mmk_pt *pt, struct mmk_pt_resv *r,
+			    mmk_vaddr_t from, mmk_vaddr_t to, uint64_t size,
+			    struct mmk_tlb_gather *g);
+
 /* --------------------------------------------------------- walk, dump */
 /**
  * Called for each leaf in address order.  Return 0 to go on, > 0 to stop

@@ -16,16 +16,17 @@
  *                                        a whole unmerged area, which
  *                                        needs no allocation
  *   commit (cannot fail)
- *     cut at the edges, move the entries run by run, unmap the old range
- *     in the page table (no frame put), mset commit, and a protect to the
- *     same flags over the new area and its equal neighbours, which only
- *     merges (no split, nothing to allocate)
- *   mmk__op_end                          one flush (of the old range)
+ *     cut at the edges, move whole leaf tables, the other entries run by run,
+ * unmap the old range in the page table (no frame put), mset commit, and a
+ * protect to the same flags over the new area and its equal neighbours, which
+ * only merges (no split, nothing to allocate) mmk__op_end one flush (of the old
+ * range)
  *
- * The entries move leaf by leaf (consecutive leaves with contiguous frames
- * and equal flags in one map call).  Moving whole leaf tables when both
- * ranges are aligned to a table's span (Linux's move_normal_pmd) needs an
- * engine call this file does not have yet.
+ * Whole leaf tables move first where the distance is a multiple of a leaf
+ * table's span (mmk_pt_move_tables, Linux's move_normal_pmd): one entry
+ * per 512 leaves.  The rest (the edges, huge leaves, any leaf of a move
+ * by another distance) moves leaf by leaf (consecutive leaves with
+ * contiguous frames and equal flags in one map call).
  */
 #include "aspace_internal.h"
 
@@ -112,6 +113,63 @@ static int move_check(struct mmk_aspace *as, const struct mmk_mset_area *a,
 	return 0;
 }
 
+/* The middle of [va, va + size) that whole leaf tables cover: [*s, *e),
+ * empty when none is. */
+static void move_middle(const struct mmk_aspace *as, mmk_vaddr_t va,
+			uint64_t size, mmk_vaddr_t *s, mmk_vaddr_t *e)
+{
+	uint64_t span = (uint64_t)1 << as->pt.shift[1];
+	*s = (va + span - 1) & ~(span - 1);
+	*e = (va + size) & ~(span - 1);
+	if (*s >= *e || *s < va)
+		*s = *e = va;
+}
+
+/*
+ * Reserve the target's tables.  With a distance that is a multiple of a
+ * leaf table's span, the middle's leaf tables move whole
+ * (mmk_pt_move_tables) and need only the tables above them; the edges,
+ * and a middle leaf that cannot move whole (a huge leaf), take the leaf
+ * path, whose tables the map reservation of the edges and the upper
+ * tables of the middle cover.  Otherwise every leaf takes the leaf path.
+ */
+static int move_reserve(struct mmk_aspace *as, struct mmk_pt_resv *r,
+			mmk_vaddr_t from, mmk_vaddr_t to, uint64_t size,
+			uint32_t pflags)
+{
+	struct mmk_pt *pt = &as->pt;
+	uint64_t span = (uint64_t)1 << pt->shift[1];
+	unsigned o = MMK_PT_MAP_WILL_UNMAP;
+	mmk_vaddr_t s, e;
+	move_middle(as, to, size, &s, &e);
+	if (((to - from) & (span - 1)) || s == e)
+		return mmk_pt_reserve_map(pt, r, to, mmk_pa(0), size, pflags,
+					  o);
+	int err = mmk_pt_reserve_move(pt, r, to, size);
+	if (!err && s > to)
+		err = mmk_pt_reserve_map(pt, r, to, mmk_pa(0), s - to, pflags,
+					 o);
+	if (!err && e < to + size)
+		err = mmk_pt_reserve_map(pt, r, e, mmk_pa(0), to + size - e,
+					 pflags, o);
+	return err;
+}
+
+/* Move the whole leaf tables of the middle, then free the upper tables
+ * that left empty (the middle's ends are table boundaries: no split, no
+ * copy of a shared table, so the unmap cannot fail). */
+static void move_tables(struct mmk_aspace_op *op, struct mmk_pt_resv *r,
+			mmk_vaddr_t from, mmk_vaddr_t to, uint64_t size)
+{
+	struct mmk_pt *pt = &op->as->pt;
+	mmk_vaddr_t s, e;
+	move_middle(op->as, from, size, &s, &e);
+	if (s == e || !mmk_pt_move_tables(pt, r, from, to, size, op->gather))
+		return;
+	int err = mmk_pt_unmap_region(pt, s, e - s, op->gather, NULL, NULL);
+	MMK_ASSERT(err == 0);
+}
+
 /* Prepare the new area and the page-table reservations; on failure
  * nothing is held. */
 static int move_prepare(struct mmk_aspace *as, const struct mmk_mset_area *a,
@@ -136,9 +194,8 @@ static int move_prepare(struct mmk_aspace *as, const struct mmk_mset_area *a,
 	}
 	err = mmk__as_reserve_edges(as, &w->resv, from, from + size);
 	if (!err)
-		err = mmk_pt_reserve_map(&as->pt, &w->resv, to, mmk_pa(0), size,
-					 mmk_backend_page_flags(as, a->flags),
-					 MMK_PT_MAP_WILL_UNMAP);
+		err = move_reserve(as, &w->resv, from, to, size,
+				   mmk_backend_page_flags(as, a->flags));
 	if (err) {
 		mmk_pt_resv_release(&w->resv);
 		if (b->split && b->release)
@@ -218,6 +275,7 @@ int mmk_aspace_move(struct mmk_aspace *as, mmk_vaddr_t from, uint64_t size,
 	}
 	mmk__as_cut(&w->op, &w->resv, from);
 	mmk__as_cut(&w->op, &w->resv, from + size);
+	move_tables(&w->op, &w->resv, from, to, size);
 	move_entries(&w->op, &w->resv, from, from + size, to - from);
 	if (!(opts & MMK_ASPACE_MOVE_KEEP)) {
 		mmk_mset_commit(&as->areas, t);

@@ -35,6 +35,7 @@
 #include "pt/engine/walk.h"
 #include "pt/engine/clone.h"
 #include "pt/engine/fast.h"
+#include "pt/engine/move.h"
 
 static const struct mmk__pt_ops MMK_ENGINE_OPS = {
 	.map = eng_map,
@@ -48,6 +49,8 @@ static const struct mmk__pt_ops MMK_ENGINE_OPS = {
 	.reserve_cut = eng_reserve_cut,
 	.cut = eng_cut,
 	.resv_release = eng_resv_release,
+	.move_reserve = eng_move_reserve,
+	.move_tables = eng_move_tables,
 	.replace = eng_replace_leaf,
 	.walk = eng_walk,
 	.free_tables = eng_free_tables,

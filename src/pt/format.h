@@ -270,6 +270,11 @@ struct mmk__pt_ops {
 	void (*cut)(struct mmk_pt *pt, struct mmk_pt_resv *r, uint64_t ia,
 		    struct mmk_tlb_gather *g);
 	void (*resv_release)(struct mmk_pt *pt, struct mmk_pt_resv *r);
+	int (*move_reserve)(struct mmk_pt *pt, struct mmk_pt_resv *r,
+			    uint64_t ia, uint64_t size);
+	uint64_t (*move_tables)(struct mmk_pt *pt, struct mmk_pt_resv *r,
+				uint64_t s, uint64_t d, uint64_t size,
+				struct mmk_tlb_gather *g);
 	int (*replace)(struct mmk_pt *pt, uint64_t ia,
 		       const struct mmk_pt_leaf *old, uint64_t pa,
 		       uint32_t flags, struct mmk_tlb_gather *g);

@@ -312,6 +312,23 @@ static void mremap_moves_shared_areas(void **state)
 	assert_int_equal(mmk_hosted_file_data(hf)[0], 'F');
 }
 
+static void mremap_grows_shared_areas(void **state)
+{
+	(void)state;
+	int64_t a = mmk_sys_mmap(&mm, BASE + 64 * PG, PG, RW, SHA, -1, 0);
+	assert_int_equal(a, (int64_t)(BASE + 64 * PG));
+	uint64_t va = (uint64_t)a;
+	poke(va, 'g');
+	void *shm = area_at(va).priv;
+	/* growth of shared areas: refused for now (Linux grows them) */
+	assert_int_equal(mmk_sys_mremap(&mm, va, PG, 2 * PG, 0, 0), E(ENOMEM));
+	assert_int_equal(
+		mmk_sys_mremap(&mm, va, PG, 3 * PG, MMK_SYS_MREMAP_MAYMOVE, 0),
+		E(ENOMEM));
+	assert_int_equal(mmk_shm_refs(shm), 1);
+	assert_int_equal(peek(va), 'g');
+}
+
 int main(void)
 {
 	mmk_hosted_init(256 * MMK_MIB);
@@ -336,6 +353,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			private_file_mapping_copies_on_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(mremap_moves_shared_areas,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(mremap_grows_shared_areas,
 						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,11 +16,15 @@
  * riscv64, aarch64 and loongarch64.  The core is freestanding, so the
  * constants are mmkit's own (no <sys/mman.h>).
  *
- * Private anonymous memory is complete.  MAP_SHARED and file mappings go
- * through mm->shared (struct mmk_sys_shared_ops: the seam the shared and
- * file backends plug into); without it they fail as Linux fails for a
- * file without mmap: -ENODEV (MAP_SHARED|MAP_ANONYMOUS), -EBADF (a file
- * descriptor: no file table here).
+ * Private and shared anonymous memory are complete; files are mapped
+ * (MAP_PRIVATE and MAP_SHARED, through the pager) once mm->shared gives a
+ * way from a descriptor to its struct mmk_file; without it a descriptor
+ * fails with -EBADF (no file table here).  A MAP_SHARED area of a file
+ * opened without write access cannot be made writable (mprotect:
+ * -EACCES, Linux's cleared VM_MAYWRITE).  msync(MS_SYNC) writes shared
+ * file areas back (mmk_aspace_sync); MS_ASYNC does nothing, as Linux
+ * since 2.6.19; MS_INVALIDATE only checks for locked areas (-EBUSY): the
+ * mapped pages are the cache's, there is nothing stale to drop.
  *
  * Flags: bits Linux itself ignores in mmap (unknown MAP_* bits with
  * MAP_PRIVATE, unknown PROT_* bits) are ignored as Linux ignores them;
@@ -131,21 +135,35 @@ extern "C" {
 #define MMK_SYS_VM_GROWSDOWN   MMK_ASPACE_ATTR(3) /* MAP_GROWSDOWN */
 #define MMK_SYS_VM_NORESERVE   MMK_ASPACE_ATTR(4) /* MAP_NORESERVE */
 #define MMK_SYS_VM_ACCOUNT     MMK_ASPACE_ATTR(5) /* private writable, charged */
+#define MMK_SYS_VM_NOMAYWRITE  MMK_ASPACE_ATTR(6) /* !VM_MAYWRITE: ro file */
+#define MMK_SYS_VM_SHARED      MMK_ASPACE_ATTR(7) /* MAP_SHARED: never charged */
 #define MMK_SYS_VM_DONTCOPY    MMK_ASPACE_DONTFORK /* madvise(DONTFORK) */
 #define MMK_SYS_VM_LOCKED_MASK (MMK_SYS_VM_LOCKED | MMK_SYS_VM_LOCKONFAULT)
 
 /* -------------------------------------------- the process context */
 struct mmk_sys_mm;
 
+struct mmk_file;
+
+/** What a file descriptor was opened for (Linux's FMODE_READ/WRITE). */
+#define MMK_SYS_FMODE_READ  0x1u
+#define MMK_SYS_FMODE_WRITE 0x2u
+
 /**
- * The seam for MAP_SHARED and file mappings (after the shared-memory and
- * file issues): @map makes the area (MAP_FIXED semantics already applied
- * by the caller: [addr, addr + len) is free) and returns 0 or -errno.
- * NULL in struct mmk_sys_mm: such mmaps fail as above.
+ * How the kernel's file table plugs into mmap.  MAP_SHARED|MAP_ANONYMOUS
+ * needs nothing from it (a fresh shm object per mapping, from the
+ * space's frames); file mappings need @get_file.
+ *
+ * @get_file resolves @fd (called once per mmap of a file, before any
+ * other check but the offset's, under the caller's serialization): 0
+ * with *@file holding a new reference (mmk_sys_mmap puts it when done;
+ * each area takes its own) and *@fmode its MMK_SYS_FMODE_* bits, or
+ * -EBADF (no such descriptor).  *@file NULL with 0: a file that cannot
+ * be mapped (no pager: mmap fails with -ENODEV).
  */
 struct mmk_sys_shared_ops {
-	int64_t (*map)(struct mmk_sys_mm *mm, mmk_vaddr_t addr, uint64_t len,
-		       uint32_t prot, uint32_t flags, int fd, uint64_t off);
+	int (*get_file)(struct mmk_sys_mm *mm, int fd, struct mmk_file **file,
+			uint32_t *fmode);
 };
 
 /**

@@ -7,6 +7,8 @@
  */
 #include "sys_internal.h"
 
+#include <mmkit/pager.h>
+
 static bool advice_known(int64_t adv)
 {
 	switch (adv) {
@@ -226,8 +228,16 @@ int64_t mmk_sys_msync(struct mmk_sys_mm *mm, uint64_t start, uint64_t len,
 		if ((flags & MMK_SYS_MS_INVALIDATE) &&
 		    (a.flags & MMK_SYS_VM_LOCKED))
 			return SYS_ERR(EBUSY);
-		/* anonymous memory: nothing to write back */
+		/* vfs_fsync_range of shared file areas (MS_SYNC only: MS_ASYNC
+		 * is a no-op in Linux); anonymous memory has no file. */
+		mmk_vaddr_t s = start, e = MMK_MIN(a.end, end);
 		start = a.end;
+		if ((flags & MMK_SYS_MS_SYNC) &&
+		    a.backend == &mmk_backend_file_shared) {
+			int err = mmk_aspace_sync(mm->as, s, e - s);
+			if (err)
+				return sys_fail(err);
+		}
 		if (start >= end)
 			return unmapped;
 	}

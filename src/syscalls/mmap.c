@@ -6,6 +6,9 @@
  */
 #include "sys_internal.h"
 
+#include <mmkit/pager.h>
+#include <mmkit/shm.h>
+
 /* vm_start_gap: the lowest address a mapping ending here may reach up to
  * (the guard gap below a MAP_GROWSDOWN area). */
 static mmk_vaddr_t start_gap(const struct mmk_sys_mm *mm,
@@ -133,15 +136,69 @@ static int64_t map_private(struct mmk_sys_mm *mm, mmk_vaddr_t addr,
 	return (int64_t)addr;
 }
 
-int64_t mmk_sys_mmap(struct mmk_sys_mm *mm, uint64_t addr, uint64_t len,
-		     uint64_t prot, uint64_t flags, int fd, uint64_t off)
+/* A shared area at [addr, addr + len), free or (MAP_FIXED) to be
+ * replaced: what is there goes first, as Linux's mmap_region unmaps
+ * before it maps (a failed map then leaves the hole Linux leaves too).
+ * @file NULL: a fresh shm object, whose creator's reference is dropped
+ * once the area holds its own. */
+static int64_t map_shared(struct mmk_sys_mm *mm, mmk_vaddr_t addr, uint64_t len,
+			  uint32_t f, uint64_t flags, struct mmk_file *file,
+			  uint64_t off, bool shared)
+{
+	struct mmk_aspace *as = mm->as;
+	struct mmk_shm *shm = NULL;
+	if (!file) {
+		int err = mmk_shm_create(as->frames, len, as->page_shift, &shm);
+		if (err)
+			return sys_fail(err);
+	}
+	if (flags & MMK_SYS_MAP_FIXED) {
+		int64_t r = mmk__sys_unmap(mm, addr, addr + len);
+		if (r) {
+			if (shm)
+				mmk_shm_put(shm);
+			return r;
+		}
+	}
+	int err = shm ? mmk_aspace_map_shared(as, addr, len, f, shm, 0)
+		      : mmk_aspace_map_file(as, addr, len, f, file, off,
+					    shared ? MMK_MAP_FILE_SHARED : 0);
+	if (shm)
+		mmk_shm_put(shm); /* the area holds the object now */
+	if (err)
+		return sys_fail(err);
+	if (file && ((f & MMK_SYS_VM_LOCKED) ||
+		     (flags & (MMK_SYS_MAP_POPULATE | MMK_SYS_MAP_NONBLOCK)) ==
+			     MMK_SYS_MAP_POPULATE))
+		(void)mmk_aspace_populate(as, addr, len, MMK_ACCESS_READ);
+	return (int64_t)addr;
+}
+
+/* do_mmap's checks of a file against the mapping's type and protection
+ * (after placement, as in Linux): 0 or -errno. */
+static int64_t file_ok(uint64_t prot, uint64_t flags, uint32_t fmode,
+		       uint32_t *f)
+{
+	bool shared = (flags & MMK_SYS_MAP_TYPE) != MMK_SYS_MAP_PRIVATE;
+	if (shared && (prot & MMK_SYS_PROT_WRITE) &&
+	    !(fmode & MMK_SYS_FMODE_WRITE))
+		return SYS_ERR(EACCES);
+	if (!(fmode & MMK_SYS_FMODE_READ))
+		return SYS_ERR(EACCES);
+	if (shared && !(fmode & MMK_SYS_FMODE_WRITE))
+		*f |= MMK_SYS_VM_NOMAYWRITE;
+	if (shared) /* accountable_mapping: private only */
+		*f = (*f & ~(uint32_t)MMK_SYS_VM_ACCOUNT) | MMK_SYS_VM_SHARED;
+	return 0;
+}
+
+/* do_mmap after the descriptor is resolved (@file NULL: anonymous). */
+static int64_t do_mmap(struct mmk_sys_mm *mm, uint64_t addr, uint64_t len,
+		       uint64_t prot, uint64_t flags, struct mmk_file *file,
+		       uint32_t fmode, uint64_t off)
 {
 	uint64_t page = sys_page(mm);
-	if (off & (page - 1))
-		return SYS_ERR(EINVAL);
 	bool anon = (flags & MMK_SYS_MAP_ANONYMOUS) != 0;
-	if (!anon && !mm->shared)
-		return SYS_ERR(EBADF); /* no file table behind this layer */
 	/* Implemented by Linux, not (yet) by mmkit: refused, not ignored. */
 	if (flags & (MMK_SYS_MAP_HUGETLB | MMK_SYS_MAP_32BIT))
 		return SYS_ERR(EINVAL);
@@ -176,7 +233,8 @@ int64_t mmk_sys_mmap(struct mmk_sys_mm *mm, uint64_t addr, uint64_t len,
 		return SYS_ERR(EPERM); /* can_do_mlock */
 	if (!mmk__sys_lock_ok(mm, f, len))
 		return SYS_ERR(EAGAIN);
-	switch (flags & MMK_SYS_MAP_TYPE) {
+	uint64_t type = flags & MMK_SYS_MAP_TYPE;
+	switch (type) {
 	case MMK_SYS_MAP_SHARED:
 		if (anon && (f & MMK_SYS_VM_GROWSDOWN))
 			return SYS_ERR(EINVAL);
@@ -192,16 +250,38 @@ int64_t mmk_sys_mmap(struct mmk_sys_mm *mm, uint64_t addr, uint64_t len,
 	default:
 		return SYS_ERR(EINVAL);
 	}
-	/* The seam: shared and file-backed mappings (after issue 12). */
-	if (!mm->shared || !mm->shared->map)
-		return SYS_ERR(ENODEV);
-	if (flags & MMK_SYS_MAP_FIXED) {
-		int64_t r = mmk__sys_unmap(mm, addr, addr + len);
-		if (r)
-			return r;
-	}
-	return mm->shared->map(mm, addr, len, (uint32_t)prot, (uint32_t)flags,
-			       fd, off);
+	if (anon) /* shared anonymous: not accounted, as shmem's */
+		return map_shared(mm, addr, len,
+				  (f & ~(uint32_t)MMK_SYS_VM_ACCOUNT) |
+					  MMK_SYS_VM_SHARED,
+				  flags, NULL, 0, true);
+	int64_t r = file_ok(prot, flags, fmode, &f);
+	if (r)
+		return r;
+	return map_shared(mm, addr, len, f, flags, file, off,
+			  type != MMK_SYS_MAP_PRIVATE);
+}
+
+int64_t mmk_sys_mmap(struct mmk_sys_mm *mm, uint64_t addr, uint64_t len,
+		     uint64_t prot, uint64_t flags, int fd, uint64_t off)
+{
+	if (off & (sys_page(mm) - 1))
+		return SYS_ERR(EINVAL);
+	if (flags & MMK_SYS_MAP_ANONYMOUS)
+		return do_mmap(mm, addr, len, prot, flags, NULL, 0, off);
+	/* ksys_mmap_pgoff: the descriptor first (fget: EBADF). */
+	if (!mm->shared || !mm->shared->get_file)
+		return SYS_ERR(EBADF); /* no file table behind this layer */
+	struct mmk_file *file = NULL;
+	uint32_t fmode = 0;
+	int err = mm->shared->get_file(mm, fd, &file, &fmode);
+	if (err)
+		return err < 0 ? err : SYS_ERR(EBADF);
+	if (!file)
+		return SYS_ERR(ENODEV); /* no f_op->mmap */
+	int64_t r = do_mmap(mm, addr, len, prot, flags, file, fmode, off);
+	mmk_file_put(file); /* each area holds its own */
+	return r;
 }
 
 /* do_vmi_munmap after the checks: the part inside the space goes. */

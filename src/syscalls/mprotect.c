@@ -18,7 +18,8 @@ static uint32_t new_prot(uint32_t old, void *arg)
 	const struct prot_ctx *c = arg;
 	uint32_t nf = (old & ~(uint32_t)MMK_PT_RWX) | c->rwx;
 	if ((c->rwx & MMK_PT_WRITE) &&
-	    !(old & (MMK_SYS_VM_ACCOUNT | MMK_PT_WRITE | MMK_SYS_VM_NORESERVE)))
+	    !(old & (MMK_SYS_VM_ACCOUNT | MMK_PT_WRITE | MMK_SYS_VM_NORESERVE |
+		     MMK_SYS_VM_SHARED)))
 		nf |= MMK_SYS_VM_ACCOUNT;
 	return nf;
 }
@@ -53,6 +54,21 @@ static bool locked_ro(struct mmk_sys_mm *mm, mmk_vaddr_t start, mmk_vaddr_t end)
 			return false;
 		if ((a.flags & (MMK_SYS_VM_LOCKED | MMK_PT_WRITE)) ==
 		    MMK_SYS_VM_LOCKED)
+			return true;
+	}
+	return false;
+}
+
+/* Does some area of [start, end) refuse WRITE (a MAP_SHARED file opened
+ * read-only: Linux's missing VM_MAYWRITE, EACCES)? */
+static bool no_maywrite(struct mmk_sys_mm *mm, mmk_vaddr_t start,
+			mmk_vaddr_t end)
+{
+	struct mmk_aspace_area a;
+	for (mmk_vaddr_t cur = start; cur < end; cur = a.end) {
+		if (!mmk__sys_next_area(mm, cur, &a) || a.start >= end)
+			return false;
+		if (a.flags & MMK_SYS_VM_NOMAYWRITE)
 			return true;
 	}
 	return false;
@@ -116,6 +132,8 @@ int64_t mmk_sys_mprotect(struct mmk_sys_mm *mm, uint64_t start, uint64_t len,
 		return SYS_ERR(
 			ENOMEM); /* Linux: after changing the part before */
 	struct prot_ctx c = {mmk__sys_prot(mm, prot) & MMK_PT_RWX};
+	if ((c.rwx & MMK_PT_WRITE) && no_maywrite(mm, start, end))
+		return SYS_ERR(EACCES); /* Linux: after the areas before */
 	uint32_t nf = 0;
 	int err;
 	if ((c.rwx & MMK_PT_WRITE) && locked_ro(mm, start, end))

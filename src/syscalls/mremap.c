@@ -35,6 +35,11 @@ static int64_t check_area(struct mmk_sys_mm *mm, uint64_t addr,
 		return 0;
 	if (pfnmap)
 		return SYS_ERR(EFAULT);
+	/* Growing a shared or file area would need the object's reference
+	 * for the new part and its size checked: not done yet, refused
+	 * (Linux grows them). */
+	if (a->backend != &mmk_backend_alloc)
+		return SYS_ERR(ENOMEM);
 	if (!mmk__sys_lock_ok(mm, a->flags, new_len - old_len))
 		return SYS_ERR(EAGAIN);
 	return 0;

@@ -57,35 +57,43 @@ static int eng_map_check_fn(const struct mmk_pt *pt,
 }
 
 /*
- * The shared leaf tables under [s, e) of the level-@l table @table: with
- * @pool NULL, how many are shared now (each needs a copy); else each
- * flagged one is made private from @pool (exclusive).  Only asked when
- * the table has shared tables, so the common paths never walk twice.
+ * The shared leaf tables under [s, e): with @pool NULL, how many are shared
+ * now (each needs a copy); else each flagged one is made private from @pool
+ * (exclusive).  Only asked when the table has shared tables, so the common
+ * paths never walk twice.  Iterative (one descent from the root per leaf
+ * table slot, a hole skipped whole): a recursion took a frame a level on
+ * map's deepest chain, and this path is cold.  Needs levels > 1.
  */
-static long eng_shared_walk(struct mmk_pt *pt, uint64_t table, unsigned l,
-			    uint64_t s, uint64_t e, struct mmk_pt_resv *pool,
-			    struct mmk_tlb_gather *b)
+static long eng_shared_walk(struct mmk_pt *pt, uint64_t s, uint64_t e,
+			    struct mmk_pt_resv *pool, struct mmk_tlb_gather *b)
 {
-	mmk__pte_t *t = eng_tbl(table);
-	uint64_t span = eng_span(pt, l);
+	unsigned top = pt->fmt->levels - 1;
 	long n = 0;
 	for (uint64_t a = s; a < e;) {
-		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
-		mmk__pte_t *p = &t[eng_idx(pt, a, l)];
-		mmk__pte_t ent = eng_ld(p);
-		if (!eng_is_empty(pt, ent, l) && fmt_is_table(ent, l)) {
-			uint64_t child = fmt_table_pa(ent, l);
-			if (l > 1) {
-				n += eng_shared_walk(pt, child, l - 1, a, se,
-						     pool, b);
-			} else if (!pool) {
+		uint64_t table = pt->root.v;
+		unsigned l = top;
+		mmk__pte_t *p;
+		mmk__pte_t ent;
+		bool tbl;
+		for (;;) {
+			p = &eng_tbl(table)[eng_idx(pt, a, l)];
+			ent = eng_ld(p);
+			tbl = !eng_is_empty(pt, ent, l) && fmt_is_table(ent, l);
+			if (!tbl || l == 1)
+				break;
+			table = fmt_table_pa(ent, l);
+			l--;
+		}
+		if (tbl) {
+			uint64_t child = fmt_table_pa(ent, 1);
+			if (!pool) {
 				n += eng_shared_now(pt, child);
 			} else if (!eng_private(pt, child)) {
 				(void)eng_own(pt, p, a, pool, true, b, &child);
 				n++;
 			}
 		}
-		a = se;
+		a = MMK_MIN((a | (eng_span(pt, l) - 1)) + 1, e);
 	}
 	return n;
 }
@@ -220,7 +228,7 @@ eng_map_prepare(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
 	long n = eng_map_count(pt, c, c->unmapping ? ENG_NONE : pt->root.v, top,
 			       ia, ia + size);
 	if (MMK_UNLIKELY(c->shared) && n >= 0 && top > 0)
-		n += eng_shared_walk(pt, pt->root.v, top, ia, ia + size, NULL,
+		n += eng_shared_walk(pt, ia, ia + size, NULL,
 				     NULL); /* copies of shared tables */
 	if (n <= 0)
 		return (int)n; /* an error, or nothing to allocate (common) */
@@ -233,8 +241,7 @@ eng_map_finish(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
 	       uint64_t size, uint32_t flags, struct mmk_tlb_gather *b)
 {
 	if (MMK_UNLIKELY(c->shared) && pt->fmt->levels > 1)
-		(void)eng_shared_walk(pt, pt->root.v, pt->fmt->levels - 1, ia,
-				      ia + size, c->pool, b);
+		(void)eng_shared_walk(pt, ia, ia + size, c->pool, b);
 	eng_map_commit(pt, c, pt->root.v, pt->fmt->levels - 1, ia, ia + size);
 	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
 		mmk__pt_gather_range(b, pt, ia, size, flags & MMK_PT_GLOBAL);

@@ -56,9 +56,11 @@ size_t mmk_aspace_area_count(struct mmk_aspace *as)
 	return n;
 }
 
-int mmk_aspace_find_free_area(struct mmk_aspace *as, mmk_vaddr_t hint,
-			      uint64_t size, mmk_vaddr_t lo, mmk_vaddr_t hi,
-			      uint64_t align, mmk_vaddr_t *out)
+/* The free-area search both ways share: arguments checked, [lo, hi)
+ * clipped to the space, the memory set asked under the shared lock. */
+static int find_free(struct mmk_aspace *as, mmk_vaddr_t hint, uint64_t size,
+		     mmk_vaddr_t lo, mmk_vaddr_t hi, uint64_t align,
+		     unsigned dir, mmk_vaddr_t *out)
 {
 	if (align == 0)
 		align = as->page_size;
@@ -74,10 +76,18 @@ int mmk_aspace_find_free_area(struct mmk_aspace *as, mmk_vaddr_t hint,
 		return MMK_ENOMEM;
 	hint = MMK_MIN(MMK_MAX(hint, lo), hi);
 	_Atomic long *rl = mmk__as_read_lock(as);
-	int err = mmk_mset_find_free(&as->areas, hint, size, lo, hi, align,
-				     MMK_MSET_BOTTOM_UP, out);
+	int err = mmk_mset_find_free(&as->areas, hint, size, lo, hi, align, dir,
+				     out);
 	mmk__as_read_unlock(rl);
 	return err;
+}
+
+int mmk_aspace_find_free_area(struct mmk_aspace *as, mmk_vaddr_t hint,
+			      uint64_t size, mmk_vaddr_t lo, mmk_vaddr_t hi,
+			      uint64_t align, mmk_vaddr_t *out)
+{
+	return find_free(as, hint, size, lo, hi, align, MMK_MSET_BOTTOM_UP,
+			 out);
 }
 
 int mmk_aspace_find_free_area_down(struct mmk_aspace *as, mmk_vaddr_t hint,
@@ -85,24 +95,7 @@ int mmk_aspace_find_free_area_down(struct mmk_aspace *as, mmk_vaddr_t hint,
 				   mmk_vaddr_t hi, uint64_t align,
 				   mmk_vaddr_t *out)
 {
-	if (align == 0)
-		align = as->page_size;
-	if (!MMK_IS_POW2(align) || align < as->page_size)
-		return MMK_EALIGN;
-	if (size == 0)
-		return MMK_EWRAP;
-	if (size & (as->page_size - 1))
-		return MMK_EALIGN;
-	lo = MMK_MAX(lo, as->base);
-	hi = MMK_MIN(hi, as->end);
-	if (lo >= hi)
-		return MMK_ENOMEM;
-	hint = MMK_MIN(MMK_MAX(hint, lo), hi);
-	_Atomic long *rl = mmk__as_read_lock(as);
-	int err = mmk_mset_find_free(&as->areas, hint, size, lo, hi, align,
-				     MMK_MSET_TOP_DOWN, out);
-	mmk__as_read_unlock(rl);
-	return err;
+	return find_free(as, hint, size, lo, hi, align, MMK_MSET_TOP_DOWN, out);
 }
 
 int mmk_aspace_walk_pages(struct mmk_aspace *as, mmk_vaddr_t start,

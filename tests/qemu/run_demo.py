@@ -40,6 +40,22 @@ def have_aspace():
     return bool(r.stdout.strip())
 
 
+def arch_has(arch, what):
+    """Whether the arch's demo opts into a phase: DEMO_KSPACE=1 in its
+    arch.mk (the kernel-space check), or a demo/<arch>/arch_uctx.h (user
+    processes, demo/common/uproc.h)."""
+    d = os.path.join(ROOT, "demo", arch)
+    if what == "kspace":
+        with open(os.path.join(d, "arch.mk")) as f:
+            return "-DDEMO_KSPACE=1" in f.read()
+    return os.path.exists(os.path.join(d, "arch_uctx.h"))
+
+
+# The user-process phase's transcript lines, in order (demo/user/), after
+# the checks and before the verdict: filled in by the user-process layer.
+USER_LINES = []
+
+
 def expected_lines(arch):
     lazy = (r"check lazy: ok - .+" if have_aspace()
             else r"check lazy: pending \(needs aspace\)")
@@ -54,7 +70,8 @@ def expected_lines(arch):
         r"check protect: ok - .+",
         r"check huge: ok - .+",
         lazy,
-    ] + ([r"check kspace: ok - .+"] if arch == "riscv64" else []) + [
+    ] + ([r"check kspace: ok - .+"] if arch_has(arch, "kspace") else []) + (
+        USER_LINES if arch_has(arch, "user") else []) + [
         r"mmkit demo: PASS",
     ]
 

@@ -18,6 +18,7 @@
 #include <mmkit/frame.h>
 #include <mmkit/hal.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #ifdef __cplusplus
@@ -58,9 +59,22 @@ static inline void mmk_hosted_bootmem(struct mmk_bootmem *bm)
 		__builtin_trap();
 }
 
+/*
+ * One at a time: the allocator owns the whole arena (its frames' counts
+ * live in the arena's frame table), so a second one would hand out the
+ * same frames again.  A second live one is refused on the spot.
+ */
+static int mmk_hosted_frames_live;
+
 static inline struct mmk_frames *mmk_hosted_frames_new(void)
 {
 	struct mmk_bootmem bm;
+	if (mmk_hosted_frames_live++) {
+		fputs("mmk_hosted_frames_new: one allocator owns the arena "
+		      "already (destroy it first)\n",
+		      stderr);
+		abort();
+	}
 	struct mmk_frames *fa = (struct mmk_frames *)aligned_alloc(
 		64, MMK_ALIGN_UP(sizeof(*fa), 64));
 	if (!fa)
@@ -73,6 +87,7 @@ static inline struct mmk_frames *mmk_hosted_frames_new(void)
 
 static inline void mmk_hosted_frames_destroy(struct mmk_frames *fa)
 {
+	mmk_hosted_frames_live--;
 	free(fa);
 }
 

@@ -7,6 +7,9 @@
  */
 #include "demo.h"
 #include "checks.h"
+#if DEMO_HAVE_USER
+#include "uproc.h"
+#endif
 
 struct mmk_frames demo_frames;
 struct mmk_bootmem demo_bootmem;
@@ -76,6 +79,15 @@ _Noreturn void demo_main(void)
 	demo_printf("\nmmkit demo: %s kernel booted\n", demo_arch_name);
 	frames_init();
 	const char *why = demo_run_checks();
+#if DEMO_HAVE_USER
+	if (!why)
+		why = demo_run_user(); /* returns only if it cannot start */
+#endif
+	demo_finish(why);
+}
+
+_Noreturn void demo_finish(const char *why)
+{
 	if (why) {
 		demo_printf("mmkit demo: FAIL: %s\n", why);
 		arch_exit(false);

@@ -51,9 +51,39 @@ def arch_has(arch, what):
     return os.path.exists(os.path.join(d, "arch_uctx.h"))
 
 
-# The user-process phase's transcript lines, in order (demo/user/), after
-# the checks and before the verdict: filled in by the user-process layer.
-USER_LINES = []
+# The user-process phase's transcript lines, in order (demo/user/ and
+# demo/common/uproc.c), after the checks and before the verdict; the same
+# on every arch (the order is the cooperative scheduler's: round robin by
+# pid, a process runs until it exits, waits or is killed).  The numbers
+# are checked where they mean something: fault counts, contents kept.
+HEX = r"0x[0-9a-f]+"
+KILLED = (r"user: pid \d+ \(%s\) killed: %s at " + HEX + r": %s \(.+, pc " + HEX +
+          r"\); the kernel goes on")
+USER_LINES = [
+    r"user lazy: ok - 8 pages written: faults 8 then 0; 4 pages read first: "
+    r"faults 4 \(zero page\), first write 4 \(own copy\), then 0",
+    r"user mem: ok - mremap moved 4 populated pages (%s) -> (?!\1)%s "
+    r"\(grown to 8\), 4 of 4 kept their contents" % (HEX, HEX),
+    KILLED % ("fault", "write", r"the mapping does not allow it \(mmk_sys_fault: EACCES\)"),
+    KILLED % ("mem", "read", r"no mapping there \(mmk_sys_fault: EFAULT\)"),
+    r"user fork child: ok - sees 100 \(not the parent's 200\); first write "
+    r"faults 1 \(copy\), next 0; MAP_SHARED write faults 0",
+    r"user fork: ok - fork wrote [1-9]\d* table entries \(child maps "
+    r"[1-9]\d* user pages, \d+ leaf tables shared\); parent's first write "
+    r"faults 1 \(copy\), next 0; keeps 201, sees the child's MAP_SHARED 2; "
+    r"child status 0x0",
+    r"user mem: ok - munmap 0, then a read of %s: child killed" % HEX,
+    r"user mem: ok - brk (%s): \+3 pages %s, shrunk to %s, grown again %s: "
+    r"first page kept, third page zero again" % (HEX, HEX, HEX, HEX),
+    r"user mem: ok - write\(\) of a kernel address -14, of an unmapped one "
+    r"-14 \(EFAULT\), of 0 bytes 0",
+    KILLED % ("fault", "execute", r"the mapping does not allow it \(mmk_sys_fault: EACCES\)"),
+    r"user fault: ok - write to read-only: child killed; jump to no-exec: "
+    r"child killed; W\^X: mmap\(W\|X\) -13, mprotect\(W\|X\) -13, "
+    r"mprotect\(R\|X\) 0; this process goes on",
+    r"user: ok - 4 programs, 4 forks, 5 exits, 3 killed as expected; every "
+    r"space destroyed, all \d+ frames back",
+]
 
 
 def expected_lines(arch):

@@ -123,6 +123,10 @@ _Noreturn void demo_fail(const char *fmt, ...)
 /** The kernel main: call once from the arch entry with the MMU off. */
 _Noreturn void demo_main(void);
 
+/** True in kernel-qmp.elf (kmain.c built with DEMO_QMP): the objects
+ * but kmain are the same in both kernels. */
+extern const bool demo_qmp_build;
+
 /** The verdict (kmain.c): "mmkit demo: PASS" or "mmkit demo: FAIL: @why"
  * (@why NULL: pass), then the QMP build's dump and idle, or the exit. */
 _Noreturn void demo_finish(const char *why);

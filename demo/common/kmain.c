@@ -12,6 +12,11 @@
 #endif
 
 struct mmk_frames demo_frames;
+#ifdef DEMO_QMP
+const bool demo_qmp_build = true;
+#else
+const bool demo_qmp_build = false;
+#endif
 struct mmk_bootmem demo_bootmem;
 
 /* ------------------------------------------------------------ traps */

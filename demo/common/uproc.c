@@ -350,8 +350,58 @@ static struct leaf_count count_leaves(struct proc *p)
 	return c;
 }
 
+/* ------------------------------------------------------ QMP pauses */
+/*
+ * The QMP build (kernel-qmp.elf: demo_qmp_build) on an arch that can read its
+ * UART (ARCH_UART_GETC in arch_uctx.h) stops at a few points of the "fork"
+ * program with one process's root installed: it prints mmkit's dump of
+ * that space in QEMU's `info mem` style between "MMKIT-UDUMP-BEGIN <tag>"
+ * and "MMKIT-UDUMP-END <tag>" ("MMKIT-UDUMP <tag> <row>" each), then
+ * "MMKIT-PAUSE <tag>", and polls the UART until the harness
+ * (tests/qemu/run_demo.py) has asked QEMU for its own `info mem` and sent
+ * one byte.  Tags: fork-parent-before, fork-parent-after,
+ * fork-child-after.
+ */
+#ifdef ARCH_UART_GETC
+static void udump_line(void *ctx, const char *line)
+{
+	demo_printf("MMKIT-UDUMP %s %s\n", (const char *)ctx, line);
+}
+
+static void qmp_pause(struct proc *p, const char *tag)
+{
+	load_space(p);
+	struct mmk_pt *pt = mmk_aspace_pt(&p->as);
+	struct mmk_pt_info info;
+	mmk_pt_info(pt, &info);
+	demo_printf("MMKIT-UDUMP-BEGIN %s pid %d\n", tag, p->pid);
+	mmk_pt_dump(pt, 0, info.low_end, MMK_PT_DUMP_QEMU_MEM, udump_line,
+		    (void *)tag);
+	/* the kernel half, up to (not into) the last page */
+	if (info.high_start)
+		mmk_pt_dump(pt, info.high_start, 0 - info.high_start - pg,
+			    MMK_PT_DUMP_QEMU_MEM, udump_line, (void *)tag);
+	demo_printf("MMKIT-UDUMP-END %s\n", tag);
+	demo_printf("MMKIT-PAUSE %s\n", tag);
+	while (arch_uart_getc() < 0)
+		;
+}
+#define QMP_PAUSE(p, tag, cond)                                                \
+	do {                                                                   \
+		if (demo_qmp_build && (cond))                                  \
+			qmp_pause(p, tag);                                     \
+	} while (0)
+#else
+#define QMP_PAUSE(p, tag, cond) ((void)0)
+#endif
+
 static int64_t sys_fork(struct proc *p)
 {
+	/* the QMP pauses: at the first fork of the "fork" program */
+	static bool paused;
+	bool pause = !paused && !memcmp(p->name, "fork", 5) && p->ppid == 0;
+	paused |= pause;
+	QMP_PAUSE(p, "fork-parent-before", pause);
 	struct proc *c = proc_alloc();
 	if (!c)
 		return -MMK_SYS_EAGAIN;
@@ -381,6 +431,9 @@ static int64_t sys_fork(struct proc *p)
 	c->state = P_RUN;
 	run.forked++;
 	run.running++;
+	QMP_PAUSE(p, "fork-parent-after", pause);
+	QMP_PAUSE(c, "fork-child-after", pause);
+	load_space(p);
 	return c->pid;
 }
 

@@ -49,6 +49,13 @@ void arch_uctx_init(struct arch_uctx *c, uint64_t entry, uint64_t sp);
  * user phase prints through the UART's ioremap in the kernel space. */
 void arch_uart_remap(uint64_t va);
 
+#ifdef ARCH_UART_GETC
+/** One byte received by the UART, or -1 if none is waiting (the QMP
+ * build's pauses, uproc.c; an arch defines ARCH_UART_GETC in its
+ * arch_uctx.h when it has this). */
+int arch_uart_getc(void);
+#endif
+
 /** The system call's number and argument @i (0..5) in @c. */
 uint64_t arch_uctx_sysno(const struct arch_uctx *c);
 uint64_t arch_uctx_arg(const struct arch_uctx *c, unsigned i);

@@ -9,6 +9,8 @@
 
 #include <stdint.h>
 
+#define ARCH_UART_GETC 1 /* arch_uart_getc: the QMP build's pauses */
+
 struct arch_uctx {
 	uint64_t x[32];
 	uint64_t pc;

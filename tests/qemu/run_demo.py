@@ -221,7 +221,7 @@ def merged(rows):
 
 def compare(what, ours, theirs):
     ours = [r for r in ours if re.match(r"^[0-9a-f]{8,}[\s:-]", r)]
-    if what == "info mem":
+    if what.startswith("info mem"):
         ours, theirs = merged(ours), merged(theirs)
     if ours == theirs:
         print("qmp %s: mmkit's dump and QEMU agree on %d lines"
@@ -241,10 +241,12 @@ def run_qmp(arch):
                    DEMO_QMP=sock, DEMO_TIMEOUT=str(QEMU_TIMEOUT))
         p = subprocess.Popen(["tools/demo.sh", arch], cwd=ROOT, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL)
+                             stdin=subprocess.PIPE)
         lines, buf = [], b""
         deadline = time.monotonic() + 30
         idle = False
+        q = None
+        udump, paused = {}, []
         try:
             while time.monotonic() < deadline and not idle:
                 r, _, _ = select.select([p.stdout], [], [], 0.5)
@@ -262,6 +264,21 @@ def run_qmp(arch):
                     lines.append(l)
                     if l == "MMKIT-IDLE":
                         idle = True
+                    m = re.match(r"MMKIT-UDUMP (\S+) (.*)", l)
+                    if m:
+                        udump.setdefault(m.group(1), []).append(norm(m.group(2)))
+                    m = re.match(r"MMKIT-PAUSE (\S+)$", l)
+                    if m:
+                        # the kernel spins with the process's root loaded
+                        # until it reads a byte from its UART
+                        if q is None:
+                            q = QMP(sock).__enter__()
+                        tag = m.group(1)
+                        rows = qemu_rows(q.hmp("info mem"))
+                        compare("info mem (%s)" % tag, udump.get(tag, []), rows)
+                        paused.append((tag, udump.get(tag, []), rows))
+                        p.stdin.write(b"g")
+                        p.stdin.flush()
             if not idle:
                 sys.stdout.write("\n".join(lines) + "\n")
                 fail("qmp kernel never reached MMKIT-IDLE")
@@ -278,7 +295,10 @@ def run_qmp(arch):
                 if m:
                     samples.append((m.group(1), int(m.group(2), 16),
                                     m.group(3).split()))
-            with QMP(sock) as q:
+            check_pauses(arch, paused)
+            if q is None:
+                q = QMP(sock).__enter__()
+            with q:
                 if arch in ("riscv64", "x86_64"):
                     compare("info mem", dump["mem"], qemu_rows(q.hmp("info mem")))
                 if arch == "x86_64":
@@ -291,6 +311,57 @@ def run_qmp(arch):
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+
+PAUSE_TAGS = ["fork-parent-before", "fork-parent-after", "fork-child-after"]
+
+
+def user_pauses(arch):
+    """Whether the arch's QMP kernel pauses in the user phase (its
+    arch_uctx.h defines ARCH_UART_GETC: demo/common/uproc.c)."""
+    if not arch_has(arch, "user"):
+        return False
+    with open(os.path.join(ROOT, "demo", arch, "arch_uctx.h")) as f:
+        return "ARCH_UART_GETC" in f.read()
+
+
+def user_rows(rows, writable):
+    """`info mem` rows of the user window (U set), writable ones or not."""
+    out = []
+    for r in rows:
+        f = r.split()
+        if len(f) == 4 and re.fullmatch(r"[rwxugad-]+", f[3]) and "u" in f[3]:
+            if ("w" in f[3]) == writable:
+                out.append(r)
+    return out
+
+
+def check_pauses(arch, paused):
+    """The user-phase pauses came, in order, and show the fork: after it
+    the parent's private user pages lost write (copy on write) and the
+    child maps user pages too."""
+    if not user_pauses(arch):
+        if paused:
+            fail("qmp: pauses %s from an arch that does not announce them"
+                 % [t for t, _, _ in paused])
+        return
+    tags = [t for t, _, _ in paused]
+    if tags != PAUSE_TAGS:
+        fail("qmp: user-phase pauses %s, expected %s" % (tags, PAUSE_TAGS))
+        return
+    if arch != "riscv64":
+        return  # the attribute letters below are riscv64's `info mem`
+    d = {t: rows for t, rows, _ in paused}
+    wb = len(user_rows(d["fork-parent-before"], True))
+    wa = len(user_rows(d["fork-parent-after"], True))
+    child = len(user_rows(d["fork-child-after"], False))
+    if not (wb > wa and child > 0):
+        fail("qmp: the fork does not show in the tables: parent's writable "
+             "user rows %d before, %d after; child's read-only user rows %d"
+             % (wb, wa, child))
+    else:
+        print("qmp fork: parent's writable user rows %d before, %d after; "
+              "child's read-only user rows %d" % (wb, wa, child), flush=True)
 
 
 def check_samples(arch, q, samples):

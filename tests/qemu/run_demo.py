@@ -59,7 +59,13 @@ def arch_has(arch, what):
 HEX = r"0x[0-9a-f]+"
 KILLED = (r"user: pid \d+ \(%s\) killed: %s at " + HEX + r": %s \(.+, pc " + HEX +
           r"\); the kernel goes on")
+LOADED = (r"user: %s: pid \d+, [1-8] segments " + HEX + "-" + HEX + r", entry " +
+          HEX + r", stack " + HEX + "-" + HEX + r", break " + HEX)
 USER_LINES = [
+    r"user: kernel space up \(mmk_kspace_init\), UART ioremapped at " + HEX +
+    r"; each program in its own space \(mmk_kspace_user_create\), loaded "
+    r"by mmk_loader_load:",
+    LOADED % "lazy", LOADED % "fork", LOADED % "fault", LOADED % "mem",
     r"user lazy: ok - 8 pages written: faults 8 then 0; 4 pages read first: "
     r"faults 4 \(zero page\), first write 4 \(own copy\), then 0",
     r"user mem: ok - mremap moved 4 populated pages (%s) -> (?!\1)%s "
@@ -67,11 +73,12 @@ USER_LINES = [
     KILLED % ("fault", "write", r"the mapping does not allow it \(mmk_sys_fault: EACCES\)"),
     KILLED % ("mem", "read", r"no mapping there \(mmk_sys_fault: EFAULT\)"),
     r"user fork child: ok - sees 100 \(not the parent's 200\); first write "
-    r"faults 1 \(copy\), next 0; MAP_SHARED write faults 0",
-    r"user fork: ok - fork wrote [1-9]\d* table entries \(child maps "
-    r"[1-9]\d* user pages, \d+ leaf tables shared\); parent's first write "
-    r"faults 1 \(copy\), next 0; keeps 201, sees the child's MAP_SHARED 2; "
-    r"child status 0x0",
+    r"faults 1 \(copy\), next 0; MAP_SHARED write faults 0; a write in the "
+    r"4 MiB region faults 1",
+    r"user fork: ok - fork wrote [1-9]\d* table entries for [1-9]\d* user "
+    r"pages \(\d+ leaf tables shared, not copied\) and [1-9]\d* for the "
+    r"kernel's identity map; parent's first write faults 1 \(copy\), next "
+    r"0; keeps 201, sees the child's MAP_SHARED 2; child status 0x0",
     r"user mem: ok - munmap 0, then a read of %s: child killed" % HEX,
     r"user mem: ok - brk (%s): \+3 pages %s, shrunk to %s, grown again %s: "
     r"first page kept, third page zero again" % (HEX, HEX, HEX, HEX),
@@ -81,8 +88,9 @@ USER_LINES = [
     r"user fault: ok - write to read-only: child killed; jump to no-exec: "
     r"child killed; W\^X: mmap\(W\|X\) -13, mprotect\(W\|X\) -13, "
     r"mprotect\(R\|X\) 0; this process goes on",
-    r"user: ok - 4 programs, 4 forks, 5 exits, 3 killed as expected; every "
-    r"space destroyed, all \d+ frames back",
+    r"user: ok - 4 programs, 4 forks, 5 exits, 3 killed as expected; 8 "
+    r"processes on 8 distinct ASIDs; every space destroyed, all \d+ frames "
+    r"back",
 ]
 
 

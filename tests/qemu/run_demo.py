@@ -13,6 +13,22 @@
    `info mem` (riscv64, x86_64) and `info tlb` (x86_64) line by line against
    mmk_pt_dump's QEMU-style output, and `gva2gpa` for sample addresses
    (all four) against mmk_pt_query.
+3. User processes (arches with demo/<arch>/arch_uctx.h): the transcript
+   lines of USER_LINES come between the checks and the verdict.  In the
+   QMP build the kernel also pauses in the user phase when the arch's
+   arch_uctx.h defines ARCH_UART_GETC (demo/common/uproc.c, "QMP
+   pauses"): at the first fork of the "fork" program, with one process's
+   root installed, it prints mmkit's dump of that whole table between
+   `MMKIT-UDUMP-BEGIN <tag>` and `MMKIT-UDUMP-END <tag>` (rows
+   `MMKIT-UDUMP <tag> <row>`, QEMU's `info mem` style), then
+   `MMKIT-PAUSE <tag>`, and polls its UART.  The harness asks QEMU for
+   `info mem` at that moment, compares (merged runs, as above), and
+   writes one byte to QEMU's stdin (the serial port) to let it go on.
+   Tags, in order: fork-parent-before, fork-parent-after (its private
+   pages now read-only), fork-child-after (the child's root loaded).  On
+   riscv64 the harness also checks that the fork shows: fewer writable
+   user rows in the parent after it, read-only user rows in the child.
+   An arch enables this by defining ARCH_UART_GETC and arch_uart_getc().
 """
 import os
 import re

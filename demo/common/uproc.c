@@ -339,12 +339,13 @@ struct fentry {
 
 struct fcount {
 	struct mmk_pt *pt;
-	bool child;			  /* counting the child's entries */
-	unsigned root;			  /* the root's level */
-	uint64_t last[MMK_PT_MAX_LEVELS]; /* last entry index + 1 per level */
-	unsigned n;			  /* parent: entries recorded */
-	uint64_t writes[2];		  /* child: [kernel, user] */
-	uint64_t leaves, shared;	  /* child: user pages, shared tables */
+	bool child;			   /* counting the child's entries */
+	unsigned root;			   /* the root's level */
+	unsigned shift[MMK_PT_MAX_LEVELS]; /* span of one entry per level */
+	uint64_t last[MMK_PT_MAX_LEVELS];  /* last entry index + 1 per level */
+	unsigned n;			   /* parent: entries recorded */
+	uint64_t writes[2];		   /* child: [kernel, user] */
+	uint64_t leaves, shared; /* child: user pages, shared tables */
 };
 
 static struct fentry fent[FORK_MAX];
@@ -367,7 +368,7 @@ static int fork_leaf(void *ctx, const struct mmk_pt_leaf *l)
 		bool user = va >= DEMO_USER_BASE;
 		c->leaves += user && c->child;
 		for (unsigned k = l->level; k <= c->root; k++) {
-			uint64_t idx = (va >> c->pt->shift[k]) + 1;
+			uint64_t idx = (va >> c->shift[k]) + 1;
 			if (c->last[k] == idx)
 				continue;
 			c->last[k] = idx;
@@ -390,6 +391,9 @@ static void fork_walk(struct fcount *c, struct proc *p, bool child)
 	c->child = child;
 	mmk_pt_info(c->pt, &info);
 	c->root = info.levels - 1;
+	/* 8-byte entries: a table of one base page has page / 8 of them */
+	for (unsigned k = 0; k < info.levels; k++)
+		c->shift[k] = info.page_shift + k * (info.page_shift - 3);
 	mmk_pt_walk(c->pt, 0, info.low_end, fork_leaf, c);
 }
 

@@ -167,12 +167,14 @@ static void load_space(struct proc *p)
 	mmk_aspace_activate(&p->as);
 	loaded = p;
 	if (!uart_va) {
-		/* the first user root: the kernel half (and the UART's
+		/* the first user root: the kernel half (and the console's
 		 * ioremap in it) is there from now on */
-		int err = mmk_ioremap(mmk_pa(demo_mmio[0].pa), 8, MMK_IO_DEVICE,
-				      &uart_va);
+		int err =
+			mmk_ioremap(mmk_pa(demo_mmio[0].pa), demo_mmio[0].size,
+				    MMK_IO_DEVICE, &uart_va);
 		if (err)
-			demo_fail("ioremap of the UART: %s", mmk_strerror(err));
+			demo_fail("ioremap of %s: %s", demo_mmio[0].name,
+				  mmk_strerror(err));
 		arch_uart_remap(uart_va);
 	}
 }
@@ -706,10 +708,10 @@ const char *demo_run_user(void)
 			return r;
 	/* the first root: the UART through its ioremap from here on */
 	load_space(&procs[0]);
-	demo_printf("user: kernel space up (mmk_kspace_init), UART "
+	demo_printf("user: kernel space up (mmk_kspace_init), %s "
 		    "ioremapped at %#llx; each program in its own space "
 		    "(mmk_kspace_user_create), loaded by mmk_loader_load:\n",
-		    (unsigned long long)uart_va);
+		    demo_mmio[0].name, (unsigned long long)uart_va);
 	for (unsigned i = 0; i < NPROC; i++) {
 		const struct mmk_loader_result *l = &loaded_res[i];
 		if (procs[i].state != P_RUN)

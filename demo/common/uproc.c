@@ -596,8 +596,17 @@ _Noreturn void demo_user_trap(enum demo_utrap kind, const struct demo_fault *f)
 		arch_uctx_set_ret(&p->ctx, (uint64_t)r);
 		arch_enter_user(&p->ctx);
 	}
-	if (kind == DEMO_UTRAP_OTHER)
-		kill(p, f, "not a page fault");
+	if (kind == DEMO_UTRAP_OTHER) {
+		demo_printf("user: pid %d (%s) killed: %s (cause %#llx) at pc "
+			    "%#llx, not a fault mmkit resolves; the kernel "
+			    "goes on\n",
+			    p->pid, p->name, f->what,
+			    (unsigned long long)f->cause,
+			    (unsigned long long)f->pc);
+		run.killed++;
+		proc_end(p, USTATUS_KILLED);
+		schedule();
+	}
 	if (below_user(f->addr) || f->addr >= DEMO_USER_TOP)
 		kill(p, f, "kernel memory or outside the user window");
 	uint32_t acc = f->access == DEMO_WRITE	? MMK_ACCESS_WRITE

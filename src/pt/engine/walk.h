@@ -51,6 +51,38 @@ static int eng_walk(const struct mmk_pt *pt, uint64_t ia, uint64_t size,
 			    fn, ctx, false);
 }
 
+/* ------------------------------------------------------ table count */
+/* The table pages below the level-@l table @table, counted into @c (the
+ * borrowed root slots skipped: another table owns them).  Recursion as
+ * deep as the levels, like the walk. */
+static void eng_count_rec(const struct mmk_pt *pt, uint64_t table, unsigned l,
+			  struct mmk_pt_table_count *c)
+{
+	const mmk__pte_t *t = eng_tbl(table);
+	size_t n = (size_t)1 << pt->fmt->bits[l];
+	bool root = l == pt->fmt->levels - 1u;
+	for (size_t i = 0; i < n; i++) {
+		mmk__pte_t ent = eng_ld_acq(&t[i]);
+		if (eng_is_empty(pt, ent, l) || !fmt_is_table(ent, l))
+			continue;
+		if (root && (pt->borrowed[i / 64] >> (i % 64) & 1))
+			continue;
+		uint64_t child = fmt_table_pa(ent, l);
+		c->pages[l - 1]++;
+		if (l > 1)
+			eng_count_rec(pt, child, l - 1, c);
+		else if (eng_shared_now(pt, child))
+			c->shared_leaf++;
+	}
+}
+
+static void eng_count_tables(const struct mmk_pt *pt,
+			     struct mmk_pt_table_count *c)
+{
+	c->pages[pt->fmt->levels - 1] = 1; /* the root */
+	eng_count_rec(pt, pt->root.v, pt->fmt->levels - 1, c);
+}
+
 /* ----------------------------------------------------------- destroy */
 static void eng_free_rec(struct mmk_pt *pt, uint64_t table, unsigned l)
 {

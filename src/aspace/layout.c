@@ -4,9 +4,9 @@
  * areas, the runs of pages in each (mapped or not yet faulted, leaf size,
  * leaf table shared after a fork) and the table pages it costs, between
  * markers, for tools/mmkit-maps.  The line format is in
- * docs/ARCHITECTURE.md ("The layout dump").  One line buffer for the whole
- * dump, in the dump's context: the walk's leaf callback runs some frames
- * deep and adds none of its own.
+ * include/mmkit/aspace.h.  Small stack (issue 16): one line buffer for
+ * the whole dump, in its context, and no line is formatted under the
+ * page-table walk's frames.
  */
 #include "aspace_internal.h"
 
@@ -45,16 +45,7 @@ static void run_line(struct layout *l, mmk_vaddr_t s, mmk_vaddr_t e, bool pop,
 	l->runs++;
 }
 
-/* The gathered run, and the hole before @upto (not yet faulted). */
-static void flush_run(struct layout *l)
-{
-	if (!l->have)
-		return;
-	run_line(l, l->rs, l->re, true, l->psize, l->pflags, l->shared);
-	l->cur = l->re;
-	l->have = false;
-}
-
+/* The hole before @upto (pages not yet faulted), if any. */
 static void hole_upto(struct layout *l, mmk_vaddr_t upto)
 {
 	if (upto > l->cur)
@@ -62,6 +53,13 @@ static void hole_upto(struct layout *l, mmk_vaddr_t upto)
 	l->cur = MMK_MAX(l->cur, upto);
 }
 
+/*
+ * Gathers one run of like leaves from l->cur on.  It prints nothing: the
+ * first leaf that does not extend the run stops the walk (1), the run is
+ * printed by layout_area outside the walk, which then walks again from
+ * the run's end.  So a line is formatted on a shallow stack, never under
+ * the walk's frames.
+ */
 static int layout_leaf(void *ctx, const struct mmk_pt_leaf *lf)
 {
 	struct layout *l = ctx;
@@ -71,28 +69,29 @@ static int layout_leaf(void *ctx, const struct mmk_pt_leaf *lf)
 	uint32_t f = lf->flags & MMK_PT_RWX;
 	if (e <= s)
 		return 0;
-	if (l->have && l->re == s && l->psize == lf->page_size &&
-	    l->pflags == f && l->shared == lf->shared) {
+	if (!l->have) {
+		l->have = true;
+		l->rs = s;
+		l->re = e;
+		l->psize = lf->page_size;
+		l->pflags = f;
+		l->shared = lf->shared;
+		return 0;
+	}
+	if (l->re == s && l->psize == lf->page_size && l->pflags == f &&
+	    l->shared == lf->shared) {
 		l->re = e;
 		return 0;
 	}
-	flush_run(l);
-	hole_upto(l, s);
-	l->have = true;
-	l->rs = s;
-	l->re = e;
-	l->psize = lf->page_size;
-	l->pflags = f;
-	l->shared = lf->shared;
-	return 0;
+	return 1;
 }
 
 /* "area <start>-<end> <rwxp> <offset> <flags> <backend>": the first four
  * fields as mmk_aspace_dump_maps writes them, then the whole protection
  * and attributes (MMK_ASPACE_FLAGS) in hex. */
-static int layout_area(struct mmk_mset_area *a, void *arg)
+__attribute__((noinline)) static int layout_area(struct layout *l,
+						 const struct mmk_mset_area *a)
 {
-	struct layout *l = arg;
 	const struct mmk_backend *b = mmk_backend_of(a);
 	uint32_t f = a->flags;
 	mmk_snprintf(l->line, sizeof(l->line),
@@ -109,18 +108,27 @@ static int layout_area(struct mmk_mset_area *a, void *arg)
 	l->areas++;
 	l->end = a->end;
 	l->cur = a->start;
-	l->have = false;
-	int r = mmk_pt_walk(&l->as->pt, a->start, a->end - a->start,
-			    layout_leaf, l);
-	if (r < 0)
-		return r;
-	flush_run(l);
-	hole_upto(l, a->end);
+	for (;;) {
+		l->have = false;
+		int r = mmk_pt_walk(&l->as->pt, l->cur, l->end - l->cur,
+				    layout_leaf, l);
+		if (r < 0)
+			return r;
+		if (!l->have)
+			break; /* no leaf left in the area */
+		hole_upto(l, l->rs);
+		run_line(l, l->rs, l->re, true, l->psize, l->pflags, l->shared);
+		l->cur = l->re;
+		if (r == 0 || l->cur == l->end)
+			break; /* the walk reached the area's end */
+	}
+	hole_upto(l, l->end);
 	return 0;
 }
 
-/* "tables <levels> <n>:<bytes> ... shared <n>", level 0 first. */
-static void layout_tables(struct layout *l)
+/* "tables <levels> <n>:<bytes> ... shared <n>", level 0 first.  Not
+ * inlined, here and below: the counts stay off the stack of the walk. */
+__attribute__((noinline)) static void layout_tables(struct layout *l)
 {
 	struct mmk_pt_table_count c;
 	mmk_pt_count_tables(&l->as->pt, &c);
@@ -135,24 +143,37 @@ static void layout_tables(struct layout *l)
 	emit(l);
 }
 
+__attribute__((noinline)) static void layout_head(struct layout *l,
+						  const char *name)
+{
+	struct mmk_aspace *as = l->as;
+	struct mmk_pt_info info;
+	mmk_pt_info(&as->pt, &info);
+	mmk_snprintf(l->line, sizeof(l->line), "MMKIT-MAPS-BEGIN %s",
+		     name && name[0] ? name : "-");
+	emit(l);
+	mmk_snprintf(l->line, sizeof(l->line), "format %u %s %llx %llx-%llx",
+		     MMK_ASPACE_LAYOUT_VERSION, info.name,
+		     (unsigned long long)as->page_size,
+		     (unsigned long long)as->base, (unsigned long long)as->end);
+	emit(l);
+}
+
 int mmk_aspace_dump_layout(struct mmk_aspace *as, const char *name,
 			   mmk_pt_line_fn out, void *ctx)
 {
 	if (!as || !out)
 		return MMK_EINVAL;
 	struct layout l = {.as = as, .out = out, .ctx = ctx};
-	struct mmk_pt_info info;
-	mmk_pt_info(&as->pt, &info);
-	mmk_snprintf(l.line, sizeof(l.line), "MMKIT-MAPS-BEGIN %s",
-		     name && name[0] ? name : "-");
-	emit(&l);
-	mmk_snprintf(l.line, sizeof(l.line), "format %u %s %llx %llx-%llx",
-		     MMK_ASPACE_LAYOUT_VERSION, info.name,
-		     (unsigned long long)as->page_size,
-		     (unsigned long long)as->base, (unsigned long long)as->end);
-	emit(&l);
+	layout_head(&l, name);
 	_Atomic long *rl = mmk__as_read_lock(as);
-	int r = mmk_mset_foreach(&as->areas, 0, layout_area, &l);
+	/* areas one by one (not mmk_mset_foreach: its frame would sit
+	 * under the walk's) */
+	int r = 0;
+	for (const struct mmk_mset_area *a =
+		     mmk_mset_find_first(&as->areas, 0, UINT64_MAX);
+	     a && r >= 0; a = mmk_mset_next(&as->areas, a))
+		r = layout_area(&l, a);
 	if (r >= 0)
 		layout_tables(&l);
 	mmk__as_read_unlock(rl);

@@ -87,7 +87,10 @@ int main(int argc, char **argv)
 		}
 		mmkit_maps_write_svg(o, d);
 		int bad = ferror(o);
-		bad |= o != stdout ? fclose(o) : fflush(o);
+		if (o == stdout)
+			bad |= fflush(o);
+		else
+			bad |= fclose(o);
 		if (bad) {
 			fprintf(stderr, "mmkit-maps: %s: write error\n", svg);
 			return EXIT_USAGE;

@@ -233,7 +233,7 @@ def indirect_targets(funcs, sites, taken):
 # than a 57-bit space holds in pages).
 REC_BOUND = {
     "eng_free_rec": 5, "eng_map_count": 5, "eng_map_commit": 5,
-    "eng_walk_rec": 5, "eng_unmap_commit": 5, "eng_protect_commit": 5,
+    "eng_unmap_commit": 5, "eng_protect_commit": 5,
     "eng_shared_walk": 5, "eng_prot_count": 5, "eng_clone_count": 5,
     "eng_clone_commit": 5, "eng_clone_ensure": 5,
     "check_node": 16, "search_up": 16, "search_down": 16, "clear_node": 16,

@@ -8,7 +8,10 @@
 #include <mmkit/aspace.h>
 #include <mmkit/frame.h>
 #include <mmkit/pt.h>
+#include <mmkit/shm.h>
 #include <mmkit/slab.h>
+
+#include "maps/maps.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +173,93 @@ static void demo_aspace(void)
 	     "unmap + destroy: every frame and table page back");
 }
 
+/* The layout dump, to a memory buffer (a kernel would print it). */
+static void mem_line(void *ctx, const char *line)
+{
+	fprintf(ctx, "%s\n", line);
+}
+
+static void touch(struct mmk_aspace *as, mmk_vaddr_t va, bool write, int *err)
+{
+	uint64_t v = va;
+	*err |= write ? mmk_aspace_write_kernel(as, va, &v, 8)
+		      : mmk_aspace_read_kernel(as, va, &v, 8);
+}
+
+/*
+ * A forked process drawn: text, data, a heap touched here and there,
+ * huge pages, a large anonymous mapping, shared memory, a guarded stack;
+ * fork, then the child writes a little.  Its layout dump becomes
+ * MMK_MAPS_SVG (build/maps-hosted.svg) through tools/maps.
+ */
+static void demo_fork_picture(void)
+{
+	printf("picture: a forked process (riscv64 Sv39) as SVG\n");
+	static struct mmk_aspace p, c;
+	const mmk_vaddr_t base = 0x10000, top = 1ull << 38;
+	const uint32_t U = MMK_PT_USER;
+	const uint64_t pg = 4096;
+	int err = mmk_aspace_create(&p, base, top - base, MMK_PT_RISCV_SV39, 0,
+				    &frames);
+	err |= mmk_aspace_create(&c, base, top - base, MMK_PT_RISCV_SV39, 0,
+				 &frames);
+	err |= mmk_aspace_map_alloc(&p, 0x10000, 24 * pg, MMK_PT_RX | U, true);
+	err |= mmk_aspace_map_alloc(&p, 0x200000, 8 * pg, MMK_PT_RW | U, true);
+	err |= mmk_aspace_map_alloc(&p, 0x400000, 256 * pg, MMK_PT_RW | U,
+				    false);
+	for (uint64_t i = 0; i < 40; i++)
+		touch(&p, 0x400000 + i * i * 7 % 256 * pg, i % 4 != 0, &err);
+	err |= mmk_aspace_map_huge(&p, 0x40000000, 6 * MMK_MIB, MMK_PT_RW | U,
+				   2 * MMK_MIB, false);
+	touch(&p, 0x40000000, true, &err);
+	touch(&p, 0x40400000, true, &err);
+	err |= mmk_aspace_map_alloc(&p, 0x3f00000000, 8 * MMK_MIB,
+				    MMK_PT_RW | U, true);
+	struct mmk_shm *shm = NULL;
+	err |= mmk_shm_create(&frames, 32 * pg, 12, &shm);
+	if (shm) {
+		err |= mmk_aspace_map_shared(&p, 0x3f01000000, 32 * pg,
+					     MMK_PT_RW | U, shm, 0);
+		mmk_shm_put(shm);
+	}
+	for (uint64_t i = 0; i < 6; i++)
+		touch(&p, 0x3f01000000 + i * 2 * pg, true, &err);
+	mmk_vaddr_t stack = top - 64 * pg;
+	err |= mmk_aspace_map_guard(&p, stack - pg, pg);
+	err |= mmk_aspace_map_alloc(&p, stack, 64 * pg, MMK_PT_RW | U, false);
+	for (uint64_t i = 1; i <= 5; i++)
+		touch(&p, top - i * pg, true, &err);
+	err |= mmk_aspace_clone(&p, &c);
+	/* the child writes its heap, its stack and the big mapping */
+	touch(&c, 0x400000 + 7 * pg, true, &err);
+	touch(&c, top - pg, true, &err);
+	touch(&c, 0x3f00000000 + 3 * MMK_MIB, true, &err);
+	touch(&c, 0x40000000, true, &err);
+	STEP(err == 0,
+	     "a process with %zu areas forked; the child wrote 4 "
+	     "pages, copying them",
+	     mmk_aspace_area_count(&c));
+
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	int derr = m ? mmk_aspace_dump_layout(&c, "forked child", mem_line, m)
+		     : -1;
+	if (m)
+		fclose(m);
+	FILE *in = buf ? fmemopen(buf, len, "r") : NULL;
+	int serr = in ? mmkit_maps_svg_file(in, "the layout dump",
+					    "forked child", MMK_MAPS_SVG)
+		      : -1;
+	if (in)
+		fclose(in);
+	STEP(derr == 0 && serr == 0, "layout dump (%zu bytes) drawn: %s", len,
+	     MMK_MAPS_SVG);
+	free(buf);
+	mmk_aspace_destroy(&c);
+	mmk_aspace_destroy(&p);
+}
+
 static void demo_slab(void)
 {
 	printf("objects: kmalloc over the buddy allocator\n");
@@ -199,6 +289,7 @@ int main(void)
 	demo_frames();
 	demo_page_tables();
 	demo_aspace();
+	demo_fork_picture();
 	demo_slab();
 	printf(failures ? "mmkit demo: FAIL: %d step(s)\n"
 			: "mmkit demo: PASS\n",

@@ -306,6 +306,35 @@ int mmk_aspace_find_free_area(struct mmk_aspace *as, mmk_vaddr_t hint,
  */
 int mmk_aspace_dump_maps(struct mmk_aspace *as, mmk_pt_line_fn out, void *ctx);
 
+/** The version of mmk_aspace_dump_layout's line format (its "format" line). */
+#define MMK_ASPACE_LAYOUT_VERSION 1
+
+/**
+ * The layout of @as for tools/mmkit-maps, as text lines to @out (no
+ * newlines; fields separated by one space, numbers in hex unless said):
+ *   MMKIT-MAPS-BEGIN <name>
+ *   format 1 <page-table format> <base page> <base>-<end>
+ *   area <start>-<end> <rwxp> <offset> <flags> <backend>   per area, then
+ *   run <start>-<end> pop|lazy <leaf size> <rwx> own|shared  per run
+ *   tables <levels> <pages>:<bytes> ... shared <n>   (decimal counts)
+ *   total <areas> <runs>                             (decimal)
+ *   MMKIT-MAPS-END
+ * An area line's first four fields are those of mmk_aspace_dump_maps,
+ * then its protection and attributes (MMK_ASPACE_FLAGS, 8 hex digits) and
+ * its backend's name ("-" if none).  Its runs cover it exactly, in order:
+ * "pop" pages mapped now with leaves of that size (above the base page:
+ * huge leaves) and those page rights (a copy-on-write page is r--), in a
+ * leaf table "shared" with another table (fork) or its "own"; "lazy" no
+ * page yet (rights ---).  "tables": the table pages it owns per level
+ * (level 0, the leaf tables, first; the root last) and the bytes of one,
+ * and how many leaf tables are shared now (mmk_pt_count_tables).  @name
+ * ("-" if NULL or empty) tells several dumps in one transcript apart.
+ * Shared lock, held for the whole dump; small stack (one 160-byte line).
+ * Errors: MMK_EINVAL (@as or @out NULL).
+ */
+int mmk_aspace_dump_layout(struct mmk_aspace *as, const char *name,
+			   mmk_pt_line_fn out, void *ctx);
+
 /* --------------------------------------------------- map, unmap */
 /**
  * Map [va, va + size) to [pa, pa + size) (MMIO, a kernel's linear map)

@@ -246,6 +246,29 @@ void mmk_pt_info(const struct mmk_pt *pt, struct mmk_pt_info *out);
 /** Table pages @pt owns now, the root included (a statistic). */
 long mmk_pt_table_pages(const struct mmk_pt *pt);
 
+/** What the tables of a page table cost, level by level. */
+struct mmk_pt_table_count {
+	unsigned levels; /* the format's levels (entries past it are 0) */
+	/* table pages owned at each level: pages[levels - 1] is the root
+	 * (1), pages[0] the leaf tables; tables borrowed with copy_from are
+	 * not counted, shared leaf tables are (by every table holding one) */
+	long pages[MMK_PT_MAX_LEVELS];
+	/* bytes of one table page at each level (4 KiB, 16 KiB, ...) */
+	uint32_t bytes[MMK_PT_MAX_LEVELS];
+	/* leaf tables among pages[0] that another table holds too now
+	 * (fork's shared leaf tables, mmk_pt_clone_range) */
+	long shared_leaf;
+};
+
+/**
+ * Count the table pages @pt owns by walking its tables into @out (the sum
+ * of out->pages is mmk_pt_table_pages).  Runs alongside single-page maps
+ * as mmk_pt_walk does (a table installed meanwhile may or may not be
+ * counted).  Cannot fail.
+ */
+void mmk_pt_count_tables(const struct mmk_pt *pt,
+			 struct mmk_pt_table_count *out);
+
 /**
  * The architecture's root register value for @pt with @asid: satp on
  * riscv64 (MODE, ASID, PPN), CR3 on x86_64 (PCID in bits 11:0 when @asid

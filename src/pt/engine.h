@@ -53,6 +53,7 @@ static const struct mmk__pt_ops MMK_ENGINE_OPS = {
 	.move_tables = eng_move_tables,
 	.replace = eng_replace_leaf,
 	.walk = eng_walk,
+	.count_tables = eng_count_tables,
 	.free_tables = eng_free_tables,
 	.encode_leaf = eng_encode_leaf,
 	.decode_leaf = eng_decode_leaf,

@@ -280,6 +280,9 @@ struct mmk__pt_ops {
 		       uint32_t flags, struct mmk_tlb_gather *g);
 	int (*walk)(const struct mmk_pt *pt, uint64_t ia, uint64_t size,
 		    mmk_pt_walk_fn fn, void *ctx);
+	/** Count the table pages owned, per level (mmk_pt_count_tables). */
+	void (*count_tables)(const struct mmk_pt *pt,
+			     struct mmk_pt_table_count *c);
 	/** Free every owned table below the root (not the root itself). */
 	void (*free_tables)(struct mmk_pt *pt);
 	int (*encode_leaf)(const struct mmk_pt *pt, unsigned level, uint64_t pa,

@@ -189,6 +189,17 @@ long mmk_pt_table_pages(const struct mmk_pt *pt)
 	return atomic_load_explicit(&pt->tables, memory_order_relaxed);
 }
 
+void mmk_pt_count_tables(const struct mmk_pt *pt,
+			 struct mmk_pt_table_count *out)
+{
+	__builtin_memset(out, 0, sizeof(*out));
+	out->levels = pt->fmt->levels;
+	for (unsigned l = 0; l < out->levels; l++)
+		out->bytes[l] = (uint32_t)MMK_PAGE_SIZE
+				<< mmk__pt_table_order(pt->fmt, l);
+	pt->fmt->ops->count_tables(pt, out);
+}
+
 uint64_t mmk_pt_root_regval(const struct mmk_pt *pt, uint32_t asid)
 {
 	return pt->fmt->root_regval(pt, asid);

@@ -31,11 +31,27 @@
  * invariants.  At the end, destroying the spaces brings the live frame
  * and object counts back.
  *
- * MMK_SEED replays a run.
+ * MMK_SEED replays a run.  On a failure (every fail_msg) each space is
+ * drawn first, with its layout dump and tools/maps, into
+ * model-failure-<format>-<space>.svg in $MMK_MODEL_SVG_DIR (default: the
+ * working directory, build/tests/aspace under ctest); MMK_MODEL_DRAW=1
+ * draws them at the end of every run too.
  */
 #include "aspace_test.h"
 
 #include <mmkit/backend.h>
+
+#include "maps/maps.h"
+
+static void model_picture(const char *why);
+/* cmocka's fail_msg, the spaces drawn first */
+#undef fail_msg
+#define fail_msg(msg, ...)                                                     \
+	do {                                                                   \
+		model_picture("failure");                                      \
+		print_error("ERROR: " msg "\n", ##__VA_ARGS__);                \
+		fail();                                                        \
+	} while (0)
 
 #define BASE	    0x40000000ull
 #define NPAGES	    160
@@ -682,6 +698,50 @@ static void op_clone(struct model *m, enum mmk_pt_format_id id)
 			fail_msg("clone: page %u lost WRITE, not flushed", p);
 }
 
+/* ------------------------------------------------------------ picture */
+static struct model *cur_model;
+static const char *cur_format;
+
+static void picture_line(void *ctx, const char *line)
+{
+	fprintf(ctx, "%s\n", line);
+}
+
+/* Every space of the current run as an SVG (once per run on a failure:
+ * the drawing itself must not fail the test again). */
+static void model_picture(const char *why)
+{
+	static bool drawn;
+	struct model *m = cur_model;
+	if (!m || (drawn && !strcmp(why, "failure")))
+		return;
+	drawn = !strcmp(why, "failure");
+	const char *dir = getenv("MMK_MODEL_SVG_DIR");
+	for (unsigned s = 0; s < m->nsp; s++) {
+		char name[96], path[512];
+		snprintf(name, sizeof(name), "model-%s-%s-%u", why, cur_format,
+			 s);
+		snprintf(path, sizeof(path), "%s/%s.svg", dir ? dir : ".",
+			 name);
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+		if (!f)
+			return;
+		int err = mmk_aspace_dump_layout(&m->sp[s].as, name,
+						 picture_line, f);
+		fclose(f);
+		FILE *in = err ? NULL : fmemopen(buf, len, "r");
+		if (in) {
+			err = mmkit_maps_svg_file(in, name, name, path);
+			fclose(in);
+		}
+		free(buf);
+		print_message("%s: space %u (%s) %s %s\n", why, s, cur_op,
+			      err ? "could not be drawn to" : "drawn:", path);
+	}
+}
+
 /* ---------------------------------------------------------------- runs */
 
 static long env_long(const char *name, long dflt)
@@ -715,6 +775,8 @@ static void run_format(enum mmk_pt_format_id id, long nops, uint64_t seed,
 	assert_int_equal(mmk_frame_alloc(m.fa, order, MMK_FRAME_ZERO, &m.pool),
 			 0);
 	m.rng = seed ^ (uint64_t)id * 0x9e3779b97f4a7c15ull ^ nsp;
+	cur_model = &m;
+	cur_format = info.name;
 	bool fork = nsp > 1;
 	for (long i = 0; i < nops; i++) {
 		unsigned r = (unsigned)rnd(&m, fork ? 104 : 100);
@@ -772,6 +834,9 @@ static void run_format(enum mmk_pt_format_id id, long nops, uint64_t seed,
 		      m.ops[3], m.ops[4], m.ops[5], m.ops[6], m.ops[7],
 		      m.ops[9], m.ops[10], m.ops[8],
 		      mmk_aspace_area_count(m.as));
+	if (env_long("MMK_MODEL_DRAW", 0))
+		model_picture("end");
+	cur_model = NULL;
 	for (unsigned s = 0; s < nsp; s++)
 		space_destroy(&m, s);
 	for (unsigned f = 1; f < MAXFR; f++)

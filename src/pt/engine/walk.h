@@ -6,19 +6,34 @@
  * function is static, instantiated once per format.
  */
 /* -------------------------------------------------------------- walk */
-/* @wp: the entry pointing at this leaf table refuses writes (a table a
- * fork shares, fmt_dir_wp): its leaves are reported without WRITE. */
-static int eng_walk_rec(const struct mmk_pt *pt, uint64_t table, unsigned l,
-			uint64_t s, uint64_t e, mmk_pt_walk_fn fn, void *ctx,
-			bool wp)
+/*
+ * Every leaf of [ia, ia + size), in order: a descent kept in two small
+ * arrays (the table and the end of the range at each level) instead of a
+ * recursion, so a walk's stack is one frame whatever the levels (the
+ * dumps run it with a kernel's small stack).  The leaves of a leaf table
+ * whose directory entry refuses writes (a table a fork shares,
+ * fmt_dir_wp) are reported without WRITE.
+ */
+static int eng_walk(const struct mmk_pt *pt, uint64_t ia, uint64_t size,
+		    mmk_pt_walk_fn fn, void *ctx)
 {
-	const mmk__pte_t *t = eng_tbl(table);
-	uint64_t span = eng_span(pt, l);
-	bool shared = l == 0 && eng_shared_now(pt, table);
-	for (uint64_t a = s; a < e;) {
-		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
-		mmk__pte_t ent = eng_ld_acq(&t[eng_idx(pt, a, l)]);
-		int r = 0;
+	unsigned top = pt->fmt->levels - 1u, l = top;
+	uint64_t tbl[MMK_PT_MAX_LEVELS], end[MMK_PT_MAX_LEVELS];
+	bool wp = false, shared = false; /* of the leaf table entered */
+	uint64_t a = ia;
+	tbl[top] = pt->root.v;
+	end[top] = ia + size;
+	for (;;) {
+		if (a >= end[l]) {
+			if (l == top)
+				return 0;
+			l++; /* back up: the parent goes on at @a */
+			continue;
+		}
+		uint64_t span = eng_span(pt, l);
+		uint64_t se = MMK_MIN((a | (span - 1)) + 1, end[l]);
+		mmk__pte_t ent =
+			eng_ld_acq(&eng_tbl(tbl[l])[eng_idx(pt, a, l)]);
 		if (eng_is_empty(pt, ent, l)) {
 			/* hole */
 		} else if (fmt_is_leaf(ent, l)) {
@@ -27,28 +42,66 @@ static int eng_walk_rec(const struct mmk_pt *pt, uint64_t table, unsigned l,
 			lf.pa = mmk_pa(fmt_leaf_pa(ent, l));
 			lf.size = lf.page_size = span;
 			lf.flags = fmt_leaf_flags(pt, ent, l);
-			if (wp)
+			if (l == 0 && wp)
 				lf.flags &= ~(uint32_t)MMK_PT_WRITE;
 			lf.level = l;
 			lf.raw = 0;
-			lf.shared = shared;
-			r = fn(ctx, &lf);
+			lf.shared = l == 0 && shared;
+			int r = fn(ctx, &lf);
+			if (r)
+				return r;
 		} else if (l > 0) {
-			r = eng_walk_rec(pt, fmt_table_pa(ent, l), l - 1, a, se,
-					 fn, ctx, l == 1 && fmt_dir_is_wp(ent));
+			uint64_t child = fmt_table_pa(ent, l);
+			if (l == 1) {
+				wp = fmt_dir_is_wp(ent);
+				shared = eng_shared_now(pt, child);
+			}
+			l--;
+			tbl[l] = child;
+			end[l] = se;
+			continue; /* the child from @a on */
 		}
-		if (r)
-			return r;
 		a = se;
 	}
-	return 0;
 }
 
-static int eng_walk(const struct mmk_pt *pt, uint64_t ia, uint64_t size,
-		    mmk_pt_walk_fn fn, void *ctx)
+/* ------------------------------------------------------ table count */
+/* The table pages @pt owns, per level, into @c (the borrowed root slots
+ * skipped: another table owns them): a descent kept in arrays, as the
+ * walk's. */
+static void eng_count_tables(const struct mmk_pt *pt,
+			     struct mmk_pt_table_count *c)
 {
-	return eng_walk_rec(pt, pt->root.v, pt->fmt->levels - 1, ia, ia + size,
-			    fn, ctx, false);
+	unsigned top = pt->fmt->levels - 1u, l = top;
+	uint64_t tbl[MMK_PT_MAX_LEVELS];
+	size_t idx[MMK_PT_MAX_LEVELS];
+	tbl[top] = pt->root.v;
+	idx[top] = 0;
+	c->pages[top] = 1; /* the root */
+	for (;;) {
+		if (idx[l] == (size_t)1 << pt->fmt->bits[l]) {
+			if (l == top)
+				return;
+			l++;
+			continue;
+		}
+		size_t i = idx[l]++;
+		mmk__pte_t ent = eng_ld_acq(&eng_tbl(tbl[l])[i]);
+		if (l == 0 || eng_is_empty(pt, ent, l) || !fmt_is_table(ent, l))
+			continue;
+		if (l == top && (pt->borrowed[i / 64] >> (i % 64) & 1))
+			continue;
+		uint64_t child = fmt_table_pa(ent, l);
+		c->pages[l - 1]++;
+		if (l == 1) {
+			if (eng_shared_now(pt, child))
+				c->shared_leaf++;
+			continue; /* leaf tables hold no tables */
+		}
+		l--;
+		tbl[l] = child;
+		idx[l] = 0;
+	}
 }
 
 /* ----------------------------------------------------------- destroy */

@@ -151,7 +151,7 @@ def check_transcript(arch, lines, what):
         fail("%s: no boot banner %r" % (what, banner))
         return
     rest = lines[lines.index(banner) + 1:]
-    rest = [l for l in rest if not l.startswith(("mmkit info:", "mmkit debug:"))]
+    rest = [l for l in rest if not l.startswith(("mmkit info:", "mmkit debug:", "MMKIT-MAPS"))]
     exp = expected_lines(arch)
     for i, pat in enumerate(exp):
         if i >= len(rest):

@@ -5,6 +5,7 @@
  * from the hvm_start_info memory map (../shared/REFERENCES.md 3b).
  */
 #include "demo.h"
+#include "kspace_check.h"
 
 const char demo_arch_name[] = "x86_64";
 
@@ -164,10 +165,32 @@ const unsigned demo_pt_opts = 0;
 
 /* COM1 is an I/O port; the local APIC page stands in as the device
  * (uncached) mapping. */
+#define LAPIC_PA 0xfee00000ul
 const struct demo_mmio demo_mmio[] = {
-	{0xfee00000, 0x1000, "lapic"},
+	{LAPIC_PA, 0x1000, "lapic"},
 };
 const unsigned demo_nmmio = MMK_ARRAY_SIZE(demo_mmio);
+
+/*
+ * The kernel-space phases ioremap demo_mmio[0] and hand it here.  No page
+ * table maps an I/O port, so the console stays on COM1; the ioremapped
+ * local APIC is used instead: its ID and version registers must read the
+ * same through the new address as through the identity map.
+ */
+const char demo_kspace_dev_use[] =
+	"COM1 is an I/O port: the local APIC read the same via its ioremap";
+
+void arch_uart_remap(uint64_t va)
+{
+	volatile uint32_t *id = (volatile uint32_t *)LAPIC_PA;
+	volatile uint32_t *p = va ? (volatile uint32_t *)(uintptr_t)va : id;
+	/* ID at 0x20, version at 0x30: 32-bit registers, 16 bytes apart */
+	if (p[0x20 / 4] != id[0x20 / 4] || p[0x30 / 4] != id[0x30 / 4])
+		demo_fail("the local APIC through %#llx reads %#x/%#x, "
+			  "through its physical address %#x/%#x",
+			  (unsigned long long)va, p[0x20 / 4], p[0x30 / 4],
+			  id[0x20 / 4], id[0x30 / 4]);
+}
 
 void arch_mmu_on(struct mmk_pt *pt)
 {

@@ -111,6 +111,8 @@ static void failed(const char *fmt, ...)
 	va_end(ap);
 }
 
+__attribute__((weak)) const char demo_ioremap_dev[] = "UART";
+
 struct arch_uctx *demo_user_ctx(void)
 {
 	return &cur->ctx;
@@ -172,7 +174,8 @@ static void load_space(struct proc *p)
 		int err = mmk_ioremap(mmk_pa(demo_mmio[0].pa), 8, MMK_IO_DEVICE,
 				      &uart_va);
 		if (err)
-			demo_fail("ioremap of the UART: %s", mmk_strerror(err));
+			demo_fail("ioremap of the %s: %s", demo_ioremap_dev,
+				  mmk_strerror(err));
 		arch_uart_remap(uart_va);
 	}
 }
@@ -702,10 +705,10 @@ const char *demo_run_user(void)
 			return r;
 	/* the first root: the UART through its ioremap from here on */
 	load_space(&procs[0]);
-	demo_printf("user: kernel space up (mmk_kspace_init), UART "
+	demo_printf("user: kernel space up (mmk_kspace_init), %s "
 		    "ioremapped at %#llx; each program in its own space "
 		    "(mmk_kspace_user_create), loaded by mmk_loader_load:\n",
-		    (unsigned long long)uart_va);
+		    demo_ioremap_dev, (unsigned long long)uart_va);
 	for (unsigned i = 0; i < NPROC; i++) {
 		const struct mmk_loader_result *l = &loaded_res[i];
 		if (procs[i].state != P_RUN)

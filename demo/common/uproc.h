@@ -49,6 +49,12 @@ void arch_uctx_init(struct arch_uctx *c, uint64_t entry, uint64_t sp);
  * user phase prints through the UART's ioremap in the kernel space. */
 void arch_uart_remap(uint64_t va);
 
+/** What demo_mmio[0], ioremapped and handed to arch_uart_remap, is, for
+ * the transcript: "UART" (a weak default in uproc.c); an arch whose
+ * console is not memory mapped names its stand-in (x86_64: COM1 is an
+ * I/O port, the local APIC is ioremapped and read through instead). */
+extern const char demo_ioremap_dev[];
+
 #ifdef ARCH_UART_GETC
 /** One byte received by the UART, or -1 if none is waiting (the QMP
  * build's pauses, uproc.c; an arch defines ARCH_UART_GETC in its

@@ -62,7 +62,8 @@ KILLED = (r"user: pid \d+ \(%s\) killed: %s at " + HEX + r": %s \(.+, pc " + HEX
 LOADED = (r"user: %s: pid \d+, [1-8] segments " + HEX + "-" + HEX + r", entry " +
           HEX + r", stack " + HEX + "-" + HEX + r", break " + HEX)
 USER_LINES = [
-    r"user: kernel space up \(mmk_kspace_init\), UART ioremapped at " + HEX +
+    r"user: kernel space up \(mmk_kspace_init\), (?:UART|local APIC) "
+    r"ioremapped at " + HEX +
     r"; each program in its own space \(mmk_kspace_user_create\), loaded "
     r"by mmk_loader_load:",
     LOADED % "lazy", LOADED % "fork", LOADED % "fault", LOADED % "mem",

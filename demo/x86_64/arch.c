@@ -4,8 +4,8 @@
  * through isa-debug-exit at port 0xf4 (QEMU exits with (v << 1) | 1), RAM
  * from the hvm_start_info memory map (../shared/REFERENCES.md 3b).
  */
-#include "demo.h"
 #include "kspace_check.h"
+#include "x86.h"
 
 const char demo_arch_name[] = "x86_64";
 
@@ -67,28 +67,24 @@ void arch_early_init(void)
 	__asm__ volatile("lidt %0" ::"m"(idtr));
 }
 
-struct x86_frame {
-	uint64_t r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx,
-		rbx, rax;
-	uint64_t vector, error;
-	uint64_t rip, cs, rflags, rsp, ss;
-};
-
-void x86_trap(struct x86_frame *tf);
+const char *x86_vector_name(uint64_t vector)
+{
+	static const char *const names[32] = {
+		[0] = "#DE",  [1] = "#DB",  [3] = "#BP",  [6] = "#UD",
+		[8] = "#DF",  [12] = "#SS", [13] = "#GP", [14] = "#PF",
+		[16] = "#MF", [17] = "#AC", [19] = "#XM",
+	};
+	return vector < 32 && names[vector] ? names[vector] : "exception";
+}
 
 void x86_trap(struct x86_frame *tf)
 {
-	static const char *const names[32] = {
-		[0] = "#DE",  [6] = "#UD", [8] = "#DF", [13] = "#GP",
-		[14] = "#PF", [3] = "#BP", [1] = "#DB", [12] = "#SS",
-	};
 	struct demo_fault f = {
 		.access = DEMO_OTHER,
 		.addr = 0,
 		.pc = tf->rip,
 		.cause = tf->vector << 32 | tf->error,
-		.what = names[tf->vector & 31] ? names[tf->vector & 31]
-					       : "exception",
+		.what = x86_vector_name(tf->vector),
 	};
 	if (tf->vector == 14) {
 		uint64_t cr2;
@@ -100,6 +96,8 @@ void x86_trap(struct x86_frame *tf)
 		else
 			f.access = tf->error & 2 ? DEMO_WRITE : DEMO_READ;
 	}
+	if ((tf->cs & 3) == 3) /* from ring 3 (the syscall entry too) */
+		x86_user_trap(tf, tf->vector == X86_VEC_SYSCALL ? NULL : &f);
 	uint64_t fixup = 0;
 	switch (demo_trap(&f, &fixup)) {
 	case DEMO_RETRY:

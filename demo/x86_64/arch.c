@@ -47,6 +47,14 @@ struct idt_gate {
 
 static struct idt_gate idt[32] __attribute__((aligned(16)));
 
+/* One byte COM1 has received, or -1 (the QMP build's pauses, uproc.c). */
+int arch_uart_getc(void);
+
+int arch_uart_getc(void)
+{
+	return inb(COM1 + 5) & 0x01 ? inb(COM1) : -1; /* LSR: data ready */
+}
+
 void arch_early_init(void)
 {
 	for (unsigned v = 0; v < 32; v++) {

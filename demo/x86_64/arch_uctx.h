@@ -10,6 +10,9 @@
 
 #include <stdint.h>
 
+#define ARCH_UART_GETC	   1 /* arch_uart_getc: the QMP build's pauses */
+#define ARCH_QEMU_INFO_TLB 1 /* the pauses dump in its style too */
+
 struct arch_uctx {
 	uint64_t r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx,
 		rbx, rax;

@@ -38,22 +38,23 @@
 /* ------------------------------------------------- provided by arch */
 
 /** Once, before the first process: what user mode needs (the kernel stack
- * for traps from user mode, TSS / syscall MSRs, exception routing). */
+ * for traps from user mode, TSS / syscall MSRs, exception routing).  The
+ * kernel space exists by then (mmk_kspace_init): where its half has a root
+ * register of its own (aarch64 TTBR1, LoongArch PGDH), load it here. */
 void arch_user_init(void);
 
 /** Fill @c to start user mode at @entry with stack pointer @sp, all other
  * registers 0, interrupts as the arch runs user code. */
 void arch_uctx_init(struct arch_uctx *c, uint64_t entry, uint64_t sp);
 
-/** Send UART output to @va from now on (0: the identity address): the
- * user phase prints through the UART's ioremap in the kernel space. */
+/**
+ * Send console output through @va from now on (0: back to the identity
+ * address).  @va is where the kernel space maps demo_mmio[0] (the
+ * console's MMIO range, listed first: its first byte, at demo_mmio[0].pa)
+ * with mmk_ioremap; the arch adds the UART's offset in that range.  An
+ * arch whose console is not MMIO (x86_64's port I/O) ignores it.
+ */
 void arch_uart_remap(uint64_t va);
-
-/** What demo_mmio[0], ioremapped and handed to arch_uart_remap, is, for
- * the transcript: "UART" (a weak default in uproc.c); an arch whose
- * console is not memory mapped names its stand-in (x86_64: COM1 is an
- * I/O port, the local APIC is ioremapped and read through instead). */
-extern const char demo_ioremap_dev[];
 
 #ifdef ARCH_UART_GETC
 /** One byte received by the UART, or -1 if none is waiting (the QMP

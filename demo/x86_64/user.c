@@ -178,6 +178,3 @@ _Noreturn void x86_user_trap(const struct x86_frame *tf,
 	demo_user_trap(tf->vector == 14 ? DEMO_UTRAP_FAULT : DEMO_UTRAP_OTHER,
 		       f);
 }
-
-/* uproc.c ioremaps demo_mmio[0]: here the local APIC (arch.c). */
-const char demo_ioremap_dev[] = "local APIC";

@@ -12,6 +12,9 @@
 
 #define ARCH_UART_GETC	   1 /* arch_uart_getc: the QMP build's pauses */
 #define ARCH_QEMU_INFO_TLB 1 /* the pauses dump in its style too */
+/* No ASIDs: PCIDs need CR4.PCIDE, which QEMU's default CPU (qemu64)
+ * cannot set; every CR3 write flushes the TLB. */
+#define ARCH_ASID_BITS 0
 
 struct arch_uctx {
 	uint64_t r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx,

@@ -12,8 +12,8 @@
 
 #define ARCH_UART_GETC	   1 /* arch_uart_getc: the QMP build's pauses */
 #define ARCH_QEMU_INFO_TLB 1 /* the pauses dump in its style too */
-/* No ASIDs: PCIDs need CR4.PCIDE, which QEMU's default CPU (qemu64)
- * cannot set; every CR3 write flushes the TLB. */
+/* No ASIDs: PCIDs need CR4.PCIDE and QEMU 7.2 TCG has no PCID (nor
+ * INVPCID); every CR3 write flushes the TLB. */
 #define ARCH_ASID_BITS 0
 
 struct arch_uctx {

@@ -14,6 +14,7 @@
  * hlt are #GP in ring 3): scheduling is cooperative, and the PIC that
  * SeaBIOS left programmed would deliver the PIT's IRQ 0 on vector 8.
  */
+#include "checks.h"
 #include "uproc.h"
 #include "x86.h"
 
@@ -48,6 +49,7 @@ struct __attribute__((packed)) x86_tss {
 };
 
 static struct x86_tss tss __attribute__((aligned(16)));
+static bool smap; /* CR4.SMAP set: kernel accesses to user pages trap */
 
 static inline void wrmsr(uint32_t msr, uint64_t v)
 {
@@ -62,8 +64,40 @@ static inline uint64_t rdmsr(uint32_t msr)
 	return (uint64_t)hi << 32 | lo;
 }
 
+static void cpuid(uint32_t leaf, uint32_t r[4])
+{
+	__asm__ volatile("cpuid"
+			 : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+			 : "a"(leaf), "c"(0));
+}
+
+#define CPUID7_EBX_SMEP (1u << 7)
+#define CPUID7_EBX_SMAP (1u << 20)
+#define CR4_SMEP	(1ull << 20)
+#define CR4_SMAP	(1ull << 21)
+
 void arch_user_init(void)
 {
+	/* SMEP (no kernel fetch from user pages) and SMAP (no kernel
+	 * access to them: mmkit reaches user memory through the frames,
+	 * never through the user address) where the CPU has them. */
+	uint32_t r[4];
+	cpuid(0, r);
+	if (r[0] >= 7) {
+		cpuid(7, r);
+		uint64_t cr4;
+		__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+		if (r[1] & CPUID7_EBX_SMEP)
+			cr4 |= CR4_SMEP;
+		if (r[1] & CPUID7_EBX_SMAP)
+			cr4 |= CR4_SMAP;
+		__asm__ volatile("mov %0, %%cr4" ::"r"(cr4) : "memory");
+		smap = (cr4 & CR4_SMAP) != 0;
+		demo_printf("mmkit info: x86_64: SMEP %s, SMAP %s\n",
+			    cr4 & CR4_SMEP ? "on" : "off (not in this CPU)",
+			    smap ? "on" : "off (not in this CPU)");
+	}
+
 	tss = (struct x86_tss){
 		.rsp = {(uintptr_t)x86_ustack_top},
 		.iomap = sizeof(tss), /* no I/O bitmap: every port #GPs */
@@ -173,8 +207,28 @@ _Noreturn void x86_user_trap(const struct x86_frame *tf,
 		.rflags = tf->rflags,
 		.rsp = tf->rsp,
 	};
-	if (!f)
+	if (!f) {
+		static bool smap_seen;
+		if (smap && !smap_seen) {
+			/* Once: a kernel read of the caller's stack (a user
+			 * page it has just written) must trap. */
+			unsigned long n = demo_ts.faults;
+			(void)demo_probe_read(
+				(const volatile void *)(uintptr_t)(tf->rsp &
+								   ~7ull));
+			if (demo_ts.faults == n)
+				demo_fail(
+					"SMAP is on, yet a kernel read of user "
+					"page %#llx did not trap",
+					(unsigned long long)tf->rsp);
+			demo_printf(
+				"mmkit info: x86_64: SMAP: a kernel read of "
+				"user page %#llx trapped (%s)\n",
+				(unsigned long long)tf->rsp, demo_ts.last.what);
+			smap_seen = true;
+		}
 		demo_user_trap(DEMO_UTRAP_SYSCALL, NULL);
+	}
 	demo_user_trap(tf->vector == 14 ? DEMO_UTRAP_FAULT : DEMO_UTRAP_OTHER,
 		       f);
 }

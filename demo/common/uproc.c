@@ -77,10 +77,12 @@ struct proc {
 	bool has_space; /* as is made (destroyed once a zombie) */
 	int pid, ppid;	/* ppid 0: started by the kernel */
 	const char *name;
-	int status;	      /* wait() status once a zombie */
-	uint64_t wait_va;     /* P_WAIT: where its status goes */
-	unsigned long faults; /* faults mmkit resolved */
-	bool asid_seen;	      /* its ASID is in run.asids */
+	int status;		      /* wait() status once a zombie */
+	uint64_t wait_va;	      /* P_WAIT: where its status goes */
+	unsigned long faults;	      /* faults mmkit resolved */
+	bool asid_seen;		      /* its ASID is in run.asids */
+	uint64_t last_fault, last_pc; /* the previous fault's address, pc */
+	unsigned fault_repeats;	      /* times it came again in a row */
 	struct {
 		uint64_t writes, kwrites, shared, leaves;
 		bool overflow; /* more entries than FORK_MAX: undercounted */
@@ -245,9 +247,14 @@ static void proc_end(struct proc *p, int status)
 	p->state = P_ZOMBIE;
 	p->status = status;
 	run.running--;
-	for (unsigned i = 0; i < NPROC; i++)
-		if (procs[i].state != P_FREE && procs[i].ppid == p->pid)
-			procs[i].ppid = -1;
+	for (unsigned i = 0; i < NPROC; i++) {
+		struct proc *c = &procs[i];
+		if (c->state == P_FREE || c->ppid != p->pid)
+			continue;
+		c->ppid = -1; /* nobody waits for it any more */
+		if (c->state == P_ZOMBIE)
+			c->state = P_FREE;
+	}
 	if (p->ppid == 0) {
 		if (!USTATUS_EXITED(status))
 			failed("%s (pid %d) was killed", p->name, p->pid);
@@ -553,7 +560,9 @@ static int64_t do_syscall(struct proc *p, uint64_t nr, const uint64_t *a)
 	case USYS_MMAP:
 		if (wx(a[2]))
 			return -MMK_SYS_EACCES;
-		if ((a[3] & MMK_SYS_MAP_FIXED) && below_user(a[0]))
+		if ((a[3] &
+		     (MMK_SYS_MAP_FIXED | MMK_SYS_MAP_FIXED_NOREPLACE)) &&
+		    below_user(a[0]))
 			return -MMK_SYS_EPERM;
 		return mmk_sys_mmap(mm, a[0], a[1], a[2], a[3], (int)a[4],
 				    a[5]);
@@ -613,14 +622,35 @@ _Noreturn void demo_user_trap(enum demo_utrap kind, const struct demo_fault *f)
 		arch_uctx_set_ret(&p->ctx, (uint64_t)r);
 		arch_enter_user(&p->ctx);
 	}
-	if (kind == DEMO_UTRAP_OTHER)
-		kill(p, f, "not a page fault");
+	if (kind == DEMO_UTRAP_OTHER) {
+		demo_printf("user: pid %d (%s) killed: %s (cause %#llx) at pc "
+			    "%#llx, not a fault mmkit resolves; the kernel "
+			    "goes on\n",
+			    p->pid, p->name, f->what,
+			    (unsigned long long)f->cause,
+			    (unsigned long long)f->pc);
+		run.killed++;
+		proc_end(p, USTATUS_KILLED);
+		schedule();
+	}
 	if (below_user(f->addr) || f->addr >= DEMO_USER_TOP)
 		kill(p, f, "kernel memory or outside the user window");
 	uint32_t acc = f->access == DEMO_WRITE	? MMK_ACCESS_WRITE
 		       : f->access == DEMO_EXEC ? MMK_ACCESS_EXEC
 						: MMK_ACCESS_READ;
 	int err = mmk_sys_fault(&p->mm, f->addr, acc);
+	/* the same fault again and again, each "mapped now": the MMU does
+	 * not see what mmkit says (a missing flush); stop, do not spin */
+	bool again = f->addr == p->last_fault && f->pc == p->last_pc;
+	p->fault_repeats = again ? p->fault_repeats + 1 : 0;
+	p->last_fault = f->addr;
+	p->last_pc = f->pc;
+	if (!err && p->fault_repeats >= 8) {
+		failed("pid %d (%s): the fault at %#llx repeats though mmkit "
+		       "resolved it",
+		       p->pid, p->name, (unsigned long long)f->addr);
+		kill(p, f, "the same fault repeats (not flushed?)");
+	}
 	if (!err) {
 		p->faults++;
 		arch_enter_user(&p->ctx);

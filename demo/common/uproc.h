@@ -28,6 +28,13 @@
  *   x86_64       syscall     rax = nr, rdi rsi rdx r10 r8 r9, result rax
  *   loongarch64  syscall 0   a7 = nr, a0..a5, result a0
  * The numbers are the demo's own (demo/common/usyscall.h).
+ *
+ * demo/<arch>/usys.h, the user side (no libc): `static inline long
+ * usys(long nr, long a0, ..., long a5)` in inline asm with the convention
+ * above, and USYS_START_ASM, the programs' entry as top-level asm text:
+ * a global `_start` that calls `ustart(sp)` (demo/user/ulib.c) with the
+ * loader's initial stack pointer (argc there) and a 16-byte aligned sp,
+ * and never returns.
  */
 #ifndef MMKIT_DEMO_UPROC_H
 #define MMKIT_DEMO_UPROC_H

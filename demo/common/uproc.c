@@ -615,6 +615,10 @@ _Noreturn void demo_user_trap(enum demo_utrap kind, const struct demo_fault *f)
 {
 	struct proc *p = cur;
 	if (kind == DEMO_UTRAP_SYSCALL) {
+		/* it got on: a fault at the same place later is a new one
+		 * (a loop that forks writes the same stack slot each time) */
+		p->fault_repeats = 0;
+		p->last_fault = p->last_pc = 0;
 		uint64_t a[6];
 		for (unsigned i = 0; i < 6; i++)
 			a[i] = arch_uctx_arg(&p->ctx, i);

@@ -66,7 +66,9 @@ aarch64)
 	pass=0
 	;;
 x86_64)
-	qemu=(qemu-system-x86_64 -machine q35 -m 128M -no-reboot
+	# SMEP and SMAP on (TCG has them; qemu64 lacks them): the user
+	# phase turns them on and checks a kernel read of a user page traps.
+	qemu=(qemu-system-x86_64 -machine q35 -cpu qemu64,+smep,+smap -m 128M -no-reboot
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04)
 	pass=33
 	;;

@@ -32,6 +32,9 @@ const char *demo_check_kspace(struct mmk_pt *kpt, uint64_t page_size)
 
 extern const uint64_t demo_rodata_word;
 
+__attribute__((weak)) const char demo_kspace_dev_use[] =
+	"this line via the ioremapped UART";
+
 static struct mmk_aspace user;
 static struct mmk_kspace_region regions[MMK_FRAME_MAX_REGIONS];
 static char why[160];
@@ -126,10 +129,10 @@ const char *demo_check_kspace(struct mmk_pt *kpt, uint64_t page_size)
 	if (!r)
 		demo_printf(
 			"check kspace: ok - on a user space sharing its half: "
-			"this line via the ioremapped UART %#llx (guard "
-			"trapped); vmalloc 64 KiB %#llx hit its frames, "
-			"trapped after vfree\n",
-			(unsigned long long)uva, (unsigned long long)vm);
+			"%s %#llx (guard trapped); vmalloc 64 KiB %#llx hit "
+			"its frames, trapped after vfree\n",
+			demo_kspace_dev_use, (unsigned long long)uva,
+			(unsigned long long)vm);
 	arch_uart_remap(0);
 	if (uva)
 		mmk_iounmap(uva);

@@ -6,7 +6,7 @@
 #include "checks.h"
 
 /**
- * Where the arch defines DEMO_KSPACE (riscv64): build the kernel space
+ * Where the arch defines DEMO_KSPACE (riscv64, x86_64): build the kernel space
  * with mmk_kspace_init, run on a user space sharing its half, ioremap the
  * UART and print through it, vmalloc / vfree on the real MMU, then go
  * back to @kpt and tear it all down.  Prints "check kspace: ok - ...";
@@ -17,6 +17,14 @@ const char *demo_check_kspace(struct mmk_pt *kpt, uint64_t page_size);
 #ifdef DEMO_KSPACE
 /** Send UART output to @va from now on (0: the identity address). */
 void arch_uart_remap(uint64_t va);
+
+/**
+ * What the check's line says it did with the ioremapped demo_mmio[0],
+ * followed by its address.  The default (this line printed through it:
+ * the UART) is weak; an arch whose console is not memory mapped defines
+ * its own (x86_64: COM1 is an I/O port, demo_mmio[0] the local APIC).
+ */
+extern const char demo_kspace_dev_use[];
 #endif
 
 #endif

@@ -423,13 +423,22 @@ static void fork_walk(struct fcount *c, struct proc *p, bool child)
  * "MMKIT-PAUSE <tag>", and polls the UART until the harness
  * (tests/qemu/run_demo.py) has asked QEMU for its own `info mem` and sent
  * one byte.  Tags: fork-parent-before, fork-parent-after,
- * fork-child-after.
+ * fork-child-after.  Where QEMU also has `info tlb` (the arch defines
+ * ARCH_QEMU_INFO_TLB: x86_64) the dump comes in that style too, one
+ * "MMKIT-UTLB <tag> <row>" per leaf, before the pause line.
  */
 #ifdef ARCH_UART_GETC
 static void udump_line(void *ctx, const char *line)
 {
 	demo_printf("MMKIT-UDUMP %s %s\n", (const char *)ctx, line);
 }
+
+#ifdef ARCH_QEMU_INFO_TLB
+static void utlb_line(void *ctx, const char *line)
+{
+	demo_printf("MMKIT-UTLB %s %s\n", (const char *)ctx, line);
+}
+#endif
 
 static void qmp_pause(struct proc *p, const char *tag)
 {
@@ -445,6 +454,14 @@ static void qmp_pause(struct proc *p, const char *tag)
 		mmk_pt_dump(pt, info.high_start, 0 - info.high_start - pg,
 			    MMK_PT_DUMP_QEMU_MEM, udump_line, (void *)tag);
 	demo_printf("MMKIT-UDUMP-END %s\n", tag);
+#ifdef ARCH_QEMU_INFO_TLB
+	/* and in QEMU's `info tlb` style, one row per leaf ("MMKIT-UTLB") */
+	mmk_pt_dump(pt, 0, info.low_end, MMK_PT_DUMP_QEMU_TLB, utlb_line,
+		    (void *)tag);
+	if (info.high_start)
+		mmk_pt_dump(pt, info.high_start, 0 - info.high_start - pg,
+			    MMK_PT_DUMP_QEMU_TLB, utlb_line, (void *)tag);
+#endif
 	demo_printf("MMKIT-PAUSE %s\n", tag);
 	while (arch_uart_getc() < 0)
 		;
@@ -609,6 +626,10 @@ _Noreturn void demo_user_trap(enum demo_utrap kind, const struct demo_fault *f)
 {
 	struct proc *p = cur;
 	if (kind == DEMO_UTRAP_SYSCALL) {
+		/* it got on: a fault at the same place later is a new one
+		 * (a loop that forks writes the same stack slot each time) */
+		p->fault_repeats = 0;
+		p->last_fault = p->last_pc = 0;
 		uint64_t a[6];
 		for (unsigned i = 0; i < 6; i++)
 			a[i] = arch_uctx_arg(&p->ctx, i);

@@ -4,7 +4,8 @@
  * through isa-debug-exit at port 0xf4 (QEMU exits with (v << 1) | 1), RAM
  * from the hvm_start_info memory map (../shared/REFERENCES.md 3b).
  */
-#include "demo.h"
+#include "kspace_check.h"
+#include "x86.h"
 
 const char demo_arch_name[] = "x86_64";
 
@@ -46,6 +47,14 @@ struct idt_gate {
 
 static struct idt_gate idt[32] __attribute__((aligned(16)));
 
+/* One byte COM1 has received, or -1 (the QMP build's pauses, uproc.c). */
+int arch_uart_getc(void);
+
+int arch_uart_getc(void)
+{
+	return inb(COM1 + 5) & 0x01 ? inb(COM1) : -1; /* LSR: data ready */
+}
+
 void arch_early_init(void)
 {
 	for (unsigned v = 0; v < 32; v++) {
@@ -66,28 +75,24 @@ void arch_early_init(void)
 	__asm__ volatile("lidt %0" ::"m"(idtr));
 }
 
-struct x86_frame {
-	uint64_t r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx,
-		rbx, rax;
-	uint64_t vector, error;
-	uint64_t rip, cs, rflags, rsp, ss;
-};
-
-void x86_trap(struct x86_frame *tf);
+const char *x86_vector_name(uint64_t vector)
+{
+	static const char *const names[32] = {
+		[0] = "#DE",  [1] = "#DB",  [3] = "#BP",  [6] = "#UD",
+		[8] = "#DF",  [12] = "#SS", [13] = "#GP", [14] = "#PF",
+		[16] = "#MF", [17] = "#AC", [19] = "#XM",
+	};
+	return vector < 32 && names[vector] ? names[vector] : "exception";
+}
 
 void x86_trap(struct x86_frame *tf)
 {
-	static const char *const names[32] = {
-		[0] = "#DE",  [6] = "#UD", [8] = "#DF", [13] = "#GP",
-		[14] = "#PF", [3] = "#BP", [1] = "#DB", [12] = "#SS",
-	};
 	struct demo_fault f = {
 		.access = DEMO_OTHER,
 		.addr = 0,
 		.pc = tf->rip,
 		.cause = tf->vector << 32 | tf->error,
-		.what = names[tf->vector & 31] ? names[tf->vector & 31]
-					       : "exception",
+		.what = x86_vector_name(tf->vector),
 	};
 	if (tf->vector == 14) {
 		uint64_t cr2;
@@ -99,6 +104,8 @@ void x86_trap(struct x86_frame *tf)
 		else
 			f.access = tf->error & 2 ? DEMO_WRITE : DEMO_READ;
 	}
+	if ((tf->cs & 3) == 3) /* from ring 3 (the syscall entry too) */
+		x86_user_trap(tf, tf->vector == X86_VEC_SYSCALL ? NULL : &f);
 	uint64_t fixup = 0;
 	switch (demo_trap(&f, &fixup)) {
 	case DEMO_RETRY:
@@ -164,10 +171,32 @@ const unsigned demo_pt_opts = 0;
 
 /* COM1 is an I/O port; the local APIC page stands in as the device
  * (uncached) mapping. */
+#define LAPIC_PA 0xfee00000ul
 const struct demo_mmio demo_mmio[] = {
-	{0xfee00000, 0x1000, "lapic"},
+	{LAPIC_PA, 0x1000, "lapic"},
 };
 const unsigned demo_nmmio = MMK_ARRAY_SIZE(demo_mmio);
+
+/*
+ * The kernel-space phases ioremap demo_mmio[0] and hand it here.  No page
+ * table maps an I/O port, so the console stays on COM1; the ioremapped
+ * local APIC is used instead: its ID and version registers must read the
+ * same through the new address as through the identity map.
+ */
+const char demo_kspace_dev_use[] =
+	"COM1 is an I/O port: the local APIC read the same via its ioremap";
+
+void arch_uart_remap(uint64_t va)
+{
+	volatile uint32_t *id = (volatile uint32_t *)LAPIC_PA;
+	volatile uint32_t *p = va ? (volatile uint32_t *)(uintptr_t)va : id;
+	/* ID at 0x20, version at 0x30: 32-bit registers, 16 bytes apart */
+	if (p[0x20 / 4] != id[0x20 / 4] || p[0x30 / 4] != id[0x30 / 4])
+		demo_fail("the local APIC through %#llx reads %#x/%#x, "
+			  "through its physical address %#x/%#x",
+			  (unsigned long long)va, p[0x20 / 4], p[0x30 / 4],
+			  id[0x20 / 4], id[0x30 / 4]);
+}
 
 void arch_mmu_on(struct mmk_pt *pt)
 {

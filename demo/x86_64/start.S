@@ -98,6 +98,7 @@ x86_trap_stubs:
 	.endr
 
 trap_common:
+	cld			/* user mode may have left DF set */
 	push	%rax
 	push	%rbx
 	push	%rcx
@@ -133,6 +134,68 @@ trap_common:
 	add	$16, %rsp
 	iretq
 
+/*
+ * The syscall instruction from ring 3 (LSTAR): rcx = the user rip after
+ * it, r11 = the user rflags, rsp still the user's.  Build on the top of
+ * the user-trap stack the frame an exception from ring 3 would have
+ * (ss, rsp, rflags, cs, rip, error 0) with vector X86_VEC_SYSCALL and go
+ * on as for an exception: x86_trap sees it came from ring 3.  Interrupts
+ * stay off throughout (FMASK clears IF anyway).
+ */
+	.equ	X86_VEC_SYSCALL, 0x100
+	.equ	USER_CS, 0x23
+	.equ	USER_SS, 0x1b
+
+	.globl	x86_syscall_entry
+x86_syscall_entry:
+	mov	%rsp, x86_user_rsp
+	mov	$x86_ustack_top, %rsp
+	push	$USER_SS
+	push	x86_user_rsp
+	push	%r11
+	push	$USER_CS
+	push	%rcx
+	push	$0
+	push	$X86_VEC_SYSCALL
+	jmp	trap_common
+
+/*
+ * x86_enter_user(const struct arch_uctx *c) (arch_uctx.h): restart on the
+ * top of the user-trap stack and iretq to ring 3 with every register from
+ * *c.  iretq and not sysretq: it restores rcx and r11 too (a process
+ * resumed after a page fault needs them) and never returns to a
+ * non-canonical rip in ring 0.
+ */
+	.equ	UCTX_RDI, 72
+	.equ	UCTX_RIP, 120
+	.equ	UCTX_RFLAGS, 128
+	.equ	UCTX_RSP, 136
+
+	.globl	x86_enter_user
+x86_enter_user:
+	mov	$x86_ustack_top, %rsp
+	push	$USER_SS
+	push	UCTX_RSP(%rdi)
+	push	UCTX_RFLAGS(%rdi)
+	push	$USER_CS
+	push	UCTX_RIP(%rdi)
+	mov	0(%rdi), %r15
+	mov	8(%rdi), %r14
+	mov	16(%rdi), %r13
+	mov	24(%rdi), %r12
+	mov	32(%rdi), %r11
+	mov	40(%rdi), %r10
+	mov	48(%rdi), %r9
+	mov	56(%rdi), %r8
+	mov	64(%rdi), %rbp
+	mov	80(%rdi), %rsi
+	mov	88(%rdi), %rdx
+	mov	96(%rdi), %rcx
+	mov	104(%rdi), %rbx
+	mov	112(%rdi), %rax
+	mov	UCTX_RDI(%rdi), %rdi
+	iretq
+
 /* Probes: one access each, resumed after by the exception table. */
 	.globl demo_probe_read, demo_probe_write, demo_probe_exec
 demo_probe_read:
@@ -164,10 +227,18 @@ demo_ret_insn_size:
 	/* The GDT is written by the CPU (accessed bits): keep it in .data. */
 	.data
 	.balign	16
+	.globl	x86_gdt
+x86_gdt:
 gdt:
 	.quad	0
 	.quad	0x00af9b000000ffff	/* 0x08: 64-bit code, accessed */
 	.quad	0x00cf93000000ffff	/* 0x10: data, accessed */
+	/* User segments in the order sysret wants (STAR[63:48] = 0x10):
+	 * data at 0x18, code at 0x20; syscall (STAR[47:32] = 0x08) loads
+	 * 0x08 / 0x10. */
+	.quad	0x00cff3000000ffff	/* 0x18: user data, DPL 3 */
+	.quad	0x00affb000000ffff	/* 0x20: user 64-bit code, DPL 3 */
+	.quad	0, 0			/* 0x28: the TSS, filled by user.c */
 gdt_end:
 	.balign	8
 gdt_ptr:
@@ -186,6 +257,17 @@ boot_pd:
 	.balign	8
 x86_start_info:
 	.space	8
+
+	.balign	8
+x86_user_rsp:			/* the user rsp while syscall entry runs */
+	.space	8
+
+	/* Traps from ring 3 (TSS rsp0 and the syscall entry) start here. */
+	.section .bss.ustack, "aw", @nobits
+	.balign	4096
+	.space	16384
+	.globl	x86_ustack_top
+x86_ustack_top:
 
 	.section .bss.stack, "aw", @nobits
 	.balign 16

@@ -276,7 +276,7 @@ def run_qmp(arch):
         deadline = time.monotonic() + 30
         idle = False
         q = None
-        udump, paused = {}, []
+        udump, utlb, paused = {}, {}, []
         try:
             while time.monotonic() < deadline and not idle:
                 r, _, _ = select.select([p.stdout], [], [], 0.5)
@@ -297,6 +297,9 @@ def run_qmp(arch):
                     m = re.match(r"MMKIT-UDUMP (\S+) (.*)", l)
                     if m:
                         udump.setdefault(m.group(1), []).append(norm(m.group(2)))
+                    m = re.match(r"MMKIT-UTLB (\S+) (.*)", l)
+                    if m:
+                        utlb.setdefault(m.group(1), []).append(norm(m.group(2)))
                     m = re.match(r"MMKIT-PAUSE (\S+)$", l)
                     if m:
                         # the kernel spins with the process's root loaded
@@ -306,6 +309,9 @@ def run_qmp(arch):
                         tag = m.group(1)
                         rows = qemu_rows(q.hmp("info mem"))
                         compare("info mem (%s)" % tag, udump.get(tag, []), rows)
+                        if arch == "x86_64":
+                            compare("info tlb (%s)" % tag, utlb.get(tag, []),
+                                    qemu_rows(q.hmp("info tlb")))
                         paused.append((tag, udump.get(tag, []), rows))
                         p.stdin.write(b"g")
                         p.stdin.flush()
@@ -356,12 +362,14 @@ def user_pauses(arch):
 
 
 def user_rows(rows, writable):
-    """`info mem` rows of the user window (U set), writable ones or not."""
+    """`info mem` rows of the user window (U set), writable ones or not:
+    riscv64 "vaddr paddr size attr" (attr of r w x u g a d), x86_64
+    "start-end size prot" (prot of u r w)."""
     out = []
     for r in rows:
         f = r.split()
-        if len(f) == 4 and re.fullmatch(r"[rwxugad-]+", f[3]) and "u" in f[3]:
-            if ("w" in f[3]) == writable:
+        if len(f) in (3, 4) and re.fullmatch(r"[rwxugad-]+", f[-1]) and "u" in f[-1]:
+            if ("w" in f[-1]) == writable:
                 out.append(r)
     return out
 
@@ -379,8 +387,6 @@ def check_pauses(arch, paused):
     if tags != PAUSE_TAGS:
         fail("qmp: user-phase pauses %s, expected %s" % (tags, PAUSE_TAGS))
         return
-    if arch != "riscv64":
-        return  # the attribute letters below are riscv64's `info mem`
     d = {t: rows for t, rows, _ in paused}
     wb = len(user_rows(d["fork-parent-before"], True))
     wa = len(user_rows(d["fork-parent-after"], True))

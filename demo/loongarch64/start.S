@@ -7,6 +7,7 @@
  * kernel image where it already is.  Clear bss, install the general
  * exception entry and the TLB refill entry, call demo_main.
  */
+#define CSR_PRMD      0x1
 #define CSR_ESTAT     0x5
 #define CSR_ERA       0x6
 #define CSR_BADV      0x7
@@ -14,9 +15,12 @@
 #define CSR_PGD       0x1b
 #define CSR_TLBRENTRY 0x88
 #define CSR_TLBRBADV  0x89
+#define CSR_TLBRERA   0x8a
 #define CSR_TLBRSAVE  0x8b
 #define CSR_TLBRELO0  0x8c
 #define CSR_TLBRELO1  0x8d
+#define CSR_TLBRPRMD  0x8f
+#define CSR_SAVE0     0x30
 #define CSR_SAVE1     0x31
 #define CSR_SAVE2     0x32
 
@@ -53,7 +57,34 @@ _start:
  * ldpte the handler reads the even/odd PTEs itself and ORs those bits back
  * into TLBRELO0/1 (a no-op where LDPTE is right).  A huge entry reaches
  * ldpte already masked by lddir and is filled as LDPTE leaves it.
+ *
+ * QEMU (7.2, 10.0) also hangs on a PNX or a fetch PPI: raising either
+ * re-reads the instruction at the faulting pc for BADI, which faults
+ * again, forever (REFERENCES.md 4c); a PIF does not read BADI.  So a
+ * refill for a fetch (TLBRBADV is the pc in TLBRERA) of a page the
+ * fetch may not use (NX, or a PLV below the one fetching) fills that
+ * half invalid (V = 0): the retried fetch takes a PIF with BADV = pc,
+ * which the kernel resolves through mmkit like any fault (for a process:
+ * refused, the process killed).  The entry stays invalid in the TLB: the
+ * user trap path drops the pair on every page-invalid fault (user.c).
+ * A fetch that hits a valid NX entry already in the TLB (the page's data
+ * touched earlier by the same ASID) still hangs QEMU.
  */
+	.macro	NOFETCH elo
+	csrrd	$t0, \elo
+	srli.d	$t1, $t0, 62
+	andi	$t1, $t1, 1		/* NX */
+	bnez	$t1, 5f
+	csrrd	$t1, CSR_TLBRPRMD
+	andi	$t1, $t1, 3		/* the PLV that fetched */
+	srli.d	$t2, $t0, 2
+	andi	$t2, $t2, 3		/* the page's PLV */
+	bgeu	$t2, $t1, 6f		/* allowed (RPLV 0: PLV <= page's) */
+5:	bstrins.d $t0, $zero, 0, 0	/* V = 0 */
+	csrwr	$t0, \elo
+6:
+	.endm
+
 	.text
 	.balign	4096
 	.globl	tlb_refill
@@ -85,6 +116,17 @@ tlb_refill:
 	csrrd	$t0, CSR_TLBRELO1
 	or	$t0, $t0, $t2
 	csrwr	$t0, CSR_TLBRELO1
+	csrrd	$t1, CSR_TLBRBADV
+	csrrd	$t2, CSR_TLBRERA
+	xor	$t2, $t2, $t1
+	srli.d	$t2, $t2, 2		/* TLBRERA: pc, IsTLBR in bit 0 */
+	bnez	$t2, 1f			/* not a fetch */
+	srli.d	$t1, $t1, 14
+	andi	$t1, $t1, 1		/* the odd page of the pair */
+	bnez	$t1, 4f
+	NOFETCH	CSR_TLBRELO0
+	b	1f
+4:	NOFETCH	CSR_TLBRELO1
 1:	tlbfill
 	csrrd	$t2, CSR_SAVE2
 	csrrd	$t1, CSR_SAVE1
@@ -93,11 +135,20 @@ tlb_refill:
 
 /*
  * General exceptions (EENTRY, 4 KiB aligned, VS=0: one entry for all).
- * Runs translated like the rest of the kernel.  Frame on the current
- * stack: r0..r31 at 8*i, era 256, estat 264, badv 272.
+ * Runs translated like the rest of the kernel.  PRMD.PPLV tells where it
+ * came from (t0 is parked in SAVE0 to look: the refill handler, which
+ * may run inside this one, keeps to TLBRSAVE, SAVE1 and SAVE2).
+ *
+ * From the kernel (PPLV 0): frame on the current stack: r0..r31 at 8*i,
+ * era 256, estat 264, badv 272; loongarch_trap decides, then ertn.
  */
 	.balign	4096
 trap_entry:
+	csrwr	$t0, CSR_SAVE0
+	csrrd	$t0, CSR_PRMD
+	andi	$t0, $t0, 3
+	bnez	$t0, from_user
+	csrrd	$t0, CSR_SAVE0
 	addi.d	$sp, $sp, -288
 	st.d	$r1, $sp, 8
 	st.d	$r2, $sp, 16
@@ -122,6 +173,49 @@ trap_entry:
 	ld.d	$r\n, $sp, (8*\n)
 	.endr
 	addi.d	$sp, $sp, 288
+	ertn
+
+/*
+ * From PLV3: save r1..r31 and ERA in loongarch_uframe (struct arch_uctx),
+ * restart on the top of the kernel stack and call
+ * loongarch_user_trap(estat, badv) (user.c; never returns).
+ */
+from_user:
+	la.pcrel $t0, loongarch_uframe
+	st.d	$r1, $t0, 8
+	st.d	$r2, $t0, 16
+	st.d	$r3, $t0, 24
+	.irp	n, 4,5,6,7,8,9,10,11,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+	st.d	$r\n, $t0, (8*\n)
+	.endr
+	csrrd	$t1, CSR_SAVE0
+	st.d	$t1, $t0, 96		/* the user's t0 (r12) */
+	csrrd	$t1, CSR_ERA
+	st.d	$t1, $t0, 256
+	la.pcrel $sp, __stack_top
+	csrrd	$a0, CSR_ESTAT
+	csrrd	$a1, CSR_BADV
+	bl	loongarch_user_trap
+7:	b	7b
+
+/*
+ * loongarch_enter_user(const struct arch_uctx *c): ertn to PLV3 at c->pc
+ * with the registers in *c, interrupts off there too (PRMD: PPLV 3, PIE
+ * 0; the demo schedules cooperatively).
+ */
+	.globl	loongarch_enter_user
+loongarch_enter_user:
+	ld.d	$t0, $a0, 256
+	csrwr	$t0, CSR_ERA
+	li.w	$t0, 3
+	csrwr	$t0, CSR_PRMD
+	ld.d	$r1, $a0, 8
+	ld.d	$r2, $a0, 16
+	ld.d	$r3, $a0, 24
+	.irp	n, 5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+	ld.d	$r\n, $a0, (8*\n)
+	.endr
+	ld.d	$a0, $a0, 32
 	ertn
 
 /* Probes: one access each, resumed after by the exception table. */

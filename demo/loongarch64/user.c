@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * loongarch64 PLV3 (demo/common/uproc.h).  A trap from user mode comes
+ * to the one general exception entry (start.S), which tells it by
+ * PRMD.PPLV, saves the user registers in loongarch_uframe, restarts on
+ * the top of the kernel stack and calls loongarch_user_trap; user mode is
+ * entered with ertn (PRMD.PPLV = 3, PIE = 0, ERA = the pc).
+ */
+#include "uproc.h"
+
+/* CSR numbers (LoongArch Vol. 1, ch. 7). */
+#define CSR_BADI 0x8
+#define CSR_ASID 0x18
+
+#define csr_read(csr)                                                          \
+	({                                                                     \
+		uint64_t v_;                                                   \
+		__asm__ volatile("csrrd %0, %1" : "=r"(v_) : "i"(csr));        \
+		v_;                                                            \
+	})
+
+struct arch_uctx loongarch_uframe; /* start.S saves the user registers here */
+
+void loongarch_user_trap(uint64_t estat, uint64_t badv);
+_Noreturn void loongarch_enter_user(const struct arch_uctx *c);
+
+void arch_user_init(void)
+{
+	/* Nothing to program: EENTRY is the one entry for PLV0 and PLV3
+	 * (start.S), the kernel stack top is a link-time constant, PGDH
+	 * and CSR.ASID follow mmk_hal_write_root.  EUEN stays 0: the
+	 * programs are built soft-float (lp64s), an FP instruction traps. */
+}
+
+void arch_uctx_init(struct arch_uctx *c, uint64_t entry, uint64_t sp)
+{
+	memset(c, 0, sizeof(*c));
+	c->pc = entry;
+	c->r[3] = sp;
+}
+
+uint64_t arch_uctx_sysno(const struct arch_uctx *c)
+{
+	return c->r[11]; /* a7 */
+}
+
+uint64_t arch_uctx_arg(const struct arch_uctx *c, unsigned i)
+{
+	return i < 6 ? c->r[4 + i] : 0; /* a0..a5 */
+}
+
+void arch_uctx_set_ret(struct arch_uctx *c, uint64_t v)
+{
+	c->r[4] = v;
+}
+
+uint64_t arch_uctx_pc(const struct arch_uctx *c)
+{
+	return c->pc;
+}
+
+_Noreturn void arch_enter_user(const struct arch_uctx *c)
+{
+	loongarch_enter_user(c);
+}
+
+/* Whether the instruction @insn (from BADI) writes memory: the stores
+ * st.* / stptr.* / stx.*, sc.* and the atomics am*. */
+static bool insn_stores(uint32_t insn)
+{
+	uint32_t op8 = insn >> 24, op10 = insn >> 22, op17 = insn >> 15;
+	if (op10 >= 0x0a4 && op10 <= 0x0a7) /* st.b st.h st.w st.d */
+		return true;
+	if (op8 == 0x25 || op8 == 0x27 || op8 == 0x21 || op8 == 0x23)
+		return true; /* stptr.w stptr.d sc.w sc.d */
+	if (op17 == 0x7020 || op17 == 0x7028 || op17 == 0x7030 ||
+	    op17 == 0x7038) /* stx.b stx.h stx.w stx.d */
+		return true;
+	return op17 >= 0x70c0 && op17 <= 0x70e3; /* am*.w / am*.d */
+}
+
+void loongarch_user_trap(uint64_t estat, uint64_t badv)
+{
+	struct arch_uctx *c = demo_user_ctx();
+	*c = loongarch_uframe;
+	uint64_t ecode = (estat >> 16) & 0x3f;
+	if (ecode == 0xb) { /* SYS: past the syscall instruction */
+		c->pc += 4;
+		demo_user_trap(DEMO_UTRAP_SYSCALL, NULL);
+	}
+	static const char *const names[64] = {
+		[0] = "interrupt",
+		[1] = "PIL (load page invalid)",
+		[2] = "PIS (store page invalid)",
+		[3] = "PIF (fetch page invalid)",
+		[4] = "PME (page modified: not writable)",
+		[5] = "PNR (not readable)",
+		[6] = "PNX (not executable)",
+		[7] = "PPI (privilege)",
+		[8] = "ADE (address error)",
+		[9] = "ALE (unaligned)",
+		[0xa] = "BCE (bound check)",
+		[0xc] = "BRK",
+		[0xd] = "INE (no such instruction)",
+		[0xe] = "IPE (privileged instruction)",
+		[0xf] = "FPD (FPU disabled)",
+	};
+	struct demo_fault f = {
+		.access = DEMO_OTHER,
+		.addr = badv,
+		.pc = c->pc,
+		.cause = estat,
+		.what = names[ecode] ? names[ecode] : "exception",
+	};
+	enum demo_utrap kind = DEMO_UTRAP_OTHER;
+	switch (ecode) {
+	case 1:
+	case 5:
+		f.access = DEMO_READ;
+		break;
+	case 2:
+	case 4:
+		f.access = DEMO_WRITE;
+		break;
+	case 3:
+	case 6:
+		f.access = DEMO_EXEC;
+		break;
+	case 7: /* a fetch has BADV = pc; else the instruction says */
+		if (badv == c->pc)
+			f.access = DEMO_EXEC;
+		else
+			f.access = insn_stores((uint32_t)csr_read(CSR_BADI))
+					   ? DEMO_WRITE
+					   : DEMO_READ;
+		break;
+	}
+	if (ecode >= 1 && ecode <= 7)
+		kind = DEMO_UTRAP_FAULT;
+	if (ecode >= 1 && ecode <= 3) {
+		/* The TLB keeps invalid halves (and the refill makes a
+		 * forbidden fetch's half invalid, start.S): drop the pair
+		 * so that the retry walks the table mmkit has fixed. */
+		uint64_t asid = csr_read(CSR_ASID);
+		__asm__ volatile(
+			"dbar 0\n\tinvtlb 5, %0, %1" ::"r"(asid & 0x3ff),
+			"r"(badv)
+			: "memory");
+	}
+	demo_user_trap(kind, &f);
+}

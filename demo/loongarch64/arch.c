@@ -11,6 +11,7 @@
 #include <mmkit/kspace.h>
 
 #include "arch/loongarch64/pt_loongarch64.h"
+#include "la_asid.h"
 
 const char demo_arch_name[] = "loongarch64";
 
@@ -287,8 +288,11 @@ void mmk_hal_tlb_flush_all(const mmk_cpumask_t *cpus, uint32_t asid)
  * space's entries are global: changing PGDH drops everything.  A space
  * with its own ASID needs no flush (mmkit flushes at a rollover); ASID 0
  * is shared by every table that has none, so a switch to one flushes.
+ * Once processes exist the kernel keeps LA_KERNEL_ASID in CSR.ASID and
+ * the space's ASID waits in SAVE4 for the ertn to PLV3 (user.c).
  */
 static uint64_t pgdh_root;
+bool loongarch_kernel_asid; /* set by arch_user_init */
 
 void mmk_hal_write_root(mmk_paddr_t root, uint32_t asid, uint64_t regval)
 {
@@ -297,7 +301,9 @@ void mmk_hal_write_root(mmk_paddr_t root, uint32_t asid, uint64_t regval)
 		regval = csr_read(CSR_PGDL);
 	uint64_t pgdh = kroot ? kroot : regval;
 	__asm__ volatile("dbar 0" ::: "memory");
-	csr_write(CSR_ASID, asid & 0x3ff);
+	csr_write(CSR_SAVE4, asid & 0x3ff);
+	if (!loongarch_kernel_asid)
+		csr_write(CSR_ASID, asid & 0x3ff);
 	csr_write(CSR_PGDL, regval);
 	if (pgdh != pgdh_root) {
 		pgdh_root = pgdh;

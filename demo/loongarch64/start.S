@@ -20,9 +20,11 @@
 #define CSR_TLBRELO0  0x8c
 #define CSR_TLBRELO1  0x8d
 #define CSR_TLBRPRMD  0x8f
-#define CSR_SAVE0     0x30
 #define CSR_SAVE1     0x31
 #define CSR_SAVE2     0x32
+#define CSR_ASID      0x18
+
+#include "la_asid.h"
 
 	.section .text.boot, "ax"
 	.globl	_start
@@ -34,7 +36,10 @@ _start:
 	st.d	$zero, $t0, 0
 	addi.d	$t0, $t0, 8
 	b	1b
-2:	la.pcrel $t0, trap_entry
+2:	li.d	$t0, LA_DMW0
+	csrwr	$t0, CSR_DMW0
+	la.pcrel $t0, trap_entry
+	lu52i.d	$t0, $t0, LA_DMW_HI12	/* its DMW0 alias (la_asid.h) */
 	csrwr	$t0, CSR_EENTRY
 	la.pcrel $t0, tlb_refill
 	csrwr	$t0, CSR_TLBRENTRY
@@ -135,9 +140,11 @@ tlb_refill:
 
 /*
  * General exceptions (EENTRY, 4 KiB aligned, VS=0: one entry for all).
- * Runs translated like the rest of the kernel.  PRMD.PPLV tells where it
- * came from (t0 is parked in SAVE0 to look: the refill handler, which
- * may run inside this one, keeps to TLBRSAVE, SAVE1 and SAVE2).
+ * PRMD.PPLV tells where it came from (t0 is parked in SAVE0 to look: the
+ * refill handler, which may run inside this one, keeps to TLBRSAVE,
+ * SAVE1 and SAVE2).  EENTRY is this code's DMW0 alias: from PLV3 the
+ * kernel's own ASID goes into CSR.ASID before any fetch or access makes
+ * a TLB entry (user.c), then both paths jump to the identity address.
  *
  * From the kernel (PPLV 0): frame on the current stack: r0..r31 at 8*i,
  * era 256, estat 264, badv 272; loongarch_trap decides, then ertn.
@@ -146,6 +153,14 @@ tlb_refill:
 trap_entry:
 	csrwr	$t0, CSR_SAVE0
 	csrrd	$t0, CSR_PRMD
+	andi	$t0, $t0, 3
+	beqz	$t0, 1f
+	li.w	$t0, LA_KERNEL_ASID
+	csrwr	$t0, CSR_ASID
+1:	la.pcrel $t0, 2f
+	bstrpick.d $t0, $t0, 47, 0	/* out of the DMW */
+	jirl	$zero, $t0, 0
+2:	csrrd	$t0, CSR_PRMD
 	andi	$t0, $t0, 3
 	bnez	$t0, from_user
 	csrrd	$t0, CSR_SAVE0
@@ -201,11 +216,16 @@ from_user:
 /*
  * loongarch_enter_user(const struct arch_uctx *c): ertn to PLV3 at c->pc
  * with the registers in *c, interrupts off there too (PRMD: PPLV 3, PIE
- * 0; the demo schedules cooperatively).
+ * 0; the demo schedules cooperatively).  Runs from the DMW0 alias, so
+ * that after the process's ASID (SAVE4) is in CSR.ASID no fetch or
+ * access makes a TLB entry until PLV3 runs.
  */
 	.globl	loongarch_enter_user
 loongarch_enter_user:
-	ld.d	$t0, $a0, 256
+	la.pcrel $t0, 1f
+	lu52i.d	$t0, $t0, LA_DMW_HI12
+	jirl	$zero, $t0, 0
+1:	ld.d	$t0, $a0, 256
 	csrwr	$t0, CSR_ERA
 	li.w	$t0, 3
 	csrwr	$t0, CSR_PRMD
@@ -216,6 +236,10 @@ loongarch_enter_user:
 	ld.d	$r\n, $a0, (8*\n)
 	.endr
 	ld.d	$a0, $a0, 32
+	csrwr	$a0, CSR_SAVE0		/* the user's a0 */
+	csrrd	$a0, CSR_SAVE4
+	csrwr	$a0, CSR_ASID
+	csrrd	$a0, CSR_SAVE0
 	ertn
 
 /* Probes: one access each, resumed after by the exception table. */

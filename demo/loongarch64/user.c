@@ -5,8 +5,28 @@
  * PRMD.PPLV, saves the user registers in loongarch_uframe, restarts on
  * the top of the kernel stack and calls loongarch_user_trap; user mode is
  * entered with ertn (PRMD.PPLV = 3, PIE = 0, ERA = the pc).
+ *
+ * QEMU (7.2 and 10.0) hangs on a PNX or a fetch PPI exception (start.S,
+ * the refill handler): a process jumping to a page whose valid entry is
+ * in the TLB, but that it may not execute, would stop the whole machine.
+ * The refill handler turns such a fetch into a PIF when it has to load
+ * the entry; what remains is never to leave a valid entry of the
+ * kernel's pages tagged with a process's ASID.  So the kernel has an
+ * ASID of its own, LA_KERNEL_ASID (la_asid.h), while processes exist:
+ * the trap entry puts it in CSR.ASID first thing, and the ertn to PLV3
+ * takes the process's from SAVE4 (where mmk_hal_write_root leaves it)
+ * last thing; both run from a direct-mapped window (DMW0, PLV0 only),
+ * whose fetches make no TLB entry.  The kernel's pages then show up only
+ * under LA_KERNEL_ASID (the identity map is the same in every space and
+ * the kernel reaches user memory only through it: mmk_aspace_read), and
+ * a process's jump into the kernel takes a PIF through the refill.  The
+ * one case left is QEMU's: a jump to a no-exec page of the process's own
+ * that it has read or written since its entry was loaded (it hangs).
  */
 #include "uproc.h"
+#include "la_asid.h"
+
+#include <mmkit/tlb.h>
 
 /* CSR numbers (LoongArch Vol. 1, ch. 7). */
 #define CSR_BADI 0x8
@@ -24,12 +44,22 @@ struct arch_uctx loongarch_uframe; /* start.S saves the user registers here */
 void loongarch_user_trap(uint64_t estat, uint64_t badv);
 _Noreturn void loongarch_enter_user(const struct arch_uctx *c);
 
+extern bool loongarch_kernel_asid; /* arch.c, mmk_hal_write_root */
+
 void arch_user_init(void)
 {
-	/* Nothing to program: EENTRY is the one entry for PLV0 and PLV3
-	 * (start.S), the kernel stack top is a link-time constant, PGDH
-	 * and CSR.ASID follow mmk_hal_write_root.  EUEN stays 0: the
-	 * programs are built soft-float (lp64s), an FP instruction traps. */
+	/* EENTRY is the one entry for PLV0 and PLV3 (start.S), the kernel
+	 * stack top a link-time constant, PGDH follows mmk_hal_write_root.
+	 * EUEN stays 0: the programs are built soft-float (lp64s), an FP
+	 * instruction traps.  From here on the kernel runs as
+	 * LA_KERNEL_ASID, which mmkit must never hand out. */
+	if (mmk_tlb_asid_bits() > 9)
+		demo_fail("loongarch64: %u-bit ASIDs leave none for the kernel",
+			  mmk_tlb_asid_bits());
+	loongarch_kernel_asid = true;
+	__asm__ volatile("csrwr %0, %1" ::"r"((uint64_t)LA_KERNEL_ASID),
+			 "i"(CSR_ASID)
+			 : "memory");
 }
 
 void arch_uctx_init(struct arch_uctx *c, uint64_t entry, uint64_t sp)
@@ -141,7 +171,7 @@ void loongarch_user_trap(uint64_t estat, uint64_t badv)
 		/* The TLB keeps invalid halves (and the refill makes a
 		 * forbidden fetch's half invalid, start.S): drop the pair
 		 * so that the retry walks the table mmkit has fixed. */
-		uint64_t asid = csr_read(CSR_ASID);
+		uint64_t asid = csr_read(CSR_SAVE4); /* the process's */
 		__asm__ volatile(
 			"dbar 0\n\tinvtlb 5, %0, %1" ::"r"(asid & 0x3ff),
 			"r"(badv)

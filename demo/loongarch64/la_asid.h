@@ -9,6 +9,7 @@
 
 #define CSR_SAVE0 0x30	/* the trap entry's scratch */
 #define CSR_SAVE4 0x34	/* the ASID of the process to run (write_root) */
+#define CSR_SAVE5 0x35	/* BADI of a trap from PLV3, saved first thing */
 #define CSR_DMW0  0x180 /* direct-mapped window 0 */
 
 /* The kernel's own ASID while processes exist: above every ASID mmkit

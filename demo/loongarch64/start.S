@@ -9,6 +9,7 @@
  */
 #define CSR_PRMD      0x1
 #define CSR_ESTAT     0x5
+#define CSR_BADI      0x8
 #define CSR_ERA       0x6
 #define CSR_BADV      0x7
 #define CSR_EENTRY    0xc
@@ -157,6 +158,8 @@ trap_entry:
 	beqz	$t0, 1f
 	li.w	$t0, LA_KERNEL_ASID
 	csrwr	$t0, CSR_ASID
+	csrrd	$t0, CSR_BADI		/* before any refill: QEMU's rewrites it */
+	csrwr	$t0, CSR_SAVE5
 1:	la.pcrel $t0, 2f
 	bstrpick.d $t0, $t0, 47, 0	/* out of the DMW */
 	jirl	$zero, $t0, 0

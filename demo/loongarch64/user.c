@@ -29,8 +29,8 @@
 #include <mmkit/tlb.h>
 
 /* CSR numbers (LoongArch Vol. 1, ch. 7). */
-#define CSR_BADI 0x8
 #define CSR_ASID 0x18
+#define CSR_PGDL 0x19
 
 #define csr_read(csr)                                                          \
 	({                                                                     \
@@ -94,7 +94,9 @@ _Noreturn void arch_enter_user(const struct arch_uctx *c)
 	loongarch_enter_user(c);
 }
 
-/* Whether the instruction @insn (from BADI) writes memory: the stores
+/* Whether the instruction @insn (BADI, which start.S saves in SAVE5
+ * before a TLB refill can overwrite it: QEMU 7.2 sets BADI on refills
+ * too) writes memory: the stores
  * st.* / stptr.* / stx.*, sc.* and the atomics am*. */
 static bool insn_stores(uint32_t insn)
 {
@@ -107,6 +109,24 @@ static bool insn_stores(uint32_t insn)
 	    op17 == 0x7038) /* stx.b stx.h stx.w stx.d */
 		return true;
 	return op17 >= 0x70c0 && op17 <= 0x70e3; /* am*.w / am*.d */
+}
+
+/*
+ * Whether the page table PGDL points at has a valid entry for @va: the
+ * refill's walk (start.S: 16 KiB pages, Dir3 at bit 36, Dir1 at bit 25,
+ * 11 bits each) in C, through the identity map (directory entries hold
+ * physical addresses; empty ones point at mmkit's all-invalid tables).
+ */
+static bool pte_valid(uint64_t va)
+{
+	const uint64_t m = 0x7ff;
+	uint64_t d = csr_read(CSR_PGDL);
+	d = ((const volatile uint64_t *)(uintptr_t)d)[(va >> 36) & m];
+	d = ((const volatile uint64_t *)(uintptr_t)d)[(va >> 25) & m];
+	if (!(d & 0x40)) /* not a huge entry: the leaf table */
+		d = ((const volatile uint64_t
+			      *)(uintptr_t)(d & ~0x3fffull))[(va >> 14) & m];
+	return d & 1;
 }
 
 void loongarch_user_trap(uint64_t estat, uint64_t badv)
@@ -160,17 +180,19 @@ void loongarch_user_trap(uint64_t estat, uint64_t badv)
 		if (badv == c->pc)
 			f.access = DEMO_EXEC;
 		else
-			f.access = insn_stores((uint32_t)csr_read(CSR_BADI))
+			f.access = insn_stores((uint32_t)csr_read(CSR_SAVE5))
 					   ? DEMO_WRITE
 					   : DEMO_READ;
 		break;
 	}
 	if (ecode >= 1 && ecode <= 7)
 		kind = DEMO_UTRAP_FAULT;
-	if (ecode >= 1 && ecode <= 3) {
-		/* The TLB keeps invalid halves (and the refill makes a
-		 * forbidden fetch's half invalid, start.S): drop the pair
-		 * so that the retry walks the table mmkit has fixed. */
+	if (ecode >= 1 && ecode <= 3 && pte_valid(badv)) {
+		/* Page invalid, but the page table has the page: the half
+		 * the refill made invalid for a forbidden fetch (start.S).
+		 * Drop the pair so that the retry walks the table again.
+		 * Any other invalid entry is mmkit's to flush once it maps
+		 * the page (mmk_pt_map_needs_flush), and stays its test. */
 		uint64_t asid = csr_read(CSR_SAVE4); /* the process's */
 		__asm__ volatile(
 			"dbar 0\n\tinvtlb 5, %0, %1" ::"r"(asid & 0x3ff),

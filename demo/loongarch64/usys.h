@@ -25,6 +25,11 @@ static inline long usys(long nr, long a0, long a1, long a2, long a3, long a4,
 	return r_a0;
 }
 
+/* An instruction that traps (demo/user/fault.c): clang-16 lowers
+ * __builtin_trap on LoongArch to amswap.w $zero, $ra, $zero, an access to
+ * address 0 (a page fault, not a trap). */
+#define USYS_TRAP() __asm__ volatile("break 0")
+
 /* The entry point: the loader's sp holds argc, argv ... (Linux's layout). */
 #define USYS_START_ASM                                                         \
 	".globl _start\n"                                                      \

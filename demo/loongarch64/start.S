@@ -72,9 +72,10 @@ _start:
  * half invalid (V = 0): the retried fetch takes a PIF with BADV = pc,
  * which the kernel resolves through mmkit like any fault (for a process:
  * refused, the process killed).  The entry stays invalid in the TLB: the
- * user trap path drops the pair on every page-invalid fault (user.c).
- * A fetch that hits a valid NX entry already in the TLB (the page's data
- * touched earlier by the same ASID) still hangs QEMU.
+ * user trap path drops the pair when the page table has the page
+ * (user.c).  A fetch that hits a valid NX entry already in the TLB (the
+ * page's data touched earlier under the same ASID) still hangs QEMU;
+ * user.c keeps the kernel's pages out of a process's ASID.
  */
 	.macro	NOFETCH elo
 	csrrd	$t0, \elo

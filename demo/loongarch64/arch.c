@@ -6,8 +6,12 @@
  * map (../shared/REFERENCES.md 4b): the machine passes no boot arguments.
  */
 #include "demo.h"
+#include "kspace_check.h"
+
+#include <mmkit/kspace.h>
 
 #include "arch/loongarch64/pt_loongarch64.h"
+#include "la_asid.h"
 
 const char demo_arch_name[] = "loongarch64";
 
@@ -45,9 +49,16 @@ const char demo_arch_name[] = "loongarch64";
 				 : "memory");                                  \
 	} while (0)
 
+/* Where the UART is reached; the kernel space moves it to its ioremap. */
+static volatile uint8_t *uart = (volatile uint8_t *)UART_BASE;
+
+void arch_uart_remap(uint64_t va)
+{
+	uart = (volatile uint8_t *)(uintptr_t)(va ? va : UART_BASE);
+}
+
 void arch_putc(char c)
 {
-	volatile uint8_t *uart = (volatile uint8_t *)UART_BASE;
 	while (!(uart[5] & 0x20))
 		;
 	uart[0] = (uint8_t)c;
@@ -175,7 +186,9 @@ const enum mmk_pt_format_id demo_pt_format = MMK_PT_LA64_16K_3L;
 const unsigned demo_pt_opts = 0;
 
 const struct demo_mmio demo_mmio[] = {
-	{UART_BASE & ~0x3ffful, 0x4000, "uart"},
+	/* the UART's own registers, not its page: the kernel-space check
+	 * ioremaps demo_mmio[0] and reads LSR through it (maps round out) */
+	{UART_BASE, 8, "uart"},
 	{GED_SLEEP & ~0x3ffful, 0x4000, "ged"},
 	{PVPANIC_BAR, 0x4000, "pvpanic"},
 };
@@ -199,11 +212,8 @@ void arch_mmu_on(struct mmk_pt *pt)
 	csr_write(CSR_STLBPS, mmk_arch_loongarch64_stlbps(pt));
 	csr_write(CSR_TLBREHI, mmk_arch_loongarch64_stlbps(pt));
 	csr_write(CSR_ASID, 0);
-	/* Only the low half is used; the high half walks the same table
-	 * (nothing is mapped there, so every access faults cleanly). */
+	/* PGDL and (no kernel space yet) PGDH: mmk_hal_write_root below. */
 	mmk_pt_activate(pt, 0);
-	csr_write(CSR_PGDH, csr_read(CSR_PGDL));
-	__asm__ volatile("dbar 0\n\tinvtlb 0, $zero, $zero" ::: "memory");
 	/* PG=1, DA=0, cached fetch and data (DATF=DATM=01), PLV0, IE=0. */
 	csr_write(CSR_CRMD, 0xb0);
 }
@@ -215,13 +225,14 @@ void arch_mmu_on(struct mmk_pt *pt)
  */
 int arch_tlb_entry(uint64_t va, uint64_t *elo)
 {
+	uint64_t asid = csr_read(CSR_ASID);
 	csr_write(CSR_TLBEHI, va & ~0x7fffull & ((1ull << 48) - 1));
 	__asm__ volatile("dbar 0\n\ttlbsrch" ::: "memory");
 	if (csr_read(CSR_TLBIDX) >> 31) /* NE: no match */
 		return -1;
 	__asm__ volatile("tlbrd" ::: "memory");
 	*elo = (va >> 14) & 1 ? csr_read(CSR_TLBELO1) : csr_read(CSR_TLBELO0);
-	csr_write(CSR_ASID, 0); /* tlbrd loaded the entry's ASID */
+	csr_write(CSR_ASID, asid); /* tlbrd loaded the entry's ASID */
 	return 0;
 }
 
@@ -232,17 +243,24 @@ void arch_sync_icache(const void *p, size_t n)
 	__asm__ volatile("ibar 0" ::: "memory");
 }
 
+/*
+ * invtlb ops (Vol. 1, INVTLB): 0 everything, 4 the non-global entries of
+ * an ASID, 6 the global entries and those of an ASID at one address.
+ */
 void mmk_hal_tlb_flush_range(const mmk_cpumask_t *cpus, uint32_t asid,
 			     mmk_vaddr_t start, mmk_vaddr_t end, bool global)
 {
 	(void)cpus;
-	(void)global;
 	__asm__ volatile("dbar 0" ::: "memory");
 	if (end - start > 64 * MMK_PAGE_SIZE) {
-		__asm__ volatile("invtlb 0, $zero, $zero" ::: "memory");
+		if (global)
+			__asm__ volatile("invtlb 0, $zero, $zero" ::: "memory");
+		else
+			__asm__ volatile(
+				"invtlb 4, %0, $zero" ::"r"((uint64_t)asid)
+				: "memory");
 		return;
 	}
-	/* op 6: entries that are global or of @asid, at this address. */
 	for (mmk_vaddr_t va = start; va < end; va += MMK_PAGE_SIZE)
 		__asm__ volatile("invtlb 6, %0, %1" ::"r"((uint64_t)asid),
 				 "r"(va)
@@ -252,15 +270,46 @@ void mmk_hal_tlb_flush_range(const mmk_cpumask_t *cpus, uint32_t asid,
 void mmk_hal_tlb_flush_all(const mmk_cpumask_t *cpus, uint32_t asid)
 {
 	(void)cpus;
-	(void)asid;
-	__asm__ volatile("dbar 0\n\tinvtlb 0, $zero, $zero" ::: "memory");
+	__asm__ volatile("dbar 0" ::: "memory");
+	if (asid == MMK_ASID_ALL)
+		__asm__ volatile("invtlb 0, $zero, $zero" ::: "memory");
+	else
+		__asm__ volatile("invtlb 4, %0, $zero" ::"r"((uint64_t)asid)
+				 : "memory");
 }
+
+/*
+ * PGDL takes the root of the lower half (the demo's table, a process's
+ * space) and CSR.ASID its ASID.  PGDH: the kernel space's root (a
+ * MMK_PT_OPT_HIGH_HALF table, made with no_switch and never activated
+ * itself) while there is one, loaded at the first switch after
+ * mmk_kspace_init; before that and after mmk_kspace_destroy the same
+ * table as PGDL (nothing of the demo is mapped up there).  The kernel
+ * space's entries are global: changing PGDH drops everything.  A space
+ * with its own ASID needs no flush (mmkit flushes at a rollover); ASID 0
+ * is shared by every table that has none, so a switch to one flushes.
+ * Once processes exist the kernel keeps LA_KERNEL_ASID in CSR.ASID and
+ * the space's ASID waits in SAVE4 for the ertn to PLV3 (user.c).
+ */
+static uint64_t pgdh_root;
+bool loongarch_kernel_asid; /* set by arch_user_init */
 
 void mmk_hal_write_root(mmk_paddr_t root, uint32_t asid, uint64_t regval)
 {
-	(void)root;
-	(void)asid;
+	uint64_t kroot = mmk_kspace_root().v;
+	if (kroot && root.v == kroot) /* mmkit switching to the kernel space */
+		regval = csr_read(CSR_PGDL);
+	uint64_t pgdh = kroot ? kroot : regval;
 	__asm__ volatile("dbar 0" ::: "memory");
+	csr_write(CSR_SAVE4, asid & 0x3ff);
+	if (!loongarch_kernel_asid)
+		csr_write(CSR_ASID, asid & 0x3ff);
 	csr_write(CSR_PGDL, regval);
-	__asm__ volatile("invtlb 0, $zero, $zero" ::: "memory");
+	if (pgdh != pgdh_root) {
+		pgdh_root = pgdh;
+		csr_write(CSR_PGDH, pgdh);
+		__asm__ volatile("invtlb 0, $zero, $zero" ::: "memory");
+	} else if (asid == 0) {
+		__asm__ volatile("invtlb 0, $zero, $zero" ::: "memory");
+	}
 }

@@ -27,7 +27,11 @@ static void read_kernel(void *p)
 static void trap(void *p)
 {
 	(void)p;
+#ifdef USYS_TRAP
+	USYS_TRAP(); /* the arch's own (demo/<arch>/usys.h) */
+#else
 	__builtin_trap(); /* an instruction that traps: not a page fault */
+#endif
 }
 
 static const char *yes(int status)

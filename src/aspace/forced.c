@@ -36,6 +36,7 @@ forced_install(struct mmk_aspace *as, const struct mmk_pt_leaf *old,
 	mmk__as_snapshot_cpus(as, &cpus);
 	mmk_tlb_gather_init(&g, mmk_cpumask_empty(&cpus) ? NULL : &cpus,
 			    as->asid);
+	mmk_tlb_gather_track_asid(&g, &as->tlb);
 	int err = old ? mmk_pt_replace(&as->pt, old, pa, flags, &g)
 		      : mmk_pt_map(&as->pt, page, pa, psize, flags, &g);
 	if (!err && put)

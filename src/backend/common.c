@@ -314,7 +314,7 @@ fault_map_flushed(const struct mmk_fault *f, mmk_vaddr_t va, mmk_paddr_t pa,
 		return err;
 	mmk_cpumask_t cpus;
 	mmk__tlb_flush_one(active_cpus(as, &cpus) ? &cpus : NULL, as->asid,
-			   NULL, va, va + f->page_size,
+			   &as->tlb, va, va + f->page_size,
 			   (flags & MMK_PT_GLOBAL) != 0);
 	return 0;
 }
@@ -331,6 +331,7 @@ fault_map_gathered(const struct mmk_fault *f, mmk_vaddr_t va, mmk_paddr_t pa,
 	mmk_cpumask_t cpus;
 	mmk_tlb_gather_init(&g, active_cpus(as, &cpus) ? &cpus : NULL,
 			    as->asid);
+	mmk_tlb_gather_track_asid(&g, &as->tlb);
 	int err = mmk_pt_map(&as->pt, va, pa, f->page_size, flags, &g);
 	/* again after the edit: a CPU may have activated the space since */
 	g.cpus = active_cpus(as, &cpus) ? &cpus : NULL;

@@ -1285,6 +1285,92 @@ static void loongarch64_fault_flushes_the_page_it_maps(void **state)
 	mmk_aspace_destroy(&la);
 }
 
+/* Whether a recorded flush covering @va names @asid (@other: names
+ * another one). */
+static bool flush_names(mmk_vaddr_t va, uint32_t asid, bool other)
+{
+	for (size_t i = 0; i < mmk_hosted_flush_count(); i++) {
+		struct mmk_hosted_flush f;
+		mmk_hosted_flush_get(i, &f);
+		bool covers = f.kind != MMK_HOSTED_FLUSH_RANGE ||
+			      (f.start <= va && va < f.end);
+		if (covers && (f.asid == asid) != other)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * With ASIDs allocated, those flushes name the ASID the space runs with,
+ * not its fixed one (0): the core's install, a backend's own map
+ * (mmk_backend_fault_map), a forced access bringing a page in
+ * (mmk_aspace_access_forced) and a forked child's maps into the leaf
+ * tables it shares (the gathered paths).  The loongarch64 demo kernel's
+ * TLB kept the invalid entry of a MAP_SHARED page when the flush named
+ * ASID 0.
+ */
+static void loongarch64_fault_flushes_name_the_spaces_asid(void **state)
+{
+	(void)state;
+	mmk_aspace_deactivate(&as);
+	assert_int_equal(mmk_tlb_asid_init(8, 1), 0);
+	struct mmk_aspace la, child;
+	assert_int_equal(
+		mmk_aspace_create(&la, BASE, SPACE, MMK_PT_LA64_4K_4L, 0, fa),
+		0);
+	mmk_aspace_activate(&la);
+	uint32_t asid = mmk_tlb_ctx_asid(&la.tlb);
+	assert_true(asid != 0);
+	assert_int_equal(
+		mmk_aspace_map_alloc(&la, BASE, 2 * MMK_MIB, MMK_PT_RW, false),
+		0);
+	struct mmk_shm *o;
+	assert_int_equal(mmk_shm_create(fa, 4 * PG, 12, &o), 0);
+	mmk_vaddr_t sh = BASE + 4 * MMK_MIB;
+	assert_int_equal(
+		mmk_aspace_map_shared(&la, sh, 4 * PG, MMK_PT_RW, o, 0), 0);
+
+	mmk_hosted_flush_reset();
+	assert_int_equal(mmk_aspace_fault(&la, BASE + PG, MMK_ACCESS_WRITE), 0);
+	assert_int_equal(mmk_aspace_fault(&la, sh + PG, MMK_ACCESS_WRITE), 0);
+	uint64_t word = 0; /* a forced read brings the page in */
+	assert_int_equal(
+		mmk_aspace_access_forced(&la, BASE + 5 * PG, &word, 8, false),
+		0);
+	for (mmk_vaddr_t va = BASE + PG; va <= BASE + 5 * PG; va += 4 * PG) {
+		assert_true(flush_names(va, asid, false));
+		assert_false(flush_names(va, asid, true));
+	}
+	assert_true(flush_names(sh + PG, asid, false));
+	assert_false(flush_names(sh + PG, asid, true));
+
+	assert_int_equal(mmk_aspace_create(&child, BASE, SPACE,
+					   MMK_PT_LA64_4K_4L, 0, fa),
+			 0);
+	assert_int_equal(mmk_aspace_clone(&la, &child), 0);
+	mmk_aspace_deactivate(&la);
+	mmk_aspace_activate(&child);
+	uint32_t casid = mmk_tlb_ctx_asid(&child.tlb);
+	assert_true(casid != 0 && casid != asid);
+	assert_true(atomic_load(&child.pt.nshared) != 0);
+	mmk_hosted_flush_reset();
+	assert_int_equal(
+		mmk_aspace_fault(&child, BASE + 2 * PG, MMK_ACCESS_WRITE), 0);
+	assert_int_equal(
+		mmk_aspace_fault(&child, sh + 2 * PG, MMK_ACCESS_WRITE), 0);
+	assert_true(flush_names(BASE + 2 * PG, casid, false));
+	assert_true(flush_names(sh + 2 * PG, casid, false));
+	assert_false(flush_names(BASE + 2 * PG, casid, true));
+	assert_false(flush_names(sh + 2 * PG, casid, true));
+
+	mmk_aspace_deactivate(&child);
+	mmk_aspace_destroy(&child);
+	mmk_shm_put(o);
+	mmk_aspace_destroy(&la);
+	assert_int_equal(mmk_tlb_asid_init(0, 1), 0);
+	mmk_aspace_activate(&as);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1343,6 +1429,9 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			loongarch64_fault_flushes_the_page_it_maps, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			loongarch64_fault_flushes_name_the_spaces_asid, setup,
 			teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

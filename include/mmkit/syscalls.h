@@ -230,10 +230,12 @@ int64_t mmk_sys_brk(struct mmk_sys_mm *mm, uint64_t brk);
  * A page fault of the process at @addr for @access (MMK_ACCESS_*): a
  * fault just below a MAP_GROWSDOWN area first extends the area down to
  * the faulting page, as Linux grows stacks (refused, MMK_ENOMEM, within
- * stack_guard_gap of an accessible area below; no RLIMIT_STACK here),
+ * stack_guard_gap of an accessible area below, or for a locked stack past
+ * memlock_limit; no RLIMIT_STACK here),
  * then mmk_aspace_fault.  Its result: 0 or MMK_EFAULT / MMK_EACCES (a real
- * fault: signal the process), MMK_ENOMEM.  What a kernel's fault handler
- * calls for user addresses.
+ * fault: SIGSEGV), MMK_ERANGE (past the end of the object or file behind
+ * a shared or file area grown by mremap: SIGBUS), MMK_ENOMEM.  What a
+ * kernel's fault handler calls for user addresses.
  */
 int mmk_sys_fault(struct mmk_sys_mm *mm, uint64_t addr, uint32_t access);
 

@@ -36,6 +36,30 @@ static uint32_t fork_flags(uint32_t old, void *arg)
 				  : old & ~(uint32_t)MMK_SYS_VM_DONTCOPY;
 }
 
+/* The next area of a space over [off, end) of one object: the part of it
+ * there. */
+struct obj_part {
+	void *obj;
+	uint64_t off, end;
+	mmk_vaddr_t va, area_end;
+	uint64_t len;
+};
+
+static int next_obj_part(const struct mmk_aspace_area *a, void *arg)
+{
+	struct obj_part *u = arg;
+	if (a->backend != &mmk_backend_shared || a->priv != u->obj)
+		return 0;
+	uint64_t lo = MMK_MAX(u->off, a->offset);
+	uint64_t hi = MMK_MIN(u->end, a->offset + (a->end - a->start));
+	if (lo >= hi)
+		return 0;
+	u->va = a->start + (lo - a->offset);
+	u->len = hi - lo;
+	u->area_end = a->end;
+	return 1;
+}
+
 /*
  * madvise_remove: punch [s, e) out of the object or file behind a shared
  * writable-capable area (private anonymous memory has none: EINVAL; a
@@ -59,9 +83,17 @@ static int64_t madv_remove(struct mmk_sys_mm *mm,
 		return SYS_ERR(EACCES); /* vma_is_shared_maywrite */
 	if (!shm)
 		return SYS_ERR(EOPNOTSUPP);
-	if (mmk_aspace_zap(mm->as, s, e - s))
-		return SYS_ERR(ENOMEM);
-	int err = mmk_shm_punch(a->priv, a->offset + (s - a->start), e - s);
+	/* unmap_mapping_range: every area of this space over the punched
+	 * part of the object loses its pages there (a duplicate by mremap,
+	 * what MREMAP_DONTUNMAP left), so the pages can go */
+	struct obj_part u = {a->priv, a->offset + (s - a->start), 0, 0, 0, 0};
+	u.end = u.off + (e - s);
+	for (mmk_vaddr_t cur = 0;
+	     mmk_aspace_foreach_area(mm->as, cur, next_obj_part, &u) == 1;
+	     cur = u.area_end)
+		if (mmk_aspace_zap(mm->as, u.va, u.len))
+			return SYS_ERR(ENOMEM);
+	int err = mmk_shm_punch(a->priv, u.off, e - s);
 	return err ? sys_fail(err) : 0;
 }
 

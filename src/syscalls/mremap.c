@@ -109,10 +109,16 @@ static int64_t remap_to(struct mmk_sys_mm *mm, const struct mmk_aspace_area *a,
 			uint64_t new_len, uint64_t flags)
 {
 	int64_t r;
+	struct mmk_aspace_area now;
 	if (flags & FIXED) {
 		r = mmk__sys_unmap(mm, new_addr, new_addr + new_len);
 		if (r)
 			return r;
+		/* the unmap may have cut or removed the source area (old_len
+		 * 0: the target may hold addr): look it up again, as Linux */
+		if (!mmk_aspace_find_area(mm->as, addr, &now))
+			return SYS_ERR(EFAULT);
+		a = &now;
 	}
 	if (old_len > new_len) {
 		r = mmk__sys_unmap(mm, addr + new_len, addr + old_len);

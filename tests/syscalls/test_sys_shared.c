@@ -331,6 +331,8 @@ static void mremap_grows_shared_areas(void **state)
 	/* past the object: Linux's SIGBUS, a failed fault here */
 	assert_int_equal(mmk_sys_fault(&mm, va + PG, MMK_ACCESS_READ),
 			 MMK_ERANGE);
+	assert_int_equal(mmk_aspace_fault(&as, va + 2 * PG, MMK_ACCESS_WRITE),
+			 MMK_ERANGE);
 	unsigned char c;
 	assert_int_equal(mmk_aspace_read(&as, va + 2 * PG, &c, 1), MMK_EFAULT);
 	assert_int_equal(mmk_shm_resident(shm), 1);
@@ -362,6 +364,15 @@ static void mremap_grows_shared_areas(void **state)
 	assert_true(a > 0);
 	shm = area_at((uint64_t)a).priv;
 	assert_int_equal(mmk_shm_resident(shm), 4); /* populated, read */
+	/* a locked PROT_NONE shared area made writable is not populated
+	 * (mprotect_fixup populates private ones only) */
+	int64_t n = mmk_sys_mmap(&mm, 0, 2 * PG, MMK_SYS_PROT_NONE,
+				 SHA | MMK_SYS_MAP_LOCKED, -1, 0);
+	assert_true(n > 0);
+	void *nshm = area_at((uint64_t)n).priv;
+	assert_int_equal(mmk_shm_resident(nshm), 0);
+	assert_int_equal(mmk_sys_mprotect(&mm, (uint64_t)n, 2 * PG, RW), 0);
+	assert_int_equal(mmk_shm_resident(nshm), 0);
 	assert_int_equal(mmk_sys_mremap(&mm, (uint64_t)a, 2 * PG, PG, 0, 0),
 			 (int64_t)a);
 	assert_int_equal(mmk_sys_munmap(&mm, BASE, SPACE), 0);
@@ -430,6 +441,26 @@ static void mremap_duplicates_and_keeps_shared_areas(void **state)
 	assert_int_equal(mmk_sys_mremap(&mm, (uint64_t)p, 0, PG,
 					MMK_SYS_MREMAP_MAYMOVE, 0),
 			 E(EINVAL));
+	/* a punch through one mapping is seen through the other: the page
+	 * leaves both (and the object), and reads zeros */
+	assert_int_equal(mmk_sys_madvise(&mm, va + PG, PG, MMK_SYS_MADV_REMOVE),
+			 0);
+	assert_int_equal(mmk_shm_resident(shm), 0);
+	assert_int_equal(peek((uint64_t)d), 0);
+	poke((uint64_t)d, 'e');
+	/* FIXED onto the source itself: the unmap of the target takes the
+	 * source area, which is then missing (EFAULT), as in Linux */
+	int64_t d2 = mmk_sys_mremap(&mm, (uint64_t)d, 0, PG,
+				    MMK_SYS_MREMAP_MAYMOVE, 0);
+	assert_true(d2 > 0);
+	assert_int_equal(
+		mmk_sys_mremap(&mm, (uint64_t)d2, 0, PG,
+			       MMK_SYS_MREMAP_MAYMOVE | MMK_SYS_MREMAP_FIXED,
+			       (uint64_t)d2),
+		E(EFAULT));
+	struct mmk_aspace_area gone;
+	assert_false(mmk_aspace_find_area(&as, (uint64_t)d2, &gone));
+	assert_int_equal(mmk_shm_refs(shm), 2);
 	/* DONTUNMAP: the old range stays, over the same object */
 	uint64_t to = BASE + 200 * PG;
 	assert_int_equal(mmk_sys_mremap(&mm, va, 2 * PG, 2 * PG,
@@ -536,6 +567,32 @@ static void madvise_remove_zeroes_pages_a_fork_still_maps(void **state)
 	assert_int_equal(peek(va + PG), 'h');
 	mmk_aspace_destroy(&child);
 	assert_int_equal(mmk_sys_munmap(&mm, va, 2 * PG), 0);
+}
+
+static void shm_punch_bad_input_changes_nothing(void **state)
+{
+	(void)state;
+	struct mmk_shm *shm;
+	assert_int_equal(mmk_shm_create(fa, 4 * PG, MMK_PAGE_SHIFT, &shm), 0);
+	assert_int_equal(mmk_aspace_map_shared(&as, BASE, 4 * PG,
+					       MMK_PT_RW | MMK_PT_USER, shm, 0),
+			 0);
+	poke(BASE, 'q');
+	assert_int_equal(mmk_shm_punch(shm, 1, PG), MMK_EALIGN);
+	assert_int_equal(mmk_shm_punch(shm, 0, PG + 1), MMK_EALIGN);
+	assert_int_equal(mmk_shm_punch(shm, PG, UINT64_MAX - PG + 1),
+			 MMK_EWRAP);
+	assert_int_equal(mmk_shm_resident(shm), 1);
+	assert_int_equal(peek(BASE), 'q');
+	/* past the object: nothing to punch, fine */
+	assert_int_equal(mmk_shm_punch(shm, 8 * PG, PG), 0);
+	assert_int_equal(mmk_shm_resident(shm), 1);
+	/* still mapped here: zeroed in place, kept */
+	assert_int_equal(mmk_shm_punch(shm, 0, 4 * PG), 0);
+	assert_int_equal(mmk_shm_resident(shm), 1);
+	assert_int_equal(peek(BASE), 0);
+	mmk_shm_put(shm);
+	assert_int_equal(mmk_aspace_unmap(&as, BASE, 4 * PG), 0);
 }
 
 /* The areas and bytes of [BASE, BASE + 16 pages) as a string. */
@@ -666,6 +723,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			fixed_over_shared_areas_is_all_or_nothing, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			shm_punch_bad_input_changes_nothing, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -297,8 +297,12 @@ static int shm_fault(const struct mmk_fault *f, struct mmk_fault_page *out)
 	 * object meanwhile: a get that finds it gone, or a slot that no
 	 * longer holds it, makes the fault look again (the reference, if
 	 * taken, is given back: the last one frees the page). */
-	if (mmk_frame_get(o->frames, out->pa))
+	if (mmk_frame_tryget(o->frames, out->pa))
 		return MMK_FAULT_RETRY;
+	/* the reference is seen before the slot is read again: a punch that
+	 * empties the slot after this read then sees our reference (its
+	 * fence pairs with this one) and keeps the page */
+	atomic_thread_fence(memory_order_seq_cst);
 	if (MMK_UNLIKELY(shm_find(o, idx) != v)) {
 		(void)mmk_frame_put(o->frames, out->pa);
 		return MMK_FAULT_RETRY;
@@ -344,17 +348,25 @@ int mmk_shm_punch(struct mmk_shm *shm, uint64_t offset, uint64_t size)
 		if (!v)
 			continue;
 		mmk_paddr_t pa = mmk_pa(v & ~(uint64_t)1);
+		/* Empty the slot, then look for other references: a fault
+		 * that got one and read the slot before it emptied maps the
+		 * page, and the fences make sure its reference is seen here.
+		 * A page still mapped somewhere goes back into its slot,
+		 * zeroed where it is, so every mapping reads zeros as after
+		 * a punch (a fault meanwhile found the slot empty: its first
+		 * touch waits for the lock and then finds the page). */
+		atomic_store_explicit(slot, 0, memory_order_release);
+		atomic_thread_fence(memory_order_seq_cst);
 		if (mmk_frame_refcount(shm->frames, pa) > 1) {
-			/* still mapped somewhere: zeroed where it is, so every
-			 * mapping reads zeros as after a punch */
 			__builtin_memset(mmk_phys_to_virt(pa), 0, page);
+			atomic_store_explicit(slot, v, memory_order_release);
 			continue;
 		}
-		atomic_store_explicit(slot, 0, memory_order_release);
 		atomic_fetch_sub_explicit(&shm->resident, 1,
 					  memory_order_relaxed);
 		/* a fault that found the page a moment ago may hold a
-		 * reference now: its put (it sees the slot empty) frees it */
+		 * reference now: it sees the slot empty, and its put frees
+		 * the page */
 		int r = mmk_frame_put(shm->frames, pa);
 		MMK_ASSERT(r >= 0);
 		(void)r;

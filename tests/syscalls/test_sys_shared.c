@@ -13,6 +13,8 @@
 #include <mmkit/shm.h>
 #include <mmkit/syscalls.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -595,6 +597,62 @@ static void shm_punch_bad_input_changes_nothing(void **state)
 	assert_int_equal(mmk_aspace_unmap(&as, BASE, 4 * PG), 0);
 }
 
+/* A fork's child faulting an object's pages in while the parent punches
+ * them: every read sees the bytes or zeros, and at the end every frame
+ * and object is back (a fault that lost the race put what it took). */
+struct punch_race {
+	struct mmk_aspace *child;
+	uint64_t va;
+	_Atomic int stop;
+	long bad, reads;
+};
+
+static void *punch_reader(void *arg)
+{
+	struct punch_race *r = arg;
+	while (!atomic_load(&r->stop)) {
+		for (unsigned i = 0; i < 8; i++) {
+			unsigned char c = 1;
+			if (mmk_aspace_read(r->child, r->va + i * PG, &c, 1) ||
+			    (c != 0 && c != 'v'))
+				r->bad++;
+			r->reads++;
+		}
+		/* drop the child's mappings: the next reads fault again */
+		if (mmk_aspace_zap(r->child, r->va, 8 * PG))
+			r->bad++;
+	}
+	return NULL;
+}
+
+static void madvise_remove_races_with_faults_elsewhere(void **state)
+{
+	(void)state;
+	int64_t a = mmk_sys_mmap(&mm, 0, 8 * PG, RW, SHA, -1, 0);
+	assert_true(a > 0);
+	static struct mmk_aspace child;
+	assert_int_equal(
+		mmk_aspace_create(&child, BASE, SPACE, MMK_PT_X86_64_4L, 0, fa),
+		0);
+	assert_int_equal(mmk_aspace_clone(&as, &child), 0);
+	struct punch_race r = {.child = &child, .va = (uint64_t)a};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, punch_reader, &r), 0);
+	for (unsigned n = 0; n < 3000; n++) {
+		for (unsigned i = 0; i < 8; i++)
+			poke((uint64_t)a + i * PG, 'v');
+		assert_int_equal(mmk_sys_madvise(&mm, (uint64_t)a, 8 * PG,
+						 MMK_SYS_MADV_REMOVE),
+				 0);
+	}
+	atomic_store(&r.stop, 1);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(r.bad, 0);
+	assert_true(r.reads > 0);
+	mmk_aspace_destroy(&child);
+	assert_int_equal(mmk_sys_munmap(&mm, (uint64_t)a, 8 * PG), 0);
+}
+
 /* The areas and bytes of [BASE, BASE + 16 pages) as a string. */
 static void snapshot(char *out, size_t n)
 {
@@ -725,6 +783,9 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			shm_punch_bad_input_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			madvise_remove_races_with_faults_elsewhere, setup,
+			teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -698,6 +698,9 @@ static void gen(struct sd_call *c)
 	case SD_MREMAP:
 		gen_mremap(c);
 		break;
+	case SD_MUNMAP: /* (before: a user access's arguments, EINVAL) */
+		gen_range(c);
+		break;
 	case SD_MPROTECT:
 		gen_range(c);
 		c->a[2] = pick_prot();
@@ -782,6 +785,9 @@ struct counts {
 		dontunmap_beside, raw_lines_differ, errors, ok_results,
 		locked_vm_leaks;
 	unsigned long by_op[SD_NOPS];
+	/* calls at an address in shared memory, and those that succeeded
+	 * (mmap: shared mappings made) */
+	unsigned long shared[SD_NOPS], shared_ok[SD_NOPS];
 };
 
 /* Join neighbours with equal permissions (see the file comment). */
@@ -991,6 +997,10 @@ static void check_call(struct counts *n, uint64_t seed, unsigned i,
 		(void)mmk_aspace_foreach_area(&as, 0, print_area, NULL);
 		(void)mmk_aspace_walk_pages(&as, win, SD_WS, print_leaf, NULL);
 	}
+	struct mmk_aspace_area on;
+	bool shared = c->op != SD_MMAP &&
+		      mmk_aspace_find_area(&as, c->a[0], &on) &&
+		      on.backend == &mmk_backend_shared;
 	mk.ret = mmkit_call(c);
 	if (getenv("MMK_SYS_DIFF_TRACE"))
 		fprintf(stderr,
@@ -1057,6 +1067,14 @@ static void check_call(struct counts *n, uint64_t seed, unsigned i,
 	else
 		n->ok_results++;
 	n->by_op[c->op]++;
+	if (c->op == SD_MMAP && (c->a[3] & MAP_TYPE) == MAP_SHARED &&
+	    mk.ret >= 0)
+		n->shared_ok[SD_MMAP]++;
+	if (shared) {
+		n->shared[c->op]++;
+		if (mk.ret >= 0)
+			n->shared_ok[c->op]++;
+	}
 }
 
 static int cap_ipc_lock(void)
@@ -1230,8 +1248,10 @@ static void mmkit_equals_linux_call_by_call(void **state)
 	printf("Linux's locked_vm leaks (DONTUNMAP of locked areas, mmkit's "
 	       "limit lowered to match): %lu\n",
 	       n.locked_vm_leaks);
+	printf("  call       compared  in shared memory (succeeded)\n");
 	for (unsigned i = 0; i < SD_NOPS; i++)
-		printf("  %-8s %lu\n", sd_names[i], n.by_op[i]);
+		printf("  %-10s %8lu  %8lu (%lu)\n", sd_names[i], n.by_op[i],
+		       n.shared[i], n.shared_ok[i]);
 	assert_true(n.compared >= (unsigned long)seeds * calls * 7 / 10);
 }
 

@@ -594,7 +594,9 @@ bool mmk_aspace_can_access_range(struct mmk_aspace *as, mmk_vaddr_t start,
  * MMK_EFAULT when no area holds @addr, MMK_EACCES when the area does not
  * allow @access (both: a real fault), MMK_ENOMEM when a frame or table page
  * could not be allocated (nothing changed), MMK_EINVAL for an @access of 0
- * or with bits outside MMK_PT_RWX.  Shared lock.
+ * or with bits outside MMK_PT_RWX, MMK_ERANGE where the page lies past the
+ * end of the shared object or file behind the area (Linux's SIGBUS; the
+ * pager's own errors pass through too).  Shared lock.
  */
 int mmk_aspace_fault(struct mmk_aspace *as, mmk_vaddr_t addr, uint32_t access);
 

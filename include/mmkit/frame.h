@@ -228,6 +228,18 @@ int mmk_frame_put_unless_last(struct mmk_frames *fa, mmk_paddr_t pa);
 int mmk_frame_get(struct mmk_frames *fa, mmk_paddr_t pa);
 
 /**
+ * mmk_frame_get for a reader that found @pa without a lock and may race
+ * with its owner's last put (a shared object's page being punched): a
+ * block that is free, or whose count is zero, is MMK_EAGAIN, not logged
+ * (look again); MMK_EBADFREE (not an allocated block's head, as
+ * mmk_frame_put) and MMK_EREFCOUNT (the count would overflow) are logged.
+ * Nothing changes on error.  The caller must check afterwards that the
+ * block is still the one it looked for: a freed block may have been
+ * handed out again.
+ */
+int mmk_frame_tryget(struct mmk_frames *fa, mmk_paddr_t pa);
+
+/**
  * Reference count of the block whose head is @pa; 0 for any free frame (a
  * free block's head or a page inside one, cached or not); EBADFREE for an
  * address that is neither free nor an allocated block's head (outside RAM,

@@ -64,16 +64,33 @@ uint64_t mmk_shm_resident(const struct mmk_shm *shm);
 /** References on @shm now, for tests. */
 long mmk_shm_refs(const struct mmk_shm *shm);
 
+/** True if the page at byte @offset of @shm is in the object (mincore). */
+bool mmk_shm_has_page(const struct mmk_shm *shm, uint64_t offset);
+
+/**
+ * madvise(MADV_REMOVE), fallocate(PUNCH_HOLE): the pages of [offset,
+ * offset + size) (clipped to the object) leave it; later faults get fresh
+ * zeroed pages.  A page no space maps any more is freed (unmap it from
+ * the caller's space first, mmk_aspace_zap); one still mapped elsewhere
+ * (another space after a fork) is zeroed in place and stays, so every
+ * mapping reads zeros, as after Linux's punch (which also unmaps it
+ * everywhere).  Errors, nothing changed: MMK_EWRAP, MMK_EALIGN (@offset
+ * or @size not a multiple of the object's page).  Any context a fault
+ * may run in; not under the object's own lock.
+ */
+int mmk_shm_punch(struct mmk_shm *shm, uint64_t offset, uint64_t size);
+
 /**
  * Map [start, start + size) of @as to the bytes [offset, offset + size)
  * of @shm with protection @prot (the area takes its own reference).
  * Faults map the object's page, allocating it (zeroed) on its first
- * touch in any space (mmk_aspace_populate leaves these areas as they
- * are: pages come on faults only).  Errors: the range errors of mmk_aspace_map
- * (MMK_EWRAP, MMK_EALIGN -- @offset too --), MMK_ERANGE (past the
- * object's end, or outside the space), MMK_EINVAL (@shm NULL, another
- * frame allocator or page size than @as), MMK_EEXIST, MMK_ENOMEM;
- * nothing changed then.  Exclusive.
+ * touch in any space; a fault past the object's end (an area grown
+ * past it by mremap) fails with MMK_ERANGE (Linux's SIGBUS)
+ * (mmk_aspace_populate leaves these areas as they are: pages come on faults
+ * only).  Errors: the range errors of mmk_aspace_map (MMK_EWRAP, MMK_EALIGN --
+ * @offset too --), MMK_ERANGE (past the object's end, or outside the space),
+ * MMK_EINVAL (@shm NULL, another frame allocator or page size than @as),
+ * MMK_EEXIST, MMK_ENOMEM; nothing changed then.  Exclusive.
  */
 int mmk_aspace_map_shared(struct mmk_aspace *as, mmk_vaddr_t start,
 			  uint64_t size, uint32_t prot, struct mmk_shm *shm,

@@ -19,12 +19,22 @@
  * Private and shared anonymous memory are complete; files are mapped
  * (MAP_PRIVATE and MAP_SHARED, through the pager) once mm->shared gives a
  * way from a descriptor to its struct mmk_file; without it a descriptor
- * fails with -EBADF (no file table here).  A MAP_SHARED area of a file
- * opened without write access cannot be made writable (mprotect:
- * -EACCES, Linux's cleared VM_MAYWRITE).  msync(MS_SYNC) writes shared
- * file areas back (mmk_aspace_sync); MS_ASYNC does nothing, as Linux
- * since 2.6.19; MS_INVALIDATE only checks for locked areas (-EBUSY): the
- * mapped pages are the cache's, there is nothing stale to drop.
+ * fails with -EBADF (no file table here).  Shared and file areas behave
+ * as Linux's: mremap grows them (the object or file keeps its size: a
+ * fault past its end is MMK_ERANGE, Linux's SIGBUS), moves them (also
+ * with MREMAP_DONTUNMAP: the old range still maps the object) and, with
+ * old_len 0, duplicates a shared one; mincore counts a shared page while
+ * its object holds it; MAP_POPULATE and mlock read shared areas in;
+ * MADV_REMOVE frees a range of shared anonymous memory (reads see zeros
+ * after; -EINVAL for private memory, -EACCES for private or read-only
+ * file mappings, -EOPNOTSUPP for shared files: no pager call punches
+ * holes); MADV_FREE is for private anonymous memory only.  A MAP_SHARED
+ * area of a file opened without write access cannot be made writable
+ * (mprotect: -EACCES, Linux's cleared VM_MAYWRITE).  msync(MS_SYNC)
+ * writes shared file areas back (mmk_aspace_sync); MS_ASYNC does
+ * nothing, as Linux since 2.6.19; MS_INVALIDATE only checks for locked
+ * areas (-EBUSY): the mapped pages are the cache's, there is nothing
+ * stale to drop.
  *
  * Flags: bits Linux itself ignores in mmap (unknown MAP_* bits with
  * MAP_PRIVATE, unknown PROT_* bits) are ignored as Linux ignores them;
@@ -36,6 +46,8 @@
  * Where Linux is not all or nothing mmkit is where it can be cheaply:
  * mprotect, mlock and munlock over a range with a hole fail with -ENOMEM
  * having changed nothing (Linux changes the areas before the hole first).
+ * MAP_FIXED over existing areas of any kind replaces them in one call: a
+ * failure (-ENOMEM) leaves the old mapping as it was.
  * madvise, mincore and msync keep Linux's "do what is mapped, then say
  * -ENOMEM", which changes nothing anyone can rely on.  mremap with
  * MREMAP_FIXED unmaps the target first, as Linux does.
@@ -230,10 +242,12 @@ int64_t mmk_sys_brk(struct mmk_sys_mm *mm, uint64_t brk);
  * A page fault of the process at @addr for @access (MMK_ACCESS_*): a
  * fault just below a MAP_GROWSDOWN area first extends the area down to
  * the faulting page, as Linux grows stacks (refused, MMK_ENOMEM, within
- * stack_guard_gap of an accessible area below; no RLIMIT_STACK here),
+ * stack_guard_gap of an accessible area below, or for a locked stack past
+ * memlock_limit; no RLIMIT_STACK here),
  * then mmk_aspace_fault.  Its result: 0 or MMK_EFAULT / MMK_EACCES (a real
- * fault: signal the process), MMK_ENOMEM.  What a kernel's fault handler
- * calls for user addresses.
+ * fault: SIGSEGV), MMK_ERANGE (past the end of the object or file behind
+ * a shared or file area grown by mremap: SIGBUS), MMK_ENOMEM.  What a
+ * kernel's fault handler calls for user addresses.
  */
 int mmk_sys_fault(struct mmk_sys_mm *mm, uint64_t addr, uint32_t access);
 

@@ -285,17 +285,93 @@ static int shm_fault(const struct mmk_fault *f, struct mmk_fault_page *out)
 	if (f->present)
 		return MMK_EFAULT; /* its pages always have the area's rights */
 	struct mmk_shm *o = f->area->priv;
-	uint64_t idx =
-		(f->area->offset + (f->page - f->area->start)) >> o->page_shift;
+	uint64_t off = f->area->offset + (f->page - f->area->start);
+	if (off >= o->size)
+		return MMK_ERANGE; /* past the object (a grown area): SIGBUS */
+	uint64_t idx = off >> o->page_shift;
 	uint64_t v = shm_find(o, idx);
 	if (MMK_UNLIKELY(!v))
 		return shm_first_touch(f, o, idx);
 	out->pa = mmk_pa(v & ~(uint64_t)1);
-	int err = mmk_frame_get(o->frames, out->pa); /* the leaf's */
-	if (err)
-		return err;
+	/* The leaf's reference.  mmk_shm_punch may take the page out of the
+	 * object meanwhile: a get that finds it gone, or a slot that no
+	 * longer holds it, makes the fault look again (the reference, if
+	 * taken, is given back: the last one frees the page). */
+	if (mmk_frame_tryget(o->frames, out->pa))
+		return MMK_FAULT_RETRY;
+	/* the reference is seen before the slot is read again: a punch that
+	 * empties the slot after this read then sees our reference (its
+	 * fence pairs with this one) and keeps the page */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (MMK_UNLIKELY(shm_find(o, idx) != v)) {
+		(void)mmk_frame_put(o->frames, out->pa);
+		return MMK_FAULT_RETRY;
+	}
 	out->flags = f->prot;
 	out->owned = true;
+	return 0;
+}
+
+bool mmk_shm_has_page(const struct mmk_shm *shm, uint64_t offset)
+{
+	return offset < shm->size && shm_find(shm, offset >> shm->page_shift);
+}
+
+/* The slot of page @idx if the nodes down to it exist, else NULL. */
+static _Atomic uint64_t *shm_slot(struct mmk_shm *o, uint64_t idx)
+{
+	struct shm_node *n = o->root;
+	for (unsigned l = o->height - 1; l > 0; l--) {
+		uint64_t v = atomic_load_explicit(&n->slot[slot_index(idx, l)],
+						  memory_order_relaxed);
+		if (!v)
+			return NULL;
+		n = (struct shm_node *)(uintptr_t)v;
+	}
+	return &n->slot[slot_index(idx, 0)];
+}
+
+int mmk_shm_punch(struct mmk_shm *shm, uint64_t offset, uint64_t size)
+{
+	uint64_t page = (uint64_t)1 << shm->page_shift;
+	if (offset + size < offset)
+		return MMK_EWRAP;
+	if ((offset | size) & (page - 1))
+		return MMK_EALIGN;
+	uint64_t end = MMK_MIN(offset + size, shm->size);
+	mmk_spin_lock_noirq(&shm->lock);
+	for (uint64_t off = offset; off < end; off += page) {
+		_Atomic uint64_t *slot = shm_slot(shm, off >> shm->page_shift);
+		uint64_t v =
+			slot ? atomic_load_explicit(slot, memory_order_relaxed)
+			     : 0;
+		if (!v)
+			continue;
+		mmk_paddr_t pa = mmk_pa(v & ~(uint64_t)1);
+		/* Empty the slot, then look for other references: a fault
+		 * that got one and read the slot before it emptied maps the
+		 * page, and the fences make sure its reference is seen here.
+		 * A page still mapped somewhere goes back into its slot,
+		 * zeroed where it is, so every mapping reads zeros as after
+		 * a punch (a fault meanwhile found the slot empty: its first
+		 * touch waits for the lock and then finds the page). */
+		atomic_store_explicit(slot, 0, memory_order_release);
+		atomic_thread_fence(memory_order_seq_cst);
+		if (mmk_frame_refcount(shm->frames, pa) > 1) {
+			__builtin_memset(mmk_phys_to_virt(pa), 0, page);
+			atomic_store_explicit(slot, v, memory_order_release);
+			continue;
+		}
+		atomic_fetch_sub_explicit(&shm->resident, 1,
+					  memory_order_relaxed);
+		/* a fault that found the page a moment ago may hold a
+		 * reference now: it sees the slot empty, and its put frees
+		 * the page */
+		int r = mmk_frame_put(shm->frames, pa);
+		MMK_ASSERT(r >= 0);
+		(void)r;
+	}
+	mmk_spin_unlock_noirq(&shm->lock);
 	return 0;
 }
 

@@ -726,6 +726,32 @@ int mmk_frame_get(struct mmk_frames *fa, mmk_paddr_t pa)
 	return MMK_OK;
 }
 
+int mmk_frame_tryget(struct mmk_frames *fa, mmk_paddr_t pa)
+{
+	struct mmk_frame_region *r = NULL;
+	struct mmk_frame *f = NULL;
+	bool is_free;
+	int err = lookup_alloc(fa, pa, &r, &f, &is_free);
+	if (is_free)
+		return MMK_EAGAIN; /* gone already: quietly */
+	if (err) {
+		report("tryget", pa, err);
+		return err;
+	}
+	uint32_t old = atomic_load_explicit(&f->ref, memory_order_relaxed);
+	do {
+		if (old == 0)
+			return MMK_EAGAIN; /* a last put is freeing it */
+		if (old == UINT32_MAX) {
+			report("tryget", pa, MMK_EREFCOUNT);
+			return MMK_EREFCOUNT;
+		}
+	} while (!atomic_compare_exchange_weak_explicit(&f->ref, &old, old + 1,
+							memory_order_relaxed,
+							memory_order_relaxed));
+	return MMK_OK;
+}
+
 int64_t mmk_frame_refcount(struct mmk_frames *fa, mmk_paddr_t pa)
 {
 	struct mmk_frame_region *r = NULL;

@@ -5,6 +5,9 @@
  */
 #include "sys_internal.h"
 
+#include <mmkit/pager.h>
+#include <mmkit/shm.h>
+
 void mmk_sys_mm_init(struct mmk_sys_mm *mm, struct mmk_aspace *as)
 {
 	uint64_t page = as->page_size;
@@ -138,16 +141,31 @@ static int populate_forced(struct mmk_sys_mm *mm, mmk_vaddr_t s, mmk_vaddr_t e)
 	return 0;
 }
 
+int mmk__sys_fault_in(struct mmk_sys_mm *mm, const struct mmk_aspace_area *a,
+		      mmk_vaddr_t s, mmk_vaddr_t e, uint32_t access)
+{
+	if (a->backend->populate)
+		return mmk_aspace_populate(mm->as, s, e - s, access);
+	for (mmk_vaddr_t va = s; va < e; va += sys_page(mm)) {
+		int err = mmk_aspace_fault(mm->as, va, access);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 static int populate_part(struct mmk_sys_mm *mm, const struct mmk_aspace_area *a,
 			 mmk_vaddr_t s, mmk_vaddr_t e)
 {
 	if (!(a->backend->props & MMK_BACKEND_OWNS_FRAMES) ||
 	    (a->flags & MMK_SYS_VM_LOCKONFAULT))
 		return 0; /* VM_IO / VM_PFNMAP, or lock on fault */
-	if (a->flags & MMK_PT_WRITE)
+	/* populate_vma_page_range: write faults in private writable areas
+	 * only; shared ones are read in (their pages are the object's) */
+	if ((a->flags & MMK_PT_WRITE) && !(a->flags & MMK_SYS_VM_SHARED))
 		return mmk_aspace_populate(mm->as, s, e - s, MMK_ACCESS_WRITE);
 	if (a->flags & MMK_PT_READ)
-		return mmk_aspace_populate(mm->as, s, e - s, MMK_ACCESS_READ);
+		return mmk__sys_fault_in(mm, a, s, e, MMK_ACCESS_READ);
 	if (!(a->flags & MMK_PT_RWX))
 		return MMK_EFAULT; /* PROT_NONE: not forced (vma_is_accessible)
 				    */
@@ -168,4 +186,29 @@ int mmk__sys_populate(struct mmk_sys_mm *mm, mmk_vaddr_t start, mmk_vaddr_t end,
 		cur = e;
 	}
 	return 0;
+}
+
+bool mmk__sys_hold(const struct mmk_aspace_area *a)
+{
+	if (a->backend == &mmk_backend_alloc)
+		return true; /* nothing held */
+	if (a->backend == &mmk_backend_shared) {
+		mmk_shm_get(a->priv);
+		return true;
+	}
+	if (a->backend == &mmk_backend_file_shared ||
+	    a->backend == &mmk_backend_file_private) {
+		mmk_file_get(a->priv);
+		return true;
+	}
+	return false;
+}
+
+void mmk__sys_unhold(const struct mmk_aspace_area *a)
+{
+	if (a->backend == &mmk_backend_shared)
+		mmk_shm_put(a->priv);
+	else if (a->backend == &mmk_backend_file_shared ||
+		 a->backend == &mmk_backend_file_private)
+		mmk_file_put(a->priv);
 }

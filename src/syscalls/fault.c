@@ -30,6 +30,9 @@ int mmk_sys_expand_stack(struct mmk_sys_mm *mm, uint64_t addr)
 	    (p.flags & MMK_PT_RWX) && addr - p.end < mm->stack_guard_gap)
 		return MMK_ENOMEM;
 	uint64_t grow = a.start - addr;
+	/* acct_stack_growth: a locked stack grows within RLIMIT_MEMLOCK */
+	if (!mmk__sys_lock_ok(mm, a.flags, grow))
+		return MMK_ENOMEM;
 	return mmk_aspace_map(mm->as, addr, grow, a.flags, false, a.backend,
 			      a.offset - grow, a.priv);
 }

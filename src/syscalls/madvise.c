@@ -8,6 +8,7 @@
 #include "sys_internal.h"
 
 #include <mmkit/pager.h>
+#include <mmkit/shm.h>
 
 static bool advice_known(int64_t adv)
 {
@@ -35,6 +36,67 @@ static uint32_t fork_flags(uint32_t old, void *arg)
 				  : old & ~(uint32_t)MMK_SYS_VM_DONTCOPY;
 }
 
+/* The next area of a space over [off, end) of one object: the part of it
+ * there. */
+struct obj_part {
+	void *obj;
+	uint64_t off, end;
+	mmk_vaddr_t va, area_end;
+	uint64_t len;
+};
+
+static int next_obj_part(const struct mmk_aspace_area *a, void *arg)
+{
+	struct obj_part *u = arg;
+	if (a->backend != &mmk_backend_shared || a->priv != u->obj)
+		return 0;
+	uint64_t lo = MMK_MAX(u->off, a->offset);
+	uint64_t hi = MMK_MIN(u->end, a->offset + (a->end - a->start));
+	if (lo >= hi)
+		return 0;
+	u->va = a->start + (lo - a->offset);
+	u->len = hi - lo;
+	u->area_end = a->end;
+	return 1;
+}
+
+/*
+ * madvise_remove: punch [s, e) out of the object or file behind a shared
+ * writable-capable area (private anonymous memory has none: EINVAL; a
+ * private or read-only file mapping: EACCES).  The pages go from this
+ * space first, then from the object; later reads see zeros.  Files: no
+ * pager call punches holes, so Linux's answer for a file system without
+ * fallocate (EOPNOTSUPP).
+ */
+static int64_t madv_remove(struct mmk_sys_mm *mm,
+			   const struct mmk_aspace_area *a, mmk_vaddr_t s,
+			   mmk_vaddr_t e)
+{
+	if (a->flags & MMK_SYS_VM_LOCKED)
+		return SYS_ERR(EINVAL);
+	bool shm = a->backend == &mmk_backend_shared;
+	if (!shm && a->backend != &mmk_backend_file_shared &&
+	    a->backend != &mmk_backend_file_private)
+		return SYS_ERR(EINVAL); /* no file behind it */
+	if (!(a->flags & MMK_SYS_VM_SHARED) ||
+	    (a->flags & MMK_SYS_VM_NOMAYWRITE))
+		return SYS_ERR(EACCES); /* vma_is_shared_maywrite */
+	if (!shm)
+		return SYS_ERR(EOPNOTSUPP);
+	/* unmap_mapping_range: every area of this space over the punched
+	 * part of the object loses its pages there (a duplicate by mremap,
+	 * what MREMAP_DONTUNMAP left), so the pages can go */
+	struct obj_part u = {a->priv, a->offset + (s - a->start), 0, 0, 0, 0};
+	u.end = u.off + (e - s);
+	for (mmk_vaddr_t cur = 0;
+	     mmk_aspace_foreach_area(mm->as, cur, next_obj_part, &u) == 1;
+	     cur = u.area_end)
+		if (mmk_aspace_zap(mm->as, u.va, u.len))
+			return SYS_ERR(ENOMEM);
+	int err = mmk_shm_punch(a->priv, u.off, e - s);
+	return err ? sys_fail(err) : 0;
+}
+
 /* The advice on [s, e), part of area @a.  0 or an mmkit error. */
 static int64_t advise_part(struct mmk_sys_mm *mm,
 			   const struct mmk_aspace_area *a, mmk_vaddr_t s,
@@ -49,11 +111,13 @@ static int64_t advise_part(struct mmk_sys_mm *mm,
 		 * the pages: the kernel may take them, mmkit never does. */
 		if ((a->flags & MMK_SYS_VM_LOCKED) || !priv)
 			return SYS_ERR(EINVAL);
-		if (adv == MMK_SYS_MADV_FREE)
-			return 0;
+		if (adv == MMK_SYS_MADV_FREE) /* vma_is_anonymous only */
+			return a->backend == &mmk_backend_alloc
+				       ? 0
+				       : SYS_ERR(EINVAL);
 		return mmk_aspace_zap(mm->as, s, e - s) ? SYS_ERR(ENOMEM) : 0;
 	case MMK_SYS_MADV_REMOVE:
-		return SYS_ERR(EINVAL); /* anonymous: no file to punch */
+		return madv_remove(mm, a, s, e);
 	case MMK_SYS_MADV_DONTFORK:
 	case MMK_SYS_MADV_DOFORK: {
 		int err = mmk__sys_update(mm, s, e, fork_flags, &dontfork);
@@ -77,12 +141,15 @@ static int64_t populate(struct mmk_sys_mm *mm, mmk_vaddr_t start,
 		    !(a.backend->props & MMK_BACKEND_OWNS_FRAMES))
 			return SYS_ERR(EINVAL);
 		mmk_vaddr_t e = MMK_MIN(a.end, end);
-		int err = mmk_aspace_populate(mm->as, cur, e - cur,
-					      write ? MMK_ACCESS_WRITE
-						    : MMK_ACCESS_READ);
+		int err = mmk__sys_fault_in(mm, &a, cur, e,
+					    write ? MMK_ACCESS_WRITE
+						  : MMK_ACCESS_READ);
+		if (err == MMK_EACCES)
+			return SYS_ERR(EINVAL);
+		if (err == MMK_ERANGE || err == MMK_EFAULT)
+			return SYS_ERR(EFAULT); /* SIGBUS: past the object */
 		if (err)
-			return err == MMK_EACCES ? SYS_ERR(EINVAL)
-						 : SYS_ERR(ENOMEM);
+			return SYS_ERR(ENOMEM);
 	}
 	return 0;
 }
@@ -142,6 +209,39 @@ static int mark_resident(void *ctx, const struct mmk_pt_leaf *l)
 	return 0;
 }
 
+/* Is page @va of @a in the object or file behind it (mincore_page: a
+ * file area's page the cache holds, mapped here or not)? */
+static bool in_cache(const struct mmk_aspace_area *a, mmk_vaddr_t va)
+{
+	uint64_t off = a->offset + (va - a->start);
+	if (a->backend == &mmk_backend_shared)
+		return mmk_shm_has_page(a->priv, off);
+	if (a->backend != &mmk_backend_file_shared &&
+	    a->backend != &mmk_backend_file_private)
+		return false;
+	struct mmk_file *f = a->priv;
+	mmk_paddr_t pa;
+	if (f->ops->get_page(f, off >> f->page_shift, MMK_PAGER_CACHED, &pa))
+		return false;
+	(void)mmk_frame_put(f->frames, pa);
+	return true;
+}
+
+void mmk__sys_resident(struct mmk_sys_mm *mm, const struct mmk_aspace_area *a,
+		       mmk_vaddr_t start, uint64_t n, unsigned char *vec)
+{
+	unsigned shift = mm->as->page_shift;
+	__builtin_memset(vec, 0, n);
+	struct resident r = {start, shift, vec};
+	(void)mmk_aspace_walk_pages(mm->as, start, n << shift, mark_resident,
+				    &r);
+	if (!(a->backend->props & MMK_BACKEND_SHOW_OFFSET))
+		return; /* anonymous: what is mapped */
+	for (uint64_t i = 0; i < n; i++)
+		if (!vec[i] && in_cache(a, start + (i << shift)))
+			vec[i] = 1;
+}
+
 #define MINCORE_CHUNK 256 /* bytes of vec per copy to user memory */
 
 /* copy_to_user: page by page, so the bytes before a bad page are written
@@ -182,10 +282,7 @@ int64_t mmk_sys_mincore(struct mmk_sys_mm *mm, uint64_t start, uint64_t len,
 		 * copy faults in shows in the next chunk's bytes) */
 		uint64_t n = MMK_MIN(pages, (uint64_t)MINCORE_CHUNK);
 		n = MMK_MIN(n, (a.end - start) >> shift);
-		__builtin_memset(buf, 0, n);
-		struct resident r = {start, shift, buf};
-		(void)mmk_aspace_walk_pages(mm->as, start, n << shift,
-					    mark_resident, &r);
+		mmk__sys_resident(mm, &a, start, n, buf);
 		if (copy_out(mm, vec, buf, n))
 			return SYS_ERR(EFAULT);
 		pages -= n;

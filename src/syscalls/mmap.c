@@ -136,41 +136,55 @@ static int64_t map_private(struct mmk_sys_mm *mm, mmk_vaddr_t addr,
 	return (int64_t)addr;
 }
 
-/* A shared area at [addr, addr + len), free or (MAP_FIXED) to be
- * replaced: what is there goes first, as Linux's mmap_region unmaps
- * before it maps (a failed map then leaves the hole Linux leaves too).
- * @file NULL: a fresh shm object, whose creator's reference is dropped
- * once the area holds its own. */
+/* A shared or file area at [addr, addr + len), free or (MAP_FIXED) to be
+ * replaced: like the private case, whatever is there goes in the same
+ * call as the new area comes (mmk_aspace_map_replace), all or nothing --
+ * a failed MAP_FIXED leaves the old mapping as it was.  @file NULL: a
+ * fresh shm object, whose creator's reference is dropped once the area
+ * holds its own. */
 static int64_t map_shared(struct mmk_sys_mm *mm, mmk_vaddr_t addr, uint64_t len,
 			  uint32_t f, uint64_t flags, struct mmk_file *file,
 			  uint64_t off, bool shared)
 {
 	struct mmk_aspace *as = mm->as;
 	struct mmk_shm *shm = NULL;
+	int err;
 	if (!file) {
-		int err = mmk_shm_create(as->frames, len, as->page_shift, &shm);
+		err = mmk_shm_create(as->frames, len, as->page_shift, &shm);
 		if (err)
 			return sys_fail(err);
 	}
-	if (flags & MMK_SYS_MAP_FIXED) {
-		int64_t r = mmk__sys_unmap(mm, addr, addr + len);
-		if (r) {
-			if (shm)
-				mmk_shm_put(shm);
-			return r;
-		}
+	if (!(flags & MMK_SYS_MAP_FIXED)) {
+		err = shm ? mmk_aspace_map_shared(as, addr, len, f, shm, 0)
+			  : mmk_aspace_map_file(as, addr, len, f, file, off,
+						shared ? MMK_MAP_FILE_SHARED
+						       : 0);
+	} else if (shm) {
+		mmk_shm_get(shm); /* the area's */
+		err = mmk_aspace_map_replace(as, addr, len, f,
+					     &mmk_backend_shared, 0, shm);
+		if (err)
+			mmk_shm_put(shm);
+	} else if (file->frames != as->frames ||
+		   file->page_shift != as->page_shift) {
+		err = MMK_EINVAL; /* as mmk_aspace_map_file */
+	} else {
+		mmk_file_get(file); /* the area's */
+		err = mmk_aspace_map_replace(as, addr, len, f,
+					     shared ? &mmk_backend_file_shared
+						    : &mmk_backend_file_private,
+					     off, file);
+		if (err)
+			mmk_file_put(file);
 	}
-	int err = shm ? mmk_aspace_map_shared(as, addr, len, f, shm, 0)
-		      : mmk_aspace_map_file(as, addr, len, f, file, off,
-					    shared ? MMK_MAP_FILE_SHARED : 0);
 	if (shm)
 		mmk_shm_put(shm); /* the area holds the object now */
 	if (err)
 		return sys_fail(err);
-	if (file && ((f & MMK_SYS_VM_LOCKED) ||
-		     (flags & (MMK_SYS_MAP_POPULATE | MMK_SYS_MAP_NONBLOCK)) ==
-			     MMK_SYS_MAP_POPULATE))
-		(void)mmk_aspace_populate(as, addr, len, MMK_ACCESS_READ);
+	if ((f & MMK_SYS_VM_LOCKED) ||
+	    (flags & (MMK_SYS_MAP_POPULATE | MMK_SYS_MAP_NONBLOCK)) ==
+		    MMK_SYS_MAP_POPULATE)
+		(void)mmk__sys_populate(mm, addr, addr + len, true);
 	return (int64_t)addr;
 }
 

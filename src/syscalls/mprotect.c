@@ -83,8 +83,10 @@ static int protect_populating(struct mmk_sys_mm *mm, mmk_vaddr_t start,
 		if (!mmk__sys_next_area(mm, cur, &a) || a.start >= end)
 			return 0;
 		mmk_vaddr_t s = MMK_MAX(a.start, cur), e = MMK_MIN(a.end, end);
-		bool pop = (a.flags & (MMK_SYS_VM_LOCKED | MMK_PT_WRITE)) ==
-			   MMK_SYS_VM_LOCKED;
+		/* mprotect_fixup: private locked areas only (shared ones
+		 * were populated when locked, reading) */
+		bool pop = (a.flags & (MMK_SYS_VM_LOCKED | MMK_PT_WRITE |
+				       MMK_SYS_VM_SHARED)) == MMK_SYS_VM_LOCKED;
 		int err = mmk__sys_update(mm, s, e, new_prot, c);
 		if (err)
 			return err;

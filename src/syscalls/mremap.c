@@ -6,6 +6,9 @@
  */
 #include "sys_internal.h"
 
+#include <mmkit/pager.h>
+#include <mmkit/shm.h>
+
 #define MAYMOVE	  MMK_SYS_MREMAP_MAYMOVE
 #define FIXED	  MMK_SYS_MREMAP_FIXED
 #define DONTUNMAP MMK_SYS_MREMAP_DONTUNMAP
@@ -24,8 +27,10 @@ static int64_t check_area(struct mmk_sys_mm *mm, uint64_t addr,
 	if (!will_map)
 		return 0;
 	bool pfnmap = !(a->backend->props & MMK_BACKEND_OWNS_FRAMES);
-	if (!old_len)
-		return SYS_ERR(EINVAL); /* "duplicate" a private mapping */
+	/* old_len 0 "duplicates" a shared mapping (a second area over the
+	 * same object or file); of a private one it would be a fresh one */
+	if (!old_len && !(a->flags & MMK_SYS_VM_SHARED))
+		return SYS_ERR(EINVAL);
 	if ((flags & DONTUNMAP) && pfnmap)
 		return SYS_ERR(EINVAL);
 	/* The part a shrink unmaps may cross area boundaries. */
@@ -33,12 +38,19 @@ static int64_t check_area(struct mmk_sys_mm *mm, uint64_t addr,
 		return SYS_ERR(EFAULT); /* across an area boundary */
 	if (new_len <= old_len)
 		return 0;
+	uint64_t pgoff = (a->offset + (addr - a->start)) >> mm->as->page_shift;
+	if (pgoff + (new_len >> mm->as->page_shift) < pgoff)
+		return SYS_ERR(EINVAL);
 	if (pfnmap)
 		return SYS_ERR(EFAULT);
-	/* Growing a shared or file area would need the object's reference
-	 * for the new part and its size checked: not done yet, refused
-	 * (Linux grows them). */
-	if (a->backend != &mmk_backend_alloc)
+	/* The grown part of a shared or file area maps the object or file
+	 * further on (its size unchanged: past the end a fault fails, as
+	 * Linux's SIGBUS); areas of other backends (the kernel's own) are
+	 * not extended. */
+	if (a->backend != &mmk_backend_alloc &&
+	    a->backend != &mmk_backend_shared &&
+	    a->backend != &mmk_backend_file_shared &&
+	    a->backend != &mmk_backend_file_private)
 		return SYS_ERR(ENOMEM);
 	if (!mmk__sys_lock_ok(mm, a->flags, new_len - old_len))
 		return SYS_ERR(EAGAIN);
@@ -63,10 +75,14 @@ static int64_t move(struct mmk_sys_mm *mm, const struct mmk_aspace_area *a,
 	uint64_t tail = new_len - old_len; /* grown part: a fresh extension */
 	uint64_t off = a->offset + (addr - a->start);
 	int err = 0;
-	if (tail)
+	if (tail) { /* the grown part's area holds its own reference */
+		(void)mmk__sys_hold(a);
 		err = mmk_aspace_map(as, new_addr + old_len, tail, a->flags,
 				     false, a->backend, off + old_len, a->priv);
-	if (!err) {
+		if (err)
+			mmk__sys_unhold(a);
+	}
+	if (!err && old_len) { /* old_len 0: a duplicate, nothing moves */
 		err = mmk_aspace_move(as, addr, old_len, new_addr,
 				      (flags & DONTUNMAP) ? MMK_ASPACE_MOVE_KEEP
 							  : 0);
@@ -93,10 +109,16 @@ static int64_t remap_to(struct mmk_sys_mm *mm, const struct mmk_aspace_area *a,
 			uint64_t new_len, uint64_t flags)
 {
 	int64_t r;
+	struct mmk_aspace_area now;
 	if (flags & FIXED) {
 		r = mmk__sys_unmap(mm, new_addr, new_addr + new_len);
 		if (r)
 			return r;
+		/* the unmap may have cut or removed the source area (old_len
+		 * 0: the target may hold addr): look it up again, as Linux */
+		if (!mmk_aspace_find_area(mm->as, addr, &now))
+			return SYS_ERR(EFAULT);
+		a = &now;
 	}
 	if (old_len > new_len) {
 		r = mmk__sys_unmap(mm, addr + new_len, addr + old_len);
@@ -120,9 +142,12 @@ static bool grow_in_place(struct mmk_sys_mm *mm,
 	if (end < a->end || end > mm->task_size ||
 	    (mmk__sys_next_area(mm, a->end, &n) && n.start < end))
 		return false;
+	(void)mmk__sys_hold(a); /* the new part's reference (it merges) */
 	int err = mmk_aspace_map(mm->as, a->end, delta, a->flags, false,
 				 a->backend, a->offset + (a->end - a->start),
 				 a->priv);
+	if (err)
+		mmk__sys_unhold(a);
 	if (err == MMK_ERANGE)
 		return false; /* past the space: move instead */
 	*ret = err ? SYS_ERR(ENOMEM) : 0;

@@ -82,6 +82,27 @@ int64_t mmk__sys_get_area(struct mmk_sys_mm *mm, uint64_t addr, uint64_t len,
 int mmk__sys_populate(struct mmk_sys_mm *mm, mmk_vaddr_t start, mmk_vaddr_t end,
 		      bool ignore);
 
+/*
+ * A new area over what @a maps (mremap's grown part, a duplicate): take
+ * the reference on its object or file that mmk_aspace_map makes the new
+ * area's (mmk__sys_unhold gives it back when the map fails).  False for a
+ * backend whose areas cannot be extended by the system calls.
+ */
+bool mmk__sys_hold(const struct mmk_aspace_area *a);
+void mmk__sys_unhold(const struct mmk_aspace_area *a);
+
+/* Fault [s, e), part of area @a, in for @access: the backend's populate
+ * where it has one, else page by page (shared anonymous memory).  0 or
+ * the first page's error (MMK_ERANGE past the object: SIGBUS). */
+int mmk__sys_fault_in(struct mmk_sys_mm *mm, const struct mmk_aspace_area *a,
+		      mmk_vaddr_t s, mmk_vaddr_t e, uint32_t access);
+
+/* mincore's bytes for the @n pages from @start, all inside area @a: 1
+ * where a page is mapped, or (shared memory, files) in the object or the
+ * file's cache. */
+void mmk__sys_resident(struct mmk_sys_mm *mm, const struct mmk_aspace_area *a,
+		       mmk_vaddr_t start, uint64_t n, unsigned char *vec);
+
 /* munmap's body (Linux's do_vmi_munmap), arguments unchecked. */
 int64_t mmk__sys_unmap(struct mmk_sys_mm *mm, mmk_vaddr_t start,
 		       mmk_vaddr_t end);

@@ -750,6 +750,17 @@ static void reference_errors_are_the_documented_ones(void **state)
 	assert_int_equal(mmk_frame_get(fa, mmk_pa(BASE + 200 * MIB)),
 			 MMK_EBADFREE);
 	assert_int_equal(mmk_frame_get(fa, mmk_pa_add(p, 4096)), MMK_EBADFREE);
+	assert_int_equal(mmk_frame_tryget(fa, mmk_pa_add(p, 4096)),
+			 MMK_EBADFREE);
+	/* tryget: a free block is EAGAIN (its reader looks again) */
+	mmk_paddr_t z;
+	assert_int_equal(mmk_frame_alloc(fa, 0, 0, &z), 0);
+	assert_int_equal(mmk_frame_tryget(fa, z), 0);
+	assert_int_equal(mmk_frame_refcount(fa, z), 2);
+	assert_int_equal(mmk_frame_put(fa, z), 0);
+	assert_int_equal(mmk_frame_put(fa, z), 1);
+	assert_int_equal(mmk_frame_tryget(fa, z), MMK_EAGAIN);
+	assert_int_equal(mmk_frame_refcount(fa, z), 0);
 	assert_int_equal(mmk_frame_refcount(fa, p), 1);
 	/* order */
 	assert_int_equal(mmk_frame_order(fa, p), 1);
@@ -760,10 +771,12 @@ static void reference_errors_are_the_documented_ones(void **state)
 	assert_int_equal(mmk_frame_put(fa, p), MMK_EREFCOUNT);
 	assert_int_equal(mmk_frame_free(fa, p), MMK_EREFCOUNT);
 	assert_int_equal(mmk_frame_get(fa, p), MMK_EREFCOUNT);
+	assert_int_equal(mmk_frame_tryget(fa, p), MMK_EAGAIN); /* quietly */
 	assert_int_equal(atomic_load(&m->ref), 0);
 	/* a count that would overflow */
 	atomic_store(&m->ref, UINT32_MAX);
 	assert_int_equal(mmk_frame_get(fa, p), MMK_EREFCOUNT);
+	assert_int_equal(mmk_frame_tryget(fa, p), MMK_EREFCOUNT);
 	assert_int_equal(mmk_frame_refcount(fa, p), UINT32_MAX);
 	atomic_store(&m->ref, 2);
 	/* put says whether it freed; free says only that it worked */

@@ -65,6 +65,7 @@ static bool linux_errno(int64_t r)
 	case MMK_SYS_ENODEV:
 	case MMK_SYS_EINVAL:
 	case MMK_SYS_EOVERFLOW:
+	case MMK_SYS_EOPNOTSUPP:
 		return true;
 	default:
 		return false;
@@ -88,6 +89,25 @@ static uint64_t len_of(const uint8_t *r, unsigned i)
 	if (b == 0xfe)
 		return 1ull << (r[i + 1] % 64);
 	return (uint64_t)(b % (WP + 1)) * PG - (r[i + 1] & 1 ? 100 : 0);
+}
+
+/* fork: a clone of the space stores at @a and goes (shared objects'
+ * references, pages a clone still maps when the parent punches them). */
+static int64_t fork_write(struct mmk_sys_mm *mm, uint64_t a, uint64_t x)
+{
+	static struct mmk_aspace kid;
+	if (mmk_aspace_create(&kid, WIN, WP * PG, MMK_PT_X86_64_4L, 0, fa))
+		return -MMK_SYS_ENOMEM;
+	int64_t r = -MMK_SYS_ENOMEM;
+	if (!mmk_aspace_clone(mm->as, &kid)) {
+		uint8_t b = (uint8_t)(x >> 8);
+		r = mmk_aspace_write(&kid, a, &b, 1) ? -MMK_SYS_EFAULT : 0;
+		if (!r && (x & 4)) /* the parent punches while it maps */
+			(void)mmk_sys_madvise(mm, a & ~(PG - 1), PG,
+					      MMK_SYS_MADV_REMOVE);
+	}
+	mmk_aspace_destroy(&kid);
+	return r;
 }
 
 static int64_t one_call(struct mmk_sys_mm *mm, const uint8_t *r)
@@ -131,6 +151,8 @@ static int64_t one_call(struct mmk_sys_mm *mm, const uint8_t *r)
 		return e ? -mmk_sys_errno(e) : 0;
 	}
 	default:
+		if ((x & 3) == 2)
+			return fork_write(mm, a, x);
 		return (x & 1) ? mmk_sys_mlockall(mm, x % 8)
 			       : mmk_sys_munlockall(mm);
 	}

@@ -28,8 +28,11 @@ enum sd_op {
 	SD_MUNLOCK,
 	SD_MINCORE,
 	SD_MSYNC,
-	SD_WRITE, /* a user store: a[0] address, a[1] length, a[2] byte */
-	SD_READ,  /* a user load */
+	SD_WRITE,      /* a user store: a[0] address, a[1] length, a[2] byte */
+	SD_READ,       /* a user load */
+	SD_FORK,       /* a forked child's store (as SD_WRITE), then it exits */
+	SD_MLOCKALL,   /* mlockall(a[0]) */
+	SD_MUNLOCKALL, /* munlockall() */
 	SD_NOPS,
 	SD_QUIT = 100,
 };
@@ -64,6 +67,7 @@ struct sd_state {
 	uint32_t outside;     /* Linux placed it outside the window (undone) */
 	uint32_t attrs_valid; /* lines[].attrs were read (smaps) */
 	uint32_t nlines;
+	uint64_t locked_vm; /* Linux: VmLck of /proc/self/status, bytes */
 	struct sd_line lines[SD_WP + 2];
 	uint8_t res[SD_WP];
 	uint64_t hash[SD_WP];
@@ -79,8 +83,9 @@ static inline uint64_t sd_hash(const void *p, uint64_t n)
 }
 
 static const char *const sd_names[] = {
-	"mmap",	  "munmap",  "mprotect", "mremap", "madvise", "mlock",
-	"mlock2", "munlock", "mincore",	 "msync",  "write",   "read",
+	"mmap",	 "munmap", "mprotect", "mremap",   "madvise",
+	"mlock", "mlock2", "munlock",  "mincore",  "msync",
+	"write", "read",   "fork",     "mlockall", "munlockall",
 };
 
 #endif

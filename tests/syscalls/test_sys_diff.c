@@ -34,12 +34,32 @@
  *     across vmas, and PROT_GROWSDOWN starts at the vma's start; so does
  *     a mincore whose vec lies in its own range (it copies out vma by
  *     vma, and a copy faults in a page the next chunk reports);
- *   - "dontunmap beside": MREMAP_DONTUNMAP to a target next to its source
- *     area or to an area of the same accessibility: Linux may merge the
- *     new vma into a neighbour before it clears VM_LOCKED on "the old
- *     vma", so the lock goes from more than the source (seen on 6.18,
- *     not modelled).
+ *   - "dontunmap beside": MREMAP_DONTUNMAP to a target next to (or
+ *     inside) its source area or next to an area of the same
+ *     accessibility: Linux may merge the new vma into a neighbour before
+ *     it clears VM_LOCKED on "the old vma", so the lock goes from more
+ *     than the source (seen on 6.18, not modelled).
  * VM_ACCOUNT is not compared (sys_diff.h says why).
+ *
+ * The calls: mmap (private and, a quarter of them, shared anonymous
+ * memory: contents seen through every mapping of an object, mremap's
+ * duplicates with old_len 0, growth past the object's end where a store
+ * faults as Linux's SIGBUS does, MADV_REMOVE), munmap, mprotect, mremap,
+ * madvise, mlock, mlock2, munlock, mlockall(MCL_FUTURE) / munlockall
+ * (MCL_CURRENT would lock the child's whole memory), mincore (a shared
+ * page counts while its object holds it, as Linux's page cache), msync,
+ * user loads and stores, and a store by a forked child (Linux: fork();
+ * mmkit: mmk_aspace_clone into a second space), which shared memory
+ * shows to the parent and private memory does not.
+ *
+ * Every third seed runs with RLIMIT_MEMLOCK of 24 pages and without
+ * CAP_IPC_LOCK, so that the limits answer (EAGAIN, ENOMEM, EPERM).
+ * Linux's own count of locked memory (VmLck) is read after every call
+ * there: it must equal the sum of mmkit's locked areas but for one named
+ * Linux quirk, "locked_vm leak": MREMAP_DONTUNMAP of a locked area
+ * unlocks the old vma yet leaves it counted (6.18's dontunmap_complete),
+ * so Linux's count stays higher for good; mmkit's limit is lowered by as
+ * much from then on, and any other difference fails the test.
  *
  * MMK_SYS_DIFF_SEEDS / MMK_SYS_DIFF_CALLS (env) set the size; the default
  * runs 240 seeds x 500 calls (120,000 calls); MMK_SYS_DIFF_LONG=1 runs
@@ -50,8 +70,11 @@
 
 #include "syscalls/sys_internal.h"
 
+#include <mmkit/shm.h>
+
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -116,8 +139,25 @@ static uint64_t hexnum(const char **p)
 }
 
 /* The window's lines of /proc/self/maps, resident pages and their bytes. */
+/* Seeds with a small RLIMIT_MEMLOCK, without CAP_IPC_LOCK (so that the
+ * limit counts for root too): 0 or the limit in bytes. */
+static uint64_t small_memlock;
+
+/* VmLck of /proc/self/status, in bytes. */
+static uint64_t linux_locked_vm(void)
+{
+	int fd = open("/proc/self/status", O_RDONLY);
+	ssize_t k = fd >= 0 ? read(fd, maps_buf, sizeof(maps_buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	maps_buf[k > 0 ? k : 0] = 0;
+	const char *p = strstr(maps_buf, "VmLck:");
+	return p ? strtoull(p + 6, NULL, 10) * 1024 : 0;
+}
+
 static void linux_state(struct sd_state *st, bool attrs)
 {
+	st->locked_vm = small_memlock ? linux_locked_vm() : 0;
 	/* smaps (VmFlags) costs a walk of every vma's pages: only after
 	 * calls that change attributes, and now and then */
 	int fd = open(attrs ? "/proc/self/smaps" : "/proc/self/maps", O_RDONLY);
@@ -253,14 +293,51 @@ static int64_t linux_call(const struct sd_call *c, uint32_t *outside)
 		return sys_ret(syscall(SYS_mincore, a[0], a[1], a[2]));
 	case SD_MSYNC:
 		return sys_ret(syscall(SYS_msync, a[0], a[1], a[2]));
+	case SD_MLOCKALL:
+		return sys_ret(syscall(SYS_mlockall, a[0]));
+	case SD_MUNLOCKALL:
+		return sys_ret(syscall(SYS_munlockall));
+	case SD_FORK: {
+		fflush(NULL);
+		pid_t pid = fork();
+		if (pid < 0)
+			return -ENOMEM;
+		if (pid == 0) {
+			struct sd_call w = *c;
+			w.op = SD_WRITE;
+			_exit(user_access(&w) ? 1 : 0);
+		}
+		int st = 0;
+		if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+			return -ECHILD;
+		return WEXITSTATUS(st) ? -EFAULT : 0;
+	}
 	default:
 		return user_access(c);
 	}
 }
 
+static void limit_memlock(void)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2];
+	if (syscall(SYS_capget, &h, d))
+		_exit(4);
+	d[0].effective &= ~(1u << CAP_IPC_LOCK);
+	if (syscall(SYS_capset, &h, d))
+		_exit(4);
+	struct rlimit rl;
+	getrlimit(RLIMIT_MEMLOCK, &rl);
+	rl.rlim_cur = small_memlock;
+	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+		_exit(4);
+}
+
 static __attribute__((noreturn)) void child_main(void)
 {
 	prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0); /* one page per fault */
+	if (small_memlock)
+		limit_memlock();
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_fault;
@@ -327,15 +404,6 @@ static int area_attrs(const struct mmk_aspace_area *a, void *arg)
 	return 0;
 }
 
-static int res_leaf(void *ctx, const struct mmk_pt_leaf *l)
-{
-	struct sd_state *st = ctx;
-	for (uint64_t va = l->va; va < l->va + l->size; va += SD_PG)
-		if (va >= win && va < win + SD_WS)
-			st->res[(va - win) / SD_PG] = 1;
-	return 0;
-}
-
 static void mmkit_state(struct sd_state *st)
 {
 	st->nlines = 0;
@@ -347,8 +415,16 @@ static void mmkit_state(struct sd_state *st)
 	assert_int_equal(mmk_aspace_dump_maps(&as, dump_line, &d), 0);
 	unsigned k = 0;
 	assert_int_equal(mmk_aspace_foreach_area(&as, 0, area_attrs, &k), 0);
-	assert_int_equal(mmk_aspace_walk_pages(&as, win, SD_WS, res_leaf, st),
-			 0);
+	/* mincore's view: mapped, or (shared memory) in the object */
+	struct mmk_aspace_area ar;
+	for (uint64_t cur = win;
+	     mmk__sys_next_area(&mm, cur, &ar) && ar.start < win + SD_WS;
+	     cur = ar.end) {
+		uint64_t s = MMK_MAX(ar.start, win);
+		uint64_t e = MMK_MIN(ar.end, win + SD_WS);
+		mmk__sys_resident(&mm, &ar, s, (e - s) / SD_PG,
+				  st->res + (s - win) / SD_PG);
+	}
 	for (unsigned i = 0; i < SD_WP; i++) {
 		if (!st->res[i])
 			continue;
@@ -384,6 +460,28 @@ static int64_t mmkit_call(const struct sd_call *c)
 		return mmk_sys_mincore(&mm, a[0], a[1], a[2]);
 	case SD_MSYNC:
 		return mmk_sys_msync(&mm, a[0], a[1], a[2]);
+	case SD_MLOCKALL:
+		return mmk_sys_mlockall(&mm, a[0]);
+	case SD_MUNLOCKALL:
+		return mmk_sys_munlockall(&mm);
+	case SD_FORK: { /* the store in a clone, destroyed afterwards */
+		static struct mmk_aspace kid;
+		uint8_t b[SD_PG];
+		assert_int_equal(mmk_aspace_create(&kid, win, SD_WS,
+						   MMK_PT_X86_64_4L, 0, fa),
+				 0);
+		int64_t r = -ENOMEM;
+		if (!mmk_aspace_clone(&as, &kid)) {
+			struct mmk_sys_mm kmm = mm;
+			kmm.as = &kid;
+			(void)mmk_sys_expand_stack(&kmm, a[0]);
+			for (uint64_t i = 0; i < a[1]; i++)
+				b[i] = (uint8_t)(a[2] + i);
+			r = mmk_aspace_write(&kid, a[0], b, a[1]) ? -EFAULT : 0;
+		}
+		mmk_aspace_destroy(&kid);
+		return r;
+	}
 	case SD_WRITE: {
 		uint8_t b[SD_PG];
 		(void)mmk_sys_expand_stack(&mm, a[0]); /* a user fault */
@@ -520,7 +618,9 @@ static void gen_mmap(struct sd_call *c)
 		f |= MAP_LOCKED;
 	if (chance(2))
 		f |= MAP_GROWSDOWN;
-	if (chance(2))
+	if (chance(25))
+		f = (f & ~(uint64_t)MAP_PRIVATE) | MAP_SHARED;
+	else if (chance(2))
 		f = (f & ~(uint64_t)MAP_PRIVATE) | MAP_SHARED_VALIDATE;
 	if (chance(2))
 		f &= ~(uint64_t)MAP_ANONYMOUS; /* a file: fd -1 */
@@ -582,6 +682,7 @@ static void gen(struct sd_call *c)
 		[SD_MREMAP] = 12, [SD_MADVISE] = 10, [SD_MLOCK] = 3,
 		[SD_MLOCK2] = 2,  [SD_MUNLOCK] = 3,  [SD_MINCORE] = 4,
 		[SD_MSYNC] = 3,	  [SD_WRITE] = 12,   [SD_READ] = 6,
+		[SD_FORK] = 2,	  [SD_MLOCKALL] = 1, [SD_MUNLOCKALL] = 1,
 	};
 	unsigned total = 0;
 	for (unsigned i = 0; i < SD_NOPS; i++)
@@ -596,6 +697,9 @@ static void gen(struct sd_call *c)
 		break;
 	case SD_MREMAP:
 		gen_mremap(c);
+		break;
+	case SD_MUNMAP: /* (before: a user access's arguments, EINVAL) */
+		gen_range(c);
 		break;
 	case SD_MPROTECT:
 		gen_range(c);
@@ -641,6 +745,17 @@ static void gen(struct sd_call *c)
 		if (c->a[2] >= win + SD_WS)
 			c->a[2] = win;
 		break;
+	case SD_MLOCKALL: {
+		/* MCL_CURRENT would lock the child's whole memory, not only
+		 * the window's: MCL_FUTURE and the refused ones */
+		static const uint64_t fl[] = {
+			MCL_FUTURE,  MCL_FUTURE | MCL_ONFAULT, MCL_FUTURE,    0,
+			MCL_ONFAULT, MCL_CURRENT | 8,	       MCL_FUTURE | 8};
+		c->a[0] = fl[rnd(MMK_ARRAY_SIZE(fl))];
+		break;
+	}
+	case SD_MUNLOCKALL:
+		break;
 	case SD_MSYNC: {
 		static const uint64_t fl[] = {
 			MS_ASYNC,	    MS_SYNC, MS_INVALIDATE,
@@ -667,8 +782,12 @@ static void gen(struct sd_call *c)
 /* ===================================================== the comparison */
 struct counts {
 	unsigned long calls, compared, hole_after_start, outside, boundary,
-		dontunmap_beside, raw_lines_differ, errors, ok_results;
+		dontunmap_beside, raw_lines_differ, errors, ok_results,
+		locked_vm_leaks;
 	unsigned long by_op[SD_NOPS];
+	/* calls at an address in shared memory, and those that succeeded
+	 * (mmap: shared mappings made) */
+	unsigned long shared[SD_NOPS], shared_ok[SD_NOPS];
 };
 
 /* Join neighbours with equal permissions (see the file comment). */
@@ -812,8 +931,11 @@ static const char *excluded(const struct sd_call *c)
 	if (c->op == SD_MREMAP && (a[3] & MREMAP_DONTUNMAP)) {
 		struct mmk_aspace_area ar, t;
 		uint64_t n = (a[2] + SD_PG - 1) & ~(SD_PG - 1);
+		/* (a target touching or inside the source's area: the unmap
+		 * of the target by MREMAP_FIXED leaves that area right
+		 * beside it) */
 		if (mmk_aspace_find_area(&as, a[0], &ar) &&
-		    ((a[4] + n == ar.start) || a[4] == ar.end ||
+		    ((a[4] <= ar.end && a[4] + n >= ar.start) ||
 		     (mmk_aspace_find_area(&as, a[4] - 1, &t) &&
 		      !(t.flags & MMK_PT_RWX) == !(ar.flags & MMK_PT_RWX))))
 			return "dontunmap beside";
@@ -825,7 +947,43 @@ static const char *excluded(const struct sd_call *c)
  * what Linux did to its own. */
 static void mirror_outside(const struct sd_call *c)
 {
-	if (c->op == SD_MREMAP)
+	if (c->op != SD_MREMAP)
+		return;
+	/* Linux populated the grown part of a locked area at its new place
+	 * (mm_populate): of shared memory that is the object's pages, which
+	 * the window's other mappings of the object see.  Fault them in
+	 * through a mapping of the object in a scratch space. */
+	uint64_t from = (c->a[1] + SD_PG - 1) & ~(SD_PG - 1);
+	uint64_t to = (c->a[2] + SD_PG - 1) & ~(SD_PG - 1);
+	struct mmk_aspace_area ar;
+	if (to > from && mmk_aspace_find_area(&as, c->a[0], &ar) &&
+	    ar.backend == &mmk_backend_shared &&
+	    (ar.flags & (MMK_SYS_VM_LOCKED | MMK_SYS_VM_LOCKONFAULT)) ==
+		    MMK_SYS_VM_LOCKED &&
+	    (ar.flags & MMK_PT_RWX)) {
+		static struct mmk_aspace scratch;
+		struct mmk_shm *shm = ar.priv;
+		uint64_t off = ar.offset + (c->a[0] - ar.start);
+		uint64_t s = off + from,
+			 e = MMK_MIN(off + to, mmk_shm_size(shm));
+		assert_int_equal(mmk_aspace_create(&scratch, win, SD_WS,
+						   MMK_PT_X86_64_4L, 0, fa),
+				 0);
+		if (s < e) {
+			assert_int_equal(
+				mmk_aspace_map_shared(&scratch, win, e - s,
+						      MMK_PT_READ, shm, s),
+				0);
+			for (uint64_t va = win; va < win + (e - s); va += SD_PG)
+				assert_int_equal(
+					mmk_aspace_fault(&scratch, va,
+							 MMK_ACCESS_READ),
+					0);
+		}
+		mmk_aspace_destroy(&scratch);
+	}
+	/* (old_len 0: a duplicate of a shared mapping, nothing left) */
+	if (c->a[1])
 		assert_int_equal(mmk_sys_munmap(&mm, c->a[0], c->a[1]), 0);
 }
 
@@ -839,6 +997,10 @@ static void check_call(struct counts *n, uint64_t seed, unsigned i,
 		(void)mmk_aspace_foreach_area(&as, 0, print_area, NULL);
 		(void)mmk_aspace_walk_pages(&as, win, SD_WS, print_leaf, NULL);
 	}
+	struct mmk_aspace_area on;
+	bool shared = c->op != SD_MMAP &&
+		      mmk_aspace_find_area(&as, c->a[0], &on) &&
+		      on.backend == &mmk_backend_shared;
 	mk.ret = mmkit_call(c);
 	if (getenv("MMK_SYS_DIFF_TRACE"))
 		fprintf(stderr,
@@ -848,6 +1010,11 @@ static void check_call(struct counts *n, uint64_t seed, unsigned i,
 			(unsigned long long)c->a[2],
 			(unsigned long long)c->a[3],
 			(unsigned long long)(c->a[4] - win), (long long)mk.ret);
+	if (getenv("MMK_SYS_DIFF_TRACE") && small_memlock)
+		fprintf(stderr, "  locked: linux %llu mmkit %llu\n",
+			(unsigned long long)lin.locked_vm,
+			(unsigned long long)mmk__sys_locked(&mm, 0,
+							    UINT64_MAX));
 	mmkit_state(&mk);
 	if (!lin.attrs_valid) /* compare the attributes only when read */
 		for (unsigned k = 0; k < mk.nlines; k++)
@@ -900,6 +1067,14 @@ static void check_call(struct counts *n, uint64_t seed, unsigned i,
 	else
 		n->ok_results++;
 	n->by_op[c->op]++;
+	if (c->op == SD_MMAP && (c->a[3] & MAP_TYPE) == MAP_SHARED &&
+	    mk.ret >= 0)
+		n->shared_ok[SD_MMAP]++;
+	if (shared) {
+		n->shared[c->op]++;
+		if (mk.ret >= 0)
+			n->shared_ok[c->op]++;
+	}
 }
 
 static int cap_ipc_lock(void)
@@ -918,6 +1093,8 @@ static int cap_ipc_lock(void)
 static void run_seed(struct counts *n, uint64_t seed, unsigned calls)
 {
 	int to_child[2], from_child[2];
+	/* every third seed: a limit the calls reach (EAGAIN, ENOMEM) */
+	small_memlock = seed % 3 == 0 ? 24 * SD_PG : 0;
 	assert_int_equal(pipe(to_child), 0);
 	assert_int_equal(pipe(from_child), 0);
 	fflush(NULL);
@@ -950,9 +1127,10 @@ static void run_seed(struct counts *n, uint64_t seed, unsigned calls)
 	}
 	struct rlimit rl;
 	getrlimit(RLIMIT_MEMLOCK, &rl);
-	mm.memlock_limit = rl.rlim_cur;
-	mm.cap_ipc_lock = cap_ipc_lock();
+	mm.memlock_limit = small_memlock ? small_memlock : rl.rlim_cur;
+	mm.cap_ipc_lock = small_memlock ? false : cap_ipc_lock();
 	memset(&last_lin, 0, sizeof(last_lin));
+	uint64_t leaked = 0;
 	rng = seed * 0x9e3779b97f4a7c15ull + 1;
 	for (unsigned i = 0; i < calls; i++) {
 		struct sd_call c;
@@ -969,6 +1147,7 @@ static void run_seed(struct counts *n, uint64_t seed, unsigned calls)
 			continue;
 		}
 		c.attrs = c.op == SD_MLOCK || c.op == SD_MLOCK2 ||
+			  c.op == SD_MLOCKALL || c.op == SD_MUNLOCKALL ||
 			  c.op == SD_MUNLOCK || c.op == SD_MREMAP ||
 			  (c.op == SD_MADVISE && c.a[2] >= MADV_DONTFORK) ||
 			  (c.op == SD_MMAP &&
@@ -993,6 +1172,24 @@ static void run_seed(struct counts *n, uint64_t seed, unsigned calls)
 			mirror_outside(&c);
 		} else {
 			check_call(n, seed, i, &c);
+		}
+		/* Linux 6.18 unlocks the old vma of a locked area moved with
+		 * MREMAP_DONTUNMAP but leaves it in mm->locked_vm (its
+		 * dontunmap_complete: "we won't unmap"), and counts the new
+		 * vma too: the count stays that much higher for good.  With
+		 * a limit, mmkit's is lowered by as much, and that must be
+		 * the only way the two counts part (named in the file
+		 * comment). */
+		uint64_t mine = mmk__sys_locked(&mm, 0, UINT64_MAX);
+		if (small_memlock && lin.locked_vm - mine != leaked) {
+			assert_true(lin.locked_vm >= mine + leaked);
+			assert_true(c.op == SD_MREMAP &&
+				    (c.a[3] & MREMAP_DONTUNMAP));
+			leaked = lin.locked_vm - mine;
+			n->locked_vm_leaks++;
+			mm.memlock_limit = leaked < small_memlock
+						   ? small_memlock - leaked
+						   : 1;
 		}
 		last_lin = lin;
 	}
@@ -1048,8 +1245,13 @@ static void mmkit_equals_linux_call_by_call(void **state)
 	       "(anon_vma) %lu\n",
 	       n.hole_after_start, n.outside, n.boundary, n.dontunmap_beside,
 	       n.raw_lines_differ);
+	printf("Linux's locked_vm leaks (DONTUNMAP of locked areas, mmkit's "
+	       "limit lowered to match): %lu\n",
+	       n.locked_vm_leaks);
+	printf("  call       compared  in shared memory (succeeded)\n");
 	for (unsigned i = 0; i < SD_NOPS; i++)
-		printf("  %-8s %lu\n", sd_names[i], n.by_op[i]);
+		printf("  %-10s %8lu  %8lu (%lu)\n", sd_names[i], n.by_op[i],
+		       n.shared[i], n.shared_ok[i]);
 	assert_true(n.compared >= (unsigned long)seeds * calls * 7 / 10);
 }
 

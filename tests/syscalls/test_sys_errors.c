@@ -524,6 +524,23 @@ static void fault_and_stack_growth_errors_change_nothing(void **state)
 	assert_int_equal(mmk_pt_query(mmk_aspace_pt(&as), BASE + 32 * PG, NULL,
 				      NULL, NULL),
 			 MMK_ENOENT);
+	/* a locked stack grows only within the memlock limit
+	 * (acct_stack_growth's mlock_future_ok) */
+	assert_int_equal(
+		mmk_sys_mmap(&mm, BASE + 64 * PG, 2 * PG, RW,
+			     FIX | MMK_SYS_MAP_GROWSDOWN | MMK_SYS_MAP_LOCKED,
+			     -1, 0),
+		(int64_t)(BASE + 64 * PG));
+	mm.cap_ipc_lock = false;
+	mm.memlock_limit = 3 * PG;
+	assert_int_equal(mmk_sys_fault(&mm, BASE + 62 * PG, MMK_ACCESS_WRITE),
+			 MMK_ENOMEM);
+	assert_true(mmk_aspace_find_area(&as, BASE + 64 * PG, &a));
+	assert_int_equal(a.start, BASE + 64 * PG);
+	assert_int_equal(mmk_sys_fault(&mm, BASE + 63 * PG, MMK_ACCESS_WRITE),
+			 0);
+	assert_true(mmk_aspace_find_area(&as, BASE + 63 * PG, &a));
+	assert_int_equal(a.start, BASE + 63 * PG);
 }
 
 int main(void)

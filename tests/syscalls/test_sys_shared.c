@@ -13,6 +13,9 @@
 #include <mmkit/shm.h>
 #include <mmkit/syscalls.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #define BASE  0x40000000ull
@@ -320,13 +323,422 @@ static void mremap_grows_shared_areas(void **state)
 	uint64_t va = (uint64_t)a;
 	poke(va, 'g');
 	void *shm = area_at(va).priv;
-	/* growth of shared areas: refused for now (Linux grows them) */
-	assert_int_equal(mmk_sys_mremap(&mm, va, PG, 2 * PG, 0, 0), E(ENOMEM));
-	assert_int_equal(
-		mmk_sys_mremap(&mm, va, PG, 3 * PG, MMK_SYS_MREMAP_MAYMOVE, 0),
-		E(ENOMEM));
+	/* in place: the area grows over the object's end (one page) */
+	assert_int_equal(mmk_sys_mremap(&mm, va, PG, 3 * PG, 0, 0),
+			 (int64_t)va);
+	struct mmk_aspace_area ar = area_at(va);
+	assert_int_equal(ar.end, va + 3 * PG); /* merged: one area */
 	assert_int_equal(mmk_shm_refs(shm), 1);
 	assert_int_equal(peek(va), 'g');
+	/* past the object: Linux's SIGBUS, a failed fault here */
+	assert_int_equal(mmk_sys_fault(&mm, va + PG, MMK_ACCESS_READ),
+			 MMK_ERANGE);
+	assert_int_equal(mmk_aspace_fault(&as, va + 2 * PG, MMK_ACCESS_WRITE),
+			 MMK_ERANGE);
+	unsigned char c;
+	assert_int_equal(mmk_aspace_read(&as, va + 2 * PG, &c, 1), MMK_EFAULT);
+	assert_int_equal(mmk_shm_resident(shm), 1);
+	/* blocked above: MAYMOVE moves it, the grown part with it */
+	uint64_t blk = va + 3 * PG;
+	assert_int_equal(mmk_sys_mmap(&mm, blk, PG, RW,
+				      MMK_SYS_MAP_PRIVATE |
+					      MMK_SYS_MAP_ANONYMOUS |
+					      MMK_SYS_MAP_FIXED,
+				      -1, 0),
+			 (int64_t)blk);
+	assert_int_equal(mmk_sys_mremap(&mm, va, 3 * PG, 4 * PG, 0, 0),
+			 E(ENOMEM));
+	int64_t r = mmk_sys_mremap(&mm, va, 3 * PG, 5 * PG,
+				   MMK_SYS_MREMAP_MAYMOVE, 0);
+	assert_true(r > 0 && (uint64_t)r != va);
+	uint64_t to = (uint64_t)r;
+	assert_int_equal(area_at(to).end, to + 5 * PG);
+	assert_ptr_equal(area_at(to).priv, shm);
+	assert_int_equal(mmk_shm_refs(shm), 1);
+	assert_int_equal(peek(to), 'g');
+	assert_int_equal(mmk_sys_fault(&mm, to + 4 * PG, MMK_ACCESS_WRITE),
+			 MMK_ERANGE);
+	assert_false(mmk_aspace_find_area(&as, va, &ar));
+	/* a locked area grows and its new part is populated (what the
+	 * object has of it) */
+	assert_int_equal(mmk_sys_munmap(&mm, to, 5 * PG), 0);
+	a = mmk_sys_mmap(&mm, 0, 4 * PG, RW, SHA | MMK_SYS_MAP_LOCKED, -1, 0);
+	assert_true(a > 0);
+	shm = area_at((uint64_t)a).priv;
+	assert_int_equal(mmk_shm_resident(shm), 4); /* populated, read */
+	/* a locked PROT_NONE shared area made writable is not populated
+	 * (mprotect_fixup populates private ones only) */
+	int64_t n = mmk_sys_mmap(&mm, 0, 2 * PG, MMK_SYS_PROT_NONE,
+				 SHA | MMK_SYS_MAP_LOCKED, -1, 0);
+	assert_true(n > 0);
+	void *nshm = area_at((uint64_t)n).priv;
+	assert_int_equal(mmk_shm_resident(nshm), 0);
+	assert_int_equal(mmk_sys_mprotect(&mm, (uint64_t)n, 2 * PG, RW), 0);
+	assert_int_equal(mmk_shm_resident(nshm), 0);
+	assert_int_equal(mmk_sys_mremap(&mm, (uint64_t)a, 2 * PG, PG, 0, 0),
+			 (int64_t)a);
+	assert_int_equal(mmk_sys_munmap(&mm, BASE, SPACE), 0);
+}
+
+static void mremap_grows_file_areas(void **state)
+{
+	(void)state;
+	/* the last two pages of the 16-page file, grown by two */
+	int64_t a = mmk_sys_mmap(&mm, BASE + 64 * PG, 2 * PG, RW,
+				 MMK_SYS_MAP_SHARED, FD_RW, 14 * PG);
+	assert_int_equal(a, (int64_t)(BASE + 64 * PG));
+	uint64_t va = (uint64_t)a;
+	struct mmk_file *file = mmk_hosted_file_file(hf);
+	assert_int_equal(file->refs, 2);
+	assert_int_equal(mmk_sys_mremap(&mm, va, 2 * PG, 4 * PG, 0, 0),
+			 (int64_t)va);
+	assert_int_equal(area_at(va).end, va + 4 * PG);
+	assert_int_equal(file->refs, 2); /* merged into one area */
+	assert_int_equal(peek(va + PG), 'p');
+	unsigned char c;
+	assert_int_equal(mmk_aspace_read(&as, va + 2 * PG, &c, 1), MMK_EFAULT);
+	/* a private file area grows too */
+	int64_t p = mmk_sys_mmap(&mm, BASE + 128 * PG, PG, RW,
+				 MMK_SYS_MAP_PRIVATE, FD_RO, 0);
+	assert_int_equal(p, (int64_t)(BASE + 128 * PG));
+	assert_int_equal(mmk_sys_mremap(&mm, (uint64_t)p, PG, 3 * PG,
+					MMK_SYS_MREMAP_MAYMOVE, 0),
+			 p);
+	assert_int_equal(peek((uint64_t)p + 2 * PG), 'c');
+	assert_int_equal(file->refs, 3);
+	/* a grown part that cannot be mapped: its reference given back */
+	mmk_hosted_fail_after(MMK_FAIL_OBJ, 0);
+	mmk_hosted_fail_after(MMK_FAIL_FRAME, 0);
+	int64_t r = mmk_sys_mremap(&mm, (uint64_t)p, 3 * PG, 6 * PG,
+				   MMK_SYS_MREMAP_MAYMOVE, 0);
+	mmk_hosted_fail_off();
+	if (r < 0)
+		assert_int_equal(r, E(ENOMEM));
+	assert_int_equal(mmk_sys_munmap(&mm, BASE, SPACE), 0);
+	assert_int_equal(file->refs, 1);
+}
+
+static void mremap_duplicates_and_keeps_shared_areas(void **state)
+{
+	(void)state;
+	int64_t a = mmk_sys_mmap(&mm, 0, 2 * PG, RW, SHA, -1, 0);
+	assert_true(a > 0);
+	uint64_t va = (uint64_t)a;
+	void *shm = area_at(va).priv;
+	poke(va + PG, 'd');
+	/* old_len 0: a second mapping of the same pages */
+	int64_t d =
+		mmk_sys_mremap(&mm, va + PG, 0, PG, MMK_SYS_MREMAP_MAYMOVE, 0);
+	assert_true(d > 0 && (uint64_t)d != va + PG);
+	assert_int_equal(peek((uint64_t)d), 'd');
+	poke((uint64_t)d, 'e');
+	assert_int_equal(peek(va + PG), 'e');
+	assert_int_equal(mmk_shm_refs(shm), 2);
+	assert_int_equal(mmk_sys_mremap(&mm, va, 0, PG, 0, 0), E(ENOMEM));
+	/* of a private area: EINVAL */
+	int64_t p = mmk_sys_mmap(&mm, 0, PG, RW,
+				 MMK_SYS_MAP_PRIVATE | MMK_SYS_MAP_ANONYMOUS,
+				 -1, 0);
+	assert_true(p > 0);
+	assert_int_equal(mmk_sys_mremap(&mm, (uint64_t)p, 0, PG,
+					MMK_SYS_MREMAP_MAYMOVE, 0),
+			 E(EINVAL));
+	/* a punch through one mapping is seen through the other: the page
+	 * leaves both (and the object), and reads zeros */
+	assert_int_equal(mmk_sys_madvise(&mm, va + PG, PG, MMK_SYS_MADV_REMOVE),
+			 0);
+	assert_int_equal(mmk_shm_resident(shm), 0);
+	assert_int_equal(peek((uint64_t)d), 0);
+	poke((uint64_t)d, 'e');
+	/* FIXED onto the source itself: the unmap of the target takes the
+	 * source area, which is then missing (EFAULT), as in Linux */
+	int64_t d2 = mmk_sys_mremap(&mm, (uint64_t)d, 0, PG,
+				    MMK_SYS_MREMAP_MAYMOVE, 0);
+	assert_true(d2 > 0);
+	assert_int_equal(
+		mmk_sys_mremap(&mm, (uint64_t)d2, 0, PG,
+			       MMK_SYS_MREMAP_MAYMOVE | MMK_SYS_MREMAP_FIXED,
+			       (uint64_t)d2),
+		E(EFAULT));
+	struct mmk_aspace_area gone;
+	assert_false(mmk_aspace_find_area(&as, (uint64_t)d2, &gone));
+	assert_int_equal(mmk_shm_refs(shm), 2);
+	/* DONTUNMAP: the old range stays, over the same object */
+	uint64_t to = BASE + 200 * PG;
+	assert_int_equal(mmk_sys_mremap(&mm, va, 2 * PG, 2 * PG,
+					MMK_SYS_MREMAP_MAYMOVE |
+						MMK_SYS_MREMAP_DONTUNMAP,
+					to),
+			 (int64_t)to);
+	assert_int_equal(peek(to + PG), 'e');
+	assert_int_equal(peek(va + PG), 'e'); /* the object's page again */
+	poke(va, 'k');
+	assert_int_equal(peek(to), 'k');
+	assert_int_equal(mmk_shm_refs(shm), 3);
+	assert_int_equal(mmk_sys_munmap(&mm, BASE, SPACE), 0);
+}
+
+static void madvise_remove_punches_shared_memory(void **state)
+{
+	(void)state;
+	int64_t a = mmk_sys_mmap(&mm, 0, 4 * PG, RW, SHA, -1, 0);
+	assert_true(a > 0);
+	uint64_t va = (uint64_t)a;
+	void *shm = area_at(va).priv;
+	for (unsigned i = 0; i < 4; i++)
+		poke(va + i * PG, (unsigned char)('1' + i));
+	long frames = mmk_hosted_live_frames();
+	assert_int_equal(
+		mmk_sys_madvise(&mm, va + PG, 2 * PG, MMK_SYS_MADV_REMOVE), 0);
+	assert_int_equal(mmk_shm_resident(shm), 2);
+	assert_int_equal(mmk_hosted_live_frames(), frames - 2);
+	unsigned char vec[4];
+	uint64_t v = BASE + 300 * PG; /* mincore's vector, in the space */
+	assert_int_equal(mmk_sys_mmap(&mm, v, PG, RW,
+				      MMK_SYS_MAP_PRIVATE |
+					      MMK_SYS_MAP_ANONYMOUS |
+					      MMK_SYS_MAP_FIXED,
+				      -1, 0),
+			 (int64_t)v);
+	assert_int_equal(mmk_sys_mincore(&mm, va, 4 * PG, v), 0);
+	assert_int_equal(mmk_aspace_read(&as, v, vec, 4), 0);
+	assert_memory_equal(vec, "\1\0\0\1", 4);
+	assert_int_equal(peek(va + PG), 0);
+	assert_int_equal(peek(va + 2 * PG), 0);
+	assert_int_equal(peek(va + 3 * PG), '4');
+	/* DONTNEED keeps the object's pages: mincore still says so */
+	assert_int_equal(
+		mmk_sys_madvise(&mm, va, 4 * PG, MMK_SYS_MADV_DONTNEED), 0);
+	assert_int_equal(mmk_sys_mincore(&mm, va, 4 * PG, v), 0);
+	assert_int_equal(mmk_aspace_read(&as, v, vec, 4), 0);
+	assert_memory_equal(vec, "\1\1\1\1", 4);
+	/* FREE is for private anonymous memory only */
+	assert_int_equal(mmk_sys_madvise(&mm, va, PG, MMK_SYS_MADV_FREE),
+			 E(EINVAL));
+	/* private anonymous: EINVAL; locked: EINVAL */
+	assert_int_equal(mmk_sys_madvise(&mm, v, PG, MMK_SYS_MADV_REMOVE),
+			 E(EINVAL));
+	assert_int_equal(mmk_sys_mlock(&mm, va, PG), 0);
+	assert_int_equal(mmk_sys_madvise(&mm, va, PG, MMK_SYS_MADV_REMOVE),
+			 E(EINVAL));
+	/* files: private or read-only EACCES, shared EOPNOTSUPP (no hole
+	 * punching through the pager) */
+	int64_t f = mmk_sys_mmap(&mm, 0, PG, RW, MMK_SYS_MAP_SHARED, FD_RW, 0);
+	int64_t fr = mmk_sys_mmap(&mm, 0, PG, MMK_SYS_PROT_READ,
+				  MMK_SYS_MAP_SHARED, FD_RO, 0);
+	int64_t fp =
+		mmk_sys_mmap(&mm, 0, PG, RW, MMK_SYS_MAP_PRIVATE, FD_RO, 0);
+	assert_true(f > 0 && fr > 0 && fp > 0);
+	assert_int_equal(
+		mmk_sys_madvise(&mm, (uint64_t)f, PG, MMK_SYS_MADV_REMOVE),
+		E(EOPNOTSUPP));
+	assert_int_equal(
+		mmk_sys_madvise(&mm, (uint64_t)fr, PG, MMK_SYS_MADV_REMOVE),
+		E(EACCES));
+	assert_int_equal(
+		mmk_sys_madvise(&mm, (uint64_t)fp, PG, MMK_SYS_MADV_REMOVE),
+		E(EACCES));
+	assert_int_equal(mmk_sys_munmap(&mm, BASE, SPACE), 0);
+}
+
+static void madvise_remove_zeroes_pages_a_fork_still_maps(void **state)
+{
+	(void)state;
+	int64_t a = mmk_sys_mmap(&mm, 0, 2 * PG, RW, SHA, -1, 0);
+	assert_true(a > 0);
+	uint64_t va = (uint64_t)a;
+	poke(va, 'f');
+	poke(va + PG, 'g');
+	struct mmk_aspace child;
+	assert_int_equal(
+		mmk_aspace_create(&child, BASE, SPACE, MMK_PT_X86_64_4L, 0, fa),
+		0);
+	assert_int_equal(mmk_aspace_clone(&as, &child), 0);
+	unsigned char c = 0;
+	assert_int_equal(mmk_aspace_read(&child, va, &c, 1), 0);
+	assert_int_equal(c, 'f');
+	assert_int_equal(mmk_sys_madvise(&mm, va, 2 * PG, MMK_SYS_MADV_REMOVE),
+			 0);
+	/* the child's mapped page reads zeros (zeroed where it is); its
+	 * unmapped one comes fresh from the object */
+	assert_int_equal(mmk_aspace_read(&child, va, &c, 1), 0);
+	assert_int_equal(c, 0);
+	assert_int_equal(mmk_aspace_read(&child, va + PG, &c, 1), 0);
+	assert_int_equal(c, 0);
+	assert_int_equal(mmk_aspace_write(&child, va + PG, "h", 1), 0);
+	assert_int_equal(peek(va + PG), 'h');
+	mmk_aspace_destroy(&child);
+	assert_int_equal(mmk_sys_munmap(&mm, va, 2 * PG), 0);
+}
+
+static void shm_punch_bad_input_changes_nothing(void **state)
+{
+	(void)state;
+	struct mmk_shm *shm;
+	assert_int_equal(mmk_shm_create(fa, 4 * PG, MMK_PAGE_SHIFT, &shm), 0);
+	assert_int_equal(mmk_aspace_map_shared(&as, BASE, 4 * PG,
+					       MMK_PT_RW | MMK_PT_USER, shm, 0),
+			 0);
+	poke(BASE, 'q');
+	assert_int_equal(mmk_shm_punch(shm, 1, PG), MMK_EALIGN);
+	assert_int_equal(mmk_shm_punch(shm, 0, PG + 1), MMK_EALIGN);
+	assert_int_equal(mmk_shm_punch(shm, PG, UINT64_MAX - PG + 1),
+			 MMK_EWRAP);
+	assert_int_equal(mmk_shm_resident(shm), 1);
+	assert_int_equal(peek(BASE), 'q');
+	/* past the object: nothing to punch, fine */
+	assert_int_equal(mmk_shm_punch(shm, 8 * PG, PG), 0);
+	assert_int_equal(mmk_shm_resident(shm), 1);
+	/* still mapped here: zeroed in place, kept */
+	assert_int_equal(mmk_shm_punch(shm, 0, 4 * PG), 0);
+	assert_int_equal(mmk_shm_resident(shm), 1);
+	assert_int_equal(peek(BASE), 0);
+	mmk_shm_put(shm);
+	assert_int_equal(mmk_aspace_unmap(&as, BASE, 4 * PG), 0);
+}
+
+/* A fork's child faulting an object's pages in while the parent punches
+ * them: every read sees the bytes or zeros, and at the end every frame
+ * and object is back (a fault that lost the race put what it took). */
+struct punch_race {
+	struct mmk_aspace *child;
+	uint64_t va;
+	_Atomic int stop;
+	long bad, reads;
+};
+
+static void *punch_reader(void *arg)
+{
+	struct punch_race *r = arg;
+	while (!atomic_load(&r->stop)) {
+		for (unsigned i = 0; i < 8; i++) {
+			unsigned char c = 1;
+			if (mmk_aspace_read(r->child, r->va + i * PG, &c, 1) ||
+			    (c != 0 && c != 'v'))
+				r->bad++;
+			r->reads++;
+		}
+		/* drop the child's mappings: the next reads fault again */
+		if (mmk_aspace_zap(r->child, r->va, 8 * PG))
+			r->bad++;
+	}
+	return NULL;
+}
+
+static void madvise_remove_races_with_faults_elsewhere(void **state)
+{
+	(void)state;
+	int64_t a = mmk_sys_mmap(&mm, 0, 8 * PG, RW, SHA, -1, 0);
+	assert_true(a > 0);
+	static struct mmk_aspace child;
+	assert_int_equal(
+		mmk_aspace_create(&child, BASE, SPACE, MMK_PT_X86_64_4L, 0, fa),
+		0);
+	assert_int_equal(mmk_aspace_clone(&as, &child), 0);
+	struct punch_race r = {.child = &child, .va = (uint64_t)a};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, punch_reader, &r), 0);
+	for (unsigned n = 0; n < 3000; n++) {
+		for (unsigned i = 0; i < 8; i++)
+			poke((uint64_t)a + i * PG, 'v');
+		assert_int_equal(mmk_sys_madvise(&mm, (uint64_t)a, 8 * PG,
+						 MMK_SYS_MADV_REMOVE),
+				 0);
+	}
+	atomic_store(&r.stop, 1);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(r.bad, 0);
+	assert_true(r.reads > 0);
+	mmk_aspace_destroy(&child);
+	assert_int_equal(mmk_sys_munmap(&mm, (uint64_t)a, 8 * PG), 0);
+}
+
+/* The areas and bytes of [BASE, BASE + 16 pages) as a string. */
+static void snapshot(char *out, size_t n)
+{
+	size_t k = 0;
+	struct mmk_aspace_area a;
+	for (uint64_t cur = BASE; cur < BASE + 16 * PG; cur += PG) {
+		if (!mmk_aspace_find_area(&as, cur, &a)) {
+			k += (size_t)snprintf(out + k, n - k, "-");
+			continue;
+		}
+		unsigned char c = 0;
+		(void)mmk_aspace_access_forced(&as, cur, &c, 1, false);
+		k += (size_t)snprintf(out + k, n - k, "%llx:%llx:%s:%x:%c|",
+				      (unsigned long long)a.start,
+				      (unsigned long long)a.end,
+				      a.backend->name, a.flags, c ? c : '0');
+	}
+}
+
+static void fixed_over_shared_areas_is_all_or_nothing(void **state)
+{
+	(void)state;
+	static char before[4096], after[4096];
+	for (unsigned kind = 0; kind < 4; kind++) {
+		enum mmk_failsite site =
+			kind & 2 ? MMK_FAIL_FRAME : MMK_FAIL_OBJ;
+		for (long n = 0;; n++) {
+			/* a shared anonymous area, a shared file area and a
+			 * private one, written; then MAP_FIXED over parts of
+			 * all three */
+			assert_int_equal(mmk_sys_munmap(&mm, BASE, SPACE), 0);
+			assert_int_equal(mmk_sys_mmap(&mm, BASE, 4 * PG, RW,
+						      SHA | MMK_SYS_MAP_FIXED,
+						      -1, 0),
+					 (int64_t)BASE);
+			assert_int_equal(mmk_sys_mmap(&mm, BASE + 4 * PG,
+						      4 * PG, RW,
+						      MMK_SYS_MAP_SHARED |
+							      MMK_SYS_MAP_FIXED,
+						      FD_RW, 0),
+					 (int64_t)(BASE + 4 * PG));
+			assert_int_equal(
+				mmk_sys_mmap(&mm, BASE + 8 * PG, 4 * PG, RW,
+					     MMK_SYS_MAP_PRIVATE |
+						     MMK_SYS_MAP_ANONYMOUS |
+						     MMK_SYS_MAP_FIXED,
+					     -1, 0),
+				(int64_t)(BASE + 8 * PG));
+			for (unsigned i = 0; i < 12; i++)
+				poke(BASE + i * PG, (unsigned char)('A' + i));
+			snapshot(before, sizeof(before));
+			long frames = mmk_hosted_live_frames();
+			long objs = mmk_hosted_live_objs();
+			mmk_hosted_fail_after(site, n);
+			bool file = kind & 1;
+			int64_t r =
+				mmk_sys_mmap(&mm, BASE + 2 * PG, 8 * PG, RW,
+					     (file ? MMK_SYS_MAP_SHARED : SHA) |
+						     MMK_SYS_MAP_FIXED,
+					     file ? FD_RW : -1, 8 * PG);
+			mmk_hosted_fail_off();
+			if (r > 0) {
+				assert_int_equal(r, (int64_t)(BASE + 2 * PG));
+				/* objects are needed (areas, pieces, the shm
+				 * object): some failed first */
+				if (site == MMK_FAIL_OBJ)
+					assert_true(n > 0);
+				struct mmk_aspace_area a =
+					area_at(BASE + 5 * PG);
+				assert_int_equal(a.start, BASE + 2 * PG);
+				assert_int_equal(a.end, BASE + 10 * PG);
+				assert_int_equal(peek(BASE + 2 * PG),
+						 file ? 'i' : 0);
+				assert_int_equal(peek(BASE + PG), 'B');
+				assert_int_equal(peek(BASE + 10 * PG), 'K');
+				break;
+			}
+			assert_int_equal(r, E(ENOMEM));
+			snapshot(after, sizeof(after));
+			assert_string_equal(before, after);
+			assert_int_equal(mmk_hosted_live_frames(), frames);
+			assert_int_equal(mmk_hosted_live_objs(), objs);
+			assert_true(n < 200);
+		}
+	}
+	assert_int_equal(mmk_sys_munmap(&mm, BASE, SPACE), 0);
 }
 
 int main(void)
@@ -356,6 +768,24 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(mremap_grows_shared_areas,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(mremap_grows_file_areas, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(
+			mremap_duplicates_and_keeps_shared_areas, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			madvise_remove_punches_shared_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			madvise_remove_zeroes_pages_a_fork_still_maps, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			fixed_over_shared_areas_is_all_or_nothing, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			shm_punch_bad_input_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			madvise_remove_races_with_faults_elsewhere, setup,
+			teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

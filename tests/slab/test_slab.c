@@ -693,6 +693,50 @@ static void out_of_memory_returns_null_then_recovers(void **state)
 	assert_frames_back();
 }
 
+/*
+ * mmk_kfree pushes through the cache it last freed to when the slab header
+ * names that one (a hint): frees that alternate between classes, and the
+ * first free after a fini and a new init (the caches made again, perhaps
+ * at the same addresses), must each land in the object's own cache.
+ */
+static void kfree_alternating_classes_land_in_their_caches(void **state)
+{
+	(void)state;
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(mmk_kmalloc_init(fa), 0);
+		struct mmk_slab_cache *c64 = mmk_kmalloc_cache(64);
+		struct mmk_slab_cache *c512 = mmk_kmalloc_cache(512);
+		struct mmk_slab_stats s64, s512;
+		enum { N = 300 };
+		void *a[N], *b[N];
+		for (int i = 0; i < N; i++) {
+			a[i] = mmk_kmalloc(64);
+			b[i] = mmk_kmalloc(512);
+			assert_non_null(a[i]);
+			assert_non_null(b[i]);
+		}
+		for (int i = 0; i < N; i++) {
+			mmk_kfree(b[i]);
+			mmk_kfree(a[i]);
+			mmk_slab_stats(c64, &s64);
+			mmk_slab_stats(c512, &s512);
+			assert_int_equal(s64.live, (size_t)(N - 1 - i));
+			assert_int_equal(s512.live, (size_t)(N - 1 - i));
+		}
+		/* LIFO per class: the last freed of each comes back first. */
+		void *x = mmk_kmalloc(64), *y = mmk_kmalloc(512);
+		assert_ptr_equal(x, a[N - 1]);
+		assert_ptr_equal(y, b[N - 1]);
+		mmk_kfree(y);
+		mmk_kfree(x);
+		assert_int_equal(mmk_slab_check(c64), MMK_OK);
+		assert_int_equal(mmk_slab_check(c512), MMK_OK);
+		assert_int_equal(mmk_kmalloc_fini(), 0);
+	}
+	assert_int_equal(mmk_hosted_log_errors(), 0);
+	assert_frames_back();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -722,6 +766,9 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(kmalloc_fini_reports_leaks,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			kfree_alternating_classes_land_in_their_caches, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(
 			empty_slabs_go_back_beyond_a_reserve, setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -62,7 +62,7 @@ static const char *input_name = "<stdin>";
 static unsigned long line_no;
 static jmp_buf *fail_jmp; /* where a reading error goes */
 
-static void die_input(const char *fmt, ...)
+static _Noreturn void die_input(const char *fmt, ...)
 {
 	va_list ap;
 	fprintf(stderr, "mmkit-maps: %s:%lu: ", input_name, line_no);

@@ -212,6 +212,11 @@ struct mmk_pt {
 	/* root slots another table borrowed: their tables are never freed
 	 * while this table lives, even when they become empty */
 	uint64_t pinned[MMK_PT_MAX_ROOT_ENTRIES / 64];
+	/* hints of the single-page map and query (pt/engine/fast.h): the
+	 * level-0 ([0]) and level-1 ([1]) table they reached last, each with
+	 * its address tag in one word (0: none); cleared whenever a table is
+	 * unhooked (with gen), so they never name a table off the walk */
+	MMK_ATOMIC(uint64_t) hint[2];
 };
 
 /**

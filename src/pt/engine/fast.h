@@ -651,13 +651,16 @@ eng_fmap(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa, uint64_t page_size,
 
 /* -------------------------------------------------------- cursor map */
 /*
- * The cursor remembers the level-0 table covering c->tag (va >> shift[1]),
- * which stays hooked there while pt->gen does not move (only exclusive
- * operations unhook tables, and they bump gen).  A hit needs no check of
- * the address beyond its alignment: a va with the tag of a canonical one
- * is canonical, and the slot it lies in was not borrowed when the cursor
- * was filled (and copy_from only borrows empty slots).  The flags were
- * checked when the template was made.
+ * The cursor remembers the level-0 table covering the range that starts
+ * at c->tag (va & ~(span of a level-1 entry - 1)), which stays hooked
+ * there while pt->gen does not move (only exclusive operations unhook
+ * tables, and they bump gen).  One masked compare checks that @va is in
+ * that range and page aligned; it needs no other check of the address: a
+ * va with the range of a canonical one is canonical, and the slot it lies
+ * in was not borrowed when the cursor was filled (and copy_from only
+ * borrows empty slots).  An empty cursor has gen 0, which no table has
+ * (so MMK_PT_CURSOR_NONE, which a misaligned va could pass the compare
+ * with, never hits).  The flags were checked when the template was made.
  */
 static int eng_fmap_cursor_miss(struct mmk_pt_cursor *c, mmk_vaddr_t va,
 				mmk_paddr_t pa, uint32_t flags,
@@ -670,8 +673,10 @@ eng_fmap_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
 {
 	struct mmk_pt *pt = c->pt;
 	uint64_t base = (uint64_t)1 << ENG_QSHIFT(pt, 0);
-	if (MMK_LIKELY(c->tag == va >> ENG_QSHIFT(pt, 1) && c->flags == flags &&
-		       !((va | pa.v) & (base - 1)) && !(pa.v >> pa_bits) &&
+	uint64_t span1 = (uint64_t)1 << ENG_QSHIFT(pt, 1);
+	uint64_t pa_bad = ~((((uint64_t)1 << pa_bits) - 1) & ~(base - 1));
+	if (MMK_LIKELY(!((va ^ c->tag) & ~(span1 - base)) &&
+		       c->flags == flags && !(pa.v & pa_bad) &&
 		       c->gen == atomic_load_explicit(&pt->gen,
 						      memory_order_relaxed))) {
 		mmk__pte_t *p = (mmk__pte_t *)c->table + ENG_FIDX(pt, va, 0);
@@ -705,6 +710,7 @@ eng_fmap_cursor_miss(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
 	uint64_t ia = va & (((uint64_t)1 << pt->fmt->va_bits) - 1);
 	uint64_t table = pt->root.v;
 	c->tag = MMK_PT_CURSOR_NONE;
+	c->gen = 0;
 	for (unsigned l = pt->fmt->levels - 1u; l > 0; l--) {
 		mmk__pte_t e = eng_ld_acq(eng_tbl(table) + eng_idx(pt, ia, l));
 		if (eng_is_empty(pt, e, l) || !fmt_is_table(e, l))
@@ -715,7 +721,7 @@ eng_fmap_cursor_miss(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
 	if (fmt_leaf_template(pt, flags, 0, &tmpl) != 0)
 		return MMK_OK;
 	c->table = eng_tbl(table);
-	c->tag = va >> pt->shift[1];
+	c->tag = va & ~(((uint64_t)1 << pt->shift[1]) - 1);
 	c->flags = flags;
 	c->tmpl = tmpl;
 	c->gen = atomic_load_explicit(&pt->gen, memory_order_relaxed);

@@ -542,6 +542,106 @@ eng_fquery_many(const struct mmk_pt *pt, size_t n, const mmk_vaddr_t *va,
 	return found;
 }
 
+#ifdef FMT_HAS_TABLE_NEXT
+/*
+ * query_many with the format's fmt_table_next, in two passes over groups
+ * of ENG_QMANY_GROUP addresses: the first finds each address's level-1
+ * table (the call keeps the last one, pt->hint[1] to begin with: one
+ * spans 1 GiB of 4 KiB pages, so scattered addresses of one area share
+ * it), reads its entry there and prefetches the leaf; the second reads the
+ * leaves, whose misses the first pass has overlapped.  Whatever is off the
+ * common case (not canonical, a hole or huge page above, a directory that
+ * refuses writes, a leaf not present) goes through the single query's
+ * full walk.
+ */
+#define ENG_FUSTEP(L)                                                          \
+	if ((L) < levels) {                                                    \
+		mmk__pte_t e_ =                                                \
+			eng_ld_acq(ENG_FTBL(n_) + ENG_FIDX(pt, va, L));        \
+		if (MMK_UNLIKELY(!fmt_table_next(pt, e_, L, &n_)))             \
+			return false;                                          \
+	}
+
+/* The level-1 table of canonical @va into *n1 (hinted), false if the walk
+ * leaves the common case above it. */
+__attribute__((noinline)) static bool
+eng_fmany_upper(const struct mmk_pt *pt, mmk_vaddr_t va, uint64_t *n1,
+		const unsigned levels, const unsigned va_bits)
+{
+	ENG_FPV;
+	uint64_t n_ = pt->root.v;
+	ENG_FUSTEP(4)
+	ENG_FUSTEP(3)
+	ENG_FUSTEP(2)
+	*n1 = n_;
+	eng_hset(pt, va, n_, 1, va_bits);
+	return true;
+}
+
+static inline __attribute__((always_inline)) size_t
+eng_fquery_many_tn(const struct mmk_pt *pt, size_t n, const mmk_vaddr_t *va,
+		   mmk_paddr_t *pa, uint32_t *flags, const unsigned levels,
+		   const unsigned va_bits, eng_fquery_fn full)
+{
+	ENG_FPV;
+	uint64_t w = eng_hget(pt, 1);
+	uint64_t htag = w >> ENG_HVB(pt, 1, va_bits); /* 0: no tag has it */
+	uint64_t n1 = eng_hpa(pt, w, 1, va_bits);
+	size_t found = 0;
+	for (size_t i = 0; i < n; i += ENG_QMANY_GROUP) {
+		const mmk__pte_t *p[ENG_QMANY_GROUP];
+		size_t m = n - i < ENG_QMANY_GROUP ? n - i : ENG_QMANY_GROUP;
+		for (size_t k = 0; k < m; k++) {
+			mmk_vaddr_t v = va[i + k];
+			uint64_t t = eng_htag(pt, v, 1, va_bits);
+			p[k] = NULL;
+			if (MMK_UNLIKELY(t != htag)) {
+				if (!eng_fcanonical(pt, v, va_bits) ||
+				    !eng_fmany_upper(pt, v, &n1, levels,
+						     va_bits))
+					continue;
+				htag = t;
+			}
+			mmk__pte_t e =
+				eng_ld_acq(ENG_FTBL(n1) + ENG_FIDX(pt, v, 1));
+			uint64_t n0;
+			if (MMK_UNLIKELY(!fmt_table_next(pt, e, 1, &n0)))
+				continue;
+			p[k] = ENG_FTBL(n0) + ENG_FIDX(pt, v, 0);
+			__builtin_prefetch(p[k]);
+		}
+		for (size_t k = 0; k < m; k++) {
+			mmk_vaddr_t v = va[i + k];
+			mmk__pte_t e = p[k] ? eng_ld(p[k]) : 0;
+			if (MMK_LIKELY(fmt_leaf0_fast(e))) {
+				pa[i + k] = mmk_pa(
+					fmt_leaf_pa(e, 0) +
+					(v & ((1u << FMT_PAGE_SHIFT) - 1)));
+				if (flags)
+					flags[i + k] = fmt_leaf_flags(pt, e, 0);
+				found++;
+				continue;
+			}
+			uint32_t f = 0;
+			if (full(pt, v, pa + i + k, flags ? &f : NULL, NULL) ==
+			    MMK_OK)
+				found++;
+			else
+				pa[i + k] = mmk_pa(MMK_PT_QUERY_NONE);
+			if (flags)
+				flags[i + k] = f;
+		}
+	}
+	return found;
+}
+#define ENG_FQMANY(NAME, LEVELS, VA_BITS)                                      \
+	return eng_fquery_many_tn(pt, n, va, pa, flags, LEVELS, VA_BITS,       \
+				  NAME##_query_full)
+#else
+#define ENG_FQMANY(NAME, LEVELS, VA_BITS)                                      \
+	return eng_fquery_many(pt, n, va, pa, flags, LEVELS, VA_BITS)
+#endif
+
 /* --------------------------------------------------------------- map */
 /* Must a new leaf be flushed?  A format none of whose modes ever needs it
  * (MMK__FMT_MAP_NEEDS_FLUSH in no descriptor) defines FMT_MAP_NO_FLUSH:
@@ -738,7 +838,7 @@ eng_fmap_cursor_miss(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
 					const mmk_vaddr_t *va,                 \
 					mmk_paddr_t *pa, uint32_t *flags)      \
 	{                                                                      \
-		return eng_fquery_many(pt, n, va, pa, flags, LEVELS, VA_BITS); \
+		ENG_FQMANY(NAME, LEVELS, VA_BITS);                             \
 	}                                                                      \
 	static int NAME##_lookup(const struct mmk_pt *pt, mmk_vaddr_t va,      \
 				 struct mmk_pt_leaf *out)                      \

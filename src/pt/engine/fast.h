@@ -775,8 +775,17 @@ eng_fmap_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
 	uint64_t base = (uint64_t)1 << ENG_QSHIFT(pt, 0);
 	uint64_t span1 = (uint64_t)1 << ENG_QSHIFT(pt, 1);
 	uint64_t pa_bad = ~((((uint64_t)1 << pa_bits) - 1) & ~(base - 1));
-	if (MMK_LIKELY(!((va ^ c->tag) & ~(span1 - base)) &&
-		       c->flags == flags && !(pa.v & pa_bad) &&
+#if defined(FMT_BITS) && defined(FMT_PAGE_SHIFT)
+	/* constant masks: the range and va's alignment in one compare */
+	bool in = !((va ^ c->tag) & ~(span1 - base)) && !(pa.v & pa_bad);
+#else
+	/* shifts from the table: fewer of them this way */
+	bool in = !((va ^ c->tag) >> ENG_QSHIFT(pt, 1)) &&
+		  !((va | pa.v) & (base - 1)) && !(pa.v >> pa_bits);
+	(void)span1;
+	(void)pa_bad;
+#endif
+	if (MMK_LIKELY(in && c->flags == flags &&
 		       c->gen == atomic_load_explicit(&pt->gen,
 						      memory_order_relaxed))) {
 		mmk__pte_t *p = (mmk__pte_t *)c->table + ENG_FIDX(pt, va, 0);

@@ -212,6 +212,11 @@ struct mmk_pt {
 	/* root slots another table borrowed: their tables are never freed
 	 * while this table lives, even when they become empty */
 	uint64_t pinned[MMK_PT_MAX_ROOT_ENTRIES / 64];
+	/* hints of the single-page map and query (pt/engine/fast.h): the
+	 * level-0 ([0]) and level-1 ([1]) table they reached last, each with
+	 * its address tag in one word (0: none); cleared whenever a table is
+	 * unhooked (with gen), so they never name a table off the walk */
+	MMK_ATOMIC(uint64_t) hint[2];
 };
 
 /**
@@ -305,14 +310,14 @@ int mmk_pt_map(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 struct mmk_pt_cursor {
 	struct mmk_pt *pt;
 	uint64_t gen;	/* pt->gen when filled */
-	uint64_t tag;	/* va >> shift[1] of the cached table, or
-			   MMK_PT_CURSOR_NONE */
+	uint64_t tag;	/* first address of the cached table's range, or
+			   MMK_PT_CURSOR_NONE (then gen is 0) */
 	void *table;	/* the level-0 table (virtual), if tag is set */
 	uint32_t flags; /* flags tmpl encodes */
 	uint64_t tmpl;	/* encoded level-0 template for flags */
 };
 
-/** The tag of an empty cursor (no address has it). */
+/** The tag of an empty cursor (no table's range starts there). */
 #define MMK_PT_CURSOR_NONE UINT64_MAX
 
 /** Make @c an empty cursor on @pt (the only way to start one). */

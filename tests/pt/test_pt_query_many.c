@@ -195,6 +195,93 @@ static void query_many_over_many_tables(void **state)
 	}
 }
 
+/*
+ * The hints of the single map and query (the last level-0 and level-1
+ * table they reached) die with their tables: after an unmap frees the
+ * tables under @a and a map elsewhere takes their pages again (the frame
+ * allocator gives back the last pages freed), a query of @a finds nothing
+ * and single maps at @a land at @a, not in the tables now under @b.
+ */
+static void hints_die_with_their_tables(void **state)
+{
+	(void)state;
+	struct mmk_pt pt;
+	FOR_EACH_FORMAT(pt, id)
+	{
+		struct mmk_pt_info in;
+		mmk_pt_info(&pt, &in);
+		uint64_t page = leaf_size(&pt, 0), span1 = page * (page / 8);
+		uint64_t span2 = span1 * (page / 8);
+		uint64_t base = in.low_end ? 0 : in.high_start;
+		uint64_t a = base + 2 * span2, b = base + 5 * span2 + span1;
+		struct mmk_tlb_gather g;
+		mmk_tlb_gather_init(&g, &cpu0, 1);
+		for (int round = 0; round < 2; round++) {
+			struct mmk_pt_cursor c;
+			mmk_pt_cursor_init(&c, &pt);
+			assert_int_equal(mmk_pt_map(&pt, a,
+						    mmk_pa(0x100000000ull),
+						    page, MMK_PT_RW, &g),
+					 0);
+			assert_int_equal(
+				mmk_pt_map(&pt, a + page,
+					   mmk_pa(0x100000000ull + page), page,
+					   MMK_PT_RW, &g),
+				0);
+			mmk_paddr_t got;
+			assert_int_equal(mmk_pt_query(&pt, a, &got, NULL, NULL),
+					 0);
+			mmk_vaddr_t v[2] = {a, a + page};
+			mmk_paddr_t pv[2];
+			assert_int_equal(mmk_pt_query_many(&pt, 2, v, pv, NULL),
+					 2);
+			/* Free the tables under a, then let b take pages. */
+			assert_int_equal(mmk_pt_unmap_region(&pt, a, 2 * page,
+							     &g, NULL, NULL),
+					 0);
+			mmk_tlb_gather_finish(&g);
+			assert_int_equal(mmk_pt_map_region(
+						 &pt, b, mmk_pa(0x200000000ull),
+						 3 * page, MMK_PT_RW, 0, &g),
+					 0);
+			assert_int_equal(mmk_pt_query(&pt, a, &got, NULL, NULL),
+					 MMK_ENOENT);
+			assert_int_equal(mmk_pt_query_many(&pt, 2, v, pv, NULL),
+					 0);
+			/* the map, the cursor: at a, b's leaves untouched */
+			if (round == 0)
+				assert_int_equal(
+					mmk_pt_map(&pt, a + 2 * page,
+						   mmk_pa(0x300000000ull), page,
+						   MMK_PT_RW, &g),
+					0);
+			else
+				assert_int_equal(mmk_pt_map_cursor(
+							 &c, a + 2 * page,
+							 mmk_pa(0x300000000ull),
+							 MMK_PT_RW, &g),
+						 0);
+			assert_int_equal(mmk_pt_query(&pt, a + 2 * page, &got,
+						      NULL, NULL),
+					 0);
+			assert_int_equal(got.v, 0x300000000ull);
+			for (int k = 0; k < 3; k++) {
+				assert_int_equal(mmk_pt_query(&pt, b + k * page,
+							      &got, NULL, NULL),
+						 0);
+				assert_int_equal(got.v,
+						 0x200000000ull + k * page);
+			}
+			assert_int_equal(mmk_pt_query(&pt, b + 3 * page, &got,
+						      NULL, NULL),
+					 MMK_ENOENT);
+			unmap_all(&pt);
+		}
+		mmk_tlb_gather_finish(&g);
+		mmk_pt_destroy(&pt);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -203,6 +290,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(query_many_upper_half_tables,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(query_many_over_many_tables,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(hints_die_with_their_tables,
 						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -230,6 +230,30 @@ static inline bool fmt_dir_is_wp(mmk__pte_t e)
 #define FMT_HAS_SYNC
 #define FMT_PAGE_SHIFT 12
 #define FMT_BITS       9
+
+/* A table descriptor as fmt_make_table writes it is exactly its table's
+ * address | TYPE | VALID: e - 3 has no bit outside A64_OA for it and some
+ * for every other entry (other low bits, APTable or the ignored high
+ * bits, or a borrow into bit 63).  One subtract and one test per level of
+ * the hot walks. */
+#define FMT_HAS_TABLE_NEXT
+static inline __attribute__((always_inline)) bool
+fmt_table_next(const struct mmk_pt *pt, mmk__pte_t e, unsigned level,
+	       uint64_t *pa)
+{
+	(void)pt;
+	(void)level;
+	*pa = e - (A64_TYPE | A64_VALID);
+	return !(*pa & ~A64_OA);
+}
+
+/* A level-0 entry with VALID and TYPE is a page (VALID alone there is
+ * reserved, and PROT_NONE leaves are not valid: the full query reports
+ * them). */
+static inline bool fmt_leaf0_fast(mmk__pte_t e)
+{
+	return (e & (A64_VALID | A64_TYPE)) == (A64_VALID | A64_TYPE);
+}
 #define MMK_ENGINE_OPS aarch64_ops
 #include "pt/engine.h"
 ENG_FAST(aarch64_39, 3, 39, 48)

@@ -274,7 +274,7 @@ static void eng_clone_share(struct eng_clone_ctx *c, mmk__pte_t *p,
 		atomic_fetch_add_explicit(&src->nshared, 1,
 					  memory_order_relaxed);
 		/* a cursor of @src may point at it: it must miss now */
-		atomic_fetch_add_explicit(&src->gen, 1, memory_order_relaxed);
+		eng_unhooked(src);
 	}
 	int r = mmk_frame_get(src->frames, mmk_pa(t));
 	MMK_ASSERT(r == 0);

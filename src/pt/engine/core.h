@@ -64,6 +64,16 @@ static inline void fmt_sync(void)
 
 #define ENG_NONE UINT64_MAX /* "no table" in prepare, "empty" pool */
 
+/* A table page of @pt was unhooked (or a leaf table became shared): every
+ * cursor of @pt must miss from now on (gen), and the hints of the fast
+ * paths (pt/engine/fast.h) are forgotten. */
+static inline void eng_unhooked(struct mmk_pt *pt)
+{
+	atomic_fetch_add_explicit(&pt->gen, 1, memory_order_relaxed);
+	atomic_store_explicit(&pt->hint[0], 0, memory_order_relaxed);
+	atomic_store_explicit(&pt->hint[1], 0, memory_order_relaxed);
+}
+
 /* ---------------------------------------------------------- basics */
 static inline bool eng_is_empty(const struct mmk_pt *pt, mmk__pte_t e,
 				unsigned l)

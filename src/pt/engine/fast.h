@@ -57,9 +57,23 @@ fmt_table_next(const struct mmk_pt *pt, mmk__pte_t e, unsigned l, uint64_t *pa)
 #if MMK_CFG_HAL_LINEAR_MAP
 #define ENG_FPV	     const uintptr_t pv_ = mmk_hal_pv_offset
 #define ENG_FTBL(pa) ((mmk__pte_t *)(uintptr_t)((pa) + pv_))
+/* Entry @L of @va in the table at @pa: the entry's offset added to the
+ * address first (the empty asm keeps the compiler from reassociating),
+ * so that the linear offset folds into the load's addressing: one add
+ * less per level. */
+static inline __attribute__((always_inline)) mmk__pte_t *
+eng_fent(uint64_t pa, uint64_t off, uintptr_t pv)
+{
+	uintptr_t a = (uintptr_t)(pa + off);
+	__asm__("" : "+r"(a));
+	return (mmk__pte_t *)(a + pv);
+}
+#define ENG_FENT(pa, va, L)                                                    \
+	eng_fent(pa, (uint64_t)ENG_FIDX(pt, va, L) * sizeof(mmk__pte_t), pv_)
 #else
-#define ENG_FPV	     (void)0
-#define ENG_FTBL(pa) eng_tbl(pa)
+#define ENG_FPV		    (void)0
+#define ENG_FTBL(pa)	    eng_tbl(pa)
+#define ENG_FENT(pa, va, L) (eng_tbl(pa) + ENG_FIDX(pt, va, L))
 #endif
 
 /*
@@ -87,6 +101,72 @@ static inline bool eng_fcanonical(const struct mmk_pt *pt, mmk_vaddr_t va,
 				  const unsigned va_bits)
 {
 	return ((va + pt->canon_add) >> va_bits) == 0;
+}
+
+/* ------------------------------------------------------------- hints */
+/*
+ * pt->hint[L] (L = 0, 1): the level-L table the last walk of a map (L = 0)
+ * or query (L = 1) reached, with the address range it covers, in one word,
+ * so that CPUs writing it at once can never pair one table with another's
+ * tag.  With y = va + canon_add (canonical iff y >> va_bits == 0) and S the
+ * span shift of a level-L table, the tag is T = (y >> (S - 1)) | 1 (bit 0:
+ * "set") and the word is T << VB | table >> page_shift, VB = 63 - va_bits +
+ * S, so (w >> VB) == T checks the address is canonical, in the table's
+ * range and the hint set (0 never matches), all in one compare.  A table
+ * whose page number needs more than VB bits is not hinted.  While no table
+ * is unhooked, the table covering a range never changes (single maps only
+ * add tables); everything that unhooks one clears the hints
+ * (eng_unhooked), and it is never set where root slots are borrowed.
+ */
+#define ENG_HS(pt, L)		((unsigned)ENG_QSHIFT(pt, (L) + 1))
+#define ENG_HVB(pt, L, va_bits) (63u - (va_bits) + ENG_HS(pt, L))
+
+static inline __attribute__((always_inline)) uint64_t
+eng_htag(const struct mmk_pt *pt, mmk_vaddr_t va, const unsigned L,
+	 const unsigned va_bits)
+{
+	(void)va_bits;
+	return ((va + pt->canon_add) >> (ENG_HS(pt, L) - 1)) | 1;
+}
+
+/* The table's physical address if hint word @w is for @va's tag, else 0
+ * (no table is at 0 in a hint: a set hint has its tag bits). */
+static inline __attribute__((always_inline)) bool
+eng_hhit(const struct mmk_pt *pt, uint64_t w, mmk_vaddr_t va, const unsigned L,
+	 const unsigned va_bits)
+{
+	return (w >> ENG_HVB(pt, L, va_bits)) == eng_htag(pt, va, L, va_bits);
+}
+
+static inline __attribute__((always_inline)) uint64_t
+eng_hpa(const struct mmk_pt *pt, uint64_t w, const unsigned L,
+	const unsigned va_bits)
+{
+	unsigned vb = ENG_HVB(pt, L, va_bits), ps = ENG_QSHIFT(pt, 0);
+	if (vb + ps <= 64)
+		return (w << (64 - vb)) >> (64 - vb - ps);
+	return (w & (((uint64_t)1 << vb) - 1)) << ps;
+}
+
+/* Remember table @tpa (level @L) for canonical @va. */
+static inline __attribute__((always_inline)) void
+eng_hset(const struct mmk_pt *pt, mmk_vaddr_t va, uint64_t tpa,
+	 const unsigned L, const unsigned va_bits)
+{
+	unsigned vb = ENG_HVB(pt, L, va_bits);
+	uint64_t pn = tpa >> ENG_QSHIFT(pt, 0);
+	if (MMK_UNLIKELY((pn >> vb) != 0 || pt->nborrowed))
+		return;
+	/* a cache in the table object that its const readers fill too */
+	atomic_store_explicit((MMK_ATOMIC(uint64_t) *)&pt->hint[L],
+			      eng_htag(pt, va, L, va_bits) << vb | pn,
+			      memory_order_release);
+}
+
+static inline __attribute__((always_inline)) uint64_t
+eng_hget(const struct mmk_pt *pt, const unsigned L)
+{
+	return atomic_load_explicit(&pt->hint[L], memory_order_acquire);
 }
 
 /* ------------------------------------------------------------- query */
@@ -167,34 +247,35 @@ eng_fquery(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
  * with other bits, a level-0 entry not present as the common leaf is)
  * goes to @full, eng_fquery out of line; so the walk keeps its constants
  * in registers and never decodes more than the common leaf.
+ *
+ * The query starts at the level-1 table of pt->hint[1] when that covers
+ * @va (queries near each other share it: one level-1 table spans 1 GiB
+ * with 4 KiB pages), from the root otherwise (eng_fquery_walk, which
+ * hints the level-1 table it passes).
  */
 typedef int (*eng_fquery_fn)(const struct mmk_pt *, mmk_vaddr_t, mmk_paddr_t *,
 			     uint32_t *, uint64_t *);
 
 #define ENG_FQSTEP(L)                                                          \
 	if ((L) < levels) {                                                    \
-		uint64_t n_;                                                   \
-		e = eng_ld_acq(t_ + ENG_FIDX(pt, va, L));                      \
+		e = eng_ld_acq(ENG_FTBL(n_) + ENG_FIDX(pt, va, L));            \
 		if (MMK_UNLIKELY(!fmt_table_next(pt, e, L, &n_)))              \
 			return full(pt, va, pa, flags, page_size);             \
-		t_ = ENG_FTBL(n_);                                             \
+		if ((L) == 2)                                                  \
+			eng_hset(pt, va, n_, 1, va_bits);                      \
 	}
 
+/* The end of the hot query: @n_ is the level-1 table. */
 static inline __attribute__((always_inline)) int
-eng_fquery_tn(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
-	      uint32_t *flags, uint64_t *page_size, const unsigned levels,
-	      const unsigned va_bits, eng_fquery_fn full)
+eng_fquery_l1(const struct mmk_pt *pt, mmk_vaddr_t va, uint64_t n_,
+	      mmk_paddr_t *pa, uint32_t *flags, uint64_t *page_size,
+	      eng_fquery_fn full)
 {
-	if (MMK_UNLIKELY(!eng_fcanonical(pt, va, va_bits)))
-		return MMK_ENONCANON;
 	ENG_FPV;
-	const mmk__pte_t *t_ = ENG_FTBL(pt->root.v);
-	mmk__pte_t e;
-	ENG_FQSTEP(4)
-	ENG_FQSTEP(3)
-	ENG_FQSTEP(2)
-	ENG_FQSTEP(1)
-	e = eng_ld_acq(t_ + ENG_FIDX(pt, va, 0));
+	mmk__pte_t e = eng_ld_acq(ENG_FENT(n_, va, 1));
+	if (MMK_UNLIKELY(!fmt_table_next(pt, e, 1, &n_)))
+		return full(pt, va, pa, flags, page_size);
+	e = eng_ld_acq(ENG_FENT(n_, va, 0));
 	if (MMK_UNLIKELY(!fmt_leaf0_fast(e)))
 		return full(pt, va, pa, flags, page_size);
 	if (pa)
@@ -206,6 +287,34 @@ eng_fquery_tn(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
 		*page_size = (uint64_t)1 << FMT_PAGE_SHIFT;
 	return MMK_OK;
 }
+
+static inline __attribute__((always_inline)) int
+eng_fquery_walk(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
+		uint32_t *flags, uint64_t *page_size, const unsigned levels,
+		const unsigned va_bits, eng_fquery_fn full)
+{
+	if (MMK_UNLIKELY(!eng_fcanonical(pt, va, va_bits)))
+		return MMK_ENONCANON;
+	ENG_FPV;
+	uint64_t n_ = pt->root.v;
+	mmk__pte_t e;
+	ENG_FQSTEP(4)
+	ENG_FQSTEP(3)
+	ENG_FQSTEP(2)
+	return eng_fquery_l1(pt, va, n_, pa, flags, page_size, full);
+}
+
+static inline __attribute__((always_inline)) int
+eng_fquery_tn(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
+	      uint32_t *flags, uint64_t *page_size, const unsigned va_bits,
+	      eng_fquery_fn walk, eng_fquery_fn full)
+{
+	uint64_t w = eng_hget(pt, 1);
+	if (MMK_UNLIKELY(!eng_hhit(pt, w, va, 1, va_bits)))
+		return walk(pt, va, pa, flags, page_size);
+	return eng_fquery_l1(pt, va, eng_hpa(pt, w, 1, va_bits), pa, flags,
+			     page_size, full);
+}
 #define ENG_FQUERY(NAME, LEVELS, VA_BITS)                                      \
 	__attribute__((noinline)) static int NAME##_query_full(                \
 		const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,      \
@@ -214,12 +323,19 @@ eng_fquery_tn(const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,
 		return eng_fquery(pt, va, pa, flags, page_size, LEVELS,        \
 				  VA_BITS);                                    \
 	}                                                                      \
+	__attribute__((noinline)) static int NAME##_query_walk(                \
+		const struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t *pa,      \
+		uint32_t *flags, uint64_t *page_size)                          \
+	{                                                                      \
+		return eng_fquery_walk(pt, va, pa, flags, page_size, LEVELS,   \
+				       VA_BITS, NAME##_query_full);            \
+	}                                                                      \
 	static int NAME##_query(const struct mmk_pt *pt, mmk_vaddr_t va,       \
 				mmk_paddr_t *pa, uint32_t *flags,              \
 				uint64_t *page_size)                           \
 	{                                                                      \
-		return eng_fquery_tn(pt, va, pa, flags, page_size, LEVELS,     \
-				     VA_BITS, NAME##_query_full);              \
+		return eng_fquery_tn(pt, va, pa, flags, page_size, VA_BITS,    \
+				     NAME##_query_walk, NAME##_query_full);    \
 	}
 #else
 #define ENG_FQUERY(NAME, LEVELS, VA_BITS)                                      \
@@ -440,6 +556,105 @@ eng_fquery_many(const struct mmk_pt *pt, size_t n, const mmk_vaddr_t *va,
 	return found;
 }
 
+#ifdef FMT_HAS_TABLE_NEXT
+/*
+ * query_many with the format's fmt_table_next, in two passes over groups
+ * of ENG_QMANY_GROUP addresses: the first finds each address's level-1
+ * table (the call keeps the last one, pt->hint[1] to begin with: one
+ * spans 1 GiB of 4 KiB pages, so scattered addresses of one area share
+ * it), reads its entry there and prefetches the leaf; the second reads the
+ * leaves, whose misses the first pass has overlapped.  Whatever is off the
+ * common case (not canonical, a hole or huge page above, a directory that
+ * refuses writes, a leaf not present) goes through the single query's
+ * full walk.
+ */
+#define ENG_FUSTEP(L)                                                          \
+	if ((L) < levels) {                                                    \
+		mmk__pte_t e_ =                                                \
+			eng_ld_acq(ENG_FTBL(n_) + ENG_FIDX(pt, va, L));        \
+		if (MMK_UNLIKELY(!fmt_table_next(pt, e_, L, &n_)))             \
+			return false;                                          \
+	}
+
+/* The level-1 table of canonical @va into *n1 (hinted), false if the walk
+ * leaves the common case above it. */
+__attribute__((noinline)) static bool
+eng_fmany_upper(const struct mmk_pt *pt, mmk_vaddr_t va, uint64_t *n1,
+		const unsigned levels, const unsigned va_bits)
+{
+	ENG_FPV;
+	uint64_t n_ = pt->root.v;
+	ENG_FUSTEP(4)
+	ENG_FUSTEP(3)
+	ENG_FUSTEP(2)
+	*n1 = n_;
+	eng_hset(pt, va, n_, 1, va_bits);
+	return true;
+}
+
+static inline __attribute__((always_inline)) size_t
+eng_fquery_many_tn(const struct mmk_pt *pt, size_t n, const mmk_vaddr_t *va,
+		   mmk_paddr_t *pa, uint32_t *flags, const unsigned levels,
+		   const unsigned va_bits, eng_fquery_fn full)
+{
+	ENG_FPV;
+	uint64_t w = eng_hget(pt, 1);
+	uint64_t htag = w >> ENG_HVB(pt, 1, va_bits); /* 0: no tag has it */
+	uint64_t n1 = eng_hpa(pt, w, 1, va_bits);
+	size_t found = 0;
+	for (size_t i = 0; i < n; i += ENG_QMANY_GROUP) {
+		const mmk__pte_t *p[ENG_QMANY_GROUP];
+		size_t m = n - i < ENG_QMANY_GROUP ? n - i : ENG_QMANY_GROUP;
+		for (size_t k = 0; k < m; k++) {
+			mmk_vaddr_t v = va[i + k];
+			uint64_t t = eng_htag(pt, v, 1, va_bits);
+			p[k] = NULL;
+			if (MMK_UNLIKELY(t != htag)) {
+				if (!eng_fcanonical(pt, v, va_bits) ||
+				    !eng_fmany_upper(pt, v, &n1, levels,
+						     va_bits))
+					continue;
+				htag = t;
+			}
+			mmk__pte_t e = eng_ld_acq(ENG_FENT(n1, v, 1));
+			uint64_t n0;
+			if (MMK_UNLIKELY(!fmt_table_next(pt, e, 1, &n0)))
+				continue;
+			p[k] = ENG_FENT(n0, v, 0);
+			__builtin_prefetch(p[k]);
+		}
+		for (size_t k = 0; k < m; k++) {
+			mmk_vaddr_t v = va[i + k];
+			mmk__pte_t e = p[k] ? eng_ld(p[k]) : 0;
+			if (MMK_LIKELY(fmt_leaf0_fast(e))) {
+				pa[i + k] = mmk_pa(
+					fmt_leaf_pa(e, 0) +
+					(v & ((1u << FMT_PAGE_SHIFT) - 1)));
+				if (flags)
+					flags[i + k] = fmt_leaf_flags(pt, e, 0);
+				found++;
+				continue;
+			}
+			uint32_t f = 0;
+			if (full(pt, v, pa + i + k, flags ? &f : NULL, NULL) ==
+			    MMK_OK)
+				found++;
+			else
+				pa[i + k] = mmk_pa(MMK_PT_QUERY_NONE);
+			if (flags)
+				flags[i + k] = f;
+		}
+	}
+	return found;
+}
+#define ENG_FQMANY(NAME, LEVELS, VA_BITS)                                      \
+	return eng_fquery_many_tn(pt, n, va, pa, flags, LEVELS, VA_BITS,       \
+				  NAME##_query_full)
+#else
+#define ENG_FQMANY(NAME, LEVELS, VA_BITS)                                      \
+	return eng_fquery_many(pt, n, va, pa, flags, LEVELS, VA_BITS)
+#endif
+
 /* --------------------------------------------------------------- map */
 /* Must a new leaf be flushed?  A format none of whose modes ever needs it
  * (MMK__FMT_MAP_NEEDS_FLUSH in no descriptor) defines FMT_MAP_NO_FLUSH:
@@ -466,7 +681,6 @@ eng_fquery_many(const struct mmk_pt *pt, size_t n, const mmk_vaddr_t *va,
 #endif
 #define ENG_FMSTEP(L)                                                          \
 	if ((L) < levels) {                                                    \
-		uint64_t n_;                                                   \
 		p = t_ + ENG_FIDX(pt, va, L);                                  \
 		e = eng_ld_acq(p);                                             \
 		if (MMK_UNLIKELY(!fmt_table_next(pt, e, L, &n_))) {            \
@@ -477,50 +691,89 @@ eng_fquery_many(const struct mmk_pt *pt, size_t n, const mmk_vaddr_t *va,
 		t_ = ENG_FTBL(n_);                                             \
 	}
 
+/* Install @leaf at level-0 slot @p (empty expected). */
 static inline __attribute__((always_inline)) int
-eng_fmap(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa, uint64_t page_size,
-	 uint32_t flags, struct mmk_tlb_gather *g, const unsigned levels,
-	 const unsigned va_bits, const unsigned pa_bits)
+eng_fmap_put(struct mmk_pt *pt, mmk__pte_t *p, mmk__pte_t leaf, uint64_t ia,
+	     uint32_t flags, struct mmk_tlb_gather *g)
 {
-	uint64_t base = (uint64_t)1 << ENG_QSHIFT(pt, 0);
-	if (MMK_UNLIKELY(page_size != base || ((va | pa.v) & (base - 1)) ||
-			 !eng_fcanonical(pt, va, va_bits) ||
-			 (pt->nborrowed |
-			  (unsigned long)atomic_load_explicit(
-				  &pt->nshared, memory_order_relaxed)) ||
-			 (pa.v >> pa_bits)))
-		return mmk__pt_map_checked(pt, va, pa, page_size, flags, g);
-	mmk__pte_t tmpl;
-	int err = fmt_leaf_template(pt, flags, 0, &tmpl);
-	if (MMK_UNLIKELY(err))
-		return err;
-	mmk__pte_t leaf = fmt_make_leaf(tmpl, pa.v, 0);
-	uint64_t ia = va & (((uint64_t)1 << va_bits) - 1);
-	ENG_FPV;
-	mmk__pte_t *t_ = ENG_FTBL(pt->root.v), *p, e;
-	ENG_FMSTEP(4)
-	ENG_FMSTEP(3)
-	ENG_FMSTEP(2)
-	ENG_FMSTEP(1)
-	p = t_ + ENG_FIDX(pt, va, 0);
 	mmk__pte_t expect = fmt_empty(pt, 0);
 	if (MMK_UNLIKELY(eng_ld(p) != expect || !eng_cas(p, &expect, leaf)))
 		return MMK_EEXIST;
 	if (ENG_FMAP_FLUSHES(pt))
-		mmk__pt_gather_range(g, pt, ia, base, flags & MMK_PT_GLOBAL);
+		mmk__pt_gather_range(g, pt, ia,
+				     (uint64_t)1 << ENG_QSHIFT(pt, 0),
+				     flags & MMK_PT_GLOBAL);
 	fmt_sync();
 	return MMK_OK;
 }
 
+/* The map's walk from the root (pt->hint[0] did not cover @va): hints
+ * the level-0 table it reaches. */
+static inline __attribute__((always_inline)) int
+eng_fmap_walk(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
+	      mmk__pte_t leaf, uint32_t flags, struct mmk_tlb_gather *g,
+	      const unsigned levels, const unsigned va_bits)
+{
+	uint64_t page_size = (uint64_t)1 << ENG_QSHIFT(pt, 0);
+	if (MMK_UNLIKELY(!eng_fcanonical(pt, va, va_bits) ||
+			 (pt->nborrowed |
+			  (unsigned long)atomic_load_explicit(
+				  &pt->nshared, memory_order_relaxed))))
+		return mmk__pt_map_checked(pt, va, pa, page_size, flags, g);
+	uint64_t ia = va & (((uint64_t)1 << va_bits) - 1);
+	ENG_FPV;
+	mmk__pte_t *t_ = ENG_FTBL(pt->root.v), *p, e;
+	uint64_t n_ = pt->root.v;
+	ENG_FMSTEP(4)
+	ENG_FMSTEP(3)
+	ENG_FMSTEP(2)
+	ENG_FMSTEP(1)
+	eng_hset(pt, va, n_, 0, va_bits);
+	return eng_fmap_put(pt, t_ + ENG_FIDX(pt, va, 0), leaf, ia, flags, g);
+}
+
+/*
+ * The checks, the flags' encoding, then pt->hint[0]'s table if it covers
+ * @va (maps in address order fill one leaf table), the walk otherwise.  A
+ * hit needs no look at nshared or nborrowed: the hint is only set by a
+ * walk that found both 0, a clone that shares a leaf table clears it, and
+ * copy_from only borrows empty root slots (no hinted table is under one).
+ */
+static inline __attribute__((always_inline)) int
+eng_fmap(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa, uint64_t page_size,
+	 uint32_t flags, struct mmk_tlb_gather *g, const unsigned va_bits,
+	 const unsigned pa_bits,
+	 int (*walk)(struct mmk_pt *, mmk_vaddr_t, mmk_paddr_t, mmk__pte_t,
+		     uint32_t, struct mmk_tlb_gather *))
+{
+	uint64_t base = (uint64_t)1 << ENG_QSHIFT(pt, 0);
+	mmk__pte_t tmpl;
+	if (MMK_UNLIKELY(page_size != base || ((va | pa.v) & (base - 1)) ||
+			 (pa.v >> pa_bits) ||
+			 fmt_leaf_template(pt, flags, 0, &tmpl) != 0))
+		return mmk__pt_map_checked(pt, va, pa, page_size, flags, g);
+	mmk__pte_t leaf = fmt_make_leaf(tmpl, pa.v, 0);
+	uint64_t w = eng_hget(pt, 0);
+	if (MMK_UNLIKELY(!eng_hhit(pt, w, va, 0, va_bits)))
+		return walk(pt, va, pa, leaf, flags, g);
+	ENG_FPV;
+	return eng_fmap_put(
+		pt, ENG_FTBL(eng_hpa(pt, w, 0, va_bits)) + ENG_FIDX(pt, va, 0),
+		leaf, va & (((uint64_t)1 << va_bits) - 1), flags, g);
+}
+
 /* -------------------------------------------------------- cursor map */
 /*
- * The cursor remembers the level-0 table covering c->tag (va >> shift[1]),
- * which stays hooked there while pt->gen does not move (only exclusive
- * operations unhook tables, and they bump gen).  A hit needs no check of
- * the address beyond its alignment: a va with the tag of a canonical one
- * is canonical, and the slot it lies in was not borrowed when the cursor
- * was filled (and copy_from only borrows empty slots).  The flags were
- * checked when the template was made.
+ * The cursor remembers the level-0 table covering the range that starts
+ * at c->tag (va & ~(span of a level-1 entry - 1)), which stays hooked
+ * there while pt->gen does not move (only exclusive operations unhook
+ * tables, and they bump gen).  One masked compare checks that @va is in
+ * that range and page aligned; it needs no other check of the address: a
+ * va with the range of a canonical one is canonical, and the slot it lies
+ * in was not borrowed when the cursor was filled (and copy_from only
+ * borrows empty slots).  An empty cursor has gen 0, which no table has
+ * (so MMK_PT_CURSOR_NONE, which a misaligned va could pass the compare
+ * with, never hits).  The flags were checked when the template was made.
  */
 static int eng_fmap_cursor_miss(struct mmk_pt_cursor *c, mmk_vaddr_t va,
 				mmk_paddr_t pa, uint32_t flags,
@@ -533,8 +786,19 @@ eng_fmap_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
 {
 	struct mmk_pt *pt = c->pt;
 	uint64_t base = (uint64_t)1 << ENG_QSHIFT(pt, 0);
-	if (MMK_LIKELY(c->tag == va >> ENG_QSHIFT(pt, 1) && c->flags == flags &&
-		       !((va | pa.v) & (base - 1)) && !(pa.v >> pa_bits) &&
+	uint64_t span1 = (uint64_t)1 << ENG_QSHIFT(pt, 1);
+	uint64_t pa_bad = ~((((uint64_t)1 << pa_bits) - 1) & ~(base - 1));
+#if defined(FMT_BITS) && defined(FMT_PAGE_SHIFT)
+	/* constant masks: the range and va's alignment in one compare */
+	bool in = !((va ^ c->tag) & ~(span1 - base)) && !(pa.v & pa_bad);
+#else
+	/* shifts from the table: fewer of them this way */
+	bool in = !((va ^ c->tag) >> ENG_QSHIFT(pt, 1)) &&
+		  !((va | pa.v) & (base - 1)) && !(pa.v >> pa_bits);
+	(void)span1;
+	(void)pa_bad;
+#endif
+	if (MMK_LIKELY(in && c->flags == flags &&
 		       c->gen == atomic_load_explicit(&pt->gen,
 						      memory_order_relaxed))) {
 		mmk__pte_t *p = (mmk__pte_t *)c->table + ENG_FIDX(pt, va, 0);
@@ -568,6 +832,7 @@ eng_fmap_cursor_miss(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
 	uint64_t ia = va & (((uint64_t)1 << pt->fmt->va_bits) - 1);
 	uint64_t table = pt->root.v;
 	c->tag = MMK_PT_CURSOR_NONE;
+	c->gen = 0;
 	for (unsigned l = pt->fmt->levels - 1u; l > 0; l--) {
 		mmk__pte_t e = eng_ld_acq(eng_tbl(table) + eng_idx(pt, ia, l));
 		if (eng_is_empty(pt, e, l) || !fmt_is_table(e, l))
@@ -578,7 +843,7 @@ eng_fmap_cursor_miss(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
 	if (fmt_leaf_template(pt, flags, 0, &tmpl) != 0)
 		return MMK_OK;
 	c->table = eng_tbl(table);
-	c->tag = va >> pt->shift[1];
+	c->tag = va & ~(((uint64_t)1 << pt->shift[1]) - 1);
 	c->flags = flags;
 	c->tmpl = tmpl;
 	c->gen = atomic_load_explicit(&pt->gen, memory_order_relaxed);
@@ -595,19 +860,26 @@ eng_fmap_cursor_miss(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
 					const mmk_vaddr_t *va,                 \
 					mmk_paddr_t *pa, uint32_t *flags)      \
 	{                                                                      \
-		return eng_fquery_many(pt, n, va, pa, flags, LEVELS, VA_BITS); \
+		ENG_FQMANY(NAME, LEVELS, VA_BITS);                             \
 	}                                                                      \
 	static int NAME##_lookup(const struct mmk_pt *pt, mmk_vaddr_t va,      \
 				 struct mmk_pt_leaf *out)                      \
 	{                                                                      \
 		return eng_flookup(pt, va, out, LEVELS, VA_BITS);              \
 	}                                                                      \
+	__attribute__((noinline)) static int NAME##_map_walk(                  \
+		struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,             \
+		mmk__pte_t leaf, uint32_t flags, struct mmk_tlb_gather *g)     \
+	{                                                                      \
+		return eng_fmap_walk(pt, va, pa, leaf, flags, g, LEVELS,       \
+				     VA_BITS);                                 \
+	}                                                                      \
 	static int NAME##_map(struct mmk_pt *pt, mmk_vaddr_t va,               \
 			      mmk_paddr_t pa, uint64_t page_size,              \
 			      uint32_t flags, struct mmk_tlb_gather *g)        \
 	{                                                                      \
-		return eng_fmap(pt, va, pa, page_size, flags, g, LEVELS,       \
-				VA_BITS, PA_BITS);                             \
+		return eng_fmap(pt, va, pa, page_size, flags, g, VA_BITS,      \
+				PA_BITS, NAME##_map_walk);                     \
 	}                                                                      \
 	static int NAME##_map_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va,  \
 				     mmk_paddr_t pa, uint32_t flags,           \

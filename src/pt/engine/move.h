@@ -79,8 +79,12 @@ static uint64_t eng_move_tables(struct mmk_pt *pt, struct mmk_pt_resv *r,
 		eng_st(ps, fmt_empty(pt, 1));
 		moved += span;
 	}
-	if (moved)
+	if (moved) {
+		/* the moved tables now sit under other addresses: a cursor
+		 * or hint of the old ones must miss */
+		eng_unhooked(pt);
 		mmk__pt_gather_range(b, pt, s, size, true);
+	}
 	fmt_sync();
 	return moved;
 }

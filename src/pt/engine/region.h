@@ -647,8 +647,7 @@ __attribute__((noinline)) static void eng_unmap_commit(struct mmk_pt *pt,
 		struct eng_rwalk *up = &w[++l];
 		if (emptied && !eng_pinned(pt, l, up->a)) {
 			eng_st(&up->t[eng_idx(pt, up->a, l)], fmt_empty(pt, l));
-			atomic_fetch_add_explicit(&pt->gen, 1,
-						  memory_order_relaxed);
+			eng_unhooked(pt);
 			mmk__pt_gather_table(c->b, pt, f->pa);
 			atomic_fetch_sub_explicit(&pt->tables, 1,
 						  memory_order_relaxed);

@@ -259,7 +259,7 @@ static int eng_own(struct mmk_pt *pt, mmk__pte_t *p1, uint64_t ia,
 				mmk__pt_free_table(pt, 0, n);
 			continue;
 		}
-		atomic_fetch_add_explicit(&pt->gen, 1, memory_order_relaxed);
+		eng_unhooked(pt);
 		atomic_fetch_sub_explicit(&pt->nshared, 1,
 					  memory_order_relaxed);
 		eng_note_switch(g, pt, ia);
@@ -299,7 +299,7 @@ static bool eng_drop_shared(struct mmk_pt *pt, mmk__pte_t *p1, uint64_t t,
 	}
 	uint64_t s = ia & ~(eng_span(pt, 1) - 1);
 	eng_st(p1, fmt_empty(pt, 1));
-	atomic_fetch_add_explicit(&pt->gen, 1, memory_order_relaxed);
+	eng_unhooked(pt);
 	atomic_fetch_sub_explicit(&pt->tables, 1, memory_order_relaxed);
 	mmk__pt_gather_range(g, pt, s, eng_span(pt, 1), false);
 	if (pt->fmt->caps & MMK__FMT_TABLE_FREE_FULL)

@@ -209,7 +209,7 @@ static void eng_prune(struct mmk_pt *pt, uint64_t ia, unsigned l,
 			return;
 		mmk__pte_t *p = eng_tbl(path[l + 1]) + eng_idx(pt, ia, l + 1);
 		eng_st(p, fmt_empty(pt, l + 1));
-		atomic_fetch_add_explicit(&pt->gen, 1, memory_order_relaxed);
+		eng_unhooked(pt);
 		mmk__pt_gather_table(b, pt, path[l]);
 		atomic_fetch_sub_explicit(&pt->tables, 1, memory_order_relaxed);
 	}

@@ -129,7 +129,7 @@ static void eng_free_rec(struct mmk_pt *pt, uint64_t table, unsigned l)
 
 static void eng_free_tables(struct mmk_pt *pt)
 {
-	atomic_fetch_add_explicit(&pt->gen, 1, memory_order_relaxed);
+	eng_unhooked(pt);
 	eng_free_rec(pt, pt->root.v, pt->fmt->levels - 1);
 }
 

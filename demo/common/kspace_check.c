@@ -106,8 +106,10 @@ static const char *build(void)
 	cfg.nregions = demo_bootmem.nram;
 	cfg.no_switch = true; /* we run from the lower half */
 	TRY(mmk_kspace_init(&cfg));
+	/* the format's lower half (the kernel's table may be a TTBR1 one,
+	 * which has none) */
 	struct mmk_pt_info info;
-	mmk_pt_info(mmk_aspace_pt(mmk_kspace()), &info);
+	TRY(mmk_pt_format_info(demo_pt_format, &info));
 	TRY(mmk_kspace_user_create(&user, pg, info.low_end - pg));
 	TRY(map_identity());
 	return NULL;
@@ -163,10 +165,13 @@ const char *demo_check_kspace(struct mmk_pt *kpt, uint64_t page_size)
 	r = run(uart_pa, &uva, &vm);
 	if (!r)
 		demo_printf(
-			"check kspace: ok - on a user space sharing its half: "
+			"check kspace: ok - on a user space %s: "
 			"this line via the ioremapped UART %#llx (guard "
 			"trapped); vmalloc 64 KiB %#llx hit its frames, "
 			"trapped after vfree\n",
+			mmk_kspace_shares_root()
+				? "sharing its half"
+				: "with the kernel root in its own register",
 			(unsigned long long)uva, (unsigned long long)vm);
 	arch_uart_remap(0);
 	if (uva)

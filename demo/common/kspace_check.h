@@ -6,7 +6,7 @@
 #include "checks.h"
 
 /**
- * Where the arch defines DEMO_KSPACE (riscv64): build the kernel space
+ * Where the arch defines DEMO_KSPACE (riscv64, aarch64): build the kernel space
  * with mmk_kspace_init, run on a user space sharing its half, ioremap the
  * UART and print through it, vmalloc / vfree on the real MMU, then go
  * back to @kpt and tear it all down.  Prints "check kspace: ok - ...";

@@ -421,6 +421,11 @@ const char *demo_run_checks(void)
 	return NULL;
 }
 
+struct mmk_pt *demo_kernel_pt(void)
+{
+	return &kpt;
+}
+
 /* ------------------------------------------------------------ QMP dump */
 
 static void dump_line(void *ctx, const char *line)

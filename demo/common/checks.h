@@ -20,6 +20,9 @@ extern struct mmk_bootmem demo_bootmem; /* RAM ranges stay readable */
 /** Build the page table, switch to it, run every check.  NULL if all pass. */
 const char *demo_run_checks(void);
 
+/** The demo's own page table (built by demo_run_checks). */
+struct mmk_pt *demo_kernel_pt(void);
+
 /** QMP build: print mmkit's view of the live page table for the harness. */
 void demo_qmp_dump(void);
 

@@ -123,9 +123,25 @@ _Noreturn void demo_fail(const char *fmt, ...)
 /** The kernel main: call once from the arch entry with the MMU off. */
 _Noreturn void demo_main(void);
 
+/** True in kernel-qmp.elf (kmain.c built with DEMO_QMP): the objects
+ * but kmain are the same in both kernels. */
+extern const bool demo_qmp_build;
+
+/** The verdict (kmain.c): "mmkit demo: PASS" or "mmkit demo: FAIL: @why"
+ * (@why NULL: pass), then the QMP build's dump and idle, or the exit. */
+_Noreturn void demo_finish(const char *why);
+
 /** Memory from a flattened device tree: adds every /memory reg range. */
 int demo_fdt_add_memory(const void *fdt, struct mmk_bootmem *bm,
 			uint64_t *fdt_size);
+
+struct mmk_aspace;
+/**
+ * Map the range the kernel runs from (image, RAM, MMIO) at VA == PA into
+ * @as, kernel-only (no MMK_PT_USER), as linear areas of @pg pages
+ * (identity.c).  0 or the first mmk_aspace_map_linear error.
+ */
+int demo_map_identity(struct mmk_aspace *as, uint64_t pg);
 
 /** Frames: the demo's buddy allocator (also backs mmk_hal_obj_alloc). */
 extern struct mmk_frames demo_frames;

@@ -7,8 +7,16 @@
  */
 #include "demo.h"
 #include "checks.h"
+#if DEMO_HAVE_USER
+#include "uproc.h"
+#endif
 
 struct mmk_frames demo_frames;
+#ifdef DEMO_QMP
+const bool demo_qmp_build = true;
+#else
+const bool demo_qmp_build = false;
+#endif
 struct mmk_bootmem demo_bootmem;
 
 /* ------------------------------------------------------------ traps */
@@ -76,6 +84,15 @@ _Noreturn void demo_main(void)
 	demo_printf("\nmmkit demo: %s kernel booted\n", demo_arch_name);
 	frames_init();
 	const char *why = demo_run_checks();
+#if DEMO_HAVE_USER
+	if (!why)
+		why = demo_run_user(); /* returns only if it cannot start */
+#endif
+	demo_finish(why);
+}
+
+_Noreturn void demo_finish(const char *why)
+{
 	if (why) {
 		demo_printf("mmkit demo: FAIL: %s\n", why);
 		arch_exit(false);

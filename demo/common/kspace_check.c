@@ -54,44 +54,6 @@ static bool faults(uint64_t va)
 	return demo_ts.faults != n;
 }
 
-static int map_id(uint64_t s, uint64_t e, uint32_t flags)
-{
-	s = MMK_ALIGN_DOWN(s, pg);
-	e = MMK_ALIGN_UP(e, pg);
-	if (s >= e)
-		return MMK_OK;
-	return mmk_aspace_map_linear(&user, s, mmk_pa(s), e - s, flags);
-}
-
-/* The range the kernel runs from, as build_and_switch maps it in kpt. */
-static int map_identity(void)
-{
-	uint64_t ks = (uintptr_t)__kernel_start, ke = (uintptr_t)__kernel_end;
-	int err = map_id((uintptr_t)__text_start, (uintptr_t)__text_end,
-			 MMK_PT_RX);
-	if (!err)
-		err = map_id((uintptr_t)__rodata_start, (uintptr_t)__rodata_end,
-			     MMK_PT_READ);
-	if (!err)
-		err = map_id((uintptr_t)__data_start, ke, MMK_PT_RW);
-	for (unsigned i = 0; !err && i < demo_bootmem.nram; i++) {
-		uint64_t s = MMK_MAX(demo_bootmem.ram[i].start, MMK_MIB);
-		uint64_t e = demo_bootmem.ram[i].end;
-		if (ke <= s || ks >= e) {
-			err = map_id(s, e, MMK_PT_RW);
-		} else {
-			err = map_id(s, ks, MMK_PT_RW);
-			if (!err)
-				err = map_id(ke, e, MMK_PT_RW);
-		}
-	}
-	for (unsigned i = 0; !err && i < demo_nmmio; i++)
-		err = map_id(demo_mmio[i].pa,
-			     demo_mmio[i].pa + demo_mmio[i].size,
-			     MMK_PT_RW | MMK_PT_MT_DEVICE);
-	return err;
-}
-
 static const char *build(void)
 {
 	struct mmk_kspace_config cfg;
@@ -111,7 +73,7 @@ static const char *build(void)
 	struct mmk_pt_info info;
 	TRY(mmk_pt_format_info(demo_pt_format, &info));
 	TRY(mmk_kspace_user_create(&user, pg, info.low_end - pg));
-	TRY(map_identity());
+	TRY(demo_map_identity(&user, pg));
 	return NULL;
 }
 

@@ -45,6 +45,17 @@ void arch_user_init(void);
  * registers 0, interrupts as the arch runs user code. */
 void arch_uctx_init(struct arch_uctx *c, uint64_t entry, uint64_t sp);
 
+/** Send UART output to @va from now on (0: the identity address): the
+ * user phase prints through the UART's ioremap in the kernel space. */
+void arch_uart_remap(uint64_t va);
+
+#ifdef ARCH_UART_GETC
+/** One byte received by the UART, or -1 if none is waiting (the QMP
+ * build's pauses, uproc.c; an arch defines ARCH_UART_GETC in its
+ * arch_uctx.h when it has this). */
+int arch_uart_getc(void);
+#endif
+
 /** The system call's number and argument @i (0..5) in @c. */
 uint64_t arch_uctx_sysno(const struct arch_uctx *c);
 uint64_t arch_uctx_arg(const struct arch_uctx *c, unsigned i);
@@ -83,9 +94,13 @@ struct arch_uctx *demo_user_ctx(void);
  */
 _Noreturn void demo_user_trap(enum demo_utrap kind, const struct demo_fault *f);
 
-/** The user-process part of the demo, run after the checks: loads the
- * programs, runs them to the end, checks their transcript lines.  NULL on
- * success, else why it failed. */
+/**
+ * The user-process part of the demo, run after the checks: loads the
+ * programs, runs them to the end, checks their exit statuses and lines.
+ * Returns only if the phase could not start (why); once a process runs
+ * the kernel stack is the traps' (demo_main's frame is gone), so the end
+ * of the phase calls demo_finish(NULL on success, else why it failed).
+ */
 const char *demo_run_user(void);
 
 #endif /* MMKIT_DEMO_UPROC_H */

@@ -29,6 +29,11 @@ void arch_putc(char c)
 	uart[0] = (uint8_t)c;
 }
 
+int arch_uart_getc(void)
+{
+	return uart[5] & 0x01 ? uart[0] : -1; /* LSR: data ready */
+}
+
 void arch_early_init(void)
 {
 	/* stvec was installed by start.S, before anything could fault. */

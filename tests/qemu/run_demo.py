@@ -51,9 +51,39 @@ def arch_has(arch, what):
     return os.path.exists(os.path.join(d, "arch_uctx.h"))
 
 
-# The user-process phase's transcript lines, in order (demo/user/), after
-# the checks and before the verdict: filled in by the user-process layer.
-USER_LINES = []
+# The user-process phase's transcript lines, in order (demo/user/ and
+# demo/common/uproc.c), after the checks and before the verdict; the same
+# on every arch (the order is the cooperative scheduler's: round robin by
+# pid, a process runs until it exits, waits or is killed).  The numbers
+# are checked where they mean something: fault counts, contents kept.
+HEX = r"0x[0-9a-f]+"
+KILLED = (r"user: pid \d+ \(%s\) killed: %s at " + HEX + r": %s \(.+, pc " + HEX +
+          r"\); the kernel goes on")
+USER_LINES = [
+    r"user lazy: ok - 8 pages written: faults 8 then 0; 4 pages read first: "
+    r"faults 4 \(zero page\), first write 4 \(own copy\), then 0",
+    r"user mem: ok - mremap moved 4 populated pages (%s) -> (?!\1)%s "
+    r"\(grown to 8\), 4 of 4 kept their contents" % (HEX, HEX),
+    KILLED % ("fault", "write", r"the mapping does not allow it \(mmk_sys_fault: EACCES\)"),
+    KILLED % ("mem", "read", r"no mapping there \(mmk_sys_fault: EFAULT\)"),
+    r"user fork child: ok - sees 100 \(not the parent's 200\); first write "
+    r"faults 1 \(copy\), next 0; MAP_SHARED write faults 0",
+    r"user fork: ok - fork wrote [1-9]\d* table entries \(child maps "
+    r"[1-9]\d* user pages, \d+ leaf tables shared\); parent's first write "
+    r"faults 1 \(copy\), next 0; keeps 201, sees the child's MAP_SHARED 2; "
+    r"child status 0x0",
+    r"user mem: ok - munmap 0, then a read of %s: child killed" % HEX,
+    r"user mem: ok - brk (%s): \+3 pages %s, shrunk to %s, grown again %s: "
+    r"first page kept, third page zero again" % (HEX, HEX, HEX, HEX),
+    r"user mem: ok - write\(\) of a kernel address -14, of an unmapped one "
+    r"-14 \(EFAULT\), of 0 bytes 0",
+    KILLED % ("fault", "execute", r"the mapping does not allow it \(mmk_sys_fault: EACCES\)"),
+    r"user fault: ok - write to read-only: child killed; jump to no-exec: "
+    r"child killed; W\^X: mmap\(W\|X\) -13, mprotect\(W\|X\) -13, "
+    r"mprotect\(R\|X\) 0; this process goes on",
+    r"user: ok - 4 programs, 4 forks, 5 exits, 3 killed as expected; every "
+    r"space destroyed, all \d+ frames back",
+]
 
 
 def expected_lines(arch):
@@ -191,7 +221,7 @@ def merged(rows):
 
 def compare(what, ours, theirs):
     ours = [r for r in ours if re.match(r"^[0-9a-f]{8,}[\s:-]", r)]
-    if what == "info mem":
+    if what.startswith("info mem"):
         ours, theirs = merged(ours), merged(theirs)
     if ours == theirs:
         print("qmp %s: mmkit's dump and QEMU agree on %d lines"
@@ -211,10 +241,12 @@ def run_qmp(arch):
                    DEMO_QMP=sock, DEMO_TIMEOUT=str(QEMU_TIMEOUT))
         p = subprocess.Popen(["tools/demo.sh", arch], cwd=ROOT, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL)
+                             stdin=subprocess.PIPE)
         lines, buf = [], b""
         deadline = time.monotonic() + 30
         idle = False
+        q = None
+        udump, paused = {}, []
         try:
             while time.monotonic() < deadline and not idle:
                 r, _, _ = select.select([p.stdout], [], [], 0.5)
@@ -232,6 +264,21 @@ def run_qmp(arch):
                     lines.append(l)
                     if l == "MMKIT-IDLE":
                         idle = True
+                    m = re.match(r"MMKIT-UDUMP (\S+) (.*)", l)
+                    if m:
+                        udump.setdefault(m.group(1), []).append(norm(m.group(2)))
+                    m = re.match(r"MMKIT-PAUSE (\S+)$", l)
+                    if m:
+                        # the kernel spins with the process's root loaded
+                        # until it reads a byte from its UART
+                        if q is None:
+                            q = QMP(sock).__enter__()
+                        tag = m.group(1)
+                        rows = qemu_rows(q.hmp("info mem"))
+                        compare("info mem (%s)" % tag, udump.get(tag, []), rows)
+                        paused.append((tag, udump.get(tag, []), rows))
+                        p.stdin.write(b"g")
+                        p.stdin.flush()
             if not idle:
                 sys.stdout.write("\n".join(lines) + "\n")
                 fail("qmp kernel never reached MMKIT-IDLE")
@@ -248,7 +295,10 @@ def run_qmp(arch):
                 if m:
                     samples.append((m.group(1), int(m.group(2), 16),
                                     m.group(3).split()))
-            with QMP(sock) as q:
+            check_pauses(arch, paused)
+            if q is None:
+                q = QMP(sock).__enter__()
+            with q:
                 if arch in ("riscv64", "x86_64"):
                     compare("info mem", dump["mem"], qemu_rows(q.hmp("info mem")))
                 if arch == "x86_64":
@@ -261,6 +311,57 @@ def run_qmp(arch):
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+
+PAUSE_TAGS = ["fork-parent-before", "fork-parent-after", "fork-child-after"]
+
+
+def user_pauses(arch):
+    """Whether the arch's QMP kernel pauses in the user phase (its
+    arch_uctx.h defines ARCH_UART_GETC: demo/common/uproc.c)."""
+    if not arch_has(arch, "user"):
+        return False
+    with open(os.path.join(ROOT, "demo", arch, "arch_uctx.h")) as f:
+        return "ARCH_UART_GETC" in f.read()
+
+
+def user_rows(rows, writable):
+    """`info mem` rows of the user window (U set), writable ones or not."""
+    out = []
+    for r in rows:
+        f = r.split()
+        if len(f) == 4 and re.fullmatch(r"[rwxugad-]+", f[3]) and "u" in f[3]:
+            if ("w" in f[3]) == writable:
+                out.append(r)
+    return out
+
+
+def check_pauses(arch, paused):
+    """The user-phase pauses came, in order, and show the fork: after it
+    the parent's private user pages lost write (copy on write) and the
+    child maps user pages too."""
+    if not user_pauses(arch):
+        if paused:
+            fail("qmp: pauses %s from an arch that does not announce them"
+                 % [t for t, _, _ in paused])
+        return
+    tags = [t for t, _, _ in paused]
+    if tags != PAUSE_TAGS:
+        fail("qmp: user-phase pauses %s, expected %s" % (tags, PAUSE_TAGS))
+        return
+    if arch != "riscv64":
+        return  # the attribute letters below are riscv64's `info mem`
+    d = {t: rows for t, rows, _ in paused}
+    wb = len(user_rows(d["fork-parent-before"], True))
+    wa = len(user_rows(d["fork-parent-after"], True))
+    child = len(user_rows(d["fork-child-after"], False))
+    if not (wb > wa and child > 0):
+        fail("qmp: the fork does not show in the tables: parent's writable "
+             "user rows %d before, %d after; child's read-only user rows %d"
+             % (wb, wa, child))
+    else:
+        print("qmp fork: parent's writable user rows %d before, %d after; "
+              "child's read-only user rows %d" % (wb, wa, child), flush=True)
 
 
 def check_samples(arch, q, samples):

@@ -49,6 +49,13 @@
 #include <mmkit/syscalls.h>
 #include <mmkit/tlb.h>
 
+/* ASID width the demo runs the allocator with (0: off, every space on
+ * ASID 0 and a switch flushes); an arch may set it in arch_uctx.h.  8
+ * bits: every arch has them (x86_64 only with CR4.PCIDE). */
+#ifndef ARCH_ASID_BITS
+#define ARCH_ASID_BITS 8
+#endif
+
 #ifndef DEMO_USER_BASE
 #error "DEMO_USER_BASE / DEMO_USER_TOP come from demo/<arch>/arch.mk"
 #endif
@@ -70,13 +77,16 @@ struct proc {
 	bool has_space; /* as is made (destroyed once a zombie) */
 	int pid, ppid;	/* ppid 0: started by the kernel */
 	const char *name;
-	int status;	      /* wait() status once a zombie */
-	uint64_t wait_va;     /* P_WAIT: where its status goes */
-	unsigned long faults; /* faults mmkit resolved */
-	uint64_t asid_seen;   /* ASID at its first run */
+	int status;		      /* wait() status once a zombie */
+	uint64_t wait_va;	      /* P_WAIT: where its status goes */
+	unsigned long faults;	      /* faults mmkit resolved */
+	bool asid_seen;		      /* its ASID is in run.asids */
+	uint64_t last_fault, last_pc; /* the previous fault's address, pc */
+	unsigned fault_repeats;	      /* times it came again in a row */
 	struct {
-		uint64_t writes, shared, leaves;
-	} fork; /* the last fork it made */
+		uint64_t writes, kwrites, shared, leaves;
+		bool overflow; /* more entries than FORK_MAX: undercounted */
+	} fork;		       /* the last fork it made */
 	struct mmk_sys_mm mm;
 	struct arch_uctx ctx;
 	struct mmk_aspace as;
@@ -93,7 +103,9 @@ static uint64_t free_before; /* frames free before the user phase */
 
 static struct {
 	unsigned started, forked, exited, killed, running;
-	char why[160]; /* the first failure */
+	unsigned nasid;	    /* processes run (each has an ASID) */
+	uint32_t asids[32]; /* the ASID each ran with, the first 32 */
+	char why[160];	    /* the first failure */
 } run;
 
 static void failed(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -164,12 +176,14 @@ static void load_space(struct proc *p)
 	mmk_aspace_activate(&p->as);
 	loaded = p;
 	if (!uart_va) {
-		/* the first user root: the kernel half (and the UART's
+		/* the first user root: the kernel half (and the console's
 		 * ioremap in it) is there from now on */
-		int err = mmk_ioremap(mmk_pa(demo_mmio[0].pa), 8, MMK_IO_DEVICE,
-				      &uart_va);
+		int err =
+			mmk_ioremap(mmk_pa(demo_mmio[0].pa), demo_mmio[0].size,
+				    MMK_IO_DEVICE, &uart_va);
 		if (err)
-			demo_fail("ioremap of the UART: %s", mmk_strerror(err));
+			demo_fail("ioremap of %s: %s", demo_mmio[0].name,
+				  mmk_strerror(err));
 		arch_uart_remap(uart_va);
 	}
 }
@@ -186,8 +200,12 @@ static _Noreturn void schedule(void)
 			continue;
 		cur = p;
 		load_space(p);
-		if (!p->asid_seen)
-			p->asid_seen = p->as.tlb.id & 0xffff;
+		if (!p->asid_seen) {
+			p->asid_seen = true;
+			if (run.nasid < MMK_ARRAY_SIZE(run.asids))
+				run.asids[run.nasid++] =
+					(uint32_t)(p->as.tlb.id & 0xffff);
+		}
 		reap_spaces();
 		arch_enter_user(&p->ctx);
 	}
@@ -229,9 +247,14 @@ static void proc_end(struct proc *p, int status)
 	p->state = P_ZOMBIE;
 	p->status = status;
 	run.running--;
-	for (unsigned i = 0; i < NPROC; i++)
-		if (procs[i].state != P_FREE && procs[i].ppid == p->pid)
-			procs[i].ppid = -1;
+	for (unsigned i = 0; i < NPROC; i++) {
+		struct proc *c = &procs[i];
+		if (c->state == P_FREE || c->ppid != p->pid)
+			continue;
+		c->ppid = -1; /* nobody waits for it any more */
+		if (c->state == P_ZOMBIE)
+			c->state = P_FREE;
+	}
 	if (p->ppid == 0) {
 		if (!USTATUS_EXITED(status))
 			failed("%s (pid %d) was killed", p->name, p->pid);
@@ -311,43 +334,83 @@ static bool wx(uint64_t prot)
 	return (prot & MMK_SYS_PROT_WRITE) && (prot & MMK_SYS_PROT_EXEC);
 }
 
-/* What the child got from a fork, counted in the user window: the leaves
- * that were copied into its own tables, the leaf tables it shares with
- * the parent, the table pages it had to add, and the parent's leaves
- * that lost WRITE (each an entry the fork wrote). */
-struct leaf_count {
-	uint64_t leaves, writable, copied, shared_tables, last_table;
+/*
+ * What a fork wrote, entry by entry (USTAT_FORK_*): before the clone
+ * every entry of the parent's lower half that is on the path of a leaf
+ * (the leaves, the directory entries above them) is recorded raw; after
+ * it, those that changed are the parent's writes (leaves that lost WRITE,
+ * or the directory entry over a shared leaf table where the format
+ * write-protects there), and every entry of the child's lower half is
+ * one it wrote, except the leaves inside leaf tables it shares with the
+ * parent (one directory entry each).  Split into the user window and the
+ * kernel's identity range, which every space maps and fork copies too.
+ */
+#define FORK_MAX 4096
+
+struct fentry {
+	uint64_t va;
+	uint64_t raw;
+	unsigned level;
 };
 
-static int count_leaf(void *ctx, const struct mmk_pt_leaf *l)
+struct fcount {
+	struct mmk_pt *pt;
+	bool child;			   /* counting the child's entries */
+	unsigned root;			   /* the root's level */
+	unsigned shift[MMK_PT_MAX_LEVELS]; /* span of one entry per level */
+	uint64_t last[MMK_PT_MAX_LEVELS];  /* last entry index + 1 per level */
+	unsigned n;			   /* parent: entries recorded */
+	uint64_t writes[2];		   /* child: [kernel, user] */
+	uint64_t leaves, shared; /* child: user pages, shared tables */
+};
+
+static struct fentry fent[FORK_MAX];
+
+static void fork_note(struct fcount *c, uint64_t va, unsigned k)
 {
-	struct leaf_count *c = ctx;
-	uint64_t n = l->size / l->page_size;
-	c->leaves += n;
-	if (l->flags & MMK_PT_WRITE)
-		c->writable += n;
-	if (!l->shared) {
-		c->copied += n;
-		return 0;
+	if (c->child) {
+		c->writes[va >= DEMO_USER_BASE]++;
+		return;
 	}
-	/* one directory entry per shared leaf table: count each once */
-	uint64_t span = l->page_size * 512u;
+	uint64_t raw = 0;
+	if (c->n < FORK_MAX && mmk_pt_raw_entry(c->pt, va, k, &raw) == MMK_OK)
+		fent[c->n++] = (struct fentry){va, raw, k};
+}
+
+static int fork_leaf(void *ctx, const struct mmk_pt_leaf *l)
+{
+	struct fcount *c = ctx;
 	for (uint64_t va = l->va; va < l->va + l->size; va += l->page_size) {
-		uint64_t t = va / span + 1;
-		if (t != c->last_table) {
-			c->last_table = t;
-			c->shared_tables++;
+		bool user = va >= DEMO_USER_BASE;
+		c->leaves += user && c->child;
+		for (unsigned k = l->level; k <= c->root; k++) {
+			uint64_t idx = (va >> c->shift[k]) + 1;
+			if (c->last[k] == idx)
+				continue;
+			c->last[k] = idx;
+			if (c->child && l->shared && k == l->level)
+				continue; /* in the parent's table, not written
+					   */
+			if (c->child && l->shared && k == l->level + 1)
+				c->shared += user;
+			fork_note(c, va, k);
 		}
 	}
 	return 0;
 }
 
-static struct leaf_count count_leaves(struct proc *p)
+static void fork_walk(struct fcount *c, struct proc *p, bool child)
 {
-	struct leaf_count c = {0};
-	mmk_pt_walk(mmk_aspace_pt(&p->as), DEMO_USER_BASE,
-		    DEMO_USER_TOP - DEMO_USER_BASE, count_leaf, &c);
-	return c;
+	struct mmk_pt_info info;
+	memset(c, 0, sizeof(*c));
+	c->pt = mmk_aspace_pt(&p->as);
+	c->child = child;
+	mmk_pt_info(c->pt, &info);
+	c->root = info.levels - 1;
+	/* 8-byte entries: a table of one base page has page / 8 of them */
+	for (unsigned k = 0; k < info.levels; k++)
+		c->shift[k] = info.page_shift + k * (info.page_shift - 3);
+	mmk_pt_walk(c->pt, 0, info.low_end, fork_leaf, c);
 }
 
 /* ------------------------------------------------------ QMP pauses */
@@ -408,20 +471,26 @@ static int64_t sys_fork(struct proc *p)
 	int err = space_create(c);
 	if (err)
 		return -mmk_sys_errno(err);
-	long tables0 = mmk_pt_table_pages(mmk_aspace_pt(&c->as));
-	struct leaf_count before = count_leaves(p);
+	struct fcount pc, cc;
+	fork_walk(&pc, p, false);
 	err = mmk_aspace_clone(&p->as, &c->as);
 	if (err) {
 		mmk_kspace_user_destroy(&c->as);
 		c->has_space = false;
 		return -mmk_sys_errno(err);
 	}
-	struct leaf_count after = count_leaves(p), child = count_leaves(c);
-	long tables = mmk_pt_table_pages(mmk_aspace_pt(&c->as)) - tables0;
-	p->fork.leaves = child.leaves;
-	p->fork.shared = child.shared_tables;
-	p->fork.writes = (before.writable - after.writable) + child.copied +
-			 (uint64_t)tables + child.shared_tables;
+	fork_walk(&cc, c, true);
+	uint64_t pw[2] = {0, 0};
+	for (unsigned i = 0; i < pc.n; i++) {
+		uint64_t now = 0;
+		(void)mmk_pt_raw_entry(pc.pt, fent[i].va, fent[i].level, &now);
+		pw[fent[i].va >= DEMO_USER_BASE] += now != fent[i].raw;
+	}
+	p->fork.writes = pw[1] + cc.writes[1];
+	p->fork.kwrites = pw[0] + cc.writes[0];
+	p->fork.leaves = cc.leaves;
+	p->fork.shared = cc.shared;
+	p->fork.overflow = pc.n == FORK_MAX;
 	c->name = p->name;
 	c->ppid = p->pid;
 	c->mm = p->mm;
@@ -474,7 +543,9 @@ static int64_t do_syscall(struct proc *p, uint64_t nr, const uint64_t *a)
 	case USYS_MMAP:
 		if (wx(a[2]))
 			return -MMK_SYS_EACCES;
-		if ((a[3] & MMK_SYS_MAP_FIXED) && below_user(a[0]))
+		if ((a[3] &
+		     (MMK_SYS_MAP_FIXED | MMK_SYS_MAP_FIXED_NOREPLACE)) &&
+		    below_user(a[0]))
 			return -MMK_SYS_EPERM;
 		return mmk_sys_mmap(mm, a[0], a[1], a[2], a[3], (int)a[4],
 				    a[5]);
@@ -504,7 +575,11 @@ static int64_t do_syscall(struct proc *p, uint64_t nr, const uint64_t *a)
 		case USTAT_FAULTS:
 			return (int64_t)p->faults;
 		case USTAT_FORK_WRITES:
-			return (int64_t)p->fork.writes;
+			return p->fork.overflow ? -MMK_SYS_EOVERFLOW
+						: (int64_t)p->fork.writes;
+		case USTAT_FORK_KWRITES:
+			return p->fork.overflow ? -MMK_SYS_EOVERFLOW
+						: (int64_t)p->fork.kwrites;
 		case USTAT_FORK_SHARED:
 			return (int64_t)p->fork.shared;
 		case USTAT_FORK_LEAVES:
@@ -530,14 +605,35 @@ _Noreturn void demo_user_trap(enum demo_utrap kind, const struct demo_fault *f)
 		arch_uctx_set_ret(&p->ctx, (uint64_t)r);
 		arch_enter_user(&p->ctx);
 	}
-	if (kind == DEMO_UTRAP_OTHER)
-		kill(p, f, "not a page fault");
+	if (kind == DEMO_UTRAP_OTHER) {
+		demo_printf("user: pid %d (%s) killed: %s (cause %#llx) at pc "
+			    "%#llx, not a fault mmkit resolves; the kernel "
+			    "goes on\n",
+			    p->pid, p->name, f->what,
+			    (unsigned long long)f->cause,
+			    (unsigned long long)f->pc);
+		run.killed++;
+		proc_end(p, USTATUS_KILLED);
+		schedule();
+	}
 	if (below_user(f->addr) || f->addr >= DEMO_USER_TOP)
 		kill(p, f, "kernel memory or outside the user window");
 	uint32_t acc = f->access == DEMO_WRITE	? MMK_ACCESS_WRITE
 		       : f->access == DEMO_EXEC ? MMK_ACCESS_EXEC
 						: MMK_ACCESS_READ;
 	int err = mmk_sys_fault(&p->mm, f->addr, acc);
+	/* the same fault again and again, each "mapped now": the MMU does
+	 * not see what mmkit says (a missing flush); stop, do not spin */
+	bool again = f->addr == p->last_fault && f->pc == p->last_pc;
+	p->fault_repeats = again ? p->fault_repeats + 1 : 0;
+	p->last_fault = f->addr;
+	p->last_pc = f->pc;
+	if (!err && p->fault_repeats >= 8) {
+		failed("pid %d (%s): the fault at %#llx repeats though mmkit "
+		       "resolved it",
+		       p->pid, p->name, (unsigned long long)f->addr);
+		kill(p, f, "the same fault repeats (not flushed?)");
+	}
 	if (!err) {
 		p->faults++;
 		arch_enter_user(&p->ctx);
@@ -575,6 +671,21 @@ static const char *kspace_up(void)
 	return NULL;
 }
 
+/* Distinct non-zero ASIDs the processes ran with. */
+static unsigned distinct_asids(void)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < run.nasid; i++) {
+		bool seen = run.asids[i] == 0;
+		for (unsigned j = 0; j < i && !seen; j++)
+			seen = run.asids[j] == run.asids[i];
+		n += !seen;
+	}
+	return n;
+}
+
+static struct mmk_loader_result loaded_res[NPROC];
+
 static const char *start_program(const struct demo_uprog *u)
 {
 	struct proc *p = proc_alloc();
@@ -610,6 +721,7 @@ static const char *start_program(const struct demo_uprog *u)
 	p->mm.mmap_base = MMK_ALIGN_DOWN(res.stack_lo - 16 * MMK_MIB, pg);
 	p->mm.start_brk = p->mm.brk = res.brk;
 	arch_uctx_init(&p->ctx, res.entry, res.sp);
+	loaded_res[p - procs] = res;
 	p->state = P_RUN;
 	run.started++;
 	run.running++;
@@ -625,12 +737,37 @@ const char *demo_run_user(void)
 	const char *r = kspace_up();
 	if (r)
 		return r;
-	if (!mmk_tlb_asid_bits())
-		(void)mmk_tlb_asid_init(8, 1); /* 8 bits: every arch has them */
+	if (ARCH_ASID_BITS && !mmk_tlb_asid_bits()) {
+		int err = mmk_tlb_asid_init(ARCH_ASID_BITS, 1);
+		if (err) {
+			failed("mmk_tlb_asid_init: %s", mmk_strerror(err));
+			return run.why;
+		}
+	}
 	arch_user_init();
 	for (uint64_t i = 0; i < demo_nuprogs; i++)
 		if ((r = start_program(&demo_uprogs[i])))
 			return r;
+	/* the first root: the UART through its ioremap from here on */
+	load_space(&procs[0]);
+	demo_printf("user: kernel space up (mmk_kspace_init), %s "
+		    "ioremapped at %#llx; each program in its own space "
+		    "(mmk_kspace_user_create), loaded by mmk_loader_load:\n",
+		    demo_mmio[0].name, (unsigned long long)uart_va);
+	for (unsigned i = 0; i < NPROC; i++) {
+		const struct mmk_loader_result *l = &loaded_res[i];
+		if (procs[i].state != P_RUN)
+			continue;
+		demo_printf("user: %s: pid %d, %u segments %#llx-%#llx, entry "
+			    "%#llx, stack %#llx-%#llx, break %#llx\n",
+			    procs[i].name, procs[i].pid, l->nsegments,
+			    (unsigned long long)l->image_lo,
+			    (unsigned long long)l->image_hi,
+			    (unsigned long long)l->entry,
+			    (unsigned long long)l->stack_lo,
+			    (unsigned long long)l->stack_hi,
+			    (unsigned long long)l->brk);
+	}
 	cur = NULL;
 	schedule();
 }
@@ -650,11 +787,19 @@ static _Noreturn void finish(void)
 	if (!run.why[0] && after != free_before)
 		failed("%lld frames not given back after the user phase",
 		       (long long)(free_before - after));
+	unsigned nasid = distinct_asids(), nproc = run.started + run.forked;
+	if (!run.why[0] && ARCH_ASID_BITS != 0 && nasid != nproc)
+		failed("%u processes ran on %u distinct ASIDs", nproc, nasid);
+	char asids[48];
+	if (ARCH_ASID_BITS)
+		mmk_snprintf(asids, sizeof(asids), "%u distinct ASIDs", nasid);
+	else
+		mmk_snprintf(asids, sizeof(asids), "ASID 0 (switches flush)");
 	if (!run.why[0])
 		demo_printf("user: ok - %u programs, %u forks, %u exits, %u "
-			    "killed as expected; every space destroyed, all "
-			    "%llu frames back\n",
+			    "killed as expected; %u processes on %s; every "
+			    "space destroyed, all %llu frames back\n",
 			    run.started, run.forked, run.exited, run.killed,
-			    (unsigned long long)free_before);
+			    nproc, asids, (unsigned long long)free_before);
 	demo_finish(run.why[0] ? run.why : NULL);
 }

@@ -28,6 +28,13 @@
  *   x86_64       syscall     rax = nr, rdi rsi rdx r10 r8 r9, result rax
  *   loongarch64  syscall 0   a7 = nr, a0..a5, result a0
  * The numbers are the demo's own (demo/common/usyscall.h).
+ *
+ * demo/<arch>/usys.h, the user side (no libc): `static inline long
+ * usys(long nr, long a0, ..., long a5)` in inline asm with the convention
+ * above, and USYS_START_ASM, the programs' entry as top-level asm text:
+ * a global `_start` that calls `ustart(sp)` (demo/user/ulib.c) with the
+ * loader's initial stack pointer (argc there) and a 16-byte aligned sp,
+ * and never returns.
  */
 #ifndef MMKIT_DEMO_UPROC_H
 #define MMKIT_DEMO_UPROC_H
@@ -38,15 +45,22 @@
 /* ------------------------------------------------- provided by arch */
 
 /** Once, before the first process: what user mode needs (the kernel stack
- * for traps from user mode, TSS / syscall MSRs, exception routing). */
+ * for traps from user mode, TSS / syscall MSRs, exception routing).  The
+ * kernel space exists by then (mmk_kspace_init): where its half has a root
+ * register of its own (aarch64 TTBR1, LoongArch PGDH), load it here. */
 void arch_user_init(void);
 
 /** Fill @c to start user mode at @entry with stack pointer @sp, all other
  * registers 0, interrupts as the arch runs user code. */
 void arch_uctx_init(struct arch_uctx *c, uint64_t entry, uint64_t sp);
 
-/** Send UART output to @va from now on (0: the identity address): the
- * user phase prints through the UART's ioremap in the kernel space. */
+/**
+ * Send console output through @va from now on (0: back to the identity
+ * address).  @va is where the kernel space maps demo_mmio[0] (the
+ * console's MMIO range, listed first: its first byte, at demo_mmio[0].pa)
+ * with mmk_ioremap; the arch adds the UART's offset in that range.  An
+ * arch whose console is not MMIO (x86_64's port I/O) ignores it.
+ */
 void arch_uart_remap(uint64_t va);
 
 #ifdef ARCH_UART_GETC

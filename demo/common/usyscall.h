@@ -28,12 +28,13 @@
 #define USYS_NCALLS   14
 
 /* USYS_STAT's argument: what figure. */
-#define USTAT_FAULTS	  1 /* page faults of the caller mmkit resolved */
-#define USTAT_FORK_WRITES 2 /* table entries the caller's last fork wrote */
-#define USTAT_FORK_SHARED 3 /* leaf tables that fork shared, not copied */
-#define USTAT_FORK_LEAVES 4 /* user leaves the child got in that fork */
-#define USTAT_FRAMES_FREE 5 /* free frames in the kernel's allocator */
-#define USTAT_KERNEL_VA	  6 /* an address of the kernel's data (mapped) */
+#define USTAT_FAULTS	   1 /* page faults of the caller mmkit resolved */
+#define USTAT_FORK_WRITES  2 /* entries the caller's last fork wrote (user) */
+#define USTAT_FORK_SHARED  3 /* leaf tables that fork shared, not copied */
+#define USTAT_FORK_LEAVES  4 /* user leaves the child got in that fork */
+#define USTAT_FRAMES_FREE  5 /* free frames in the kernel's allocator */
+#define USTAT_KERNEL_VA	   6 /* an address of the kernel's data (mapped) */
+#define USTAT_FORK_KWRITES 7 /* and in the kernel's identity range */
 
 /* wait()'s status: exited with code c: c << 8; killed by the kernel after
  * a fault it could not resolve: USTATUS_KILLED (as SIGSEGV). */

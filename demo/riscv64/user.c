@@ -18,6 +18,8 @@ void arch_user_init(void)
 	/* U-mode: supervisor access to user pages off (SUM, bit 18): the
 	 * kernel reaches user memory only through the address space. */
 	__asm__ volatile("csrc sstatus, %0" ::"r"(1ul << 18));
+	/* no interrupt may reach U-mode (S-level ones would, whatever SIE) */
+	__asm__ volatile("csrw sie, zero");
 }
 
 void arch_uctx_init(struct arch_uctx *c, uint64_t entry, uint64_t sp)

@@ -48,7 +48,7 @@ __attribute__((no_builtin)) void *memcpy(void *d, const void *s, size_t n)
 }
 
 struct obuf {
-	char b[240];
+	char b[400];
 	unsigned n;
 };
 

@@ -223,6 +223,9 @@ void mmk_hal_tlb_flush_all(const mmk_cpumask_t *cpus, uint32_t asid)
  */
 static uint64_t ttbr1_root;
 
+/* Load the kernel space's root now (arch_user_init); 0 if it is gone. */
+void aarch64_kspace_load(void);
+
 static void ttbr1_load(uint64_t root)
 {
 	if (root == ttbr1_root)
@@ -239,6 +242,11 @@ static void ttbr1_load(uint64_t root)
 			 "isb" ::"r"(root),
 			 "r"(DEMO_TCR | (root ? 0 : TCR_EPD1))
 			 : "memory");
+}
+
+void aarch64_kspace_load(void)
+{
+	ttbr1_load(mmk_kspace_root().v);
 }
 
 void mmk_hal_write_root(mmk_paddr_t root, uint32_t asid, uint64_t regval)

@@ -9,6 +9,10 @@
 
 #include <stdint.h>
 
+/* 16-bit ASIDs: cortex-a72 has them (ID_AA64MMFR0_EL1.ASIDBits) and
+ * arch.c sets TCR_EL1.AS. */
+#define ARCH_ASID_BITS 16
+
 struct arch_uctx {
 	uint64_t x[31];
 	uint64_t sp;	 /* SP_EL0 */

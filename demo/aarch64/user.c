@@ -29,6 +29,7 @@ _Static_assert(sizeof(struct arch_uctx) == 34 * 8,
 _Noreturn void aarch64_user_trap(const struct aarch64_uframe *tf,
 				 uint64_t vector);
 _Noreturn void aarch64_enter_user(const struct arch_uctx *c);
+void aarch64_kspace_load(void); /* arch.c */
 
 #define SCTLR_UMA  (1ull << 9)	/* EL0 may write DAIF */
 #define SCTLR_NTWI (1ull << 16) /* EL0 WFI not trapped */
@@ -41,6 +42,9 @@ void arch_user_init(void)
 	 * process cannot stop the only CPU).  FP/SIMD off at EL1 and EL0
 	 * (CPACR_EL1.FPEN = 0: a use traps, EC 0x07): the kernel does not
 	 * save those registers; user code is built -mgeneral-regs-only. */
+	/* The kernel space (a TTBR1 table) into TTBR1_EL1, its walks on
+	 * (mmk_hal_write_root would do it at the first switch as well). */
+	aarch64_kspace_load();
 	uint64_t sctlr, cpacr;
 	__asm__ volatile("mrs %0, sctlr_el1\n\tmrs %1, cpacr_el1"
 			 : "=r"(sctlr), "=r"(cpacr));

@@ -598,6 +598,10 @@ _Noreturn void demo_user_trap(enum demo_utrap kind, const struct demo_fault *f)
 {
 	struct proc *p = cur;
 	if (kind == DEMO_UTRAP_SYSCALL) {
+		/* not "in a row": a fork may write-protect the same page for
+		 * the same store again */
+		p->fault_repeats = 0;
+		p->last_fault = p->last_pc = 0;
 		uint64_t a[6];
 		for (unsigned i = 0; i < 6; i++)
 			a[i] = arch_uctx_arg(&p->ctx, i);

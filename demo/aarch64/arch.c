@@ -5,6 +5,9 @@
  * device tree QEMU leaves at the base of RAM (../shared/REFERENCES.md 2b).
  */
 #include "demo.h"
+#include "kspace_check.h"
+
+#include <mmkit/kspace.h>
 
 #include "arch/aarch64/pt_aarch64.h"
 
@@ -13,9 +16,16 @@ const char demo_arch_name[] = "aarch64";
 #define PL011_BASE 0x09000000ul
 #define DTB_ADDR   0x40000000ul
 
+/* Where the UART is reached; the kspace check moves it to its ioremap. */
+static volatile uint32_t *uart = (volatile uint32_t *)PL011_BASE;
+
+void arch_uart_remap(uint64_t va)
+{
+	uart = (volatile uint32_t *)(uintptr_t)(va ? va : PL011_BASE);
+}
+
 void arch_putc(char c)
 {
-	volatile uint32_t *uart = (volatile uint32_t *)PL011_BASE;
 	while (uart[0x18 / 4] & (1u << 5)) /* FR.TXFF */
 		;
 	uart[0] = (uint8_t)c;
@@ -119,16 +129,24 @@ const unsigned demo_nmmio = MMK_ARRAY_SIZE(demo_mmio);
 /* MAIR_EL1 as mmkit's aarch64 format indexes it (AttrIndx = MMK_PT_MT_*). */
 #define DEMO_MAIR MMK_AARCH64_MAIR_EL1
 
-/* TCR_EL1: mmkit's fields for a 39-bit TTBR0 table, TTBR1 walks disabled
- * (EPD1), 40-bit IPS (cortex-a72 has 44; RAM is below 2 GiB). */
-#define DEMO_TCR (MMK_AARCH64_TCR_T0(39) | 1ull << 23 | 2ull << 32)
+/*
+ * TCR_EL1: mmkit's fields for 39-bit tables in both halves, 16-bit ASIDs
+ * (AS; cortex-a72 has them) taken from TTBR0 (A1 = 0), 40-bit IPS
+ * (cortex-a72 has 44; RAM is below 2 GiB).  TTBR1 walks stay disabled
+ * (EPD1) until a kernel space exists: it is a MMK_PT_OPT_HIGH_HALF table
+ * that lives in TTBR1 (mmk_hal_write_root below loads it).
+ */
+#define TCR_EPD1 (1ull << 23)
+#define TCR_AS	 (1ull << 36)
+#define DEMO_TCR                                                               \
+	(MMK_AARCH64_TCR_T0(39) | MMK_AARCH64_TCR_T1(39) | 2ull << 32 | TCR_AS)
 
 void arch_mmu_on(struct mmk_pt *pt)
 {
 	__asm__ volatile("msr mair_el1, %0\n\t"
 			 "msr tcr_el1, %1\n\t"
 			 "isb" ::"r"(DEMO_MAIR),
-			 "r"(DEMO_TCR)
+			 "r"(DEMO_TCR | TCR_EPD1)
 			 : "memory");
 	mmk_pt_activate(pt, 0);
 	uint64_t sctlr;
@@ -150,19 +168,34 @@ void arch_sync_icache(const void *p, size_t n)
 	__asm__ volatile("dsb ish\n\tisb" ::: "memory");
 }
 
+/* TLBI operands: VA[55:12] in bits 43:0, the ASID in bits 63:48. */
+static inline uint64_t tlbi_va(mmk_vaddr_t va)
+{
+	return (va >> 12) & ((1ull << 44) - 1);
+}
+
 void mmk_hal_tlb_flush_range(const mmk_cpumask_t *cpus, uint32_t asid,
 			     mmk_vaddr_t start, mmk_vaddr_t end, bool global)
 {
 	(void)cpus;
-	(void)asid;
-	(void)global;
 	__asm__ volatile("dsb ishst" ::: "memory");
 	if (end - start > 64 * MMK_PAGE_SIZE) {
-		__asm__ volatile("tlbi vmalle1" ::: "memory");
+		if (global)
+			__asm__ volatile("tlbi vmalle1" ::: "memory");
+		else
+			__asm__ volatile(
+				"tlbi aside1, %0" ::"r"((uint64_t)asid << 48)
+				: "memory");
+	} else if (global) { /* every ASID, global entries included */
+		for (mmk_vaddr_t va = start; va < end; va += MMK_PAGE_SIZE)
+			__asm__ volatile("tlbi vaae1, %0" ::"r"(tlbi_va(va))
+					 : "memory");
 	} else {
 		for (mmk_vaddr_t va = start; va < end; va += MMK_PAGE_SIZE)
-			__asm__ volatile("tlbi vaae1, %0" ::"r"(va >> 12)
-					 : "memory");
+			__asm__ volatile(
+				"tlbi vae1, %0" ::"r"((uint64_t)asid << 48 |
+						      tlbi_va(va))
+				: "memory");
 	}
 	__asm__ volatile("dsb ish\n\tisb" ::: "memory");
 }
@@ -170,20 +203,71 @@ void mmk_hal_tlb_flush_range(const mmk_cpumask_t *cpus, uint32_t asid,
 void mmk_hal_tlb_flush_all(const mmk_cpumask_t *cpus, uint32_t asid)
 {
 	(void)cpus;
-	(void)asid;
-	__asm__ volatile("dsb ishst\n\ttlbi vmalle1\n\tdsb ish\n\tisb" ::
+	if (asid == MMK_ASID_ALL)
+		__asm__ volatile(
+			"dsb ishst\n\ttlbi vmalle1\n\tdsb ish\n\tisb" ::
+				: "memory");
+	else
+		__asm__ volatile("dsb ishst\n\t"
+				 "tlbi aside1, %0\n\t"
+				 "dsb ish\n\t"
+				 "isb" ::"r"((uint64_t)asid << 48)
 				 : "memory");
+}
+
+/*
+ * The kernel space's root (a TTBR1 table) when there is one: loaded into
+ * TTBR1_EL1 with its walks enabled at the first switch of TTBR0 after
+ * mmk_kspace_init (the demo kernels build it with no_switch and run on a
+ * user space), or when mmkit itself switches to it.  0: TTBR1 walks off.
+ */
+static uint64_t ttbr1_root;
+
+/* Load the kernel space's root now (arch_user_init); 0 if it is gone. */
+void aarch64_kspace_load(void);
+
+static void ttbr1_load(uint64_t root)
+{
+	if (root == ttbr1_root)
+		return;
+	ttbr1_root = root;
+	/* The kernel's entries are global (ASID-less): drop those of any
+	 * earlier kernel space along with everything else. */
+	__asm__ volatile("dsb ishst\n\t"
+			 "msr ttbr1_el1, %0\n\t"
+			 "msr tcr_el1, %1\n\t"
+			 "isb\n\t"
+			 "tlbi vmalle1\n\t"
+			 "dsb ish\n\t"
+			 "isb" ::"r"(root),
+			 "r"(DEMO_TCR | (root ? 0 : TCR_EPD1))
+			 : "memory");
+}
+
+void aarch64_kspace_load(void)
+{
+	ttbr1_load(mmk_kspace_root().v);
 }
 
 void mmk_hal_write_root(mmk_paddr_t root, uint32_t asid, uint64_t regval)
 {
-	(void)root;
-	(void)asid;
+	uint64_t kroot = mmk_kspace_root().v;
+	if (kroot && root.v == kroot) { /* the kernel space itself */
+		ttbr1_load(regval);
+		return;
+	}
+	ttbr1_load(kroot);
+	/* Entries are tagged with TTBR0's ASID: a space with its own needs
+	 * no flush (mmkit flushes at a rollover); ASID 0 is shared by every
+	 * table that has none (the demo's own, spaces before ASIDs are on),
+	 * so switching between them drops what the old one left. */
 	__asm__ volatile("dsb ishst\n\t"
 			 "msr ttbr0_el1, %0\n\t"
-			 "isb\n\t"
-			 "tlbi vmalle1\n\t"
-			 "dsb ish\n\t"
 			 "isb" ::"r"(regval)
 			 : "memory");
+	if (asid == 0)
+		__asm__ volatile("tlbi aside1, xzr\n\t"
+				 "dsb ish\n\t"
+				 "isb" ::
+					 : "memory");
 }

@@ -6,6 +6,21 @@
  * function is static, instantiated once per format.
  */
 /* ------------------------------------------------------- map_region */
+/*
+ * The iterative range walks (map_region, unmap_region, protect_region)
+ * keep, instead of a frame per level, one cursor address and the table of
+ * each level on the way down: a table's part of the range ends where its
+ * parent's slot does (or at the range's end), so little else per level is
+ * needed (map: the new table still to hook; unmap: whether the walk
+ * entered the table at its first entry).  Level @l is done when the
+ * cursor @a leaves its parent's slot, or reaches @e.
+ */
+static inline bool eng_rwalk_done(const struct mmk_pt *pt, unsigned l,
+				  uint64_t a, uint64_t e)
+{
+	return a >= e || !(a & (eng_span(pt, l + 1) - 1));
+}
+
 struct eng_map_ctx {
 	uint64_t delta; /* pa = ia + delta (mod 2^64) when !fn */
 	mmk_pt_pa_fn fn;
@@ -89,7 +104,7 @@ static long eng_shared_walk(struct mmk_pt *pt, uint64_t s, uint64_t e,
 			if (!pool) {
 				n += eng_shared_now(pt, child);
 			} else if (!eng_private(pt, child)) {
-				(void)eng_own(pt, p, a, pool, true, b, &child);
+				eng_own_pool(pt, p, a, pool, true, b, &child);
 				n++;
 			}
 		}
@@ -144,46 +159,75 @@ static long eng_map_count(const struct mmk_pt *pt, struct eng_map_ctx *c,
 	return n;
 }
 
-static void eng_map_commit(struct mmk_pt *pt, struct eng_map_ctx *c,
-			   uint64_t table, unsigned l, uint64_t s, uint64_t e)
+/*
+ * Write [s, e): the leaves, and the tables the prepare counted (from
+ * c->pool), each hooked into its parent only once everything below it is
+ * written.  Iterative, as the unmap and protect walks: one cursor, the
+ * table of each level, and the page of each new table still to hook.
+ */
+static void eng_map_commit(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t s,
+			   uint64_t e)
 {
-	mmk__pte_t *t = eng_tbl(table);
-	if (l == 0) {
-		mmk__pte_t *p = t + eng_idx(pt, s, 0);
-		size_t n = (size_t)((e - s) >> pt->shift[0]);
-		uint64_t step = eng_span(pt, 0);
-		mmk__pte_t tmpl = c->tmpl[0];
-		if (!c->fn) {
-			uint64_t pa = s + c->delta;
-			for (size_t k = 0; k < n; k++, pa += step)
-				p[k] = fmt_make_leaf(tmpl, pa, 0);
+	mmk__pte_t *t[MMK_PT_MAX_LEVELS];
+	uint64_t fresh[MMK_PT_MAX_LEVELS]; /* a new table, or ENG_NONE */
+	unsigned top = pt->fmt->levels - 1, l = top;
+	uint64_t a = s;
+	t[top] = eng_tbl(pt->root.v);
+	while (a < e) {
+		if (l == 0) {
+			uint64_t le =
+				top ? MMK_MIN((a | (eng_span(pt, 1) - 1)) + 1,
+					      e)
+				    : e;
+			mmk__pte_t *p = t[0] + eng_idx(pt, a, 0);
+			size_t n = (size_t)((le - a) >> pt->shift[0]);
+			uint64_t step = eng_span(pt, 0);
+			mmk__pte_t tmpl = c->tmpl[0];
+			if (!c->fn) {
+				uint64_t pa = a + c->delta;
+				for (size_t k = 0; k < n; k++, pa += step)
+					p[k] = fmt_make_leaf(tmpl, pa, 0);
+			} else {
+				for (size_t k = 0; k < n; k++)
+					p[k] = fmt_make_leaf(
+						tmpl,
+						eng_map_pa(pt, c, a + k * step),
+						0);
+			}
+			a = le;
 		} else {
-			for (size_t k = 0; k < n; k++)
-				p[k] = fmt_make_leaf(
-					tmpl, eng_map_pa(pt, c, s + k * step),
-					0);
+			uint64_t span = eng_span(pt, l), pa;
+			uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
+			mmk__pte_t *p = &t[l][eng_idx(pt, a, l)];
+			mmk__pte_t ent = *p;
+			if (!eng_is_empty(pt, ent, l)) {
+				t[l - 1] = eng_tbl(fmt_table_pa(ent, l));
+				fresh[l - 1] = ENG_NONE;
+				l--;
+				continue; /* the same address, below */
+			}
+			if (eng_map_leaf_here(pt, c, l, a, se, &pa)) {
+				*p = fmt_make_leaf(c->tmpl[l], pa, l);
+				a = se;
+			} else {
+				uint64_t child = eng_pool_pop(pt, c->pool);
+				/* A leaf table written whole needs no
+				 * clearing. */
+				if (!(l == 1 && se - a == span))
+					eng_init_table(pt, eng_tbl(child),
+						       l - 1);
+				t[l - 1] = eng_tbl(child);
+				fresh[l - 1] = child;
+				l--;
+				continue;
+			}
 		}
-		return;
-	}
-	uint64_t span = eng_span(pt, l);
-	for (uint64_t a = s; a < e;) {
-		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e), pa;
-		mmk__pte_t *p = &t[eng_idx(pt, a, l)];
-		mmk__pte_t ent = *p;
-		if (!eng_is_empty(pt, ent, l)) {
-			eng_map_commit(pt, c, fmt_table_pa(ent, l), l - 1, a,
-				       se);
-		} else if (eng_map_leaf_here(pt, c, l, a, se, &pa)) {
-			*p = fmt_make_leaf(c->tmpl[l], pa, l);
-		} else {
-			uint64_t child = eng_pool_pop(pt, c->pool);
-			/* A leaf table written whole needs no clearing. */
-			if (!(l == 1 && se - a == span))
-				eng_init_table(pt, eng_tbl(child), l - 1);
-			eng_map_commit(pt, c, child, l - 1, a, se);
-			eng_st_rel(p, fmt_make_table(pt, child, l));
+		while (l < top && eng_rwalk_done(pt, l, a, e)) {
+			l++;
+			if (fresh[l - 1] != ENG_NONE)
+				eng_st_rel(&t[l][eng_idx(pt, a - 1, l)],
+					   fmt_make_table(pt, fresh[l - 1], l));
 		}
-		a = se;
 	}
 }
 
@@ -242,7 +286,7 @@ eng_map_finish(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
 {
 	if (MMK_UNLIKELY(c->shared) && pt->fmt->levels > 1)
 		(void)eng_shared_walk(pt, ia, ia + size, c->pool, b);
-	eng_map_commit(pt, c, pt->root.v, pt->fmt->levels - 1, ia, ia + size);
+	eng_map_commit(pt, c, ia, ia + size);
 	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
 		mmk__pt_gather_range(b, pt, ia, size, flags & MMK_PT_GLOBAL);
 	fmt_sync();
@@ -361,7 +405,7 @@ static void eng_own_edge(struct mmk_pt *pt, uint64_t x,
 	if (!eng_edge_shared(pt, x))
 		return;
 	uint64_t own;
-	(void)eng_own(pt, eng_slot(pt, x, 1), x, pool, true, b, &own);
+	eng_own_pool(pt, eng_slot(pt, x, 1), x, pool, true, b, &own);
 }
 
 /* Split the huge leaves @x falls inside until @x is a leaf boundary. */
@@ -563,30 +607,24 @@ eng_unmap_leaves(struct mmk_pt *pt, struct eng_unmap_ctx *c, mmk__pte_t *t,
 	}
 }
 
-/*
- * One level of an iterative range walk (unmap_region, protect_region):
- * the table, the table's physical address, the next address to visit and
- * the end of the part of the range below this table.  The walk keeps one
- * per level in a small array instead of recursing, so its stack is one
- * frame whatever the number of levels.
- */
-struct eng_rwalk {
-	mmk__pte_t *t;
-	uint64_t pa, a, s, e;
-};
-
-/* The level-1 entry *@p over [a, se) points at the shared leaf table
- * *@child: true if a whole one was let go (others hold it); else *@child
- * is private now (the last holder's, or a copy from the pool when the
- * range cuts it) and is zapped as any other. */
-__attribute__((noinline)) static bool
-eng_unmap_shared(struct mmk_pt *pt, struct eng_unmap_ctx *c, mmk__pte_t *p,
-		 uint64_t *child, uint64_t a, uint64_t se)
+/* The shared leaf tables an unmap of [s, e) cuts (it does not cover their
+ * whole span: only at the ends), private before the walk, so the walk only
+ * lets whole ones go and never copies: the copies' frame and their frame
+ * references stay off its stack.  The pages come from @pool (the prepare
+ * counted the edges). */
+static void eng_unmap_own_edges(struct mmk_pt *pt, uint64_t s, uint64_t e,
+				struct mmk_pt_resv *pool,
+				struct mmk_tlb_gather *b)
 {
-	if (se - a == eng_span(pt, 1))
-		return eng_drop_shared(pt, p, *child, a, c->b);
-	(void)eng_own(pt, p, a, c->pool, true, c->b, child);
-	return false;
+	uint64_t xs[2] = {s, e};
+	for (int j = 0; j < 2; j++) {
+		uint64_t x = xs[j], own;
+		if ((x >> pt->fmt->va_bits) || !(x & (eng_span(pt, 1) - 1)))
+			continue;
+		mmk__pte_t *p1 = eng_slot(pt, x, 1);
+		if (p1)
+			eng_own_pool(pt, p1, x, pool, true, b, &own);
+	}
 }
 
 /* Clear [s, e) (index addresses) from the root down, unhooking and
@@ -596,24 +634,26 @@ __attribute__((noinline)) static void eng_unmap_commit(struct mmk_pt *pt,
 						       struct eng_unmap_ctx *c,
 						       uint64_t s, uint64_t e)
 {
-	struct eng_rwalk w[MMK_PT_MAX_LEVELS];
-	unsigned top = pt->fmt->levels - 1u, l = top;
-	w[l] = (struct eng_rwalk){eng_tbl(pt->root.v), pt->root.v, s, s, e};
-	for (;;) {
-		struct eng_rwalk *f = &w[l];
+	mmk__pte_t *t[MMK_PT_MAX_LEVELS];
+	unsigned top = pt->fmt->levels - 1u, l = top, whole = 0;
+	uint64_t a = s;
+	t[top] = eng_tbl(pt->root.v);
+	while (a < e) {
 		if (l == 0) {
+			uint64_t le =
+				top ? MMK_MIN((a | (eng_span(pt, 1) - 1)) + 1,
+					      e)
+				    : e;
 			if (c->fn)
-				eng_unmap_leaves_fn(pt, c, f->t, f->s, f->e);
+				eng_unmap_leaves_fn(pt, c, t[0], a, le);
 			else
-				eng_unmap_leaves(pt, c, f->t, f->s, f->e);
-			f->a = f->e;
-		}
-		uint64_t span = eng_span(pt, l);
-		mmk__pte_t empty = fmt_empty(pt, l);
-		while (f->a < f->e) {
-			uint64_t a = f->a,
-				 se = MMK_MIN((a | (span - 1)) + 1, f->e);
-			mmk__pte_t *p = &f->t[eng_idx(pt, a, l)];
+				eng_unmap_leaves(pt, c, t[0], a, le);
+			a = le;
+		} else {
+			uint64_t span = eng_span(pt, l);
+			uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
+			mmk__pte_t empty = fmt_empty(pt, l);
+			mmk__pte_t *p = &t[l][eng_idx(pt, a, l)];
 			mmk__pte_t ent = *p;
 			if (ent != empty && fmt_is_leaf(ent, l)) {
 				eng_unmap_report(pt, c, mmk__pt_va(pt, a), ent,
@@ -623,37 +663,39 @@ __attribute__((noinline)) static void eng_unmap_commit(struct mmk_pt *pt,
 				eng_st(p, empty);
 			} else if (ent != empty) {
 				uint64_t child = fmt_table_pa(ent, l);
-				if (l == 1 && !eng_private(pt, child) &&
-				    eng_unmap_shared(pt, c, p, &child, a, se)) {
-					f->a = se; /* let go, not zapped */
-					continue;
+				/* a shared leaf table is covered whole here
+				 * (eng_unmap_own_edges): let go, or ours
+				 * again and zapped as any other */
+				if (!(l == 1 && !eng_private(pt, child) &&
+				      eng_drop_shared(pt, p, child, a, c->b))) {
+					whole = (whole & ~(1u << (l - 1))) |
+						(unsigned)!(a & (span - 1))
+							<< (l - 1);
+					t[--l] = eng_tbl(child);
+					continue; /* the same address, below */
 				}
-				w[l - 1] = (struct eng_rwalk){eng_tbl(child),
-							      child, a, a, se};
-				break; /* descend; resume at a afterwards */
 			}
-			f->a = se;
+			a = se;
 		}
-		if (f->a < f->e) {
-			l--;
-			continue;
-		}
-		/* Level l is done: back to its parent, which unhooks the
+		/* Each level done goes back to its parent, which unhooks the
 		 * table if nothing is left in it. */
-		if (l == top)
-			return;
-		bool emptied = f->e - f->s == (uint64_t)1 << pt->shift[l + 1] ||
-			       eng_table_empty(pt, f->t, l);
-		struct eng_rwalk *up = &w[++l];
-		if (emptied && !eng_pinned(pt, l, up->a)) {
-			eng_st(&up->t[eng_idx(pt, up->a, l)], fmt_empty(pt, l));
-			atomic_fetch_add_explicit(&pt->gen, 1,
-						  memory_order_relaxed);
-			mmk__pt_gather_table(c->b, pt, f->pa);
-			atomic_fetch_sub_explicit(&pt->tables, 1,
-						  memory_order_relaxed);
+		while (l < top && eng_rwalk_done(pt, l, a, e)) {
+			bool emptied = (((whole >> l) & 1) &&
+					!(a & (eng_span(pt, l + 1) - 1))) ||
+				       eng_table_empty(pt, t[l], l);
+			l++;
+			uint64_t in = a - 1; /* inside the slot just done */
+			mmk__pte_t *up = &t[l][eng_idx(pt, in, l)];
+			if (emptied && !eng_pinned(pt, l, in)) {
+				uint64_t tpa = fmt_table_pa(*up, l);
+				eng_st(up, fmt_empty(pt, l));
+				atomic_fetch_add_explicit(&pt->gen, 1,
+							  memory_order_relaxed);
+				mmk__pt_gather_table(c->b, pt, tpa);
+				atomic_fetch_sub_explicit(&pt->tables, 1,
+							  memory_order_relaxed);
+			}
 		}
-		up->a = MMK_MIN((up->a | (eng_span(pt, l) - 1)) + 1, up->e);
 	}
 }
 
@@ -665,6 +707,10 @@ static int eng_unmap_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
 	int err = eng_prepare_splits(pt, ia, ia + size, 0, &pool, b);
 	if (err)
 		return err;
+	if (MMK_UNLIKELY(
+		    atomic_load_explicit(&pt->nshared, memory_order_relaxed)) &&
+	    pt->fmt->levels > 1)
+		eng_unmap_own_edges(pt, ia, ia + size, &pool, b);
 	struct eng_unmap_ctx c = {.b = b,
 				  .pool = &pool,
 				  .fn = fn,
@@ -820,26 +866,44 @@ static bool eng_prot_changes(const struct mmk_pt *pt,
 	return false;
 }
 
-/* Shared leaf tables under [s, e) (level @l table @table) the protect
- * changes: each is copied first. */
-static long eng_prot_count(const struct mmk_pt *pt,
-			   const struct eng_prot_ctx *c, uint64_t table,
-			   unsigned l, uint64_t s, uint64_t e)
+/*
+ * The shared leaf tables under [s, e) the protect changes: with @own
+ * false, how many another table holds now (each needs a copy: the
+ * prepare's count); with @own, each is made private (copies from
+ * c->pool, or taken back in place) before the walk, so the walk never
+ * copies one.  Iterative, one descent from the root per leaf table slot,
+ * as eng_shared_walk; only run when the table shares some.
+ */
+static long eng_prot_shared(struct mmk_pt *pt, const struct eng_prot_ctx *c,
+			    uint64_t s, uint64_t e, bool own)
 {
-	const mmk__pte_t *t = eng_tbl(table);
-	uint64_t span = eng_span(pt, l);
+	unsigned top = pt->fmt->levels - 1;
 	long n = 0;
 	for (uint64_t a = s; a < e;) {
-		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
-		mmk__pte_t ent = eng_ld(&t[eng_idx(pt, a, l)]);
-		if (!eng_is_empty(pt, ent, l) && fmt_is_table(ent, l)) {
-			uint64_t child = fmt_table_pa(ent, l);
-			if (l > 1)
-				n += eng_prot_count(pt, c, child, l - 1, a, se);
-			else if (eng_shared_now(pt, child) &&
-				 eng_prot_changes(pt, c, child, a, se,
-						  fmt_dir_is_wp(ent)))
+		mmk__pte_t *t = eng_tbl(pt->root.v), *p, ent;
+		unsigned l = top;
+		bool tbl;
+		for (;;) {
+			p = &t[eng_idx(pt, a, l)];
+			ent = eng_ld(p);
+			tbl = !eng_is_empty(pt, ent, l) && fmt_is_table(ent, l);
+			if (!tbl || l == 1)
+				break;
+			t = eng_tbl(fmt_table_pa(ent, l));
+			l--;
+		}
+		uint64_t se = MMK_MIN((a | (eng_span(pt, l) - 1)) + 1, e);
+		if (tbl) {
+			uint64_t child = fmt_table_pa(ent, 1);
+			if ((own ? !eng_private(pt, child)
+				 : eng_shared_now(pt, child)) &&
+			    eng_prot_changes(pt, c, child, a, se,
+					     fmt_dir_is_wp(ent))) {
 				n++;
+				if (own)
+					eng_own_pool(pt, p, a, c->pool, true,
+						     c->b, &child);
+			}
 		}
 		a = se;
 	}
@@ -852,52 +916,39 @@ __attribute__((noinline)) static void eng_protect_commit(struct mmk_pt *pt,
 							 struct eng_prot_ctx *c,
 							 uint64_t s, uint64_t e)
 {
-	struct eng_rwalk w[MMK_PT_MAX_LEVELS];
+	mmk__pte_t *t[MMK_PT_MAX_LEVELS];
 	unsigned top = pt->fmt->levels - 1u, l = top;
-	w[l] = (struct eng_rwalk){eng_tbl(pt->root.v), pt->root.v, s, s, e};
-	for (;;) {
-		struct eng_rwalk *f = &w[l];
+	uint64_t a = s;
+	t[top] = eng_tbl(pt->root.v);
+	while (a < e) {
 		if (l == 0) {
-			eng_protect_leaves(pt, c, f->t, f->s, f->e);
-			f->a = f->e;
-		}
-		uint64_t span = eng_span(pt, l);
-		mmk__pte_t empty = fmt_empty(pt, l);
-		while (f->a < f->e) {
-			uint64_t a = f->a,
-				 se = MMK_MIN((a | (span - 1)) + 1, f->e);
-			mmk__pte_t *p = &f->t[eng_idx(pt, a, l)];
+			uint64_t le =
+				top ? MMK_MIN((a | (eng_span(pt, 1) - 1)) + 1,
+					      e)
+				    : e;
+			eng_protect_leaves(pt, c, t[0], a, le);
+			a = le;
+		} else {
+			uint64_t span = eng_span(pt, l);
+			mmk__pte_t empty = fmt_empty(pt, l);
+			mmk__pte_t *p = &t[l][eng_idx(pt, a, l)];
 			mmk__pte_t ent = *p;
 			if (ent != empty && fmt_is_leaf(ent, l)) {
 				eng_prot_one(pt, c, p, ent, l, a);
 			} else if (ent != empty) {
 				uint64_t child = fmt_table_pa(ent, l);
-				if (l == 1 && !eng_private(pt, child)) {
-					/* a shared table is never edited:
-					 * copied if it changes, else left */
-					if (!eng_prot_changes(
-						    pt, c, child, a, se,
-						    fmt_dir_is_wp(ent))) {
-						f->a = se;
-						continue;
-					}
-					(void)eng_own(pt, p, a, c->pool, true,
-						      c->b, &child);
+				/* a shared table is never edited: the ones
+				 * that change were copied (eng_prot_shared),
+				 * the others are left */
+				if (!(l == 1 && !eng_private(pt, child))) {
+					t[--l] = eng_tbl(child);
+					continue; /* the same address, below */
 				}
-				w[l - 1] = (struct eng_rwalk){eng_tbl(child),
-							      child, a, a, se};
-				break;
 			}
-			f->a = se;
+			a = MMK_MIN((a | (span - 1)) + 1, e);
 		}
-		if (f->a < f->e) {
-			l--;
-			continue;
-		}
-		if (l == top)
-			return;
-		struct eng_rwalk *up = &w[++l];
-		up->a = MMK_MIN((up->a | (eng_span(pt, l) - 1)) + 1, up->e);
+		while (l < top && eng_rwalk_done(pt, l, a, e))
+			l++;
 	}
 }
 
@@ -914,16 +965,18 @@ static int eng_protect_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
 			return err;
 	}
 	long more = 0;
-	if (MMK_UNLIKELY(
-		    atomic_load_explicit(&pt->nshared, memory_order_relaxed)) &&
-	    pt->fmt->levels > 1)
-		more = eng_prot_count(pt, &c, pt->root.v, pt->fmt->levels - 1,
-				      ia, ia + size);
+	bool shares = MMK_UNLIKELY(atomic_load_explicit(
+			      &pt->nshared, memory_order_relaxed)) &&
+		      pt->fmt->levels > 1;
+	if (shares)
+		more = eng_prot_shared(pt, &c, ia, ia + size, false);
 	struct mmk_pt_resv pool = {.pt = pt, .head = ENG_NONE, .n = 0};
 	int err = eng_prepare_splits(pt, ia, ia + size, more, &pool, b);
 	if (err)
 		return err;
 	c.pool = &pool;
+	if (shares)
+		(void)eng_prot_shared(pt, &c, ia, ia + size, true);
 	eng_protect_commit(pt, &c, ia, ia + size);
 	fmt_sync();
 	if (MMK_UNLIKELY(pool.n))

@@ -6,19 +6,28 @@
  * function is static, instantiated once per format.
  */
 /* -------------------------------------------------------------- walk */
-/* @wp: the entry pointing at this leaf table refuses writes (a table a
- * fork shares, fmt_dir_wp): its leaves are reported without WRITE. */
-static int eng_walk_rec(const struct mmk_pt *pt, uint64_t table, unsigned l,
-			uint64_t s, uint64_t e, mmk_pt_walk_fn fn, void *ctx,
-			bool wp)
+/*
+ * Every leaf over [ia, ia + size), in address order, to @fn; stops at the
+ * first nonzero return.  Iterative: one cursor address and the table of
+ * each level on the way down (a recursion took a frame per level, on the
+ * deepest chains of the fault path, docs/STACK.md).  A level is done when
+ * the cursor reaches the end of its parent's slot (or the range's end).
+ * @wp: the entry pointing at the current leaf table refuses writes (a
+ * table a fork shares, fmt_dir_wp): its leaves are reported without WRITE;
+ * @shared: another table holds it.  Both hold for level 0 only.
+ */
+static int eng_walk(const struct mmk_pt *pt, uint64_t ia, uint64_t size,
+		    mmk_pt_walk_fn fn, void *ctx)
 {
-	const mmk__pte_t *t = eng_tbl(table);
-	uint64_t span = eng_span(pt, l);
-	bool shared = l == 0 && eng_shared_now(pt, table);
-	for (uint64_t a = s; a < e;) {
-		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
-		mmk__pte_t ent = eng_ld_acq(&t[eng_idx(pt, a, l)]);
-		int r = 0;
+	const mmk__pte_t *t[MMK_PT_MAX_LEVELS];
+	unsigned top = pt->fmt->levels - 1, l = top;
+	uint64_t a = ia, e = ia + size;
+	bool wp = false;
+	bool shared = top == 0 && eng_shared_now(pt, pt->root.v);
+	t[top] = eng_tbl(pt->root.v);
+	while (a < e) {
+		uint64_t span = eng_span(pt, l);
+		mmk__pte_t ent = eng_ld_acq(&t[l][eng_idx(pt, a, l)]);
 		if (eng_is_empty(pt, ent, l)) {
 			/* hole */
 		} else if (fmt_is_leaf(ent, l)) {
@@ -27,28 +36,29 @@ static int eng_walk_rec(const struct mmk_pt *pt, uint64_t table, unsigned l,
 			lf.pa = mmk_pa(fmt_leaf_pa(ent, l));
 			lf.size = lf.page_size = span;
 			lf.flags = fmt_leaf_flags(pt, ent, l);
-			if (wp)
+			if (l == 0 && wp)
 				lf.flags &= ~(uint32_t)MMK_PT_WRITE;
 			lf.level = l;
 			lf.raw = 0;
-			lf.shared = shared;
-			r = fn(ctx, &lf);
+			lf.shared = l == 0 && shared;
+			int r = fn(ctx, &lf);
+			if (r)
+				return r;
 		} else if (l > 0) {
-			r = eng_walk_rec(pt, fmt_table_pa(ent, l), l - 1, a, se,
-					 fn, ctx, l == 1 && fmt_dir_is_wp(ent));
+			uint64_t child = fmt_table_pa(ent, l);
+			if (l == 1) {
+				wp = fmt_dir_is_wp(ent);
+				shared = eng_shared_now(pt, child);
+			}
+			t[--l] = eng_tbl(child);
+			continue; /* the same address, one level down */
 		}
-		if (r)
-			return r;
-		a = se;
+		a = MMK_MIN((a | (span - 1)) + 1, e);
+		/* up while the cursor left the parent's slot */
+		while (l < top && !(a & (eng_span(pt, l + 1) - 1)))
+			l++;
 	}
 	return 0;
-}
-
-static int eng_walk(const struct mmk_pt *pt, uint64_t ia, uint64_t size,
-		    mmk_pt_walk_fn fn, void *ctx)
-{
-	return eng_walk_rec(pt, pt->root.v, pt->fmt->levels - 1, ia, ia + size,
-			    fn, ctx, false);
 }
 
 /* ----------------------------------------------------------- destroy */

@@ -113,48 +113,63 @@ static long eng_shared_walk(struct mmk_pt *pt, uint64_t s, uint64_t e,
 	return n;
 }
 
-/* Prepare: conflicts, and the number of tables needed below @table (or
- * below an empty slot when table == ENG_NONE) for [s, e) at level @l. */
+/* Prepare: conflicts, and the number of tables needed for [s, e) below
+ * the root @root (ENG_NONE: as if the whole table were empty).  The
+ * iterative walk of the commits; a NULL table is one still to be made. */
 static long eng_map_count(const struct mmk_pt *pt, struct eng_map_ctx *c,
-			  uint64_t table, unsigned l, uint64_t s, uint64_t e)
+			  uint64_t root, uint64_t s, uint64_t e)
 {
-	const mmk__pte_t *t = table == ENG_NONE ? NULL : eng_tbl(table);
-	if (l == 0) {
-		if (t) {
-			unsigned i = eng_idx(pt, s, 0);
-			unsigned n = (unsigned)((e - s) >> pt->shift[0]);
-			for (unsigned k = 0; k < n; k++)
-				if (!eng_is_empty(pt, eng_ld(&t[i + k]), 0))
-					return MMK_EEXIST;
-		}
-		return c->fn ? eng_map_check_fn(pt, c, s, e) : 0;
-	}
+	const mmk__pte_t *t[MMK_PT_MAX_LEVELS];
+	unsigned top = pt->fmt->levels - 1, l = top;
+	uint64_t a = s;
 	long n = 0;
-	uint64_t span = eng_span(pt, l);
-	for (uint64_t a = s; a < e;) {
-		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e), pa;
-		mmk__pte_t ent =
-			t ? eng_ld(&t[eng_idx(pt, a, l)]) : fmt_empty(pt, l);
-		long r;
-		if (!eng_is_empty(pt, ent, l)) {
-			if (!fmt_is_table(ent, l))
-				return MMK_EEXIST;
-			r = eng_map_count(pt, c, fmt_table_pa(ent, l), l - 1, a,
-					  se);
-		} else if (eng_map_leaf_here(pt, c, l, a, se, &pa)) {
-			r = 0;
+	t[top] = root == ENG_NONE ? NULL : eng_tbl(root);
+	while (a < e) {
+		if (l == 0) {
+			uint64_t le =
+				top ? MMK_MIN((a | (eng_span(pt, 1) - 1)) + 1,
+					      e)
+				    : e;
+			if (t[0]) {
+				unsigned i = eng_idx(pt, a, 0);
+				unsigned k1 =
+					(unsigned)((le - a) >> pt->shift[0]);
+				for (unsigned k = 0; k < k1; k++)
+					if (!eng_is_empty(pt,
+							  eng_ld(&t[0][i + k]),
+							  0))
+						return MMK_EEXIST;
+			}
+			if (c->fn) {
+				int err = eng_map_check_fn(pt, c, a, le);
+				if (err)
+					return err;
+			}
+			a = le;
+		} else {
+			uint64_t span = eng_span(pt, l), pa;
+			uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
+			mmk__pte_t ent = t[l] ? eng_ld(&t[l][eng_idx(pt, a, l)])
+					      : fmt_empty(pt, l);
+			if (!eng_is_empty(pt, ent, l)) {
+				if (!fmt_is_table(ent, l))
+					return MMK_EEXIST;
+				t[l - 1] = eng_tbl(fmt_table_pa(ent, l));
+				l--;
+				continue; /* the same address, below */
+			}
+			if (!eng_map_leaf_here(pt, c, l, a, se, &pa)) {
+				n++; /* a new table here */
+				t[--l] = NULL;
+				continue;
+			}
 			if (pt->fmt->pa_bits < 64 &&
 			    (pa + span - 1) >> pt->fmt->pa_bits)
 				return MMK_ERANGE;
-		} else {
-			r = eng_map_count(pt, c, ENG_NONE, l - 1, a, se);
-			if (r >= 0)
-				r++;
+			a = se;
 		}
-		if (r < 0)
-			return r;
-		n += r;
-		a = se;
+		while (l < top && eng_rwalk_done(pt, l, a, e))
+			l++;
 	}
 	return n;
 }
@@ -269,8 +284,8 @@ eng_map_prepare(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
 	/* A range that will be emptied first is counted as if nothing were
 	 * there, root slots included: an upper bound whatever the unmap
 	 * frees. */
-	long n = eng_map_count(pt, c, c->unmapping ? ENG_NONE : pt->root.v, top,
-			       ia, ia + size);
+	long n = eng_map_count(pt, c, c->unmapping ? ENG_NONE : pt->root.v, ia,
+			       ia + size);
 	if (MMK_UNLIKELY(c->shared) && n >= 0 && top > 0)
 		n += eng_shared_walk(pt, ia, ia + size, NULL,
 				     NULL); /* copies of shared tables */
@@ -628,12 +643,20 @@ static void eng_unmap_own_edges(struct mmk_pt *pt, uint64_t s, uint64_t e,
 }
 
 /* Clear [s, e) (index addresses) from the root down, unhooking and
- * queueing the tables that become empty.  Out of line: its frame and
- * that of the splits before it are never on the stack together. */
-__attribute__((noinline)) static void eng_unmap_commit(struct mmk_pt *pt,
-						       struct eng_unmap_ctx *c,
-						       uint64_t s, uint64_t e)
+ * queueing the tables that become empty, each leaf to @fn.  Out of line,
+ * with its context: their frame and that of the splits before it are
+ * never on the stack together. */
+__attribute__((noinline)) static void
+eng_unmap_commit(struct mmk_pt *pt, struct mmk_pt_resv *pool,
+		 struct mmk_tlb_gather *b, mmk_pt_unmap_fn fn, void *fctx,
+		 uint64_t s, uint64_t e)
 {
+	struct eng_unmap_ctx cx = {.b = b,
+				   .pool = pool,
+				   .fn = fn,
+				   .fctx = fctx,
+				   .last_attr = ~(mmk__pte_t)0};
+	struct eng_unmap_ctx *c = &cx;
 	mmk__pte_t *t[MMK_PT_MAX_LEVELS];
 	unsigned top = pt->fmt->levels - 1u, l = top, whole = 0;
 	uint64_t a = s;
@@ -697,6 +720,7 @@ __attribute__((noinline)) static void eng_unmap_commit(struct mmk_pt *pt,
 			}
 		}
 	}
+	eng_unmap_flush_pending(pt, c);
 }
 
 static int eng_unmap_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
@@ -711,13 +735,7 @@ static int eng_unmap_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
 		    atomic_load_explicit(&pt->nshared, memory_order_relaxed)) &&
 	    pt->fmt->levels > 1)
 		eng_unmap_own_edges(pt, ia, ia + size, &pool, b);
-	struct eng_unmap_ctx c = {.b = b,
-				  .pool = &pool,
-				  .fn = fn,
-				  .fctx = ctx,
-				  .last_attr = ~(mmk__pte_t)0};
-	eng_unmap_commit(pt, &c, ia, ia + size);
-	eng_unmap_flush_pending(pt, &c);
+	eng_unmap_commit(pt, &pool, b, fn, ctx, ia, ia + size);
 	fmt_sync();
 	if (MMK_UNLIKELY(pool.n))
 		eng_pool_release(pt, &pool); /* taken back in place */

@@ -79,8 +79,9 @@ static int eng_map_check_fn(const struct mmk_pt *pt,
  * table slot, a hole skipped whole): a recursion took a frame a level on
  * map's deepest chain, and this path is cold.  Needs levels > 1.
  */
-static long eng_shared_walk(struct mmk_pt *pt, uint64_t s, uint64_t e,
-			    struct mmk_pt_resv *pool, struct mmk_tlb_gather *b)
+static inline __attribute__((always_inline)) long
+eng_shared_walk(struct mmk_pt *pt, uint64_t s, uint64_t e,
+		struct mmk_pt_resv *pool, struct mmk_tlb_gather *b)
 {
 	unsigned top = pt->fmt->levels - 1;
 	long n = 0;
@@ -111,6 +112,22 @@ static long eng_shared_walk(struct mmk_pt *pt, uint64_t s, uint64_t e,
 		a = MMK_MIN((a | (eng_span(pt, l) - 1)) + 1, e);
 	}
 	return n;
+}
+
+/* The two uses of eng_shared_walk, each out of line: the count (the
+ * prepare's) has no copy under it. */
+__attribute__((noinline)) static long eng_shared_count(struct mmk_pt *pt,
+						       uint64_t s, uint64_t e)
+{
+	return eng_shared_walk(pt, s, e, NULL, NULL);
+}
+
+__attribute__((noinline)) static void eng_shared_own(struct mmk_pt *pt,
+						     uint64_t s, uint64_t e,
+						     struct mmk_pt_resv *pool,
+						     struct mmk_tlb_gather *b)
+{
+	(void)eng_shared_walk(pt, s, e, pool, b);
 }
 
 /* Prepare: conflicts, and the number of tables needed for [s, e) below
@@ -287,8 +304,8 @@ eng_map_prepare(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
 	long n = eng_map_count(pt, c, c->unmapping ? ENG_NONE : pt->root.v, ia,
 			       ia + size);
 	if (MMK_UNLIKELY(c->shared) && n >= 0 && top > 0)
-		n += eng_shared_walk(pt, ia, ia + size, NULL,
-				     NULL); /* copies of shared tables */
+		n += eng_shared_count(pt, ia,
+				      ia + size); /* copies of shared tables */
 	if (n <= 0)
 		return (int)n; /* an error, or nothing to allocate (common) */
 	return eng_pool_add(pt, c->pool, n);
@@ -300,7 +317,7 @@ eng_map_finish(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
 	       uint64_t size, uint32_t flags, struct mmk_tlb_gather *b)
 {
 	if (MMK_UNLIKELY(c->shared) && pt->fmt->levels > 1)
-		(void)eng_shared_walk(pt, ia, ia + size, c->pool, b);
+		eng_shared_own(pt, ia, ia + size, c->pool, b);
 	eng_map_commit(pt, c, ia, ia + size);
 	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
 		mmk__pt_gather_range(b, pt, ia, size, flags & MMK_PT_GLOBAL);
@@ -626,10 +643,10 @@ eng_unmap_leaves(struct mmk_pt *pt, struct eng_unmap_ctx *c, mmk__pte_t *t,
  * whole span: only at the ends), private before the walk, so the walk only
  * lets whole ones go and never copies: the copies' frame and their frame
  * references stay off its stack.  The pages come from @pool (the prepare
- * counted the edges). */
-static void eng_unmap_own_edges(struct mmk_pt *pt, uint64_t s, uint64_t e,
-				struct mmk_pt_resv *pool,
-				struct mmk_tlb_gather *b)
+ * counted the edges).  Out of line: only tables that share pay. */
+__attribute__((noinline)) static void
+eng_unmap_own_edges(struct mmk_pt *pt, uint64_t s, uint64_t e,
+		    struct mmk_pt_resv *pool, struct mmk_tlb_gather *b)
 {
 	uint64_t xs[2] = {s, e};
 	for (int j = 0; j < 2; j++) {
@@ -890,10 +907,12 @@ static bool eng_prot_changes(const struct mmk_pt *pt,
  * prepare's count); with @own, each is made private (copies from
  * c->pool, or taken back in place) before the walk, so the walk never
  * copies one.  Iterative, one descent from the root per leaf table slot,
- * as eng_shared_walk; only run when the table shares some.
+ * as eng_shared_walk; only run when the table shares some.  Inlined with
+ * @own constant: the count has no copy under it.
  */
-static long eng_prot_shared(struct mmk_pt *pt, const struct eng_prot_ctx *c,
-			    uint64_t s, uint64_t e, bool own)
+static inline __attribute__((always_inline)) long
+eng_prot_shared(struct mmk_pt *pt, const struct eng_prot_ctx *c, uint64_t s,
+		uint64_t e, bool own)
 {
 	unsigned top = pt->fmt->levels - 1;
 	long n = 0;
@@ -928,12 +947,69 @@ static long eng_prot_shared(struct mmk_pt *pt, const struct eng_prot_ctx *c,
 	return n;
 }
 
-/* Give every leaf in [s, e) the new flags, from the root down, with the
- * iterative walk of unmap_region (no recursion); out of line, as there. */
-__attribute__((noinline)) static void eng_protect_commit(struct mmk_pt *pt,
-							 struct eng_prot_ctx *c,
-							 uint64_t s, uint64_t e)
+/* The protect's context: a template per leaf level (MMK_ENOTSUP if
+ * @flags cannot be encoded at one). */
+static inline __attribute__((always_inline)) int
+eng_prot_setup(struct mmk_pt *pt, struct eng_prot_ctx *c, uint32_t flags,
+	       struct mmk_pt_resv *pool, struct mmk_tlb_gather *b)
 {
+	*c = (struct eng_prot_ctx){.b = b,
+				   .pool = pool,
+				   .flags = flags,
+				   .last_attr = ~(mmk__pte_t)0};
+	for (unsigned l = 0; l < pt->fmt->levels; l++) {
+		if (!eng_leaf_ok(pt, l))
+			continue;
+		int err = fmt_leaf_template(pt, flags, l, &c->tmpl[l]);
+		if (err)
+			return err;
+	}
+	return MMK_OK;
+}
+
+/* The checks of a protect, and the copies of shared tables it needs into
+ * *@more.  Out of line: its context is not on the stack of the splits. */
+__attribute__((noinline)) static int eng_protect_check(struct mmk_pt *pt,
+						       uint64_t s, uint64_t e,
+						       uint32_t flags,
+						       long *more)
+{
+	struct eng_prot_ctx c;
+	int err = eng_prot_setup(pt, &c, flags, NULL, NULL);
+	*more = 0;
+	if (!err &&
+	    MMK_UNLIKELY(
+		    atomic_load_explicit(&pt->nshared, memory_order_relaxed)) &&
+	    pt->fmt->levels > 1)
+		*more = eng_prot_shared(pt, &c, s, e, false);
+	return err;
+}
+
+/* The shared tables the protect changes made private (from @pool), before
+ * the walk and beside it.  Out of line: only tables that share pay. */
+__attribute__((noinline)) static void eng_protect_own(struct mmk_pt *pt,
+						      struct mmk_pt_resv *pool,
+						      struct mmk_tlb_gather *b,
+						      uint32_t flags,
+						      uint64_t s, uint64_t e)
+{
+	struct eng_prot_ctx c;
+	int err = eng_prot_setup(pt, &c, flags, pool, b);
+	MMK_ASSERT(err == 0); /* eng_protect_check checked the same */
+	(void)eng_prot_shared(pt, &c, s, e, true);
+}
+
+/* Give every leaf in [s, e) the new flags, from the root down, with the
+ * iterative walk of unmap_region (no recursion).  Out of line, with its
+ * context, as there. */
+__attribute__((noinline)) static void
+eng_protect_commit(struct mmk_pt *pt, struct mmk_pt_resv *pool,
+		   struct mmk_tlb_gather *b, uint32_t flags, uint64_t s,
+		   uint64_t e)
+{
+	struct eng_prot_ctx cx, *c = &cx;
+	int err = eng_prot_setup(pt, c, flags, pool, b);
+	MMK_ASSERT(err == 0); /* eng_protect_check checked the same */
 	mmk__pte_t *t[MMK_PT_MAX_LEVELS];
 	unsigned top = pt->fmt->levels - 1u, l = top;
 	uint64_t a = s;
@@ -973,29 +1049,19 @@ __attribute__((noinline)) static void eng_protect_commit(struct mmk_pt *pt,
 static int eng_protect_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
 			      uint32_t flags, struct mmk_tlb_gather *b)
 {
-	struct eng_prot_ctx c = {
-		.b = b, .flags = flags, .last_attr = ~(mmk__pte_t)0};
-	for (unsigned l = 0; l < pt->fmt->levels; l++) {
-		if (!eng_leaf_ok(pt, l))
-			continue;
-		int err = fmt_leaf_template(pt, flags, l, &c.tmpl[l]);
-		if (err)
-			return err;
-	}
-	long more = 0;
-	bool shares = MMK_UNLIKELY(atomic_load_explicit(
-			      &pt->nshared, memory_order_relaxed)) &&
-		      pt->fmt->levels > 1;
-	if (shares)
-		more = eng_prot_shared(pt, &c, ia, ia + size, false);
-	struct mmk_pt_resv pool = {.pt = pt, .head = ENG_NONE, .n = 0};
-	int err = eng_prepare_splits(pt, ia, ia + size, more, &pool, b);
+	long more;
+	int err = eng_protect_check(pt, ia, ia + size, flags, &more);
 	if (err)
 		return err;
-	c.pool = &pool;
-	if (shares)
-		(void)eng_prot_shared(pt, &c, ia, ia + size, true);
-	eng_protect_commit(pt, &c, ia, ia + size);
+	struct mmk_pt_resv pool = {.pt = pt, .head = ENG_NONE, .n = 0};
+	err = eng_prepare_splits(pt, ia, ia + size, more, &pool, b);
+	if (err)
+		return err;
+	if (MMK_UNLIKELY(
+		    atomic_load_explicit(&pt->nshared, memory_order_relaxed)) &&
+	    pt->fmt->levels > 1)
+		eng_protect_own(pt, &pool, b, flags, ia, ia + size);
+	eng_protect_commit(pt, &pool, b, flags, ia, ia + size);
 	fmt_sync();
 	if (MMK_UNLIKELY(pool.n))
 		eng_pool_release(pt, &pool); /* taken back in place */

@@ -21,6 +21,16 @@ static inline bool eng_rwalk_done(const struct mmk_pt *pt, unsigned l,
 	return a >= e || !(a & (eng_span(pt, l + 1) - 1));
 }
 
+/* The end of the range of the level-@l table the walk is in, just after
+ * the slot before @a (a > the table's first address visited). */
+static inline uint64_t eng_rwalk_end(const struct mmk_pt *pt, unsigned l,
+				     unsigned top, uint64_t a, uint64_t e)
+{
+	if (l >= top)
+		return e;
+	return MMK_MIN(((a - 1) | (eng_span(pt, l + 1) - 1)) + 1, e);
+}
+
 struct eng_map_ctx {
 	uint64_t delta; /* pa = ia + delta (mod 2^64) when !fn */
 	mmk_pt_pa_fn fn;
@@ -184,6 +194,21 @@ static long eng_map_count(const struct mmk_pt *pt, struct eng_map_ctx *c,
 			    (pa + span - 1) >> pt->fmt->pa_bits)
 				return MMK_ERANGE;
 			a = se;
+			/* the next empty slots of this table while they take
+			 * leaves too (huge maps): no climb */
+			uint64_t te = eng_rwalk_end(pt, l, top, a, e);
+			while (a < te &&
+			       (!t[l] ||
+				eng_is_empty(pt,
+					     eng_ld(&t[l][eng_idx(pt, a, l)]),
+					     l)) &&
+			       eng_map_leaf_here(pt, c, l, a,
+						 MMK_MIN(a + span, te), &pa)) {
+				if (pt->fmt->pa_bits < 64 &&
+				    (pa + span - 1) >> pt->fmt->pa_bits)
+					return MMK_ERANGE;
+				a += span;
+			}
 		}
 		while (l < top && eng_rwalk_done(pt, l, a, e))
 			l++;
@@ -241,6 +266,16 @@ static void eng_map_commit(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t s,
 			if (eng_map_leaf_here(pt, c, l, a, se, &pa)) {
 				*p = fmt_make_leaf(c->tmpl[l], pa, l);
 				a = se;
+				/* the next slots of this table while they
+				 * take leaves too (huge maps): no climb */
+				uint64_t te = eng_rwalk_end(pt, l, top, a, e);
+				while (a < te && eng_is_empty(pt, *++p, l) &&
+				       eng_map_leaf_here(pt, c, l, a,
+							 MMK_MIN(a + span, te),
+							 &pa)) {
+					*p = fmt_make_leaf(c->tmpl[l], pa, l);
+					a += span;
+				}
 			} else {
 				uint64_t child = eng_pool_pop(pt, c->pool);
 				/* A leaf table written whole needs no

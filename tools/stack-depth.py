@@ -228,13 +228,12 @@ def indirect_targets(funcs, sites, taken):
 
 
 # Functions that call themselves, and how deep they can go: a page-table
-# walk recurses once per level (at most MMK_PT_MAX_LEVELS, 5); the memory
+# walk that recurses (destroy, clone; the others are iterative) does so once
+# per level (at most MMK_PT_MAX_LEVELS, 5); the memory
 # set's tree walks once per tree level (16: (FANOUT/2)^16 = 2^48 areas, more
 # than a 57-bit space holds in pages).
 REC_BOUND = {
-    "eng_free_rec": 5, "eng_map_count": 5, "eng_map_commit": 5,
-    "eng_unmap_commit": 5, "eng_protect_commit": 5,
-    "eng_shared_walk": 5, "eng_prot_count": 5, "eng_clone_count": 5,
+    "eng_free_rec": 5, "eng_clone_count": 5,
     "eng_clone_commit": 5, "eng_clone_ensure": 5,
     "check_node": 16, "search_up": 16, "search_down": 16, "clear_node": 16,
 }

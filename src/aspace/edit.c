@@ -134,8 +134,9 @@ static int reserve_cut(struct mmk_aspace *as, struct mmk_pt_resv *r,
 	return mmk_pt_reserve_cut(&as->pt, r, x);
 }
 
-static void cut(struct mmk_aspace_op *op, struct mmk_pt_resv *r,
-		struct huge_edge *e, mmk_vaddr_t x)
+__attribute__((noinline)) static void cut(struct mmk_aspace_op *op,
+					  struct mmk_pt_resv *r,
+					  struct huge_edge *e, mmk_vaddr_t x)
 {
 	struct mmk_aspace *as = op->as;
 	if (x > as->base && x < as->end) {
@@ -146,7 +147,8 @@ static void cut(struct mmk_aspace_op *op, struct mmk_pt_resv *r,
 }
 
 /* Does the area holding @x change under a protect to @prot? */
-static bool changes_at(struct mmk_aspace *as, mmk_vaddr_t x, uint32_t prot)
+__attribute__((noinline)) static bool changes_at(struct mmk_aspace *as,
+						 mmk_vaddr_t x, uint32_t prot)
 {
 	const struct mmk_mset_area *a = mmk_mset_find(&as->areas, x);
 	return a && a->flags != prot;
@@ -158,10 +160,10 @@ static bool changes_at(struct mmk_aspace *as, mmk_vaddr_t x, uint32_t prot)
  * which edges the page-table edit reaches).  On failure everything is
  * undone and the txn aborted.
  */
-static int prepare_edges(struct mmk_aspace *as, struct mmk_mset_txn *t,
-			 struct mmk_pt_resv *r, struct huge_edge he[2],
-			 mmk_vaddr_t start, mmk_vaddr_t end, bool cut_lo,
-			 bool cut_hi)
+__attribute__((noinline)) static int
+prepare_edges(struct mmk_aspace *as, struct mmk_mset_txn *t,
+	      struct mmk_pt_resv *r, struct huge_edge he[2], mmk_vaddr_t start,
+	      mmk_vaddr_t end, bool cut_lo, bool cut_hi)
 {
 	struct mmk_pt_leaf lf[2];
 	he[0].have = he[1].have = he[0].huge = he[1].huge = false;

@@ -130,7 +130,8 @@ static void list_push(struct mmk_frame_region *r, uint32_t idx, unsigned order)
 	r->nfree[order]++;
 }
 
-static void list_remove(struct mmk_frame_region *r, uint32_t idx)
+static inline __attribute__((always_inline)) void
+list_remove(struct mmk_frame_region *r, uint32_t idx)
 {
 	struct mmk_frame *f = &r->meta[idx];
 	unsigned order = f->order;

@@ -104,8 +104,8 @@ static uint64_t eng_clone_ensure(struct eng_clone_ctx *c, unsigned l,
 	if (c->dt[l] != ENG_NONE) {
 		if (l == 0 && !eng_private(dst, c->dt[0])) {
 			mmk__pte_t *p1 = eng_tbl(c->dt[1]) + eng_idx(dst, a, 1);
-			(void)eng_own(dst, p1, a, c->pool, true, c->g,
-				      &c->dt[0]);
+			eng_own_pool(dst, p1, a, c->pool, true, c->g,
+				     &c->dt[0]);
 		}
 		return c->dt[l];
 	}

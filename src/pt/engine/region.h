@@ -6,6 +6,31 @@
  * function is static, instantiated once per format.
  */
 /* ------------------------------------------------------- map_region */
+/*
+ * The iterative range walks (map_region, unmap_region, protect_region)
+ * keep, instead of a frame per level, one cursor address and the table of
+ * each level on the way down: a table's part of the range ends where its
+ * parent's slot does (or at the range's end), so little else per level is
+ * needed (map: the new table still to hook; unmap: whether the walk
+ * entered the table at its first entry).  Level @l is done when the
+ * cursor @a leaves its parent's slot, or reaches @e.
+ */
+static inline bool eng_rwalk_done(const struct mmk_pt *pt, unsigned l,
+				  uint64_t a, uint64_t e)
+{
+	return a >= e || !(a & (eng_span(pt, l + 1) - 1));
+}
+
+/* The end of the range of the level-@l table the walk is in, just after
+ * the slot before @a (a > the table's first address visited). */
+static inline uint64_t eng_rwalk_end(const struct mmk_pt *pt, unsigned l,
+				     unsigned top, uint64_t a, uint64_t e)
+{
+	if (l >= top)
+		return e;
+	return MMK_MIN(((a - 1) | (eng_span(pt, l + 1) - 1)) + 1, e);
+}
+
 struct eng_map_ctx {
 	uint64_t delta; /* pa = ia + delta (mod 2^64) when !fn */
 	mmk_pt_pa_fn fn;
@@ -64,8 +89,9 @@ static int eng_map_check_fn(const struct mmk_pt *pt,
  * table slot, a hole skipped whole): a recursion took a frame a level on
  * map's deepest chain, and this path is cold.  Needs levels > 1.
  */
-static long eng_shared_walk(struct mmk_pt *pt, uint64_t s, uint64_t e,
-			    struct mmk_pt_resv *pool, struct mmk_tlb_gather *b)
+static inline __attribute__((always_inline)) long
+eng_shared_walk(struct mmk_pt *pt, uint64_t s, uint64_t e,
+		struct mmk_pt_resv *pool, struct mmk_tlb_gather *b)
 {
 	unsigned top = pt->fmt->levels - 1;
 	long n = 0;
@@ -89,7 +115,7 @@ static long eng_shared_walk(struct mmk_pt *pt, uint64_t s, uint64_t e,
 			if (!pool) {
 				n += eng_shared_now(pt, child);
 			} else if (!eng_private(pt, child)) {
-				(void)eng_own(pt, p, a, pool, true, b, &child);
+				eng_own_pool(pt, p, a, pool, true, b, &child);
 				n++;
 			}
 		}
@@ -98,92 +124,177 @@ static long eng_shared_walk(struct mmk_pt *pt, uint64_t s, uint64_t e,
 	return n;
 }
 
-/* Prepare: conflicts, and the number of tables needed below @table (or
- * below an empty slot when table == ENG_NONE) for [s, e) at level @l. */
-static long eng_map_count(const struct mmk_pt *pt, struct eng_map_ctx *c,
-			  uint64_t table, unsigned l, uint64_t s, uint64_t e)
+/* The two uses of eng_shared_walk, each out of line: the count (the
+ * prepare's) has no copy under it. */
+__attribute__((noinline)) static long eng_shared_count(struct mmk_pt *pt,
+						       uint64_t s, uint64_t e)
 {
-	const mmk__pte_t *t = table == ENG_NONE ? NULL : eng_tbl(table);
-	if (l == 0) {
-		if (t) {
-			unsigned i = eng_idx(pt, s, 0);
-			unsigned n = (unsigned)((e - s) >> pt->shift[0]);
-			for (unsigned k = 0; k < n; k++)
-				if (!eng_is_empty(pt, eng_ld(&t[i + k]), 0))
-					return MMK_EEXIST;
-		}
-		return c->fn ? eng_map_check_fn(pt, c, s, e) : 0;
-	}
+	return eng_shared_walk(pt, s, e, NULL, NULL);
+}
+
+__attribute__((noinline)) static void eng_shared_own(struct mmk_pt *pt,
+						     uint64_t s, uint64_t e,
+						     struct mmk_pt_resv *pool,
+						     struct mmk_tlb_gather *b)
+{
+	(void)eng_shared_walk(pt, s, e, pool, b);
+}
+
+/* Prepare: conflicts, and the number of tables needed for [s, e) below
+ * the root @root (ENG_NONE: as if the whole table were empty).  The
+ * iterative walk of the commits; a NULL table is one still to be made. */
+static long eng_map_count(const struct mmk_pt *pt, struct eng_map_ctx *c,
+			  uint64_t root, uint64_t s, uint64_t e)
+{
+	const mmk__pte_t *t[MMK_PT_MAX_LEVELS];
+	unsigned top = pt->fmt->levels - 1, l = top;
+	uint64_t a = s;
 	long n = 0;
-	uint64_t span = eng_span(pt, l);
-	for (uint64_t a = s; a < e;) {
-		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e), pa;
-		mmk__pte_t ent =
-			t ? eng_ld(&t[eng_idx(pt, a, l)]) : fmt_empty(pt, l);
-		long r;
-		if (!eng_is_empty(pt, ent, l)) {
-			if (!fmt_is_table(ent, l))
-				return MMK_EEXIST;
-			r = eng_map_count(pt, c, fmt_table_pa(ent, l), l - 1, a,
-					  se);
-		} else if (eng_map_leaf_here(pt, c, l, a, se, &pa)) {
-			r = 0;
+	t[top] = root == ENG_NONE ? NULL : eng_tbl(root);
+	while (a < e) {
+		if (l == 0) {
+			uint64_t le =
+				top ? MMK_MIN((a | (eng_span(pt, 1) - 1)) + 1,
+					      e)
+				    : e;
+			if (t[0]) {
+				unsigned i = eng_idx(pt, a, 0);
+				unsigned k1 =
+					(unsigned)((le - a) >> pt->shift[0]);
+				for (unsigned k = 0; k < k1; k++)
+					if (!eng_is_empty(pt,
+							  eng_ld(&t[0][i + k]),
+							  0))
+						return MMK_EEXIST;
+			}
+			if (c->fn) {
+				int err = eng_map_check_fn(pt, c, a, le);
+				if (err)
+					return err;
+			}
+			a = le;
+		} else {
+			uint64_t span = eng_span(pt, l), pa;
+			uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
+			mmk__pte_t ent = t[l] ? eng_ld(&t[l][eng_idx(pt, a, l)])
+					      : fmt_empty(pt, l);
+			if (!eng_is_empty(pt, ent, l)) {
+				if (!fmt_is_table(ent, l))
+					return MMK_EEXIST;
+				t[l - 1] = eng_tbl(fmt_table_pa(ent, l));
+				l--;
+				continue; /* the same address, below */
+			}
+			if (!eng_map_leaf_here(pt, c, l, a, se, &pa)) {
+				n++; /* a new table here */
+				t[--l] = NULL;
+				continue;
+			}
 			if (pt->fmt->pa_bits < 64 &&
 			    (pa + span - 1) >> pt->fmt->pa_bits)
 				return MMK_ERANGE;
-		} else {
-			r = eng_map_count(pt, c, ENG_NONE, l - 1, a, se);
-			if (r >= 0)
-				r++;
+			a = se;
+			/* the next empty slots of this table while they take
+			 * leaves too (huge maps): no climb */
+			uint64_t te = eng_rwalk_end(pt, l, top, a, e);
+			while (a < te &&
+			       (!t[l] ||
+				eng_is_empty(pt,
+					     eng_ld(&t[l][eng_idx(pt, a, l)]),
+					     l)) &&
+			       eng_map_leaf_here(pt, c, l, a,
+						 MMK_MIN(a + span, te), &pa)) {
+				if (pt->fmt->pa_bits < 64 &&
+				    (pa + span - 1) >> pt->fmt->pa_bits)
+					return MMK_ERANGE;
+				a += span;
+			}
 		}
-		if (r < 0)
-			return r;
-		n += r;
-		a = se;
+		while (l < top && eng_rwalk_done(pt, l, a, e))
+			l++;
 	}
 	return n;
 }
 
-static void eng_map_commit(struct mmk_pt *pt, struct eng_map_ctx *c,
-			   uint64_t table, unsigned l, uint64_t s, uint64_t e)
+/*
+ * Write [s, e): the leaves, and the tables the prepare counted (from
+ * c->pool), each hooked into its parent only once everything below it is
+ * written.  Iterative, as the unmap and protect walks: one cursor, the
+ * table of each level, and the page of each new table still to hook.
+ */
+static void eng_map_commit(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t s,
+			   uint64_t e)
 {
-	mmk__pte_t *t = eng_tbl(table);
-	if (l == 0) {
-		mmk__pte_t *p = t + eng_idx(pt, s, 0);
-		size_t n = (size_t)((e - s) >> pt->shift[0]);
-		uint64_t step = eng_span(pt, 0);
-		mmk__pte_t tmpl = c->tmpl[0];
-		if (!c->fn) {
-			uint64_t pa = s + c->delta;
-			for (size_t k = 0; k < n; k++, pa += step)
-				p[k] = fmt_make_leaf(tmpl, pa, 0);
+	mmk__pte_t *t[MMK_PT_MAX_LEVELS];
+	uint64_t fresh[MMK_PT_MAX_LEVELS]; /* a new table, or ENG_NONE */
+	unsigned top = pt->fmt->levels - 1, l = top;
+	uint64_t a = s;
+	t[top] = eng_tbl(pt->root.v);
+	while (a < e) {
+		if (l == 0) {
+			uint64_t le =
+				top ? MMK_MIN((a | (eng_span(pt, 1) - 1)) + 1,
+					      e)
+				    : e;
+			mmk__pte_t *p = t[0] + eng_idx(pt, a, 0);
+			size_t n = (size_t)((le - a) >> pt->shift[0]);
+			uint64_t step = eng_span(pt, 0);
+			mmk__pte_t tmpl = c->tmpl[0];
+			if (!c->fn) {
+				uint64_t pa = a + c->delta;
+				for (size_t k = 0; k < n; k++, pa += step)
+					p[k] = fmt_make_leaf(tmpl, pa, 0);
+			} else {
+				for (size_t k = 0; k < n; k++)
+					p[k] = fmt_make_leaf(
+						tmpl,
+						eng_map_pa(pt, c, a + k * step),
+						0);
+			}
+			a = le;
 		} else {
-			for (size_t k = 0; k < n; k++)
-				p[k] = fmt_make_leaf(
-					tmpl, eng_map_pa(pt, c, s + k * step),
-					0);
+			uint64_t span = eng_span(pt, l), pa;
+			uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
+			mmk__pte_t *p = &t[l][eng_idx(pt, a, l)];
+			mmk__pte_t ent = *p;
+			if (!eng_is_empty(pt, ent, l)) {
+				t[l - 1] = eng_tbl(fmt_table_pa(ent, l));
+				fresh[l - 1] = ENG_NONE;
+				l--;
+				continue; /* the same address, below */
+			}
+			if (eng_map_leaf_here(pt, c, l, a, se, &pa)) {
+				*p = fmt_make_leaf(c->tmpl[l], pa, l);
+				a = se;
+				/* the next slots of this table while they
+				 * take leaves too (huge maps): no climb */
+				uint64_t te = eng_rwalk_end(pt, l, top, a, e);
+				while (a < te && eng_is_empty(pt, *++p, l) &&
+				       eng_map_leaf_here(pt, c, l, a,
+							 MMK_MIN(a + span, te),
+							 &pa)) {
+					*p = fmt_make_leaf(c->tmpl[l], pa, l);
+					a += span;
+				}
+			} else {
+				uint64_t child = eng_pool_pop(pt, c->pool);
+				/* A leaf table written whole needs no
+				 * clearing. */
+				if (!(l == 1 && se - a == span))
+					eng_init_table(pt, eng_tbl(child),
+						       l - 1);
+				t[l - 1] = eng_tbl(child);
+				fresh[l - 1] = child;
+				l--;
+				continue;
+			}
 		}
-		return;
-	}
-	uint64_t span = eng_span(pt, l);
-	for (uint64_t a = s; a < e;) {
-		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e), pa;
-		mmk__pte_t *p = &t[eng_idx(pt, a, l)];
-		mmk__pte_t ent = *p;
-		if (!eng_is_empty(pt, ent, l)) {
-			eng_map_commit(pt, c, fmt_table_pa(ent, l), l - 1, a,
-				       se);
-		} else if (eng_map_leaf_here(pt, c, l, a, se, &pa)) {
-			*p = fmt_make_leaf(c->tmpl[l], pa, l);
-		} else {
-			uint64_t child = eng_pool_pop(pt, c->pool);
-			/* A leaf table written whole needs no clearing. */
-			if (!(l == 1 && se - a == span))
-				eng_init_table(pt, eng_tbl(child), l - 1);
-			eng_map_commit(pt, c, child, l - 1, a, se);
-			eng_st_rel(p, fmt_make_table(pt, child, l));
+		while (l < top && eng_rwalk_done(pt, l, a, e)) {
+			l++;
+			if (fresh[l - 1] != ENG_NONE)
+				eng_st_rel(&t[l][eng_idx(pt, a - 1, l)],
+					   fmt_make_table(pt, fresh[l - 1], l));
 		}
-		a = se;
 	}
 }
 
@@ -225,11 +336,11 @@ eng_map_prepare(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
 	/* A range that will be emptied first is counted as if nothing were
 	 * there, root slots included: an upper bound whatever the unmap
 	 * frees. */
-	long n = eng_map_count(pt, c, c->unmapping ? ENG_NONE : pt->root.v, top,
-			       ia, ia + size);
+	long n = eng_map_count(pt, c, c->unmapping ? ENG_NONE : pt->root.v, ia,
+			       ia + size);
 	if (MMK_UNLIKELY(c->shared) && n >= 0 && top > 0)
-		n += eng_shared_walk(pt, ia, ia + size, NULL,
-				     NULL); /* copies of shared tables */
+		n += eng_shared_count(pt, ia,
+				      ia + size); /* copies of shared tables */
 	if (n <= 0)
 		return (int)n; /* an error, or nothing to allocate (common) */
 	return eng_pool_add(pt, c->pool, n);
@@ -241,8 +352,8 @@ eng_map_finish(struct mmk_pt *pt, struct eng_map_ctx *c, uint64_t ia,
 	       uint64_t size, uint32_t flags, struct mmk_tlb_gather *b)
 {
 	if (MMK_UNLIKELY(c->shared) && pt->fmt->levels > 1)
-		(void)eng_shared_walk(pt, ia, ia + size, c->pool, b);
-	eng_map_commit(pt, c, pt->root.v, pt->fmt->levels - 1, ia, ia + size);
+		eng_shared_own(pt, ia, ia + size, c->pool, b);
+	eng_map_commit(pt, c, ia, ia + size);
 	if (pt->fmt->caps & MMK__FMT_MAP_NEEDS_FLUSH)
 		mmk__pt_gather_range(b, pt, ia, size, flags & MMK_PT_GLOBAL);
 	fmt_sync();
@@ -361,7 +472,7 @@ static void eng_own_edge(struct mmk_pt *pt, uint64_t x,
 	if (!eng_edge_shared(pt, x))
 		return;
 	uint64_t own;
-	(void)eng_own(pt, eng_slot(pt, x, 1), x, pool, true, b, &own);
+	eng_own_pool(pt, eng_slot(pt, x, 1), x, pool, true, b, &own);
 }
 
 /* Split the huge leaves @x falls inside until @x is a leaf boundary. */
@@ -563,57 +674,61 @@ eng_unmap_leaves(struct mmk_pt *pt, struct eng_unmap_ctx *c, mmk__pte_t *t,
 	}
 }
 
-/*
- * One level of an iterative range walk (unmap_region, protect_region):
- * the table, the table's physical address, the next address to visit and
- * the end of the part of the range below this table.  The walk keeps one
- * per level in a small array instead of recursing, so its stack is one
- * frame whatever the number of levels.
- */
-struct eng_rwalk {
-	mmk__pte_t *t;
-	uint64_t pa, a, s, e;
-};
-
-/* The level-1 entry *@p over [a, se) points at the shared leaf table
- * *@child: true if a whole one was let go (others hold it); else *@child
- * is private now (the last holder's, or a copy from the pool when the
- * range cuts it) and is zapped as any other. */
-__attribute__((noinline)) static bool
-eng_unmap_shared(struct mmk_pt *pt, struct eng_unmap_ctx *c, mmk__pte_t *p,
-		 uint64_t *child, uint64_t a, uint64_t se)
+/* The shared leaf tables an unmap of [s, e) cuts (it does not cover their
+ * whole span: only at the ends), private before the walk, so the walk only
+ * lets whole ones go and never copies: the copies' frame and their frame
+ * references stay off its stack.  The pages come from @pool (the prepare
+ * counted the edges).  Out of line: only tables that share pay. */
+__attribute__((noinline)) static void
+eng_unmap_own_edges(struct mmk_pt *pt, uint64_t s, uint64_t e,
+		    struct mmk_pt_resv *pool, struct mmk_tlb_gather *b)
 {
-	if (se - a == eng_span(pt, 1))
-		return eng_drop_shared(pt, p, *child, a, c->b);
-	(void)eng_own(pt, p, a, c->pool, true, c->b, child);
-	return false;
+	uint64_t xs[2] = {s, e};
+	for (int j = 0; j < 2; j++) {
+		uint64_t x = xs[j], own;
+		if ((x >> pt->fmt->va_bits) || !(x & (eng_span(pt, 1) - 1)))
+			continue;
+		mmk__pte_t *p1 = eng_slot(pt, x, 1);
+		if (p1)
+			eng_own_pool(pt, p1, x, pool, true, b, &own);
+	}
 }
 
 /* Clear [s, e) (index addresses) from the root down, unhooking and
- * queueing the tables that become empty.  Out of line: its frame and
- * that of the splits before it are never on the stack together. */
-__attribute__((noinline)) static void eng_unmap_commit(struct mmk_pt *pt,
-						       struct eng_unmap_ctx *c,
-						       uint64_t s, uint64_t e)
+ * queueing the tables that become empty, each leaf to @fn.  Out of line,
+ * with its context: their frame and that of the splits before it are
+ * never on the stack together. */
+__attribute__((noinline)) static void
+eng_unmap_commit(struct mmk_pt *pt, struct mmk_pt_resv *pool,
+		 struct mmk_tlb_gather *b, mmk_pt_unmap_fn fn, void *fctx,
+		 uint64_t s, uint64_t e)
 {
-	struct eng_rwalk w[MMK_PT_MAX_LEVELS];
-	unsigned top = pt->fmt->levels - 1u, l = top;
-	w[l] = (struct eng_rwalk){eng_tbl(pt->root.v), pt->root.v, s, s, e};
-	for (;;) {
-		struct eng_rwalk *f = &w[l];
+	struct eng_unmap_ctx cx = {.b = b,
+				   .pool = pool,
+				   .fn = fn,
+				   .fctx = fctx,
+				   .last_attr = ~(mmk__pte_t)0};
+	struct eng_unmap_ctx *c = &cx;
+	mmk__pte_t *t[MMK_PT_MAX_LEVELS];
+	unsigned top = pt->fmt->levels - 1u, l = top, whole = 0;
+	uint64_t a = s;
+	t[top] = eng_tbl(pt->root.v);
+	while (a < e) {
 		if (l == 0) {
+			uint64_t le =
+				top ? MMK_MIN((a | (eng_span(pt, 1) - 1)) + 1,
+					      e)
+				    : e;
 			if (c->fn)
-				eng_unmap_leaves_fn(pt, c, f->t, f->s, f->e);
+				eng_unmap_leaves_fn(pt, c, t[0], a, le);
 			else
-				eng_unmap_leaves(pt, c, f->t, f->s, f->e);
-			f->a = f->e;
-		}
-		uint64_t span = eng_span(pt, l);
-		mmk__pte_t empty = fmt_empty(pt, l);
-		while (f->a < f->e) {
-			uint64_t a = f->a,
-				 se = MMK_MIN((a | (span - 1)) + 1, f->e);
-			mmk__pte_t *p = &f->t[eng_idx(pt, a, l)];
+				eng_unmap_leaves(pt, c, t[0], a, le);
+			a = le;
+		} else {
+			uint64_t span = eng_span(pt, l);
+			uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
+			mmk__pte_t empty = fmt_empty(pt, l);
+			mmk__pte_t *p = &t[l][eng_idx(pt, a, l)];
 			mmk__pte_t ent = *p;
 			if (ent != empty && fmt_is_leaf(ent, l)) {
 				eng_unmap_report(pt, c, mmk__pt_va(pt, a), ent,
@@ -623,37 +738,40 @@ __attribute__((noinline)) static void eng_unmap_commit(struct mmk_pt *pt,
 				eng_st(p, empty);
 			} else if (ent != empty) {
 				uint64_t child = fmt_table_pa(ent, l);
-				if (l == 1 && !eng_private(pt, child) &&
-				    eng_unmap_shared(pt, c, p, &child, a, se)) {
-					f->a = se; /* let go, not zapped */
-					continue;
+				/* a shared leaf table is covered whole here
+				 * (eng_unmap_own_edges): let go, or ours
+				 * again and zapped as any other */
+				if (!(l == 1 && !eng_private(pt, child) &&
+				      eng_drop_shared(pt, p, child, a, c->b))) {
+					whole = (whole & ~(1u << (l - 1))) |
+						(unsigned)!(a & (span - 1))
+							<< (l - 1);
+					t[--l] = eng_tbl(child);
+					continue; /* the same address, below */
 				}
-				w[l - 1] = (struct eng_rwalk){eng_tbl(child),
-							      child, a, a, se};
-				break; /* descend; resume at a afterwards */
 			}
-			f->a = se;
+			a = se;
 		}
-		if (f->a < f->e) {
-			l--;
-			continue;
-		}
-		/* Level l is done: back to its parent, which unhooks the
+		/* Each level done goes back to its parent, which unhooks the
 		 * table if nothing is left in it. */
-		if (l == top)
-			return;
-		bool emptied = f->e - f->s == (uint64_t)1 << pt->shift[l + 1] ||
-			       eng_table_empty(pt, f->t, l);
-		struct eng_rwalk *up = &w[++l];
-		if (emptied && !eng_pinned(pt, l, up->a)) {
-			eng_st(&up->t[eng_idx(pt, up->a, l)], fmt_empty(pt, l));
-			eng_unhooked(pt);
-			mmk__pt_gather_table(c->b, pt, f->pa);
-			atomic_fetch_sub_explicit(&pt->tables, 1,
-						  memory_order_relaxed);
+		while (l < top && eng_rwalk_done(pt, l, a, e)) {
+			bool emptied = (((whole >> l) & 1) &&
+					!(a & (eng_span(pt, l + 1) - 1))) ||
+				       eng_table_empty(pt, t[l], l);
+			l++;
+			uint64_t in = a - 1; /* inside the slot just done */
+			mmk__pte_t *up = &t[l][eng_idx(pt, in, l)];
+			if (emptied && !eng_pinned(pt, l, in)) {
+				uint64_t tpa = fmt_table_pa(*up, l);
+				eng_st(up, fmt_empty(pt, l));
+				eng_unhooked(pt);
+				mmk__pt_gather_table(c->b, pt, tpa);
+				atomic_fetch_sub_explicit(&pt->tables, 1,
+							  memory_order_relaxed);
+			}
 		}
-		up->a = MMK_MIN((up->a | (eng_span(pt, l) - 1)) + 1, up->e);
 	}
+	eng_unmap_flush_pending(pt, c);
 }
 
 static int eng_unmap_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
@@ -664,13 +782,11 @@ static int eng_unmap_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
 	int err = eng_prepare_splits(pt, ia, ia + size, 0, &pool, b);
 	if (err)
 		return err;
-	struct eng_unmap_ctx c = {.b = b,
-				  .pool = &pool,
-				  .fn = fn,
-				  .fctx = ctx,
-				  .last_attr = ~(mmk__pte_t)0};
-	eng_unmap_commit(pt, &c, ia, ia + size);
-	eng_unmap_flush_pending(pt, &c);
+	if (MMK_UNLIKELY(
+		    atomic_load_explicit(&pt->nshared, memory_order_relaxed)) &&
+	    pt->fmt->levels > 1)
+		eng_unmap_own_edges(pt, ia, ia + size, &pool, b);
+	eng_unmap_commit(pt, &pool, b, fn, ctx, ia, ia + size);
 	fmt_sync();
 	if (MMK_UNLIKELY(pool.n))
 		eng_pool_release(pt, &pool); /* taken back in place */
@@ -819,111 +935,167 @@ static bool eng_prot_changes(const struct mmk_pt *pt,
 	return false;
 }
 
-/* Shared leaf tables under [s, e) (level @l table @table) the protect
- * changes: each is copied first. */
-static long eng_prot_count(const struct mmk_pt *pt,
-			   const struct eng_prot_ctx *c, uint64_t table,
-			   unsigned l, uint64_t s, uint64_t e)
+/*
+ * The shared leaf tables under [s, e) the protect changes: with @own
+ * false, how many another table holds now (each needs a copy: the
+ * prepare's count); with @own, each is made private (copies from
+ * c->pool, or taken back in place) before the walk, so the walk never
+ * copies one.  Iterative, one descent from the root per leaf table slot,
+ * as eng_shared_walk; only run when the table shares some.  Inlined with
+ * @own constant: the count has no copy under it.
+ */
+static inline __attribute__((always_inline)) long
+eng_prot_shared(struct mmk_pt *pt, const struct eng_prot_ctx *c, uint64_t s,
+		uint64_t e, bool own)
 {
-	const mmk__pte_t *t = eng_tbl(table);
-	uint64_t span = eng_span(pt, l);
+	unsigned top = pt->fmt->levels - 1;
 	long n = 0;
 	for (uint64_t a = s; a < e;) {
-		uint64_t se = MMK_MIN((a | (span - 1)) + 1, e);
-		mmk__pte_t ent = eng_ld(&t[eng_idx(pt, a, l)]);
-		if (!eng_is_empty(pt, ent, l) && fmt_is_table(ent, l)) {
-			uint64_t child = fmt_table_pa(ent, l);
-			if (l > 1)
-				n += eng_prot_count(pt, c, child, l - 1, a, se);
-			else if (eng_shared_now(pt, child) &&
-				 eng_prot_changes(pt, c, child, a, se,
-						  fmt_dir_is_wp(ent)))
+		mmk__pte_t *t = eng_tbl(pt->root.v), *p, ent;
+		unsigned l = top;
+		bool tbl;
+		for (;;) {
+			p = &t[eng_idx(pt, a, l)];
+			ent = eng_ld(p);
+			tbl = !eng_is_empty(pt, ent, l) && fmt_is_table(ent, l);
+			if (!tbl || l == 1)
+				break;
+			t = eng_tbl(fmt_table_pa(ent, l));
+			l--;
+		}
+		uint64_t se = MMK_MIN((a | (eng_span(pt, l) - 1)) + 1, e);
+		if (tbl) {
+			uint64_t child = fmt_table_pa(ent, 1);
+			if ((own ? !eng_private(pt, child)
+				 : eng_shared_now(pt, child)) &&
+			    eng_prot_changes(pt, c, child, a, se,
+					     fmt_dir_is_wp(ent))) {
 				n++;
+				if (own)
+					eng_own_pool(pt, p, a, c->pool, true,
+						     c->b, &child);
+			}
 		}
 		a = se;
 	}
 	return n;
 }
 
-/* Give every leaf in [s, e) the new flags, from the root down, with the
- * iterative walk of unmap_region (no recursion); out of line, as there. */
-__attribute__((noinline)) static void eng_protect_commit(struct mmk_pt *pt,
-							 struct eng_prot_ctx *c,
-							 uint64_t s, uint64_t e)
+/* The protect's context: a template per leaf level (MMK_ENOTSUP if
+ * @flags cannot be encoded at one). */
+static inline __attribute__((always_inline)) int
+eng_prot_setup(struct mmk_pt *pt, struct eng_prot_ctx *c, uint32_t flags,
+	       struct mmk_pt_resv *pool, struct mmk_tlb_gather *b)
 {
-	struct eng_rwalk w[MMK_PT_MAX_LEVELS];
+	*c = (struct eng_prot_ctx){.b = b,
+				   .pool = pool,
+				   .flags = flags,
+				   .last_attr = ~(mmk__pte_t)0};
+	for (unsigned l = 0; l < pt->fmt->levels; l++) {
+		if (!eng_leaf_ok(pt, l))
+			continue;
+		int err = fmt_leaf_template(pt, flags, l, &c->tmpl[l]);
+		if (err)
+			return err;
+	}
+	return MMK_OK;
+}
+
+/* The checks of a protect, and the copies of shared tables it needs into
+ * *@more.  Out of line: its context is not on the stack of the splits. */
+__attribute__((noinline)) static int eng_protect_check(struct mmk_pt *pt,
+						       uint64_t s, uint64_t e,
+						       uint32_t flags,
+						       long *more)
+{
+	struct eng_prot_ctx c;
+	int err = eng_prot_setup(pt, &c, flags, NULL, NULL);
+	*more = 0;
+	if (!err &&
+	    MMK_UNLIKELY(
+		    atomic_load_explicit(&pt->nshared, memory_order_relaxed)) &&
+	    pt->fmt->levels > 1)
+		*more = eng_prot_shared(pt, &c, s, e, false);
+	return err;
+}
+
+/* The shared tables the protect changes made private (from @pool), before
+ * the walk and beside it.  Out of line: only tables that share pay. */
+__attribute__((noinline)) static void eng_protect_own(struct mmk_pt *pt,
+						      struct mmk_pt_resv *pool,
+						      struct mmk_tlb_gather *b,
+						      uint32_t flags,
+						      uint64_t s, uint64_t e)
+{
+	struct eng_prot_ctx c;
+	int err = eng_prot_setup(pt, &c, flags, pool, b);
+	MMK_ASSERT(err == 0); /* eng_protect_check checked the same */
+	(void)eng_prot_shared(pt, &c, s, e, true);
+}
+
+/* Give every leaf in [s, e) the new flags, from the root down, with the
+ * iterative walk of unmap_region (no recursion).  Out of line, with its
+ * context, as there. */
+__attribute__((noinline)) static void
+eng_protect_commit(struct mmk_pt *pt, struct mmk_pt_resv *pool,
+		   struct mmk_tlb_gather *b, uint32_t flags, uint64_t s,
+		   uint64_t e)
+{
+	struct eng_prot_ctx cx, *c = &cx;
+	int err = eng_prot_setup(pt, c, flags, pool, b);
+	MMK_ASSERT(err == 0); /* eng_protect_check checked the same */
+	mmk__pte_t *t[MMK_PT_MAX_LEVELS];
 	unsigned top = pt->fmt->levels - 1u, l = top;
-	w[l] = (struct eng_rwalk){eng_tbl(pt->root.v), pt->root.v, s, s, e};
-	for (;;) {
-		struct eng_rwalk *f = &w[l];
+	uint64_t a = s;
+	t[top] = eng_tbl(pt->root.v);
+	while (a < e) {
 		if (l == 0) {
-			eng_protect_leaves(pt, c, f->t, f->s, f->e);
-			f->a = f->e;
-		}
-		uint64_t span = eng_span(pt, l);
-		mmk__pte_t empty = fmt_empty(pt, l);
-		while (f->a < f->e) {
-			uint64_t a = f->a,
-				 se = MMK_MIN((a | (span - 1)) + 1, f->e);
-			mmk__pte_t *p = &f->t[eng_idx(pt, a, l)];
+			uint64_t le =
+				top ? MMK_MIN((a | (eng_span(pt, 1) - 1)) + 1,
+					      e)
+				    : e;
+			eng_protect_leaves(pt, c, t[0], a, le);
+			a = le;
+		} else {
+			uint64_t span = eng_span(pt, l);
+			mmk__pte_t empty = fmt_empty(pt, l);
+			mmk__pte_t *p = &t[l][eng_idx(pt, a, l)];
 			mmk__pte_t ent = *p;
 			if (ent != empty && fmt_is_leaf(ent, l)) {
 				eng_prot_one(pt, c, p, ent, l, a);
 			} else if (ent != empty) {
 				uint64_t child = fmt_table_pa(ent, l);
-				if (l == 1 && !eng_private(pt, child)) {
-					/* a shared table is never edited:
-					 * copied if it changes, else left */
-					if (!eng_prot_changes(
-						    pt, c, child, a, se,
-						    fmt_dir_is_wp(ent))) {
-						f->a = se;
-						continue;
-					}
-					(void)eng_own(pt, p, a, c->pool, true,
-						      c->b, &child);
+				/* a shared table is never edited: the ones
+				 * that change were copied (eng_prot_shared),
+				 * the others are left */
+				if (!(l == 1 && !eng_private(pt, child))) {
+					t[--l] = eng_tbl(child);
+					continue; /* the same address, below */
 				}
-				w[l - 1] = (struct eng_rwalk){eng_tbl(child),
-							      child, a, a, se};
-				break;
 			}
-			f->a = se;
+			a = MMK_MIN((a | (span - 1)) + 1, e);
 		}
-		if (f->a < f->e) {
-			l--;
-			continue;
-		}
-		if (l == top)
-			return;
-		struct eng_rwalk *up = &w[++l];
-		up->a = MMK_MIN((up->a | (eng_span(pt, l) - 1)) + 1, up->e);
+		while (l < top && eng_rwalk_done(pt, l, a, e))
+			l++;
 	}
 }
 
 static int eng_protect_region(struct mmk_pt *pt, uint64_t ia, uint64_t size,
 			      uint32_t flags, struct mmk_tlb_gather *b)
 {
-	struct eng_prot_ctx c = {
-		.b = b, .flags = flags, .last_attr = ~(mmk__pte_t)0};
-	for (unsigned l = 0; l < pt->fmt->levels; l++) {
-		if (!eng_leaf_ok(pt, l))
-			continue;
-		int err = fmt_leaf_template(pt, flags, l, &c.tmpl[l]);
-		if (err)
-			return err;
-	}
-	long more = 0;
+	long more;
+	int err = eng_protect_check(pt, ia, ia + size, flags, &more);
+	if (err)
+		return err;
+	struct mmk_pt_resv pool = {.pt = pt, .head = ENG_NONE, .n = 0};
+	err = eng_prepare_splits(pt, ia, ia + size, more, &pool, b);
+	if (err)
+		return err;
 	if (MMK_UNLIKELY(
 		    atomic_load_explicit(&pt->nshared, memory_order_relaxed)) &&
 	    pt->fmt->levels > 1)
-		more = eng_prot_count(pt, &c, pt->root.v, pt->fmt->levels - 1,
-				      ia, ia + size);
-	struct mmk_pt_resv pool = {.pt = pt, .head = ENG_NONE, .n = 0};
-	int err = eng_prepare_splits(pt, ia, ia + size, more, &pool, b);
-	if (err)
-		return err;
-	c.pool = &pool;
-	eng_protect_commit(pt, &c, ia, ia + size);
+		eng_protect_own(pt, &pool, b, flags, ia, ia + size);
+	eng_protect_commit(pt, &pool, b, flags, ia, ia + size);
 	fmt_sync();
 	if (MMK_UNLIKELY(pool.n))
 		eng_pool_release(pt, &pool); /* taken back in place */

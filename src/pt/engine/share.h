@@ -115,9 +115,29 @@ static void eng_table_wrp(const struct mmk_pt *pt, mmk__pte_t *t)
 	}
 }
 
-/* A frame reference on (@get) or off every leaf of the leaf table @t. */
-static void eng_leaf_refs(const struct mmk_pt *pt, const mmk__pte_t *t,
-			  bool get)
+/* A frame reference off every leaf of the leaf table @t, none of them the
+ * last (another table holds a reference to each: the copy of @t, or the
+ * table a racing CPU switched to).  mmk_frame_put_unless_last, as it can
+ * never free: the frame layer's free path stays off the stack of the
+ * copies (eng_own_pool), under the region walks (docs/STACK.md). */
+static void eng_leaf_drop(const struct mmk_pt *pt, const mmk__pte_t *t)
+{
+	size_t n = (size_t)1 << pt->fmt->bits[0];
+	for (size_t i = 0; i < n; i++) {
+		mmk__pte_t e = eng_ld(&t[i]);
+		if (eng_is_empty(pt, e, 0) || !fmt_is_leaf(e, 0))
+			continue;
+		int r = mmk_frame_put_unless_last(pt->frames,
+						  mmk_pa(fmt_leaf_pa(e, 0)));
+		MMK_ASSERT(r > 0); /* another reference is held */
+	}
+}
+
+/* A frame reference on (@get) or off every leaf of the leaf table @t.
+ * Inlined with @get constant: the copies (get) never have the frame
+ * layer's free path (put) under them. */
+static inline __attribute__((always_inline)) void
+eng_leaf_refs(const struct mmk_pt *pt, const mmk__pte_t *t, bool get)
 {
 	size_t n = (size_t)1 << pt->fmt->bits[0];
 	for (size_t i = 0; i < n; i++) {
@@ -201,23 +221,24 @@ static void eng_reap(struct mmk_pt *pt)
 /*
  * Make the leaf table level-1 entry *@p1 (over @ia) points at private to
  * @pt; *@out gets that table (ENG_NONE if *p1 holds none).  @excl: the
- * caller holds @pt exclusively.  The copy's page comes from @pool if given
- * (the reserved paths: cannot fail), else it is allocated (MMK_ENOMEM,
- * nothing changed).  Safe under a shared lock when !excl.
+ * caller holds @pt exclusively.  The copy's page comes from @pool (the
+ * reserved paths, or eng_own's one page): cannot fail, allocates and frees
+ * nothing, so it adds little to the region walks that call it.  Safe
+ * under a shared lock when !excl.
  */
-static int eng_own(struct mmk_pt *pt, mmk__pte_t *p1, uint64_t ia,
-		   struct mmk_pt_resv *pool, bool excl,
-		   struct mmk_tlb_gather *g, uint64_t *out)
+static void eng_own_pool(struct mmk_pt *pt, mmk__pte_t *p1, uint64_t ia,
+			 struct mmk_pt_resv *pool, bool excl,
+			 struct mmk_tlb_gather *g, uint64_t *out)
 {
 	for (;;) {
 		mmk__pte_t e1 = eng_ld_acq(p1);
 		*out = ENG_NONE;
 		if (eng_is_empty(pt, e1, 1) || !fmt_is_table(e1, 1))
-			return MMK_OK;
+			return;
 		uint64_t t = fmt_table_pa(e1, 1);
 		*out = t;
 		if (eng_private(pt, t))
-			return MMK_OK;
+			return;
 		if (excl && eng_tref(pt, t) == 1) {
 			/* the last holder, alone: take it back in place */
 			if (fmt_dir_is_wp(e1)) {
@@ -227,21 +248,10 @@ static int eng_own(struct mmk_pt *pt, mmk__pte_t *p1, uint64_t ia,
 			eng_flag_clear(pt, t);
 			atomic_fetch_sub_explicit(&pt->nshared, 1,
 						  memory_order_relaxed);
-			return MMK_OK;
+			return;
 		}
-		uint64_t n;
-		if (pool) {
-			n = eng_pool_pop(pt, pool);
-			atomic_fetch_sub_explicit(&pt->tables, 1,
-						  memory_order_relaxed);
-		} else {
-			mmk_paddr_t np;
-			if (mmk_frame_alloc(pt->frames,
-					    mmk__pt_table_order(pt->fmt, 0), 0,
-					    &np) != 0)
-				return MMK_ENOMEM;
-			n = np.v;
-		}
+		uint64_t n = eng_pool_pop(pt, pool);
+		atomic_fetch_sub_explicit(&pt->tables, 1, memory_order_relaxed);
 		mmk__pte_t *nt = eng_tbl(n), *ot = eng_tbl(t);
 		size_t cnt = (size_t)1 << pt->fmt->bits[0];
 		for (size_t i = 0; i < cnt; i++)
@@ -252,11 +262,8 @@ static int eng_own(struct mmk_pt *pt, mmk__pte_t *p1, uint64_t ia,
 		mmk__pte_t expect = e1;
 		if (!eng_cas(p1, &expect, fmt_make_table(pt, n, 1))) {
 			/* another CPU of @pt switched it first */
-			eng_leaf_refs(pt, nt, false);
-			if (pool)
-				eng_pool_push(pool, n);
-			else
-				mmk__pt_free_table(pt, 0, n);
+			eng_leaf_drop(pt, nt);
+			eng_pool_push(pool, n);
 			continue;
 		}
 		eng_unhooked(pt);
@@ -269,15 +276,47 @@ static int eng_own(struct mmk_pt *pt, mmk__pte_t *p1, uint64_t ia,
 			/* every other holder left meanwhile: ours, unhooked */
 			if (excl) {
 				eng_flag_clear(pt, t);
-				eng_leaf_refs(pt, ot, false);
+				eng_leaf_drop(pt, ot); /* the copy holds them */
 				mmk__pt_gather_table(g, pt, t);
 			} else {
 				eng_zombie_push(pt, t);
 			}
 		}
 		*out = n;
+		return;
+	}
+}
+
+/*
+ * eng_own_pool with the copy's page (if one is needed) allocated here,
+ * beside the copy rather than under it: MMK_ENOMEM, nothing changed.
+ * @pool: the caller's reservation instead (then it cannot fail).
+ */
+static int eng_own(struct mmk_pt *pt, mmk__pte_t *p1, uint64_t ia,
+		   struct mmk_pt_resv *pool, bool excl,
+		   struct mmk_tlb_gather *g, uint64_t *out)
+{
+	if (pool) {
+		eng_own_pool(pt, p1, ia, pool, excl, g, out);
 		return MMK_OK;
 	}
+	mmk__pte_t e1 = eng_ld_acq(p1);
+	struct mmk_pt_resv one = {.pt = pt, .head = ENG_NONE, .n = 0};
+	if (!eng_is_empty(pt, e1, 1) && fmt_is_table(e1, 1) &&
+	    !eng_private(pt, fmt_table_pa(e1, 1)) &&
+	    !(excl && eng_tref(pt, fmt_table_pa(e1, 1)) == 1)) {
+		mmk_paddr_t np;
+		if (mmk_frame_alloc(pt->frames, mmk__pt_table_order(pt->fmt, 0),
+				    0, &np) != 0)
+			return MMK_ENOMEM;
+		eng_pool_push(&one, np.v);
+	}
+	/* If the table changed meanwhile (a racing CPU's copy, now
+	 * private), the copy needs no page or finds it in @one. */
+	eng_own_pool(pt, p1, ia, &one, excl, g, out);
+	if (MMK_UNLIKELY(one.n))
+		mmk__pt_free_table(pt, 0, one.head); /* not needed after all */
+	return MMK_OK;
 }
 
 /*

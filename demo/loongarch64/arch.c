@@ -128,9 +128,13 @@ struct loongarch_frame {
 
 void loongarch_trap(struct loongarch_frame *tf);
 
-void loongarch_trap(struct loongarch_frame *tf)
+/* ESTAT / BADV / ERA as a demo_fault: the kernel's traps and PLV3's
+ * (user.c, which also reads a PPI's access from the instruction). */
+void loongarch_decode_fault(uint64_t estat, uint64_t badv, uint64_t pc,
+			    struct demo_fault *f)
 {
-	static const char *const names[16] = {
+	static const char *const names[64] = {
+		[0] = "interrupt",
 		[1] = "PIL (load page invalid)",
 		[2] = "PIS (store page invalid)",
 		[3] = "PIF (fetch page invalid)",
@@ -140,33 +144,41 @@ void loongarch_trap(struct loongarch_frame *tf)
 		[7] = "PPI (privilege)",
 		[8] = "ADE (address error)",
 		[9] = "ALE (unaligned)",
+		[0xa] = "BCE (bound check)",
 		[0xb] = "SYS",
 		[0xc] = "BRK",
 		[0xd] = "INE (no such instruction)",
+		[0xe] = "IPE (privileged instruction)",
 		[0xf] = "FPD (FPU disabled)",
 	};
-	uint64_t ecode = (tf->estat >> 16) & 0x3f;
-	struct demo_fault f = {
+	uint64_t ecode = (estat >> 16) & 0x3f;
+	*f = (struct demo_fault){
 		.access = DEMO_OTHER,
-		.addr = tf->badv,
-		.pc = tf->era,
-		.cause = tf->estat,
-		.what = ecode < 16 && names[ecode] ? names[ecode] : "exception",
+		.addr = badv,
+		.pc = pc,
+		.cause = estat,
+		.what = names[ecode] ? names[ecode] : "exception",
 	};
 	switch (ecode) {
 	case 1:
 	case 5:
-		f.access = DEMO_READ;
+		f->access = DEMO_READ;
 		break;
 	case 2:
 	case 4:
-		f.access = DEMO_WRITE;
+		f->access = DEMO_WRITE;
 		break;
 	case 3:
 	case 6:
-		f.access = DEMO_EXEC;
+		f->access = DEMO_EXEC;
 		break;
 	}
+}
+
+void loongarch_trap(struct loongarch_frame *tf)
+{
+	struct demo_fault f;
+	loongarch_decode_fault(tf->estat, tf->badv, tf->era, &f);
 	uint64_t fixup = 0;
 	switch (demo_trap(&f, &fixup)) {
 	case DEMO_RETRY:

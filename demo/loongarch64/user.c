@@ -42,6 +42,8 @@
 struct arch_uctx loongarch_uframe; /* start.S saves the user registers here */
 
 void loongarch_user_trap(uint64_t estat, uint64_t badv);
+void loongarch_decode_fault(uint64_t estat, uint64_t badv, uint64_t pc,
+			    struct demo_fault *f); /* arch.c */
 _Noreturn void loongarch_enter_user(const struct arch_uctx *c);
 
 extern bool loongarch_kernel_asid; /* arch.c, mmk_hal_write_root */
@@ -138,53 +140,14 @@ void loongarch_user_trap(uint64_t estat, uint64_t badv)
 		c->pc += 4;
 		demo_user_trap(DEMO_UTRAP_SYSCALL, NULL);
 	}
-	static const char *const names[64] = {
-		[0] = "interrupt",
-		[1] = "PIL (load page invalid)",
-		[2] = "PIS (store page invalid)",
-		[3] = "PIF (fetch page invalid)",
-		[4] = "PME (page modified: not writable)",
-		[5] = "PNR (not readable)",
-		[6] = "PNX (not executable)",
-		[7] = "PPI (privilege)",
-		[8] = "ADE (address error)",
-		[9] = "ALE (unaligned)",
-		[0xa] = "BCE (bound check)",
-		[0xc] = "BRK",
-		[0xd] = "INE (no such instruction)",
-		[0xe] = "IPE (privileged instruction)",
-		[0xf] = "FPD (FPU disabled)",
-	};
-	struct demo_fault f = {
-		.access = DEMO_OTHER,
-		.addr = badv,
-		.pc = c->pc,
-		.cause = estat,
-		.what = names[ecode] ? names[ecode] : "exception",
-	};
+	struct demo_fault f;
+	loongarch_decode_fault(estat, badv, c->pc, &f);
 	enum demo_utrap kind = DEMO_UTRAP_OTHER;
-	switch (ecode) {
-	case 1:
-	case 5:
-		f.access = DEMO_READ;
-		break;
-	case 2:
-	case 4:
-		f.access = DEMO_WRITE;
-		break;
-	case 3:
-	case 6:
-		f.access = DEMO_EXEC;
-		break;
-	case 7: /* a fetch has BADV = pc; else the instruction says */
-		if (badv == c->pc)
-			f.access = DEMO_EXEC;
-		else
-			f.access = insn_stores((uint32_t)csr_read(CSR_SAVE5))
-					   ? DEMO_WRITE
-					   : DEMO_READ;
-		break;
-	}
+	if (ecode == 7) /* PPI: a fetch has BADV = pc; else the insn says */
+		f.access = badv == c->pc ? DEMO_EXEC
+			   : insn_stores((uint32_t)csr_read(CSR_SAVE5))
+				   ? DEMO_WRITE
+				   : DEMO_READ;
 	if (ecode >= 1 && ecode <= 7)
 		kind = DEMO_UTRAP_FAULT;
 	if (ecode >= 1 && ecode <= 3 && pte_valid(badv)) {

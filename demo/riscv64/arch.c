@@ -74,7 +74,10 @@ struct riscv_frame {
 
 void riscv_trap(struct riscv_frame *tf);
 
-void riscv_trap(struct riscv_frame *tf)
+/* scause / stval / sepc as a demo_fault: the kernel's traps and U-mode's
+ * (user.c) read them alike. */
+void riscv_decode_fault(uint64_t cause, uint64_t tval, uint64_t pc,
+			struct demo_fault *f)
 {
 	static const char *const names[16] = {
 		[0] = "instruction misaligned",
@@ -89,23 +92,28 @@ void riscv_trap(struct riscv_frame *tf)
 		[13] = "load page fault",
 		[15] = "store page fault",
 	};
-	struct demo_fault f = {
+	*f = (struct demo_fault){
 		.access = DEMO_OTHER,
-		.addr = tf->stval,
-		.pc = tf->sepc,
-		.cause = tf->scause,
+		.addr = tval,
+		.pc = pc,
+		.cause = cause,
 		.what = "interrupt",
 	};
-	if (!(tf->scause >> 63)) {
-		uint64_t c = tf->scause;
-		f.what = c < 16 && names[c] ? names[c] : "exception";
-		if (c == 12 || c == 1)
-			f.access = DEMO_EXEC;
-		else if (c == 13 || c == 5)
-			f.access = DEMO_READ;
-		else if (c == 15 || c == 7)
-			f.access = DEMO_WRITE;
-	}
+	if (cause >> 63)
+		return;
+	f->what = cause < 16 && names[cause] ? names[cause] : "exception";
+	if (cause == 12 || cause == 1)
+		f->access = DEMO_EXEC;
+	else if (cause == 13 || cause == 5)
+		f->access = DEMO_READ;
+	else if (cause == 15 || cause == 7)
+		f->access = DEMO_WRITE;
+}
+
+void riscv_trap(struct riscv_frame *tf)
+{
+	struct demo_fault f;
+	riscv_decode_fault(tf->scause, tf->stval, tf->sepc, &f);
 	uint64_t fixup = 0;
 	switch (demo_trap(&f, &fixup)) {
 	case DEMO_RETRY:

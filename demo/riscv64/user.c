@@ -11,6 +11,8 @@
 struct arch_uctx riscv_uframe; /* start.S saves the user registers here */
 
 void riscv_user_trap(uint64_t cause, uint64_t tval);
+void riscv_decode_fault(uint64_t cause, uint64_t tval, uint64_t pc,
+			struct demo_fault *f); /* arch.c */
 _Noreturn void riscv_enter_user(const struct arch_uctx *c);
 
 void arch_user_init(void)
@@ -62,38 +64,9 @@ void riscv_user_trap(uint64_t cause, uint64_t tval)
 		c->pc += 4;
 		demo_user_trap(DEMO_UTRAP_SYSCALL, NULL);
 	}
-	static const char *const names[16] = {
-		[0] = "instruction misaligned",
-		[1] = "instruction access fault",
-		[2] = "illegal instruction",
-		[3] = "breakpoint",
-		[4] = "load misaligned",
-		[5] = "load access fault",
-		[6] = "store misaligned",
-		[7] = "store access fault",
-		[12] = "instruction page fault",
-		[13] = "load page fault",
-		[15] = "store page fault",
-	};
-	struct demo_fault f = {
-		.access = DEMO_OTHER,
-		.addr = tval,
-		.pc = c->pc,
-		.cause = cause,
-		.what = "interrupt",
-	};
-	enum demo_utrap kind = DEMO_UTRAP_OTHER;
-	if (!(cause >> 63)) {
-		f.what =
-			cause < 16 && names[cause] ? names[cause] : "exception";
-		if (cause == 12 || cause == 13 || cause == 15)
-			kind = DEMO_UTRAP_FAULT;
-		if (cause == 12 || cause == 1)
-			f.access = DEMO_EXEC;
-		else if (cause == 13 || cause == 5)
-			f.access = DEMO_READ;
-		else if (cause == 15 || cause == 7)
-			f.access = DEMO_WRITE;
-	}
+	struct demo_fault f;
+	riscv_decode_fault(cause, tval, c->pc, &f);
+	bool page_fault = cause == 12 || cause == 13 || cause == 15;
+	enum demo_utrap kind = page_fault ? DEMO_UTRAP_FAULT : DEMO_UTRAP_OTHER;
 	demo_user_trap(kind, &f);
 }

@@ -25,6 +25,11 @@
 #include <mmkit/backend.h>
 #include <mmkit/log.h>
 
+/** The head "start-end perms offset" of @a's /proc/PID/maps line into
+ *  @buf (query.c); the length written. */
+size_t mmk__area_maps_head(char *buf, size_t size,
+			   const struct mmk_mset_area *a);
+
 /* ------------------------------------------------------------- lock */
 static inline _Atomic long *mmk__as_read_lock(struct mmk_aspace *as)
 {

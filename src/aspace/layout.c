@@ -93,17 +93,10 @@ __attribute__((noinline)) static int layout_area(struct layout *l,
 						 const struct mmk_mset_area *a)
 {
 	const struct mmk_backend *b = mmk_backend_of(a);
-	uint32_t f = a->flags;
-	mmk_snprintf(l->line, sizeof(l->line),
-		     "area %08llx-%08llx %c%c%c%c %08llx %08x %s",
-		     (unsigned long long)a->start, (unsigned long long)a->end,
-		     f & MMK_PT_READ ? 'r' : '-', f & MMK_PT_WRITE ? 'w' : '-',
-		     f & MMK_PT_EXEC ? 'x' : '-',
-		     b->props & MMK_BACKEND_SHARED ? 's' : 'p',
-		     (unsigned long long)(b->props & MMK_BACKEND_SHOW_OFFSET
-						  ? a->offset
-						  : 0),
-		     (unsigned)f, b->name && b->name[0] ? b->name : "-");
+	size_t n = mmk_snprintf(l->line, sizeof(l->line), "area ");
+	n += mmk__area_maps_head(l->line + n, sizeof(l->line) - n, a);
+	mmk_snprintf(l->line + n, sizeof(l->line) - n, " %08x %s",
+		     (unsigned)a->flags, b->name && b->name[0] ? b->name : "-");
 	emit(l);
 	l->areas++;
 	l->end = a->end;

@@ -114,21 +114,32 @@ struct dump_ctx {
 
 /* The protection shown is the one asked for (--x on x86_64 too, whose
  * pages are mapped readable), as /proc/PID/maps shows it. */
+/* "start-end perms offset", the head of a /proc/PID/maps line, shared by
+ * mmk_aspace_dump_maps and the layout dump (layout.c): their areas must
+ * read the same.  Returns the length written. */
+size_t mmk__area_maps_head(char *buf, size_t size,
+			   const struct mmk_mset_area *a)
+{
+	const struct mmk_backend *b = mmk_backend_of(a);
+	uint32_t f = a->flags;
+	return mmk_snprintf(
+		buf, size, "%08llx-%08llx %c%c%c%c %08llx",
+		(unsigned long long)a->start, (unsigned long long)a->end,
+		f & MMK_PT_READ ? 'r' : '-', f & MMK_PT_WRITE ? 'w' : '-',
+		f & MMK_PT_EXEC ? 'x' : '-',
+		b->props & MMK_BACKEND_SHARED ? 's' : 'p',
+		(unsigned long long)(b->props & MMK_BACKEND_SHOW_OFFSET
+					     ? a->offset
+					     : 0));
+}
+
 static int dump_one(struct mmk_mset_area *a, void *arg)
 {
 	struct dump_ctx *d = arg;
 	const struct mmk_backend *b = mmk_backend_of(a);
 	char line[160];
-	uint32_t f = a->flags;
-	mmk_snprintf(line, sizeof(line),
-		     "%08llx-%08llx %c%c%c%c %08llx 00:00 0 %s",
-		     (unsigned long long)a->start, (unsigned long long)a->end,
-		     f & MMK_PT_READ ? 'r' : '-', f & MMK_PT_WRITE ? 'w' : '-',
-		     f & MMK_PT_EXEC ? 'x' : '-',
-		     b->props & MMK_BACKEND_SHARED ? 's' : 'p',
-		     (unsigned long long)(b->props & MMK_BACKEND_SHOW_OFFSET
-						  ? a->offset
-						  : 0),
+	size_t n = mmk__area_maps_head(line, sizeof(line), a);
+	mmk_snprintf(line + n, sizeof(line) - n, " 00:00 0 %s",
 		     b->name ? b->name : "");
 	d->out(d->ctx, line);
 	return 0;

@@ -142,6 +142,8 @@ struct mmk_aspace;
  * (identity.c).  0 or the first mmk_aspace_map_linear error.
  */
 int demo_map_identity(struct mmk_aspace *as, uint64_t pg);
+/** mmk_kspace_init over the RAM in demo_bootmem, no_switch (identity.c). */
+int demo_kspace_init(void);
 
 /** Frames: the demo's buddy allocator (also backs mmk_hal_obj_alloc). */
 extern struct mmk_frames demo_frames;

@@ -7,7 +7,7 @@
  */
 #include "checks.h"
 
-#include <mmkit/aspace.h>
+#include <mmkit/kspace.h>
 
 static int map_id(struct mmk_aspace *as, uint64_t pg, uint64_t s, uint64_t e,
 		  uint32_t flags)
@@ -45,4 +45,26 @@ int demo_map_identity(struct mmk_aspace *as, uint64_t pg)
 			     demo_mmio[i].pa + demo_mmio[i].size,
 			     MMK_PT_RW | MMK_PT_MT_DEVICE);
 	return err;
+}
+
+/* The kernel space over the machine's RAM (the kspace check's, then the
+ * user phase's), built with no_switch: the kernel runs from the identity
+ * map in the lower half, which a kernel space does not hold. */
+int demo_kspace_init(void)
+{
+	static struct mmk_kspace_region regions[MMK_FRAME_MAX_REGIONS];
+	struct mmk_kspace_config cfg;
+	int err = mmk_kspace_config_default(&cfg, demo_pt_format, demo_pt_opts,
+					    &demo_frames);
+	if (err)
+		return err;
+	for (unsigned i = 0; i < demo_bootmem.nram; i++)
+		regions[i] = (struct mmk_kspace_region){
+			mmk_pa(demo_bootmem.ram[i].start),
+			demo_bootmem.ram[i].end - demo_bootmem.ram[i].start,
+			MMK_KREGION_READ | MMK_KREGION_WRITE, "ram"};
+	cfg.regions = regions;
+	cfg.nregions = demo_bootmem.nram;
+	cfg.no_switch = true;
+	return mmk_kspace_init(&cfg);
 }

@@ -36,7 +36,6 @@ __attribute__((weak)) const char demo_kspace_dev_use[] =
 	"this line via the ioremapped UART";
 
 static struct mmk_aspace user;
-static struct mmk_kspace_region regions[MMK_FRAME_MAX_REGIONS];
 static char why[160];
 static uint64_t pg;
 
@@ -59,18 +58,7 @@ static bool faults(uint64_t va)
 
 static const char *build(void)
 {
-	struct mmk_kspace_config cfg;
-	TRY(mmk_kspace_config_default(&cfg, demo_pt_format, demo_pt_opts,
-				      &demo_frames));
-	for (unsigned i = 0; i < demo_bootmem.nram; i++)
-		regions[i] = (struct mmk_kspace_region){
-			mmk_pa(demo_bootmem.ram[i].start),
-			demo_bootmem.ram[i].end - demo_bootmem.ram[i].start,
-			MMK_KREGION_READ | MMK_KREGION_WRITE, "ram"};
-	cfg.regions = regions;
-	cfg.nregions = demo_bootmem.nram;
-	cfg.no_switch = true; /* we run from the lower half */
-	TRY(mmk_kspace_init(&cfg));
+	TRY(demo_kspace_init());
 	/* the format's lower half (the kernel's table may be a TTBR1 one,
 	 * which has none) */
 	struct mmk_pt_info info;

@@ -98,7 +98,6 @@ static struct proc *loaded; /* whose space is active (root installed) */
 static int next_pid = 1;
 static uint64_t pg;
 static uint64_t uart_va;
-static struct mmk_kspace_region regions[MMK_FRAME_MAX_REGIONS];
 static uint64_t free_before; /* frames free before the user phase */
 
 static struct {
@@ -681,22 +680,9 @@ _Noreturn void demo_user_trap(enum demo_utrap kind, const struct demo_fault *f)
 
 static const char *kspace_up(void)
 {
-	struct mmk_kspace_config cfg;
-	int err = mmk_kspace_config_default(&cfg, demo_pt_format, demo_pt_opts,
-					    &demo_frames);
-	if (err)
-		return "mmk_kspace_config_default failed";
-	for (unsigned i = 0; i < demo_bootmem.nram; i++)
-		regions[i] = (struct mmk_kspace_region){
-			mmk_pa(demo_bootmem.ram[i].start),
-			demo_bootmem.ram[i].end - demo_bootmem.ram[i].start,
-			MMK_KREGION_READ | MMK_KREGION_WRITE, "ram"};
-	cfg.regions = regions;
-	cfg.nregions = demo_bootmem.nram;
-	cfg.no_switch = true; /* the kernel runs from the lower half */
-	err = mmk_kspace_init(&cfg);
+	int err = demo_kspace_init();
 	if (err) {
-		failed("mmk_kspace_init: %s", mmk_strerror(err));
+		failed("demo_kspace_init: %s", mmk_strerror(err));
 		return run.why;
 	}
 	pg = mmk_kspace()->page_size;

@@ -39,6 +39,8 @@
  *     accessibility: Linux may merge the new vma into a neighbour before
  *     it clears VM_LOCKED on "the old vma", so the lock goes from more
  *     than the source (seen on 6.18, not modelled).
+ * Not sent as it is, counted: "exec-only", PROT_EXEC alone on a host whose
+ * protection keys make it execute-only (see probe_exec_only).
  * VM_ACCOUNT is not compared (sys_diff.h says why).
  *
  * The calls: mmap (private and, a quarter of them, shared anonymous
@@ -538,6 +540,29 @@ static uint64_t pick_len(uint64_t at)
 	return len;
 }
 
+/*
+ * Execute-only memory: Linux on x86_64 with protection keys (OSPKE) gives
+ * a PROT_EXEC-only mapping the execute-only key, so it cannot be read even
+ * by the kernel's own populate (MAP_POPULATE, MAP_LOCKED and mlock fault
+ * nothing in; mlock fails with ENOMEM).  mmkit models no protection keys:
+ * on such a host PROT_EXEC alone is sent as PROT_READ | PROT_EXEC to both
+ * sides, counted ("exec-only"); elsewhere it is compared as it is.
+ */
+static bool host_exec_only;
+static unsigned long exec_only_subst;
+
+static bool probe_exec_only(void)
+{
+	void *p = mmap(NULL, SD_PG, PROT_EXEC,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (p == MAP_FAILED)
+		return false;
+	unsigned char v = 0;
+	bool xo = mincore(p, SD_PG, &v) == 0 && !(v & 1);
+	munmap(p, SD_PG);
+	return xo;
+}
+
 static uint64_t pick_prot(void)
 {
 	static const uint64_t p[] = {
@@ -551,7 +576,12 @@ static uint64_t pick_prot(void)
 		PROT_EXEC,
 		PROT_READ | PROT_WRITE | PROT_EXEC,
 	};
-	return p[rnd(MMK_ARRAY_SIZE(p))];
+	uint64_t prot = p[rnd(MMK_ARRAY_SIZE(p))];
+	if (prot == PROT_EXEC && host_exec_only) {
+		exec_only_subst++;
+		prot |= PROT_READ;
+	}
+	return prot;
 }
 
 /* Arguments every call refuses before it changes anything. */
@@ -1233,6 +1263,7 @@ static void mmkit_equals_linux_call_by_call(void **state)
 	uint64_t first = mmk_test_seed(1);
 	struct counts n;
 	memset(&n, 0, sizeof(n));
+	host_exec_only = probe_exec_only();
 	long frames0 = mmk_hosted_live_frames();
 	for (unsigned s = 0; s < seeds; s++)
 		run_seed(&n, first + s, calls);
@@ -1248,6 +1279,9 @@ static void mmkit_equals_linux_call_by_call(void **state)
 	printf("Linux's locked_vm leaks (DONTUNMAP of locked areas, mmkit's "
 	       "limit lowered to match): %lu\n",
 	       n.locked_vm_leaks);
+	printf("exec-only: the host %s PROT_EXEC alone execute-only "
+	       "(protection keys); sent as PROT_READ | PROT_EXEC: %lu\n",
+	       host_exec_only ? "makes" : "does not make", exec_only_subst);
 	printf("  call       compared  in shared memory (succeeded)\n");
 	for (unsigned i = 0; i < SD_NOPS; i++)
 		printf("  %-10s %8lu  %8lu (%lu)\n", sd_names[i], n.by_op[i],

@@ -158,6 +158,10 @@ struct mmk_aspace {
 	/* writers: a spinlock among themselves, then the flag readers see */
 	mmk_spinlock_t wlock;
 	MMK_ATOMIC(uint32_t) writer __attribute__((aligned(64)));
+	/* 1 + the highest CPU id that ever read-locked the space: a writer
+	 * sums readers[0, reader_top) only (raised before the count, so a
+	 * writer that sees a count also sees the bound that covers it) */
+	MMK_ATOMIC(uint32_t) reader_top;
 	struct mmk__aspace_rcount readers[MMK_CFG_MAX_CPUS];
 	/* the exclusive operation's state (write lock held) */
 	struct mmk__aspace_work work;

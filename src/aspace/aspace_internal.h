@@ -31,9 +31,17 @@ size_t mmk__area_maps_head(char *buf, size_t size,
 			   const struct mmk_mset_area *a);
 
 /* ------------------------------------------------------------- lock */
+void mmk__as_raise_reader_top(struct mmk_aspace *as, uint32_t cpu);
+
 static inline _Atomic long *mmk__as_read_lock(struct mmk_aspace *as)
 {
-	_Atomic long *n = &as->readers[mmk_hal_cpu_id()].n;
+	uint32_t cpu = mmk_hal_cpu_id();
+	/* seq_cst: the bound is in the order the writer's scan is, so a
+	 * bound already raised by another CPU is seen by that scan too */
+	if (MMK_UNLIKELY(cpu >= atomic_load_explicit(&as->reader_top,
+						     memory_order_seq_cst)))
+		mmk__as_raise_reader_top(as, cpu);
+	_Atomic long *n = &as->readers[cpu].n;
 	for (;;) {
 		atomic_fetch_add_explicit(n, 1, memory_order_seq_cst);
 		if (MMK_LIKELY(!atomic_load_explicit(&as->writer,

@@ -20,13 +20,33 @@
 
 /* ------------------------------------------------------------- lock */
 
+/* Once per CPU and space: the bound only grows, a CAS loop to the max. */
+void mmk__as_raise_reader_top(struct mmk_aspace *as, uint32_t cpu)
+{
+	uint32_t top = atomic_load_explicit(&as->reader_top,
+					    memory_order_seq_cst);
+	while (top <= cpu &&
+	       !atomic_compare_exchange_weak_explicit(
+		       &as->reader_top, &top, cpu + 1, memory_order_seq_cst,
+		       memory_order_seq_cst))
+		;
+}
+
+/*
+ * The readers are counted per CPU (a fault touches only its own line);
+ * the writer raises its flag, then waits for every count to drop.  Only
+ * the CPUs that ever read are scanned (reader_top): a space used on few
+ * CPUs pays for those, not for MMK_CFG_MAX_CPUS lines, on every mmap.
+ */
 void mmk__as_write_lock(struct mmk_aspace *as)
 {
 	mmk_spin_lock_noirq(&as->wlock);
 	atomic_store_explicit(&as->writer, 1, memory_order_seq_cst);
 	for (;;) {
 		long sum = 0;
-		for (unsigned c = 0; c < MMK_CFG_MAX_CPUS; c++)
+		uint32_t top = atomic_load_explicit(&as->reader_top,
+						    memory_order_seq_cst);
+		for (unsigned c = 0; c < top; c++)
 			sum += atomic_load_explicit(&as->readers[c].n,
 						    memory_order_seq_cst);
 		if (sum == 0)

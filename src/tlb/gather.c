@@ -9,9 +9,19 @@
 void mmk_tlb_gather_init(struct mmk_tlb_gather *g, const mmk_cpumask_t *cpus,
 			 uint32_t asid)
 {
-	__builtin_memset(g, 0, sizeof(*g));
+	/* Everything but range[]: only range[0, nranges) is ever read, and
+	 * the array is most of the gather (one init per changing call). */
 	g->cpus = cpus;
 	g->asid = asid;
+	g->asid_src = NULL;
+	g->all = false;
+	g->global = false;
+	g->nranges = 0;
+	g->npages = 0;
+	g->frames = NULL;
+	g->put_head = 0;
+	g->put_tail = 0;
+	g->nput = 0;
 }
 
 void mmk__tlb_gather_range_slow(struct mmk_tlb_gather *g, mmk_vaddr_t start,

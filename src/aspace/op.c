@@ -23,8 +23,8 @@
 /* Once per CPU and space: the bound only grows, a CAS loop to the max. */
 void mmk__as_raise_reader_top(struct mmk_aspace *as, uint32_t cpu)
 {
-	uint32_t top = atomic_load_explicit(&as->reader_top,
-					    memory_order_seq_cst);
+	uint32_t top =
+		atomic_load_explicit(&as->reader_top, memory_order_seq_cst);
 	while (top <= cpu &&
 	       !atomic_compare_exchange_weak_explicit(
 		       &as->reader_top, &top, cpu + 1, memory_order_seq_cst,

@@ -49,6 +49,8 @@ struct mmk_tlb_ctx;
  * Fields may be read by callers (tests, statistics); only the functions
  * below change them.
  */
+/* mmk_tlb_gather_init sets every field but range[] one by one (the array
+ * is most of the gather): a new field needs its line there. */
 struct mmk_tlb_gather {
 	/* Where the translations may be cached; NULL: active nowhere, so
 	 * finish flushes nothing (the puts still happen).  Kept by pointer

@@ -312,6 +312,10 @@ def main():
     ap.add_argument("--cc", help="compiler (default: the target's GCC)")
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "stack-depth"))
     ap.add_argument("--markdown", help="also write the table as Markdown here")
+    ap.add_argument("--show", action="append", default=[], metavar="NAME",
+                    help="also print the deepest chain (without the error "
+                    "reports) of every function, internal ones included, "
+                    "whose name is NAME or a GCC clone of it")
     a = ap.parse_args()
 
     cc, flags = TARGETS[a.target]
@@ -376,6 +380,16 @@ def main():
                     f"|---|---|---|---|---|---|\n")
             for r in rows:
                 f.write(f"| `{r[0]}` | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} |\n")
+
+    for name in a.show:
+        for t in sorted(funcs):
+            if base_name(t) != name:
+                continue
+            d, path, _ = dep_quiet[t]
+            chain = " > ".join(f"{short(p)} {funcs[p][0] if p in funcs else 0}"
+                               for p in path)
+            print(f"stack-depth: show {t}: "
+                  f"{'unbounded' if d is None else d} bytes:\n    {chain}")
 
     # The ceiling holds even in report-only mode: a path may not get
     # deeper than it is while the limit is still a goal.

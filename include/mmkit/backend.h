@@ -313,6 +313,14 @@ void mmk_backend_zap_pages(struct mmk_aspace_op *op, mmk_vaddr_t start,
 int mmk_backend_fault_map(const struct mmk_fault *f, struct mmk_pt_cursor *c,
 			  mmk_vaddr_t va, mmk_paddr_t pa, uint32_t prot);
 
+/*
+ * The fault path's unshare: @as's own copy of the leaf table over @va if a
+ * fork left it shared, the switch flushed at once where @as may be cached
+ * (no gather: under a shared lock the switch frees nothing, and a gather
+ * is too big for a fault's stack).  0 or MMK_ENOMEM (nothing changed).
+ */
+int mmk__backend_unshare(struct mmk_aspace *as, mmk_vaddr_t va);
+
 /**
  * Flush what op->gather recorded so far, now (frames stay queued): for a
  * hook that must know no CPU can still write through an entry it removed

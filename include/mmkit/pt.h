@@ -386,6 +386,16 @@ int mmk_pt_lookup(const struct mmk_pt *pt, mmk_vaddr_t va,
 int mmk_pt_replace(struct mmk_pt *pt, const struct mmk_pt_leaf *old,
 		   mmk_paddr_t pa, uint32_t flags, struct mmk_tlb_gather *g);
 
+/*
+ * mmk_pt_replace that never unshares: MMK_EAGAIN, nothing changed, if
+ * @old's leaf table is shared (the caller unshares it with mmk_pt_unshare
+ * and looks again).  It allocates nothing, so a caller may hold a gather
+ * on its stack around it (the fault path's copy-on-write, docs/STACK.md).
+ */
+int mmk__pt_replace_private(struct mmk_pt *pt, const struct mmk_pt_leaf *old,
+			    mmk_paddr_t pa, uint32_t flags,
+			    struct mmk_tlb_gather *g);
+
 /**
  * The flags a page asked to have @want is mapped with on this format:
  * @want itself when the format expresses it exactly (returns 0, *have ==
@@ -583,8 +593,21 @@ int mmk_pt_clone_range(struct mmk_pt *dst, struct mmk_pt *src,
  * Safe under a shared lock against other CPUs of @pt doing the same, and
  * alongside single maps, lookups and replaces (the fault path calls it on
  * a write fault whose leaf is shared, then looks at the entry again).
+ * @g may be NULL (a gather is too big for a fault's stack): then nothing
+ * is recorded, and the call returns 1 when the table was shared (switched
+ * by this call or by a racing one); the caller then flushes, on the CPUs
+ * that may cache @pt, what mmk_pt_unshare_flush names.
  */
 int mmk_pt_unshare(struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_tlb_gather *g);
+
+/**
+ * The flush an unshare of the leaf table over @va needs (mmk_pt_unshare
+ * with no gather returned 1): true for a full flush of the ASID (a format
+ * whose range flush keeps cached table entries, riscv64), else *@r, the
+ * one page whose flush drops the cached entries of the table.
+ */
+bool mmk_pt_unshare_flush(const struct mmk_pt *pt, mmk_vaddr_t va,
+			  struct mmk_tlb_range *r);
 
 /* ------------------------------------------------ two-step edits */
 /*

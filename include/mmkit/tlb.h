@@ -129,6 +129,11 @@ void mmk__tlb_flush_one(const mmk_cpumask_t *cpus, uint32_t asid,
 			const struct mmk_tlb_ctx *asid_src, mmk_vaddr_t start,
 			mmk_vaddr_t end, bool global);
 
+/** mmk__tlb_flush_one for everything of the ASID (not the global
+ *  translations): a fault's unshare on a format that needs a full flush. */
+void mmk__tlb_flush_asid(const mmk_cpumask_t *cpus, uint32_t asid,
+			 const struct mmk_tlb_ctx *asid_src);
+
 /** Record that everything of the ASID must be flushed. */
 void mmk_tlb_gather_all(struct mmk_tlb_gather *g, bool global);
 

@@ -45,9 +45,10 @@ static void fault_gather(struct mmk_aspace *as, struct mmk_tlb_gather *g,
 	mmk_tlb_gather_track_asid(g, &as->tlb);
 }
 
-/* A replace: flush, and put the old frame only after the flush.  Out of
- * line: the gather is big and the common fault needs none (a replace
- * allocates nothing, so the deep calls are not under this frame). */
+/* A replace, flushed.  Out of line: the gather is big and the common
+ * fault needs none; nothing under this frame allocates or frees (the
+ * replace never unshares, and the old frame is put by the caller, after
+ * this frame is gone: docs/STACK.md). */
 static __attribute__((noinline)) int
 fault_replace_flushed(struct mmk_fault *f, struct mmk_fault_page *pg,
 		      uint32_t flags)
@@ -56,15 +57,31 @@ fault_replace_flushed(struct mmk_fault *f, struct mmk_fault_page *pg,
 	struct mmk_tlb_gather g;
 	mmk_cpumask_t cpus;
 	fault_gather(as, &g, &cpus);
-	int err = mmk_pt_replace(&as->pt, &f->leaf, pg->pa, flags, &g);
+	int err = mmk__pt_replace_private(&as->pt, &f->leaf, pg->pa, flags, &g);
 	/* Where the space may be cached after the edit: a CPU that
 	 * activated it since the first snapshot may have walked the old
-	 * leaf, and the old frame is put below. */
+	 * leaf, and the old frame is put after this flush. */
 	fault_gather_cpus(as, &g, &cpus);
 	mmk_tlb_gather_finish(&g);
-	/* After the flush, and not through the gather: the old frame is
-	 * shared (that is why it was copied), and another space's gather
-	 * may be putting it at this moment (a frame sits in one gather). */
+	return err;
+}
+
+/* A replace of a present leaf, flushed, then the old frame put: after the
+ * flush, and not through the gather, since the old frame is shared (that
+ * is why it was copied) and another space's gather may be putting it at
+ * this moment (a frame sits in one gather).  A leaf table a fork left
+ * shared (or flagged: this space the last holder) is made private first,
+ * then MMK_EAGAIN: the caller looks again, so the hook sees the copy. */
+static int fault_replace(struct mmk_fault *f, struct mmk_fault_page *pg,
+			 uint32_t flags)
+{
+	struct mmk_aspace *as = f->as;
+	int err = fault_replace_flushed(f, pg, flags);
+	if (MMK_UNLIKELY(err == MMK_EAGAIN) &&
+	    atomic_load_explicit(&as->pt.nshared, memory_order_relaxed)) {
+		int e = mmk__backend_unshare(as, f->page);
+		return e ? e : MMK_EAGAIN;
+	}
 	if (!err && pg->put_old) {
 		int r = mmk_frame_put(as->frames, f->leaf.pa);
 		MMK_ASSERT(r >= 0);
@@ -72,43 +89,19 @@ fault_replace_flushed(struct mmk_fault *f, struct mmk_fault_page *pg,
 	return err;
 }
 
-/* A map on a format whose TLB may cache the invalid entry: map, then
- * flush that one page where the space is active.  No gather: this frame
- * is under the map's table and frame allocations, the fault's deepest
- * chain (docs/STACK.md); a map records nothing else (no puts). */
-static __attribute__((noinline)) int
-fault_map_flushed(struct mmk_fault *f, struct mmk_fault_page *pg,
-		  uint32_t flags)
+/* A map on a format whose TLB may cache the invalid entry: flush the page
+ * just mapped where the space is active.  No gather, and after the map
+ * rather than around it: nothing of this frame is under the map's table
+ * and frame allocations, the fault's deepest chain (docs/STACK.md). */
+static __attribute__((noinline)) void fault_map_flush(struct mmk_fault *f,
+						      uint32_t flags)
 {
 	struct mmk_aspace *as = f->as;
-	int err =
-		mmk_pt_map(&as->pt, f->page, pg->pa, f->page_size, flags, NULL);
-	if (err)
-		return err;
 	mmk_cpumask_t cpus;
 	mmk__as_snapshot_cpus(as, &cpus);
 	mmk__tlb_flush_one(mmk_cpumask_empty(&cpus) ? NULL : &cpus, as->asid,
 			   &as->tlb, f->page, f->page + f->page_size,
 			   (flags & MMK_PT_GLOBAL) != 0);
-	return 0;
-}
-
-/* A map while the space shares leaf tables (after a fork): a map into a
- * shared table unshares it, which needs a gather (its flush, the old
- * table's page).  Out of line, and only for such spaces: the gather is
- * big and this frame is under the map's allocations (docs/STACK.md). */
-static __attribute__((noinline)) int
-fault_map_gathered(struct mmk_fault *f, struct mmk_fault_page *pg,
-		   uint32_t flags)
-{
-	struct mmk_aspace *as = f->as;
-	struct mmk_tlb_gather g;
-	mmk_cpumask_t cpus;
-	fault_gather(as, &g, &cpus);
-	int err = mmk_pt_map(&as->pt, f->page, pg->pa, f->page_size, flags, &g);
-	fault_gather_cpus(as, &g, &cpus); /* after the edit, as above */
-	mmk_tlb_gather_finish(&g);
-	return err;
 }
 
 /* Install what the hook answered; 0, or MMK_EEXIST / MMK_EAGAIN (lost a
@@ -118,28 +111,26 @@ static inline int fault_install(struct mmk_fault *f, struct mmk_fault_page *pg)
 	struct mmk_aspace *as = f->as;
 	uint32_t flags = mmk_backend_page_flags(as, pg->flags);
 	if (f->present)
-		return fault_replace_flushed(f, pg, flags);
+		return fault_replace(f, pg, flags);
 	if (MMK_LIKELY(!as->map_flushes &&
 		       !atomic_load_explicit(&as->pt.nshared,
 					     memory_order_relaxed)))
 		return mmk_pt_map(&as->pt, f->page, pg->pa, f->page_size, flags,
 				  NULL);
-	/* a map into a shared leaf table unshares it: that needs a gather */
-	if (atomic_load_explicit(&as->pt.nshared, memory_order_relaxed))
-		return fault_map_gathered(f, pg, flags);
-	return fault_map_flushed(f, pg, flags);
-}
-
-/* mmk_pt_unshare with the fault's gather (its one flush, the old table's
- * page if this space held it last).  MMK_ENOMEM. */
-static __attribute__((noinline)) int fault_unshare(struct mmk_aspace *as,
-						   mmk_vaddr_t addr)
-{
-	struct mmk_tlb_gather g;
-	mmk_cpumask_t cpus;
-	fault_gather(as, &g, &cpus);
-	int err = mmk_pt_unshare(&as->pt, addr, &g);
-	mmk_tlb_gather_finish(&g);
+	/* A map into a leaf table shared with another space (after a
+	 * fork) would unshare it, which needs a gather: unshare first
+	 * (flushed at once, no gather on this stack), then map into the
+	 * private table, which nothing shares again under the shared lock
+	 * (a fork holds the space exclusively). */
+	if (atomic_load_explicit(&as->pt.nshared, memory_order_relaxed)) {
+		int err = mmk__backend_unshare(as, f->page);
+		if (err)
+			return err;
+	}
+	int err =
+		mmk_pt_map(&as->pt, f->page, pg->pa, f->page_size, flags, NULL);
+	if (!err && as->map_flushes)
+		fault_map_flush(f, flags);
 	return err;
 }
 
@@ -176,7 +167,7 @@ int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
 		 * hook sees the copy and the true reference counts. */
 		if (MMK_UNLIKELY(f.present && f.leaf.shared &&
 				 (access & MMK_PT_WRITE))) {
-			int err = fault_unshare(as, addr);
+			int err = mmk__backend_unshare(as, addr);
 			if (err)
 				return err;
 			continue;
@@ -227,6 +218,28 @@ bool mmk_aspace_handle_page_fault(struct mmk_aspace *as, mmk_vaddr_t addr,
  * @need is the rights every byte's area must give: READ or WRITE, plus
  * USER for the user copies.
  */
+/* Copy what the leaf at @va holds of [va, va + len): the bytes copied, or
+ * 0 if nothing is mapped there that allows the access.  Out of line, so
+ * that its leaf is not on the stack under the fault (docs/STACK.md). */
+static __attribute__((noinline)) size_t copy_leaf(struct mmk_aspace *as,
+						  mmk_vaddr_t va, char *buf,
+						  size_t len, bool write)
+{
+	uint32_t access = write ? MMK_PT_WRITE : MMK_PT_READ;
+	struct mmk_pt_leaf lf;
+	if (mmk_pt_lookup(&as->pt, va, &lf) != 0 || !(lf.flags & access))
+		return 0;
+	uint64_t off = va - lf.va;
+	uint64_t left = lf.page_size - off;
+	size_t n = left < len ? (size_t)left : len;
+	void *p = mmk_phys_to_virt(mmk_pa_add(lf.pa, off));
+	if (write)
+		__builtin_memcpy(p, buf, n);
+	else
+		__builtin_memcpy(buf, p, n);
+	return n;
+}
+
 static int copy_locked(struct mmk_aspace *as, mmk_vaddr_t va, char *buf,
 		       size_t len, bool write, uint32_t need)
 {
@@ -235,25 +248,16 @@ static int copy_locked(struct mmk_aspace *as, mmk_vaddr_t va, char *buf,
 		return MMK_EFAULT;
 	unsigned refaults = 0;
 	while (len) {
-		struct mmk_pt_leaf lf;
-		int err = mmk_pt_lookup(&as->pt, va, &lf);
-		if (err || !(lf.flags & access)) {
+		size_t n = copy_leaf(as, va, buf, len, write);
+		if (!n) {
 			if (refaults++ == 2)
 				return MMK_EFAULT;
-			err = mmk__as_fault_locked(as, va, access);
+			int err = mmk__as_fault_locked(as, va, access);
 			if (err)
 				return err == MMK_ENOMEM ? err : MMK_EFAULT;
 			continue;
 		}
 		refaults = 0;
-		uint64_t off = va - lf.va;
-		uint64_t left = lf.page_size - off;
-		size_t n = left < len ? (size_t)left : len;
-		void *p = mmk_phys_to_virt(mmk_pa_add(lf.pa, off));
-		if (write)
-			__builtin_memcpy(p, buf, n);
-		else
-			__builtin_memcpy(buf, p, n);
 		buf += n;
 		va += n;
 		len -= n;

@@ -301,42 +301,37 @@ static bool active_cpus(const struct mmk_aspace *as, mmk_cpumask_t *out)
 	return !mmk_cpumask_empty(out);
 }
 
-/* The TLB may hold the invalid entry: map, then flush it where active.
+/* The TLB may hold the invalid entry just mapped: flush it where active.
  * No gather (too big for the fault path's stack): a map records one
- * range and no puts.  Out of line: the common case needs no flush. */
-static __attribute__((noinline)) int
-fault_map_flushed(const struct mmk_fault *f, mmk_vaddr_t va, mmk_paddr_t pa,
-		  uint32_t flags)
+ * range and no puts.  Out of line, and after the map rather than around
+ * it, so that this frame is not under the map's allocations; the common
+ * case needs no flush. */
+static __attribute__((noinline)) void
+fault_map_flush(const struct mmk_fault *f, mmk_vaddr_t va, uint32_t flags)
 {
 	struct mmk_aspace *as = f->as;
-	int err = mmk_pt_map(&as->pt, va, pa, f->page_size, flags, NULL);
-	if (err)
-		return err;
 	mmk_cpumask_t cpus;
 	mmk__tlb_flush_one(active_cpus(as, &cpus) ? &cpus : NULL, as->asid,
 			   &as->tlb, va, va + f->page_size,
 			   (flags & MMK_PT_GLOBAL) != 0);
-	return 0;
 }
 
-/* A map while the space shares leaf tables (after a fork): a map into a
- * shared table unshares it, which needs a gather (the old table's page,
- * its flush).  Out of line: only such spaces pay for the gather. */
-static __attribute__((noinline)) int
-fault_map_gathered(const struct mmk_fault *f, mmk_vaddr_t va, mmk_paddr_t pa,
-		   uint32_t flags)
+int mmk__backend_unshare(struct mmk_aspace *as, mmk_vaddr_t va)
 {
-	struct mmk_aspace *as = f->as;
-	struct mmk_tlb_gather g;
+	int r = mmk_pt_unshare(&as->pt, va, NULL);
+	if (r <= 0)
+		return r;
+	/* after the switch: a CPU that activated the space since may
+	 * have walked the old table */
 	mmk_cpumask_t cpus;
-	mmk_tlb_gather_init(&g, active_cpus(as, &cpus) ? &cpus : NULL,
-			    as->asid);
-	mmk_tlb_gather_track_asid(&g, &as->tlb);
-	int err = mmk_pt_map(&as->pt, va, pa, f->page_size, flags, &g);
-	/* again after the edit: a CPU may have activated the space since */
-	g.cpus = active_cpus(as, &cpus) ? &cpus : NULL;
-	mmk_tlb_gather_finish(&g);
-	return err;
+	const mmk_cpumask_t *where = active_cpus(as, &cpus) ? &cpus : NULL;
+	struct mmk_tlb_range rg;
+	if (mmk_pt_unshare_flush(&as->pt, va, &rg))
+		mmk__tlb_flush_asid(where, as->asid, &as->tlb);
+	else
+		mmk__tlb_flush_one(where, as->asid, &as->tlb, rg.start, rg.end,
+				   false);
+	return 0;
 }
 
 int mmk_backend_fault_map(const struct mmk_fault *f, struct mmk_pt_cursor *c,
@@ -344,13 +339,22 @@ int mmk_backend_fault_map(const struct mmk_fault *f, struct mmk_pt_cursor *c,
 {
 	struct mmk_aspace *as = f->as;
 	uint32_t flags = mmk_backend_page_flags(as, prot);
+	/* A map into a leaf table shared with another space (after a fork)
+	 * would unshare it, which needs a gather: unshare first (flushed at
+	 * once), then map into the private table, which nothing shares
+	 * again under the fault's shared lock (a fork holds the space
+	 * exclusively).  A cursor's table is private already. */
 	if (MMK_UNLIKELY(!c && atomic_load_explicit(&as->pt.nshared,
-						    memory_order_relaxed)))
-		return fault_map_gathered(f, va, pa, flags);
-	if (MMK_UNLIKELY(as->map_flushes))
-		return fault_map_flushed(f, va, pa, flags);
-	return c ? mmk_pt_map_cursor(c, va, pa, flags, NULL)
-		 : mmk_pt_map(&as->pt, va, pa, f->page_size, flags, NULL);
+						    memory_order_relaxed))) {
+		int err = mmk__backend_unshare(as, va);
+		if (err)
+			return err;
+	}
+	int err = c ? mmk_pt_map_cursor(c, va, pa, flags, NULL)
+		    : mmk_pt_map(&as->pt, va, pa, f->page_size, flags, NULL);
+	if (MMK_UNLIKELY(as->map_flushes) && !err)
+		fault_map_flush(f, va, flags);
+	return err;
 }
 
 static void refresh_cpus(struct mmk_aspace_op *op)

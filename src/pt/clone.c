@@ -54,3 +54,12 @@ int mmk_pt_unshare(struct mmk_pt *pt, mmk_vaddr_t va, struct mmk_tlb_gather *g)
 		return err;
 	return pt->fmt->ops->unshare(pt, ia, g);
 }
+
+bool mmk_pt_unshare_flush(const struct mmk_pt *pt, mmk_vaddr_t va,
+			  struct mmk_tlb_range *r)
+{
+	uint64_t span = (uint64_t)1 << pt->shift[1];
+	r->start = va & ~(span - 1);
+	r->end = r->start + ((uint64_t)1 << pt->fmt->page_shift);
+	return (pt->fmt->caps & MMK__FMT_TABLE_FREE_FULL) != 0;
+}

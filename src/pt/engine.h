@@ -52,6 +52,7 @@ static const struct mmk__pt_ops MMK_ENGINE_OPS = {
 	.move_reserve = eng_move_reserve,
 	.move_tables = eng_move_tables,
 	.replace = eng_replace_leaf,
+	.replace_private = eng_replace_private,
 	.walk = eng_walk,
 	.count_tables = eng_count_tables,
 	.free_tables = eng_free_tables,

@@ -278,6 +278,9 @@ struct mmk__pt_ops {
 	int (*replace)(struct mmk_pt *pt, uint64_t ia,
 		       const struct mmk_pt_leaf *old, uint64_t pa,
 		       uint32_t flags, struct mmk_tlb_gather *g);
+	int (*replace_private)(struct mmk_pt *pt, uint64_t ia,
+			       const struct mmk_pt_leaf *old, uint64_t pa,
+			       uint32_t flags, struct mmk_tlb_gather *g);
 	int (*walk)(const struct mmk_pt *pt, uint64_t ia, uint64_t size,
 		    mmk_pt_walk_fn fn, void *ctx);
 	/** Count the table pages owned, per level (mmk_pt_count_tables). */

@@ -458,12 +458,13 @@ int mmk_pt_lookup(const struct mmk_pt *pt, mmk_vaddr_t va,
 	return pt->fmt->lookup(pt, va, out);
 }
 
-int mmk_pt_replace(struct mmk_pt *pt, const struct mmk_pt_leaf *old,
-		   mmk_paddr_t pa, uint32_t flags, struct mmk_tlb_gather *g)
+/* mmk_pt_replace's checks: 0 and *@ia, or the error. */
+static int pt_replace_check(const struct mmk_pt *pt,
+			    const struct mmk_pt_leaf *old, mmk_paddr_t pa,
+			    uint32_t flags, uint64_t *ia)
 {
-	uint64_t ia;
 	int err = pt_check_range(pt, old->va, old->page_size, old->page_size,
-				 true, &ia);
+				 true, ia);
 	if (!err && (old->level >= pt->fmt->levels ||
 		     old->page_size != (uint64_t)1 << pt->shift[old->level]))
 		err = MMK_EINVAL;
@@ -471,9 +472,27 @@ int mmk_pt_replace(struct mmk_pt *pt, const struct mmk_pt_leaf *old,
 		err = pt_check_pa(pt, pa, old->page_size, old->page_size);
 	if (!err)
 		err = pt_check_flags(flags);
-	if (err)
-		return err;
-	return pt->fmt->ops->replace(pt, ia, old, pa.v, flags, g);
+	return err;
+}
+
+int mmk_pt_replace(struct mmk_pt *pt, const struct mmk_pt_leaf *old,
+		   mmk_paddr_t pa, uint32_t flags, struct mmk_tlb_gather *g)
+{
+	uint64_t ia;
+	int err = pt_replace_check(pt, old, pa, flags, &ia);
+	return err ? err : pt->fmt->ops->replace(pt, ia, old, pa.v, flags, g);
+}
+
+/* Its own call of the op, not mmk_pt_replace's: the stack-depth tool
+ * follows an ops member by name, and this one never unshares. */
+int mmk__pt_replace_private(struct mmk_pt *pt, const struct mmk_pt_leaf *old,
+			    mmk_paddr_t pa, uint32_t flags,
+			    struct mmk_tlb_gather *g)
+{
+	uint64_t ia;
+	int err = pt_replace_check(pt, old, pa, flags, &ia);
+	return err ? err
+		   : pt->fmt->ops->replace_private(pt, ia, old, pa.v, flags, g);
 }
 
 int mmk_pt_copy_from(struct mmk_pt *dst, const struct mmk_pt *src,

@@ -165,6 +165,24 @@ void mmk__tlb_flush_one(const mmk_cpumask_t *cpus, uint32_t asid,
 	mmk_tlb_shootdown(cpus, &f);
 }
 
+void mmk__tlb_flush_asid(const mmk_cpumask_t *cpus, uint32_t asid,
+			 const struct mmk_tlb_ctx *asid_src)
+{
+	if (!cpus)
+		return;
+	if (asid_src) {
+		atomic_thread_fence(memory_order_seq_cst);
+		asid = mmk_tlb_ctx_asid(asid_src);
+	}
+	struct mmk_tlb_flush f;
+	f.asid = asid;
+	f.all = true;
+	f.global = false;
+	f.nranges = 0;
+	f.range = NULL;
+	mmk_tlb_shootdown(cpus, &f);
+}
+
 void mmk_tlb_gather_flush(struct mmk_tlb_gather *g)
 {
 	tlb_flush_now(g);

@@ -364,12 +364,21 @@ static int eng_clone_range(struct mmk_pt *dst, struct mmk_pt *src, uint64_t s,
 }
 
 /* ---------------------------------------------------------- unshare */
+/* With no @g: 1 when the table was shared (this call or a racing one
+ * switched it), and the caller flushes what mmk_pt_unshare_flush says. */
 static int eng_unshare(struct mmk_pt *pt, uint64_t ia, struct mmk_tlb_gather *g)
 {
 	if (!atomic_load_explicit(&pt->nshared, memory_order_relaxed) ||
 	    pt->fmt->levels < 2)
 		return MMK_OK;
 	mmk__pte_t *p1 = eng_slot(pt, ia, 1);
+	if (!p1)
+		return MMK_OK;
+	mmk__pte_t e1 = eng_ld_acq(p1);
+	bool shared = !eng_is_empty(pt, e1, 1) && fmt_is_table(e1, 1) &&
+		      !eng_private(pt, fmt_table_pa(e1, 1));
 	uint64_t own;
-	return p1 ? eng_own(pt, p1, ia, NULL, false, g, &own) : MMK_OK;
+	int err = eng_own(pt, p1, ia, NULL,
+			  g ? ENG_OWN_SHARED : ENG_OWN_CALLER_FLUSHES, g, &own);
+	return err ? err : (!g && shared);
 }

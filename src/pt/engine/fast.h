@@ -675,9 +675,11 @@ eng_fquery_many_tn(const struct mmk_pt *pt, size_t n, const mmk_vaddr_t *va,
 	return mmk__pt_map_checked(pt, va, pa, page_size, flags, g)
 #else /* (loongarch64: the frameless form walks slower) */
 #define ENG_FMAP_OFF(L)                                                        \
-	return eng_is_empty(pt, e, L) ? eng_map_slow(pt, ia, 0, leaf, L, p, e, \
-						     flags & MMK_PT_GLOBAL, g) \
-				      : MMK_EEXIST /* a huge page */
+	return eng_is_empty(pt, e, L)                                          \
+		       ? eng_map_slow(pt, ia, leaf, p,                         \
+				      ENG_MAP_LV(0, L, flags & MMK_PT_GLOBAL), \
+				      g)                                       \
+		       : MMK_EEXIST /* a huge page */
 #endif
 #define ENG_FMSTEP(L)                                                          \
 	if ((L) < levels) {                                                    \

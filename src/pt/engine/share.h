@@ -218,18 +218,26 @@ static void eng_reap(struct mmk_pt *pt)
 	}
 }
 
+/* How eng_own is called (true and false name the first two). */
+#define ENG_OWN_SHARED 0u /* under a shared lock; the switch goes in @g */
+#define ENG_OWN_EXCL   1u /* the caller holds @pt exclusively */
+/* Under a shared lock with no gather: the caller flushes the switch
+ * itself (mmk_pt_unshare with no gather, the fault path's). */
+#define ENG_OWN_CALLER_FLUSHES 2u
+
 /*
  * Make the leaf table level-1 entry *@p1 (over @ia) points at private to
- * @pt; *@out gets that table (ENG_NONE if *p1 holds none).  @excl: the
- * caller holds @pt exclusively.  The copy's page comes from @pool (the
- * reserved paths, or eng_own's one page): cannot fail, allocates and frees
- * nothing, so it adds little to the region walks that call it.  Safe
- * under a shared lock when !excl.
+ * @pt; *@out gets that table (ENG_NONE if *p1 holds none).  @mode: one of
+ * ENG_OWN_* above (excl: the caller holds @pt exclusively).  The copy's page
+ * comes from @pool (the reserved paths, or eng_own's one page): cannot fail,
+ * allocates and frees nothing, so it adds little to the region walks that call
+ * it.  Safe under a shared lock when !excl.
  */
 static void eng_own_pool(struct mmk_pt *pt, mmk__pte_t *p1, uint64_t ia,
-			 struct mmk_pt_resv *pool, bool excl,
+			 struct mmk_pt_resv *pool, unsigned mode,
 			 struct mmk_tlb_gather *g, uint64_t *out)
 {
+	bool excl = mode == ENG_OWN_EXCL;
 	for (;;) {
 		mmk__pte_t e1 = eng_ld_acq(p1);
 		*out = ENG_NONE;
@@ -269,7 +277,8 @@ static void eng_own_pool(struct mmk_pt *pt, mmk__pte_t *p1, uint64_t ia,
 		eng_unhooked(pt);
 		atomic_fetch_sub_explicit(&pt->nshared, 1,
 					  memory_order_relaxed);
-		eng_note_switch(g, pt, ia);
+		if (mode != ENG_OWN_CALLER_FLUSHES)
+			eng_note_switch(g, pt, ia);
 		int r = mmk_frame_put_unless_last(pt->frames, mmk_pa(t));
 		MMK_ASSERT(r >= 0);
 		if (r == 0) {
@@ -293,11 +302,12 @@ static void eng_own_pool(struct mmk_pt *pt, mmk__pte_t *p1, uint64_t ia,
  * @pool: the caller's reservation instead (then it cannot fail).
  */
 static int eng_own(struct mmk_pt *pt, mmk__pte_t *p1, uint64_t ia,
-		   struct mmk_pt_resv *pool, bool excl,
+		   struct mmk_pt_resv *pool, unsigned mode,
 		   struct mmk_tlb_gather *g, uint64_t *out)
 {
+	bool excl = mode == ENG_OWN_EXCL;
 	if (pool) {
-		eng_own_pool(pt, p1, ia, pool, excl, g, out);
+		eng_own_pool(pt, p1, ia, pool, mode, g, out);
 		return MMK_OK;
 	}
 	mmk__pte_t e1 = eng_ld_acq(p1);
@@ -313,7 +323,7 @@ static int eng_own(struct mmk_pt *pt, mmk__pte_t *p1, uint64_t ia,
 	}
 	/* If the table changed meanwhile (a racing CPU's copy, now
 	 * private), the copy needs no page or finds it in @one. */
-	eng_own_pool(pt, p1, ia, &one, excl, g, out);
+	eng_own_pool(pt, p1, ia, &one, mode, g, out);
 	if (MMK_UNLIKELY(one.n))
 		mmk__pt_free_table(pt, 0, one.head); /* not needed after all */
 	return MMK_OK;

@@ -14,9 +14,15 @@
  * empty entry; losing a CAS means descending into the winner's table and
  * freeing our page for that level.
  */
-static int eng_map_slow(struct mmk_pt *pt, uint64_t ia, unsigned tl,
-			mmk__pte_t leaf, unsigned l, mmk__pte_t *p,
-			mmk__pte_t e, bool global, struct mmk_tlb_gather *b);
+static int eng_map_slow(struct mmk_pt *pt, uint64_t ia, mmk__pte_t leaf,
+			mmk__pte_t *p, unsigned lv, struct mmk_tlb_gather *b);
+
+/* eng_map_slow's @lv: the leaf's level @tl, the level @l of the empty
+ * entry *p and the leaf's global bit in one argument, so that all six
+ * go in registers (no outgoing stack arguments in the callers' frames:
+ * they are on the fault's deepest chain, docs/STACK.md). */
+#define ENG_MAP_LV(tl, l, global)                                              \
+	((unsigned)(tl) | (unsigned)(l) << 8 | (unsigned)((global) != 0) << 16)
 
 static int eng_map(struct mmk_pt *pt, uint64_t ia, uint64_t pa, unsigned tl,
 		   uint32_t flags, struct mmk_tlb_gather *b)
@@ -36,8 +42,9 @@ retry:;
 		if (l == tl)
 			break;
 		if (MMK_UNLIKELY(eng_is_empty(pt, e, l)))
-			return eng_map_slow(pt, ia, tl, leaf, l, p, e,
-					    flags & MMK_PT_GLOBAL, b);
+			return eng_map_slow(
+				pt, ia, leaf, p,
+				ENG_MAP_LV(tl, l, flags & MMK_PT_GLOBAL), b);
 		if (MMK_UNLIKELY(!fmt_is_table(e, l)))
 			return MMK_EEXIST;
 		l--;
@@ -86,18 +93,21 @@ eng_chain_free(struct mmk_pt *pt, uint64_t ia, uint64_t t, unsigned lvl,
 }
 
 /*
- * eng_map when tables are missing below level @l (entry *p == e, empty).
+ * eng_map when tables are missing below level @l (entry *p was empty).
  * The tables for levels l-1 .. tl are built bottom-up, each one's entry
  * for @ia pointing at the one below (the lowest holds the leaf), so the
  * chain needs no array: its top is its head, and losing a level to
  * another CPU frees the top and goes on with the table under it.
  */
-__attribute__((noinline)) static int
-eng_map_slow(struct mmk_pt *pt, uint64_t ia, unsigned tl, mmk__pte_t leaf,
-	     unsigned l, mmk__pte_t *p, mmk__pte_t e, bool global,
-	     struct mmk_tlb_gather *b)
+__attribute__((noinline)) static int eng_map_slow(struct mmk_pt *pt,
+						  uint64_t ia, mmk__pte_t leaf,
+						  mmk__pte_t *p, unsigned lv,
+						  struct mmk_tlb_gather *b)
 {
-	uint64_t top = ENG_NONE; /* table of level l-1 (chain head) */
+	unsigned tl = lv & 0xff, l = (lv >> 8) & 0xff;
+	bool global = (lv >> 16) & 1;
+	mmk__pte_t e = eng_ld_acq(p); /* as the caller found it, or newer */
+	uint64_t top = ENG_NONE;      /* table of level l-1 (chain head) */
 	mmk__pte_t down = leaf;
 	for (unsigned cl = tl; cl < l; cl++) {
 		uint64_t t;
@@ -322,38 +332,26 @@ static mmk__pte_t *eng_slot(const struct mmk_pt *pt, uint64_t ia, unsigned tl)
 }
 
 /*
- * Replace the leaf @old by one for @pa, @flags (see mmk_pt_replace).  Every
- * write is a compare-and-swap on the entry, so two CPUs replacing (or one
- * mapping into a hole and one replacing) never both win.
+ * Replace the leaf @old by one from the template @tmpl for @pa (see
+ * mmk_pt_replace), its leaf table private already.  @owned: this call
+ * just made it so (eng_replace_leaf), and the copy's leaf may read
+ * without WRITE.  Every write is a compare-and-swap on the entry, so two
+ * CPUs replacing (or one mapping into a hole and one replacing) never both
+ * win.
  */
-static int eng_replace_leaf(struct mmk_pt *pt, uint64_t ia,
-			    const struct mmk_pt_leaf *old, uint64_t pa,
-			    uint32_t flags, struct mmk_tlb_gather *b)
+static int eng_replace_in(struct mmk_pt *pt, uint64_t ia,
+			  const struct mmk_pt_leaf *old, uint64_t pa,
+			  mmk__pte_t tmpl, uint32_t flags, bool owned,
+			  struct mmk_tlb_gather *b)
 {
 	unsigned l = old->level;
 	uint64_t span = eng_span(pt, l);
-	mmk__pte_t tmpl, raw = old->raw;
-	int err = fmt_leaf_template(pt, flags, l, &tmpl);
-	if (err)
-		return err;
+	mmk__pte_t raw = old->raw;
 	uint64_t opa = fmt_leaf_pa(raw, l);
 	mmk__pte_t nw = fmt_make_leaf(tmpl, pa, l);
 	if (pa == opa)
 		nw |= fmt_leaf_hw_bits(raw, l);
 	ia &= ~(span - 1);
-	bool owned = false;
-	if (MMK_UNLIKELY(
-		    l == 0 &&
-		    atomic_load_explicit(&pt->nshared, memory_order_relaxed))) {
-		mmk__pte_t *p1 = eng_slot(pt, ia, 1);
-		uint64_t own;
-		if (p1) {
-			err = eng_own(pt, p1, ia, NULL, false, b, &own);
-			if (err)
-				return err;
-			owned = true;
-		}
-	}
 	mmk__pte_t *p = eng_slot(pt, ia, l);
 	if (!p)
 		return MMK_EAGAIN;
@@ -398,4 +396,58 @@ static int eng_replace_leaf(struct mmk_pt *pt, uint64_t ia,
 		mmk__pt_gather_range(b, pt, ia, span, global);
 	fmt_sync();
 	return MMK_OK;
+}
+
+/* Is the leaf table over @ia (a level-0 leaf's) shared now? */
+static bool eng_leaf_table_shared(const struct mmk_pt *pt, uint64_t ia)
+{
+	if (!atomic_load_explicit(&pt->nshared, memory_order_relaxed))
+		return false;
+	mmk__pte_t *p1 = eng_slot(pt, ia, 1);
+	if (!p1)
+		return false;
+	mmk__pte_t e1 = eng_ld_acq(p1);
+	return !eng_is_empty(pt, e1, 1) && fmt_is_table(e1, 1) &&
+	       !eng_private(pt, fmt_table_pa(e1, 1));
+}
+
+/* mmk__pt_replace_private: MMK_EAGAIN if the leaf's table is shared
+ * (the caller unshares, then looks again); allocates nothing. */
+static int eng_replace_private(struct mmk_pt *pt, uint64_t ia,
+			       const struct mmk_pt_leaf *old, uint64_t pa,
+			       uint32_t flags, struct mmk_tlb_gather *b)
+{
+	mmk__pte_t tmpl;
+	int err = fmt_leaf_template(pt, flags, old->level, &tmpl);
+	if (err)
+		return err;
+	if (MMK_UNLIKELY(old->level == 0 && eng_leaf_table_shared(pt, ia)))
+		return MMK_EAGAIN;
+	return eng_replace_in(pt, ia, old, pa, tmpl, flags, false, b);
+}
+
+/* mmk_pt_replace: a leaf in a shared leaf table gets its own table first. */
+static int eng_replace_leaf(struct mmk_pt *pt, uint64_t ia,
+			    const struct mmk_pt_leaf *old, uint64_t pa,
+			    uint32_t flags, struct mmk_tlb_gather *b)
+{
+	mmk__pte_t tmpl;
+	int err = fmt_leaf_template(pt, flags, old->level, &tmpl);
+	if (err)
+		return err;
+	bool owned = false;
+	if (MMK_UNLIKELY(
+		    old->level == 0 &&
+		    atomic_load_explicit(&pt->nshared, memory_order_relaxed))) {
+		uint64_t a = ia & ~(eng_span(pt, 0) - 1);
+		mmk__pte_t *p1 = eng_slot(pt, a, 1);
+		uint64_t own;
+		if (p1) {
+			err = eng_own(pt, p1, a, NULL, false, b, &own);
+			if (err)
+				return err;
+			owned = true;
+		}
+	}
+	return eng_replace_in(pt, ia, old, pa, tmpl, flags, owned, b);
 }

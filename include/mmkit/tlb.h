@@ -38,8 +38,15 @@
 extern "C" {
 #endif
 
-/** Ranges kept before one full flush replaces them (one request's). */
-#define MMK_TLB_GATHER_RANGES MMK_TLB_FLUSH_RANGES
+/**
+ * Ranges kept before one full flush replaces them (at most a request's,
+ * MMK_TLB_FLUSH_RANGES).  Few: a fault's gather lives on its stack, under
+ * 1 KiB in all (docs/STACK.md), and an operation's edits are mostly one
+ * run (Linux keeps one range); past four runs, or
+ * MMK_TLB_GATHER_FLUSH_ALL_PAGES pages, one full flush costs less than
+ * the page flushes would.
+ */
+#define MMK_TLB_GATHER_RANGES 4
 /** Past this many base pages one full flush replaces the ranges. */
 #define MMK_TLB_GATHER_FLUSH_ALL_PAGES 64
 

@@ -378,8 +378,8 @@ static void pcp_drain(struct mmk_frames *fa, struct mmk_frame_pcp *pcp,
  * Called with no lock held and interrupts in any state; the block's pages
  * are counted on the cache whose lock was held when it was taken.
  */
-static bool alloc_reclaiming(struct mmk_frames *fa, unsigned order,
-			     uint64_t *pfn)
+__attribute__((noinline)) static bool
+alloc_reclaiming(struct mmk_frames *fa, unsigned order, uint64_t *pfn)
 {
 	unsigned long irq = mmk_hal_irq_save();
 	unsigned self = mmk_hal_cpu_id();
@@ -443,9 +443,7 @@ __attribute__((noinline)) static uint64_t alloc_slow(struct mmk_frames *fa,
 		ok = false; /* blocks: alloc_block, unless that failed */
 	}
 	mmk_hal_irq_restore(irq);
-	if (!ok && !alloc_reclaiming(fa, order, &pfn))
-		return NO_PFN;
-	return pfn;
+	return ok ? pfn : NO_PFN; /* the caller reclaims, then fails */
 }
 
 /*
@@ -464,7 +462,7 @@ static inline uint64_t alloc_block(struct mmk_frames *fa, unsigned order)
 	if (ok)
 		pcp_account(&fa->pcp[mmk_hal_cpu_id()], (int64_t)1 << order);
 	mmk_hal_irq_restore(irq);
-	return ok ? pfn : alloc_slow(fa, order); /* reclaim, then retry */
+	return ok ? pfn : NO_PFN; /* the caller reclaims, then retries */
 }
 
 int mmk_frame_alloc(struct mmk_frames *fa, unsigned order, unsigned flags,
@@ -490,15 +488,14 @@ int mmk_frame_alloc(struct mmk_frames *fa, unsigned order, unsigned flags,
 		pcp_unlock(pcp);
 		mmk_hal_irq_restore(irq);
 	}
-	if (order != 0) {
+	if (order != 0)
 		pfn = alloc_block(fa, order);
-		if (pfn == NO_PFN)
-			return MMK_ENOMEM;
-	} else if (MMK_UNLIKELY(!hit)) {
+	else if (MMK_UNLIKELY(!hit))
 		pfn = alloc_slow(fa, order);
-		if (pfn == NO_PFN)
-			return MMK_ENOMEM;
-	}
+	/* Not under alloc_slow's frame: the reclaim's calls are the deepest
+	 * of every table allocation (docs/STACK.md). */
+	if (MMK_UNLIKELY(pfn == NO_PFN) && !alloc_reclaiming(fa, order, &pfn))
+		return MMK_ENOMEM;
 
 	struct mmk_frame_region *r = region_of(fa, pfn);
 	struct mmk_frame *f = &r->meta[pfn - r->pfn_base];

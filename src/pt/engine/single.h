@@ -339,10 +339,10 @@ static mmk__pte_t *eng_slot(const struct mmk_pt *pt, uint64_t ia, unsigned tl)
  * CPUs replacing (or one mapping into a hole and one replacing) never both
  * win.
  */
-static int eng_replace_in(struct mmk_pt *pt, uint64_t ia,
-			  const struct mmk_pt_leaf *old, uint64_t pa,
-			  mmk__pte_t tmpl, uint32_t flags, bool owned,
-			  struct mmk_tlb_gather *b)
+static inline __attribute__((always_inline)) int
+eng_replace_in(struct mmk_pt *pt, uint64_t ia, const struct mmk_pt_leaf *old,
+	       uint64_t pa, mmk__pte_t tmpl, uint32_t flags, bool owned,
+	       struct mmk_tlb_gather *b)
 {
 	unsigned l = old->level;
 	uint64_t span = eng_span(pt, l);

@@ -239,7 +239,12 @@ REC_BOUND = {
 }
 
 
-REPORTS = {"mmk_log", "mmk_panic", "mmk_vlog"}
+# The error reports, and what only a misuse or a bug reaches: not_alloc is
+# the frame allocator's diagnosis of a put or free of a frame that is not
+# allocated (EBADFREE / EDOUBLEFREE), which the paths checked here reach
+# only on a caller's bug (a frame they hold is allocated); frame_report
+# logs it.
+REPORTS = {"mmk_log", "mmk_panic", "mmk_vlog", "not_alloc", "frame_report"}
 
 
 def base_name(t):

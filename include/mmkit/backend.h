@@ -54,6 +54,11 @@ struct mmk_fault {
 	 * read once by the fault path. */
 	bool present;
 	struct mmk_pt_leaf leaf;
+	/* Table pages the core reserved for this fault's maps (empty on the
+	 * first try; filled when a map said MMK_EAGAIN): for
+	 * mmk_backend_fault_map, which takes tables from it, never
+	 * allocating one. */
+	struct mmk_pt_resv *tables;
 };
 
 /** The page a fault hook asks the core to map. */
@@ -109,10 +114,12 @@ struct mmk_backend {
 	/**
 	 * Say what to map for fault @f: fill @out and return 0, return
 	 * MMK_FAULT_RETRY, or an error (MMK_ENOMEM, ...: the fault fails
-	 * with it, nothing changed).  The core maps @out (a single-page
-	 * compare-and-swap, or a leaf replace when f->present), so several
-	 * CPUs may ask for one page at once; the loser's owned page is put.
-	 * Shared lock.  NULL: the backend never faults (a fault on an
+	 * with it, nothing changed; MMK_EAGAIN passed on from
+	 * mmk_backend_fault_map for f's own page: the core makes the page's
+	 * tables, then calls the hook again).  The core maps @out (a
+	 * single-page compare-and-swap, or a leaf replace when f->present), so
+	 * several CPUs may ask for one page at once; the loser's owned page is
+	 * put. Shared lock.  NULL: the backend never faults (a fault on an
 	 * unmapped page of the area is a real one, MMK_EFAULT).  A page it
 	 * maps must keep some access (flags with READ, WRITE or EXEC) while
 	 * its area allows one: the core reads a leaf without any as another
@@ -306,9 +313,13 @@ void mmk_backend_zap_pages(struct mmk_aspace_op *op, mmk_vaddr_t start,
  * compare-and-swap into the empty entry, flushed on formats that cache
  * invalid entries.  @c (may be NULL; base pages only) is a map cursor the
  * caller keeps across neighbouring calls.  0: the leaf now holds the
- * caller's reference on @pa.  MMK_EEXIST: something is mapped there,
- * MMK_ENOMEM: a table page; nothing changed, the reference is still the
- * caller's.  The fault's shared lock.
+ * caller's reference on @pa.  MMK_EEXIST: something is mapped there;
+ * MMK_EAGAIN: no table of this space's own holds @va yet (the call never
+ * allocates one, nor copies a leaf table a fork left shared): for the
+ * faulting page, the hook returns MMK_EAGAIN and the core makes the
+ * tables and calls it again; a neighbour is simply skipped.  Nothing
+ * changed on an error, the reference is still the caller's.  The fault's
+ * shared lock.
  */
 int mmk_backend_fault_map(const struct mmk_fault *f, struct mmk_pt_cursor *c,
 			  mmk_vaddr_t va, mmk_paddr_t pa, uint32_t prot);

@@ -355,7 +355,8 @@ struct mmk_pt_leaf {
  * size = page_size, flags, level and the raw entry.  May run alongside
  * single maps and replaces (the fault path's first step).  Errors:
  * MMK_ENONCANON, MMK_ENOENT if nothing is mapped (PROT_NONE leaves are
- * found).
+ * found); then only out->level is set: the level of the empty entry that
+ * ended the walk (above 0: leaf tables are missing there).
  */
 int mmk_pt_lookup(const struct mmk_pt *pt, mmk_vaddr_t va,
 		  struct mmk_pt_leaf *out);
@@ -395,6 +396,33 @@ int mmk_pt_replace(struct mmk_pt *pt, const struct mmk_pt_leaf *old,
 int mmk__pt_replace_private(struct mmk_pt *pt, const struct mmk_pt_leaf *old,
 			    mmk_paddr_t pa, uint32_t flags,
 			    struct mmk_tlb_gather *g);
+
+/*
+ * The fault path's maps (src/aspace/fault.c, mmk_backend_fault_map): as
+ * mmk_pt_map and mmk_pt_map_cursor with no gather, but they never
+ * allocate: a missing table comes from @pool (may be NULL), and where it
+ * holds too few, or the leaf table is shared with another table,
+ * MMK_EAGAIN, nothing changed.  The fault then reserves the tables
+ * (mmk__pt_reserve_fault) and unshares from its shallowest frame and
+ * tries again, so that no allocation of a table is ever under a backend's
+ * fault hook, and a fault that fails later (the hook's own page) has
+ * hooked no table yet: reserve, then commit (docs/STACK.md).
+ */
+struct mmk_pt_resv;
+int mmk__pt_map_private(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
+			uint64_t page_size, uint32_t flags,
+			struct mmk_pt_resv *pool);
+int mmk__pt_map_cursor_private(struct mmk_pt_cursor *c, mmk_vaddr_t va,
+			       mmk_paddr_t pa, uint32_t flags,
+			       struct mmk_pt_resv *pool);
+
+/*
+ * Add to @r the table pages a leaf of @page_size at @va lacks now (upper
+ * bound while only single maps run alongside).  0, MMK_ENOMEM (@r as it
+ * was), MMK_ENONCANON, MMK_ENOTSUP (@page_size).
+ */
+int mmk__pt_reserve_fault(struct mmk_pt *pt, struct mmk_pt_resv *r,
+			  mmk_vaddr_t va, uint64_t page_size);
 
 /**
  * The flags a page asked to have @want is mapped with on this format:

@@ -149,6 +149,13 @@ static inline int mmk__as_reserve_edges(struct mmk_aspace *as,
 /* The fault path with the lock held shared (fault.c). */
 int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
 			 uint32_t access);
+
+/* What a fault's map could not do without allocating (FAULT_PREPARE in
+ * fault.c): the space's own copy of a leaf table a fork left shared, and
+ * the tables a leaf of @page_size at @page lacks, added to @tables.  0 or
+ * MMK_ENOMEM. */
+int mmk__as_fault_prepare(struct mmk_aspace *as, struct mmk_pt_resv *tables,
+			  mmk_vaddr_t page, uint64_t page_size);
 /* can_access_range with the lock held (either way); every area must also
  * carry the bits of @need (MMK_PT_USER for user copies). */
 bool mmk__as_can_access_locked(struct mmk_aspace *as, mmk_vaddr_t start,

@@ -13,11 +13,19 @@
  *   entry present and allowing the access ........... 0 (another CPU was
  *                                                      first, stale TLB)
  *   no fault hook (linear) ........................... MMK_EFAULT
- *   absent: hook says what to map -> mmk_pt_map (CAS)
+ *   absent: hook says what to map -> mmk__pt_map_private (CAS)
  *   present, lacking the access (copy-on-write): hook says what to map
- *                                 -> mmk_pt_replace (CAS on the old entry)
+ *                          -> mmk__pt_replace_private (CAS on the old entry)
  *   lost a race (EEXIST / EAGAIN), or a replace between break and make
  *   (a leaf with no access in an area allowing it): read the entry again
+ *   a table missing on the way, or a leaf table a fork left shared:
+ *   FAULT_PREPARE, and mmk__as_fault_locked makes the tables (and this
+ *   space's own leaf table) from its small frame, then tries again
+ *
+ * Nothing under the hook allocates a table: the deepest calls (a table's
+ * allocation, a shared table's copy) hang off the outermost, smallest
+ * frame instead of under struct mmk_fault and the hook's frame, which
+ * keeps a fault within 1 KiB of stack (docs/STACK.md).
  *
  * Files, in order: fault.c (this), the backend's fault hook
  * (src/backend/alloc.c), src/pt (mmk_pt_map / mmk_pt_replace), the format.
@@ -27,6 +35,13 @@
 /* Races lost in a row before the access is simply retried by the CPU
  * (returning 0 refaults if the page is still not there). */
 #define FAULT_TRIES 4
+/* fault_try's answer besides 0 and the errors: the page needs a table
+ * made, or its leaf table made private, before anything can map it. */
+#define FAULT_PREPARE 2
+/* Preparations in a row before the access is retried by the CPU (one is
+ * enough but for a racing fork of another thread... which cannot run
+ * under the shared lock; two for good measure). */
+#define FAULT_PREPARES 2
 
 /* (Again) where @g flushes: the CPUs that may cache the space now. */
 static void fault_gather_cpus(struct mmk_aspace *as, struct mmk_tlb_gather *g,
@@ -70,18 +85,16 @@ fault_replace_flushed(struct mmk_fault *f, struct mmk_fault_page *pg,
  * flush, and not through the gather, since the old frame is shared (that
  * is why it was copied) and another space's gather may be putting it at
  * this moment (a frame sits in one gather).  A leaf table a fork left
- * shared (or flagged: this space the last holder) is made private first,
- * then MMK_EAGAIN: the caller looks again, so the hook sees the copy. */
+ * shared (or flagged: this space the last holder): FAULT_PREPARE (made
+ * private, then the hook runs again and sees the copy). */
 static int fault_replace(struct mmk_fault *f, struct mmk_fault_page *pg,
 			 uint32_t flags)
 {
 	struct mmk_aspace *as = f->as;
 	int err = fault_replace_flushed(f, pg, flags);
 	if (MMK_UNLIKELY(err == MMK_EAGAIN) &&
-	    atomic_load_explicit(&as->pt.nshared, memory_order_relaxed)) {
-		int e = mmk__backend_unshare(as, f->page);
-		return e ? e : MMK_EAGAIN;
-	}
+	    atomic_load_explicit(&as->pt.nshared, memory_order_relaxed))
+		return FAULT_PREPARE; /* maybe a shared leaf table */
 	if (!err && pg->put_old) {
 		int r = mmk_frame_put(as->frames, f->leaf.pa);
 		MMK_ASSERT(r >= 0);
@@ -105,40 +118,44 @@ static __attribute__((noinline)) void fault_map_flush(struct mmk_fault *f,
 }
 
 /* Install what the hook answered; 0, or MMK_EEXIST / MMK_EAGAIN (lost a
- * race: nothing changed), or MMK_ENOMEM. */
+ * race: nothing changed), FAULT_PREPARE, or MMK_ENOMEM. */
 static inline int fault_install(struct mmk_fault *f, struct mmk_fault_page *pg)
 {
 	struct mmk_aspace *as = f->as;
 	uint32_t flags = mmk_backend_page_flags(as, pg->flags);
 	if (f->present)
 		return fault_replace(f, pg, flags);
-	if (MMK_LIKELY(!as->map_flushes &&
-		       !atomic_load_explicit(&as->pt.nshared,
-					     memory_order_relaxed)))
-		return mmk_pt_map(&as->pt, f->page, pg->pa, f->page_size, flags,
-				  NULL);
-	/* A map into a leaf table shared with another space (after a
-	 * fork) would unshare it, which needs a gather: unshare first
-	 * (flushed at once, no gather on this stack), then map into the
-	 * private table, which nothing shares again under the shared lock
-	 * (a fork holds the space exclusively). */
-	if (atomic_load_explicit(&as->pt.nshared, memory_order_relaxed)) {
-		int err = mmk__backend_unshare(as, f->page);
-		if (err)
-			return err;
+	int err = mmk__pt_map_private(&as->pt, f->page, pg->pa, f->page_size,
+				      flags, f->tables);
+	if (MMK_LIKELY(!err)) {
+		if (MMK_UNLIKELY(as->map_flushes))
+			fault_map_flush(f, flags);
+		return 0;
 	}
-	int err =
-		mmk_pt_map(&as->pt, f->page, pg->pa, f->page_size, flags, NULL);
-	if (!err && as->map_flushes)
-		fault_map_flush(f, flags);
-	return err;
+	return err == MMK_EAGAIN ? FAULT_PREPARE : err;
 }
 
-int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
-			 uint32_t access)
+/* The level of a leaf of @page_size. */
+static inline unsigned fault_level(const struct mmk_aspace *as,
+				   uint64_t page_size)
+{
+	unsigned l = 0;
+	while (((uint64_t)1 << as->pt.shift[l]) < page_size)
+		l++;
+	return l;
+}
+
+/* One look at the page and at most FAULT_TRIES races: 0, an error, or
+ * FAULT_PREPARE with *@page_size (the hook's page size there).  The maps
+ * take their tables from @tables.  Out of line: struct mmk_fault and the
+ * hook's frames are not under the reservation's allocations. */
+static __attribute__((noinline)) int
+fault_try(struct mmk_aspace *as, mmk_vaddr_t addr, uint32_t access,
+	  struct mmk_pt_resv *tables, uint64_t *page_size)
 {
 	struct mmk_fault f; /* every field set below (no zeroing: hot path) */
 	f.as = as;
+	f.tables = tables;
 	f.addr = addr;
 	f.access = access;
 	if (addr < as->base || addr >= as->end)
@@ -152,6 +169,7 @@ int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
 	const struct mmk_backend *b = mmk_backend_of(f.area);
 	f.page_size = mmk__area_page_size(as, f.area, addr);
 	f.page = MMK_ALIGN_DOWN(addr, f.page_size);
+	*page_size = f.page_size;
 	for (unsigned tries = 0; tries < FAULT_TRIES; tries++) {
 		f.present = mmk_pt_lookup(&as->pt, addr, &f.leaf) == 0;
 		if (f.present && (f.leaf.flags & access) == access)
@@ -166,19 +184,22 @@ int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
 		 * fork): this space's own copy first, then look again, so the
 		 * hook sees the copy and the true reference counts. */
 		if (MMK_UNLIKELY(f.present && f.leaf.shared &&
-				 (access & MMK_PT_WRITE))) {
-			int err = mmk__backend_unshare(as, addr);
-			if (err)
-				return err;
-			continue;
-		}
+				 (access & MMK_PT_WRITE)))
+			return FAULT_PREPARE;
 		if (!b->fault)
 			return MMK_EFAULT; /* nobody can map it */
+		/* Tables missing on the way: reserve them before the hook
+		 * runs (it would only find out when it maps). */
+		if (!f.present && !tables->n &&
+		    f.leaf.level > fault_level(as, f.page_size))
+			return FAULT_PREPARE;
 		struct mmk_fault_page pg;
 		pg.owned = pg.put_old = false;
 		int err = b->fault(&f, &pg);
 		if (err == MMK_FAULT_RETRY)
 			continue;
+		if (err == MMK_EAGAIN)
+			return FAULT_PREPARE; /* its own map needed a table */
 		if (err)
 			return err < 0 ? err : MMK_EINVAL;
 		err = fault_install(&f, &pg);
@@ -190,6 +211,51 @@ int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
 			return err;
 	}
 	return 0;
+}
+
+int mmk__as_fault_prepare(struct mmk_aspace *as, struct mmk_pt_resv *tables,
+			  mmk_vaddr_t page, uint64_t page_size)
+{
+	int err = 0;
+	if (atomic_load_explicit(&as->pt.nshared, memory_order_relaxed))
+		err = mmk__backend_unshare(as, page); /* invisible if kept */
+	if (!err)
+		err = mmk__pt_reserve_fault(&as->pt, tables, page, page_size);
+	return err;
+}
+
+/*
+ * Reserve, then commit: the first try maps with no table in hand; where
+ * a map needs one (or a private copy of a shared leaf table), the try
+ * undoes itself (FAULT_PREPARE), the tables are reserved (and the copy
+ * made) from this small frame, and the try runs again, its maps taking
+ * the reserved tables.  So a fault that fails on its own page has hooked
+ * no new table, and no allocation of a table is under the hook.
+ */
+int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
+			 uint32_t access)
+{
+	struct mmk_pt_resv tables;
+	mmk_pt_resv_init(&tables, &as->pt);
+	int err;
+	for (unsigned round = 0;; round++) {
+		uint64_t page_size;
+		err = fault_try(as, addr, access, &tables, &page_size);
+		if (err != FAULT_PREPARE)
+			break;
+		if (round == FAULT_PREPARES) {
+			err = 0; /* the CPU retries the access */
+			break;
+		}
+		err = mmk__as_fault_prepare(as, &tables,
+					    MMK_ALIGN_DOWN(addr, page_size),
+					    page_size);
+		if (err)
+			break;
+	}
+	if (MMK_UNLIKELY(tables.n))
+		mmk_pt_resv_release(&tables); /* what the maps did not take */
+	return err;
 }
 
 int mmk_aspace_fault(struct mmk_aspace *as, mmk_vaddr_t addr, uint32_t access)
@@ -240,8 +306,11 @@ static __attribute__((noinline)) size_t copy_leaf(struct mmk_aspace *as,
 	return n;
 }
 
-static int copy_locked(struct mmk_aspace *as, mmk_vaddr_t va, char *buf,
-		       size_t len, bool write, uint32_t need)
+/* Inline into its callers: the fault below is then one frame nearer the
+ * entry point (docs/STACK.md). */
+static inline __attribute__((always_inline)) int
+copy_locked(struct mmk_aspace *as, mmk_vaddr_t va, char *buf, size_t len,
+	    bool write, uint32_t need)
 {
 	uint32_t access = write ? MMK_PT_WRITE : MMK_PT_READ;
 	if (!mmk__as_can_access_locked(as, va, len, access, need))

@@ -46,15 +46,18 @@ forced_install(struct mmk_aspace *as, const struct mmk_pt_leaf *old,
 }
 
 /* Bring the page at @va of @a in through its fault hook, as a read whose
- * protection is not checked.  0 (look again), or an error. */
-static int forced_fault(struct mmk_aspace *as, const struct mmk_mset_area *a,
-			mmk_vaddr_t va)
+ * protection is not checked; the hook's own maps take their tables from
+ * @tables.  0 (look again), or an error. */
+static int forced_fault_try(struct mmk_aspace *as,
+			    const struct mmk_mset_area *a, mmk_vaddr_t va,
+			    struct mmk_pt_resv *tables)
 {
 	const struct mmk_backend *b = mmk_backend_of(a);
 	if (!b->fault)
 		return MMK_EFAULT;
 	struct mmk_fault f;
 	f.as = as;
+	f.tables = tables;
 	f.area = a;
 	f.addr = va;
 	f.page_size = mmk__area_page_size(as, a, va);
@@ -66,6 +69,10 @@ static int forced_fault(struct mmk_aspace *as, const struct mmk_mset_area *a,
 	int err = b->fault(&f, &pg);
 	if (err == MMK_FAULT_RETRY)
 		return 0;
+	if (err == MMK_EAGAIN) { /* its map needed a table: reserve, again */
+		err = mmk__as_fault_prepare(as, tables, f.page, f.page_size);
+		return err ? err : MMK_EAGAIN;
+	}
 	if (err)
 		return err < 0 ? err : MMK_EINVAL;
 	uint32_t flags = mmk_backend_page_flags(as, pg.flags);
@@ -78,6 +85,21 @@ static int forced_fault(struct mmk_aspace *as, const struct mmk_mset_area *a,
 		MMK_ASSERT(r >= 0); /* never visible to anyone */
 	}
 	return err == MMK_EEXIST ? 0 : err; /* another CPU was first */
+}
+
+/* forced_fault_try, again with the tables its hook asked for reserved
+ * (reserve, then commit, as the fault path). */
+static int forced_fault(struct mmk_aspace *as, const struct mmk_mset_area *a,
+			mmk_vaddr_t va)
+{
+	struct mmk_pt_resv tables;
+	mmk_pt_resv_init(&tables, &as->pt);
+	int err = forced_fault_try(as, a, va, &tables);
+	if (err == MMK_EAGAIN)
+		err = forced_fault_try(as, a, va, &tables);
+	if (tables.n)
+		mmk_pt_resv_release(&tables);
+	return err == MMK_EAGAIN ? 0 : err; /* look again */
 }
 
 /* Make the read-only private leaf @lf writable by this call: 0 if its

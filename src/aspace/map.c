@@ -66,8 +66,12 @@ int mmk_aspace_map_alloc(struct mmk_aspace *as, mmk_vaddr_t start,
 			      &mmk_backend_alloc, start, NULL);
 }
 
-int mmk_aspace_map_huge(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
-			uint32_t flags, uint64_t page_size, bool populate)
+/* mmk_aspace_map_huge's own checks.  Out of line: the table's info is
+ * not on the stack under the map (docs/STACK.md). */
+__attribute__((noinline)) static int huge_check(struct mmk_aspace *as,
+						mmk_vaddr_t start,
+						uint64_t size,
+						uint64_t page_size)
 {
 	struct mmk_pt_info info;
 	mmk_pt_info(&as->pt, &info);
@@ -80,6 +84,15 @@ int mmk_aspace_map_huge(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
 		return MMK_EWRAP;
 	if ((start | size) & (page_size - 1))
 		return MMK_EALIGN;
+	return 0;
+}
+
+int mmk_aspace_map_huge(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
+			uint32_t flags, uint64_t page_size, bool populate)
+{
+	int err = huge_check(as, start, size, page_size);
+	if (err)
+		return err;
 	/* priv is the page size (nothing to hold); offset = start, so
 	 * neighbours of one page size and flags merge */
 	return mmk_aspace_map(as, start, size, flags, populate,

@@ -339,19 +339,12 @@ int mmk_backend_fault_map(const struct mmk_fault *f, struct mmk_pt_cursor *c,
 {
 	struct mmk_aspace *as = f->as;
 	uint32_t flags = mmk_backend_page_flags(as, prot);
-	/* A map into a leaf table shared with another space (after a fork)
-	 * would unshare it, which needs a gather: unshare first (flushed at
-	 * once), then map into the private table, which nothing shares
-	 * again under the fault's shared lock (a fork holds the space
-	 * exclusively).  A cursor's table is private already. */
-	if (MMK_UNLIKELY(!c && atomic_load_explicit(&as->pt.nshared,
-						    memory_order_relaxed))) {
-		int err = mmk__backend_unshare(as, va);
-		if (err)
-			return err;
-	}
-	int err = c ? mmk_pt_map_cursor(c, va, pa, flags, NULL)
-		    : mmk_pt_map(&as->pt, va, pa, f->page_size, flags, NULL);
+	/* Never allocates (a table, a shared table's copy): the tables come
+	 * from f->tables, or MMK_EAGAIN and the fault path reserves them
+	 * (and unshares) from its outermost frame, then asks again. */
+	int err = c ? mmk__pt_map_cursor_private(c, va, pa, flags, f->tables)
+		    : mmk__pt_map_private(&as->pt, va, pa, f->page_size, flags,
+					  f->tables);
 	if (MMK_UNLIKELY(as->map_flushes) && !err)
 		fault_map_flush(f, va, flags);
 	return err;

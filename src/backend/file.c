@@ -94,11 +94,10 @@ static void put_page(struct mmk_file *file, mmk_paddr_t pa)
  * of file->around pages, inside the area, that the pager has in memory
  * and that nothing maps yet, mapped read-only (@flags) with the same
  * compare-and-swap the core installs a fault's page with.  Best effort:
- * stops at the first table page it cannot get.  Runs before the core
- * installs f's own page; every neighbour lies in that page's leaf table,
- * so a neighbour that got its table leaves the core nothing to allocate,
- * and one that did not leaves nothing mapped: the fault stays all or
- * nothing.
+ * it allocates nothing (mmk__pt_map_cursor_private) and stops where the
+ * page's leaf table is missing or shared; every neighbour lies in that
+ * table, which the core then makes for f's own page, so the next fault
+ * in the window maps them.  The fault stays all or nothing.
  */
 static void fault_around(const struct mmk_fault *f, struct mmk_file *file,
 			 uint32_t flags)
@@ -124,8 +123,9 @@ static void fault_around(const struct mmk_fault *f, struct mmk_file *file,
 		if (va == f->page ||
 		    file->ops->get_page(file, idx, MMK_PAGER_CACHED, &pa))
 			continue;
-		int err = mmk_pt_map_cursor(
-			&c, va, pa, mmk_backend_page_flags(f->as, flags), NULL);
+		int err = mmk__pt_map_cursor_private(
+			&c, va, pa, mmk_backend_page_flags(f->as, flags),
+			f->tables);
 		if (err) {
 			put_page(file, pa);
 			if (err != MMK_EEXIST)

@@ -368,6 +368,8 @@ static void pcp_drain(struct mmk_frames *fa, struct mmk_frame_pcp *pcp,
 	mmk_spin_unlock_noirq(&fa->lock);
 }
 
+#define NO_PFN UINT64_MAX
+
 /*
  * The slow path of an allocation that neither the caller's cache nor the
  * lists could serve: take back every CPU's cached frames, one cache at a
@@ -416,8 +418,6 @@ static void zero_block(mmk_paddr_t pa, unsigned order)
 		__builtin_memset(mmk_phys_to_virt(pa), 0,
 				 MMK_PAGE_SIZE << order);
 }
-
-#define NO_PFN UINT64_MAX
 
 /*
  * Everything but a hit in the caller's cache: a refill, a block of a higher
@@ -584,8 +584,8 @@ static inline int lookup_alloc(struct mmk_frames *fa, mmk_paddr_t pa,
 	return MMK_OK;
 }
 
-__attribute__((noinline, cold)) static void report(const char *what,
-						   mmk_paddr_t pa, int err)
+__attribute__((noinline, cold)) static void
+frame_report(const char *what, mmk_paddr_t pa, int err)
 {
 	mmk_log(MMK_LOG_ERROR, "frame %s of %#llx: %s", what,
 		(unsigned long long)pa.v, mmk_strerror_name(err));
@@ -607,6 +607,24 @@ release_slow(struct mmk_frames *fa, struct mmk_frame *f, uint64_t pa)
 	mmk_hal_irq_restore(irq);
 }
 
+/* release() of a block (order > 0): the lists' lock only (see
+ * alloc_block).  Out of line: the page path's frame stays small, and it is
+ * on the deepest chains (docs/STACK.md). */
+__attribute__((noinline)) static void release_block(struct mmk_frames *fa,
+						    struct mmk_frame_region *r,
+						    struct mmk_frame *f,
+						    uint64_t pa, unsigned order)
+{
+	unsigned long irq = mmk_hal_irq_save();
+	pcp_account(&fa->pcp[mmk_hal_cpu_id()], -((int64_t)1 << order));
+	mmk_spin_lock_noirq(&fa->lock);
+	st_set(f, MMK_FS_TAIL);
+	buddy_give(r, (uint32_t)((pa >> MMK_PAGE_SHIFT) - r->pfn_base), order);
+	fa->buddy_allocated -= (int64_t)1 << order;
+	mmk_spin_unlock_noirq(&fa->lock);
+	mmk_hal_irq_restore(irq);
+}
+
 /* Hand a block whose last reference is gone back to the allocator. */
 static inline void release(struct mmk_frames *fa, struct mmk_frame_region *r,
 			   struct mmk_frame *f, uint64_t pa)
@@ -615,16 +633,7 @@ static inline void release(struct mmk_frames *fa, struct mmk_frame_region *r,
 	f->priv = PRIV_FREED;
 	mmk_hal_frame_note(mmk_pa(pa), order, false);
 	if (order != 0) {
-		/* a block: the lists' lock only (see alloc_block) */
-		unsigned long irq = mmk_hal_irq_save();
-		pcp_account(&fa->pcp[mmk_hal_cpu_id()], -((int64_t)1 << order));
-		mmk_spin_lock_noirq(&fa->lock);
-		st_set(f, MMK_FS_TAIL);
-		buddy_give(r, (uint32_t)((pa >> MMK_PAGE_SHIFT) - r->pfn_base),
-			   order);
-		fa->buddy_allocated -= (int64_t)1 << order;
-		mmk_spin_unlock_noirq(&fa->lock);
-		mmk_hal_irq_restore(irq);
+		release_block(fa, r, f, pa, order);
 		return;
 	}
 	unsigned long irq = mmk_hal_irq_save();
@@ -651,13 +660,13 @@ static inline int put_ref(struct mmk_frames *fa, mmk_paddr_t pa)
 	struct mmk_frame *f = NULL;
 	int err = lookup_alloc(fa, pa, &r, &f, NULL);
 	if (MMK_UNLIKELY(err)) {
-		report("free", pa, err);
+		frame_report("free", pa, err);
 		return err;
 	}
 	uint32_t old = atomic_load_explicit(&f->ref, memory_order_relaxed);
 	do {
 		if (MMK_UNLIKELY(old == 0)) {
-			report("put", pa, MMK_EREFCOUNT);
+			frame_report("put", pa, MMK_EREFCOUNT);
 			return MMK_EREFCOUNT;
 		}
 	} while (!atomic_compare_exchange_weak_explicit(&f->ref, &old, old - 1,
@@ -686,13 +695,13 @@ int mmk_frame_put_unless_last(struct mmk_frames *fa, mmk_paddr_t pa)
 	struct mmk_frame *f = NULL;
 	int err = lookup_alloc(fa, pa, &r, &f, NULL);
 	if (MMK_UNLIKELY(err)) {
-		report("put", pa, err);
+		frame_report("put", pa, err);
 		return err;
 	}
 	uint32_t old = atomic_load_explicit(&f->ref, memory_order_acquire);
 	do {
 		if (MMK_UNLIKELY(old == 0)) {
-			report("put", pa, MMK_EREFCOUNT);
+			frame_report("put", pa, MMK_EREFCOUNT);
 			return MMK_EREFCOUNT;
 		}
 		if (old == 1)
@@ -709,13 +718,13 @@ int mmk_frame_get(struct mmk_frames *fa, mmk_paddr_t pa)
 	struct mmk_frame *f = NULL;
 	int err = lookup_alloc(fa, pa, &r, &f, NULL);
 	if (err) {
-		report("get", pa, err);
+		frame_report("get", pa, err);
 		return err;
 	}
 	uint32_t old = atomic_load_explicit(&f->ref, memory_order_relaxed);
 	do {
 		if (old == UINT32_MAX || old == 0) {
-			report("get", pa, MMK_EREFCOUNT);
+			frame_report("get", pa, MMK_EREFCOUNT);
 			return MMK_EREFCOUNT;
 		}
 	} while (!atomic_compare_exchange_weak_explicit(&f->ref, &old, old + 1,
@@ -733,7 +742,7 @@ int mmk_frame_tryget(struct mmk_frames *fa, mmk_paddr_t pa)
 	if (is_free)
 		return MMK_EAGAIN; /* gone already: quietly */
 	if (err) {
-		report("tryget", pa, err);
+		frame_report("tryget", pa, err);
 		return err;
 	}
 	uint32_t old = atomic_load_explicit(&f->ref, memory_order_relaxed);
@@ -741,7 +750,7 @@ int mmk_frame_tryget(struct mmk_frames *fa, mmk_paddr_t pa)
 		if (old == 0)
 			return MMK_EAGAIN; /* a last put is freeing it */
 		if (old == UINT32_MAX) {
-			report("tryget", pa, MMK_EREFCOUNT);
+			frame_report("tryget", pa, MMK_EREFCOUNT);
 			return MMK_EREFCOUNT;
 		}
 	} while (!atomic_compare_exchange_weak_explicit(&f->ref, &old, old + 1,
@@ -788,7 +797,7 @@ int mmk_frame_split(struct mmk_frames *fa, mmk_paddr_t pa, unsigned order,
 	struct mmk_frame *f = NULL;
 	int err = lookup_alloc(fa, pa, &r, &f, NULL);
 	if (err) {
-		report("split", pa, err);
+		frame_report("split", pa, err);
 		return err;
 	}
 	if (f->order != order)

@@ -16,7 +16,7 @@
  *
  * The kernel table is the only one that takes pages from here: it is
  * hooked in through mmk_pt_set_page_source (include/mmkit/pt.h), the one
- * place src/pt allocates table pages (mmk__pt_take_page, src/pt/pt.c).
+ * place src/pt allocates table pages (mmk__pt_take_page, src/pt/format.h).
  */
 #include "kspace_internal.h"
 

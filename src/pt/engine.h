@@ -39,6 +39,8 @@
 
 static const struct mmk__pt_ops MMK_ENGINE_OPS = {
 	.map = eng_map,
+	.map_private = eng_map_private,
+	.reserve_fault = eng_reserve_fault,
 	.unmap = eng_unmap,
 	.protect = eng_protect,
 	.map_region = eng_map_region,

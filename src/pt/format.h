@@ -213,6 +213,14 @@ struct mmk__pt_format {
 	int (*map_cursor)(struct mmk_pt_cursor *c, mmk_vaddr_t va,
 			  mmk_paddr_t pa, uint32_t flags,
 			  struct mmk_tlb_gather *g);
+	/* The same that never allocate a table or copy a shared one
+	 * (MMK_EAGAIN instead): the fault path's (mmk__pt_map_private). */
+	int (*map_private)(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
+			   uint64_t page_size, uint32_t flags,
+			   struct mmk_tlb_gather *g);
+	int (*map_cursor_private)(struct mmk_pt_cursor *c, mmk_vaddr_t va,
+				  mmk_paddr_t pa, uint32_t flags,
+				  struct mmk_tlb_gather *g);
 
 	/**
 	 * Optional: called at the end of create, after the root is allocated
@@ -245,6 +253,11 @@ struct mmk__pt_format {
 struct mmk__pt_ops {
 	int (*map)(struct mmk_pt *pt, uint64_t ia, uint64_t pa, unsigned level,
 		   uint32_t flags, struct mmk_tlb_gather *b);
+	int (*map_private)(struct mmk_pt *pt, uint64_t ia, uint64_t pa,
+			   unsigned level, uint32_t flags,
+			   struct mmk_pt_resv *pool);
+	int (*reserve_fault)(struct mmk_pt *pt, struct mmk_pt_resv *r,
+			     uint64_t ia, unsigned level);
 	int (*unmap)(struct mmk_pt *pt, uint64_t ia, struct mmk_tlb_gather *b,
 		     struct mmk_pt_leaf *out);
 	int (*protect)(struct mmk_pt *pt, uint64_t ia, uint32_t flags,
@@ -322,7 +335,13 @@ static inline unsigned mmk__level_shift(const struct mmk__pt_format *f,
 /** Allocate a table page for @level of @pt (filled empty); ENOMEM. */
 /* One table block of 2^order frames: the page source if set, else the
  * table's frame allocator.  MMK_ENOMEM. */
-int mmk__pt_take_page(const struct mmk_pt *pt, unsigned order, mmk_paddr_t *p);
+static inline int mmk__pt_take_page(const struct mmk_pt *pt, unsigned order,
+				    mmk_paddr_t *p)
+{
+	if (pt->page_src)
+		return pt->page_src->take(pt->page_src->ctx, order, p);
+	return mmk_frame_alloc(pt->frames, order, 0, p) != 0 ? MMK_ENOMEM : 0;
+}
 int mmk__pt_alloc_table(const struct mmk_pt *pt, unsigned level, uint64_t *pa);
 /** Free a table page of @level straight away (never published). */
 void mmk__pt_free_table(const struct mmk_pt *pt, unsigned level, uint64_t pa);
@@ -330,6 +349,10 @@ void mmk__pt_free_table(const struct mmk_pt *pt, unsigned level, uint64_t pa);
 int mmk__pt_map_checked(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 			uint64_t page_size, uint32_t flags,
 			struct mmk_tlb_gather *g);
+/** The same for the private map (ops->map_private), tables from @pool. */
+int mmk__pt_map_checked_private(struct mmk_pt *pt, mmk_vaddr_t va,
+				mmk_paddr_t pa, uint64_t page_size,
+				uint32_t flags, struct mmk_pt_resv *pool);
 /** Frame order of a table page of @level. */
 unsigned mmk__pt_table_order(const struct mmk__pt_format *f, unsigned level);
 /** Every exclusive call first frees the leaf tables unshares under a

@@ -25,13 +25,6 @@ unsigned mmk__pt_table_order(const struct mmk__pt_format *f, unsigned level)
 	return shift > MMK_PAGE_SHIFT ? shift - MMK_PAGE_SHIFT : 0;
 }
 
-int mmk__pt_take_page(const struct mmk_pt *pt, unsigned order, mmk_paddr_t *p)
-{
-	if (pt->page_src)
-		return pt->page_src->take(pt->page_src->ctx, order, p);
-	return mmk_frame_alloc(pt->frames, order, 0, p) != 0 ? MMK_ENOMEM : 0;
-}
-
 void mmk_pt_set_page_source(struct mmk_pt *pt,
 			    const struct mmk_pt_page_source *src)
 {
@@ -226,6 +219,70 @@ int mmk_pt_map(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 
 /* Every page size and every check; the fast map sends what it does not
  * handle here. */
+static int pt_map_check(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
+			uint64_t page_size, uint32_t flags, uint64_t *ia,
+			unsigned *level)
+{
+	int l = pt_level_of(pt, page_size);
+	uint64_t align =
+		l < 0 ? ((uint64_t)1 << pt->fmt->page_shift) : page_size;
+	int err = pt_check_range(pt, va, l < 0 ? align : page_size, align, true,
+				 ia);
+	if (!err)
+		err = pt_check_pa(pt, pa, l < 0 ? align : page_size, align);
+	if (!err && (l < 0 || pt_check_flags(flags)))
+		err = MMK_ENOTSUP;
+	*level = (unsigned)l;
+	return err;
+}
+
+int mmk__pt_map_checked_private(struct mmk_pt *pt, mmk_vaddr_t va,
+				mmk_paddr_t pa, uint64_t page_size,
+				uint32_t flags, struct mmk_pt_resv *pool)
+{
+	uint64_t ia;
+	unsigned l;
+	int err = pt_map_check(pt, va, pa, page_size, flags, &ia, &l);
+	return err ? err
+		   : pt->fmt->ops->map_private(pt, ia, pa.v, l, flags, pool);
+}
+
+int mmk__pt_map_private(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
+			uint64_t page_size, uint32_t flags,
+			struct mmk_pt_resv *pool)
+{
+	/* the fast map while the reservation is empty (nearly every
+	 * fault); the general one takes the tables from it */
+	if (MMK_LIKELY(!pool || !pool->n))
+		return pt->fmt->map_private(pt, va, pa, page_size, flags, NULL);
+	return mmk__pt_map_checked_private(pt, va, pa, page_size, flags, pool);
+}
+
+int mmk__pt_map_cursor_private(struct mmk_pt_cursor *c, mmk_vaddr_t va,
+			       mmk_paddr_t pa, uint32_t flags,
+			       struct mmk_pt_resv *pool)
+{
+	/* reserved tables: the first map builds them (the cursor fills on
+	 * the next call); then the cursor's own path */
+	if (MMK_UNLIKELY(pool && pool->n))
+		return mmk__pt_map_checked_private(
+			c->pt, va, pa, (uint64_t)1 << c->pt->fmt->page_shift,
+			flags, pool);
+	return c->pt->fmt->map_cursor_private(c, va, pa, flags, NULL);
+}
+
+int mmk__pt_reserve_fault(struct mmk_pt *pt, struct mmk_pt_resv *r,
+			  mmk_vaddr_t va, uint64_t page_size)
+{
+	uint64_t ia;
+	int l = pt_level_of(pt, page_size);
+	if (l < 0)
+		return MMK_ENOTSUP;
+	int err = pt_check_range(pt, MMK_ALIGN_DOWN(va, page_size), page_size,
+				 page_size, true, &ia);
+	return err ? err : pt->fmt->ops->reserve_fault(pt, r, ia, (unsigned)l);
+}
+
 int mmk__pt_map_checked(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 			uint64_t page_size, uint32_t flags,
 			struct mmk_tlb_gather *b)

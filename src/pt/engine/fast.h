@@ -353,8 +353,10 @@ static inline __attribute__((always_inline)) int
 eng_flookup_leaf(const struct mmk_pt *pt, mmk_vaddr_t va, mmk__pte_t e,
 		 const unsigned l, struct mmk_pt_leaf *out)
 {
-	if (MMK_UNLIKELY(eng_is_empty(pt, e, l) || !fmt_is_leaf(e, l)))
+	if (MMK_UNLIKELY(eng_is_empty(pt, e, l) || !fmt_is_leaf(e, l))) {
+		out->level = l; /* where the walk ended: tables missing below */
 		return MMK_ENOENT;
+	}
 	uint64_t span = (uint64_t)1 << ENG_QSHIFT(pt, l);
 	out->va = va & ~(span - 1);
 	out->pa = mmk_pa(fmt_leaf_pa(e, l));
@@ -670,16 +672,22 @@ eng_fquery_many_tn(const struct mmk_pt *pt, size_t n, const mmk_vaddr_t *va,
  * the general map (a tail call, once per new leaf table: it walks again
  * and builds the tables or says EEXIST), so this one needs no stack
  * frame; otherwise straight to eng_map_slow. */
+/* (@alloc, a constant of the walk: the private map's way out never
+ * allocates, mmk__pt_map_private) */
+#define ENG_FMAP_CHECKED()                                                     \
+	(alloc ? mmk__pt_map_checked(pt, va, pa, page_size, flags, g)          \
+	       : mmk__pt_map_checked_private(pt, va, pa, page_size, flags,     \
+					     NULL))
 #ifdef FMT_HAS_TABLE_NEXT
-#define ENG_FMAP_OFF(L)                                                        \
-	return mmk__pt_map_checked(pt, va, pa, page_size, flags, g)
+#define ENG_FMAP_OFF(L) return ENG_FMAP_CHECKED()
 #else /* (loongarch64: the frameless form walks slower) */
 #define ENG_FMAP_OFF(L)                                                        \
-	return eng_is_empty(pt, e, L)                                          \
-		       ? eng_map_slow(pt, ia, leaf, p,                         \
+	return !eng_is_empty(pt, e, L) ? MMK_EEXIST /* a huge page */          \
+	       : !alloc                                                        \
+		       ? MMK_EAGAIN                                            \
+		       : eng_map_slow(pt, ia, leaf, p,                         \
 				      ENG_MAP_LV(0, L, flags & MMK_PT_GLOBAL), \
-				      g)                                       \
-		       : MMK_EEXIST /* a huge page */
+				      g)
 #endif
 #define ENG_FMSTEP(L)                                                          \
 	if ((L) < levels) {                                                    \
@@ -714,14 +722,14 @@ eng_fmap_put(struct mmk_pt *pt, mmk__pte_t *p, mmk__pte_t leaf, uint64_t ia,
 static inline __attribute__((always_inline)) int
 eng_fmap_walk(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,
 	      mmk__pte_t leaf, uint32_t flags, struct mmk_tlb_gather *g,
-	      const unsigned levels, const unsigned va_bits)
+	      const unsigned levels, const unsigned va_bits, const bool alloc)
 {
 	uint64_t page_size = (uint64_t)1 << ENG_QSHIFT(pt, 0);
 	if (MMK_UNLIKELY(!eng_fcanonical(pt, va, va_bits) ||
 			 (pt->nborrowed |
 			  (unsigned long)atomic_load_explicit(
 				  &pt->nshared, memory_order_relaxed))))
-		return mmk__pt_map_checked(pt, va, pa, page_size, flags, g);
+		return ENG_FMAP_CHECKED();
 	uint64_t ia = va & (((uint64_t)1 << va_bits) - 1);
 	ENG_FPV;
 	mmk__pte_t *t_ = ENG_FTBL(pt->root.v), *p, e;
@@ -746,14 +754,15 @@ eng_fmap(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa, uint64_t page_size,
 	 uint32_t flags, struct mmk_tlb_gather *g, const unsigned va_bits,
 	 const unsigned pa_bits,
 	 int (*walk)(struct mmk_pt *, mmk_vaddr_t, mmk_paddr_t, mmk__pte_t,
-		     uint32_t, struct mmk_tlb_gather *))
+		     uint32_t, struct mmk_tlb_gather *),
+	 const bool alloc)
 {
 	uint64_t base = (uint64_t)1 << ENG_QSHIFT(pt, 0);
 	mmk__pte_t tmpl;
 	if (MMK_UNLIKELY(page_size != base || ((va | pa.v) & (base - 1)) ||
 			 (pa.v >> pa_bits) ||
 			 fmt_leaf_template(pt, flags, 0, &tmpl) != 0))
-		return mmk__pt_map_checked(pt, va, pa, page_size, flags, g);
+		return ENG_FMAP_CHECKED();
 	mmk__pte_t leaf = fmt_make_leaf(tmpl, pa.v, 0);
 	uint64_t w = eng_hget(pt, 0);
 	if (MMK_UNLIKELY(!eng_hhit(pt, w, va, 0, va_bits)))
@@ -780,11 +789,14 @@ eng_fmap(struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa, uint64_t page_size,
 static int eng_fmap_cursor_miss(struct mmk_pt_cursor *c, mmk_vaddr_t va,
 				mmk_paddr_t pa, uint32_t flags,
 				struct mmk_tlb_gather *g);
+static int eng_fmap_cursor_miss_private(struct mmk_pt_cursor *c, mmk_vaddr_t va,
+					mmk_paddr_t pa, uint32_t flags,
+					struct mmk_tlb_gather *g);
 
 static inline __attribute__((always_inline)) int
 eng_fmap_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
 		uint32_t flags, struct mmk_tlb_gather *g,
-		const unsigned pa_bits)
+		const unsigned pa_bits, const bool alloc)
 {
 	struct mmk_pt *pt = c->pt;
 	uint64_t base = (uint64_t)1 << ENG_QSHIFT(pt, 0);
@@ -817,18 +829,22 @@ eng_fmap_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
 		fmt_sync();
 		return MMK_OK;
 	}
-	return eng_fmap_cursor_miss(c, va, pa, flags, g);
+	return alloc ? eng_fmap_cursor_miss(c, va, pa, flags, g)
+		     : eng_fmap_cursor_miss_private(c, va, pa, flags, g);
 }
 
 /* Out of line, so that the hit path above needs no stack frame: the map
  * with every check, then the cursor refilled for the leaf table now
  * holding @va (left empty if there is none, e.g. a huge page). */
-__attribute__((noinline)) static int
-eng_fmap_cursor_miss(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
-		     uint32_t flags, struct mmk_tlb_gather *g)
+static inline __attribute__((always_inline)) int
+eng_fmap_cursor_refill(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
+		       uint32_t flags, struct mmk_tlb_gather *g,
+		       const bool alloc)
 {
 	struct mmk_pt *pt = c->pt;
-	int err = mmk_pt_map(pt, va, pa, eng_span(pt, 0), flags, g);
+	int err = alloc ? mmk_pt_map(pt, va, pa, eng_span(pt, 0), flags, g)
+			: mmk__pt_map_private(pt, va, pa, eng_span(pt, 0),
+					      flags, NULL);
 	if (err)
 		return err;
 	uint64_t ia = va & (((uint64_t)1 << pt->fmt->va_bits) - 1);
@@ -852,6 +868,21 @@ eng_fmap_cursor_miss(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
 	return MMK_OK;
 }
 
+__attribute__((noinline)) static int
+eng_fmap_cursor_miss(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
+		     uint32_t flags, struct mmk_tlb_gather *g)
+{
+	return eng_fmap_cursor_refill(c, va, pa, flags, g, true);
+}
+
+__attribute__((noinline)) static int
+eng_fmap_cursor_miss_private(struct mmk_pt_cursor *c, mmk_vaddr_t va,
+			     mmk_paddr_t pa, uint32_t flags,
+			     struct mmk_tlb_gather *g)
+{
+	return eng_fmap_cursor_refill(c, va, pa, flags, g, false);
+}
+
 /*
  * Instantiate the entry points for one paging mode: NAME_query etc.  The
  * mode's descriptor takes them with ENG_FAST_OPS(NAME).
@@ -869,28 +900,35 @@ eng_fmap_cursor_miss(struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,
 	{                                                                      \
 		return eng_flookup(pt, va, out, LEVELS, VA_BITS);              \
 	}                                                                      \
-	__attribute__((noinline)) static int NAME##_map_walk(                  \
+	ENG_FAST_MAP(NAME, , LEVELS, VA_BITS, PA_BITS, true)                   \
+	ENG_FAST_MAP(NAME, _private, LEVELS, VA_BITS, PA_BITS, false)
+
+/* The map, its walk and the cursor map: NAME_map* (@ALLOC true) and
+ * NAME_map*_private (false: never allocates, mmk__pt_map_private). */
+#define ENG_FAST_MAP(NAME, SFX, LEVELS, VA_BITS, PA_BITS, ALLOC)               \
+	__attribute__((noinline)) static int NAME##_map_walk##SFX(             \
 		struct mmk_pt *pt, mmk_vaddr_t va, mmk_paddr_t pa,             \
 		mmk__pte_t leaf, uint32_t flags, struct mmk_tlb_gather *g)     \
 	{                                                                      \
 		return eng_fmap_walk(pt, va, pa, leaf, flags, g, LEVELS,       \
-				     VA_BITS);                                 \
+				     VA_BITS, ALLOC);                          \
 	}                                                                      \
-	static int NAME##_map(struct mmk_pt *pt, mmk_vaddr_t va,               \
-			      mmk_paddr_t pa, uint64_t page_size,              \
-			      uint32_t flags, struct mmk_tlb_gather *g)        \
+	static int NAME##_map##SFX(struct mmk_pt *pt, mmk_vaddr_t va,          \
+				   mmk_paddr_t pa, uint64_t page_size,         \
+				   uint32_t flags, struct mmk_tlb_gather *g)   \
 	{                                                                      \
 		return eng_fmap(pt, va, pa, page_size, flags, g, VA_BITS,      \
-				PA_BITS, NAME##_map_walk);                     \
+				PA_BITS, NAME##_map_walk##SFX, ALLOC);         \
 	}                                                                      \
-	static int NAME##_map_cursor(struct mmk_pt_cursor *c, mmk_vaddr_t va,  \
-				     mmk_paddr_t pa, uint32_t flags,           \
-				     struct mmk_tlb_gather *g)                 \
+	static int NAME##_map_cursor##SFX(                                     \
+		struct mmk_pt_cursor *c, mmk_vaddr_t va, mmk_paddr_t pa,       \
+		uint32_t flags, struct mmk_tlb_gather *g)                      \
 	{                                                                      \
-		return eng_fmap_cursor(c, va, pa, flags, g, PA_BITS);          \
+		return eng_fmap_cursor(c, va, pa, flags, g, PA_BITS, ALLOC);   \
 	}
 
 #define ENG_FAST_OPS(NAME)                                                     \
 	.query = NAME##_query, .query_many = NAME##_query_many,                \
 	.lookup = NAME##_lookup, .map = NAME##_map,                            \
-	.map_cursor = NAME##_map_cursor
+	.map_cursor = NAME##_map_cursor, .map_private = NAME##_map_private,    \
+	.map_cursor_private = NAME##_map_cursor_private

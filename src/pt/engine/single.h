@@ -16,6 +16,9 @@
  */
 static int eng_map_slow(struct mmk_pt *pt, uint64_t ia, mmk__pte_t leaf,
 			mmk__pte_t *p, unsigned lv, struct mmk_tlb_gather *b);
+static int eng_map_slow_pool(struct mmk_pt *pt, uint64_t ia, mmk__pte_t leaf,
+			     mmk__pte_t *p, unsigned lv,
+			     struct mmk_pt_resv *pool);
 
 /* eng_map_slow's @lv: the leaf's level @tl, the level @l of the empty
  * entry *p and the leaf's global bit in one argument, so that all six
@@ -24,8 +27,12 @@ static int eng_map_slow(struct mmk_pt *pt, uint64_t ia, mmk__pte_t leaf,
 #define ENG_MAP_LV(tl, l, global)                                              \
 	((unsigned)(tl) | (unsigned)(l) << 8 | (unsigned)((global) != 0) << 16)
 
-static int eng_map(struct mmk_pt *pt, uint64_t ia, uint64_t pa, unsigned tl,
-		   uint32_t flags, struct mmk_tlb_gather *b)
+/* eng_map and eng_map_private; @alloc a constant: the private one has no
+ * call that allocates (the stack-depth tool sees none). */
+static inline __attribute__((always_inline)) int
+eng_map_body(struct mmk_pt *pt, uint64_t ia, uint64_t pa, unsigned tl,
+	     uint32_t flags, struct mmk_tlb_gather *b, struct mmk_pt_resv *pool,
+	     const bool alloc)
 {
 	mmk__pte_t tmpl;
 	int err = fmt_leaf_template(pt, flags, tl, &tmpl);
@@ -41,10 +48,14 @@ retry:;
 		e = eng_ld_acq(p);
 		if (l == tl)
 			break;
-		if (MMK_UNLIKELY(eng_is_empty(pt, e, l)))
-			return eng_map_slow(
-				pt, ia, leaf, p,
-				ENG_MAP_LV(tl, l, flags & MMK_PT_GLOBAL), b);
+		if (MMK_UNLIKELY(eng_is_empty(pt, e, l))) {
+			unsigned lv = ENG_MAP_LV(tl, l, flags & MMK_PT_GLOBAL);
+			if (alloc)
+				return eng_map_slow(pt, ia, leaf, p, lv, b);
+			if (!pool || pool->n < (long)(l - tl))
+				return MMK_EAGAIN;
+			return eng_map_slow_pool(pt, ia, leaf, p, lv, pool);
+		}
 		if (MMK_UNLIKELY(!fmt_is_table(e, l)))
 			return MMK_EEXIST;
 		l--;
@@ -57,6 +68,8 @@ retry:;
 	if (MMK_UNLIKELY(l == 0 && up &&
 			 !eng_private(pt, fmt_table_pa(upe, 1)))) {
 		/* a shared leaf table: our own copy first (a shared lock) */
+		if (!alloc)
+			return MMK_EAGAIN;
 		uint64_t own;
 		err = eng_own(pt, up, ia, NULL, false, b, &own);
 		if (err)
@@ -73,18 +86,82 @@ retry:;
 	return MMK_OK;
 }
 
+static int eng_map(struct mmk_pt *pt, uint64_t ia, uint64_t pa, unsigned tl,
+		   uint32_t flags, struct mmk_tlb_gather *b)
+{
+	return eng_map_body(pt, ia, pa, tl, flags, b, NULL, true);
+}
+
+/* mmk__pt_map_private: the missing tables from @pool (may be NULL);
+ * MMK_EAGAIN where it holds too few, or the leaf table is shared. */
+static int eng_map_private(struct mmk_pt *pt, uint64_t ia, uint64_t pa,
+			   unsigned tl, uint32_t flags,
+			   struct mmk_pt_resv *pool)
+{
+	return eng_map_body(pt, ia, pa, tl, flags, NULL, pool, false);
+}
+
+/*
+ * mmk__pt_reserve_fault: as many table pages in @r as a leaf at level @tl
+ * over @ia lacks tables now (the levels above @tl from the first empty
+ * entry down; none if a leaf above @tl is in the way).  Tables only ever
+ * get added under a shared lock, so the count stays an upper bound.
+ */
+static int eng_reserve_fault(struct mmk_pt *pt, struct mmk_pt_resv *r,
+			     uint64_t ia, unsigned tl)
+{
+	unsigned l = pt->fmt->levels - 1;
+	uint64_t table = pt->root.v;
+	for (; l > tl; l--) {
+		mmk__pte_t e = eng_ld_acq(eng_tbl(table) + eng_idx(pt, ia, l));
+		if (eng_is_empty(pt, e, l))
+			break;
+		if (!fmt_is_table(e, l))
+			return MMK_OK;
+		table = fmt_table_pa(e, l);
+	}
+	long need = (long)(l - tl);
+	return need > r->n ? eng_pool_add(pt, r, need - r->n) : MMK_OK;
+}
+
+/* A table page of the map's chain: from @pool (a fault's reservation,
+ * then not counted in pt->tables until hooked, as an allocated one) or
+ * allocated; back to @pool or freed.  @pool is a constant of each
+ * eng_map_slow instance. */
+static inline __attribute__((always_inline)) int
+eng_chain_take(struct mmk_pt *pt, struct mmk_pt_resv *pool, unsigned level,
+	       uint64_t *t)
+{
+	if (!pool) /* (a constant NULL in eng_map_slow, see there) */
+		return mmk__pt_alloc_table(pt, level, t);
+	*t = eng_pool_pop(pt, pool);
+	atomic_fetch_sub_explicit(&pt->tables, 1, memory_order_relaxed);
+	pt->fmt->ops->init_table(pt, eng_tbl(*t), level);
+	return MMK_OK;
+}
+
+static inline __attribute__((always_inline)) void
+eng_chain_put(struct mmk_pt *pt, struct mmk_pt_resv *pool, unsigned level,
+	      uint64_t t)
+{
+	if (pool)
+		eng_pool_push(pool, t);
+	else
+		mmk__pt_free_table(pt, level, t);
+}
+
 /* Free a private chain of new tables for @ia: @t at level @lvl and the
  * ones its entries for @ia point at, down to level @tl. */
 static inline __attribute__((always_inline)) void
 eng_chain_free(struct mmk_pt *pt, uint64_t ia, uint64_t t, unsigned lvl,
-	       unsigned tl)
+	       unsigned tl, struct mmk_pt_resv *pool)
 {
 	for (;;) {
 		uint64_t next = 0;
 		if (lvl > tl)
 			next = fmt_table_pa(eng_tbl(t)[eng_idx(pt, ia, lvl)],
 					    lvl);
-		mmk__pt_free_table(pt, lvl, t);
+		eng_chain_put(pt, pool, lvl, t);
 		if (lvl == tl)
 			return;
 		t = next;
@@ -99,10 +176,10 @@ eng_chain_free(struct mmk_pt *pt, uint64_t ia, uint64_t t, unsigned lvl,
  * chain needs no array: its top is its head, and losing a level to
  * another CPU frees the top and goes on with the table under it.
  */
-__attribute__((noinline)) static int eng_map_slow(struct mmk_pt *pt,
-						  uint64_t ia, mmk__pte_t leaf,
-						  mmk__pte_t *p, unsigned lv,
-						  struct mmk_tlb_gather *b)
+static inline __attribute__((always_inline)) int
+eng_map_slow_body(struct mmk_pt *pt, uint64_t ia, mmk__pte_t leaf,
+		  mmk__pte_t *p, unsigned lv, struct mmk_tlb_gather *b,
+		  struct mmk_pt_resv *pool)
 {
 	unsigned tl = lv & 0xff, l = (lv >> 8) & 0xff;
 	bool global = (lv >> 16) & 1;
@@ -111,9 +188,9 @@ __attribute__((noinline)) static int eng_map_slow(struct mmk_pt *pt,
 	mmk__pte_t down = leaf;
 	for (unsigned cl = tl; cl < l; cl++) {
 		uint64_t t;
-		if (mmk__pt_alloc_table(pt, cl, &t) != 0) {
+		if (eng_chain_take(pt, pool, cl, &t) != 0) {
 			if (cl > tl)
-				eng_chain_free(pt, ia, top, cl - 1, tl);
+				eng_chain_free(pt, ia, top, cl - 1, tl, pool);
 			return MMK_ENOMEM;
 		}
 		eng_tbl(t)[eng_idx(pt, ia, cl)] = down;
@@ -136,7 +213,7 @@ __attribute__((noinline)) static int eng_map_slow(struct mmk_pt *pt,
 			e = expect;
 		if (top == ENG_NONE || !fmt_is_table(e, l)) {
 			if (top != ENG_NONE)
-				eng_chain_free(pt, ia, top, l - 1, tl);
+				eng_chain_free(pt, ia, top, l - 1, tl, pool);
 			return MMK_EEXIST;
 		}
 		/* Another CPU installed the table this level needed: ours
@@ -145,7 +222,7 @@ __attribute__((noinline)) static int eng_map_slow(struct mmk_pt *pt,
 		if (l - 1 > tl)
 			next = fmt_table_pa(
 				eng_tbl(top)[eng_idx(pt, ia, l - 1)], l - 1);
-		mmk__pt_free_table(pt, l - 1, top);
+		eng_chain_put(pt, pool, l - 1, top);
 		top = next;
 		l--;
 		p = eng_tbl(fmt_table_pa(e, l + 1)) + eng_idx(pt, ia, l);
@@ -155,6 +232,27 @@ __attribute__((noinline)) static int eng_map_slow(struct mmk_pt *pt,
 		mmk__pt_gather_range(b, pt, ia, eng_span(pt, tl), global);
 	fmt_sync();
 	return MMK_OK;
+}
+
+__attribute__((noinline)) static int eng_map_slow(struct mmk_pt *pt,
+						  uint64_t ia, mmk__pte_t leaf,
+						  mmk__pte_t *p, unsigned lv,
+						  struct mmk_tlb_gather *b)
+{
+	return eng_map_slow_body(pt, ia, leaf, p, lv, b, NULL);
+}
+
+/* The same with the tables from @pool, which holds enough: no call that
+ * allocates (the fault path's, mmk__pt_map_private). */
+__attribute__((noinline)) static int
+eng_map_slow_pool(struct mmk_pt *pt, uint64_t ia, mmk__pte_t leaf,
+		  mmk__pte_t *p, unsigned lv, struct mmk_pt_resv *pool)
+{
+	/* the caller's pool is never NULL: say so, so that the allocating
+	 * branch of eng_chain_take is dropped from this instance */
+	if (!pool)
+		__builtin_unreachable();
+	return eng_map_slow_body(pt, ia, leaf, p, lv, NULL, pool);
 }
 
 /* Descend to the entry that ends the walk of @ia (a leaf or an empty

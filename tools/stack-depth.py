@@ -417,7 +417,7 @@ def main():
     if a.report_only:
         print(f"stack-depth: REPORT ONLY: {len(over)} entry points over "
               f"{a.limit} bytes; not failing (the test turns fatal with "
-              f"MMK_STACK_FATAL=ON, tests/build/CMakeLists.txt)")
+              f"MMK_STACK_FATAL=ON, the default, tests/build/CMakeLists.txt)")
         return 0
     print(f"stack-depth: FAIL: {len(over)} entry points over {a.limit} bytes")
     return 1

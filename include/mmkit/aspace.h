@@ -120,12 +120,20 @@ struct mmk_aspace_op {
  * stack: writers are exclusive, so one copy serves every call, and the
  * deepest call path stays small enough for 4 KiB kernel stacks.
  */
+/* A range of a populate's list of holes (src/aspace/populate.c). */
+struct mmk__as_run {
+	mmk_vaddr_t start, end;
+};
+#define MMK__AS_RUNS 4
+
 struct mmk__aspace_work {
 	struct mmk_aspace_op op;
 	struct mmk_tlb_gather gather;
 	struct mmk_mset_txn txn;
 	struct mmk_pt_resv resv;
 	uint64_t scratch[MMK__AS_SCRATCH / 8];
+	/* populate's first holes (more borrow frames): off the stack */
+	struct mmk__as_run runs[MMK__AS_RUNS];
 };
 
 /* One reader count per CPU, each on its own cache line. */

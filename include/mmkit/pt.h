@@ -662,6 +662,11 @@ struct mmk_pt_resv {
 
 /** Start an empty reservation for @pt. */
 void mmk_pt_resv_init(struct mmk_pt_resv *r, struct mmk_pt *pt);
+/* The same as an initializer (the engine's empty pool is UINT64_MAX). */
+#define MMK__PT_RESV_EMPTY(p)                                                  \
+	{                                                                      \
+		(p), UINT64_MAX, 0                                             \
+	}
 
 /** Free the table pages @r still holds; idempotent, @r empty afterwards. */
 void mmk_pt_resv_release(struct mmk_pt_resv *r);

@@ -89,7 +89,10 @@ static void copy_huge_leaf(struct mmk_aspace_op *op, struct mmk_pt_leaf *lf,
 	__builtin_memcpy(mmk_phys_to_virt(e->spare), mmk_phys_to_virt(lf->pa),
 			 lf->page_size);
 	uint32_t fl = lf->flags & ~(uint32_t)(MMK_PT_ACCESSED | MMK_PT_DIRTY);
-	while (mmk_pt_replace(&as->pt, lf, e->spare, fl, op->gather) ==
+	/* a huge leaf: no leaf table over it to unshare, so the replace that
+	 * never unshares (nor allocates: docs/STACK.md) */
+	MMK_ASSERT(lf->level > 0);
+	while (mmk__pt_replace_private(&as->pt, lf, e->spare, fl, op->gather) ==
 	       MMK_EAGAIN)
 		MMK_ASSERT(mmk_pt_lookup(&as->pt, lf->va, lf) == 0);
 	mmk_backend_put(op, lf->pa);

@@ -146,12 +146,14 @@ static inline unsigned fault_level(const struct mmk_aspace *as,
 }
 
 /* One look at the page and at most FAULT_TRIES races: 0, an error, or
- * FAULT_PREPARE with *@page_size (the hook's page size there).  The maps
- * take their tables from @tables.  Out of line: struct mmk_fault and the
- * hook's frames are not under the reservation's allocations. */
-static __attribute__((noinline)) int
-fault_try(struct mmk_aspace *as, mmk_vaddr_t addr, uint32_t access,
-	  struct mmk_pt_resv *tables, uint64_t *page_size)
+ * FAULT_PREPARE.  The maps
+ * take their tables from @tables (NULL on the first try: none).  Out of line:
+ * struct mmk_fault and the hook's frames are not under the reservation's
+ * allocations. */
+static __attribute__((noinline)) int fault_try(struct mmk_aspace *as,
+					       mmk_vaddr_t addr,
+					       uint32_t access,
+					       struct mmk_pt_resv *tables)
 {
 	struct mmk_fault f; /* every field set below (no zeroing: hot path) */
 	f.as = as;
@@ -169,7 +171,6 @@ fault_try(struct mmk_aspace *as, mmk_vaddr_t addr, uint32_t access,
 	const struct mmk_backend *b = mmk_backend_of(f.area);
 	f.page_size = mmk__area_page_size(as, f.area, addr);
 	f.page = MMK_ALIGN_DOWN(addr, f.page_size);
-	*page_size = f.page_size;
 	for (unsigned tries = 0; tries < FAULT_TRIES; tries++) {
 		f.present = mmk_pt_lookup(&as->pt, addr, &f.leaf) == 0;
 		if (f.present && (f.leaf.flags & access) == access)
@@ -190,7 +191,7 @@ fault_try(struct mmk_aspace *as, mmk_vaddr_t addr, uint32_t access,
 			return MMK_EFAULT; /* nobody can map it */
 		/* Tables missing on the way: reserve them before the hook
 		 * runs (it would only find out when it maps). */
-		if (!f.present && !tables->n &&
+		if (!f.present && !tables && f.leaf.level &&
 		    f.leaf.level > fault_level(as, f.page_size))
 			return FAULT_PREPARE;
 		struct mmk_fault_page pg;
@@ -224,38 +225,51 @@ int mmk__as_fault_prepare(struct mmk_aspace *as, struct mmk_pt_resv *tables,
 	return err;
 }
 
-/*
- * Reserve, then commit: the first try maps with no table in hand; where
- * a map needs one (or a private copy of a shared leaf table), the try
- * undoes itself (FAULT_PREPARE), the tables are reserved (and the copy
- * made) from this small frame, and the try runs again, its maps taking
- * the reserved tables.  So a fault that fails on its own page has hooked
- * no new table, and no allocation of a table is under the hook.
- */
-int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
-			 uint32_t access)
+/* The page size of the hook at @addr, whose area the first try found.
+ * Out of line: nothing of it stays on the stack under the second try. */
+__attribute__((noinline)) static uint64_t fault_page_size(struct mmk_aspace *as,
+							  mmk_vaddr_t addr)
 {
-	struct mmk_pt_resv tables;
-	mmk_pt_resv_init(&tables, &as->pt);
-	int err;
-	for (unsigned round = 0;; round++) {
-		uint64_t page_size;
-		err = fault_try(as, addr, access, &tables, &page_size);
-		if (err != FAULT_PREPARE)
-			break;
-		if (round == FAULT_PREPARES) {
-			err = 0; /* the CPU retries the access */
-			break;
-		}
+	return mmk__area_page_size(as, mmk_mset_find(&as->areas, addr), addr);
+}
+
+/*
+ * Reserve, then commit (after a first try that said FAULT_PREPARE): the
+ * space's own copy of a leaf table a fork left
+ * shared, the tables reserved, all from this small frame, and the try
+ * again, its maps taking the reserved tables.  So a fault that fails on
+ * its own page has hooked no new table, and no allocation of a table is
+ * under the hook.
+ */
+__attribute__((noinline)) static int
+fault_prepared(struct mmk_aspace *as, mmk_vaddr_t addr, uint32_t access)
+{
+	uint64_t page_size = fault_page_size(as, addr);
+	struct mmk_pt_resv tables = MMK__PT_RESV_EMPTY(&as->pt);
+	int err = FAULT_PREPARE;
+	for (unsigned round = 0; round < FAULT_PREPARES; round++) {
 		err = mmk__as_fault_prepare(as, &tables,
 					    MMK_ALIGN_DOWN(addr, page_size),
 					    page_size);
 		if (err)
 			break;
+		err = fault_try(as, addr, access, &tables);
+		if (err != FAULT_PREPARE)
+			break;
 	}
 	if (MMK_UNLIKELY(tables.n))
-		mmk_pt_resv_release(&tables); /* what the maps did not take */
-	return err;
+		mmk_pt_resv_release(&tables);  /* what the maps did not take */
+	return err == FAULT_PREPARE ? 0 : err; /* 0: the CPU retries */
+}
+
+/* The first try needs no reservation (nearly every fault). */
+int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
+			 uint32_t access)
+{
+	int err = fault_try(as, addr, access, NULL);
+	if (MMK_LIKELY(err != FAULT_PREPARE))
+		return err;
+	return fault_prepared(as, addr, access);
 }
 
 int mmk_aspace_fault(struct mmk_aspace *as, mmk_vaddr_t addr, uint32_t access)

@@ -4,28 +4,25 @@
  * the holes of the range (pages with no mapping, cut at area boundaries),
  * then asks each hole's backend to fill it.  If one fails, the holes filled
  * before it are zapped again through their backends, so the call changes
- * nothing.  The list lives on the stack while it is short and in frames
- * borrowed from the allocator past that (allocating them is part of the
- * fallible phase).
+ * nothing.  The list lives in the writer's working state while it is
+ * short (struct mmk__aspace_work: off the stack, which stays small) and in
+ * frames borrowed from the allocator past that (allocating them is part
+ * of the fallible phase).
  */
 #include "aspace_internal.h"
 
-struct run {
-	mmk_vaddr_t start, end;
-};
-
-#define RUNS_INLINE   4 /* small stacks; more holes borrow a frame */
-#define RUNS_PER_PAGE ((MMK_PAGE_SIZE - 16) / sizeof(struct run))
+#define RUNS_INLINE   MMK__AS_RUNS /* more holes borrow a frame */
+#define RUNS_PER_PAGE ((MMK_PAGE_SIZE - 16) / sizeof(struct mmk__as_run))
 
 struct run_page {
 	uint64_t next; /* physical address of the next page, 0 = none */
 	uint64_t count;
-	struct run runs[RUNS_PER_PAGE];
+	struct mmk__as_run runs[RUNS_PER_PAGE];
 };
 
 struct runlog {
 	struct mmk_aspace *as;
-	struct run inl[RUNS_INLINE];
+	struct mmk__as_run *inl; /* RUNS_INLINE of them, in the working state */
 	unsigned ninl;
 	uint64_t first, last; /* run pages, physical addresses, 0 = none */
 };
@@ -33,7 +30,7 @@ struct runlog {
 static int runlog_add(struct runlog *l, mmk_vaddr_t s, mmk_vaddr_t e)
 {
 	if (l->ninl < RUNS_INLINE) {
-		l->inl[l->ninl++] = (struct run){s, e};
+		l->inl[l->ninl++] = (struct mmk__as_run){s, e};
 		return 0;
 	}
 	struct run_page *p = l->last ? mmk_phys_to_virt(mmk_pa(l->last)) : NULL;
@@ -52,14 +49,14 @@ static int runlog_add(struct runlog *l, mmk_vaddr_t s, mmk_vaddr_t e)
 		l->last = pa.v;
 		p = np;
 	}
-	p->runs[p->count++] = (struct run){s, e};
+	p->runs[p->count++] = (struct mmk__as_run){s, e};
 	return 0;
 }
 
 /* Call @fn on every run in order, stopping after @limit runs. */
 static void runlog_each(struct runlog *l, unsigned long limit,
-			void (*fn)(struct runlog *l, const struct run *r,
-				   void *arg),
+			void (*fn)(struct runlog *l,
+				   const struct mmk__as_run *r, void *arg),
 			void *arg)
 {
 	unsigned long n = 0;
@@ -108,7 +105,7 @@ struct fill_ctx {
 	unsigned long done; /* runs filled */
 };
 
-static void fill_run(struct runlog *l, const struct run *r, void *arg)
+static void fill_run(struct runlog *l, const struct mmk__as_run *r, void *arg)
 {
 	struct fill_ctx *f = arg;
 	if (f->err)
@@ -119,7 +116,7 @@ static void fill_run(struct runlog *l, const struct run *r, void *arg)
 		f->done++;
 }
 
-static void unfill_run(struct runlog *l, const struct run *r, void *arg)
+static void unfill_run(struct runlog *l, const struct mmk__as_run *r, void *arg)
 {
 	const struct mmk_mset_area *a = mmk_mset_find(&l->as->areas, r->start);
 	mmk__as_zap(arg, a, r->start, r->end);
@@ -137,6 +134,7 @@ int mmk_aspace_populate(struct mmk_aspace *as, mmk_vaddr_t start, uint64_t size,
 	mmk_vaddr_t end = start + size;
 	struct runlog log = {.as = as};
 	struct mmk__aspace_work *w = mmk__op_begin(as);
+	log.inl = w->runs;
 	if (!mmk_mset_covers(&as->areas, start, size)) {
 		err = MMK_ENOMEM;
 		goto out;

@@ -38,10 +38,6 @@
 /* fault_try's answer besides 0 and the errors: the page needs a table
  * made, or its leaf table made private, before anything can map it. */
 #define FAULT_PREPARE 2
-/* Preparations in a row before the access is retried by the CPU (one is
- * enough but for a racing fork of another thread... which cannot run
- * under the shared lock; two for good measure). */
-#define FAULT_PREPARES 2
 
 /* (Again) where @g flushes: the CPUs that may cache the space now. */
 static void fault_gather_cpus(struct mmk_aspace *as, struct mmk_tlb_gather *g,
@@ -246,17 +242,12 @@ fault_prepared(struct mmk_aspace *as, mmk_vaddr_t addr, uint32_t access)
 {
 	uint64_t page_size = fault_page_size(as, addr);
 	struct mmk_pt_resv tables = MMK__PT_RESV_EMPTY(&as->pt);
-	int err = FAULT_PREPARE;
-	for (unsigned round = 0; round < FAULT_PREPARES; round++) {
-		err = mmk__as_fault_prepare(as, &tables,
-					    MMK_ALIGN_DOWN(addr, page_size),
-					    page_size);
-		if (err)
-			break;
+	int err = mmk__as_fault_prepare(
+		as, &tables, MMK_ALIGN_DOWN(addr, page_size), page_size);
+	/* Once: nothing shares a table again or unhooks one under the
+	 * shared lock, so the second try finds what it needs. */
+	if (!err)
 		err = fault_try(as, addr, access, &tables);
-		if (err != FAULT_PREPARE)
-			break;
-	}
 	if (MMK_UNLIKELY(tables.n))
 		mmk_pt_resv_release(&tables);  /* what the maps did not take */
 	return err == FAULT_PREPARE ? 0 : err; /* 0: the CPU retries */

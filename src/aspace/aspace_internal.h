@@ -146,6 +146,24 @@ static inline int mmk__as_reserve_edges(struct mmk_aspace *as,
 	return err;
 }
 
+/* Copy between @buf and the memory of the leaf @lf from @va (inside it)
+ * on, at most @len bytes, through the kernel's view of the frame; returns
+ * the bytes copied (to the leaf's end at most). */
+static inline size_t mmk__as_copy_in_leaf(const struct mmk_pt_leaf *lf,
+					  mmk_vaddr_t va, char *buf, size_t len,
+					  bool write)
+{
+	uint64_t off = va - lf->va;
+	uint64_t left = lf->page_size - off;
+	size_t n = left < len ? (size_t)left : len;
+	void *p = mmk_phys_to_virt(mmk_pa_add(lf->pa, off));
+	if (write)
+		__builtin_memcpy(p, buf, n);
+	else
+		__builtin_memcpy(buf, p, n);
+	return n;
+}
+
 /* The fault path with the lock held shared (fault.c). */
 int mmk__as_fault_locked(struct mmk_aspace *as, mmk_vaddr_t addr,
 			 uint32_t access);

@@ -300,15 +300,7 @@ static __attribute__((noinline)) size_t copy_leaf(struct mmk_aspace *as,
 	struct mmk_pt_leaf lf;
 	if (mmk_pt_lookup(&as->pt, va, &lf) != 0 || !(lf.flags & access))
 		return 0;
-	uint64_t off = va - lf.va;
-	uint64_t left = lf.page_size - off;
-	size_t n = left < len ? (size_t)left : len;
-	void *p = mmk_phys_to_virt(mmk_pa_add(lf.pa, off));
-	if (write)
-		__builtin_memcpy(p, buf, n);
-	else
-		__builtin_memcpy(buf, p, n);
-	return n;
+	return mmk__as_copy_in_leaf(&lf, va, buf, len, write);
 }
 
 /* Inline into its callers: the fault below is then one frame nearer the

@@ -155,14 +155,7 @@ static int forced_locked(struct mmk_aspace *as, mmk_vaddr_t va, char *buf,
 				continue;
 		}
 		tries = 0;
-		uint64_t off = va - lf.va;
-		uint64_t left = lf.page_size - off;
-		size_t n = left < len ? (size_t)left : len;
-		void *p = mmk_phys_to_virt(mmk_pa_add(lf.pa, off));
-		if (write)
-			__builtin_memcpy(p, buf, n);
-		else
-			__builtin_memcpy(buf, p, n);
+		size_t n = mmk__as_copy_in_leaf(&lf, va, buf, len, write);
 		buf += n;
 		va += n;
 		len -= n;

@@ -168,7 +168,8 @@ static __attribute__((noinline)) int fault_try(struct mmk_aspace *as,
 	f.page_size = mmk__area_page_size(as, f.area, addr);
 	f.page = MMK_ALIGN_DOWN(addr, f.page_size);
 	for (unsigned tries = 0; tries < FAULT_TRIES; tries++) {
-		f.present = mmk_pt_lookup(&as->pt, addr, &f.leaf) == 0;
+		int lerr = mmk_pt_lookup(&as->pt, addr, &f.leaf);
+		f.present = lerr == 0;
 		if (f.present && (f.leaf.flags & access) == access)
 			return 0; /* another CPU was first, or a stale TLB */
 		/* A leaf with no access at all in an area that allows this
@@ -187,7 +188,7 @@ static __attribute__((noinline)) int fault_try(struct mmk_aspace *as,
 			return MMK_EFAULT; /* nobody can map it */
 		/* Tables missing on the way: reserve them before the hook
 		 * runs (it would only find out when it maps). */
-		if (!f.present && !tables && f.leaf.level &&
+		if (lerr == MMK_ENOENT && !tables && f.leaf.level &&
 		    f.leaf.level > fault_level(as, f.page_size))
 			return FAULT_PREPARE;
 		struct mmk_fault_page pg;

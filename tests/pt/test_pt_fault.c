@@ -61,6 +61,12 @@ static void lookup_reports_the_leaf_and_its_raw_entry(void **state)
 		assert_int_equal(lf.flags & MMK_PT_RWX, 0);
 		assert_int_equal(mmk_pt_lookup(&pt, va + 2 * page, &lf),
 				 MMK_ENOENT);
+		/* a hole says where the walk ended: in its leaf table, or
+		 * above the tables missing (a fresh level-2 entry) */
+		assert_int_equal(lf.level, 0);
+		uint64_t far = low_base(&pt) + 3 * ((uint64_t)1 << pt.shift[2]);
+		assert_int_equal(mmk_pt_lookup(&pt, far, &lf), MMK_ENOENT);
+		assert_int_equal(lf.level, 2);
 		assert_int_equal(mmk_pt_lookup(&pt, 0x4000000000000000ull, &lf),
 				 MMK_ENONCANON);
 		unmap_all(&pt);

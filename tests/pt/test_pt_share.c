@@ -876,9 +876,55 @@ static void fault_path_unshare_raced(void **state)
 	}
 }
 
+/*
+ * The fault path's unshare takes no gather: mmk_pt_unshare(NULL) says 1
+ * when it switched a shared table, 0 when the table is private, and
+ * mmk_pt_unshare_flush names what the caller flushes (the first page of
+ * the table's span; the whole ASID on riscv64, whose range flush keeps
+ * cached table entries).
+ */
+static void unshare_without_a_gather_names_the_flush(void **state)
+{
+	(void)state;
+	struct mmk_pt p[2];
+	FOR_EACH_FORMAT(p[0], id)
+	{
+		long live = live0;
+		struct layout L;
+		forked(&p[0], &p[1], &L, id);
+		struct mmk_pt *pts[] = {&p[0], &p[1]};
+		uint64_t va = page_in(&L, 2);
+		struct mmk_pt_leaf lf;
+		assert_int_equal(mmk_pt_lookup(&p[1], va, &lf), 0);
+		assert_true(lf.shared);
+		assert_int_equal(mmk_pt_unshare(&p[1], va, NULL), 1);
+		assert_int_equal(mmk_pt_lookup(&p[1], va, &lf), 0);
+		assert_false(lf.shared);
+		check_refs(pts, 2);
+		struct mmk_tlb_range r;
+		bool all = mmk_pt_unshare_flush(&p[1], va, &r);
+		assert_int_equal(all, id == MMK_PT_RISCV_SV39 ||
+					      id == MMK_PT_RISCV_SV48 ||
+					      id == MMK_PT_RISCV_SV57);
+		assert_int_equal(r.start, L.base + 2 * L.T);
+		assert_int_equal(r.end, r.start + L.page);
+		/* private now, and a private table of p[0] (table 0) too */
+		assert_int_equal(mmk_pt_unshare(&p[1], va, NULL), 0);
+		assert_int_equal(mmk_pt_unshare(&p[0], L.base, NULL), 0);
+		for (int i = 1; i >= 0; i--) {
+			unmap_all_put(&p[i], &L);
+			mmk_pt_destroy(&p[i]);
+		}
+		assert_int_equal(mmk_hosted_live_frames(), live);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			unshare_without_a_gather_names_the_flush, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(
 			clone_shares_whole_tables_copies_edges, setup,
 			teardown),

@@ -28,7 +28,8 @@
  * keeps a fault within 1 KiB of stack (docs/STACK.md).
  *
  * Files, in order: fault.c (this), the backend's fault hook
- * (src/backend/alloc.c), src/pt (mmk_pt_map / mmk_pt_replace), the format.
+ * (src/backend/alloc.c), src/pt (mmk__pt_map_private /
+ * mmk__pt_replace_private, pt.c; the engine, src/pt/engine/), the format.
  */
 #include "aspace_internal.h"
 

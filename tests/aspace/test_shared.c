@@ -310,6 +310,43 @@ static void shm_first_touch_is_all_or_nothing(void **state)
 	mmk_shm_put(o);
 }
 
+/* A forced read (ptrace's) of a shared page nothing touched yet, in a
+ * region with no tables: the first touch's map asks for a table
+ * (MMK_EAGAIN), the forced access reserves it and asks again; out of
+ * memory at any allocation changes nothing. */
+static void forced_read_of_a_first_touch_is_all_or_nothing(void **state)
+{
+	(void)state;
+	struct mmk_shm *o;
+	assert_int_equal(mmk_shm_create(fa, 4 * MMK_MIB, 12, &o), 0);
+	assert_int_equal(
+		mmk_aspace_map_shared(&as, BASE, 4 * MMK_MIB, MMK_PT_RW, o, 0),
+		0);
+	mmk_vaddr_t va = BASE + 3 * MMK_MIB + 5 * PG; /* its own leaf table */
+	uint64_t word = 1;
+	long failed = 0;
+	for (long n = 1;; n++) {
+		as_snapshot(&as, fa, &s0);
+		mmk_hosted_fail_nth(MMK_FAIL_FRAME, n);
+		int err = mmk_aspace_access_forced(&as, va, &word, 8, false);
+		mmk_hosted_fail_off();
+		if (err == 0)
+			break;
+		failed++;
+		assert_int_equal(err, MMK_ENOMEM);
+		as_snapshot(&as, fa, &s1);
+		as_snap_equal(&s0, &s1, "forced first touch");
+		assert_int_equal(mmk_shm_resident(o), 0);
+		assert_true(n < 100);
+	}
+	assert_true(failed >= 2); /* the table, then the page */
+	assert_int_equal(word, 0);
+	assert_int_equal(mmk_shm_resident(o), 1);
+	assert_true(query(&as, va, NULL, NULL));
+	mmk_aspace_clear(&as);
+	mmk_shm_put(o);
+}
+
 /* Every format: the same frame in two spaces, written in one, read in
  * the other; the file's private pages copy on write. */
 static void shm_and_file_work_on_every_format(void **state)
@@ -1223,6 +1260,9 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			shm_first_touch_is_all_or_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			forced_read_of_a_first_touch_is_all_or_nothing, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(
 			shm_and_file_work_on_every_format, setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -332,6 +332,12 @@ int mmk_backend_fault_map(const struct mmk_fault *f, struct mmk_pt_cursor *c,
  */
 int mmk__backend_unshare(struct mmk_aspace *as, mmk_vaddr_t va);
 
+/* The flush after a fault's map of the page at @va on a format whose TLB
+ * may cache invalid entries (as->map_flushes), where the space may be
+ * cached; no gather.  The core's install and mmk_backend_fault_map. */
+void mmk__backend_map_flush(const struct mmk_fault *f, mmk_vaddr_t va,
+			    uint32_t flags);
+
 /**
  * Flush what op->gather recorded so far, now (frames stay queued): for a
  * hook that must know no CPU can still write through an entry it removed

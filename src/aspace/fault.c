@@ -99,21 +99,6 @@ static int fault_replace(struct mmk_fault *f, struct mmk_fault_page *pg,
 	return err;
 }
 
-/* A map on a format whose TLB may cache the invalid entry: flush the page
- * just mapped where the space is active.  No gather, and after the map
- * rather than around it: nothing of this frame is under the map's table
- * and frame allocations, the fault's deepest chain (docs/STACK.md). */
-static __attribute__((noinline)) void fault_map_flush(struct mmk_fault *f,
-						      uint32_t flags)
-{
-	struct mmk_aspace *as = f->as;
-	mmk_cpumask_t cpus;
-	mmk__as_snapshot_cpus(as, &cpus);
-	mmk__tlb_flush_one(mmk_cpumask_empty(&cpus) ? NULL : &cpus, as->asid,
-			   &as->tlb, f->page, f->page + f->page_size,
-			   (flags & MMK_PT_GLOBAL) != 0);
-}
-
 /* Install what the hook answered; 0, or MMK_EEXIST / MMK_EAGAIN (lost a
  * race: nothing changed), FAULT_PREPARE, or MMK_ENOMEM. */
 static inline int fault_install(struct mmk_fault *f, struct mmk_fault_page *pg)
@@ -126,7 +111,7 @@ static inline int fault_install(struct mmk_fault *f, struct mmk_fault_page *pg)
 				      flags, f->tables);
 	if (MMK_LIKELY(!err)) {
 		if (MMK_UNLIKELY(as->map_flushes))
-			fault_map_flush(f, flags);
+			mmk__backend_map_flush(f, f->page, flags);
 		return 0;
 	}
 	return err == MMK_EAGAIN ? FAULT_PREPARE : err;

@@ -306,8 +306,9 @@ static bool active_cpus(const struct mmk_aspace *as, mmk_cpumask_t *out)
  * range and no puts.  Out of line, and after the map rather than around
  * it, so that this frame is not under the map's allocations; the common
  * case needs no flush. */
-static __attribute__((noinline)) void
-fault_map_flush(const struct mmk_fault *f, mmk_vaddr_t va, uint32_t flags)
+__attribute__((noinline)) void mmk__backend_map_flush(const struct mmk_fault *f,
+						      mmk_vaddr_t va,
+						      uint32_t flags)
 {
 	struct mmk_aspace *as = f->as;
 	mmk_cpumask_t cpus;
@@ -346,7 +347,7 @@ int mmk_backend_fault_map(const struct mmk_fault *f, struct mmk_pt_cursor *c,
 		    : mmk__pt_map_private(&as->pt, va, pa, f->page_size, flags,
 					  f->tables);
 	if (MMK_UNLIKELY(as->map_flushes) && !err)
-		fault_map_flush(f, va, flags);
+		mmk__backend_map_flush(f, va, flags);
 	return err;
 }
 

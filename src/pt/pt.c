@@ -428,9 +428,7 @@ int mmk_pt_protect_region(struct mmk_pt *pt, mmk_vaddr_t va, uint64_t size,
 /* ------------------------------------------------ two-step edits */
 void mmk_pt_resv_init(struct mmk_pt_resv *r, struct mmk_pt *pt)
 {
-	r->pt = pt;
-	r->head = UINT64_MAX; /* the engine's "empty pool" */
-	r->n = 0;
+	*r = (struct mmk_pt_resv)MMK__PT_RESV_EMPTY(pt);
 }
 
 void mmk_pt_resv_release(struct mmk_pt_resv *r)

@@ -374,9 +374,7 @@ static int eng_unshare(struct mmk_pt *pt, uint64_t ia, struct mmk_tlb_gather *g)
 	mmk__pte_t *p1 = eng_slot(pt, ia, 1);
 	if (!p1)
 		return MMK_OK;
-	mmk__pte_t e1 = eng_ld_acq(p1);
-	bool shared = !eng_is_empty(pt, e1, 1) && fmt_is_table(e1, 1) &&
-		      !eng_private(pt, fmt_table_pa(e1, 1));
+	bool shared = eng_table_shared_at(pt, p1);
 	uint64_t own;
 	int err = eng_own(pt, p1, ia, NULL,
 			  g ? ENG_OWN_SHARED : ENG_OWN_CALLER_FLUSHES, g, &own);

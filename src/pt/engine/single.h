@@ -101,29 +101,6 @@ static int eng_map_private(struct mmk_pt *pt, uint64_t ia, uint64_t pa,
 	return eng_map_body(pt, ia, pa, tl, flags, NULL, pool, false);
 }
 
-/*
- * mmk__pt_reserve_fault: as many table pages in @r as a leaf at level @tl
- * over @ia lacks tables now (the levels above @tl from the first empty
- * entry down; none if a leaf above @tl is in the way).  Tables only ever
- * get added under a shared lock, so the count stays an upper bound.
- */
-static int eng_reserve_fault(struct mmk_pt *pt, struct mmk_pt_resv *r,
-			     uint64_t ia, unsigned tl)
-{
-	unsigned l = pt->fmt->levels - 1;
-	uint64_t table = pt->root.v;
-	for (; l > tl; l--) {
-		mmk__pte_t e = eng_ld_acq(eng_tbl(table) + eng_idx(pt, ia, l));
-		if (eng_is_empty(pt, e, l))
-			break;
-		if (!fmt_is_table(e, l))
-			return MMK_OK;
-		table = fmt_table_pa(e, l);
-	}
-	long need = (long)(l - tl);
-	return need > r->n ? eng_pool_add(pt, r, need - r->n) : MMK_OK;
-}
-
 /* A table page of the map's chain: from @pool (a fault's reservation,
  * then not counted in pt->tables until hooked, as an allocated one) or
  * allocated; back to @pool or freed.  @pool is a constant of each
@@ -274,6 +251,22 @@ static mmk__pte_t *eng_lookup(const struct mmk_pt *pt, uint64_t ia,
 		table = fmt_table_pa(e, l);
 		l--;
 	}
+}
+
+/*
+ * mmk__pt_reserve_fault: as many table pages in @r as a leaf at level @tl
+ * over @ia lacks tables now (from the empty entry that ends the walk down
+ * to @tl; none if a leaf is in the way).  Tables only ever get added under
+ * a shared lock, so the count stays an upper bound.
+ */
+static int eng_reserve_fault(struct mmk_pt *pt, struct mmk_pt_resv *r,
+			     uint64_t ia, unsigned tl)
+{
+	unsigned l;
+	mmk__pte_t *p = eng_lookup(pt, ia, &l, NULL);
+	long need =
+		l > tl && eng_is_empty(pt, eng_ld(p), l) ? (long)(l - tl) : 0;
+	return need > r->n ? eng_pool_add(pt, r, need - r->n) : MMK_OK;
 }
 
 /* Exclusive edits: make the leaf table on @path (eng_lookup's, level 0
@@ -496,17 +489,22 @@ eng_replace_in(struct mmk_pt *pt, uint64_t ia, const struct mmk_pt_leaf *old,
 	return MMK_OK;
 }
 
+/* Does the level-1 entry *@p1 point at a leaf table that is not private
+ * (shared now, or flagged: a fork left it shared)? */
+static bool eng_table_shared_at(const struct mmk_pt *pt, const mmk__pte_t *p1)
+{
+	mmk__pte_t e1 = eng_ld_acq(p1);
+	return !eng_is_empty(pt, e1, 1) && fmt_is_table(e1, 1) &&
+	       !eng_private(pt, fmt_table_pa(e1, 1));
+}
+
 /* Is the leaf table over @ia (a level-0 leaf's) shared now? */
 static bool eng_leaf_table_shared(const struct mmk_pt *pt, uint64_t ia)
 {
 	if (!atomic_load_explicit(&pt->nshared, memory_order_relaxed))
 		return false;
 	mmk__pte_t *p1 = eng_slot(pt, ia, 1);
-	if (!p1)
-		return false;
-	mmk__pte_t e1 = eng_ld_acq(p1);
-	return !eng_is_empty(pt, e1, 1) && fmt_is_table(e1, 1) &&
-	       !eng_private(pt, fmt_table_pa(e1, 1));
+	return p1 && eng_table_shared_at(pt, p1);
 }
 
 /* mmk__pt_replace_private: MMK_EAGAIN if the leaf's table is shared

@@ -76,6 +76,16 @@ eng_fent(uint64_t pa, uint64_t off, uintptr_t pv)
 #define ENG_FENT(pa, va, L) (eng_tbl(pa) + ENG_FIDX(pt, va, L))
 #endif
 
+/* The linear offset for a function that passes it on (0 without one). */
+static inline uintptr_t eng_fpv(void)
+{
+#if MMK_CFG_HAL_LINEAR_MAP
+	return mmk_hal_pv_offset;
+#else
+	return 0;
+#endif
+}
+
 /*
  * Descend from the root for @va down to level 0, leaving the level-0 entry
  * in `e`; at any level above where the walk ends, run END(e, L), which
@@ -569,29 +579,138 @@ eng_fquery_many(const struct mmk_pt *pt, size_t n, const mmk_vaddr_t *va,
  * common case (not canonical, a hole or huge page above, a directory that
  * refuses writes, a leaf not present) goes through the single query's
  * full walk.
+ *
+ * The cost is instructions, not misses (the leaves of 1 GiB are 2 MiB and
+ * the prefetches overlap them), so the common case is kept short: a full
+ * group's two loops are unrolled, the flags are a constant of the loop,
+ * an address off the common case points its pass-two load at
+ * eng_fmany_none (no format's fast leaf is 0, so it takes the full walk)
+ * instead of a test, and the level-1 table and its tag stay in registers.
  */
 #define ENG_FUSTEP(L)                                                          \
 	if ((L) < levels) {                                                    \
 		mmk__pte_t e_ =                                                \
 			eng_ld_acq(ENG_FTBL(n_) + ENG_FIDX(pt, va, L));        \
 		if (MMK_UNLIKELY(!fmt_table_next(pt, e_, L, &n_)))             \
-			return false;                                          \
+			return ENG_FMANY_NO_TABLE;                             \
 	}
 
-/* The level-1 table of canonical @va into *n1 (hinted), false if the walk
- * leaves the common case above it. */
-__attribute__((noinline)) static bool
-eng_fmany_upper(const struct mmk_pt *pt, mmk_vaddr_t va, uint64_t *n1,
-		const unsigned levels, const unsigned va_bits)
+/* No table is there (tables are page aligned). */
+#define ENG_FMANY_NO_TABLE UINT64_MAX
+
+static const mmk__pte_t eng_fmany_none;
+
+/* The level-1 table of canonical @va (hinted), ENG_FMANY_NO_TABLE if the
+ * walk leaves the common case above it. */
+__attribute__((noinline)) static uint64_t
+eng_fmany_upper(const struct mmk_pt *pt, mmk_vaddr_t va, const unsigned levels,
+		const unsigned va_bits)
 {
 	ENG_FPV;
 	uint64_t n_ = pt->root.v;
 	ENG_FUSTEP(4)
 	ENG_FUSTEP(3)
 	ENG_FUSTEP(2)
-	*n1 = n_;
 	eng_hset(pt, va, n_, 1, va_bits);
-	return true;
+	return n_;
+}
+
+/* The level-1 table of the addresses of tag @tag, at @n1. */
+struct eng_fmany_l1 {
+	uint64_t tag, n1;
+};
+
+/* Pass one for @v: the level-0 entry to read, eng_fmany_none if @v is
+ * off the common case; prefetched.  @canon is pt->canon_add and @pv_ the
+ * linear offset (unused without a linear map), read once by the caller:
+ * after the acquire loads the compiler would read them again for every
+ * address. */
+static inline __attribute__((always_inline)) const mmk__pte_t *
+eng_fmany_leafp(const struct mmk_pt *pt, mmk_vaddr_t v, struct eng_fmany_l1 *l1,
+		const uint64_t canon, const uintptr_t pv_,
+		const unsigned levels, const unsigned va_bits)
+{
+	(void)pv_;
+	/* eng_htag's tag */
+	uint64_t t = ((v + canon) >> (ENG_HS(pt, 1) - 1)) | 1, n0;
+	if (MMK_UNLIKELY(t != l1->tag)) {
+		/* the tag holds the canonical check for the addresses it
+		 * matches, not for a new one */
+		uint64_t n1 = ENG_FMANY_NO_TABLE;
+		if (eng_fcanonical(pt, v, va_bits))
+			n1 = eng_fmany_upper(pt, v, levels, va_bits);
+		if (n1 == ENG_FMANY_NO_TABLE)
+			return &eng_fmany_none;
+		l1->tag = t;
+		l1->n1 = n1;
+	}
+	mmk__pte_t e = eng_ld_acq(ENG_FENT(l1->n1, v, 1));
+	if (MMK_UNLIKELY(!fmt_table_next(pt, e, 1, &n0)))
+		return &eng_fmany_none;
+	const mmk__pte_t *p = ENG_FENT(n0, v, 0);
+	__builtin_prefetch(p);
+	return p;
+}
+
+/* Pass two for @v: its level-0 entry's answer, or the full walk's; 1 if
+ * found. */
+static inline __attribute__((always_inline)) size_t
+eng_fmany_answer(const struct mmk_pt *pt, mmk_vaddr_t v, const mmk__pte_t *p,
+		 mmk_paddr_t *pa, uint32_t *flags, eng_fquery_fn full,
+		 const bool want_flags)
+{
+	mmk__pte_t e = eng_ld(p);
+	if (MMK_LIKELY(fmt_leaf0_fast(e))) {
+		*pa = mmk_pa(fmt_leaf_pa(e, 0) +
+			     (v & ((1u << FMT_PAGE_SHIFT) - 1)));
+		if (want_flags)
+			*flags = fmt_leaf_flags(pt, e, 0);
+		return 1;
+	}
+	uint32_t f = 0;
+	size_t hit = full(pt, v, pa, want_flags ? &f : NULL, NULL) == MMK_OK;
+	if (!hit)
+		*pa = mmk_pa(MMK_PT_QUERY_NONE);
+	if (want_flags)
+		*flags = f;
+	return hit;
+}
+
+static inline __attribute__((always_inline)) size_t
+eng_fmany_tn_loop(const struct mmk_pt *pt, size_t n, const mmk_vaddr_t *va,
+		  mmk_paddr_t *pa, uint32_t *flags, const unsigned levels,
+		  const unsigned va_bits, eng_fquery_fn full,
+		  const bool want_flags)
+{
+	uint64_t w = eng_hget(pt, 1);
+	struct eng_fmany_l1 l1 = {
+		/* 0 when unset: no tag is 0 */
+		.tag = w >> ENG_HVB(pt, 1, va_bits),
+		.n1 = eng_hpa(pt, w, 1, va_bits),
+	};
+	const uint64_t canon = pt->canon_add;
+	const uintptr_t pv = eng_fpv();
+	size_t found = 0, i = 0;
+	for (; n - i >= ENG_QMANY_GROUP; i += ENG_QMANY_GROUP) {
+		const mmk__pte_t *p[ENG_QMANY_GROUP];
+#pragma GCC unroll 8
+		for (size_t k = 0; k < ENG_QMANY_GROUP; k++)
+			p[k] = eng_fmany_leafp(pt, va[i + k], &l1, canon, pv,
+					       levels, va_bits);
+#pragma GCC unroll 8
+		for (size_t k = 0; k < ENG_QMANY_GROUP; k++)
+			found += eng_fmany_answer(
+				pt, va[i + k], p[k], pa + i + k,
+				want_flags ? flags + i + k : NULL, full,
+				want_flags);
+	}
+	for (; i < n; i++) /* the tail, one address at a time */
+		found += eng_fmany_answer(pt, va[i],
+					  eng_fmany_leafp(pt, va[i], &l1, canon,
+							  pv, levels, va_bits),
+					  pa + i, want_flags ? flags + i : NULL,
+					  full, want_flags);
+	return found;
 }
 
 static inline __attribute__((always_inline)) size_t
@@ -599,55 +718,11 @@ eng_fquery_many_tn(const struct mmk_pt *pt, size_t n, const mmk_vaddr_t *va,
 		   mmk_paddr_t *pa, uint32_t *flags, const unsigned levels,
 		   const unsigned va_bits, eng_fquery_fn full)
 {
-	ENG_FPV;
-	uint64_t w = eng_hget(pt, 1);
-	uint64_t htag = w >> ENG_HVB(pt, 1, va_bits); /* 0: no tag has it */
-	uint64_t n1 = eng_hpa(pt, w, 1, va_bits);
-	size_t found = 0;
-	for (size_t i = 0; i < n; i += ENG_QMANY_GROUP) {
-		const mmk__pte_t *p[ENG_QMANY_GROUP];
-		size_t m = n - i < ENG_QMANY_GROUP ? n - i : ENG_QMANY_GROUP;
-		for (size_t k = 0; k < m; k++) {
-			mmk_vaddr_t v = va[i + k];
-			uint64_t t = eng_htag(pt, v, 1, va_bits);
-			p[k] = NULL;
-			if (MMK_UNLIKELY(t != htag)) {
-				if (!eng_fcanonical(pt, v, va_bits) ||
-				    !eng_fmany_upper(pt, v, &n1, levels,
-						     va_bits))
-					continue;
-				htag = t;
-			}
-			mmk__pte_t e = eng_ld_acq(ENG_FENT(n1, v, 1));
-			uint64_t n0;
-			if (MMK_UNLIKELY(!fmt_table_next(pt, e, 1, &n0)))
-				continue;
-			p[k] = ENG_FENT(n0, v, 0);
-			__builtin_prefetch(p[k]);
-		}
-		for (size_t k = 0; k < m; k++) {
-			mmk_vaddr_t v = va[i + k];
-			mmk__pte_t e = p[k] ? eng_ld(p[k]) : 0;
-			if (MMK_LIKELY(fmt_leaf0_fast(e))) {
-				pa[i + k] = mmk_pa(
-					fmt_leaf_pa(e, 0) +
-					(v & ((1u << FMT_PAGE_SHIFT) - 1)));
-				if (flags)
-					flags[i + k] = fmt_leaf_flags(pt, e, 0);
-				found++;
-				continue;
-			}
-			uint32_t f = 0;
-			if (full(pt, v, pa + i + k, flags ? &f : NULL, NULL) ==
-			    MMK_OK)
-				found++;
-			else
-				pa[i + k] = mmk_pa(MMK_PT_QUERY_NONE);
-			if (flags)
-				flags[i + k] = f;
-		}
-	}
-	return found;
+	if (flags)
+		return eng_fmany_tn_loop(pt, n, va, pa, flags, levels, va_bits,
+					 full, true);
+	return eng_fmany_tn_loop(pt, n, va, pa, NULL, levels, va_bits, full,
+				 false);
 }
 #define ENG_FQMANY(NAME, LEVELS, VA_BITS)                                      \
 	return eng_fquery_many_tn(pt, n, va, pa, flags, LEVELS, VA_BITS,       \

@@ -282,6 +282,59 @@ static void hints_die_with_their_tables(void **state)
 	}
 }
 
+/*
+ * A query of a range with no tables (where loongarch64's empty entries
+ * point at its shared invalid tables), then a map there: query and
+ * query_many find the new page, whatever the first walks remembered.
+ */
+static void query_before_map_then_after(void **state)
+{
+	(void)state;
+	struct mmk_pt pt;
+	FOR_EACH_FORMAT(pt, id)
+	{
+		struct mmk_pt_info in;
+		mmk_pt_info(&pt, &in);
+		uint64_t page = leaf_size(&pt, 0), span1 = page * (page / 8);
+		uint64_t base = in.low_end ? 0 : in.high_start;
+		/* a: nothing above it; c: its level-1 table there, no leaf
+		 * table (b's is the one beside it) */
+		uint64_t a = base + 3 * span1 * (page / 8) + 5 * page;
+		uint64_t b = base + span1, c = base + 2 * span1 + page;
+		assert_int_equal(mmk_pt_map(&pt, b, mmk_pa(0x100000000ull),
+					    page, MMK_PT_RW, NULL),
+				 0);
+		mmk_vaddr_t v[9] = {a, c, a, c, a, c, a, c, b};
+		mmk_paddr_t pv[9], got;
+		for (int round = 0; round < 2; round++) {
+			assert_int_equal(mmk_pt_query(&pt, a, &got, NULL, NULL),
+					 MMK_ENOENT);
+			assert_int_equal(mmk_pt_query(&pt, c, &got, NULL, NULL),
+					 MMK_ENOENT);
+			assert_int_equal(mmk_pt_query_many(&pt, 9, v, pv, NULL),
+					 1);
+			assert_int_equal(pv[0].v, MMK_PT_QUERY_NONE);
+			assert_int_equal(pv[8].v, 0x100000000ull);
+		}
+		assert_int_equal(mmk_pt_map(&pt, a, mmk_pa(0x200000000ull),
+					    page, MMK_PT_RW, NULL),
+				 0);
+		assert_int_equal(mmk_pt_map(&pt, c, mmk_pa(0x300000000ull),
+					    page, MMK_PT_RW, NULL),
+				 0);
+		assert_int_equal(mmk_pt_query(&pt, a, &got, NULL, NULL), 0);
+		assert_int_equal(got.v, 0x200000000ull);
+		assert_int_equal(mmk_pt_query(&pt, c + 7, &got, NULL, NULL), 0);
+		assert_int_equal(got.v, 0x300000007ull);
+		assert_int_equal(mmk_pt_query_many(&pt, 9, v, pv, NULL), 9);
+		for (int k = 0; k < 8; k++)
+			assert_int_equal(pv[k].v, k % 2 ? 0x300000000ull
+							: 0x200000000ull);
+		unmap_all(&pt);
+		mmk_pt_destroy(&pt);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -292,6 +345,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(query_many_over_many_tables,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(hints_die_with_their_tables,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(query_before_map_then_after,
 						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -240,6 +240,27 @@ static inline void fmt_sync(void)
  * break-before-make (the engine's default). */
 #define FMT_HAS_EMPTY
 #define FMT_HAS_SYNC
+
+/* A directory entry as fmt_make_table writes it is its table's address
+ * alone (no bit outside LA_PA).  An empty one is the address of the
+ * shared invalid table below, which passes that test and is refused by
+ * name: a walk through it would end in a zero leaf anyway, but the hints
+ * must never name it (a map replaces it without an unhook).  The hot
+ * walks' test per level: a mask, a load and two compares. */
+#define FMT_HAS_TABLE_NEXT
+static inline __attribute__((always_inline)) bool
+fmt_table_next(const struct mmk_pt *pt, mmk__pte_t e, unsigned level,
+	       uint64_t *pa)
+{
+	*pa = e;
+	return !(e & ~LA_PA) && e != pt->fmt_data[level - 1];
+}
+
+/* A valid level-0 entry is a leaf (PROT_NONE ones are not valid). */
+static inline bool fmt_leaf0_fast(mmk__pte_t e)
+{
+	return (e & LA_V) != 0;
+}
 #define MMK_ENGINE_OPS loongarch64_ops
 #include "pt/engine.h"
 ENG_FAST(la64_16k_3l, 3, 47, 48)

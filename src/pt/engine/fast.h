@@ -290,11 +290,11 @@ eng_fquery_l1(const struct mmk_pt *pt, mmk_vaddr_t va, uint64_t n_,
 		return full(pt, va, pa, flags, page_size);
 	if (pa)
 		*pa = mmk_pa(fmt_leaf_pa(e, 0) +
-			     (va & ((1u << FMT_PAGE_SHIFT) - 1)));
+			     (va & (((uint64_t)1 << ENG_QSHIFT(pt, 0)) - 1)));
 	if (flags)
 		*flags = fmt_leaf_flags(pt, e, 0);
 	if (page_size)
-		*page_size = (uint64_t)1 << FMT_PAGE_SHIFT;
+		*page_size = (uint64_t)1 << ENG_QSHIFT(pt, 0);
 	return MMK_OK;
 }
 
@@ -662,7 +662,7 @@ eng_fmany_answer(const struct mmk_pt *pt, mmk_vaddr_t v, const mmk__pte_t *p,
 	mmk__pte_t e = eng_ld(p);
 	if (MMK_LIKELY(fmt_leaf0_fast(e))) {
 		*pa = mmk_pa(fmt_leaf_pa(e, 0) +
-			     (v & ((1u << FMT_PAGE_SHIFT) - 1)));
+			     (v & (((uint64_t)1 << ENG_QSHIFT(pt, 0)) - 1)));
 		if (want_flags)
 			*flags = fmt_leaf_flags(pt, e, 0);
 		return 1;
